@@ -1,0 +1,97 @@
+//! Commands to workers (`igentai.work.<worker_id>`, request-reply), sent
+//! from spawned tasks so the event loop never waits on a worker.
+
+use std::time::Duration;
+
+use igentai_protocol::{Reply, StopReply, StopWork, VERSION, WorkerAck, WorkerCommand, subjects};
+use tokio::sync::mpsc;
+
+/// The answer to a command, fed back into the event loop.
+#[derive(Debug)]
+pub struct CommandResult {
+    pub worker_id: String,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+/// Sends `command` to one worker and reports its answer on `results`.
+pub fn send(
+    client: &async_nats::Client,
+    worker_id: &str,
+    command: WorkerCommand,
+    timeout: Duration,
+    results: &mpsc::Sender<CommandResult>,
+) {
+    let (client, results, worker_id) = (client.clone(), results.clone(), worker_id.to_string());
+    tokio::spawn(async move {
+        let result = request(&client, &worker_id, &command, timeout).await;
+        let _ = results.send(result).await;
+    });
+}
+
+async fn request(
+    client: &async_nats::Client,
+    worker_id: &str,
+    command: &WorkerCommand,
+    timeout: Duration,
+) -> CommandResult {
+    let payload = serde_json::to_vec(command).expect("worker commands serialize");
+    let answer = tokio::time::timeout(
+        timeout,
+        client.request(subjects::worker_command(worker_id), payload.into()),
+    )
+    .await;
+    let (ok, error) = match answer {
+        Err(_) => (false, Some(format!("no answer within {timeout:?}"))),
+        Ok(Err(e)) => (false, Some(e.to_string())),
+        Ok(Ok(msg)) => match serde_json::from_slice::<WorkerAck>(&msg.payload) {
+            Ok(ack) => (ack.ok, ack.error),
+            Err(e) => (false, Some(format!("unreadable answer: {e}"))),
+        },
+    };
+    CommandResult {
+        worker_id: worker_id.to_string(),
+        ok,
+        error,
+    }
+}
+
+/// Stops `workers` on `run_id` in parallel and, once all confirmed (or the
+/// timeout passed), answers the stop request on `reply_to`.
+pub fn stop_all(
+    client: &async_nats::Client,
+    workers: Vec<String>,
+    mut reply: StopReply,
+    reply_to: Option<async_nats::Subject>,
+    timeout: Duration,
+) {
+    let client = client.clone();
+    tokio::spawn(async move {
+        let command = WorkerCommand::Stop(StopWork {
+            v: VERSION,
+            run_id: reply.run_id.clone(),
+        });
+        let results = futures::future::join_all(
+            workers
+                .iter()
+                .map(|w| request(&client, w, &command, timeout)),
+        )
+        .await;
+        for r in results {
+            if r.ok {
+                reply.workers_stopped.push(r.worker_id);
+            } else {
+                tracing::warn!(worker_id = %r.worker_id, error = ?r.error, "worker did not confirm stop");
+                reply.workers_unresponsive.push(r.worker_id);
+            }
+        }
+        tracing::info!(run_id = %reply.run_id, stopped = reply.workers_stopped.len(),
+            unresponsive = reply.workers_unresponsive.len(), "workers stopped");
+        if let Some(reply_to) = reply_to {
+            let payload = Reply::ok(reply).to_json();
+            if let Err(e) = client.publish(reply_to, payload.into()).await {
+                tracing::warn!(error = %e, "could not answer stop");
+            }
+        }
+    });
+}

@@ -1,0 +1,82 @@
+//! Command line and environment of the `coordinator` binary.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "coordinator", version, about = "igentai coordinator: dedup, persistence, statistics and run control")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send a control command to the running coordinator (no `nats` CLI needed).
+    Ctl {
+        #[command(subcommand)]
+        verb: crate::ctl::Verb,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222", global = true)]
+    pub nats_url: String,
+
+    /// Folder holding one folder per topic, plus `current-run.json`.
+    #[arg(long, env = "IGENTAI_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// How often the metrics snapshot is published and `metrics.json` written.
+    #[arg(long, env = "IGENTAI_METRICS_INTERVAL_MS", default_value_t = 1000)]
+    pub metrics_interval_ms: u64,
+
+    /// A worker silent for this long is marked gone.
+    #[arg(long, env = "IGENTAI_HEARTBEAT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub heartbeat_timeout_ms: u64,
+
+    /// How long `stop` waits for workers to confirm they stopped.
+    #[arg(long, env = "IGENTAI_STOP_TIMEOUT_MS", default_value_t = 15_000)]
+    pub stop_timeout_ms: u64,
+
+    /// Group commit: how long a batch may wait for others before the files
+    /// are synced and the batches acknowledged.
+    #[arg(long, env = "IGENTAI_COMMIT_INTERVAL_MS", default_value_t = 5)]
+    pub commit_interval_ms: u64,
+}
+
+impl Config {
+    pub fn metrics_interval(&self) -> Duration {
+        Duration::from_millis(self.metrics_interval_ms.max(10))
+    }
+
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms)
+    }
+
+    pub fn stop_timeout(&self) -> Duration {
+        Duration::from_millis(self.stop_timeout_ms)
+    }
+}
+
+/// Connects to NATS, retrying forever in the background: the coordinator
+/// may start before nats-server, and must outlive its restarts.
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
+    use anyhow::Context;
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .event_callback(|event| async move {
+            tracing::info!(%event, "nats connection event");
+        })
+        .connect(url)
+        .await
+        .with_context(|| format!("connect to NATS at {url}"))
+}

@@ -1,0 +1,23 @@
+//! The igentai coordinator: the system's memory.
+//!
+//! It answers control requests, tells workers what to generate, reads their
+//! candidate batches from JetStream, deduplicates them globally, persists
+//! every unique item exactly once, keeps statistics and publishes metrics.
+//! See `ARCHITECTURE.md` at the repository root for the map.
+
+pub mod batch;
+pub mod commands;
+pub mod config;
+pub mod control;
+pub mod ctl;
+pub mod dedup;
+pub mod fleet;
+pub mod ingest;
+pub mod normalize;
+pub mod run;
+pub mod service;
+pub mod stats;
+pub mod store;
+
+pub use config::Config;
+pub use service::run;

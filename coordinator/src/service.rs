@@ -1,0 +1,464 @@
+//! The coordinator's event loop: control requests, heartbeats, candidate
+//! batches, the metrics tick and answers from workers, one at a time.
+//!
+//! Only this file and `ingest.rs` / `commands.rs` touch NATS; the decisions
+//! are made by the pure modules (`control`, `run`, `stats`, `fleet`, `dedup`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream;
+use futures::StreamExt;
+use igentai_protocol::{
+    ControlVerb, Heartbeat, MetricsSnapshot, Reply, RunState, StartReply, StopReply, VERSION,
+    WorkerCommand, WorkerState, now_ms, subjects,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::commands::{self, CommandResult};
+use crate::config::{Config, connect};
+use crate::control;
+use crate::fleet::{Fleet, Seen};
+use crate::ingest::{Ingest, Ingested, MAX_PENDING, open_stream};
+use crate::run::Run;
+use crate::stats::{Persisted, RunStats};
+use crate::store::{METRICS, STATE};
+
+/// Workers are not sent the same kind of command again within this time.
+const COMMAND_RETRY_MS: u64 = 3_000;
+
+/// `state.json`: the topic's last known state, written atomically each tick.
+#[derive(Serialize, Deserialize)]
+struct TopicState {
+    topic: String,
+    slug: String,
+    unique: u64,
+    updated_at_ms: u64,
+    run: Option<Run>,
+    #[serde(default)]
+    stats: Persisted,
+}
+
+enum Event {
+    Shutdown,
+    Commit,
+    Tick,
+    Control(async_nats::Message),
+    Heartbeat(async_nats::Message),
+    Batch(Option<Result<jetstream::Message, Box<dyn std::error::Error + Send + Sync>>>),
+    CommandResult(CommandResult),
+}
+
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("create data dir {}", config.data_dir.display()))?;
+    let client = connect(&config.nats_url, "igentai-coordinator").await?;
+    let mut control = client.subscribe(subjects::CONTROL_ALL).await?;
+    let mut heartbeats = client.subscribe(subjects::HEARTBEAT_ALL).await?;
+    let js = jetstream::new(client.clone());
+    let (results_tx, mut results_rx) = mpsc::channel(256);
+    let mut state = Coordinator::new(config.clone(), client.clone(), results_tx)?;
+
+    let Some(mut batches) = open_stream_retrying(&js, &shutdown).await else {
+        return Ok(());
+    };
+    tracing::info!(data_dir = %config.data_dir.display(), "coordinator ready");
+
+    let mut tick = tokio::time::interval(config.metrics_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut commit_at: Option<Instant> = None;
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => Event::Shutdown,
+            _ = sleep_until(commit_at) => Event::Commit,
+            _ = tick.tick() => Event::Tick,
+            Some(msg) = control.next() => Event::Control(msg),
+            Some(msg) = heartbeats.next() => Event::Heartbeat(msg),
+            Some(result) = results_rx.recv() => Event::CommandResult(result),
+            msg = batches.next() => Event::Batch(msg.map(|r| r.map_err(Into::into))),
+        };
+        match event {
+            Event::Shutdown => break,
+            Event::Commit => {
+                commit_at = None;
+                state.commit().await;
+            }
+            Event::Tick => state.tick().await,
+            Event::Control(msg) => state.handle_control(msg).await,
+            Event::Heartbeat(msg) => state.handle_heartbeat(&msg),
+            Event::CommandResult(r) => {
+                if !r.ok {
+                    tracing::debug!(worker_id = %r.worker_id, error = ?r.error, "worker command failed");
+                }
+            }
+            Event::Batch(Some(Ok(msg))) => {
+                state.handle_batch(msg).await;
+                if state.ingest.pending() >= MAX_PENDING {
+                    commit_at = None;
+                    state.commit().await;
+                } else if commit_at.is_none() && state.ingest.pending() > 0 {
+                    commit_at = Some(Instant::now() + config.commit_interval());
+                }
+            }
+            Event::Batch(Some(Err(e))) => {
+                tracing::warn!(error = %e, "candidate stream error");
+            }
+            Event::Batch(None) => {
+                tracing::warn!("candidate stream ended; reopening");
+                match open_stream_retrying(&js, &shutdown).await {
+                    Some(s) => batches = s,
+                    None => break,
+                }
+            }
+        }
+    }
+
+    tracing::info!("shutting down: committing pending batches");
+    state.commit().await;
+    state.persist(now_ms());
+    client.drain().await.context("drain NATS connection")?;
+    Ok(())
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Opens the candidate stream, retrying while NATS is unreachable.
+async fn open_stream_retrying(
+    js: &jetstream::Context,
+    shutdown: &CancellationToken,
+) -> Option<async_nats::jetstream::consumer::pull::Stream> {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match open_stream(js).await {
+            Ok(stream) => return Some(stream),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), retry_in = ?delay, "cannot open the candidate stream"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+struct Coordinator {
+    config: Config,
+    client: async_nats::Client,
+    results: mpsc::Sender<CommandResult>,
+    run: Option<Run>,
+    stats: RunStats,
+    fleet: Fleet,
+    ingest: Ingest,
+    seq: u64,
+    last_error: Option<String>,
+    last_command_ms: HashMap<String, u64>,
+    logged_bad_heartbeat: HashSet<String>,
+}
+
+impl Coordinator {
+    /// Loads the saved run, if any, and reopens its topic.
+    fn new(
+        config: Config,
+        client: async_nats::Client,
+        results: mpsc::Sender<CommandResult>,
+    ) -> anyhow::Result<Self> {
+        let mut ingest = Ingest::new(config.data_dir.clone());
+        let run = Run::load(&config.data_dir).context("read current-run.json")?;
+        let mut stats = RunStats::default();
+        if let Some(run) = &run {
+            let topic = ingest
+                .topic(&run.info.topic)
+                .with_context(|| format!("open the folder of topic {:?}", run.info.topic))?;
+            let persisted = std::fs::read(topic.store.dir.join(STATE))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<TopicState>(&b).ok())
+                .filter(|s| s.run.as_ref().map(|r| &r.info.run_id) == Some(&run.info.run_id))
+                .map(|s| s.stats)
+                .unwrap_or_default();
+            stats = RunStats::new(run.info.started_at_ms, persisted);
+            tracing::info!(run_id = %run.info.run_id, topic = %run.info.topic, state = ?run.state,
+                unique = topic.store.len(), "restored the last run");
+        }
+        Ok(Self {
+            fleet: Fleet::new(config.heartbeat_timeout_ms),
+            config,
+            client,
+            results,
+            run,
+            stats,
+            ingest,
+            seq: 0,
+            last_error: None,
+            last_command_ms: HashMap::new(),
+            logged_bad_heartbeat: HashSet::new(),
+        })
+    }
+
+    async fn handle_control(&mut self, msg: async_nats::Message) {
+        let verb = subjects::control_verb(&msg.subject).unwrap_or_default();
+        let reply: Option<Vec<u8>> = match ControlVerb::parse(verb) {
+            Some(ControlVerb::Start) => Some(match self.start(&msg.payload) {
+                Ok(r) => Reply::ok(r).to_json(),
+                Err(e) => Reply::err(e).to_json(),
+            }),
+            Some(ControlVerb::Stop) => match control::decode_no_args(&msg.payload) {
+                Err(e) => Some(Reply::err(e.to_string()).to_json()),
+                Ok(()) if !self.run.as_ref().is_some_and(Run::is_running) => {
+                    Some(Reply::err("no run is active").to_json())
+                }
+                Ok(()) => {
+                    // Answered by the stop task once the workers confirmed.
+                    self.finish_run("stop command", msg.reply.clone());
+                    None
+                }
+            },
+            Some(ControlVerb::Status) => Some(match control::decode_no_args(&msg.payload) {
+                Ok(()) => Reply::ok(self.snapshot(now_ms())).to_json(),
+                Err(e) => Reply::err(e.to_string()).to_json(),
+            }),
+            Some(ControlVerb::Weights) => Some(
+                Reply::err("weight overrides are not available in this version").to_json(),
+            ),
+            None => Some(
+                Reply::err(format!(
+                    "unknown control verb {verb:?}: use start, stop, status or weights"
+                ))
+                .to_json(),
+            ),
+        };
+        if let (Some(reply), Some(to)) = (reply, msg.reply)
+            && let Err(e) = self.client.publish(to, reply.into()).await
+        {
+            tracing::warn!(error = %e, "could not answer a control request");
+        }
+    }
+
+    fn start(&mut self, payload: &[u8]) -> Result<StartReply, String> {
+        let request = control::decode_start(payload).map_err(|e| e.to_string())?;
+        if let Some(run) = self.run.as_ref().filter(|r| r.is_running()) {
+            return Err(format!(
+                "a run is already active ({:?}, run {}); stop it first",
+                run.info.topic, run.info.run_id
+            ));
+        }
+        let now = now_ms();
+        let topic = self
+            .ingest
+            .topic(&request.topic)
+            .map_err(|e| format!("cannot open the topic's folder: {e}"))?;
+        let known = topic.store.len();
+        let run = Run::new(&request, &topic.store.slug, &topic.store.dir, known, now);
+        run.save(&self.config.data_dir)
+            .map_err(|e| format!("cannot save the run: {e}"))?;
+        let reply = StartReply {
+            run_id: run.info.run_id.clone(),
+            topic: run.info.topic.clone(),
+            slug: run.info.slug.clone(),
+            output_dir: run.info.output_dir.clone(),
+            resumed: known > 0,
+            known_items: known,
+        };
+        tracing::info!(run_id = %reply.run_id, topic = %reply.topic, known, "run started");
+        self.stats = RunStats::new(now, Persisted::default());
+        let assignment = run.assignment();
+        self.run = Some(run);
+        let workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
+        for worker_id in workers {
+            self.command(&worker_id, WorkerCommand::Assign(assignment.clone()), now);
+        }
+        self.persist(now);
+        Ok(reply)
+    }
+
+    /// Ends the running run and stops its workers; `reply_to` gets the
+    /// answer once they confirmed.
+    fn finish_run(&mut self, reason: &str, reply_to: Option<async_nats::Subject>) {
+        let now = now_ms();
+        let Some(run) = self.run.as_mut() else { return };
+        run.finish(reason, now);
+        if let Err(e) = run.save(&self.config.data_dir) {
+            tracing::error!(error = %e, "cannot save the stopped run");
+        }
+        let reply = StopReply {
+            run_id: run.info.run_id.clone(),
+            topic: run.info.topic.clone(),
+            state: RunState::Stopped,
+            stop_reason: reason.to_string(),
+            unique: self.ingest.get(&run.info.topic).map_or(0, |t| t.store.len()),
+            workers_stopped: Vec::new(),
+            workers_unresponsive: Vec::new(),
+        };
+        tracing::info!(run_id = %reply.run_id, reason, unique = reply.unique, "run stopped");
+        let workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
+        for w in &workers {
+            self.last_command_ms.insert(w.clone(), now);
+        }
+        commands::stop_all(&self.client, workers, reply, reply_to, self.config.stop_timeout());
+        self.persist(now);
+    }
+
+    fn command(&mut self, worker_id: &str, command: WorkerCommand, now: u64) {
+        self.last_command_ms.insert(worker_id.to_string(), now);
+        commands::send(&self.client, worker_id, command, self.config.stop_timeout(), &self.results);
+    }
+
+    fn handle_heartbeat(&mut self, msg: &async_nats::Message) {
+        let subject_worker = subjects::heartbeat_worker(&msg.subject).unwrap_or_default();
+        let hb = match serde_json::from_slice::<Heartbeat>(&msg.payload) {
+            Ok(hb) if hb.worker_id == subject_worker => hb,
+            Ok(_) | Err(_) => {
+                if self.logged_bad_heartbeat.insert(subject_worker.to_string()) {
+                    tracing::warn!(subject = %msg.subject, "ignoring an unreadable heartbeat");
+                }
+                return;
+            }
+        };
+        let now = now_ms();
+        match self.fleet.observe(hb.clone(), now) {
+            Seen::New => tracing::info!(worker_id = %hb.worker_id, "worker joined"),
+            Seen::Returned => tracing::info!(worker_id = %hb.worker_id, "worker is back"),
+            Seen::Known => {}
+        }
+        self.reconcile(&hb, now);
+    }
+
+    /// Brings a worker in line with the run: assign it if it is not working
+    /// on the running run, stop it if it works on a run that is over.
+    fn reconcile(&mut self, hb: &Heartbeat, now: u64) {
+        let recently = self
+            .last_command_ms
+            .get(&hb.worker_id)
+            .is_some_and(|t| now.saturating_sub(*t) < COMMAND_RETRY_MS);
+        if recently || hb.state == WorkerState::Stopping {
+            return;
+        }
+        match self.run.as_ref().filter(|r| r.is_running()) {
+            Some(run) if hb.run_id.as_deref() != Some(run.info.run_id.as_str()) => {
+                let assignment = WorkerCommand::Assign(run.assignment());
+                self.command(&hb.worker_id, assignment, now);
+            }
+            None if hb.state == WorkerState::Running => {
+                if let Some(run_id) = hb.run_id.clone() {
+                    let stop = WorkerCommand::Stop(igentai_protocol::StopWork { v: VERSION, run_id });
+                    self.command(&hb.worker_id, stop, now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn handle_batch(&mut self, msg: jetstream::Message) {
+        match self.ingest.receive(msg).await {
+            Ok(Ingested::Pending { batch, outcome }) => {
+                if self.run.as_ref().map(|r| &r.info.run_id) == Some(&batch.run_id) {
+                    self.stats.record_batch(&batch, outcome, now_ms());
+                }
+            }
+            Ok(Ingested::Rejected(_)) => self.stats.record_rejected(),
+            Err(e) => self.report_error(format!("cannot write items: {e}; batches are held back and retried")),
+        }
+    }
+
+    async fn commit(&mut self) {
+        match self.ingest.commit(&self.client).await {
+            Ok(_) => {
+                if self.last_error.take().is_some() {
+                    tracing::info!("writing items works again");
+                }
+            }
+            Err(e) => self.report_error(format!("cannot sync items to disk: {e}; batches are held back and retried")),
+        }
+        self.check_stop(now_ms());
+    }
+
+    fn report_error(&mut self, error: String) {
+        if self.last_error.as_ref() != Some(&error) {
+            tracing::error!(%error);
+        }
+        self.last_error = Some(error);
+    }
+
+    fn check_stop(&mut self, now: u64) {
+        let Some(run) = self.run.as_ref().filter(|r| r.is_running()) else { return };
+        let unique = self.ingest.get(&run.info.topic).map_or(0, |t| t.store.len());
+        if let Some(reason) = run.stop_reason(unique, self.stats.cost_usd(), now) {
+            self.finish_run(&reason, None);
+        }
+    }
+
+    async fn tick(&mut self) {
+        let now = now_ms();
+        for worker_id in self.fleet.sweep(now) {
+            tracing::warn!(%worker_id, timeout_ms = self.config.heartbeat_timeout_ms, "worker gone silent");
+        }
+        self.stats.expire(now);
+        self.check_stop(now);
+        let snapshot = self.snapshot(now);
+        let payload = serde_json::to_vec(&snapshot).expect("snapshots serialize");
+        if let Err(e) = self.client.publish(subjects::METRICS, payload.into()).await {
+            tracing::warn!(error = %e, "could not publish metrics");
+        }
+        self.persist_with(now, &snapshot);
+    }
+
+    fn snapshot(&mut self, now: u64) -> MetricsSnapshot {
+        self.seq = (self.seq + 1).max(now);
+        let topic = self.run.as_ref().and_then(|r| self.ingest.get(&r.info.topic));
+        let unique = topic.map_or(0, |t| t.store.len());
+        let mut providers = self.stats.providers();
+        for (name, healthy) in self.fleet.healthy_per_provider() {
+            providers.entry(name).or_default().healthy_workers = healthy;
+        }
+        MetricsSnapshot {
+            v: VERSION,
+            seq: self.seq,
+            ts_ms: now,
+            state: self.run.as_ref().map_or(RunState::Idle, |r| r.state),
+            run: self.run.as_ref().map(|r| r.info.clone()),
+            totals: self.stats.totals(unique, now),
+            providers,
+            workers: self.fleet.stats(now, &self.stats),
+            partitions: self.stats.partitions(),
+            weights: BTreeMap::new(),
+            backlog: self.ingest.backlog + self.ingest.pending() as u64,
+            estimate: topic.and_then(|t| t.seen.estimate()),
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    fn persist(&mut self, now: u64) {
+        let snapshot = self.snapshot(now);
+        self.persist_with(now, &snapshot);
+    }
+
+    /// Writes the run's `state.json` and `metrics.json` (atomically).
+    fn persist_with(&mut self, now: u64, snapshot: &MetricsSnapshot) {
+        let Some(run) = &self.run else { return };
+        let Some(topic) = self.ingest.get(&run.info.topic) else { return };
+        let state = TopicState {
+            topic: run.info.topic.clone(),
+            slug: topic.store.slug.clone(),
+            unique: topic.store.len(),
+            updated_at_ms: now,
+            run: Some(run.clone()),
+            stats: self.stats.persisted(),
+        };
+        let written = topic
+            .store
+            .write_json(STATE, &state)
+            .and_then(|()| topic.store.write_json(METRICS, snapshot));
+        if let Err(e) = written {
+            self.report_error(format!("cannot write state.json/metrics.json: {e}"));
+        }
+    }
+}

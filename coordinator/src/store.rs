@@ -1,0 +1,414 @@
+//! A topic's folder on disk: `output.txt`, `items.jsonl`, `state.json` and
+//! `metrics.json` under `<data_dir>/<slug>/`.
+//!
+//! `output.txt` is the source of truth. Opening a folder repairs what a crash
+//! can leave behind: a torn last line of `output.txt` is cut off, and
+//! `items.jsonl` is trimmed or completed so that it describes exactly the
+//! lines of `output.txt`. Appends go through buffers; [`TopicStore::commit`]
+//! flushes and syncs both files, and only then may the batches behind them be
+//! acknowledged.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::normalize::{key_hash, normalize};
+
+pub const OUTPUT: &str = "output.txt";
+pub const ITEMS: &str = "items.jsonl";
+pub const STATE: &str = "state.json";
+pub const METRICS: &str = "metrics.json";
+
+/// One line of `items.jsonl`: an item with its provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemRecord {
+    pub seq: u64,
+    pub item: String,
+    pub key: String,
+    pub provider: String,
+    pub model: String,
+    pub worker: String,
+    pub partition: Option<String>,
+    pub run: String,
+    pub batch: String,
+    /// RFC 3339, UTC.
+    pub ts: String,
+}
+
+/// The folder name for a topic: ASCII letters and digits joined by `-`,
+/// accents dropped, at most 60 characters; a hash when nothing is left.
+pub fn slug(topic: &str) -> String {
+    let mut out = String::new();
+    for c in topic.nfkd() {
+        if unicode_normalization::char::is_combining_mark(c) {
+            continue;
+        }
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+        if out.len() >= 60 {
+            break;
+        }
+    }
+    let out = out.trim_end_matches('-');
+    if out.is_empty() {
+        format!("topic-{:08x}", key_hash(topic) as u32)
+    } else {
+        out.to_string()
+    }
+}
+
+/// What opening a topic's folder found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Recovery {
+    /// Complete lines already in `output.txt`.
+    pub items: u64,
+    /// Bytes of a torn last line cut from `output.txt`.
+    pub torn_bytes: u64,
+    /// `items.jsonl` lines dropped because `output.txt` did not have them.
+    pub records_trimmed: u64,
+    /// `items.jsonl` lines rebuilt from `output.txt` (provenance unknown).
+    pub records_rebuilt: u64,
+}
+
+/// An open topic folder, appending items.
+pub struct TopicStore {
+    pub dir: PathBuf,
+    pub topic: String,
+    pub slug: String,
+    output: BufWriter<File>,
+    records: BufWriter<File>,
+    next_seq: u64,
+    dirty: bool,
+}
+
+impl TopicStore {
+    /// Opens (creating or resuming) the folder for `topic` under `data_dir`,
+    /// repairs it, and calls `known` with every item already in it.
+    pub fn open(
+        data_dir: &Path,
+        topic: &str,
+        mut known: impl FnMut(&str),
+    ) -> io::Result<(TopicStore, Recovery)> {
+        let slug = folder_for(data_dir, topic)?;
+        let dir = data_dir.join(&slug);
+        std::fs::create_dir_all(&dir)?;
+
+        let mut recovery = Recovery::default();
+        let mut output = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(dir.join(OUTPUT))?;
+        let mut lines = Vec::new();
+        recovery.torn_bytes = read_complete_lines(&mut output, |line| {
+            let text = String::from_utf8_lossy(line);
+            known(&text);
+            lines.push(text.into_owned());
+        })?;
+        recovery.items = lines.len() as u64;
+
+        let mut records = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(dir.join(ITEMS))?;
+        let mut record_count = 0u64;
+        let mut keep_bytes = 0u64;
+        let mut offset = 0u64;
+        read_complete_lines(&mut records, |line| {
+            offset += line.len() as u64 + 1;
+            record_count += 1;
+            if record_count <= recovery.items {
+                keep_bytes = offset;
+            }
+        })?;
+        if record_count > recovery.items {
+            recovery.records_trimmed = record_count - recovery.items;
+            records.set_len(keep_bytes)?;
+            record_count = recovery.items;
+        }
+        let mut records = BufWriter::new(records);
+        if record_count < recovery.items {
+            let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+            for (i, item) in lines.iter().enumerate().skip(record_count as usize) {
+                let record = ItemRecord {
+                    seq: i as u64 + 1,
+                    item: item.clone(),
+                    key: normalize(item),
+                    provider: "unknown".into(),
+                    model: "unknown".into(),
+                    worker: "unknown".into(),
+                    partition: None,
+                    run: "recovered".into(),
+                    batch: "recovered".into(),
+                    ts: ts.clone(),
+                };
+                serde_json::to_writer(&mut records, &record)?;
+                records.write_all(b"\n")?;
+                recovery.records_rebuilt += 1;
+            }
+        }
+        records.flush()?;
+        records.get_ref().sync_data()?;
+        output.sync_data()?;
+
+        let store = TopicStore {
+            dir,
+            topic: topic.to_string(),
+            slug,
+            output: BufWriter::with_capacity(256 * 1024, output),
+            records: BufWriter::with_capacity(256 * 1024, records.into_inner()?),
+            next_seq: recovery.items + 1,
+            dirty: false,
+        };
+        Ok((store, recovery))
+    }
+
+    /// Unique items in the folder, written or buffered.
+    pub fn len(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Buffers one new item; returns its sequence number (line in `output.txt`).
+    pub fn append(&mut self, mut record: ItemRecord) -> io::Result<u64> {
+        record.seq = self.next_seq;
+        // items.jsonl first: if a crash cuts between the two writes, the
+        // surplus record is trimmed on open; a missing one would lose provenance.
+        serde_json::to_writer(&mut self.records, &record)?;
+        self.records.write_all(b"\n")?;
+        self.output.write_all(record.item.as_bytes())?;
+        self.output.write_all(b"\n")?;
+        self.next_seq += 1;
+        self.dirty = true;
+        Ok(record.seq)
+    }
+
+    /// Flushes and syncs both files: after this, appended items survive a
+    /// crash of the process or the machine.
+    pub fn commit(&mut self) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.records.flush()?;
+        self.output.flush()?;
+        self.records.get_ref().sync_data()?;
+        self.output.get_ref().sync_data()?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> io::Result<()> {
+        write_atomic(&self.dir.join(name), &serde_json::to_vec_pretty(value)?)
+    }
+}
+
+/// The folder for `topic`: its slug, unless that folder belongs to a
+/// different topic (two topics can share a slug), then slug + hash. Topics
+/// that differ only as items would ("Paris attractions", "paris
+/// attractions.") share a folder.
+fn folder_for(data_dir: &Path, topic: &str) -> io::Result<String> {
+    #[derive(Deserialize)]
+    struct Owner {
+        topic: String,
+    }
+    let base = slug(topic);
+    let state = data_dir.join(&base).join(STATE);
+    match std::fs::read(&state) {
+        Ok(bytes) => match serde_json::from_slice::<Owner>(&bytes) {
+            Ok(owner) if normalize(&owner.topic) != normalize(topic) => {
+                Ok(format!("{base}-{:08x}", key_hash(topic) as u32))
+            }
+            _ => Ok(base),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(base),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads `file` from the start, calling `line` for each complete line
+/// (without its `\n`), and cuts off an incomplete last line. Returns the
+/// number of bytes cut.
+fn read_complete_lines(file: &mut File, mut line: impl FnMut(&[u8])) -> io::Result<u64> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut reader = BufReader::with_capacity(1 << 20, &mut *file);
+    let mut buf = Vec::with_capacity(256);
+    let mut complete = 0u64;
+    let mut total = 0u64;
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if buf.last() == Some(&b'\n') {
+            complete = total;
+            line(&buf[..n - 1]);
+        }
+    }
+    drop(reader);
+    let torn = total - complete;
+    if torn > 0 {
+        file.set_len(complete)?;
+    }
+    Ok(torn)
+}
+
+/// Writes `path` so that readers see the old or the new content, never a
+/// mix: a temporary file in the same folder, synced, then renamed over.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(item: &str) -> ItemRecord {
+        ItemRecord {
+            seq: 0,
+            item: item.into(),
+            key: normalize(item),
+            provider: "sim".into(),
+            model: "sim-1".into(),
+            worker: "w1".into(),
+            partition: None,
+            run: "r1".into(),
+            batch: "b1".into(),
+            ts: "2026-01-01T00:00:00.000Z".into(),
+        }
+    }
+
+    fn open(dir: &Path, topic: &str) -> (TopicStore, Recovery, Vec<String>) {
+        let mut known = Vec::new();
+        let (store, rec) = TopicStore::open(dir, topic, |s| known.push(s.to_string())).unwrap();
+        (store, rec, known)
+    }
+
+    fn read(dir: &Path, name: &str) -> String {
+        std::fs::read_to_string(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn slugs() {
+        for (topic, expected) in [
+            ("Paris attractions", "paris-attractions"),
+            ("  Rare cheeses!! ", "rare-cheeses"),
+            ("Crème brûlée variants", "creme-brulee-variants"),
+            ("Failure modes of a jet engine", "failure-modes-of-a-jet-engine"),
+            ("../../etc/passwd", "etc-passwd"),
+        ] {
+            assert_eq!(slug(topic), expected, "{topic}");
+        }
+        assert!(slug("東京の寺").starts_with("topic-"));
+        assert!(slug(&"x".repeat(500)).len() <= 60);
+    }
+
+    #[test]
+    fn appends_and_resumes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut store, rec, known) = open(tmp.path(), "Paris attractions");
+        assert_eq!((rec.items, known.len()), (0, 0));
+        assert_eq!(store.append(record("Louvre")).unwrap(), 1);
+        assert_eq!(store.append(record("Musée d'Orsay")).unwrap(), 2);
+        store.commit().unwrap();
+        drop(store);
+
+        let (store, rec, known) = open(tmp.path(), "Paris attractions");
+        assert_eq!(known, ["Louvre", "Musée d'Orsay"]);
+        assert_eq!(rec, Recovery { items: 2, ..Default::default() });
+        assert_eq!(store.len(), 2);
+        let dir = tmp.path().join("paris-attractions");
+        let lines: Vec<ItemRecord> = read(&dir, ITEMS)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(lines[1].key, "musée d'orsay");
+    }
+
+    #[test]
+    fn repairs_torn_output_and_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("cheeses");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(OUTPUT), "Brie\nComté\nRoquef").unwrap();
+        // Three records: one more than output.txt's complete lines, plus a torn one.
+        let full: String = ["Brie", "Comté", "Roquefort"]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut r = record(s);
+                r.seq = i as u64 + 1;
+                serde_json::to_string(&r).unwrap() + "\n"
+            })
+            .collect();
+        std::fs::write(dir.join(ITEMS), full + "{\"seq\":4,").unwrap();
+
+        let (_, rec, known) = open(tmp.path(), "cheeses");
+        assert_eq!(known, ["Brie", "Comté"]);
+        assert_eq!(
+            rec,
+            Recovery { items: 2, torn_bytes: 6, records_trimmed: 1, records_rebuilt: 0 }
+        );
+        assert_eq!(read(&dir, OUTPUT), "Brie\nComté\n");
+        assert_eq!(read(&dir, ITEMS).lines().count(), 2);
+    }
+
+    #[test]
+    fn rebuilds_missing_records() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("cheeses");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(OUTPUT), "Brie\nComté\n").unwrap();
+        let (mut store, rec, _) = open(tmp.path(), "cheeses");
+        assert_eq!(rec.records_rebuilt, 2);
+        assert_eq!(store.append(record("Gouda")).unwrap(), 3);
+        store.commit().unwrap();
+        let seqs: Vec<u64> = read(&dir, ITEMS)
+            .lines()
+            .map(|l| serde_json::from_str::<ItemRecord>(l).unwrap().seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
+    }
+
+    #[test]
+    fn colliding_slugs_get_their_own_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, _, _) = open(tmp.path(), "Rare cheeses");
+        a.write_json(STATE, &serde_json::json!({ "topic": "Rare cheeses" })).unwrap();
+        let (same, _, _) = open(tmp.path(), "rare cheeses!");
+        assert_eq!(same.slug, a.slug);
+        let (b, _, _) = open(tmp.path(), "Rare-cheeses");
+        assert_ne!(a.slug, b.slug);
+        assert!(b.slug.starts_with("rare-cheeses-"));
+        let (again, _, _) = open(tmp.path(), "Rare cheeses");
+        assert_eq!(again.slug, a.slug);
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(METRICS);
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert!(!tmp.path().join("metrics.tmp").exists());
+    }
+}

@@ -1,0 +1,97 @@
+//! The dashboard's command line, with environment fallbacks so the scripts
+//! and containers can configure it without flags.
+//!
+//! The NATS URL may carry credentials (`nats://user:pass@host`), so `Debug`
+//! is written by hand and never shows them.
+
+use std::fmt;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Clone, Parser)]
+#[command(
+    name = "dashboard",
+    version,
+    about = "igentai dashboard: live metrics in the browser, start and stop runs"
+)]
+pub struct Config {
+    /// NATS server to read metrics from and send control requests to.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// Address the web server listens on (`host:port`; port 0 picks a free one).
+    #[arg(long, env = "IGENTAI_DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// How long a start/stop/status request waits for the coordinator, in milliseconds.
+    #[arg(
+        long,
+        env = "IGENTAI_DASHBOARD_REQUEST_TIMEOUT_MS",
+        default_value_t = 5000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub request_timeout_ms: u64,
+}
+
+impl Config {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("nats_url", &redact_url(&self.nats_url))
+            .field("listen", &self.listen)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .finish()
+    }
+}
+
+/// `nats://user:secret@host:4222` → `nats://***@host:4222`, for each URL of
+/// a comma-separated list; URLs without credentials are unchanged.
+pub fn redact_url(urls: &str) -> String {
+    urls.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let redacted = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("***{}", &rest[at..]),
+        None => rest.to_string(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{redacted}"),
+        None => redacted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(url: &str, expected: &str) {
+        assert_eq!(redact_url(url), expected, "{url}");
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        check("nats://127.0.0.1:4222", "nats://127.0.0.1:4222");
+        check("nats://user:pw@host:4222", "nats://***@host:4222");
+        check("tls://token@host", "tls://***@host");
+        check("user:pw@host:4222", "***@host:4222");
+        check("nats://a:b@h1:4222,nats://h2:4222", "nats://***@h1:4222,nats://h2:4222");
+        check("nats://h1,nats://u:p@h2", "nats://h1,nats://***@h2");
+
+        let config = Config::parse_from(["dashboard", "--nats-url", "nats://u:hunter2@h:1"]);
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert_eq!(config.request_timeout(), Duration::from_secs(5));
+    }
+}

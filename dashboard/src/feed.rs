@@ -1,0 +1,166 @@
+//! The feed every browser connection reads: the latest metrics snapshot, the
+//! most recent items, and a broadcast channel of updates.
+//!
+//! A client joining gets the latest snapshot and recent items together with
+//! a receiver positioned right after them (both taken under one lock, the
+//! same lock [`Feed::publish`] holds), so it neither misses nor repeats an
+//! update. The broadcast channel is bounded: a client that falls behind
+//! loses old updates (`Lagged`) and catches up from [`Feed::latest`] instead
+//! of slowing anyone else down.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::broadcast;
+
+use crate::frame::Update;
+
+/// Updates buffered per client before it starts lagging.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// How many recent items a newly connected page is sent (the page keeps ~200).
+const RECENT_ITEMS: usize = 200;
+
+#[derive(Clone)]
+pub struct Feed {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: broadcast::Sender<Update>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    latest: Option<Update>,
+    /// Items frames, oldest first, holding at least `RECENT_ITEMS` items
+    /// whenever that many were ever published.
+    recent: VecDeque<Update>,
+    recent_items: usize,
+}
+
+/// What a client starts from when it connects.
+pub struct Joined {
+    pub latest: Option<Update>,
+    pub recent: Vec<Update>,
+    pub rx: broadcast::Receiver<Update>,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Feed {
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
+        Feed {
+            inner: Arc::new(Inner {
+                tx,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// Remembers `update` and sends it to every connected client. Staleness
+    /// is the relay's business: whatever arrives here is newer.
+    pub fn publish(&self, update: Update) {
+        let mut state = self.lock();
+        match &update {
+            Update::Metrics { .. } => state.latest = Some(update.clone()),
+            Update::Items { count, .. } => {
+                state.recent.push_back(update.clone());
+                state.recent_items += count;
+                while let Some(front) = state.recent.front() {
+                    let front_count = item_count(front);
+                    if state.recent_items - front_count < RECENT_ITEMS {
+                        break;
+                    }
+                    state.recent_items -= front_count;
+                    state.recent.pop_front();
+                }
+            }
+        }
+        // No receivers just means no browser is open.
+        let _ = self.inner.tx.send(update);
+    }
+
+    pub fn join(&self) -> Joined {
+        let state = self.lock();
+        Joined {
+            latest: state.latest.clone(),
+            recent: state.recent.iter().cloned().collect(),
+            rx: self.inner.tx.subscribe(),
+        }
+    }
+
+    pub fn latest(&self) -> Option<Update> {
+        self.lock().latest.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something ever did, the
+        // state is still a valid (if slightly stale) feed.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn item_count(update: &Update) -> usize {
+    match update {
+        Update::Items { count, .. } => *count,
+        Update::Metrics { .. } => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(seq: u64) -> Update {
+        Update::Metrics {
+            seq,
+            text: format!("m{seq}").into(),
+        }
+    }
+
+    fn items(count: usize, tag: &str) -> Update {
+        Update::Items {
+            count,
+            text: tag.to_string().into(),
+        }
+    }
+
+    #[test]
+    fn joining_client_gets_state_then_only_later_updates() {
+        let feed = Feed::new();
+        feed.publish(metrics(1));
+        feed.publish(items(2, "a"));
+        feed.publish(metrics(2));
+
+        let mut joined = feed.join();
+        assert_eq!(joined.latest, Some(metrics(2)));
+        assert_eq!(joined.recent, vec![items(2, "a")]);
+        assert!(joined.rx.try_recv().is_err(), "nothing before joining is replayed");
+
+        feed.publish(metrics(3));
+        assert_eq!(joined.rx.try_recv().ok(), Some(metrics(3)));
+        assert_eq!(feed.latest(), Some(metrics(3)));
+    }
+
+    #[test]
+    fn recent_items_are_capped_but_keep_enough() {
+        let feed = Feed::new();
+        for i in 0..100 {
+            feed.publish(items(7, &i.to_string()));
+        }
+        let recent = feed.join().recent;
+        let total: usize = recent.iter().map(item_count).sum();
+        assert!((RECENT_ITEMS..RECENT_ITEMS + 7).contains(&total), "{total}");
+        assert_eq!(recent.last(), Some(&items(7, "99")), "newest kept");
+    }
+}

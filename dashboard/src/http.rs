@@ -1,0 +1,218 @@
+//! The web server: the page and its assets (embedded in the binary, so the
+//! dashboard works offline and ships as one file), the `/ws` feed, the
+//! `/api/*` control endpoints and `/healthz`.
+//!
+//! The control endpoints can start runs that cost money, so requests a
+//! browser makes on behalf of another site are refused: a POST or WebSocket
+//! upgrade whose `Origin` is not this server's own host gets 403. Tools such
+//! as curl send no `Origin` and are served.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use igentai_protocol::{ControlVerb, MAX_CONTROL_BYTES};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::control::{Answer, Control};
+use crate::feed::Feed;
+use crate::ws;
+
+const INDEX_HTML: &str = include_str!("../static/index.html");
+const APP_JS: &str = include_str!("../static/app.js");
+const STYLE_CSS: &str = include_str!("../static/style.css");
+
+/// Scripts, styles and connections only from this server: defence in depth
+/// should an item ever reach the DOM as markup.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub feed: Feed,
+    pub control: Control,
+    /// Cancelled on shutdown; WebSocket sessions close when it is.
+    pub shutdown: CancellationToken,
+    /// WebSocket sessions, so shutdown can wait for their close frames.
+    pub sessions: TaskTracker,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/ws", get(websocket))
+        .route("/api/status", get(status))
+        .route("/api/start", post(start))
+        .route("/api/stop", post(stop))
+        .with_state(state)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn websocket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !same_origin(&headers) {
+        return cross_origin().into_response();
+    }
+    let AppState {
+        feed,
+        shutdown,
+        sessions,
+        ..
+    } = state;
+    upgrade.on_upgrade(move |socket| sessions.track_future(ws::serve(socket, feed, shutdown)))
+}
+
+async fn status(State(state): State<AppState>) -> Answer {
+    state.control.forward(ControlVerb::Status, Bytes::new()).await
+}
+
+async fn start(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
+    forward_post(&state, ControlVerb::Start, &headers, body).await
+}
+
+async fn stop(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
+    forward_post(&state, ControlVerb::Stop, &headers, body).await
+}
+
+async fn forward_post(
+    state: &AppState,
+    verb: ControlVerb,
+    headers: &HeaderMap,
+    body: Body,
+) -> Answer {
+    if !same_origin(headers) {
+        return cross_origin();
+    }
+    match read_body(headers, body, MAX_CONTROL_BYTES).await {
+        Ok(body) => state.control.forward(verb, body).await,
+        Err(answer) => answer,
+    }
+}
+
+fn cross_origin() -> Answer {
+    Answer::error(
+        StatusCode::FORBIDDEN,
+        "cross-origin request refused: use the dashboard page or a client without an Origin header",
+    )
+}
+
+/// The request body, refused with a JSON error past `limit` bytes.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Answer> {
+    let too_large = || {
+        Answer::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            Answer::error(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read request body: {e}"),
+            )
+        })?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// True when the request has no `Origin` (not sent by a browser on behalf of
+/// a page) or its `Origin` names the host the request was sent to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+        .map(|(_, rest)| rest);
+    match (origin_host, host) {
+        (Some(origin_host), Some(host)) => origin_host.eq_ignore_ascii_case(host),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(origin: Option<&str>, host: Option<&str>, allowed: bool) {
+        let mut headers = HeaderMap::new();
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        if let Some(host) = host {
+            headers.insert(header::HOST, host.parse().unwrap());
+        }
+        assert_eq!(same_origin(&headers), allowed, "{origin:?} {host:?}");
+    }
+
+    #[test]
+    fn only_own_origin_or_none() {
+        check(None, Some("127.0.0.1:8080"), true);
+        check(None, None, true);
+        check(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080"), true);
+        check(Some("https://Dash.Example"), Some("dash.example"), true);
+        check(Some("http://evil.example"), Some("127.0.0.1:8080"), false);
+        check(Some("http://127.0.0.1:9999"), Some("127.0.0.1:8080"), false);
+        check(Some("null"), Some("127.0.0.1:8080"), false);
+        check(Some("file://127.0.0.1:8080"), Some("127.0.0.1:8080"), false);
+        check(Some("http://127.0.0.1:8080"), None, false);
+    }
+
+    #[test]
+    fn page_never_parses_markup() {
+        // Items are arbitrary text from LLMs: the page must only ever set textContent.
+        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+            assert!(!APP_JS.contains(sink), "app.js uses {sink}");
+        }
+        assert!(!INDEX_HTML.contains("http://") && !INDEX_HTML.contains("https://"), "no CDN");
+    }
+}

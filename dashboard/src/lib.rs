@@ -1,0 +1,95 @@
+//! igentai's dashboard: relays the coordinator's metrics snapshots and new
+//! items from NATS to browsers over a WebSocket, serves the page that shows
+//! them, and forwards the page's start/stop/status actions to the
+//! coordinator's control subjects.
+//!
+//! The dashboard only reads metrics and forwards control requests a person
+//! made: it never publishes work and keeps no state worth persisting, so it
+//! can be restarted, or run several times, at will.
+//!
+//! Code map: [`config`] (command line), [`relay`] (NATS → [`feed`]),
+//! [`feed`] (latest snapshot, recent items, broadcast), [`frame`] (what goes
+//! on the WebSocket), [`ws`] (one browser session), [`control`] (HTTP →
+//! NATS requests), [`http`] (routes and the embedded page).
+
+pub mod config;
+pub mod control;
+pub mod feed;
+pub mod frame;
+pub mod http;
+pub mod relay;
+pub mod ws;
+
+use anyhow::Context;
+use async_nats::{ConnectOptions, Event};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+pub use config::Config;
+
+use crate::control::Control;
+use crate::feed::Feed;
+use crate::http::AppState;
+
+/// Serves the dashboard until `shutdown` is cancelled, then closes the
+/// WebSocket sessions and drains the NATS client.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr().context("listening address")?;
+
+    let client = connect(&config).await?;
+    let feed = Feed::new();
+    let subscriptions = relay::subscribe(&client).await?;
+    let tasks = TaskTracker::new();
+    tasks.spawn(relay::run(subscriptions, feed.clone(), shutdown.clone()));
+
+    let sessions = TaskTracker::new();
+    let app = http::router(AppState {
+        feed,
+        control: Control::new(client.clone(), config.request_timeout()),
+        shutdown: shutdown.clone(),
+        sessions: sessions.clone(),
+    });
+    info!(url = %format_args!("http://{addr}"), "dashboard listening on http://{addr}");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .context("web server failed");
+
+    // The server may also have stopped on its own: stop everything else too.
+    shutdown.cancel();
+    sessions.close();
+    sessions.wait().await;
+    tasks.close();
+    tasks.wait().await;
+    if let Err(e) = client.drain().await {
+        warn!(error = %e, "draining the NATS connection failed");
+    }
+    info!("dashboard stopped");
+    served
+}
+
+/// Connects in the background: the page is served (and says "no data")
+/// while NATS is unreachable, and the client reconnects forever.
+async fn connect(config: &Config) -> anyhow::Result<async_nats::Client> {
+    let server = config::redact_url(&config.nats_url);
+    ConnectOptions::new()
+        .name("igentai-dashboard")
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .request_timeout(Some(config.request_timeout()))
+        .event_callback(|event| async move {
+            match event {
+                Event::Connected => info!("connected to NATS"),
+                Event::Disconnected => warn!("disconnected from NATS; reconnecting"),
+                other => warn!(event = %other, "NATS event"),
+            }
+        })
+        .connect(&config.nats_url)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {server}"))
+}

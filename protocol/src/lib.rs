@@ -1,0 +1,48 @@
+//! igentai's wire protocol: the one place that names NATS subjects and
+//! defines the JSON messages that travel on them.
+//!
+//! Every role depends on this crate and nothing else names a subject, so a
+//! change to the protocol is a change to this crate. Every message carries a
+//! `v` field ([`VERSION`]) so a fleet of mixed versions can tell what it is
+//! reading; decoders accept a missing `v` from humans typing commands.
+
+pub mod control;
+pub mod metrics;
+pub mod subjects;
+pub mod work;
+
+pub use control::{
+    ControlVerb, Reply, ReplyError, StartReply, StartRequest, StopReply, decode_reply,
+};
+pub use metrics::{
+    Estimate, ItemsEvent, MetricsSnapshot, NewItem, PartitionStats, ProviderStats, RunInfo,
+    RunState, Totals, WorkerStats,
+};
+pub use work::{
+    Assignment, CandidateBatch, Heartbeat, ProviderHealth, StopWork, WorkerAck, WorkerCommand,
+    WorkerState,
+};
+
+/// The protocol version every message is stamped with.
+pub const VERSION: u32 = 1;
+
+/// The largest candidate batch a worker may publish, in bytes. The
+/// coordinator rejects larger ones; `nats.conf` allows more than this so the
+/// rejection is ours, counted and explained, rather than the server's.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// The largest control request the coordinator will read.
+pub const MAX_CONTROL_BYTES: usize = 64 * 1024;
+
+/// Serde default for `v` on messages typed by hand.
+pub fn default_version() -> u32 {
+    VERSION
+}
+
+/// Milliseconds since the Unix epoch, the timestamp unit of the protocol.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

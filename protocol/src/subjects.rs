@@ -1,0 +1,95 @@
+//! Every NATS subject igentai uses, and the JetStream names behind them.
+//!
+//! Worker ids become subject tokens, so [`valid_token`] guards them: a token
+//! with a dot, a wildcard or whitespace would route messages somewhere else.
+
+/// Control requests, answered by the coordinator (request-reply).
+pub const CONTROL_START: &str = "igentai.control.start";
+pub const CONTROL_STOP: &str = "igentai.control.stop";
+pub const CONTROL_STATUS: &str = "igentai.control.status";
+pub const CONTROL_WEIGHTS: &str = "igentai.control.weights";
+/// Wildcard the coordinator subscribes to for every control verb.
+pub const CONTROL_ALL: &str = "igentai.control.*";
+
+/// Metrics snapshots from the coordinator, about once a second.
+pub const METRICS: &str = "igentai.metrics";
+/// New unique items, one message per ingested batch that had any.
+pub const ITEMS: &str = "igentai.items";
+
+/// Worker heartbeats; the last token is the worker id.
+pub const HEARTBEAT_ALL: &str = "igentai.heartbeat.*";
+const HEARTBEAT_PREFIX: &str = "igentai.heartbeat.";
+
+/// Candidate batches, captured by the JetStream stream [`STREAM`].
+pub const CANDIDATES_ALL: &str = "igentai.candidates.>";
+const CANDIDATES_PREFIX: &str = "igentai.candidates.";
+
+/// Commands to one worker (request-reply); the last token is the worker id.
+const WORK_PREFIX: &str = "igentai.work.";
+
+/// The JetStream stream holding candidate batches until the coordinator has
+/// written and acknowledged them.
+pub const STREAM: &str = "IGENTAI_CANDIDATES";
+/// The coordinator's durable pull consumer on [`STREAM`].
+pub const CONSUMER: &str = "coordinator";
+
+pub fn heartbeat(worker_id: &str) -> String {
+    format!("{HEARTBEAT_PREFIX}{worker_id}")
+}
+
+pub fn candidates(worker_id: &str) -> String {
+    format!("{CANDIDATES_PREFIX}{worker_id}")
+}
+
+pub fn worker_command(worker_id: &str) -> String {
+    format!("{WORK_PREFIX}{worker_id}")
+}
+
+/// The verb of a control subject (`igentai.control.start` → `start`).
+pub fn control_verb(subject: &str) -> Option<&str> {
+    subject.strip_prefix("igentai.control.")
+}
+
+/// The worker id at the end of a heartbeat subject.
+pub fn heartbeat_worker(subject: &str) -> Option<&str> {
+    subject.strip_prefix(HEARTBEAT_PREFIX)
+}
+
+/// Whether `s` can stand as one subject token: non-empty, at most 64 bytes of
+/// ASCII letters, digits, `-` and `_`.
+pub fn valid_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        for (token, ok) in [
+            ("worker-1", true),
+            ("host_a-123", true),
+            ("", false),
+            ("a.b", false),
+            ("a*", false),
+            ("a>", false),
+            ("a b", false),
+            ("é", false),
+        ] {
+            assert_eq!(valid_token(token), ok, "{token:?}");
+        }
+        assert_eq!(valid_token(&"x".repeat(65)), false);
+    }
+
+    #[test]
+    fn subjects_round_trip() {
+        assert_eq!(heartbeat_worker(&heartbeat("w1")), Some("w1"));
+        assert_eq!(control_verb(CONTROL_STOP), Some("stop"));
+        assert_eq!(candidates("w1"), "igentai.candidates.w1");
+        assert_eq!(worker_command("w1"), "igentai.work.w1");
+    }
+}

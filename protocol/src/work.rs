@@ -1,0 +1,146 @@
+//! Messages between the coordinator and the workers: commands to a worker,
+//! its heartbeats, and the candidate batches it publishes to JetStream.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A request on `igentai.work.<worker_id>`; the worker answers [`WorkerAck`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum WorkerCommand {
+    /// Work on this run (replacing any earlier assignment).
+    Assign(Assignment),
+    /// Stop working on this run: start no new LLM call, publish what is in
+    /// flight (within a bound), then answer.
+    Stop(StopWork),
+}
+
+/// What a worker should generate. Re-sent whenever it changes, and whenever
+/// a heartbeat shows the worker is not working on the current run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub run_id: String,
+    pub topic: String,
+    /// A sub-category of the topic to focus on; `None` is the whole topic.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// A sample of items already found, which the prompt asks not to repeat.
+    #[serde(default)]
+    pub avoid: Vec<String>,
+    pub items_per_request: u32,
+    #[serde(default)]
+    pub prompt_template: Option<String>,
+    /// Provider name → relative weight; empty means uniform.
+    #[serde(default)]
+    pub weights: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopWork {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub run_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerAck {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub worker_id: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerState {
+    /// Connected, waiting for an assignment.
+    Idle,
+    /// Calling LLMs for a run.
+    Running,
+    /// Finishing in-flight calls before going idle or exiting.
+    Stopping,
+}
+
+/// Published on `igentai.heartbeat.<worker_id>` every heartbeat interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub worker_id: String,
+    pub state: WorkerState,
+    /// The run the worker is working on, if any.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub partition: Option<String>,
+    pub concurrency: u32,
+    /// LLM calls in flight right now.
+    pub in_flight: u32,
+    /// Batches acknowledged by JetStream since the worker started.
+    pub batches_published: u64,
+    pub items_published: u64,
+    /// Publishes retried after a failure or a missing acknowledgement.
+    pub publish_retries: u64,
+    pub llm_failures: u64,
+    pub providers: Vec<ProviderHealth>,
+    pub started_at_ms: u64,
+    pub sent_at_ms: u64,
+    /// The worker binary's version.
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderHealth {
+    pub name: String,
+    pub kind: String,
+    pub model: String,
+    pub healthy: bool,
+}
+
+/// One LLM answer, parsed: published to `igentai.candidates.<worker_id>`
+/// with `Nats-Msg-Id` = `batch_id`, so a retried publish is stored once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateBatch {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub batch_id: String,
+    pub run_id: String,
+    /// The run's topic, so a batch that outlives its run still finds its folder.
+    pub topic: String,
+    pub worker_id: String,
+    pub provider: String,
+    pub model: String,
+    #[serde(default)]
+    pub partition: Option<String>,
+    pub items: Vec<String>,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub latency_ms: u64,
+    pub cost_usd: f64,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    pub created_at_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_tagged() {
+        let cmd = WorkerCommand::Stop(StopWork {
+            v: 1,
+            run_id: "r".into(),
+        });
+        let json = serde_json::to_string(&cmd).unwrap();
+        assert_eq!(json, r#"{"cmd":"stop","v":1,"run_id":"r"}"#);
+        assert_eq!(serde_json::from_str::<WorkerCommand>(&json).unwrap(), cmd);
+    }
+}

