@@ -111,7 +111,7 @@ impl Gate {
             Ok(raw) => raw,
             Err(e) => return Verdict::Bad(format!("not JSON: {e}")),
         };
-        let seq = match serde_json::from_str::<SeqOnly>(raw.get()) {
+        let seq = match object::<SeqOnly>(raw) {
             Ok(head) => head.seq,
             Err(e) => return Verdict::Bad(format!("not a snapshot: {e}")),
         };
@@ -130,12 +130,20 @@ impl Gate {
 pub fn decode_items(payload: &[u8]) -> Result<Update, String> {
     let raw: &RawValue =
         serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
-    let event = serde_json::from_str::<ItemsOnly>(raw.get())
-        .map_err(|e| format!("not an items event: {e}"))?;
+    let event = object::<ItemsOnly>(raw).map_err(|e| format!("not an items event: {e}"))?;
     Ok(Update::Items {
         count: event.items.len(),
         text: Frame::Items(raw).encode(),
     })
+}
+
+/// Reads the fields the relay needs from a JSON object (serde would also
+/// accept a struct written as an array, which no message of ours is).
+fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Result<T, String> {
+    if !raw.get().starts_with('{') {
+        return Err("expected a JSON object".into());
+    }
+    serde_json::from_str(raw.get()).map_err(|e| e.to_string())
 }
 
 /// Counts the payloads of one subject dropped as unreadable; warns only for
@@ -188,7 +196,7 @@ mod tests {
             (r#"{"seq":-1}"#, None),
             (r#"{"seq":"7"}"#, None),
             (r#"[7]"#, None),
-            (r#"{"seq":7}  "#, Some(7)),
+            (r#"  {"seq":7}  "#, Some(7)),
         ];
         for (payload, expected) in table {
             assert_eq!(relayed_seq(&gate.metrics(payload.as_bytes())), *expected, "{payload}");
@@ -219,6 +227,7 @@ mod tests {
             (r#"{"items":"a"}"#, None),
             (r#"{"run_id":"r"}"#, None),
             ("<img src=x onerror=alert(1)>", None),
+            (r#"[[]]"#, None),
         ];
         for (payload, expected) in table {
             let count = match decode_items(payload.as_bytes()) {

@@ -1,0 +1,339 @@
+//! Harness for the dashboard's tests: a real nats-server, the real
+//! `dashboard` binary on a free port, a WebSocket client and a minimal
+//! HTTP/1.1 client (enough for `Connection: close` requests to our own
+//! server, without pulling an HTTP client stack into the workspace).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use futures::StreamExt;
+use igentai_protocol::{
+    ItemsEvent, MetricsSnapshot, NewItem, RunInfo, RunState, Totals, subjects,
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tempfile::TempDir;
+use testkit::{NatsServer, Proc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+/// How long a test waits for a frame it expects.
+pub const FRAME: Duration = Duration::from_secs(10);
+
+pub struct Setup {
+    pub dashboard: Proc,
+    pub addr: String,
+    pub client: async_nats::Client,
+    pub nats: NatsServer,
+    pub dir: TempDir,
+}
+
+/// nats-server, then the dashboard (with `extra` arguments), up and healthy.
+pub async fn setup(extra: &[&str]) -> Setup {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let client = nats.client().await;
+    let (dashboard, addr) = start_dashboard(&nats.url, extra, dir.path()).await;
+    Setup {
+        dashboard,
+        addr,
+        client,
+        nats,
+        dir,
+    }
+}
+
+pub async fn start_dashboard(nats_url: &str, extra: &[&str], log_dir: &Path) -> (Proc, String) {
+    let addr = format!("127.0.0.1:{}", testkit::free_port());
+    let mut args = vec!["--nats-url", nats_url, "--listen", &addr];
+    args.extend_from_slice(extra);
+    let proc = Proc::spawn(
+        "dashboard",
+        Path::new(env!("CARGO_BIN_EXE_dashboard")),
+        &args,
+        &[],
+        log_dir,
+    );
+    wait_healthy(&addr).await;
+    (proc, addr)
+}
+
+pub async fn wait_healthy(addr: &str) {
+    testkit::wait_for("the dashboard to answer /healthz", WAIT, move || async move {
+        let response = try_http(addr, "GET", "/healthz", &[], b"").await.ok()?;
+        (response.status == 200).then_some(())
+    })
+    .await;
+}
+
+// ---- messages ---------------------------------------------------------
+
+pub fn snapshot(seq: u64, unique: u64) -> MetricsSnapshot {
+    MetricsSnapshot {
+        v: 1,
+        seq,
+        ts_ms: seq,
+        state: RunState::Running,
+        run: Some(RunInfo {
+            run_id: "run-1".into(),
+            topic: "Paris <b>attractions</b>".into(),
+            slug: "paris-attractions".into(),
+            output_dir: "data/paris-attractions".into(),
+            started_at_ms: 1,
+            stopped_at_ms: None,
+            stop_reason: None,
+            target: Some(1000),
+            budget_usd: None,
+            max_duration_s: None,
+            resumed_items: 0,
+        }),
+        totals: Totals {
+            unique,
+            new_this_run: unique,
+            candidates: unique * 2,
+            duplicates: unique,
+            ..Totals::default()
+        },
+        providers: BTreeMap::new(),
+        workers: Vec::new(),
+        partitions: Vec::new(),
+        weights: BTreeMap::new(),
+        backlog: 0,
+        estimate: None,
+        last_error: None,
+    }
+}
+
+pub fn items_event(first_seq: u64, texts: &[&str]) -> ItemsEvent {
+    ItemsEvent {
+        v: 1,
+        run_id: "run-1".into(),
+        items: texts
+            .iter()
+            .zip(first_seq..)
+            .map(|(text, seq)| NewItem {
+                seq,
+                text: text.to_string(),
+                provider: "sim".into(),
+                worker_id: "w1".into(),
+                partition: None,
+            })
+            .collect(),
+    }
+}
+
+/// Publishes `payload` and waits until the server has it, so what follows
+/// is ordered after it.
+pub async fn publish(client: &async_nats::Client, subject: &'static str, payload: String) {
+    client
+        .publish(subject, payload.into())
+        .await
+        .expect("publish");
+    client.flush().await.expect("flush");
+}
+
+pub async fn publish_snapshot(client: &async_nats::Client, snapshot: &MetricsSnapshot) -> String {
+    let json = serde_json::to_string(snapshot).expect("snapshot serializes");
+    publish(client, subjects::METRICS, json.clone()).await;
+    json
+}
+
+pub async fn publish_items(client: &async_nats::Client, event: &ItemsEvent) -> String {
+    let json = serde_json::to_string(event).expect("event serializes");
+    publish(client, subjects::ITEMS, json.clone()).await;
+    json
+}
+
+// ---- WebSocket --------------------------------------------------------
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A relayed frame: its type and its `data`, exactly as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Got {
+    pub kind: String,
+    pub data: String,
+}
+
+impl Got {
+    pub fn metrics(&self) -> MetricsSnapshot {
+        assert_eq!(self.kind, "metrics", "{self:?}");
+        serde_json::from_str(&self.data).expect("metrics frame holds a snapshot")
+    }
+
+    pub fn items(&self) -> ItemsEvent {
+        assert_eq!(self.kind, "items", "{self:?}");
+        serde_json::from_str(&self.data).expect("items frame holds an items event")
+    }
+}
+
+#[derive(Deserialize)]
+struct WireFrame<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+pub async fn ws_connect(addr: &str) -> Ws {
+    let (ws, _) = tokio::time::timeout(FRAME, tokio_tungstenite::connect_async(format!("ws://{addr}/ws")))
+        .await
+        .expect("websocket handshake timed out")
+        .expect("websocket handshake");
+    ws
+}
+
+/// The next data frame (metrics or items; `hello` is skipped), or `None`
+/// if none arrives within `within`.
+pub async fn try_recv(ws: &mut Ws, within: Duration) -> Option<Got> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()?;
+        let text = match msg {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) | None => return None,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("websocket error: {e}"),
+        };
+        let frame: WireFrame<'_> = serde_json::from_str(text.as_str())
+            .unwrap_or_else(|e| panic!("frame is not {{type, data}}: {e}: {text}"));
+        if frame.kind == "hello" {
+            continue;
+        }
+        return Some(Got {
+            kind: frame.kind,
+            data: frame.data.get().to_string(),
+        });
+    }
+}
+
+pub async fn recv(ws: &mut Ws) -> Got {
+    try_recv(ws, FRAME).await.expect("no frame within the timeout")
+}
+
+pub async fn close(mut ws: Ws) {
+    let _ = ws.close(None).await;
+}
+
+/// Publishes snapshot `seq` until a freshly connected client sees it: from
+/// then on the dashboard's subscription is live and holds that snapshot as
+/// its latest. Returns the snapshot's JSON.
+pub async fn prime(client: &async_nats::Client, addr: &str, seq: u64) -> String {
+    let snapshot = snapshot(seq, 10);
+    let snapshot = &snapshot;
+    testkit::wait_for("the dashboard to relay a first snapshot", WAIT, move || async move {
+        let json = publish_snapshot(client, snapshot).await;
+        let mut ws = ws_connect(addr).await;
+        let got = try_recv(&mut ws, Duration::from_millis(500)).await;
+        close(ws).await;
+        got.filter(|got| got.kind == "metrics" && got.data == json)
+            .map(|_| json)
+    })
+    .await
+}
+
+// ---- HTTP -------------------------------------------------------------
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// Header lines, lower-cased names: `content-type: text/html`.
+    pub headers: Vec<String>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.headers
+            .iter()
+            .find_map(|h| h.strip_prefix(&prefix))
+            .map(str::trim)
+    }
+}
+
+pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    try_http(addr, method, path, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+pub async fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        stream.write_all(body).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        parse_response(&raw)
+    };
+    tokio::time::timeout(FRAME, exchange)
+        .await
+        .map_err(|_| std::io::Error::other("HTTP exchange timed out"))?
+}
+
+fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
+    let bad = |what: &str| std::io::Error::other(format!("bad HTTP response ({what}): {}", String::from_utf8_lossy(raw)));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("head not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| bad("status line"))?;
+    let headers: Vec<String> = lines
+        .map(|line| match line.split_once(':') {
+            Some((name, value)) => format!("{}:{value}", name.to_ascii_lowercase()),
+            None => line.to_string(),
+        })
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.iter().any(|h| h == "transfer-encoding: chunked") {
+        body = dechunk(&body).ok_or_else(|| bad("chunked body"))?;
+    }
+    let body = String::from_utf8(body).map_err(|_| bad("body not UTF-8"))?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&raw[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(raw.get(..size)?);
+        raw = raw.get(size + 2..)?;
+    }
+}

@@ -1,0 +1,142 @@
+//! The relay end to end: snapshots and items published on a real
+//! nats-server reach WebSocket clients of the real dashboard binary, in
+//! order, verbatim, without stale snapshots, and a client that connects late
+//! (or reconnects) starts from the latest state.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use igentai_protocol::subjects::{ITEMS, METRICS};
+
+/// Snapshot sequence numbers start at the coordinator's wall clock.
+const BASE: u64 = 1_700_000_000_000;
+
+#[tokio::test]
+async fn snapshots_are_relayed_in_order_without_stale_ones() {
+    let mut s = setup(&[]).await;
+    let first = prime(&s.client, &s.addr, BASE).await;
+
+    // Published before this client connected: sent on connect.
+    let mut ws = ws_connect(&s.addr).await;
+    let got = recv(&mut ws).await;
+    assert_eq!(got, Got { kind: "metrics".into(), data: first });
+    assert_eq!(got.metrics().seq, BASE);
+
+    let newer = publish_snapshot(&s.client, &snapshot(BASE + 1, 11)).await;
+    assert_eq!(recv(&mut ws).await.data, newer);
+
+    // Stale, repeated and unreadable payloads are dropped, and do not hurt...
+    publish_snapshot(&s.client, &snapshot(BASE - 1, 9)).await;
+    publish_snapshot(&s.client, &snapshot(BASE + 1, 99)).await;
+    publish(&s.client, METRICS, "not json".into()).await;
+    publish(&s.client, METRICS, r#"{"state":"running"}"#.into()).await;
+    publish(&s.client, ITEMS, "<img src=x onerror=alert(1)>".into()).await;
+    publish(&s.client, ITEMS, r#"{"run_id":"run-1"}"#.into()).await;
+    // ...so, NATS keeping one publisher's order, the next frame is the next good snapshot.
+    let next = publish_snapshot(&s.client, &snapshot(BASE + 2, 12)).await;
+    let got = recv(&mut ws).await;
+    assert_eq!(got.data, next);
+    assert_eq!(got.metrics().totals.unique, 12);
+
+    // Items are relayed byte for byte, markup included: escaping is the page's job.
+    let event = items_event(1, &["<script>alert(1)</script>", "Louvre", "<img src=x onerror=alert(2)>"]);
+    let items = publish_items(&s.client, &event).await;
+    let got = recv(&mut ws).await;
+    assert_eq!(got, Got { kind: "items".into(), data: items.clone() });
+    assert_eq!(got.items(), event);
+
+    // A client joining now starts from the latest snapshot and the recent items.
+    let mut late = ws_connect(&s.addr).await;
+    assert_eq!(recv(&mut late).await.data, next);
+    assert_eq!(recv(&mut late).await.data, items);
+
+    assert!(s.dashboard.is_running(), "bad payloads must not stop the dashboard");
+}
+
+#[tokio::test]
+async fn every_client_gets_every_update_and_reconnects_get_the_latest() {
+    let s = setup(&[]).await;
+    let first = prime(&s.client, &s.addr, BASE).await;
+
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut ws = ws_connect(&s.addr).await;
+        assert_eq!(recv(&mut ws).await.data, first);
+        clients.push(ws);
+    }
+
+    let mut snapshots = Vec::new();
+    let mut items = Vec::new();
+    for i in 1..=5 {
+        snapshots.push(publish_snapshot(&s.client, &snapshot(BASE + i, 10 + i)).await);
+        items.push(publish_items(&s.client, &items_event(i, &["Eiffel Tower"])).await);
+    }
+    for (n, ws) in clients.iter_mut().enumerate() {
+        // Order holds per subject; metrics and items are separate streams.
+        let (mut got_snapshots, mut got_items) = (Vec::new(), Vec::new());
+        for _ in 0..snapshots.len() + items.len() {
+            let got = recv(ws).await;
+            match got.kind.as_str() {
+                "metrics" => got_snapshots.push(got.data),
+                "items" => got_items.push(got.data),
+                other => panic!("client {n}: unexpected frame type {other}"),
+            }
+        }
+        assert_eq!(got_snapshots, snapshots, "client {n}");
+        assert_eq!(got_items, items, "client {n}");
+    }
+
+    // One client leaves; the others keep receiving; it comes back to the latest.
+    close(clients.remove(0)).await;
+    let latest = publish_snapshot(&s.client, &snapshot(BASE + 6, 16)).await;
+    for ws in &mut clients {
+        assert_eq!(recv(ws).await.data, latest);
+    }
+    let mut back = ws_connect(&s.addr).await;
+    let got = recv(&mut back).await;
+    assert_eq!(got.data, latest);
+    assert_eq!(got.metrics().seq, BASE + 6);
+}
+
+#[tokio::test]
+async fn starts_before_nats_and_relays_once_it_is_up() {
+    let dir = testkit::test_dir();
+    let port = testkit::free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let (_dashboard, addr) = start_dashboard(&url, &[], dir.path()).await;
+
+    // Serving, and saying plainly that it cannot reach NATS.
+    let response = http(&addr, "GET", "/api/status", &[], b"").await;
+    assert_eq!(response.status, 503, "{response:?}");
+    assert!(response.body.starts_with(r#"{"ok":false,"error":"#), "{response:?}");
+
+    let conf = testkit::repo_root().join("nats.conf");
+    let store = dir.path().join("jetstream");
+    let _nats = testkit::Proc::spawn(
+        "nats-server",
+        Path::new("nats-server"),
+        &[
+            "-c",
+            conf.to_str().expect("UTF-8 path"),
+            "-p",
+            &port.to_string(),
+            "-m",
+            &testkit::free_port().to_string(),
+            "-sd",
+            store.to_str().expect("UTF-8 path"),
+        ],
+        &[],
+        dir.path(),
+    );
+    let url = &url;
+    let client = testkit::wait_for("nats-server to accept clients", WAIT, move || async move {
+        async_nats::connect(url).await.ok()
+    })
+    .await;
+
+    let first = prime(&client, &addr, BASE).await;
+    let mut ws = ws_connect(&addr).await;
+    assert_eq!(recv(&mut ws).await.data, first);
+}

@@ -1,0 +1,117 @@
+//! Command line and environment of the `worker` binary.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::providers::SimConfig;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "worker", version, about = "igentai worker: calls LLM providers and publishes candidate batches")]
+pub struct Config {
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// This worker's id (letters, digits, `-`, `_`); default: host name and pid.
+    #[arg(long, env = "IGENTAI_WORKER_ID")]
+    pub worker_id: Option<String>,
+
+    /// LLM calls in flight at once.
+    #[arg(long, env = "IGENTAI_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: u32,
+
+    #[arg(long, env = "IGENTAI_HEARTBEAT_INTERVAL_MS", default_value_t = 1000)]
+    pub heartbeat_interval_ms: u64,
+
+    /// On stop or SIGTERM: how long calls in flight may finish before they
+    /// are abandoned.
+    #[arg(long, env = "IGENTAI_STOP_GRACE_MS", default_value_t = 5000)]
+    pub stop_grace_ms: u64,
+
+    /// On SIGTERM: how long answers already paid for may keep retrying their
+    /// publish before the worker exits anyway.
+    #[arg(long, env = "IGENTAI_PUBLISH_GRACE_MS", default_value_t = 10_000)]
+    pub publish_grace_ms: u64,
+
+    /// Seed of the `sim` provider.
+    #[arg(long, env = "IGENTAI_SIM_SEED", default_value_t = 42)]
+    pub sim_seed: u64,
+
+    /// Median latency of a `sim` answer.
+    #[arg(long, env = "IGENTAI_SIM_LATENCY_MS", default_value_t = 800.0)]
+    pub sim_latency_ms: f64,
+
+    /// Distinct items in each topic of the `sim` provider.
+    #[arg(long, env = "IGENTAI_SIM_UNIVERSE", default_value_t = 20_000)]
+    pub sim_universe: usize,
+
+    /// Share of `sim` calls that fail with a server error.
+    #[arg(long, env = "IGENTAI_SIM_FAILURE_RATE", default_value_t = 0.0)]
+    pub sim_failure_rate: f64,
+
+    /// Share of `sim` calls answered with a rate limit.
+    #[arg(long, env = "IGENTAI_SIM_RATE_LIMIT_RATE", default_value_t = 0.0)]
+    pub sim_rate_limit_rate: f64,
+}
+
+impl Config {
+    pub fn worker_id(&self) -> anyhow::Result<String> {
+        let id = match &self.worker_id {
+            Some(id) => id.clone(),
+            None => default_worker_id(),
+        };
+        anyhow::ensure!(
+            igentai_protocol::subjects::valid_token(&id),
+            "worker id {id:?} must be 1-64 letters, digits, '-' or '_'"
+        );
+        Ok(id)
+    }
+
+    pub fn sim(&self) -> SimConfig {
+        SimConfig {
+            seed: self.sim_seed,
+            latency_ms: self.sim_latency_ms.max(0.0),
+            universe: self.sim_universe.max(1),
+            failure_rate: self.sim_failure_rate.clamp(0.0, 1.0),
+            rate_limit_rate: self.sim_rate_limit_rate.clamp(0.0, 1.0),
+            ..SimConfig::default()
+        }
+    }
+
+    pub fn stop_grace(&self) -> Duration {
+        Duration::from_millis(self.stop_grace_ms)
+    }
+
+    pub fn publish_grace(&self) -> Duration {
+        Duration::from_millis(self.publish_grace_ms)
+    }
+}
+
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "worker".into());
+    let host: String = host
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .take(40)
+        .collect();
+    format!("{host}-{}", std::process::id())
+}
+
+/// Connects to NATS, retrying forever in the background.
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .event_callback(|event| async move {
+            tracing::info!(%event, "nats connection event");
+        })
+        .connect(url)
+        .await
+        .with_context(|| format!("connect to NATS at {url}"))
+}

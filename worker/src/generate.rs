@@ -1,0 +1,149 @@
+//! One generation slot: prompt → provider → parse → publish, in a loop,
+//! until the assignment is withdrawn. A worker runs `--concurrency` slots.
+//!
+//! Three signals end a slot, in order of force: `soft` (start no new call),
+//! `hard` (abandon the call in flight) and `give_up` (abandon a publish that
+//! still retries; only at process exit, after its bound).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use igentai_protocol::{Assignment, CandidateBatch, VERSION, now_ms};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::counters::Counters;
+use crate::parse::parse;
+use crate::prompt;
+use crate::providers::Providers;
+use crate::publish::publish;
+use crate::rng::{Rng, entropy};
+
+/// What every slot of a worker shares.
+pub struct Shared {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub worker_id: String,
+    pub providers: Providers,
+    pub counters: Counters,
+    pub started_at_ms: u64,
+    next_batch: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(client: async_nats::Client, worker_id: String, providers: Providers) -> Self {
+        Self {
+            js: jetstream::new(client.clone()),
+            client,
+            worker_id,
+            providers,
+            counters: Counters::default(),
+            started_at_ms: now_ms(),
+            next_batch: AtomicU64::new(1),
+        }
+    }
+
+    /// Unique across this worker's restarts: id, start time, counter.
+    fn batch_id(&self) -> String {
+        let n = self.next_batch.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{:x}-{n}", self.worker_id, self.started_at_ms)
+    }
+}
+
+pub struct Signals {
+    pub soft: CancellationToken,
+    pub hard: CancellationToken,
+    pub give_up: CancellationToken,
+}
+
+pub async fn slot(shared: Arc<Shared>, assignment: watch::Receiver<Arc<Assignment>>, signals: Arc<Signals>) {
+    let mut rng = Rng::new(entropy());
+    let mut backoff = Duration::from_millis(250);
+    while !signals.soft.is_cancelled() {
+        // Answers that cannot be delivered are money spent for nothing.
+        if !wait_connected(&shared.client, &signals.soft).await {
+            break;
+        }
+        let assignment = assignment.borrow().clone();
+        let Some(entry) = shared
+            .providers
+            .pick(&assignment.weights, &mut rng, Instant::now())
+        else {
+            if !pause(Duration::from_millis(500), &signals.soft).await {
+                break;
+            }
+            continue;
+        };
+        let prompt = prompt::build(&assignment);
+        shared.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let result = tokio::select! {
+            r = entry.provider.complete(&prompt) => Some(r),
+            _ = signals.hard.cancelled() => None,
+        };
+        shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let Some(result) = result else { break };
+        match result {
+            Ok(completion) => {
+                entry.record_success();
+                backoff = Duration::from_millis(250);
+                let batch = CandidateBatch {
+                    v: VERSION,
+                    batch_id: shared.batch_id(),
+                    run_id: assignment.run_id.clone(),
+                    topic: assignment.topic.clone(),
+                    worker_id: shared.worker_id.clone(),
+                    provider: entry.name.clone(),
+                    model: completion.model,
+                    partition: assignment.partition.clone(),
+                    items: parse(&completion.text),
+                    tokens_in: completion.tokens_in,
+                    tokens_out: completion.tokens_out,
+                    latency_ms: started.elapsed().as_millis() as u64,
+                    cost_usd: completion.cost_usd,
+                    finish_reason: completion.finish_reason,
+                    request_id: completion.request_id,
+                    created_at_ms: now_ms(),
+                };
+                publish(&shared.js, &batch, &shared.counters, &signals.give_up).await;
+            }
+            Err(error) => {
+                entry.record_failure(&error, Instant::now());
+                shared.counters.llm_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(provider = %entry.name, %error, "LLM call failed");
+                let wait = error.retry_after().unwrap_or(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                if !pause(wait.mul_f64(0.5 + rng.unit()), &signals.soft).await {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps unless cancelled; false when cancelled.
+async fn pause(d: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = cancel.cancelled() => false,
+    }
+}
+
+/// Waits until the NATS connection is up; false when cancelled first.
+async fn wait_connected(client: &async_nats::Client, cancel: &CancellationToken) -> bool {
+    let mut logged = false;
+    loop {
+        if client.connection_state() == async_nats::connection::State::Connected {
+            return true;
+        }
+        if !logged {
+            tracing::warn!("NATS is unreachable: no new LLM calls until it is back");
+            logged = true;
+        }
+        if !pause(Duration::from_millis(100), cancel).await {
+            return false;
+        }
+    }
+}

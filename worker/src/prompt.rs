@@ -1,0 +1,103 @@
+//! Prompts: the run's topic, partition, avoid hints and item count turned
+//! into the text sent to a model.
+//!
+//! Pure. The start command may override the template; `{topic}`,
+//! `{count}`, `{partition}` and `{avoid}` are filled in, and the partition
+//! and avoid sections are appended when the template does not place them.
+
+use igentai_protocol::Assignment;
+
+pub const DEFAULT_TEMPLATE: &str = "List {count} distinct {topic}.{partition}{avoid}\n\
+Answer with one item per line, numbered, names only, no descriptions.";
+
+pub const SYSTEM: &str = "You produce long, precise lists. Every item is a distinct, real \
+entry of the requested kind; never repeat an item, never add commentary.";
+
+/// What is sent to a model, with the structure the `sim` provider reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    pub system: String,
+    pub user: String,
+    pub topic: String,
+    pub partition: Option<String>,
+    pub avoid: Vec<String>,
+    pub count: u32,
+}
+
+pub fn build(assignment: &Assignment) -> Prompt {
+    let template = assignment
+        .prompt_template
+        .as_deref()
+        .unwrap_or(DEFAULT_TEMPLATE);
+    let partition = assignment
+        .partition
+        .as_ref()
+        .map(|p| format!(" Focus only on this sub-category: {p}."))
+        .unwrap_or_default();
+    let avoid = if assignment.avoid.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nThese are already known; do not repeat them: {}.",
+            assignment.avoid.join("; ")
+        )
+    };
+    let mut user = template
+        .replace("{topic}", &assignment.topic)
+        .replace("{count}", &assignment.items_per_request.to_string());
+    for (placeholder, text) in [("{partition}", &partition), ("{avoid}", &avoid)] {
+        if user.contains(placeholder) {
+            user = user.replace(placeholder, text);
+        } else {
+            user.push_str(text);
+        }
+    }
+    Prompt {
+        system: SYSTEM.to_string(),
+        user,
+        topic: assignment.topic.clone(),
+        partition: assignment.partition.clone(),
+        avoid: assignment.avoid.clone(),
+        count: assignment.items_per_request,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assignment(template: Option<&str>, partition: Option<&str>, avoid: &[&str]) -> Assignment {
+        Assignment {
+            v: 1,
+            run_id: "r".into(),
+            topic: "Paris attractions".into(),
+            partition: partition.map(Into::into),
+            avoid: avoid.iter().map(|s| s.to_string()).collect(),
+            items_per_request: 20,
+            prompt_template: template.map(Into::into),
+            weights: Default::default(),
+        }
+    }
+
+    #[test]
+    fn default_prompt() {
+        let p = build(&assignment(None, None, &[]));
+        assert_eq!(
+            p.user,
+            "List 20 distinct Paris attractions.\nAnswer with one item per line, numbered, names only, no descriptions."
+        );
+        let p = build(&assignment(None, Some("museums"), &["Louvre", "Orsay"]));
+        assert!(p.user.starts_with(
+            "List 20 distinct Paris attractions. Focus only on this sub-category: museums.\nThese are already known; do not repeat them: Louvre; Orsay."
+        ), "{}", p.user);
+    }
+
+    #[test]
+    fn template_override() {
+        let p = build(&assignment(Some("Name {count} {topic}"), Some("parks"), &["A"]));
+        assert_eq!(
+            p.user,
+            "Name 20 Paris attractions Focus only on this sub-category: parks.\nThese are already known; do not repeat them: A."
+        );
+    }
+}

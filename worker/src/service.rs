@@ -1,0 +1,203 @@
+//! The worker's event loop: commands from the coordinator, the heartbeat
+//! tick and shutdown. Generation itself runs in slots (`generate.rs`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use igentai_protocol::{
+    Assignment, Heartbeat, VERSION, WorkerAck, WorkerCommand, WorkerState, now_ms, subjects,
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, connect};
+use crate::generate::{Shared, Signals, slot};
+use crate::providers::{Entry, Provider, Providers, Sim};
+
+/// The slots working on one run.
+struct Generation {
+    run_id: String,
+    assignment: watch::Sender<Arc<Assignment>>,
+    signals: Arc<Signals>,
+    slots: TaskTracker,
+}
+
+impl Generation {
+    fn start(assignment: Assignment, shared: &Arc<Shared>, concurrency: u32) -> Self {
+        let run_id = assignment.run_id.clone();
+        let (tx, rx) = watch::channel(Arc::new(assignment));
+        let signals = Arc::new(Signals {
+            soft: CancellationToken::new(),
+            hard: CancellationToken::new(),
+            give_up: CancellationToken::new(),
+        });
+        let slots = TaskTracker::new();
+        for _ in 0..concurrency.max(1) {
+            slots.spawn(slot(shared.clone(), rx.clone(), signals.clone()));
+        }
+        slots.close();
+        tracing::info!(%run_id, concurrency, "working on run");
+        Generation { run_id, assignment: tx, signals, slots }
+    }
+
+    /// Starts no new call; lets calls in flight finish for `grace`, then
+    /// abandons them; lets paid answers publish for `publish_grace`, then
+    /// gives them up. Ok when nothing was abandoned.
+    async fn finish(self, grace: Duration, publish_grace: Duration) -> Result<(), String> {
+        self.signals.soft.cancel();
+        if tokio::time::timeout(grace, self.slots.wait()).await.is_ok() {
+            return Ok(());
+        }
+        self.signals.hard.cancel();
+        if tokio::time::timeout(publish_grace, self.slots.wait()).await.is_ok() {
+            return Ok(());
+        }
+        self.signals.give_up.cancel();
+        self.slots.wait().await;
+        Err("some answers could not be published before the deadline".into())
+    }
+}
+
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let worker_id = config.worker_id()?;
+    let providers = Providers::new(vec![Entry::new(
+        "sim",
+        Provider::Sim(Sim::new(config.sim()).with_stream(&worker_id)),
+    )]);
+    let client = connect(&config.nats_url, &format!("igentai-worker-{worker_id}")).await?;
+    let mut commands = client
+        .subscribe(subjects::worker_command(&worker_id))
+        .await
+        .context("subscribe to worker commands")?;
+    let shared = Arc::new(Shared::new(client.clone(), worker_id.clone(), providers));
+    tracing::info!(%worker_id, concurrency = config.concurrency, "worker ready");
+
+    let mut current: Option<Generation> = None;
+    let finishing = TaskTracker::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(config.heartbeat_interval_ms.max(10)));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => heartbeat(&shared, &config, current.as_ref(), &finishing).await,
+            Some(msg) = commands.next() => {
+                handle_command(msg, &shared, &config, &mut current, &finishing).await;
+            }
+        }
+    }
+
+    tracing::info!("shutting down");
+    if let Some(generation) = current.take() {
+        let run_id = generation.run_id.clone();
+        if let Err(e) = generation.finish(config.stop_grace(), config.publish_grace()).await {
+            tracing::error!(%run_id, error = %e, "stopped with losses");
+        }
+    }
+    finishing.close();
+    let _ = tokio::time::timeout(config.stop_grace() + config.publish_grace(), finishing.wait()).await;
+    heartbeat(&shared, &config, None, &TaskTracker::new()).await;
+    client.drain().await.context("drain NATS connection")?;
+    Ok(())
+}
+
+async fn handle_command(
+    msg: async_nats::Message,
+    shared: &Arc<Shared>,
+    config: &Config,
+    current: &mut Option<Generation>,
+    finishing: &TaskTracker,
+) {
+    let command = match serde_json::from_slice::<WorkerCommand>(&msg.payload) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring an unreadable command");
+            reply(shared, msg.reply, Err(format!("unreadable command: {e}"))).await;
+            return;
+        }
+    };
+    match command {
+        WorkerCommand::Assign(assignment) => {
+            match current.as_ref() {
+                Some(g) if g.run_id == assignment.run_id => {
+                    g.assignment.send_replace(Arc::new(assignment));
+                }
+                _ => {
+                    if let Some(old) = current.take() {
+                        let (grace, publish) = (config.stop_grace(), config.publish_grace());
+                        finishing.spawn(async move {
+                            let _ = old.finish(grace, publish).await;
+                        });
+                    }
+                    *current = Some(Generation::start(assignment, shared, config.concurrency));
+                }
+            }
+            reply(shared, msg.reply, Ok(())).await;
+        }
+        WorkerCommand::Stop(stop) => {
+            if current.as_ref().is_none_or(|g| g.run_id != stop.run_id) {
+                reply(shared, msg.reply, Ok(())).await;
+                return;
+            }
+            let generation = current.take().expect("checked above");
+            let (shared, grace, publish) = (shared.clone(), config.stop_grace(), config.publish_grace());
+            // Answered once every slot ended and its batches were acknowledged.
+            finishing.spawn(async move {
+                let result = generation.finish(grace, publish).await;
+                tracing::info!(run_id = %stop.run_id, ok = result.is_ok(), "stopped");
+                reply(&shared, msg.reply, result).await;
+            });
+        }
+    }
+}
+
+async fn reply(shared: &Shared, to: Option<async_nats::Subject>, result: Result<(), String>) {
+    let Some(to) = to else { return };
+    let ack = WorkerAck {
+        v: VERSION,
+        worker_id: shared.worker_id.clone(),
+        ok: result.is_ok(),
+        error: result.err(),
+    };
+    let payload = serde_json::to_vec(&ack).expect("acks serialize");
+    if let Err(e) = shared.client.publish(to, payload.into()).await {
+        tracing::warn!(error = %e, "could not answer a command");
+    }
+}
+
+async fn heartbeat(shared: &Shared, config: &Config, current: Option<&Generation>, finishing: &TaskTracker) {
+    let state = match current {
+        Some(_) => WorkerState::Running,
+        None if !finishing.is_empty() => WorkerState::Stopping,
+        None => WorkerState::Idle,
+    };
+    let assignment = current.map(|g| g.assignment.borrow().clone());
+    let c = &shared.counters;
+    let hb = Heartbeat {
+        v: VERSION,
+        worker_id: shared.worker_id.clone(),
+        state,
+        run_id: current.map(|g| g.run_id.clone()),
+        partition: assignment.and_then(|a| a.partition.clone()),
+        concurrency: config.concurrency,
+        in_flight: c.in_flight.load(Ordering::Relaxed),
+        batches_published: c.batches_published.load(Ordering::Relaxed),
+        items_published: c.items_published.load(Ordering::Relaxed),
+        publish_retries: c.publish_retries.load(Ordering::Relaxed),
+        llm_failures: c.llm_failures.load(Ordering::Relaxed),
+        providers: shared.providers.health(Instant::now()),
+        started_at_ms: shared.started_at_ms,
+        sent_at_ms: now_ms(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let payload = serde_json::to_vec(&hb).expect("heartbeats serialize");
+    if let Err(e) = shared
+        .client
+        .publish(subjects::heartbeat(&shared.worker_id), payload.into())
+        .await
+    {
+        tracing::debug!(error = %e, "heartbeat not sent");
+    }
+}
