@@ -25,7 +25,7 @@ use async_nats::{ConnectOptions, Event};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use config::Config;
 
@@ -54,7 +54,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown: shutdown.clone(),
         sessions: sessions.clone(),
     });
-    info!(url = %format_args!("http://{addr}"), "dashboard listening on http://{addr}");
+    info!("dashboard listening on http://{addr}");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
@@ -77,6 +77,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 /// while NATS is unreachable, and the client reconnects forever.
 async fn connect(config: &Config) -> anyhow::Result<async_nats::Client> {
     let server = config::redact_url(&config.nats_url);
+    info!(server, "connecting to NATS");
     ConnectOptions::new()
         .name("igentai-dashboard")
         .retry_on_initial_connect()
@@ -86,6 +87,9 @@ async fn connect(config: &Config) -> anyhow::Result<async_nats::Client> {
             match event {
                 Event::Connected => info!("connected to NATS"),
                 Event::Disconnected => warn!("disconnected from NATS; reconnecting"),
+                // Every failed reconnect attempt reports one: not news after "disconnected".
+                Event::ClientError(e) => debug!(error = %e, "NATS client error"),
+                Event::Draining | Event::Closed => debug!(event = %event, "NATS connection closing"),
                 other => warn!(event = %other, "NATS event"),
             }
         })

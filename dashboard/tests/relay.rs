@@ -112,21 +112,12 @@ async fn starts_before_nats_and_relays_once_it_is_up() {
     assert_eq!(response.status, 503, "{response:?}");
     assert!(response.body.starts_with(r#"{"ok":false,"error":"#), "{response:?}");
 
-    let conf = testkit::repo_root().join("nats.conf");
-    let store = dir.path().join("jetstream");
+    // Plain core NATS is all the dashboard uses; testkit's NatsServer picks
+    // its own port, and this one must come up where the dashboard already looks.
     let _nats = testkit::Proc::spawn(
         "nats-server",
         Path::new("nats-server"),
-        &[
-            "-c",
-            conf.to_str().expect("UTF-8 path"),
-            "-p",
-            &port.to_string(),
-            "-m",
-            &testkit::free_port().to_string(),
-            "-sd",
-            store.to_str().expect("UTF-8 path"),
-        ],
+        &["-a", "127.0.0.1", "-p", &port.to_string()],
         &[],
         dir.path(),
     );

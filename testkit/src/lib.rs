@@ -182,10 +182,8 @@ impl NatsServer {
                 &port_s,
                 "-m",
                 &monitor,
-                "-sd",
-                store.to_str().unwrap(),
             ],
-            &[],
+            &[("IGENTAI_NATS_STORE_DIR", store.to_str().unwrap())],
             dir,
         )
     }

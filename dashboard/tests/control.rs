@@ -1,0 +1,139 @@
+//! `/api/*` end to end: the dashboard forwards start/stop/status to the
+//! control subjects of a real nats-server and hands back whatever answers
+//! there (a responder played by the test), byte for byte; with nobody
+//! answering it says so in JSON, quickly.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures::StreamExt;
+use igentai_protocol::MAX_CONTROL_BYTES;
+use igentai_protocol::subjects::{CONTROL_START, CONTROL_STATUS, CONTROL_STOP};
+use tokio::sync::mpsc;
+
+/// Answers every request on `subject` with `answer(payload)` (or not at all
+/// for `None`), and reports each payload it got.
+async fn responder(
+    client: &async_nats::Client,
+    subject: &'static str,
+    answer: fn(&[u8]) -> Option<Vec<u8>>,
+) -> mpsc::UnboundedReceiver<Vec<u8>> {
+    let mut sub = client.subscribe(subject).await.expect("subscribe");
+    // Once flushed, the server knows the subscription: requests find it.
+    client.flush().await.expect("flush");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = client.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let _ = tx.send(msg.payload.to_vec());
+            if let (Some(reply), Some(body)) = (msg.reply, answer(&msg.payload)) {
+                client.publish(reply, body.into()).await.expect("reply");
+            }
+        }
+    });
+    rx
+}
+
+fn json_error(response: &Response) -> String {
+    assert_eq!(response.header("content-type"), Some("application/json"), "{response:?}");
+    #[derive(serde::Deserialize)]
+    struct Error {
+        ok: bool,
+        error: String,
+    }
+    let error: Error = serde_json::from_str(&response.body)
+        .unwrap_or_else(|e| panic!("not a JSON error ({e}): {response:?}"));
+    assert!(!error.ok, "{response:?}");
+    error.error
+}
+
+#[tokio::test]
+async fn status_is_answered_through_or_reported_missing() {
+    let s = setup(&["--request-timeout-ms", "800"]).await;
+
+    // Nobody subscribed: NATS says "no responders" at once.
+    let started = Instant::now();
+    let response = http(&s.addr, "GET", "/api/status", &[], b"").await;
+    assert_eq!(response.status, 502, "{response:?}");
+    assert!(json_error(&response).contains("no coordinator"), "{response:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Subscribed but silent: the request times out after the configured 800 ms.
+    let _silent = responder(&s.client, CONTROL_STOP, |_| None).await;
+    let started = Instant::now();
+    let response = http(&s.addr, "POST", "/api/stop", &[], b"").await;
+    assert_eq!(response.status, 504, "{response:?}");
+    assert!(json_error(&response).contains("800 ms"), "{response:?}");
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_millis(700)..Duration::from_secs(5)).contains(&waited),
+        "{waited:?}"
+    );
+
+    // Answered: the reply comes back as-is.
+    const STATUS: &str = r#"{"ok":true,"seq":42,"state":"idle","note":"<b>as is</b>"}"#;
+    let mut asked = responder(&s.client, CONTROL_STATUS, |_| Some(STATUS.as_bytes().to_vec())).await;
+    let response = http(&s.addr, "GET", "/api/status", &[], b"").await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.body, STATUS);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(asked.recv().await, Some(Vec::new()), "status is asked with an empty body");
+}
+
+#[tokio::test]
+async fn start_forwards_the_body_verbatim() {
+    let s = setup(&[]).await;
+    let mut got = responder(&s.client, CONTROL_START, |body| {
+        let body = String::from_utf8_lossy(body);
+        let reply: &[u8] = if body.contains("refuse") {
+            br#"{"ok":false,"error":"unknown field `budjet_usd` <script>"}"#
+        } else if body.contains("garble") {
+            b"<html>not a reply</html>"
+        } else {
+            br#"{"ok":true,"run_id":"r1","topic":"t","slug":"t","output_dir":"data/t","resumed":false,"known_items":0}"#
+        };
+        Some(reply.to_vec())
+    })
+    .await;
+    let json = [("content-type", "application/json")];
+
+    let body = r#"{"topic":"Paris <b>attractions</b>", "target": 5,"budget_usd":0.5}"#;
+    let response = http(&s.addr, "POST", "/api/start", &json, body.as_bytes()).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert!(response.body.starts_with(r#"{"ok":true,"run_id":"r1""#), "{response:?}");
+    assert_eq!(got.recv().await.as_deref(), Some(body.as_bytes()));
+
+    // The coordinator's refusal is the message the user reads.
+    let refused = r#"{"topic":"x","budjet_usd":1,"refuse":true}"#;
+    let response = http(&s.addr, "POST", "/api/start", &json, refused.as_bytes()).await;
+    assert_eq!(response.status, 422, "{response:?}");
+    assert_eq!(json_error(&response), "unknown field `budjet_usd` <script>");
+    assert_eq!(got.recv().await.as_deref(), Some(refused.as_bytes()));
+
+    // A reply that is not a reply is reported, not passed off as one.
+    let response = http(&s.addr, "POST", "/api/start", &json, b"garble").await;
+    assert_eq!(response.status, 502, "{response:?}");
+    assert!(json_error(&response).contains("unreadable"), "{response:?}");
+    assert_eq!(got.recv().await.as_deref(), Some(&b"garble"[..]));
+
+    // Too large, or from another site's page: refused here, never forwarded.
+    let huge = format!(r#"{{"topic":"{}"}}"#, "x".repeat(MAX_CONTROL_BYTES));
+    let response = http(&s.addr, "POST", "/api/start", &json, huge.as_bytes()).await;
+    assert_eq!(response.status, 413, "{response:?}");
+    assert!(json_error(&response).contains(&MAX_CONTROL_BYTES.to_string()), "{response:?}");
+
+    let evil = [("content-type", "text/plain"), ("origin", "http://evil.example")];
+    let response = http(&s.addr, "POST", "/api/start", &evil, br#"{"topic":"evil"}"#).await;
+    assert_eq!(response.status, 403, "{response:?}");
+    json_error(&response);
+
+    // The dashboard's own page is welcome.
+    let own_origin = format!("http://{}", s.addr);
+    let own = [("content-type", "application/json"), ("origin", own_origin.as_str())];
+    let response = http(&s.addr, "POST", "/api/start", &own, br#"{"topic":"own page"}"#).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    // The next request the coordinator saw is this one: the refused two never reached it.
+    assert_eq!(got.recv().await.as_deref(), Some(&br#"{"topic":"own page"}"#[..]));
+}
