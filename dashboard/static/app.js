@@ -133,6 +133,9 @@
     badge.dataset.state = state;
     setText(badge, state);
     setText($('topic'), run ? run.topic : 'no run yet');
+    const problem = $('last-error');
+    problem.hidden = !s.last_error;
+    setText(problem, s.last_error ? `Coordinator: ${s.last_error}` : '');
     document.title = run && state === 'running' ? `igentai · ${run.topic}` : 'igentai';
   }
 

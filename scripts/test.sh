@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the tests need (nats-server >= 2.10), builds every binary
+# and runs every test: unit tests, each crate's integration tests, and the
+# system tests in tests/ against a real nats-server and the real binaries.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ensure_toolchain
+ensure_nats_server
+say "nats-server: $(nats-server --version)"
+cd "$IGENTAI_ROOT"
+cargo fmt --all --check || die "code is not formatted: run cargo fmt --all"
+# The system tests run the workspace binaries: build them first.
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast "$@"
