@@ -143,6 +143,7 @@ mod tests {
                 kind: "sim".into(),
                 model: "sim-1".into(),
                 healthy: true,
+                ..Default::default()
             }],
             started_at_ms: 0,
             sent_at_ms: 0,

@@ -32,6 +32,16 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub request_timeout_ms: u64,
+
+    /// Updates queued for each browser; one that falls further behind skips
+    /// to the latest snapshot (missing some items) instead of being dropped.
+    #[arg(
+        long,
+        env = "IGENTAI_DASHBOARD_WS_BUFFER",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub ws_buffer: u32,
 }
 
 impl Config {
@@ -46,6 +56,7 @@ impl fmt::Debug for Config {
             .field("nats_url", &redact_url(&self.nats_url))
             .field("listen", &self.listen)
             .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("ws_buffer", &self.ws_buffer)
             .finish()
     }
 }

@@ -15,9 +15,6 @@ use tokio::sync::broadcast;
 
 use crate::frame::Update;
 
-/// Updates buffered per client before it starts lagging.
-const CHANNEL_CAPACITY: usize = 1024;
-
 /// How many recent items a newly connected page is sent (the page keeps ~200).
 const RECENT_ITEMS: usize = 200;
 
@@ -47,15 +44,11 @@ pub struct Joined {
     pub rx: broadcast::Receiver<Update>,
 }
 
-impl Default for Feed {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Feed {
-    pub fn new() -> Self {
-        let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
+    /// A feed that queues up to `capacity` updates per client before that
+    /// client starts lagging.
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity);
         Feed {
             inner: Arc::new(Inner {
                 tx,
@@ -137,7 +130,7 @@ mod tests {
 
     #[test]
     fn joining_client_gets_state_then_only_later_updates() {
-        let feed = Feed::new();
+        let feed = Feed::new(16);
         feed.publish(metrics(1));
         feed.publish(items(2, "a"));
         feed.publish(metrics(2));
@@ -154,7 +147,7 @@ mod tests {
 
     #[test]
     fn recent_items_are_capped_but_keep_enough() {
-        let feed = Feed::new();
+        let feed = Feed::new(16);
         for i in 0..100 {
             feed.publish(items(7, &i.to_string()));
         }

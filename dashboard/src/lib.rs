@@ -42,7 +42,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let addr = listener.local_addr().context("listening address")?;
 
     let client = connect(&config).await?;
-    let feed = Feed::new();
+    let feed = Feed::new(config.ws_buffer as usize);
     let subscriptions = relay::subscribe(&client).await?;
     let tasks = TaskTracker::new();
     tasks.spawn(relay::run(subscriptions, feed.clone(), shutdown.clone()));

@@ -131,3 +131,54 @@ async fn starts_before_nats_and_relays_once_it_is_up() {
     let mut ws = ws_connect(&addr).await;
     assert_eq!(recv(&mut ws).await.data, first);
 }
+
+#[tokio::test]
+async fn a_slow_client_skips_to_the_latest_instead_of_being_dropped() {
+    const UPDATES: u64 = 600;
+    let s = setup(&["--ws-buffer", "16"]).await;
+    let first = prime(&s.client, &s.addr, BASE).await;
+
+    // A browser that reads nothing for now, behind a tiny receive buffer:
+    // the dashboard's writes to it block after a few frames.
+    let mut slow = ws_connect_with_recv_buffer(&s.addr, 4096).await;
+    let mut fast = ws_connect(&s.addr).await;
+    assert_eq!(recv(&mut fast).await.data, first);
+
+    // ~19 MiB of snapshots: far more than the kernel buffers plus 16 queued updates.
+    let padding = "x".repeat(32 * 1024);
+    for i in 1..=UPDATES {
+        let mut snapshot = snapshot(BASE + i, 10 + i);
+        snapshot.last_error = Some(padding.clone());
+        let json = serde_json::to_string(&snapshot).expect("serializes");
+        s.client
+            .publish(METRICS, json.into())
+            .await
+            .expect("publish");
+    }
+    s.client.flush().await.expect("flush");
+    // A reading client sees the last one: the dashboard has relayed them all.
+    let mut last = BASE;
+    while last < BASE + UPDATES {
+        let seq = recv(&mut fast).await.metrics().seq;
+        assert!(seq > last, "snapshots went backwards: {seq} after {last}");
+        last = seq;
+    }
+
+    // The slow one now reads: never backwards, some skipped, up to the latest.
+    let mut seqs = Vec::new();
+    while seqs.last() != Some(&(BASE + UPDATES)) {
+        let seq = recv(&mut slow).await.metrics().seq;
+        assert!(seqs.last().is_none_or(|&last| seq > last), "{seq} after {seqs:?}");
+        seqs.push(seq);
+    }
+    eprintln!("SLOWCOUNT {}", seqs.len());
+    assert_eq!(seqs[0], BASE);
+    assert!(
+        seqs.len() < (UPDATES + 1) as usize,
+        "the slow client never lagged, so this test proved nothing: {} frames",
+        seqs.len()
+    );
+    // ...and is still connected and served.
+    let after = publish_snapshot(&s.client, &snapshot(BASE + UPDATES + 1, 1)).await;
+    assert_eq!(recv(&mut slow).await.data, after);
+}

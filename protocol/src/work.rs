@@ -94,12 +94,24 @@ pub struct Heartbeat {
     pub version: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One provider as one worker sees it. Counters are cumulative since the
+/// worker started; the coordinator sums them across the fleet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProviderHealth {
     pub name: String,
     pub kind: String,
     pub model: String,
     pub healthy: bool,
+    /// Circuit breaker state: `closed`, `open` or `half_open`.
+    #[serde(default)]
+    pub breaker: String,
+    /// LLM calls made (answered or failed).
+    #[serde(default)]
+    pub requests: u64,
+    /// Failed calls by kind: `rate_limited`, `server_error`, `client_error`,
+    /// `timeout`, `transport`, `unparseable`, ...
+    #[serde(default)]
+    pub failures: BTreeMap<String, u64>,
 }
 
 /// One LLM answer, parsed: published to `igentai.candidates.<worker_id>`

@@ -189,6 +189,25 @@ pub async fn ws_connect(addr: &str) -> Ws {
     ws
 }
 
+/// A client whose socket receive buffer is capped at `bytes`, so a client
+/// that stops reading pushes back on the dashboard quickly.
+pub async fn ws_connect_with_recv_buffer(addr: &str, bytes: u32) -> Ws {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+    let stream = socket
+        .connect(addr.parse().expect("socket address"))
+        .await
+        .expect("connect");
+    let (ws, _) = tokio::time::timeout(
+        FRAME,
+        tokio_tungstenite::client_async(format!("ws://{addr}/ws"), MaybeTlsStream::Plain(stream)),
+    )
+    .await
+    .expect("websocket handshake timed out")
+    .expect("websocket handshake");
+    ws
+}
+
 /// The next data frame (metrics or items; `hello` is skipped), or `None`
 /// if none arrives within `within`.
 pub async fn try_recv(ws: &mut Ws, within: Duration) -> Option<Got> {

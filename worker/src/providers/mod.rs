@@ -176,6 +176,7 @@ impl Providers {
                 kind: e.provider.kind().to_string(),
                 model: e.provider.model().to_string(),
                 healthy: e.healthy(now),
+                ..Default::default()
             })
             .collect()
     }
