@@ -79,6 +79,16 @@ fn validate_start(r: &StartRequest) -> Result<(), ControlError> {
     if r.max_duration_s == Some(0) {
         return invalid("max_duration_s must be at least 1".into());
     }
+    if let Some(c) = r.min_coverage
+        && !(c > 0.0 && c <= 1.0)
+    {
+        return invalid(format!("min_coverage must be in (0, 1], got {c}"));
+    }
+    if let Some(y) = r.min_yield_per_1k_tokens
+        && !(y.is_finite() && y > 0.0)
+    {
+        return invalid(format!("min_yield_per_1k_tokens must be a positive number, got {y}"));
+    }
     if let Some(n) = r.items_per_request
         && !(1..=MAX_ITEMS_PER_REQUEST).contains(&n)
     {
@@ -148,6 +158,8 @@ mod tests {
             (br#"{"topic":"x","target":0}"#, "target must be at least 1"),
             (br#"{"topic":"x","budget_usd":0}"#, "budget_usd must be a positive"),
             (br#"{"topic":"x","max_duration_s":0}"#, "max_duration_s"),
+            (br#"{"topic":"x","min_coverage":1.5}"#, "min_coverage"),
+            (br#"{"topic":"x","min_yield_per_1k_tokens":0}"#, "min_yield_per_1k_tokens"),
             (br#"{"topic":"x","items_per_request":1000}"#, "items_per_request"),
             (br#"{"topic":"x","prompt_template":"list things"}"#, "{topic}"),
             (br#"{"topic":"x","colour":"red"}"#, "unknown field `colour`"),

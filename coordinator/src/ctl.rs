@@ -22,6 +22,12 @@ pub enum Verb {
         /// Stop after this many seconds.
         #[arg(long)]
         max_duration_s: Option<u64>,
+        /// Stop once the estimated coverage reaches this share (0-1].
+        #[arg(long)]
+        min_coverage: Option<f64>,
+        /// Stop once recent answers yield fewer new items per 1k tokens.
+        #[arg(long)]
+        min_yield_per_1k_tokens: Option<f64>,
         /// Items asked for per LLM request.
         #[arg(long)]
         items_per_request: Option<u32>,
@@ -47,6 +53,8 @@ pub async fn ctl(nats_url: &str, verb: Verb) -> anyhow::Result<()> {
             target,
             budget_usd,
             max_duration_s,
+            min_coverage,
+            min_yield_per_1k_tokens,
             items_per_request,
         } => {
             let request = StartRequest {
@@ -55,6 +63,8 @@ pub async fn ctl(nats_url: &str, verb: Verb) -> anyhow::Result<()> {
                 target,
                 budget_usd,
                 max_duration_s,
+                min_coverage,
+                min_yield_per_1k_tokens,
                 items_per_request,
                 prompt_template: None,
             };

@@ -2,15 +2,29 @@
 //! normalized key, with a sighting count for the saturation estimate.
 //!
 //! Keys are already uniformly distributed hashes, so the map uses them as
-//! their own hash instead of hashing them again; an entry costs 20 bytes of
-//! payload, which keeps ten million items within a few hundred MB.
+//! their own hash instead of hashing them again. An entry is the key and the
+//! item's index (24 bytes with padding), and its sighting count is one byte
+//! in a vector by index (saturating at 255), so ten million items take a few
+//! hundred MB. Indexes follow insertion order, which is `output.txt` order,
+//! so the counts can be saved as one byte per line and restored on start.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use igentai_protocol::Estimate;
 
-/// Passes a pre-computed 128-bit hash through as the map's 64-bit hash.
+/// A 128-bit key hash, stored as two words so entries need only 8-byte alignment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key(u64, u64);
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0 ^ self.1);
+    }
+}
+
+/// Passes a pre-computed hash through as the map's hash.
 #[derive(Default)]
 pub struct PassThrough(u64);
 
@@ -20,7 +34,7 @@ impl Hasher for PassThrough {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Only reached for keys other than u128; fold them in.
+        // Only reached for keys other than `Key`; fold them in.
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
@@ -28,15 +42,17 @@ impl Hasher for PassThrough {
         }
     }
 
-    fn write_u128(&mut self, i: u128) {
-        self.0 = (i as u64) ^ ((i >> 64) as u64);
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
     }
 }
 
 /// Unique items seen so far and how often each was seen.
 #[derive(Default)]
 pub struct SeenSet {
-    counts: HashMap<u128, u32, BuildHasherDefault<PassThrough>>,
+    index: HashMap<Key, u32, BuildHasherDefault<PassThrough>>,
+    /// Sightings per item, by insertion index; saturates at 255.
+    counts: Vec<u8>,
     /// Items seen exactly once / exactly twice, kept current on every insert.
     f1: u64,
     f2: u64,
@@ -45,29 +61,48 @@ pub struct SeenSet {
 impl SeenSet {
     pub fn with_capacity(n: usize) -> Self {
         Self {
-            counts: HashMap::with_capacity_and_hasher(n, Default::default()),
+            index: HashMap::with_capacity_and_hasher(n, Default::default()),
+            counts: Vec::with_capacity(n),
             ..Self::default()
         }
     }
 
     /// Records one sighting; true when the item was not seen before.
     pub fn insert(&mut self, hash: u128) -> bool {
-        let count = self.counts.entry(hash).or_insert(0);
-        *count = count.saturating_add(1);
-        match *count {
-            1 => self.f1 += 1,
-            2 => {
-                self.f1 -= 1;
-                self.f2 += 1;
+        let key = Key(hash as u64, (hash >> 64) as u64);
+        match self.index.entry(key) {
+            Entry::Occupied(e) => {
+                let i = *e.get() as usize;
+                let old = self.counts[i];
+                self.counts[i] = old.saturating_add(1);
+                self.shift(old, self.counts[i]);
+                false
             }
-            3 => self.f2 -= 1,
+            Entry::Vacant(e) => {
+                e.insert(self.counts.len() as u32);
+                self.counts.push(1);
+                self.f1 += 1;
+                true
+            }
+        }
+    }
+
+    /// Keeps f1 and f2 current when one item's count moves from `old` to `new`.
+    fn shift(&mut self, old: u8, new: u8) {
+        match old {
+            1 => self.f1 -= 1,
+            2 => self.f2 -= 1,
             _ => {}
         }
-        *count == 1
+        match new {
+            1 => self.f1 += 1,
+            2 => self.f2 += 1,
+            _ => {}
+        }
     }
 
     pub fn contains(&self, hash: u128) -> bool {
-        self.counts.contains_key(&hash)
+        self.index.contains_key(&Key(hash as u64, (hash >> 64) as u64))
     }
 
     pub fn len(&self) -> usize {
@@ -76,6 +111,23 @@ impl SeenSet {
 
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
+    }
+
+    /// Sighting counts by insertion index, for saving.
+    pub fn counts(&self) -> &[u8] {
+        &self.counts
+    }
+
+    /// Restores saved sighting counts (a prefix is fine: items found after
+    /// the save keep what they have); counts only ever grow.
+    pub fn restore_counts(&mut self, saved: &[u8]) {
+        for (i, &c) in saved.iter().enumerate().take(self.counts.len()) {
+            let old = self.counts[i];
+            if c > old {
+                self.counts[i] = c;
+                self.shift(old, c);
+            }
+        }
     }
 
     /// Chao1 species-richness estimate of how many distinct items exist.
@@ -121,6 +173,27 @@ mod tests {
         assert!(!seen.insert(2));
         assert_eq!((seen.f1, seen.f2), (1, 1));
         assert!(seen.contains(3) && !seen.contains(4));
+        assert_eq!(seen.counts(), [3, 2, 1]);
+    }
+
+    #[test]
+    fn restores_saved_counts() {
+        let mut seen = SeenSet::default();
+        for h in [10, 20, 30] {
+            seen.insert(h);
+        }
+        seen.insert(30);
+        seen.restore_counts(&[2, 5]);
+        assert_eq!(seen.counts(), [2, 5, 2]);
+        assert_eq!((seen.f1, seen.f2), (0, 2));
+        // Counts saturate rather than wrap.
+        let mut seen = SeenSet::default();
+        for _ in 0..300 {
+            seen.insert(1);
+        }
+        assert_eq!(seen.counts(), [255]);
+        assert_eq!(u128::MAX as u64, u64::MAX);
+        assert!(seen.insert(u128::MAX) && seen.contains(u128::MAX));
     }
 
     #[test]

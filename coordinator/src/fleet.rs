@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use igentai_protocol::{Heartbeat, WorkerState, WorkerStats};
+use igentai_protocol::{Heartbeat, ProviderStats, WorkerState, WorkerStats};
 
 use crate::stats::RunStats;
 
@@ -88,33 +88,43 @@ impl Fleet {
         self.alive().filter(|h| h.state != WorkerState::Idle)
     }
 
-    /// Number of alive workers that report each provider healthy.
-    pub fn healthy_per_provider(&self) -> BTreeMap<String, u32> {
-        let mut out = BTreeMap::new();
-        for hb in self.alive() {
-            for p in hb.providers.iter().filter(|p| p.healthy) {
-                *out.entry(p.name.clone()).or_insert(0) += 1;
+    /// Adds what the fleet reports about each provider to `providers`:
+    /// calls and failures summed over every worker in the table (counters
+    /// run since each worker started), healthy workers and open breakers
+    /// among the alive ones.
+    pub fn add_provider_health(&self, providers: &mut BTreeMap<String, ProviderStats>) {
+        for e in self.workers.values() {
+            for p in &e.heartbeat.providers {
+                let stats = providers.entry(p.name.clone()).or_default();
+                if stats.model.is_empty() {
+                    stats.model.clone_from(&p.model);
+                }
+                stats.requests += p.requests;
+                for (kind, n) in &p.failures {
+                    *stats.failures.entry(kind.clone()).or_default() += n;
+                }
+                if e.alive {
+                    stats.healthy_workers += u32::from(p.healthy);
+                    stats.open_breakers += u32::from(p.breaker == "open");
+                }
             }
         }
-        out
     }
 
     pub fn stats(&self, now_ms: u64, run: &RunStats) -> Vec<WorkerStats> {
         self.workers
             .iter()
-            .map(|(id, e)| {
-                let counts = run.worker(id);
-                WorkerStats {
-                    worker_id: id.clone(),
-                    alive: e.alive,
-                    state: e.heartbeat.state,
-                    run_id: e.heartbeat.run_id.clone(),
-                    last_seen_ms_ago: now_ms.saturating_sub(e.last_seen_ms),
-                    in_flight: e.heartbeat.in_flight,
-                    batches: counts.batches,
-                    candidates: counts.candidates,
-                    unique: counts.unique,
-                }
+            .map(|(id, e)| WorkerStats {
+                worker_id: id.clone(),
+                alive: e.alive,
+                state: e.heartbeat.state,
+                run_id: e.heartbeat.run_id.clone(),
+                partition: e.heartbeat.partition.clone(),
+                last_seen_ms_ago: now_ms.saturating_sub(e.last_seen_ms),
+                in_flight: e.heartbeat.in_flight,
+                llm_failures: e.heartbeat.llm_failures,
+                publish_retries: e.heartbeat.publish_retries,
+                yields: run.worker(id, now_ms),
             })
             .collect()
     }
@@ -143,7 +153,9 @@ mod tests {
                 kind: "sim".into(),
                 model: "sim-1".into(),
                 healthy: true,
-                ..Default::default()
+                breaker: "closed".into(),
+                requests: 10,
+                failures: [("rate_limited".to_string(), 2)].into(),
             }],
             started_at_ms: 0,
             sent_at_ms: 0,
@@ -163,9 +175,13 @@ mod tests {
         assert_eq!(fleet.working().count(), 0);
         assert_eq!(fleet.observe(hb("b", WorkerState::Running), 1_700), Seen::Returned);
         assert_eq!(fleet.working().count(), 1);
-        assert_eq!(fleet.healthy_per_provider()["sim"], 2);
+        let mut providers = BTreeMap::new();
+        fleet.add_provider_health(&mut providers);
+        assert_eq!(providers["sim"].healthy_workers, 2);
+        assert_eq!(providers["sim"].requests, 20);
+        assert_eq!(providers["sim"].failures["rate_limited"], 4);
         // Silent for ten timeouts: dropped from the table.
         fleet.sweep(20_000);
-        assert_eq!(fleet.stats(20_000, &RunStats::default()).len(), 0);
+        assert_eq!(fleet.stats(20_000, &RunStats::new(0)).len(), 0);
     }
 }

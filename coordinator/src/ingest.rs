@@ -19,7 +19,7 @@ use crate::batch::{self, Reject};
 use crate::dedup::SeenSet;
 use crate::normalize::normalize;
 use crate::stats::BatchOutcome;
-use crate::store::{ItemRecord, Recovery, TopicStore};
+use crate::store::{ItemRecord, Recovery, SIGHTINGS, TopicStore, write_atomic};
 
 /// Commit at the latest once this many batches wait for their ack.
 pub const MAX_PENDING: usize = 512;
@@ -39,7 +39,18 @@ impl Topic {
                 seen.insert(crate::normalize::key_hash(&key));
             }
         })?;
+        match std::fs::read(store.dir.join(SIGHTINGS)) {
+            Ok(saved) => seen.restore_counts(&saved),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
         Ok((Topic { store, seen }, recovery))
+    }
+
+    /// Saves the sighting counts (one byte per item, `output.txt` order),
+    /// so the saturation estimate survives a restart.
+    pub fn save_sightings(&self) -> std::io::Result<()> {
+        write_atomic(&self.store.dir.join(SIGHTINGS), self.seen.counts())
     }
 }
 

@@ -7,7 +7,7 @@
 use std::io;
 use std::path::Path;
 
-use igentai_protocol::{Assignment, RunInfo, RunState, StartRequest, VERSION};
+use igentai_protocol::{Assignment, Estimate, RunInfo, RunState, StartRequest, VERSION};
 use serde::{Deserialize, Serialize};
 
 use crate::store::write_atomic;
@@ -15,6 +15,20 @@ use crate::store::write_atomic;
 pub const CURRENT_RUN: &str = "current-run.json";
 /// Items asked for per LLM request when the start command does not say.
 pub const DEFAULT_ITEMS_PER_REQUEST: u32 = 20;
+/// Candidates needed before the coverage estimate may stop a run: Chao1 is
+/// unreliable on a handful of sightings.
+pub const MIN_CANDIDATES_FOR_ESTIMATE: u64 = 500;
+
+/// Where a run stands, as the stop conditions need it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub unique: u64,
+    pub cost_usd: f64,
+    pub candidates: u64,
+    pub estimate: Option<Estimate>,
+    /// New items per 1k tokens over the last answers, once there are enough.
+    pub recent_yield_per_1k_tokens: Option<f64>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
@@ -45,6 +59,8 @@ impl Run {
                 target: request.target,
                 budget_usd: request.budget_usd,
                 max_duration_s: request.max_duration_s,
+                min_coverage: request.min_coverage,
+                min_yield_per_1k_tokens: request.min_yield_per_1k_tokens,
                 resumed_items,
             },
             state: RunState::Running,
@@ -66,8 +82,9 @@ impl Run {
     }
 
     /// Why the run must stop now, if it must.
-    pub fn stop_reason(&self, unique: u64, cost_usd: f64, now_ms: u64) -> Option<String> {
+    pub fn stop_reason(&self, p: &Progress, now_ms: u64) -> Option<String> {
         let info = &self.info;
+        let (unique, cost_usd) = (p.unique, p.cost_usd);
         if let Some(target) = info.target
             && unique >= target
         {
@@ -82,6 +99,23 @@ impl Run {
             && now_ms.saturating_sub(info.started_at_ms) >= max * 1000
         {
             return Some(format!("maximum duration reached ({max} s)"));
+        }
+        if let (Some(min), Some(estimate)) = (info.min_coverage, &p.estimate)
+            && p.candidates >= MIN_CANDIDATES_FOR_ESTIMATE
+            && estimate.coverage >= min
+        {
+            return Some(format!(
+                "coverage reached ({:.1}% of an estimated {:.0} items)",
+                estimate.coverage * 100.0,
+                estimate.total
+            ));
+        }
+        if let (Some(min), Some(recent)) = (info.min_yield_per_1k_tokens, p.recent_yield_per_1k_tokens)
+            && recent < min
+        {
+            return Some(format!(
+                "yield too low ({recent:.2} new items per 1k tokens over the last answers, minimum {min})"
+            ));
         }
         None
     }
@@ -135,18 +169,52 @@ mod tests {
         Run::new(&request, "t", Path::new("data/t"), 0, 1_000)
     }
 
+    fn progress(unique: u64, cost_usd: f64) -> Progress {
+        Progress { unique, cost_usd, ..Progress::default() }
+    }
+
     #[test]
     fn stop_conditions() {
-        assert_eq!(run(None, None, None).stop_reason(1_000_000, 1e6, 1e12 as u64), None);
+        let huge = Progress {
+            unique: 1_000_000,
+            cost_usd: 1e6,
+            candidates: 1 << 40,
+            estimate: crate::dedup::chao1(10, 0, 5),
+            recent_yield_per_1k_tokens: Some(0.0),
+        };
+        assert_eq!(run(None, None, None).stop_reason(&huge, 1e12 as u64), None);
         let r = run(Some(100), None, None);
-        assert_eq!(r.stop_reason(99, 0.0, 2_000), None);
-        assert!(r.stop_reason(100, 0.0, 2_000).unwrap().starts_with("target reached"));
+        assert_eq!(r.stop_reason(&progress(99, 0.0), 2_000), None);
+        assert!(r.stop_reason(&progress(100, 0.0), 2_000).unwrap().starts_with("target reached"));
         let r = run(None, Some(2.0), None);
-        assert_eq!(r.stop_reason(5, 1.99, 2_000), None);
-        assert!(r.stop_reason(5, 2.0, 2_000).unwrap().starts_with("budget spent"));
+        assert_eq!(r.stop_reason(&progress(5, 1.99), 2_000), None);
+        assert!(r.stop_reason(&progress(5, 2.0), 2_000).unwrap().starts_with("budget spent"));
         let r = run(None, None, Some(10));
-        assert_eq!(r.stop_reason(5, 0.0, 10_999), None);
-        assert!(r.stop_reason(5, 0.0, 11_000).unwrap().starts_with("maximum duration"));
+        assert_eq!(r.stop_reason(&progress(5, 0.0), 10_999), None);
+        assert!(r.stop_reason(&progress(5, 0.0), 11_000).unwrap().starts_with("maximum duration"));
+    }
+
+    #[test]
+    fn auto_stop_on_coverage_and_yield() {
+        let mut r = run(None, None, None);
+        r.info.min_coverage = Some(0.9);
+        // 100 found, f1 = 10, f2 = 5: estimate 110, coverage 0.909.
+        let mut p = Progress { unique: 100, estimate: crate::dedup::chao1(100, 10, 5), ..Progress::default() };
+        p.candidates = MIN_CANDIDATES_FOR_ESTIMATE - 1;
+        assert_eq!(r.stop_reason(&p, 2_000), None, "too few candidates to trust the estimate");
+        p.candidates = MIN_CANDIDATES_FOR_ESTIMATE;
+        assert!(r.stop_reason(&p, 2_000).unwrap().starts_with("coverage reached (90.9%"));
+        p.estimate = crate::dedup::chao1(100, 40, 5);
+        assert_eq!(r.stop_reason(&p, 2_000), None);
+
+        let mut r = run(None, None, None);
+        r.info.min_yield_per_1k_tokens = Some(2.0);
+        let mut p = progress(10, 0.0);
+        assert_eq!(r.stop_reason(&p, 2_000), None, "no yield measured yet");
+        p.recent_yield_per_1k_tokens = Some(2.5);
+        assert_eq!(r.stop_reason(&p, 2_000), None);
+        p.recent_yield_per_1k_tokens = Some(1.5);
+        assert!(r.stop_reason(&p, 2_000).unwrap().starts_with("yield too low"));
     }
 
     #[test]

@@ -24,12 +24,14 @@ use crate::config::{Config, connect};
 use crate::control;
 use crate::fleet::{Fleet, Seen};
 use crate::ingest::{Ingest, Ingested, MAX_PENDING, open_stream};
-use crate::run::Run;
-use crate::stats::{Persisted, RunStats};
+use crate::run::{Progress, Run};
+use crate::stats::RunStats;
 use crate::store::{METRICS, STATE};
 
 /// Workers are not sent the same kind of command again within this time.
 const COMMAND_RETRY_MS: u64 = 3_000;
+/// How often sighting counts are saved (they only feed the estimate).
+const SIGHTINGS_SAVE_MS: u64 = 10_000;
 
 /// `state.json`: the topic's last known state, written atomically each tick.
 #[derive(Serialize, Deserialize)]
@@ -40,7 +42,7 @@ struct TopicState {
     updated_at_ms: u64,
     run: Option<Run>,
     #[serde(default)]
-    stats: Persisted,
+    stats: RunStats,
 }
 
 enum Event {
@@ -121,6 +123,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!("shutting down: committing pending batches");
     state.commit().await;
     state.persist(now_ms());
+    state.save_sightings(now_ms(), true);
     client.drain().await.context("drain NATS connection")?;
     Ok(())
 }
@@ -163,6 +166,7 @@ struct Coordinator {
     last_error: Option<String>,
     last_command_ms: HashMap<String, u64>,
     logged_bad_heartbeat: HashSet<String>,
+    sightings_saved_ms: u64,
 }
 
 impl Coordinator {
@@ -174,18 +178,17 @@ impl Coordinator {
     ) -> anyhow::Result<Self> {
         let mut ingest = Ingest::new(config.data_dir.clone());
         let run = Run::load(&config.data_dir).context("read current-run.json")?;
-        let mut stats = RunStats::default();
+        let mut stats = RunStats::new(now_ms());
         if let Some(run) = &run {
             let topic = ingest
                 .topic(&run.info.topic)
                 .with_context(|| format!("open the folder of topic {:?}", run.info.topic))?;
-            let persisted = std::fs::read(topic.store.dir.join(STATE))
+            stats = std::fs::read(topic.store.dir.join(STATE))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<TopicState>(&b).ok())
                 .filter(|s| s.run.as_ref().map(|r| &r.info.run_id) == Some(&run.info.run_id))
                 .map(|s| s.stats)
-                .unwrap_or_default();
-            stats = RunStats::new(run.info.started_at_ms, persisted);
+                .unwrap_or_else(|| RunStats::new(run.info.started_at_ms));
             tracing::info!(run_id = %run.info.run_id, topic = %run.info.topic, state = ?run.state,
                 unique = topic.store.len(), "restored the last run");
         }
@@ -199,6 +202,7 @@ impl Coordinator {
             ingest,
             seq: 0,
             last_error: None,
+            sightings_saved_ms: now_ms(),
             last_command_ms: HashMap::new(),
             logged_bad_heartbeat: HashSet::new(),
         })
@@ -269,7 +273,7 @@ impl Coordinator {
             known_items: known,
         };
         tracing::info!(run_id = %reply.run_id, topic = %reply.topic, known, "run started");
-        self.stats = RunStats::new(now, Persisted::default());
+        self.stats = RunStats::new(now);
         let assignment = run.assignment();
         self.run = Some(run);
         let workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
@@ -364,7 +368,7 @@ impl Coordinator {
                     self.stats.record_batch(&batch, outcome, now_ms());
                 }
             }
-            Ok(Ingested::Rejected(_)) => self.stats.record_rejected(),
+            Ok(Ingested::Rejected(reject)) => self.stats.record_rejected(reject.kind()),
             Err(e) => self.report_error(format!("cannot write items: {e}; batches are held back and retried")),
         }
     }
@@ -390,9 +394,28 @@ impl Coordinator {
 
     fn check_stop(&mut self, now: u64) {
         let Some(run) = self.run.as_ref().filter(|r| r.is_running()) else { return };
-        let unique = self.ingest.get(&run.info.topic).map_or(0, |t| t.store.len());
-        if let Some(reason) = run.stop_reason(unique, self.stats.cost_usd(), now) {
+        let topic = self.ingest.get(&run.info.topic);
+        let progress = Progress {
+            unique: topic.map_or(0, |t| t.store.len()),
+            cost_usd: self.stats.cost_usd(),
+            candidates: self.stats.candidates(),
+            estimate: topic.and_then(|t| t.seen.estimate()),
+            recent_yield_per_1k_tokens: self.stats.recent_yield_per_1k_tokens(),
+        };
+        if let Some(reason) = run.stop_reason(&progress, now) {
             self.finish_run(&reason, None);
+        }
+    }
+
+    /// Saves sighting counts of open topics (every few seconds, and at exit).
+    fn save_sightings(&mut self, now: u64, force: bool) {
+        if !force && now.saturating_sub(self.sightings_saved_ms) < SIGHTINGS_SAVE_MS {
+            return;
+        }
+        self.sightings_saved_ms = now;
+        let saved: std::io::Result<()> = self.ingest.topics().try_for_each(|t| t.save_sightings());
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "cannot save sighting counts");
         }
     }
 
@@ -403,6 +426,7 @@ impl Coordinator {
         }
         self.stats.expire(now);
         self.check_stop(now);
+        self.save_sightings(now, false);
         let snapshot = self.snapshot(now);
         let payload = serde_json::to_vec(&snapshot).expect("snapshots serialize");
         if let Err(e) = self.client.publish(subjects::METRICS, payload.into()).await {
@@ -415,10 +439,8 @@ impl Coordinator {
         self.seq = (self.seq + 1).max(now);
         let topic = self.run.as_ref().and_then(|r| self.ingest.get(&r.info.topic));
         let unique = topic.map_or(0, |t| t.store.len());
-        let mut providers = self.stats.providers();
-        for (name, healthy) in self.fleet.healthy_per_provider() {
-            providers.entry(name).or_default().healthy_workers = healthy;
-        }
+        let mut providers = self.stats.providers(now);
+        self.fleet.add_provider_health(&mut providers);
         MetricsSnapshot {
             v: VERSION,
             seq: self.seq,
@@ -427,8 +449,9 @@ impl Coordinator {
             run: self.run.as_ref().map(|r| r.info.clone()),
             totals: self.stats.totals(unique, now),
             providers,
+            models: self.stats.models(now),
             workers: self.fleet.stats(now, &self.stats),
-            partitions: self.stats.partitions(),
+            partitions: self.stats.partitions(now),
             weights: BTreeMap::new(),
             backlog: self.ingest.backlog + self.ingest.pending() as u64,
             estimate: topic.and_then(|t| t.seen.estimate()),
@@ -451,7 +474,7 @@ impl Coordinator {
             unique: topic.store.len(),
             updated_at_ms: now,
             run: Some(run.clone()),
-            stats: self.stats.persisted(),
+            stats: self.stats.clone(),
         };
         let written = topic
             .store

@@ -1,18 +1,23 @@
-//! Statistics of the current run: totals, per provider, per worker, per
-//! partition, and the new-items rate over a sliding window.
+//! Statistics of the current run: totals and yields per provider, model,
+//! worker and partition, with new-items rates over sliding windows.
 //!
 //! Pure accounting: callers pass batches, outcomes and the time; nothing here
-//! reads a clock or touches I/O, so every number is testable exactly.
+//! reads a clock or touches I/O, so every number is testable exactly. The
+//! whole value is saved in `state.json`, so a restarted coordinator keeps
+//! counting the same run (and its budget) where it was; only the sliding
+//! windows start empty again.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
-use igentai_protocol::{CandidateBatch, PartitionStats, ProviderStats, Totals};
+use igentai_protocol::{CandidateBatch, PartitionStats, ProviderStats, Totals, Yield};
 use serde::{Deserialize, Serialize};
 
-/// Latencies kept per provider for the percentiles.
-const LATENCY_SAMPLES: usize = 1024;
-/// The window of `unique_per_min`.
-const RATE_WINDOW_MS: u64 = 60_000;
+/// Latencies kept per source for the percentiles.
+const LATENCY_SAMPLES: usize = 512;
+/// The longest rate window.
+const WINDOW_S: u64 = 300;
+/// Answers over which the recent yield is measured.
+pub const RECENT_BATCHES: usize = 50;
 /// Name of the partition of batches that had none.
 pub const WHOLE_TOPIC: &str = "(whole topic)";
 
@@ -25,94 +30,36 @@ pub struct BatchOutcome {
     pub invalid: u64,
 }
 
-/// Counters a worker earned through its batches.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct WorkerCounts {
+/// Counters of one source of candidates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Acc {
     pub batches: u64,
     pub candidates: u64,
     pub unique: u64,
-}
-
-/// The part of the statistics persisted in `state.json`, so a restarted
-/// coordinator keeps counting the same run (and its budget) where it was.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Persisted {
-    pub totals: Totals,
-    pub providers: BTreeMap<String, ProviderStats>,
-}
-
-#[derive(Default)]
-pub struct RunStats {
-    totals: Totals,
-    providers: BTreeMap<String, ProviderStats>,
-    latencies: HashMap<String, VecDeque<u64>>,
-    workers: HashMap<String, WorkerCounts>,
-    partitions: BTreeMap<String, PartitionStats>,
+    pub invalid: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+    #[serde(skip)]
+    latencies: VecDeque<u64>,
     /// (second, new items in that second), oldest first.
+    #[serde(skip)]
     rate: VecDeque<(u64, u64)>,
-    started_at_ms: u64,
 }
 
-impl RunStats {
-    pub fn new(started_at_ms: u64, persisted: Persisted) -> Self {
-        Self {
-            totals: persisted.totals,
-            providers: persisted.providers,
-            started_at_ms,
-            ..Self::default()
+impl Acc {
+    fn record(&mut self, batch: &CandidateBatch, outcome: BatchOutcome, now_ms: u64) {
+        self.batches += 1;
+        self.candidates += outcome.candidates;
+        self.unique += outcome.new;
+        self.invalid += outcome.invalid;
+        self.tokens_in += batch.tokens_in;
+        self.tokens_out += batch.tokens_out;
+        self.cost_usd += batch.cost_usd.max(0.0);
+        if self.latencies.len() == LATENCY_SAMPLES {
+            self.latencies.pop_front();
         }
-    }
-
-    pub fn persisted(&self) -> Persisted {
-        Persisted {
-            totals: self.totals.clone(),
-            providers: self.providers.clone(),
-        }
-    }
-
-    pub fn record_batch(&mut self, batch: &CandidateBatch, outcome: BatchOutcome, now_ms: u64) {
-        let t = &mut self.totals;
-        t.batches += 1;
-        t.candidates += outcome.candidates;
-        t.duplicates += outcome.candidates - outcome.new;
-        t.new_this_run += outcome.new;
-        t.invalid_items += outcome.invalid;
-        t.tokens_in += batch.tokens_in;
-        t.tokens_out += batch.tokens_out;
-        t.cost_usd += batch.cost_usd.max(0.0);
-
-        let p = self.providers.entry(batch.provider.clone()).or_default();
-        p.model = batch.model.clone();
-        p.batches += 1;
-        p.candidates += outcome.candidates;
-        p.unique += outcome.new;
-        p.tokens_in += batch.tokens_in;
-        p.tokens_out += batch.tokens_out;
-        p.cost_usd += batch.cost_usd.max(0.0);
-        let samples = self.latencies.entry(batch.provider.clone()).or_default();
-        if samples.len() == LATENCY_SAMPLES {
-            samples.pop_front();
-        }
-        samples.push_back(batch.latency_ms);
-
-        let w = self.workers.entry(batch.worker_id.clone()).or_default();
-        w.batches += 1;
-        w.candidates += outcome.candidates;
-        w.unique += outcome.new;
-
-        let name = batch.partition.as_deref().unwrap_or(WHOLE_TOPIC);
-        let part = self
-            .partitions
-            .entry(name.to_string())
-            .or_insert_with(|| PartitionStats {
-                name: name.to_string(),
-                state: "active".into(),
-                candidates: 0,
-                unique: 0,
-            });
-        part.candidates += outcome.candidates;
-        part.unique += outcome.new;
-
+        self.latencies.push_back(batch.latency_ms);
         if outcome.new > 0 {
             let second = now_ms / 1000;
             match self.rate.back_mut() {
@@ -122,65 +69,199 @@ impl RunStats {
         }
     }
 
-    pub fn record_rejected(&mut self) {
-        self.totals.rejected_batches += 1;
-    }
-
-    pub fn totals(&self, unique: u64, now_ms: u64) -> Totals {
-        let mut t = self.totals.clone();
-        t.unique = unique;
-        t.uniqueness_ratio = ratio(t.new_this_run, t.candidates);
-        let elapsed_ms = now_ms.saturating_sub(self.started_at_ms);
-        t.elapsed_s = elapsed_ms as f64 / 1000.0;
-        let since = now_ms.saturating_sub(RATE_WINDOW_MS) / 1000;
-        let recent: u64 = self
-            .rate
-            .iter()
-            .filter(|(s, _)| *s >= since)
-            .map(|(_, n)| n)
-            .sum();
-        let window_ms = elapsed_ms.clamp(1000, RATE_WINDOW_MS);
-        t.unique_per_min = recent as f64 * 60_000.0 / window_ms as f64;
-        t
-    }
-
-    /// Drops rate buckets that fell out of the window.
-    pub fn expire(&mut self, now_ms: u64) {
-        let since = now_ms.saturating_sub(RATE_WINDOW_MS) / 1000;
+    fn expire(&mut self, now_ms: u64) {
+        let since = (now_ms / 1000).saturating_sub(WINDOW_S);
         while self.rate.front().is_some_and(|(s, _)| *s < since) {
             self.rate.pop_front();
         }
     }
 
-    pub fn providers(&self) -> BTreeMap<String, ProviderStats> {
-        let mut out = self.providers.clone();
-        for (name, p) in &mut out {
-            p.uniqueness_ratio = ratio(p.unique, p.candidates);
-            if let Some(samples) = self.latencies.get(name) {
-                let mut sorted: Vec<u64> = samples.iter().copied().collect();
-                sorted.sort_unstable();
-                p.latency_p50_ms = percentile(&sorted, 0.50);
-                p.latency_p95_ms = percentile(&sorted, 0.95);
-            }
+    /// New items per minute over the last `window_s` seconds (or since the
+    /// run started, when that is shorter).
+    fn per_min(&self, window_s: u64, elapsed_ms: u64, now_ms: u64) -> f64 {
+        let since = (now_ms / 1000).saturating_sub(window_s);
+        let recent: u64 = self
+            .rate
+            .iter()
+            .filter(|(s, _)| *s > since)
+            .map(|(_, n)| n)
+            .sum();
+        let span_ms = elapsed_ms.clamp(1000, window_s * 1000);
+        recent as f64 * 60_000.0 / span_ms as f64
+    }
+
+    fn yields(&self, elapsed_ms: u64, now_ms: u64) -> Yield {
+        let mut sorted: Vec<u64> = self.latencies.iter().copied().collect();
+        sorted.sort_unstable();
+        let tokens = self.tokens_in + self.tokens_out;
+        Yield {
+            batches: self.batches,
+            candidates: self.candidates,
+            unique: self.unique,
+            tokens_in: self.tokens_in,
+            tokens_out: self.tokens_out,
+            cost_usd: self.cost_usd,
+            uniqueness_ratio: ratio(self.unique as f64, self.candidates as f64),
+            unique_per_min: self.per_min(60, elapsed_ms, now_ms),
+            unique_per_min_5m: self.per_min(WINDOW_S, elapsed_ms, now_ms),
+            unique_per_1k_tokens: ratio(self.unique as f64 * 1000.0, tokens as f64),
+            unique_per_usd: ratio(self.unique as f64, self.cost_usd),
+            latency_p50_ms: percentile(&sorted, 0.50),
+            latency_p95_ms: percentile(&sorted, 0.95),
         }
-        out
-    }
-
-    pub fn worker(&self, worker_id: &str) -> WorkerCounts {
-        self.workers.get(worker_id).copied().unwrap_or_default()
-    }
-
-    pub fn partitions(&self) -> Vec<PartitionStats> {
-        self.partitions.values().cloned().collect()
-    }
-
-    pub fn cost_usd(&self) -> f64 {
-        self.totals.cost_usd
     }
 }
 
-fn ratio(num: u64, den: u64) -> f64 {
-    if den == 0 { 0.0 } else { num as f64 / den as f64 }
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStats {
+    started_at_ms: u64,
+    total: Acc,
+    rejected: BTreeMap<String, u64>,
+    /// Provider name → (model, counters).
+    providers: BTreeMap<String, (String, Acc)>,
+    models: BTreeMap<String, Acc>,
+    workers: BTreeMap<String, Acc>,
+    partitions: BTreeMap<String, Acc>,
+    /// (new items, tokens) of the last answers, newest last.
+    #[serde(skip)]
+    recent: VecDeque<(u64, u64)>,
+}
+
+impl RunStats {
+    pub fn new(started_at_ms: u64) -> Self {
+        Self {
+            started_at_ms,
+            ..Self::default()
+        }
+    }
+
+    pub fn record_batch(&mut self, batch: &CandidateBatch, outcome: BatchOutcome, now_ms: u64) {
+        self.total.record(batch, outcome, now_ms);
+        if self.recent.len() == RECENT_BATCHES {
+            self.recent.pop_front();
+        }
+        self.recent
+            .push_back((outcome.new, batch.tokens_in + batch.tokens_out));
+        let (model, acc) = self.providers.entry(batch.provider.clone()).or_default();
+        model.clone_from(&batch.model);
+        acc.record(batch, outcome, now_ms);
+        for acc in [
+            self.models.entry(batch.model.clone()).or_default(),
+            self.workers.entry(batch.worker_id.clone()).or_default(),
+            self.partitions
+                .entry(batch.partition.as_deref().unwrap_or(WHOLE_TOPIC).to_string())
+                .or_default(),
+        ] {
+            acc.record(batch, outcome, now_ms);
+        }
+    }
+
+    pub fn record_rejected(&mut self, kind: &str) {
+        *self.rejected.entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// Drops rate buckets that fell out of the longest window.
+    pub fn expire(&mut self, now_ms: u64) {
+        self.total.expire(now_ms);
+        self.providers.values_mut().for_each(|(_, a)| a.expire(now_ms));
+        for map in [&mut self.models, &mut self.workers, &mut self.partitions] {
+            map.values_mut().for_each(|a| a.expire(now_ms));
+        }
+    }
+
+    fn elapsed(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.started_at_ms)
+    }
+
+    pub fn totals(&self, unique: u64, now_ms: u64) -> Totals {
+        let t = &self.total;
+        let y = t.yields(self.elapsed(now_ms), now_ms);
+        Totals {
+            unique,
+            new_this_run: t.unique,
+            candidates: t.candidates,
+            duplicates: t.candidates - t.unique,
+            batches: t.batches,
+            invalid_items: t.invalid,
+            rejected_batches: self.rejected.values().sum(),
+            rejected_by_kind: self.rejected.clone(),
+            uniqueness_ratio: y.uniqueness_ratio,
+            unique_per_min: y.unique_per_min,
+            tokens_in: t.tokens_in,
+            tokens_out: t.tokens_out,
+            cost_usd: t.cost_usd,
+            elapsed_s: self.elapsed(now_ms) as f64 / 1000.0,
+        }
+    }
+
+    /// Yields per provider; fleet counters (requests, failures, health) are
+    /// the caller's to add.
+    pub fn providers(&self, now_ms: u64) -> BTreeMap<String, ProviderStats> {
+        let elapsed = self.elapsed(now_ms);
+        self.providers
+            .iter()
+            .map(|(name, (model, acc))| {
+                let stats = ProviderStats {
+                    model: model.clone(),
+                    yields: acc.yields(elapsed, now_ms),
+                    ..ProviderStats::default()
+                };
+                (name.clone(), stats)
+            })
+            .collect()
+    }
+
+    pub fn models(&self, now_ms: u64) -> BTreeMap<String, Yield> {
+        let elapsed = self.elapsed(now_ms);
+        self.models
+            .iter()
+            .map(|(m, acc)| (m.clone(), acc.yields(elapsed, now_ms)))
+            .collect()
+    }
+
+    pub fn worker(&self, worker_id: &str, now_ms: u64) -> Yield {
+        self.workers
+            .get(worker_id)
+            .map(|a| a.yields(self.elapsed(now_ms), now_ms))
+            .unwrap_or_default()
+    }
+
+    pub fn partitions(&self, now_ms: u64) -> Vec<PartitionStats> {
+        let elapsed = self.elapsed(now_ms);
+        self.partitions
+            .iter()
+            .map(|(name, acc)| PartitionStats {
+                name: name.clone(),
+                state: "active".into(),
+                yields: acc.yields(elapsed, now_ms),
+            })
+            .collect()
+    }
+
+    pub fn cost_usd(&self) -> f64 {
+        self.total.cost_usd
+    }
+
+    pub fn candidates(&self) -> u64 {
+        self.total.candidates
+    }
+
+    /// New items per 1k tokens over the last [`RECENT_BATCHES`] answers;
+    /// `None` until there are that many.
+    pub fn recent_yield_per_1k_tokens(&self) -> Option<f64> {
+        if self.recent.len() < RECENT_BATCHES {
+            return None;
+        }
+        let (new, tokens) = self
+            .recent
+            .iter()
+            .fold((0, 0), |(n, t), (dn, dt)| (n + dn, t + dt));
+        Some(ratio(new as f64 * 1000.0, tokens as f64))
+    }
+}
+
+fn ratio(num: f64, den: f64) -> f64 {
+    if den <= 0.0 { 0.0 } else { num / den }
 }
 
 /// Nearest-rank percentile of sorted samples.
@@ -196,7 +277,7 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
 mod tests {
     use super::*;
 
-    fn batch(provider: &str, worker: &str, latency_ms: u64) -> CandidateBatch {
+    fn batch(provider: &str, worker: &str, partition: Option<&str>, latency_ms: u64) -> CandidateBatch {
         CandidateBatch {
             v: 1,
             batch_id: "b".into(),
@@ -205,10 +286,10 @@ mod tests {
             worker_id: worker.into(),
             provider: provider.into(),
             model: format!("{provider}-model"),
-            partition: None,
+            partition: partition.map(Into::into),
             items: vec![],
             tokens_in: 100,
-            tokens_out: 50,
+            tokens_out: 100,
             latency_ms,
             cost_usd: 0.01,
             finish_reason: None,
@@ -223,31 +304,51 @@ mod tests {
 
     #[test]
     fn known_stream_gives_known_numbers() {
-        let mut stats = RunStats::new(0, Persisted::default());
-        stats.record_batch(&batch("a", "w1", 100), outcome(10, 10, 0), 1_000);
-        stats.record_batch(&batch("a", "w2", 300), outcome(10, 4, 1), 2_000);
-        stats.record_batch(&batch("b", "w1", 200), outcome(20, 6, 0), 3_000);
-        stats.record_rejected();
+        let mut stats = RunStats::new(0);
+        stats.record_batch(&batch("a", "w1", None, 100), outcome(10, 10, 0), 1_000);
+        stats.record_batch(&batch("a", "w2", Some("museums"), 300), outcome(10, 4, 1), 2_000);
+        stats.record_batch(&batch("b", "w1", Some("museums"), 200), outcome(20, 6, 0), 3_000);
+        stats.record_rejected("schema");
+        stats.record_rejected("schema");
+        stats.record_rejected("too_large");
 
         let t = stats.totals(25, 30_000);
         assert_eq!((t.batches, t.candidates, t.duplicates, t.new_this_run), (3, 40, 20, 20));
-        assert_eq!((t.invalid_items, t.rejected_batches, t.unique), (1, 1, 25));
-        assert_eq!((t.tokens_in, t.tokens_out), (300, 150));
+        assert_eq!((t.invalid_items, t.rejected_batches, t.unique), (1, 3, 25));
+        assert_eq!(t.rejected_by_kind["schema"], 2);
+        assert_eq!((t.tokens_in, t.tokens_out), (300, 300));
         assert!((t.cost_usd - 0.03).abs() < 1e-12);
         assert!((t.uniqueness_ratio - 0.5).abs() < 1e-12);
         // 20 new items within the first 30 s: 40 per minute.
         assert!((t.unique_per_min - 40.0).abs() < 1e-9, "{}", t.unique_per_min);
-        // A minute later the window has moved past them.
-        stats.expire(100_000);
-        assert_eq!(stats.totals(25, 100_000).unique_per_min, 0.0);
+        // A minute later the 1-minute window has moved past them; the
+        // 5-minute one still holds them, spread over 90 s.
+        stats.expire(90_000);
+        assert_eq!(stats.totals(25, 90_000).unique_per_min, 0.0);
+        let a = &stats.providers(90_000)["a"].yields;
+        assert!((a.unique_per_min_5m - 14.0 * 60.0 / 90.0).abs() < 1e-9, "{}", a.unique_per_min_5m);
 
-        let p = stats.providers();
-        assert_eq!((p["a"].batches, p["a"].candidates, p["a"].unique), (2, 20, 14));
-        assert!((p["a"].uniqueness_ratio - 0.7).abs() < 1e-12);
-        assert_eq!((p["a"].latency_p50_ms, p["a"].latency_p95_ms), (100, 300));
-        assert_eq!(stats.worker("w1"), WorkerCounts { batches: 2, candidates: 30, unique: 16 });
-        assert_eq!(stats.partitions()[0].name, WHOLE_TOPIC);
-        assert_eq!(stats.partitions()[0].unique, 20);
+        let p = stats.providers(30_000);
+        let a = &p["a"].yields;
+        assert_eq!((a.batches, a.candidates, a.unique), (2, 20, 14));
+        assert!((a.uniqueness_ratio - 0.7).abs() < 1e-12);
+        assert!((a.unique_per_1k_tokens - 35.0).abs() < 1e-9);
+        assert!((a.unique_per_usd - 700.0).abs() < 1e-9);
+        assert_eq!((a.latency_p50_ms, a.latency_p95_ms), (100, 300));
+        assert_eq!(p["b"].model, "b-model");
+        assert_eq!(stats.models(30_000)["a-model"].unique, 14);
+        let w1 = stats.worker("w1", 30_000);
+        assert_eq!((w1.batches, w1.candidates, w1.unique), (2, 30, 16));
+        let parts = stats.partitions(30_000);
+        assert_eq!(parts.iter().map(|p| (p.name.as_str(), p.yields.unique)).collect::<Vec<_>>(),
+            [(WHOLE_TOPIC, 10), ("museums", 10)]);
+        assert_eq!(stats.recent_yield_per_1k_tokens(), None);
+        for _ in 0..RECENT_BATCHES - 1 {
+            stats.record_batch(&batch("a", "w1", None, 100), outcome(10, 0, 0), 4_000);
+        }
+        // 52 answers: the window slid past the first two; the third's 6 new
+        // items remain, over 50 × 200 tokens.
+        assert_eq!(stats.recent_yield_per_1k_tokens(), Some(0.6));
     }
 
     #[test]
@@ -259,11 +360,13 @@ mod tests {
     }
 
     #[test]
-    fn persisted_totals_carry_over() {
-        let mut stats = RunStats::new(0, Persisted::default());
-        stats.record_batch(&batch("a", "w1", 100), outcome(10, 5, 0), 1_000);
-        let restored = RunStats::new(0, stats.persisted());
+    fn survives_a_save_and_load() {
+        let mut stats = RunStats::new(0);
+        stats.record_batch(&batch("a", "w1", None, 100), outcome(10, 5, 0), 1_000);
+        stats.record_rejected("schema");
+        let restored: RunStats = serde_json::from_str(&serde_json::to_string(&stats).unwrap()).unwrap();
         assert_eq!(restored.totals(5, 2_000).candidates, 10);
+        assert_eq!(restored.totals(5, 2_000).rejected_batches, 1);
         assert!((restored.cost_usd() - 0.01).abs() < 1e-12);
     }
 }

@@ -21,6 +21,8 @@ pub const OUTPUT: &str = "output.txt";
 pub const ITEMS: &str = "items.jsonl";
 pub const STATE: &str = "state.json";
 pub const METRICS: &str = "metrics.json";
+/// Sighting counts of the items, one byte per line of `output.txt`.
+pub const SIGHTINGS: &str = "sightings.bin";
 
 /// One line of `items.jsonl`: an item with its provenance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

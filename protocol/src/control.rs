@@ -57,6 +57,13 @@ pub struct StartRequest {
     /// Stop after this many seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration_s: Option<u64>,
+    /// Stop once the estimated coverage (found / Chao1 estimate) reaches
+    /// this share, in (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_coverage: Option<f64>,
+    /// Stop once the last answers yield fewer new items per 1k tokens than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_yield_per_1k_tokens: Option<f64>,
     /// How many items each LLM request asks for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items_per_request: Option<u32>,

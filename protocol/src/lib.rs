@@ -16,7 +16,7 @@ pub use control::{
 };
 pub use metrics::{
     Estimate, ItemsEvent, MetricsSnapshot, NewItem, PartitionStats, ProviderStats, RunInfo,
-    RunState, Totals, WorkerStats,
+    RunState, Totals, WorkerStats, Yield,
 };
 pub use work::{
     Assignment, CandidateBatch, Heartbeat, ProviderHealth, StopWork, WorkerAck, WorkerCommand,

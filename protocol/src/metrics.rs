@@ -36,6 +36,10 @@ pub struct RunInfo {
     pub budget_usd: Option<f64>,
     #[serde(default)]
     pub max_duration_s: Option<u64>,
+    #[serde(default)]
+    pub min_coverage: Option<f64>,
+    #[serde(default)]
+    pub min_yield_per_1k_tokens: Option<f64>,
     /// Unique items already on disk when the run started.
     pub resumed_items: u64,
 }
@@ -53,6 +57,9 @@ pub struct Totals {
     pub invalid_items: u64,
     /// Batches terminated as unreadable (not JSON, wrong schema, oversize).
     pub rejected_batches: u64,
+    /// Rejected batches by kind: `too_large`, `not_utf8`, `schema`, `field`.
+    #[serde(default)]
+    pub rejected_by_kind: BTreeMap<String, u64>,
     /// new_this_run / candidates.
     pub uniqueness_ratio: f64,
     /// New unique items per minute over the last minute.
@@ -63,20 +70,44 @@ pub struct Totals {
     pub elapsed_s: f64,
 }
 
+/// What a source of candidates (a provider, a model, a worker, a
+/// partition) produced in this run, and how well it paid.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProviderStats {
-    pub model: String,
+pub struct Yield {
+    /// Answers ingested (one batch per LLM answer).
     pub batches: u64,
     pub candidates: u64,
+    /// New unique items.
     pub unique: u64,
     pub tokens_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,
+    /// unique / candidates.
     pub uniqueness_ratio: f64,
+    /// New unique items per minute over the last minute.
+    pub unique_per_min: f64,
+    /// New unique items per minute over the last five minutes.
+    pub unique_per_min_5m: f64,
+    pub unique_per_1k_tokens: f64,
+    /// New unique items per US dollar; 0 while nothing was spent.
+    pub unique_per_usd: f64,
     pub latency_p50_ms: u64,
     pub latency_p95_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProviderStats {
+    pub model: String,
+    #[serde(flatten)]
+    pub yields: Yield,
+    /// LLM calls made by the fleet (answered or failed), from heartbeats.
+    pub requests: u64,
+    /// Failed calls by kind (`rate_limited`, `server_error`, ...), from heartbeats.
+    pub failures: BTreeMap<String, u64>,
     /// Workers that currently report this provider healthy.
     pub healthy_workers: u32,
+    /// Workers whose circuit breaker for this provider is open.
+    pub open_breakers: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,11 +118,14 @@ pub struct WorkerStats {
     pub state: crate::WorkerState,
     #[serde(default)]
     pub run_id: Option<String>,
+    #[serde(default)]
+    pub partition: Option<String>,
     pub last_seen_ms_ago: u64,
     pub in_flight: u32,
-    pub batches: u64,
-    pub candidates: u64,
-    pub unique: u64,
+    pub llm_failures: u64,
+    pub publish_retries: u64,
+    #[serde(flatten)]
+    pub yields: Yield,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,8 +133,8 @@ pub struct PartitionStats {
     /// The sub-category, or `(whole topic)`.
     pub name: String,
     pub state: String,
-    pub candidates: u64,
-    pub unique: u64,
+    #[serde(flatten)]
+    pub yields: Yield,
 }
 
 /// How many distinct items the topic seems to hold (Chao1).
@@ -128,6 +162,9 @@ pub struct MetricsSnapshot {
     pub run: Option<RunInfo>,
     pub totals: Totals,
     pub providers: BTreeMap<String, ProviderStats>,
+    /// Per model (several providers may serve one model).
+    #[serde(default)]
+    pub models: BTreeMap<String, Yield>,
     pub workers: Vec<WorkerStats>,
     pub partitions: Vec<PartitionStats>,
     pub weights: BTreeMap<String, f64>,
