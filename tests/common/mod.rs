@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use igentai_protocol::{MetricsSnapshot, decode_reply, subjects};
+use async_nats::jetstream;
+use igentai_protocol::{CandidateBatch, MetricsSnapshot, VERSION, decode_reply, subjects};
 use testkit::{NatsServer, Proc, bin_path, wait_for};
 
 pub struct Fleet {
@@ -61,6 +62,10 @@ impl Fleet {
         Some(decode_reply(&msg.payload).expect("status is ok"))
     }
 
+    pub fn coordinator_alive(&mut self) -> bool {
+        self.coordinator.is_running()
+    }
+
     /// Waits until the coordinator answers and sees `n` workers alive.
     pub async fn wait_workers(&self, n: usize) {
         wait_for(&format!("{n} workers alive"), Duration::from_secs(30), || async {
@@ -103,4 +108,69 @@ pub fn lines(path: &Path) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+/// A candidate batch as a worker would publish it.
+pub fn batch(id: &str, run_id: &str, topic: &str, provider: &str, items: &[&str]) -> CandidateBatch {
+    CandidateBatch {
+        v: VERSION,
+        batch_id: id.to_string(),
+        run_id: run_id.to_string(),
+        topic: topic.to_string(),
+        worker_id: "test-publisher".to_string(),
+        provider: provider.to_string(),
+        model: format!("{provider}-model"),
+        partition: None,
+        items: items.iter().map(|s| s.to_string()).collect(),
+        tokens_in: 100,
+        tokens_out: 50,
+        latency_ms: 100,
+        cost_usd: 0.01,
+        finish_reason: Some("stop".into()),
+        request_id: None,
+        created_at_ms: 0,
+    }
+}
+
+/// Publishes raw bytes to the candidate stream with a message id, retrying
+/// (with the same id) until JetStream acknowledges: a worker's contract.
+pub async fn publish_raw(js: &jetstream::Context, msg_id: &str, payload: Vec<u8>) {
+    let payload: bytes::Bytes = payload.into();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let message = jetstream::message::PublishMessage::build()
+                .payload(payload.clone())
+                .message_id(msg_id);
+            if let Ok(ack) = js.send_publish(subjects::candidates("test-publisher"), message).await
+                && let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), ack).await
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("batch {msg_id} not acknowledged within 60 s"));
+}
+
+pub async fn publish_batch(js: &jetstream::Context, batch: &CandidateBatch) {
+    publish_raw(js, &batch.batch_id, serde_json::to_vec(batch).unwrap()).await;
+}
+
+/// Waits until the coordinator created the candidate stream.
+pub async fn wait_stream(js: &jetstream::Context) {
+    wait_for("the candidate stream", Duration::from_secs(30), || async {
+        js.get_stream(subjects::STREAM).await.ok().map(|_| ())
+    })
+    .await;
+}
+
+/// Waits until every published batch was ingested and acknowledged (the
+/// work-queue stream is empty).
+pub async fn wait_drained(js: &jetstream::Context, within: Duration) {
+    wait_for("the candidate stream to drain", within, || async {
+        let mut stream = js.get_stream(subjects::STREAM).await.ok()?;
+        (stream.info().await.ok()?.state.messages == 0).then_some(())
+    })
+    .await;
 }
