@@ -1,14 +1,19 @@
 //! Command line and environment of the `worker` binary.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 
-use crate::providers::SimConfig;
+use crate::providers::{SimConfig, config as providers_file};
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "worker", version, about = "igentai worker: calls LLM providers and publishes candidate batches")]
+#[command(
+    name = "worker",
+    version,
+    about = "igentai worker: calls LLM providers and publishes candidate batches"
+)]
 pub struct Config {
     /// NATS server URL.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
@@ -34,6 +39,12 @@ pub struct Config {
     /// publish before the worker exits anyway.
     #[arg(long, env = "IGENTAI_PUBLISH_GRACE_MS", default_value_t = 10_000)]
     pub publish_grace_ms: u64,
+
+    /// The providers file (see `providers.toml.example`). Without one: `sim`
+    /// from the `--sim-*` flags, plus `openai` / `anthropic` when
+    /// `OPENAI_API_KEY` / `ANTHROPIC_API_KEY` are set.
+    #[arg(long, env = "IGENTAI_PROVIDERS")]
+    pub providers: Option<PathBuf>,
 
     /// Seed of the `sim` provider.
     #[arg(long, env = "IGENTAI_SIM_SEED", default_value_t = 42)]
@@ -80,6 +91,15 @@ impl Config {
         }
     }
 
+    /// The providers to call: from `--providers`, or the defaults.
+    pub fn provider_settings(&self) -> anyhow::Result<Vec<providers_file::Settings>> {
+        let env = |var: &str| std::env::var(var).ok();
+        match &self.providers {
+            Some(path) => providers_file::load(path, env),
+            None => Ok(providers_file::defaults(self.sim(), env)),
+        }
+    }
+
     pub fn stop_grace(&self) -> Duration {
         Duration::from_millis(self.stop_grace_ms)
     }
@@ -96,7 +116,13 @@ fn default_worker_id() -> String {
     let host: String = host
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     format!("{host}-{}", std::process::id())

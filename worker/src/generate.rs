@@ -7,17 +7,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream;
 use igentai_protocol::{Assignment, CandidateBatch, VERSION, now_ms};
+use tokio::sync::futures::Notified;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::counters::Counters;
-use crate::parse::parse;
+use crate::parse::parse_answer;
 use crate::prompt;
-use crate::providers::Providers;
+use crate::providers::{Completion, Providers, Wait};
 use crate::publish::publish;
 use crate::rng::{Rng, entropy};
 
@@ -58,68 +60,108 @@ pub struct Signals {
     pub give_up: CancellationToken,
 }
 
-pub async fn slot(shared: Arc<Shared>, assignment: watch::Receiver<Arc<Assignment>>, signals: Arc<Signals>) {
+pub async fn slot(
+    shared: Arc<Shared>,
+    assignment: watch::Receiver<Arc<Assignment>>,
+    signals: Arc<Signals>,
+) {
     let mut rng = Rng::new(entropy());
-    let mut backoff = Duration::from_millis(250);
     while !signals.soft.is_cancelled() {
         // Answers that cannot be delivered are money spent for nothing.
         if !wait_connected(&shared.client, &signals.soft).await {
             break;
         }
         let assignment = assignment.borrow().clone();
-        let Some(entry) = shared
-            .providers
-            .pick(&assignment.weights, &mut rng, Instant::now())
-        else {
-            if !pause(Duration::from_millis(500), &signals.soft).await {
-                break;
-            }
-            continue;
-        };
         let prompt = prompt::build(&assignment);
+        // Registered before the lease attempt, so a call ending in between
+        // still wakes this slot.
+        let released = shared.providers.released().notified();
+        let lease = match shared.providers.lease(
+            &assignment.weights,
+            &mut rng,
+            Instant::now(),
+            prompt.estimated_call_tokens(),
+        ) {
+            Ok(lease) => lease,
+            Err(wait) => {
+                if !wait_for_provider(wait, released, &signals.soft).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let provider = lease.entry().name.clone();
         shared.counters.in_flight.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let result = tokio::select! {
-            r = entry.provider.complete(&prompt) => Some(r),
+            r = lease.call(&prompt) => Some(r),
             _ = signals.hard.cancelled() => None,
         };
         shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
         let Some(result) = result else { break };
         match result {
             Ok(completion) => {
-                entry.record_success();
-                backoff = Duration::from_millis(250);
-                let batch = CandidateBatch {
-                    v: VERSION,
-                    batch_id: shared.batch_id(),
-                    run_id: assignment.run_id.clone(),
-                    topic: assignment.topic.clone(),
-                    worker_id: shared.worker_id.clone(),
-                    provider: entry.name.clone(),
-                    model: completion.model,
-                    partition: assignment.partition.clone(),
-                    items: parse(&completion.text),
-                    tokens_in: completion.tokens_in,
-                    tokens_out: completion.tokens_out,
-                    latency_ms: started.elapsed().as_millis() as u64,
-                    cost_usd: completion.cost_usd,
-                    finish_reason: completion.finish_reason,
-                    request_id: completion.request_id,
-                    created_at_ms: now_ms(),
-                };
+                let batch = batch(
+                    &shared,
+                    &assignment,
+                    &provider,
+                    completion,
+                    started.elapsed(),
+                );
                 publish(&shared.js, &batch, &shared.counters, &signals.give_up).await;
             }
-            Err(error) => {
-                entry.record_failure(&error, Instant::now());
+            Err(_) => {
+                // Recorded by the lease: the provider backs off, and the
+                // next turn of the loop picks another one or waits.
                 shared.counters.llm_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(provider = %entry.name, %error, "LLM call failed");
-                let wait = error.retry_after().unwrap_or(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                if !pause(wait.mul_f64(0.5 + rng.unit()), &signals.soft).await {
-                    break;
-                }
             }
         }
+    }
+}
+
+/// One answer as a candidate batch. A cut answer (`length`) loses its
+/// last line, which is likely a partial item.
+fn batch(
+    shared: &Shared,
+    assignment: &Assignment,
+    provider: &str,
+    completion: Completion,
+    latency: Duration,
+) -> CandidateBatch {
+    let truncated = completion.finish_reason.as_deref() == Some("length");
+    CandidateBatch {
+        v: VERSION,
+        batch_id: shared.batch_id(),
+        run_id: assignment.run_id.clone(),
+        topic: assignment.topic.clone(),
+        worker_id: shared.worker_id.clone(),
+        provider: provider.to_string(),
+        model: completion.model,
+        partition: assignment.partition.clone(),
+        items: parse_answer(&completion.text, truncated),
+        tokens_in: completion.tokens_in,
+        tokens_out: completion.tokens_out,
+        latency_ms: latency.as_millis() as u64,
+        cost_usd: completion.cost_usd,
+        finish_reason: completion.finish_reason,
+        request_id: completion.request_id,
+        created_at_ms: now_ms(),
+    }
+}
+
+/// Waits until a provider may be free again: the time `wait` names, or a
+/// call ending, bounded so a missed wake-up costs at most a second. False
+/// when cancelled first.
+async fn wait_for_provider(wait: Wait, released: Notified<'_>, cancel: &CancellationToken) -> bool {
+    let cap = Instant::now() + Duration::from_secs(1);
+    let until = match wait {
+        Wait::Until(t) => t.min(cap),
+        Wait::Released => cap,
+    };
+    tokio::select! {
+        _ = tokio::time::sleep_until(until) => true,
+        _ = released => true,
+        _ = cancel.cancelled() => false,
     }
 }
 

@@ -1,15 +1,20 @@
 //! The igentai worker: waits for the coordinator's assignment, then calls
-//! LLM providers in `--concurrency` slots, parses their answers and
-//! publishes one candidate batch per answer to JetStream.
+//! LLM providers (OpenAI-compatible, Anthropic, sim) in `--concurrency`
+//! slots, each provider behind its own breaker, backoff and limits, parses
+//! their answers and publishes one candidate batch per answer to JetStream.
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
+pub mod breaker;
 pub mod config;
 pub mod counters;
 pub mod generate;
+pub mod limiter;
+pub mod micro;
 pub mod parse;
 pub mod prompt;
 pub mod providers;
 pub mod publish;
+pub mod retry;
 pub mod rng;
 pub mod service;
 

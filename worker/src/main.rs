@@ -9,7 +9,8 @@ async fn main() -> anyhow::Result<()> {
     let config = worker::Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,async_nats=warn")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,async_nats=warn")),
         )
         .init();
     let shutdown = CancellationToken::new();

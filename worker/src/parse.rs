@@ -4,7 +4,8 @@
 //! lists, plain lines, JSON arrays, markdown with emphasis and code fences,
 //! a preamble ("Here are 20 ...:") and a closing remark, "Name - description"
 //! lines. The parser keeps the names and drops the rest; the coordinator
-//! normalizes further for dedup but stores the spelling kept here.
+//! normalizes further for dedup but stores the spelling kept here. An
+//! answer cut at the output limit loses its last, likely partial, item.
 
 /// Longest item kept, in characters.
 pub const MAX_ITEM_CHARS: usize = 200;
@@ -31,9 +32,29 @@ const CHATTER: &[&str] = &[
     "in summary",
 ];
 
+/// The items of an answer; `truncated` when the model hit its output
+/// limit (`finish_reason` `length`), so the last line may be cut short.
+pub fn parse_answer(answer: &str, truncated: bool) -> Vec<String> {
+    if !truncated || answer.trim_end_matches([' ', '\t']).ends_with('\n') {
+        return parse(answer);
+    }
+    let text = strip_fences(&strip_thinking(answer));
+    if text.trim_start().starts_with('[') {
+        // A cut JSON array is salvaged string by string.
+        return parse(&text);
+    }
+    match text.rsplit_once('\n') {
+        Some((head, _)) => parse(head),
+        None => parse(&text),
+    }
+}
+
 pub fn parse(answer: &str) -> Vec<String> {
-    let text = strip_fences(answer);
+    let text = strip_fences(&strip_thinking(answer));
     if let Some(items) = parse_json(&text) {
+        return items.into_iter().filter_map(|s| clean(&s)).collect();
+    }
+    if let Some(items) = salvage_json(&text) {
         return items.into_iter().filter_map(|s| clean(&s)).collect();
     }
     let mut listed = Vec::new();
@@ -48,12 +69,58 @@ pub fn parse(answer: &str) -> Vec<String> {
             None => plain.push(line),
         }
     }
-    let chosen = if listed.is_empty() {
+    if listed.is_empty() {
+        // One line under a preamble may hold the whole list inline.
+        let body: Vec<&str> = plain
+            .iter()
+            .copied()
+            .filter(|l| !l.ends_with(':'))
+            .collect();
+        if let [line] = body[..]
+            && let Some(items) = split_inline_list(line)
+        {
+            return items.into_iter().filter_map(clean).collect();
+        }
+    }
+    let chosen: Vec<&str> = if listed.is_empty() {
         plain.into_iter().filter(|l| !is_chatter(l)).collect()
     } else {
         listed
     };
     chosen.into_iter().filter_map(clean).collect()
+}
+
+/// Drops `<think>…</think>` blocks, which reasoning models served by
+/// local servers put before the answer; an unclosed block is all thinking.
+fn strip_thinking(answer: &str) -> String {
+    let mut out = String::new();
+    let mut rest = answer;
+    while let Some(start) = rest.find("<think>") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("</think>") {
+            Some(end) => rest = &rest[start + end + "</think>".len()..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A whole answer on one line, comma- or semicolon-separated, when every
+/// part is short enough to be a name ("Louvre, Orsay, Pantheon").
+fn split_inline_list(line: &str) -> Option<Vec<&str>> {
+    let lower = line.to_lowercase();
+    if CHATTER.iter().any(|p| lower.starts_with(p)) {
+        return None;
+    }
+    let sep = if line.contains(';') { ';' } else { ',' };
+    let parts: Vec<&str> = line
+        .trim_end_matches('.')
+        .split(sep)
+        .map(|p| p.trim().trim_start_matches("and ").trim())
+        .filter(|p| !p.is_empty())
+        .collect();
+    (parts.len() >= 3 && parts.iter().all(|p| p.split_whitespace().count() <= 6)).then_some(parts)
 }
 
 /// Drops code-fence lines (```` ``` ```` or ```` ```json ````), keeping their content.
@@ -69,7 +136,8 @@ fn strip_fences(answer: &str) -> String {
 fn parse_json(text: &str) -> Option<Vec<String>> {
     let start = text.find('[')?;
     let end = text.rfind(']')?;
-    if end <= start || !text[..start].trim().is_empty() && !text[..start].trim_end().ends_with(':') {
+    if end <= start || !text[..start].trim().is_empty() && !text[..start].trim_end().ends_with(':')
+    {
         return None;
     }
     let values: Vec<serde_json::Value> = serde_json::from_str(&text[start..=end]).ok()?;
@@ -86,8 +154,47 @@ fn parse_json(text: &str) -> Option<Vec<String>> {
     Some(items)
 }
 
+/// The complete strings of a JSON array of strings that was cut short
+/// (`["Louvre", "Orsay", "Panth`): the cut one is dropped.
+fn salvage_json(text: &str) -> Option<Vec<String>> {
+    let body = text.trim_start().strip_prefix('[')?;
+    if !body.trim_start().starts_with('"') {
+        return None;
+    }
+    let mut items = Vec::new();
+    let mut rest = body;
+    loop {
+        rest = rest.trim_start().trim_start_matches(',').trim_start();
+        let Some(after) = rest.strip_prefix('"') else {
+            break;
+        };
+        // A string literal ends at the first quote not escaped.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { break };
+        let literal = &rest[..end + 2];
+        items.push(serde_json::from_str::<String>(literal).ok()?);
+        rest = &after[end + 1..];
+    }
+    Some(items)
+}
+
 fn is_rule(line: &str) -> bool {
-    line.len() >= 3 && line.chars().all(|c| matches!(c, '-' | '*' | '_' | '=' | ' '))
+    line.len() >= 3
+        && line
+            .chars()
+            .all(|c| matches!(c, '-' | '*' | '_' | '=' | ' '))
 }
 
 /// The text after a list marker (`1.`, `1)`, `(1)`, `-`, `*`, `•`, `+`),
@@ -106,7 +213,12 @@ fn strip_marker(line: &str) -> Option<&str> {
     if digits == 0 || digits > 4 {
         return None;
     }
-    let rest = body[digits..].strip_prefix(['.', ')'])?;
+    // `1\.` is markdown-escaped numbering.
+    let after = &body[digits..];
+    let rest = after
+        .strip_prefix('\\')
+        .unwrap_or(after)
+        .strip_prefix(['.', ')'])?;
     rest.starts_with(char::is_whitespace)
         .then(|| rest.trim_start())
 }
@@ -137,6 +249,15 @@ fn clean(item: &str) -> Option<String> {
         }
     }
     s = s.replace("**", "").replace("__", "").replace('`', "");
+    // A markdown link: keep its text.
+    if let Some(text) = s
+        .strip_prefix('[')
+        .and_then(|r| r.split_once("]("))
+        .map(|(t, _)| t)
+        && s.ends_with(')')
+    {
+        s = text.to_string();
+    }
     let s = s
         .trim()
         .trim_matches(|c| matches!(c, '"' | '“' | '”' | '*' | '_'))
@@ -146,9 +267,8 @@ fn clean(item: &str) -> Option<String> {
         (true, true) if s.len() > 1 => s[1..s.len() - 1].trim(),
         _ => s,
     };
-    let valid = !s.is_empty()
-        && s.chars().count() <= MAX_ITEM_CHARS
-        && !s.chars().any(char::is_control);
+    let valid =
+        !s.is_empty() && s.chars().count() <= MAX_ITEM_CHARS && !s.chars().any(char::is_control);
     valid.then(|| s.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
@@ -162,7 +282,10 @@ mod tests {
 
     #[test]
     fn answer_shapes() {
-        check("1. Louvre\n2. Eiffel Tower\n3. Notre-Dame", &["Louvre", "Eiffel Tower", "Notre-Dame"]);
+        check(
+            "1. Louvre\n2. Eiffel Tower\n3. Notre-Dame",
+            &["Louvre", "Eiffel Tower", "Notre-Dame"],
+        );
         check("1) Louvre\n2) Orsay", &["Louvre", "Orsay"]);
         check("(1) Louvre\n(2) Orsay", &["Louvre", "Orsay"]);
         check("- Louvre\n- Orsay", &["Louvre", "Orsay"]);
@@ -173,18 +296,33 @@ mod tests {
             "Here are 3 Paris attractions:\n\n1. Louvre\n2. Orsay\n3. Pantheon\n\nLet me know if you want more!",
             &["Louvre", "Orsay", "Pantheon"],
         );
-        check("1. **Louvre**\n2. **Musée d'Orsay**", &["Louvre", "Musée d'Orsay"]);
+        check(
+            "1. **Louvre**\n2. **Musée d'Orsay**",
+            &["Louvre", "Musée d'Orsay"],
+        );
         check(
             "1. **Louvre** - the world's most visited museum\n2. Orsay – impressionists",
             &["Louvre", "Orsay"],
         );
-        check("1. Louvre: a museum\n2. Orsay: another one", &["Louvre", "Orsay"]);
+        check(
+            "1. Louvre: a museum\n2. Orsay: another one",
+            &["Louvre", "Orsay"],
+        );
         check("```\n1. Louvre\n2. Orsay\n```", &["Louvre", "Orsay"]);
         check(r#"["Louvre", "Orsay"]"#, &["Louvre", "Orsay"]);
-        check("```json\n[\"Louvre\", \"Orsay\"]\n```", &["Louvre", "Orsay"]);
-        check(r#"[{"name":"Louvre"},{"name":"Orsay"}]"#, &["Louvre", "Orsay"]);
+        check(
+            "```json\n[\"Louvre\", \"Orsay\"]\n```",
+            &["Louvre", "Orsay"],
+        );
+        check(
+            r#"[{"name":"Louvre"},{"name":"Orsay"}]"#,
+            &["Louvre", "Orsay"],
+        );
         check("1. \"Louvre\"\n2. 'Orsay'", &["Louvre", "Orsay"]);
-        check("## Museums\n- Louvre\n## Parks\n- Tuileries", &["Louvre", "Tuileries"]);
+        check(
+            "## Museums\n- Louvre\n## Parks\n- Tuileries",
+            &["Louvre", "Tuileries"],
+        );
         check(
             "Sure! Here is a list of Paris attractions you might enjoy:\nLouvre\nOrsay",
             &["Louvre", "Orsay"],
@@ -192,8 +330,14 @@ mod tests {
         check("1. Louvre\n\n\n2. Orsay\n", &["Louvre", "Orsay"]);
         check("1. Louvre\n2.\n3. Orsay", &["Louvre", "Orsay"]);
         check("", &[]);
-        check("I'm sorry, but I can't help with that request because it is unclear.", &[]);
-        check("1. <script>alert(1)</script>", &["<script>alert(1)</script>"]);
+        check(
+            "I'm sorry, but I can't help with that request because it is unclear.",
+            &[],
+        );
+        check(
+            "1. <script>alert(1)</script>",
+            &["<script>alert(1)</script>"],
+        );
         check("1. 2001: A Space Odyssey", &["2001: A Space Odyssey"]);
         check(
             "1. Louvre - The Largest Art Museum In The World\n2. Spider-Man - Far From Home",
@@ -201,6 +345,89 @@ mod tests {
         );
         check("-40 degrees\n-30 degrees", &["-40 degrees", "-30 degrees"]);
         check("---\n1. Louvre\n---", &["Louvre"]);
+        check(
+            "1. **Louvre Museum**: The world's largest art museum and a historic monument.\n2. **Sainte-Chapelle**: Gothic chapel with stained glass.",
+            &["Louvre Museum", "Sainte-Chapelle"],
+        );
+        check("1. Louvre\r\n2. Orsay\r\n", &["Louvre", "Orsay"]);
+        check("1. “Louvre”\n2. “Orsay”", &["Louvre", "Orsay"]);
+        check(
+            "• **Louvre** – home of the Mona Lisa\n• **Orsay** — impressionists",
+            &["Louvre", "Orsay"],
+        );
+        check(
+            "9. Louvre\n10. Orsay\n11. Pantheon",
+            &["Louvre", "Orsay", "Pantheon"],
+        );
+        check(r#"{"items": ["Louvre", "Orsay"]}"#, &["Louvre", "Orsay"]);
+        check(
+            r#"[{"name":"Louvre","description":"museum"},{"name":"Orsay","description":"museum"}]"#,
+            &["Louvre", "Orsay"],
+        );
+        check(
+            "```text\n- Louvre\n- Orsay\n```\nEnjoy your trip!",
+            &["Louvre", "Orsay"],
+        );
+        check(
+            "1. Louvre\n2. Orsay\n\nI hope this helps!",
+            &["Louvre", "Orsay"],
+        );
+        check(
+            "Certainly! Here are 3 rare cheeses:\nBleu de Termignon\nCasu Marzu\nPule",
+            &["Bleu de Termignon", "Casu Marzu", "Pule"],
+        );
+        check("1. Louvre,\n2. Orsay;", &["Louvre", "Orsay"]);
+        check(
+            "1. **Amélie** (2001)\n2. **Léon** (1994)",
+            &["Amélie (2001)", "Léon (1994)"],
+        );
+        check("  1. Louvre\n  2. Orsay", &["Louvre", "Orsay"]);
+        check("- \n- Louvre\n-", &["Louvre"]);
+        check(
+            "1. Louvre\n2. Orsay\n\nNote: opening hours vary by season.",
+            &["Louvre", "Orsay"],
+        );
+        check("1\\. Louvre\n2\\. Orsay", &["Louvre", "Orsay"]);
+        check(
+            "<think>\nThe user wants museums. Let me list some.\n</think>\n\n1. Louvre\n2. Orsay",
+            &["Louvre", "Orsay"],
+        );
+        check("<think>\nStill thinking about 1. Louvre", &[]);
+        check(
+            "Louvre, Musée d'Orsay, Centre Pompidou, and Musée Rodin.",
+            &["Louvre", "Musée d'Orsay", "Centre Pompidou", "Musée Rodin"],
+        );
+        check("Louvre; Orsay; Pantheon", &["Louvre", "Orsay", "Pantheon"]);
+        check("Paris, Texas", &["Paris, Texas"]);
+        check(
+            "1. [Louvre](https://www.louvre.fr)\n2. [Orsay](https://www.musee-orsay.fr)",
+            &["Louvre", "Orsay"],
+        );
+        check(
+            "### Museums\n1. Louvre\n### Parks\n2. Parc Monceau",
+            &["Louvre", "Parc Monceau"],
+        );
+        check(
+            "**Here are some museums:**\n\n* Louvre\n* Orsay",
+            &["Louvre", "Orsay"],
+        );
+    }
+
+    #[test]
+    fn truncated_answers_lose_their_cut_item() {
+        let cut = |a: &str, expected: &[&str]| assert_eq!(parse_answer(a, true), expected, "{a}");
+        cut("1. Louvre\n2. Orsay\n3. Panth", &["Louvre", "Orsay"]);
+        cut("1. Louvre\n2. Orsay\n", &["Louvre", "Orsay"]);
+        cut(r#"["Louvre", "Orsay", "Panth"#, &["Louvre", "Orsay"]);
+        cut(
+            r#"```json
+["Louvre", "Or\"say", "Panth"#,
+            &["Louvre", "Or\"say"],
+        );
+        assert_eq!(
+            parse_answer("1. Louvre\n2. Orsay", false),
+            ["Louvre", "Orsay"]
+        );
     }
 
     #[test]

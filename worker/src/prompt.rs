@@ -24,6 +24,20 @@ pub struct Prompt {
     pub count: u32,
 }
 
+impl Prompt {
+    /// Input tokens, roughly (four characters a token), for limits and for
+    /// servers that report no usage.
+    pub fn estimated_tokens(&self) -> u64 {
+        ((self.system.len() + self.user.len()) / 4 + 1) as u64
+    }
+
+    /// Input plus expected output (about 12 tokens an item), for the
+    /// tokens-per-minute limit.
+    pub fn estimated_call_tokens(&self) -> u64 {
+        self.estimated_tokens() + u64::from(self.count) * 12
+    }
+}
+
 pub fn build(assignment: &Assignment) -> Prompt {
     let template = assignment
         .prompt_template
@@ -94,7 +108,11 @@ mod tests {
 
     #[test]
     fn template_override() {
-        let p = build(&assignment(Some("Name {count} {topic}"), Some("parks"), &["A"]));
+        let p = build(&assignment(
+            Some("Name {count} {topic}"),
+            Some("parks"),
+            &["A"],
+        ));
         assert_eq!(
             p.user,
             "Name 20 Paris attractions Focus only on this sub-category: parks.\nThese are already known; do not repeat them: A."

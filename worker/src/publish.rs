@@ -26,9 +26,7 @@ pub async fn publish(
     give_up: &CancellationToken,
 ) -> bool {
     let subject = subjects::candidates(&batch.worker_id);
-    let payload: bytes::Bytes = serde_json::to_vec(batch)
-        .expect("batches serialize")
-        .into();
+    let payload: bytes::Bytes = serde_json::to_vec(batch).expect("batches serialize").into();
     let mut delay = Duration::from_millis(100);
     let mut rng = Rng::new(entropy());
     for attempt in 1u64.. {
@@ -36,7 +34,10 @@ pub async fn publish(
             .payload(payload.clone())
             .message_id(&batch.batch_id);
         let outcome = async {
-            let ack = js.send_publish(subject.clone(), message).await.map_err(|e| e.to_string())?;
+            let ack = js
+                .send_publish(subject.clone(), message)
+                .await
+                .map_err(|e| e.to_string())?;
             match tokio::time::timeout(ACK_TIMEOUT, ack).await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(e.to_string()),

@@ -1,22 +1,26 @@
-//! The worker's event loop: commands from the coordinator, the heartbeat
-//! tick and shutdown. Generation itself runs in slots (`generate.rs`).
+//! The worker's event loop: commands from the coordinator (arriving on the
+//! micro service's `work` endpoint), the heartbeat tick and shutdown.
+//! Generation itself runs in slots (`generate.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
+use async_nats::service::Request;
 use futures::StreamExt;
 use igentai_protocol::{
     Assignment, Heartbeat, VERSION, WorkerAck, WorkerCommand, WorkerState, now_ms, subjects,
 };
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, connect};
 use crate::generate::{Shared, Signals, slot};
-use crate::providers::{Entry, Provider, Providers, Sim};
+use crate::micro;
+use crate::providers::Providers;
 
 /// The slots working on one run.
 struct Generation {
@@ -41,7 +45,12 @@ impl Generation {
         }
         slots.close();
         tracing::info!(%run_id, concurrency, "working on run");
-        Generation { run_id, assignment: tx, signals, slots }
+        Generation {
+            run_id,
+            assignment: tx,
+            signals,
+            slots,
+        }
     }
 
     /// Starts no new call; lets calls in flight finish for `grace`, then
@@ -53,7 +62,10 @@ impl Generation {
             return Ok(());
         }
         self.signals.hard.cancel();
-        if tokio::time::timeout(publish_grace, self.slots.wait()).await.is_ok() {
+        if tokio::time::timeout(publish_grace, self.slots.wait())
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         self.signals.give_up.cancel();
@@ -64,27 +76,28 @@ impl Generation {
 
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let worker_id = config.worker_id()?;
-    let providers = Providers::new(vec![Entry::new(
-        "sim",
-        Provider::Sim(Sim::new(config.sim()).with_stream(&worker_id)),
-    )]);
+    let settings = config.provider_settings()?;
+    for s in &settings {
+        // Never the key: only where it comes from.
+        tracing::info!(provider = %s.name, kind = s.kind.as_str(), model = %s.model, base_url = %s.base_url,
+            key_from = s.api_key_env.as_deref().unwrap_or("-"), "provider");
+    }
+    let providers = Providers::build(&settings, &worker_id)?;
     let client = connect(&config.nats_url, &format!("igentai-worker-{worker_id}")).await?;
-    let mut commands = client
-        .subscribe(subjects::worker_command(&worker_id))
-        .await
-        .context("subscribe to worker commands")?;
     let shared = Arc::new(Shared::new(client.clone(), worker_id.clone(), providers));
+    let (service, mut commands) = micro::start(&shared, config.concurrency).await?;
     tracing::info!(%worker_id, concurrency = config.concurrency, "worker ready");
 
     let mut current: Option<Generation> = None;
     let finishing = TaskTracker::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(config.heartbeat_interval_ms.max(10)));
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(config.heartbeat_interval_ms.max(10)));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => heartbeat(&shared, &config, current.as_ref(), &finishing).await,
-            Some(msg) = commands.next() => {
-                handle_command(msg, &shared, &config, &mut current, &finishing).await;
+            Some(request) = commands.next() => {
+                handle_command(request, &shared, &config, &mut current, &finishing).await;
             }
         }
     }
@@ -92,29 +105,39 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!("shutting down");
     if let Some(generation) = current.take() {
         let run_id = generation.run_id.clone();
-        if let Err(e) = generation.finish(config.stop_grace(), config.publish_grace()).await {
+        if let Err(e) = generation
+            .finish(config.stop_grace(), config.publish_grace())
+            .await
+        {
             tracing::error!(%run_id, error = %e, "stopped with losses");
         }
     }
     finishing.close();
-    let _ = tokio::time::timeout(config.stop_grace() + config.publish_grace(), finishing.wait()).await;
+    let _ = tokio::time::timeout(
+        config.stop_grace() + config.publish_grace(),
+        finishing.wait(),
+    )
+    .await;
     heartbeat(&shared, &config, None, &TaskTracker::new()).await;
+    if let Err(e) = service.stop().await {
+        tracing::debug!(error = %e, "micro service stop");
+    }
     client.drain().await.context("drain NATS connection")?;
     Ok(())
 }
 
 async fn handle_command(
-    msg: async_nats::Message,
+    request: Request,
     shared: &Arc<Shared>,
     config: &Config,
     current: &mut Option<Generation>,
     finishing: &TaskTracker,
 ) {
-    let command = match serde_json::from_slice::<WorkerCommand>(&msg.payload) {
+    let command = match serde_json::from_slice::<WorkerCommand>(&request.message.payload) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "ignoring an unreadable command");
-            reply(shared, msg.reply, Err(format!("unreadable command: {e}"))).await;
+            reply(shared, request, Err(format!("unreadable command: {e}"))).await;
             return;
         }
     };
@@ -134,27 +157,32 @@ async fn handle_command(
                     *current = Some(Generation::start(assignment, shared, config.concurrency));
                 }
             }
-            reply(shared, msg.reply, Ok(())).await;
+            reply(shared, request, Ok(())).await;
         }
         WorkerCommand::Stop(stop) => {
             if current.as_ref().is_none_or(|g| g.run_id != stop.run_id) {
-                reply(shared, msg.reply, Ok(())).await;
+                reply(shared, request, Ok(())).await;
                 return;
             }
             let generation = current.take().expect("checked above");
-            let (shared, grace, publish) = (shared.clone(), config.stop_grace(), config.publish_grace());
+            let (shared, grace, publish) =
+                (shared.clone(), config.stop_grace(), config.publish_grace());
             // Answered once every slot ended and its batches were acknowledged.
             finishing.spawn(async move {
                 let result = generation.finish(grace, publish).await;
                 tracing::info!(run_id = %stop.run_id, ok = result.is_ok(), "stopped");
-                reply(&shared, msg.reply, result).await;
+                reply(&shared, request, result).await;
             });
         }
     }
 }
 
-async fn reply(shared: &Shared, to: Option<async_nats::Subject>, result: Result<(), String>) {
-    let Some(to) = to else { return };
+/// Answers a command with a [`WorkerAck`] (also a refusal: the
+/// coordinator reads the ack, not the micro service's error headers).
+async fn reply(shared: &Shared, request: Request, result: Result<(), String>) {
+    if request.message.reply.is_none() {
+        return;
+    }
     let ack = WorkerAck {
         v: VERSION,
         worker_id: shared.worker_id.clone(),
@@ -162,12 +190,17 @@ async fn reply(shared: &Shared, to: Option<async_nats::Subject>, result: Result<
         error: result.err(),
     };
     let payload = serde_json::to_vec(&ack).expect("acks serialize");
-    if let Err(e) = shared.client.publish(to, payload.into()).await {
+    if let Err(e) = request.respond(Ok(payload.into())).await {
         tracing::warn!(error = %e, "could not answer a command");
     }
 }
 
-async fn heartbeat(shared: &Shared, config: &Config, current: Option<&Generation>, finishing: &TaskTracker) {
+async fn heartbeat(
+    shared: &Shared,
+    config: &Config,
+    current: Option<&Generation>,
+    finishing: &TaskTracker,
+) {
     let state = match current {
         Some(_) => WorkerState::Running,
         None if !finishing.is_empty() => WorkerState::Stopping,

@@ -5,7 +5,9 @@
 //! The model: each topic has a latent universe of distinct items with
 //! Zipf-distributed popularity (rank r drawn with weight 1/r^s), so answers
 //! repeat popular items and the long tail is reached slowly, as with real
-//! models. Avoid hints are obeyed only in part. Answers come in the shapes
+//! models. Items belong to sub-categories (the kinds in their names); a
+//! prompt's partition selects one, and the model keeps to it only in part,
+//! as real models drift. Avoid hints are obeyed only in part. Answers come in the shapes
 //! real models use (numbered, bulleted, bold, with preamble and closing
 //! remarks, sometimes "Name - description" or a variant spelling such as a
 //! leading "The"). Latency is lognormal; tokens are counted from the text
@@ -39,6 +41,8 @@ pub struct SimConfig {
     pub rate_limit_rate: f64,
     /// Share of avoid hints the model obeys.
     pub avoid_obedience: f64,
+    /// Share of items drawn from the prompt's partition when it has one.
+    pub partition_obedience: f64,
     pub price_in_per_m: f64,
     pub price_out_per_m: f64,
 }
@@ -55,15 +59,25 @@ impl Default for SimConfig {
             failure_rate: 0.0,
             rate_limit_rate: 0.0,
             avoid_obedience: 0.7,
+            partition_obedience: 0.8,
             price_in_per_m: 0.15,
             price_out_per_m: 0.60,
         }
     }
 }
 
-/// A topic's items, most popular first, with the cumulative popularity.
+/// A topic's items, most popular first, with the cumulative popularity,
+/// and the same per sub-category.
 struct Universe {
     names: Vec<String>,
+    cdf: Vec<f64>,
+    categories: Vec<Category>,
+}
+
+/// The items of one sub-category (indices into the universe) by popularity.
+#[derive(Default)]
+struct Category {
+    items: Vec<usize>,
     cdf: Vec<f64>,
 }
 
@@ -73,11 +87,30 @@ const SYLLABLES: &[&str] = &[
     "cor", "vo", "an", "ur", "qua", "zen", "pol", "ri", "sel", "ba", "tor", "ne",
 ];
 const KINDS: &[&str] = &[
-    "Gardens", "Museum", "Tower", "Market", "Bridge", "Gallery", "Cathedral", "Square", "Palace",
-    "Theatre", "Park", "Library", "Abbey", "Fountain", "Passage", "Observatory", "Hall", "Arcade",
-    "Chapel", "Quarter",
+    "Gardens",
+    "Museum",
+    "Tower",
+    "Market",
+    "Bridge",
+    "Gallery",
+    "Cathedral",
+    "Square",
+    "Palace",
+    "Theatre",
+    "Park",
+    "Library",
+    "Abbey",
+    "Fountain",
+    "Passage",
+    "Observatory",
+    "Hall",
+    "Arcade",
+    "Chapel",
+    "Quarter",
 ];
-const PREFIXES: &[&str] = &["Rue", "Place", "Mont", "Pont", "Porte", "Île", "Quai", "Saint"];
+const PREFIXES: &[&str] = &[
+    "Rue", "Place", "Mont", "Pont", "Porte", "Île", "Quai", "Saint",
+];
 const DESCRIPTIONS: &[&str] = &[
     "a local favourite",
     "worth a detour",
@@ -99,20 +132,63 @@ impl Universe {
             }
         }
         let mut cdf = Vec::with_capacity(names.len());
+        let mut categories: Vec<Category> = KINDS.iter().map(|_| Category::default()).collect();
         let mut total = 0.0;
-        for rank in 1..=names.len() {
-            total += 1.0 / (rank as f64).powf(config.zipf_s);
+        for (i, name) in names.iter().enumerate() {
+            let popularity = 1.0 / ((i + 1) as f64).powf(config.zipf_s);
+            total += popularity;
             cdf.push(total);
+            let category = &mut categories[category_of(name)];
+            let sum = category.cdf.last().copied().unwrap_or(0.0);
+            category.items.push(i);
+            category.cdf.push(sum + popularity);
         }
-        Universe { names, cdf }
+        Universe {
+            names,
+            cdf,
+            categories,
+        }
+    }
+
+    /// The sub-category a partition names: a kind it mentions ("museums" →
+    /// Museum), else one chosen by its hash, so any partition text works.
+    fn category(&self, partition: &str) -> usize {
+        let lower = partition.to_lowercase();
+        KINDS
+            .iter()
+            .position(|k| lower.contains(k.to_lowercase().trim_end_matches('s')))
+            .unwrap_or_else(|| {
+                (xxhash_rust::xxh3::xxh3_64(lower.trim().as_bytes()) % KINDS.len() as u64) as usize
+            })
+    }
+
+    /// An item of `category` drawn by popularity.
+    fn draw_in(&self, category: usize, rng: &mut Rng) -> Option<usize> {
+        let c = &self.categories[category];
+        let total = *c.cdf.last()?;
+        let x = rng.unit() * total;
+        Some(c.items[c.cdf.partition_point(|&p| p <= x).min(c.items.len() - 1)])
     }
 
     /// An item index drawn by popularity.
     fn draw(&self, rng: &mut Rng) -> usize {
         let total = *self.cdf.last().expect("universe is not empty");
         let x = rng.unit() * total;
-        self.cdf.partition_point(|&c| c <= x).min(self.names.len() - 1)
+        self.cdf
+            .partition_point(|&c| c <= x)
+            .min(self.names.len() - 1)
     }
+}
+
+/// The kind in an item's name; names without one ("Rue Monclai") get a
+/// category from their hash.
+fn category_of(name: &str) -> usize {
+    KINDS
+        .iter()
+        .position(|k| name.ends_with(k))
+        .unwrap_or_else(|| {
+            (xxhash_rust::xxh3::xxh3_64(name.as_bytes()) % KINDS.len() as u64) as usize
+        })
 }
 
 fn invent_name(rng: &mut Rng) -> String {
@@ -174,25 +250,38 @@ impl Sim {
     }
 
     /// The answer itself, without the wait: pure given the generator.
-    fn answer(&self, universe: &Universe, prompt: &Prompt, rng: &mut Rng) -> Result<Completion, LlmError> {
+    fn answer(
+        &self,
+        universe: &Universe,
+        prompt: &Prompt,
+        rng: &mut Rng,
+    ) -> Result<Completion, LlmError> {
         if rng.chance(self.config.rate_limit_rate) {
             return Err(LlmError::RateLimited {
                 retry_after: Some(Duration::from_millis(500 + rng.below(1500) as u64)),
+                message: "simulated rate limit".into(),
             });
         }
         if rng.chance(self.config.failure_rate) {
-            return Err(LlmError::Status {
+            return Err(LlmError::Server {
                 status: 500,
+                retry_after: None,
                 message: "simulated server error".into(),
             });
         }
         let avoid: HashSet<String> = prompt.avoid.iter().map(|a| a.to_lowercase()).collect();
+        let partition = prompt.partition.as_deref().map(|p| universe.category(p));
         let count = prompt.count.max(1) as usize;
         let mut chosen: Vec<usize> = Vec::with_capacity(count);
         for _ in 0..count {
             // A model rarely repeats itself within one answer, but does across answers.
             for _attempt in 0..8 {
-                let i = universe.draw(rng);
+                let i = match partition {
+                    Some(c) if rng.chance(self.config.partition_obedience) => universe
+                        .draw_in(c, rng)
+                        .unwrap_or_else(|| universe.draw(rng)),
+                    _ => universe.draw(rng),
+                };
                 let avoided = avoid.contains(&universe.names[i].to_lowercase())
                     && rng.chance(self.config.avoid_obedience);
                 if !avoided && !chosen.contains(&i) {
@@ -213,6 +302,7 @@ impl Sim {
             tokens_out,
             finish_reason: Some("stop".into()),
             request_id: Some(format!("sim-{:016x}", rng.next_u64())),
+            limits: Default::default(),
         })
     }
 }
@@ -241,7 +331,8 @@ fn render(universe: &Universe, chosen: &[usize], prompt: &Prompt, rng: &mut Rng)
         out.push_str(&line);
         if rng.chance(0.1) {
             out.push_str(" - ");
-            out.push_str(*rng.pick(DESCRIPTIONS));
+            let description: &&str = rng.pick(DESCRIPTIONS);
+            out.push_str(description);
         }
         out.push('\n');
     }
@@ -257,18 +348,25 @@ mod tests {
     use crate::parse::parse;
 
     fn prompt(count: u32, avoid: &[&str]) -> Prompt {
+        partitioned(count, avoid, None)
+    }
+
+    fn partitioned(count: u32, avoid: &[&str], partition: Option<&str>) -> Prompt {
         Prompt {
             system: "s".into(),
             user: "List things".into(),
             topic: "Paris attractions".into(),
-            partition: None,
+            partition: partition.map(Into::into),
             avoid: avoid.iter().map(|s| s.to_string()).collect(),
             count,
         }
     }
 
     fn config() -> SimConfig {
-        SimConfig { universe: 2_000, ..SimConfig::default() }
+        SimConfig {
+            universe: 2_000,
+            ..SimConfig::default()
+        }
     }
 
     #[test]
@@ -293,7 +391,12 @@ mod tests {
             let c = sim.answer(&u, &prompt(20, &[]), &mut rng).unwrap();
             for i in parse(&c.text) {
                 total += 1;
-                seen.insert(i.to_lowercase().trim_start_matches("the ").trim_end_matches('.').to_string());
+                seen.insert(
+                    i.to_lowercase()
+                        .trim_start_matches("the ")
+                        .trim_end_matches('.')
+                        .to_string(),
+                );
             }
         }
         let unique_share = seen.len() as f64 / total as f64;
@@ -321,14 +424,56 @@ mod tests {
     }
 
     #[test]
+    fn partitions_are_mostly_kept() {
+        let sim = Sim::new(config());
+        let u = sim.universe("Paris attractions");
+        let museums = u.category("Museums of Paris");
+        assert_eq!(KINDS[museums], "Museum");
+        assert_eq!(
+            u.category("street food"),
+            u.category("Street food "),
+            "any text maps to a stable category"
+        );
+        let index: HashMap<String, usize> = u
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_lowercase(), i))
+            .collect();
+        let share = |partition: Option<&str>| {
+            let mut rng = Rng::new(4);
+            let (mut inside, mut all) = (0, 0);
+            for _ in 0..100 {
+                let c = sim
+                    .answer(&u, &partitioned(20, &[], partition), &mut rng)
+                    .unwrap();
+                for item in parse(&c.text) {
+                    let key = item.to_lowercase();
+                    let key = key.trim_start_matches("the ").trim_end_matches('.');
+                    all += 1;
+                    inside += usize::from(category_of(&u.names[index[key]]) == museums);
+                }
+            }
+            inside as f64 / all as f64
+        };
+        let (free, kept) = (share(None), share(Some("museums")));
+        assert!(free < 0.2, "{free}");
+        assert!((0.55..0.95).contains(&kept), "partial obedience: {kept}");
+    }
+
+    #[test]
     fn failures_at_configured_rates() {
-        let sim = Sim::new(SimConfig { failure_rate: 0.5, rate_limit_rate: 0.2, ..config() });
+        let sim = Sim::new(SimConfig {
+            failure_rate: 0.5,
+            rate_limit_rate: 0.2,
+            ..config()
+        });
         let u = sim.universe("t");
         let mut rng = Rng::new(2);
         let (mut failed, mut limited) = (0, 0);
         for _ in 0..2000 {
             match sim.answer(&u, &prompt(5, &[]), &mut rng) {
-                Err(LlmError::Status { .. }) => failed += 1,
+                Err(LlmError::Server { .. }) => failed += 1,
                 Err(LlmError::RateLimited { .. }) => limited += 1,
                 _ => {}
             }

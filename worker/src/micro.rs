@@ -1,0 +1,69 @@
+//! The worker as a NATS micro service, so `nats micro ls` lists every
+//! worker of the fleet and `nats micro stats igentai-worker` shows what
+//! each one is doing (`$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`).
+//!
+//! The service's one endpoint, `work`, is the worker's command subject
+//! (`igentai.work.<worker_id>`): commands are counted and timed by the
+//! service like any request, and the stats carry the worker's counters and
+//! its providers' health, the same values its heartbeats publish.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_nats::service::endpoint::Endpoint;
+use async_nats::service::{Service, ServiceExt};
+use igentai_protocol::subjects;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::generate::Shared;
+
+/// The name every worker registers under.
+pub const SERVICE_NAME: &str = "igentai-worker";
+
+/// Registers the service and its `work` endpoint.
+pub async fn start(shared: &Arc<Shared>, concurrency: u32) -> anyhow::Result<(Service, Endpoint)> {
+    let providers: Vec<&str> = shared
+        .providers
+        .entries()
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    let metadata = HashMap::from([
+        ("worker_id".to_string(), shared.worker_id.clone()),
+        ("providers".to_string(), providers.join(",")),
+        ("concurrency".to_string(), concurrency.to_string()),
+    ]);
+    let for_stats = shared.clone();
+    let service = shared
+        .client
+        .service_builder()
+        .description("igentai worker: calls LLM providers and publishes candidate batches")
+        .metadata(metadata)
+        .stats_handler(move |_endpoint, _stats| stats(&for_stats))
+        .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(|e| anyhow::anyhow!("register the NATS micro service: {e}"))?;
+    let endpoint = service
+        .endpoint_builder()
+        .name("work")
+        .add(subjects::worker_command(&shared.worker_id))
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribe to worker commands: {e}"))?;
+    Ok((service, endpoint))
+}
+
+/// The `data` of the endpoint's stats.
+fn stats(shared: &Shared) -> serde_json::Value {
+    let c = &shared.counters;
+    json!({
+        "worker_id": shared.worker_id,
+        "in_flight": c.in_flight.load(Ordering::Relaxed),
+        "batches_published": c.batches_published.load(Ordering::Relaxed),
+        "items_published": c.items_published.load(Ordering::Relaxed),
+        "publish_retries": c.publish_retries.load(Ordering::Relaxed),
+        "llm_failures": c.llm_failures.load(Ordering::Relaxed),
+        "providers": shared.providers.health(Instant::now()),
+    })
+}

@@ -1,0 +1,177 @@
+//! `anthropic`: the Messages API (`POST {base_url}/v1/messages` with
+//! `x-api-key` and `anthropic-version`).
+//!
+//! [`decode`] is pure. Anthropic's stop reasons are reported in the
+//! vocabulary batches use everywhere: `end_turn` and `stop_sequence` →
+//! `stop`, `max_tokens` → `length`, `refusal` → `content_filter`.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::config::{ApiKey, Settings};
+use super::headers;
+use super::http::{self, Response};
+use super::{Completion, DecodeContext, LlmError, Pricing};
+use crate::prompt::Prompt;
+
+pub const API_VERSION: &str = "2023-06-01";
+/// Output budget when the file sets none; the API requires one.
+const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+pub struct Anthropic {
+    http: reqwest::Client,
+    url: String,
+    model: String,
+    key: Option<ApiKey>,
+    temperature: Option<f64>,
+    max_tokens: u32,
+    pricing: Pricing,
+}
+
+impl Anthropic {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: http::client(settings.timeout)?,
+            url: format!("{}/v1/messages", settings.base_url),
+            model: settings.model.clone(),
+            key: settings.api_key.clone(),
+            temperature: settings.temperature,
+            max_tokens: settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            pricing: Pricing::of(settings),
+        })
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The request body: enough output budget for the items asked for
+    /// (about 25 tokens each), within the configured bound.
+    pub fn body(&self, prompt: &Prompt) -> serde_json::Value {
+        let wanted = prompt.count.saturating_mul(25).saturating_add(256);
+        let mut body = json!({
+            "model": self.model,
+            "max_tokens": wanted.min(self.max_tokens),
+            "system": prompt.system,
+            "messages": [{"role": "user", "content": prompt.user}],
+        });
+        if let Some(t) = self.temperature {
+            body["temperature"] = json!(t.min(1.0));
+        }
+        body
+    }
+
+    pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError> {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("anthropic-version", API_VERSION)
+            .json(&self.body(prompt));
+        if let Some(key) = &self.key {
+            let mut value = reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| {
+                LlmError::Rejected {
+                    status: 0,
+                    message: "the API key is not a valid header value".into(),
+                }
+            })?;
+            value.set_sensitive(true);
+            request = request.header("x-api-key", value);
+        }
+        let response = http::send(request).await?;
+        let context = DecodeContext {
+            model: &self.model,
+            pricing: self.pricing,
+            key: self.key.as_ref(),
+            estimated_in: prompt.estimated_tokens(),
+        };
+        decode(&response, &context, http::now_unix_s())
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageResponse {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    id: Option<String>,
+    model: Option<String>,
+    content: Vec<Block>,
+    stop_reason: Option<String>,
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Block {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+}
+
+/// A Messages API answer read from its status, headers and body.
+pub fn decode(
+    response: &Response,
+    context: &DecodeContext,
+    now_unix_s: f64,
+) -> Result<Completion, LlmError> {
+    let DecodeContext {
+        model,
+        pricing,
+        key,
+        estimated_in,
+    } = *context;
+    let limits = headers::anthropic_limits(&response.headers, now_unix_s);
+    if !http::is_success(response.status) {
+        return Err(http::status_error(response, key, now_unix_s, limits));
+    }
+    let parsed: MessageResponse = serde_json::from_slice(&response.body)
+        .map_err(|e| http::unparseable(&format!("not a message ({e})"), &response.body))?;
+    if parsed.kind.as_deref().is_some_and(|k| k != "message") {
+        return Err(http::unparseable("not a message", &response.body));
+    }
+    // Text blocks only: thinking and tool blocks are not the answer.
+    let text = parsed
+        .content
+        .iter()
+        .filter(|b| b.kind == "text")
+        .filter_map(|b| b.text.as_deref())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let finish_reason = parsed.stop_reason.map(|r| {
+        match r.as_str() {
+            "end_turn" | "stop_sequence" => "stop",
+            "max_tokens" => "length",
+            "refusal" => "content_filter",
+            other => other,
+        }
+        .to_string()
+    });
+    let (tokens_in, tokens_out) = match parsed.usage {
+        Some(u) => (
+            u.input_tokens.unwrap_or(estimated_in)
+                + u.cache_creation_input_tokens.unwrap_or(0)
+                + u.cache_read_input_tokens.unwrap_or(0),
+            u.output_tokens.unwrap_or((text.len() / 4 + 1) as u64),
+        ),
+        None => (estimated_in, (text.len() / 4 + 1) as u64),
+    };
+    Ok(Completion {
+        cost_usd: pricing.cost(tokens_in, tokens_out),
+        model: parsed
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| model.to_string()),
+        text,
+        tokens_in,
+        tokens_out,
+        finish_reason,
+        request_id: http::request_id(&response.headers, &["request-id"]).or(parsed.id),
+        limits,
+    })
+}

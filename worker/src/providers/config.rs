@@ -1,0 +1,532 @@
+//! `providers.toml`: which LLM providers a worker may call, at what price,
+//! under which limits, and with which API key (named by an environment
+//! variable, never written in the file).
+//!
+//! Pure apart from [`load`]: the file is parsed and checked into
+//! [`ProviderSpec`]s, and the keys are looked up through a function the
+//! caller passes, so tests never touch the process environment. Without a
+//! file the worker runs `sim` (from its `--sim-*` flags) plus `openai` and
+//! `anthropic` when `OPENAI_API_KEY` / `ANTHROPIC_API_KEY` are set.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use super::sim::SimConfig;
+
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+pub const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
+pub const ANTHROPIC_DEFAULT_MODEL: &str = "claude-haiku-4-5";
+const DEFAULT_TIMEOUT_S: f64 = 60.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The Chat Completions API: OpenAI and every compatible server.
+    Openai,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// The offline simulation.
+    Sim,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Openai => "openai",
+            Kind::Anthropic => "anthropic",
+            Kind::Sim => "sim",
+        }
+    }
+}
+
+/// An API key. Its `Debug` prints `***`; it has no `Display` and no
+/// `Serialize`, so it cannot reach a log line, a heartbeat or a metric by
+/// accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+
+    /// The key itself, for the one header that carries it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `text` with every occurrence of the key replaced by `***`: error
+    /// bodies sometimes echo what they were sent.
+    pub fn redact(&self, text: &str) -> String {
+        if self.0.len() < 4 {
+            return text.to_string();
+        }
+        text.replace(&self.0, "***")
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+/// The `[providers.sim]` table: knobs of a simulated model. Unset fields
+/// keep [`SimConfig`]'s defaults.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimOptions {
+    pub seed: Option<u64>,
+    pub universe: Option<usize>,
+    pub zipf_s: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub latency_sigma: Option<f64>,
+    pub failure_rate: Option<f64>,
+    pub rate_limit_rate: Option<f64>,
+    pub avoid_obedience: Option<f64>,
+    pub partition_obedience: Option<f64>,
+}
+
+/// One `[[providers]]` entry of the file, as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    /// The name weights, metrics and batches use.
+    pub name: String,
+    pub kind: Kind,
+    /// API root: `https://api.openai.com/v1`, `http://localhost:11434/v1`, ...
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Name of the environment variable holding the API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// USD per million input tokens.
+    #[serde(default)]
+    pub price_in_per_m: Option<f64>,
+    /// USD per million output tokens.
+    #[serde(default)]
+    pub price_out_per_m: Option<f64>,
+    #[serde(default)]
+    pub requests_per_min: Option<u32>,
+    #[serde(default)]
+    pub tokens_per_min: Option<u32>,
+    /// Calls in flight to this provider from one worker.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// Whole-request timeout, seconds.
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Upper bound on output tokens (required by Anthropic, optional elsewhere).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub sim: SimOptions,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    providers: Vec<ProviderSpec>,
+}
+
+/// A spec checked and completed: what a provider is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub name: String,
+    pub kind: Kind,
+    pub base_url: String,
+    pub model: String,
+    /// The environment variable the key is read from.
+    pub api_key_env: Option<String>,
+    /// `None` for servers that need no key (a local vLLM or Ollama).
+    pub api_key: Option<ApiKey>,
+    /// Why the provider cannot be used at all (its key is missing).
+    pub unusable: Option<String>,
+    pub price_in_per_m: f64,
+    pub price_out_per_m: f64,
+    pub requests_per_min: Option<u32>,
+    pub tokens_per_min: Option<u32>,
+    pub max_concurrency: u32,
+    pub timeout: Duration,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub sim: SimConfig,
+}
+
+/// Reads and checks a providers file.
+pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<Settings>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    parse(&text, env).with_context(|| format!("in {}", path.display()))
+}
+
+/// Parses and checks the text of a providers file.
+pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<Settings>> {
+    let file: File = toml::from_str(text).context("not a valid providers file")?;
+    anyhow::ensure!(!file.providers.is_empty(), "no [[providers]] entry");
+    let mut names = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(file.providers.len());
+    for spec in file.providers {
+        anyhow::ensure!(
+            names.insert(spec.name.clone()),
+            "provider {:?} is defined twice",
+            spec.name
+        );
+        let name = spec.name.clone();
+        out.push(settle(spec, &env).with_context(|| format!("provider {name:?}"))?);
+    }
+    Ok(out)
+}
+
+/// The providers of a worker started without a file: `sim` configured by
+/// its flags, plus `openai` / `anthropic` when their keys are set.
+pub fn defaults(sim: SimConfig, env: impl Fn(&str) -> Option<String>) -> Vec<Settings> {
+    let mut specs = vec![ProviderSpec {
+        model: Some(sim.model.clone()),
+        price_in_per_m: Some(sim.price_in_per_m),
+        price_out_per_m: Some(sim.price_out_per_m),
+        ..spec("sim", Kind::Sim)
+    }];
+    if env("OPENAI_API_KEY").is_some_and(|k| !k.is_empty()) {
+        specs.push(ProviderSpec {
+            model: Some(OPENAI_DEFAULT_MODEL.into()),
+            api_key_env: Some("OPENAI_API_KEY".into()),
+            price_in_per_m: Some(0.15),
+            price_out_per_m: Some(0.60),
+            ..spec("openai", Kind::Openai)
+        });
+    }
+    if env("ANTHROPIC_API_KEY").is_some_and(|k| !k.is_empty()) {
+        specs.push(ProviderSpec {
+            model: Some(ANTHROPIC_DEFAULT_MODEL.into()),
+            api_key_env: Some("ANTHROPIC_API_KEY".into()),
+            price_in_per_m: Some(1.0),
+            price_out_per_m: Some(5.0),
+            ..spec("anthropic", Kind::Anthropic)
+        });
+    }
+    specs
+        .into_iter()
+        .map(|s| {
+            let mut settings = settle(s, &env).expect("built-in providers are valid");
+            if settings.kind == Kind::Sim {
+                settings.sim = SimConfig {
+                    model: settings.model.clone(),
+                    ..sim.clone()
+                };
+            }
+            settings
+        })
+        .collect()
+}
+
+fn spec(name: &str, kind: Kind) -> ProviderSpec {
+    ProviderSpec {
+        name: name.into(),
+        kind,
+        base_url: None,
+        model: None,
+        api_key_env: None,
+        price_in_per_m: None,
+        price_out_per_m: None,
+        requests_per_min: None,
+        tokens_per_min: None,
+        max_concurrency: None,
+        timeout_s: None,
+        temperature: None,
+        max_tokens: None,
+        sim: SimOptions::default(),
+    }
+}
+
+fn settle(spec: ProviderSpec, env: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+    anyhow::ensure!(
+        igentai_protocol::subjects::valid_token(&spec.name),
+        "name must be 1-64 letters, digits, '-' or '_'"
+    );
+    let sim = sim_config(&spec)?;
+    let base_url = match (spec.kind, &spec.base_url) {
+        (_, Some(url)) => {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "base_url {url:?} must start with http:// or https://"
+            );
+            url.trim_end_matches('/').to_string()
+        }
+        (Kind::Openai, None) => OPENAI_BASE_URL.into(),
+        (Kind::Anthropic, None) => ANTHROPIC_BASE_URL.into(),
+        (Kind::Sim, None) => String::new(),
+    };
+    let model = match (spec.kind, spec.model) {
+        (_, Some(m)) if !m.trim().is_empty() => m,
+        (Kind::Sim, _) => sim.model.clone(),
+        _ => anyhow::bail!("model is required for kind {:?}", spec.kind.as_str()),
+    };
+    let (mut api_key, mut unusable) = (None, None);
+    if let Some(var) = &spec.api_key_env {
+        match env(var).filter(|k| !k.trim().is_empty()) {
+            Some(key) => api_key = Some(ApiKey::new(key.trim())),
+            None => {
+                unusable = Some(format!(
+                    "environment variable {var} (its API key) is not set"
+                ))
+            }
+        }
+    } else if spec.kind == Kind::Anthropic {
+        anyhow::bail!("api_key_env is required for kind \"anthropic\"");
+    }
+    let (price_in, price_out) = match spec.kind {
+        Kind::Sim => (
+            spec.price_in_per_m.unwrap_or(sim.price_in_per_m),
+            spec.price_out_per_m.unwrap_or(sim.price_out_per_m),
+        ),
+        _ => (
+            spec.price_in_per_m.unwrap_or(0.0),
+            spec.price_out_per_m.unwrap_or(0.0),
+        ),
+    };
+    for (what, v) in [("price_in_per_m", price_in), ("price_out_per_m", price_out)] {
+        anyhow::ensure!(v.is_finite() && v >= 0.0, "{what} must be a number >= 0");
+    }
+    let timeout_s = spec.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S);
+    anyhow::ensure!(
+        timeout_s.is_finite() && timeout_s > 0.0,
+        "timeout_s must be > 0"
+    );
+    if let Some(t) = spec.temperature {
+        anyhow::ensure!((0.0..=2.0).contains(&t), "temperature must be within 0..=2");
+    }
+    for (what, v) in [
+        ("requests_per_min", spec.requests_per_min),
+        ("tokens_per_min", spec.tokens_per_min),
+        ("max_concurrency", spec.max_concurrency),
+        ("max_tokens", spec.max_tokens),
+    ] {
+        anyhow::ensure!(
+            v != Some(0),
+            "{what} must be at least 1 (leave it out for no limit)"
+        );
+    }
+    Ok(Settings {
+        name: spec.name,
+        kind: spec.kind,
+        base_url,
+        sim: SimConfig {
+            model: model.clone(),
+            price_in_per_m: price_in,
+            price_out_per_m: price_out,
+            ..sim
+        },
+        model,
+        api_key_env: spec.api_key_env,
+        api_key,
+        unusable,
+        price_in_per_m: price_in,
+        price_out_per_m: price_out,
+        requests_per_min: spec.requests_per_min,
+        tokens_per_min: spec.tokens_per_min,
+        max_concurrency: spec.max_concurrency.unwrap_or(64),
+        timeout: Duration::from_secs_f64(timeout_s),
+        temperature: spec.temperature,
+        max_tokens: spec.max_tokens,
+    })
+}
+
+fn sim_config(spec: &ProviderSpec) -> anyhow::Result<SimConfig> {
+    let d = SimConfig::default();
+    let o = &spec.sim;
+    anyhow::ensure!(
+        spec.kind == Kind::Sim || o == &SimOptions::default(),
+        "a [providers.sim] table only applies to kind \"sim\""
+    );
+    let config = SimConfig {
+        model: d.model.clone(),
+        seed: o.seed.unwrap_or(d.seed),
+        universe: o.universe.unwrap_or(d.universe).max(1),
+        zipf_s: o.zipf_s.unwrap_or(d.zipf_s),
+        latency_ms: o.latency_ms.unwrap_or(d.latency_ms),
+        latency_sigma: o.latency_sigma.unwrap_or(d.latency_sigma),
+        failure_rate: o.failure_rate.unwrap_or(d.failure_rate),
+        rate_limit_rate: o.rate_limit_rate.unwrap_or(d.rate_limit_rate),
+        avoid_obedience: o.avoid_obedience.unwrap_or(d.avoid_obedience),
+        partition_obedience: o.partition_obedience.unwrap_or(d.partition_obedience),
+        price_in_per_m: d.price_in_per_m,
+        price_out_per_m: d.price_out_per_m,
+    };
+    for (what, v) in [
+        ("failure_rate", config.failure_rate),
+        ("rate_limit_rate", config.rate_limit_rate),
+        ("avoid_obedience", config.avoid_obedience),
+        ("partition_obedience", config.partition_obedience),
+    ] {
+        anyhow::ensure!((0.0..=1.0).contains(&v), "sim.{what} must be within 0..=1");
+    }
+    for (what, v) in [
+        ("latency_ms", config.latency_ms),
+        ("latency_sigma", config.latency_sigma),
+        ("zipf_s", config.zipf_s),
+    ] {
+        anyhow::ensure!(
+            v.is_finite() && v >= 0.0,
+            "sim.{what} must be a number >= 0"
+        );
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(var: &str) -> Option<String> {
+        (var == "GOOD_KEY").then(|| "sk-secret-123456".to_string())
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../../providers.toml.example");
+        let providers = parse(text, env).unwrap();
+        assert!(providers.iter().any(|p| p.kind == Kind::Openai));
+        assert!(providers.iter().any(|p| p.kind == Kind::Anthropic));
+        assert!(providers.iter().filter(|p| p.kind == Kind::Sim).count() >= 2);
+    }
+
+    #[test]
+    fn fields_and_defaults() {
+        let text = r#"
+            [[providers]]
+            name = "local"
+            kind = "openai"
+            base_url = "http://127.0.0.1:8000/v1/"
+            model = "qwen"
+            timeout_s = 300
+            requests_per_min = 60
+            [[providers]]
+            name = "paid"
+            kind = "openai"
+            model = "gpt-4o-mini"
+            api_key_env = "GOOD_KEY"
+            price_in_per_m = 0.15
+            price_out_per_m = 0.6
+            [[providers]]
+            name = "claude"
+            kind = "anthropic"
+            model = "claude-haiku-4-5"
+            api_key_env = "MISSING_KEY"
+            [[providers]]
+            name = "cheap-sim"
+            kind = "sim"
+            [providers.sim]
+            latency_ms = 5
+            failure_rate = 0.5
+        "#;
+        let p = parse(text, env).unwrap();
+        assert_eq!(p[0].base_url, "http://127.0.0.1:8000/v1");
+        assert_eq!(
+            (p[0].api_key.as_ref(), p[0].timeout),
+            (None, Duration::from_secs(300))
+        );
+        assert_eq!(p[0].requests_per_min, Some(60));
+        assert_eq!(p[1].base_url, OPENAI_BASE_URL);
+        assert_eq!(p[1].api_key.as_ref().unwrap().expose(), "sk-secret-123456");
+        assert!(p[2].unusable.as_deref().unwrap().contains("MISSING_KEY"));
+        assert_eq!(p[2].base_url, ANTHROPIC_BASE_URL);
+        assert_eq!((p[3].sim.latency_ms, p[3].sim.failure_rate), (5.0, 0.5));
+        assert_eq!(p[3].price_in_per_m, SimConfig::default().price_in_per_m);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_reason() {
+        for (text, reason) in [
+            ("", "no [[providers]]"),
+            (
+                "[[providers]]\nname='a'\nkind='gemini'",
+                "not a valid providers file",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\ncolour='red'",
+                "not a valid providers file",
+            ),
+            ("[[providers]]\nname='a b'\nkind='sim'", "name must be"),
+            (
+                "[[providers]]\nname='a'\nkind='openai'",
+                "model is required",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='anthropic'\nmodel='m'",
+                "api_key_env is required",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\n[[providers]]\nname='a'\nkind='sim'",
+                "defined twice",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\nprice_in_per_m=-1",
+                "price_in_per_m",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\nmax_concurrency=0",
+                "max_concurrency",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\nbase_url='ftp://x'",
+                "base_url",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\n[providers.sim]\nseed=1",
+                "only applies",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\nfailure_rate=2",
+                "failure_rate",
+            ),
+        ] {
+            let error = format!("{:#}", parse(text, env).unwrap_err());
+            assert!(error.contains(reason), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_environment() {
+        let names = |env: &dyn Fn(&str) -> Option<String>| -> Vec<String> {
+            defaults(SimConfig::default(), env)
+                .into_iter()
+                .map(|s| s.name)
+                .collect()
+        };
+        assert_eq!(names(&|_| None), ["sim"]);
+        assert_eq!(
+            names(&|v| (v == "OPENAI_API_KEY").then(|| "k1234".into())),
+            ["sim", "openai"]
+        );
+        assert_eq!(
+            names(&|_| Some("k1234".into())),
+            ["sim", "openai", "anthropic"]
+        );
+    }
+
+    #[test]
+    fn keys_never_print() {
+        let key = ApiKey::new("sk-live-abcdef");
+        let settings = &parse(
+            "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\napi_key_env='GOOD_KEY'",
+            env,
+        )
+        .unwrap()[0];
+        assert_eq!(format!("{key:?}"), "ApiKey(***)");
+        assert!(!format!("{settings:?}").contains("sk-secret"));
+        assert_eq!(
+            key.redact("bad key sk-live-abcdef given"),
+            "bad key *** given"
+        );
+    }
+}
