@@ -5,6 +5,7 @@
 //! every unique item exactly once, keeps statistics and publishes metrics.
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
+pub mod avoid;
 pub mod batch;
 pub mod commands;
 pub mod config;
@@ -14,10 +15,12 @@ pub mod dedup;
 pub mod fleet;
 pub mod ingest;
 pub mod normalize;
+pub mod partitions;
 pub mod run;
 pub mod service;
 pub mod stats;
 pub mod store;
+pub mod weights;
 
 pub use config::Config;
 pub use service::run;

@@ -1,0 +1,400 @@
+//! The partition tree: the topic split into sub-categories, explored where
+//! it still pays.
+//!
+//! Pure. The coordinator asks a worker for sub-categories of the topic and
+//! adds them as active partitions; workers are spread over the active ones.
+//! Each partition's recent uniqueness (new items / candidates over its last
+//! answers) decides its fate: a partition whose answers are mostly
+//! duplicates is split into sub-categories (a narrower prompt reaches items
+//! a broad one keeps missing), and one that stays barren is retired. When
+//! every partition is retired the whole topic is worked again.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use igentai_protocol::PartitionStats;
+
+use crate::normalize::normalize;
+use crate::stats::WHOLE_TOPIC;
+
+/// Separator of partition paths: "Museums > Art museums".
+pub const PATH_SEP: &str = " > ";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Sub-categories asked for per split.
+    pub fanout: u32,
+    /// Deepest level of the tree (the topic's own sub-categories are level 1).
+    pub max_depth: u32,
+    /// Candidates a partition needs in its window before it is judged.
+    pub judge_after: u64,
+    /// Split when the recent uniqueness falls below this.
+    pub split_below: f64,
+    /// Retire when it falls below this and the partition cannot split.
+    pub retire_below: f64,
+    /// Answers in a partition's window.
+    pub window: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            fanout: 8,
+            max_depth: 3,
+            judge_after: 300,
+            split_below: 0.35,
+            retire_below: 0.08,
+            window: 40,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Active,
+    /// Its sub-categories replaced it.
+    Split,
+    /// It stopped paying and could not be split.
+    Retired,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Split => "split",
+            Self::Retired => "retired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partition {
+    /// The full path, which is also the name sent to workers.
+    pub path: String,
+    pub depth: u32,
+    pub state: State,
+    pub candidates: u64,
+    pub unique: u64,
+    /// (candidates, new) of the last answers.
+    recent: VecDeque<(u64, u64)>,
+    /// A split was asked for and not answered yet.
+    splitting: bool,
+    /// A split was tried and gave nothing usable.
+    unsplittable: bool,
+}
+
+impl Partition {
+    fn new(path: String, depth: u32) -> Self {
+        Self {
+            path,
+            depth,
+            state: State::Active,
+            candidates: 0,
+            unique: 0,
+            recent: VecDeque::new(),
+            splitting: false,
+            unsplittable: false,
+        }
+    }
+
+    /// New items / candidates over the window, once it holds enough.
+    fn recent_uniqueness(&self, judge_after: u64) -> Option<f64> {
+        let (c, n) = self
+            .recent
+            .iter()
+            .fold((0, 0), |(c, n), (dc, dn)| (c + dc, n + dn));
+        (c >= judge_after).then(|| n as f64 / c as f64)
+    }
+}
+
+/// What the coordinator should do for the tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Ask a worker for sub-categories of `parent` (`None`: the topic).
+    RequestChildren { parent: Option<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Tree {
+    policy: Policy,
+    nodes: BTreeMap<String, Partition>,
+    /// The topic's own split was asked for / answered.
+    root_requested: bool,
+}
+
+impl Tree {
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy,
+            nodes: BTreeMap::new(),
+            root_requested: false,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Adds the sub-categories a worker proposed for `parent`; returns how
+    /// many were new. Empty, duplicate and over-long names are skipped; a
+    /// parent that gets none is marked unsplittable.
+    pub fn add_children(&mut self, parent: Option<&str>, names: &[String]) -> usize {
+        let (prefix, depth) = match parent {
+            None => (String::new(), 1),
+            Some(p) => match self.nodes.get(p) {
+                Some(node) => (format!("{p}{PATH_SEP}"), node.depth + 1),
+                None => return 0,
+            },
+        };
+        let mut seen: HashSet<String> = self
+            .nodes
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix))
+            .filter(|rest| !rest.contains(PATH_SEP))
+            .map(normalize)
+            .collect();
+        let mut added = 0;
+        for name in names {
+            let name = name.trim().replace(PATH_SEP, " - ");
+            let key = normalize(&name);
+            if key.is_empty() || name.chars().count() > 80 || !seen.insert(key) {
+                continue;
+            }
+            let path = format!("{prefix}{name}");
+            self.nodes.insert(path.clone(), Partition::new(path, depth));
+            added += 1;
+        }
+        match parent {
+            None => self.root_requested = true,
+            Some(p) => {
+                let node = self.nodes.get_mut(p).expect("checked above");
+                node.splitting = false;
+                if added > 0 {
+                    node.state = State::Split;
+                } else {
+                    node.unsplittable = true;
+                }
+            }
+        }
+        added
+    }
+
+    /// A split request failed (no worker answered, or an error).
+    pub fn split_failed(&mut self, parent: Option<&str>) {
+        match parent {
+            None => self.root_requested = false,
+            Some(p) => {
+                if let Some(node) = self.nodes.get_mut(p) {
+                    node.splitting = false;
+                    node.unsplittable = true;
+                }
+            }
+        }
+    }
+
+    /// Records one answer from `partition` (`None`: the whole topic).
+    pub fn record(&mut self, partition: Option<&str>, candidates: u64, new: u64) {
+        let Some(node) = partition.and_then(|p| self.nodes.get_mut(p)) else {
+            return;
+        };
+        node.candidates += candidates;
+        node.unique += new;
+        if node.recent.len() == self.policy.window {
+            node.recent.pop_front();
+        }
+        node.recent.push_back((candidates, new));
+    }
+
+    /// Judges every partition; returns the requests to make.
+    pub fn decide(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if !self.root_requested {
+            self.root_requested = true;
+            actions.push(Action::RequestChildren { parent: None });
+        }
+        let policy = self.policy.clone();
+        for node in self.nodes.values_mut() {
+            if node.state != State::Active || node.splitting {
+                continue;
+            }
+            let Some(u) = node.recent_uniqueness(policy.judge_after) else {
+                continue;
+            };
+            if u < policy.split_below && node.depth < policy.max_depth && !node.unsplittable {
+                node.splitting = true;
+                actions.push(Action::RequestChildren {
+                    parent: Some(node.path.clone()),
+                });
+            } else if u < policy.retire_below {
+                node.state = State::Retired;
+            }
+        }
+        actions
+    }
+
+    /// Active partitions, best recent uniqueness first (unjudged ones count
+    /// as best: they are new ground).
+    pub fn active(&self) -> Vec<&str> {
+        let mut active: Vec<(&str, f64)> = self
+            .nodes
+            .values()
+            .filter(|n| n.state == State::Active)
+            .map(|n| {
+                let u = n.recent_uniqueness(self.policy.judge_after).unwrap_or(1.0);
+                (n.path.as_str(), u)
+            })
+            .collect();
+        active.sort_by(|a, b| b.1.total_cmp(&a.1));
+        active.into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// Spreads `workers` over the active partitions: the best get the
+    /// first workers, every active one gets one before any gets two. With no
+    /// active partition everyone works on the whole topic (`None`).
+    pub fn spread<'a>(&self, workers: &'a [String]) -> Vec<(&'a str, Option<String>)> {
+        let active = self.active();
+        workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let partition = (!active.is_empty()).then(|| active[i % active.len()].to_string());
+                (w.as_str(), partition)
+            })
+            .collect()
+    }
+
+    pub fn is_active(&self, path: &str) -> bool {
+        self.nodes.get(path).is_some_and(|n| n.state == State::Active)
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// State and counters of every partition, for the metrics.
+    pub fn states(&self) -> BTreeMap<String, &'static str> {
+        self.nodes
+            .iter()
+            .map(|(k, n)| (k.clone(), n.state.name()))
+            .collect()
+    }
+
+    /// Merges partition states into the per-partition yields.
+    pub fn annotate(&self, stats: &mut Vec<PartitionStats>) {
+        for s in stats.iter_mut() {
+            s.state = match self.nodes.get(&s.name) {
+                Some(n) => n.state.name().to_string(),
+                None if s.name == WHOLE_TOPIC => {
+                    if self.active().is_empty() { "active" } else { "split" }.to_string()
+                }
+                None => "unknown".to_string(),
+            };
+        }
+        for (path, n) in &self.nodes {
+            if !stats.iter().any(|s| &s.name == path) {
+                stats.push(PartitionStats {
+                    name: path.clone(),
+                    state: n.state.name().to_string(),
+                    yields: Default::default(),
+                });
+            }
+        }
+        stats.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn small() -> Policy {
+        Policy { judge_after: 100, window: 10, ..Policy::default() }
+    }
+
+    #[test]
+    fn asks_for_the_topic_split_once() {
+        let mut tree = Tree::new(small());
+        assert_eq!(tree.decide(), [Action::RequestChildren { parent: None }]);
+        assert_eq!(tree.decide(), []);
+        tree.split_failed(None);
+        assert_eq!(tree.decide(), [Action::RequestChildren { parent: None }]);
+    }
+
+    #[test]
+    fn children_are_cleaned_and_deduplicated() {
+        let mut tree = Tree::new(small());
+        tree.decide();
+        let added = tree.add_children(None, &names(&["Museums", "museums.", "", "Parks", &"x".repeat(81), "A > B"]));
+        assert_eq!(added, 3);
+        assert_eq!(tree.active().len(), 3);
+        assert!(tree.is_active("A - B"));
+        assert_eq!(tree.add_children(None, &names(&["Parks", "Markets"])), 1);
+        assert_eq!(tree.add_children(Some("Nowhere"), &names(&["x"])), 0);
+    }
+
+    #[test]
+    fn saturated_partitions_split_and_barren_ones_retire() {
+        let mut tree = Tree::new(small());
+        tree.decide();
+        tree.add_children(None, &names(&["Museums", "Parks"]));
+        // Museums: 10 answers of 20 candidates, 2 new each → uniqueness 0.1.
+        for _ in 0..10 {
+            tree.record(Some("Museums"), 20, 2);
+            tree.record(Some("Parks"), 20, 15);
+        }
+        let actions = tree.decide();
+        assert_eq!(actions, [Action::RequestChildren { parent: Some("Museums".into()) }]);
+        assert_eq!(tree.decide(), [], "one request in flight at a time");
+        tree.add_children(Some("Museums"), &names(&["Art museums", "Science museums"]));
+        assert_eq!(tree.states()["Museums"], "split");
+        assert!(tree.is_active("Museums > Art museums"));
+        assert_eq!(tree.active().len(), 3);
+
+        // A partition that cannot split retires once barren.
+        for _ in 0..10 {
+            tree.record(Some("Parks"), 20, 1);
+        }
+        assert_eq!(tree.decide(), [Action::RequestChildren { parent: Some("Parks".into()) }]);
+        tree.add_children(Some("Parks"), &[]);
+        assert_eq!(tree.decide(), []);
+        assert_eq!(tree.states()["Parks"], "retired");
+    }
+
+    #[test]
+    fn deepest_partitions_retire_instead_of_splitting() {
+        let mut tree = Tree::new(Policy { max_depth: 1, ..small() });
+        tree.decide();
+        tree.add_children(None, &names(&["Museums"]));
+        for _ in 0..10 {
+            tree.record(Some("Museums"), 20, 1);
+        }
+        assert_eq!(tree.decide(), []);
+        assert_eq!(tree.states()["Museums"], "retired");
+        // Nothing active: everyone works on the whole topic.
+        assert_eq!(tree.spread(&names(&["w1"])), [("w1", None)]);
+    }
+
+    #[test]
+    fn workers_spread_over_the_best_partitions() {
+        let mut tree = Tree::new(small());
+        tree.decide();
+        tree.add_children(None, &names(&["A", "B", "C"]));
+        for _ in 0..10 {
+            tree.record(Some("A"), 20, 5);
+            tree.record(Some("B"), 20, 19);
+            tree.record(Some("C"), 20, 10);
+        }
+        let workers = names(&["w1", "w2", "w3", "w4"]);
+        let spread = tree.spread(&workers);
+        let got: Vec<Option<&str>> = spread.iter().map(|(_, p)| p.as_deref()).collect();
+        assert_eq!(got, [Some("B"), Some("C"), Some("A"), Some("B")]);
+    }
+}

@@ -1,0 +1,306 @@
+//! Provider weights: a bandit that steers the fleet towards the providers
+//! that currently yield the most new items per dollar.
+//!
+//! Pure. Each answer adds its new items, cost and latency to its provider's
+//! exponentially decayed sums (half-life [`Config::half_life_s`]), so old
+//! evidence fades and a provider that degrades loses weight within seconds.
+//! A provider's score is new items per dollar, or per second of LLM time
+//! when some provider has no price. The target allocation favours the best
+//! score sharply (a softmax over scores relative to the best) with an
+//! exploration floor, so every healthy provider keeps being measured; the
+//! published weights move a fraction of the way to the target each update,
+//! so allocations change smoothly. Providers unhealthy across the whole
+//! fleet get zero. A manual override replaces all of this until cleared.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Share every healthy provider keeps, to go on measuring it.
+    pub floor: f64,
+    /// How sharply the target favours the best score (lower is sharper).
+    pub temperature: f64,
+    /// Half-life of the evidence.
+    pub half_life_s: f64,
+    /// Fraction of the way to the target moved per update.
+    pub step: f64,
+    /// Answers a provider needs before its score counts; until then it gets
+    /// an equal share.
+    pub min_batches: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            floor: 0.05,
+            temperature: 0.15,
+            half_life_s: 20.0,
+            step: 0.5,
+            min_batches: 3.0,
+        }
+    }
+}
+
+/// Decayed sums of one provider's recent answers.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Evidence {
+    batches: f64,
+    new: f64,
+    cost_usd: f64,
+    seconds: f64,
+    updated_ms: u64,
+}
+
+impl Evidence {
+    fn decay_to(&mut self, now_ms: u64, half_life_s: f64) {
+        let dt = now_ms.saturating_sub(self.updated_ms) as f64 / 1000.0;
+        if dt > 0.0 {
+            let f = 0.5f64.powf(dt / half_life_s);
+            self.batches *= f;
+            self.new *= f;
+            self.cost_usd *= f;
+            self.seconds *= f;
+        }
+        self.updated_ms = self.updated_ms.max(now_ms);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bandit {
+    config: Config,
+    evidence: BTreeMap<String, Evidence>,
+    weights: BTreeMap<String, f64>,
+    manual: Option<BTreeMap<String, f64>>,
+    version: u64,
+}
+
+impl Bandit {
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            evidence: BTreeMap::new(),
+            weights: BTreeMap::new(),
+            manual: None,
+            version: 0,
+        }
+    }
+
+    /// Records one answer of `provider`.
+    pub fn observe(&mut self, provider: &str, new: u64, cost_usd: f64, latency_ms: u64, now_ms: u64) {
+        let half_life = self.config.half_life_s;
+        let e = self.evidence.entry(provider.to_string()).or_default();
+        e.decay_to(now_ms, half_life);
+        e.batches += 1.0;
+        e.new += new as f64;
+        e.cost_usd += cost_usd.max(0.0);
+        e.seconds += latency_ms as f64 / 1000.0;
+    }
+
+    /// Sets (or with `None`, clears) a manual override.
+    pub fn set_manual(&mut self, weights: Option<BTreeMap<String, f64>>) {
+        self.manual = weights;
+        self.version += 1;
+    }
+
+    pub fn manual(&self) -> Option<&BTreeMap<String, f64>> {
+        self.manual.as_ref()
+    }
+
+    /// The weights in force and their version.
+    pub fn weights(&self) -> (&BTreeMap<String, f64>, u64) {
+        match &self.manual {
+            Some(m) => (m, self.version),
+            None => (&self.weights, self.version),
+        }
+    }
+
+    /// Recomputes the weights over `healthy` providers (those some worker
+    /// reports healthy); returns true when they changed.
+    pub fn update(&mut self, healthy: &[String], now_ms: u64) -> bool {
+        let half_life = self.config.half_life_s;
+        for e in self.evidence.values_mut() {
+            e.decay_to(now_ms, half_life);
+        }
+        let target = self.target(healthy);
+        let mut next = BTreeMap::new();
+        for (name, t) in &target {
+            let old = self.weights.get(name).copied().unwrap_or(*t);
+            let w = if *t == 0.0 { 0.0 } else { old + self.config.step * (t - old) };
+            next.insert(name.clone(), w);
+        }
+        normalize(&mut next);
+        let changed = next.len() != self.weights.len()
+            || next
+                .iter()
+                .any(|(k, v)| (self.weights.get(k).copied().unwrap_or(-1.0) - v).abs() > 1e-3);
+        if changed {
+            self.weights = next;
+            if self.manual.is_none() {
+                self.version += 1;
+            }
+        }
+        changed
+    }
+
+    /// Score per provider: new items per dollar, or per LLM-second when any
+    /// measured provider has no price. `None` while evidence is thin.
+    fn scores(&self, healthy: &[String]) -> BTreeMap<String, Option<f64>> {
+        let measured: Vec<&Evidence> = healthy
+            .iter()
+            .filter_map(|n| self.evidence.get(n))
+            .filter(|e| e.batches >= self.config.min_batches)
+            .collect();
+        let priced = !measured.is_empty() && measured.iter().all(|e| e.cost_usd > 0.0);
+        healthy
+            .iter()
+            .map(|name| {
+                let score = self
+                    .evidence
+                    .get(name)
+                    .filter(|e| e.batches >= self.config.min_batches)
+                    .map(|e| {
+                        let spent = if priced { e.cost_usd } else { e.seconds };
+                        if spent > 0.0 { e.new / spent } else { 0.0 }
+                    });
+                (name.clone(), score)
+            })
+            .collect()
+    }
+
+    fn target(&self, healthy: &[String]) -> BTreeMap<String, f64> {
+        let mut out: BTreeMap<String, f64> =
+            self.weights.keys().map(|k| (k.clone(), 0.0)).collect();
+        if healthy.is_empty() {
+            return out;
+        }
+        let scores = self.scores(healthy);
+        let best = scores.values().flatten().copied().fold(0.0, f64::max);
+        let n = healthy.len() as f64;
+        let unmeasured = scores.values().filter(|s| s.is_none()).count() as f64;
+        // Unmeasured providers get an equal share to be measured; the rest
+        // goes by score.
+        let by_score = 1.0 - unmeasured / n;
+        let mut soft = BTreeMap::new();
+        for (name, score) in &scores {
+            if let Some(s) = score {
+                let x = if best > 0.0 { (s / best - 1.0) / self.config.temperature } else { 0.0 };
+                soft.insert(name.clone(), x.exp());
+            }
+        }
+        normalize(&mut soft);
+        for (name, score) in &scores {
+            let share = match score {
+                None => 1.0 / n,
+                Some(_) => by_score * soft[name],
+            };
+            out.insert(name.clone(), share);
+        }
+        // Exploration floor for every healthy provider.
+        let floor = self.config.floor.min(1.0 / n);
+        for name in healthy {
+            let w = out.get_mut(name).expect("healthy providers are in out");
+            *w = floor + (1.0 - floor * n) * *w;
+        }
+        out
+    }
+}
+
+fn normalize(weights: &mut BTreeMap<String, f64>) {
+    let total: f64 = weights.values().sum();
+    if total > 0.0 {
+        weights.values_mut().for_each(|w| *w /= total);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Feeds `per_s` answers per second for `seconds`, from a provider list
+    /// of (name, new items per answer, cost per answer).
+    fn feed(b: &mut Bandit, providers: &[(&str, u64, f64)], from_s: u64, seconds: u64) {
+        let healthy: Vec<String> = providers.iter().map(|p| p.0.to_string()).collect();
+        for t in from_s..from_s + seconds {
+            for (name, new, cost) in providers {
+                b.observe(name, *new, *cost, 1000, t * 1000);
+            }
+            b.update(&healthy, t * 1000);
+        }
+    }
+
+    #[test]
+    fn favours_the_best_yield_per_dollar_and_keeps_exploring() {
+        let mut b = Bandit::new(Config::default());
+        feed(&mut b, &[("cheap", 10, 0.001), ("dear", 10, 0.01), ("weak", 2, 0.001)], 0, 60);
+        let (w, version) = b.weights();
+        assert!(w["cheap"] > 0.85, "{w:?}");
+        assert!(w["dear"] >= 0.05 - 1e-9 && w["weak"] >= 0.05 - 1e-9, "floor kept: {w:?}");
+        assert!((w.values().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(version > 0);
+    }
+
+    #[test]
+    fn unmeasured_providers_start_equal() {
+        let mut b = Bandit::new(Config::default());
+        b.update(&names(&["a", "b"]), 0);
+        let (w, _) = b.weights();
+        assert!((w["a"] - 0.5).abs() < 1e-9 && (w["b"] - 0.5).abs() < 1e-9, "{w:?}");
+    }
+
+    #[test]
+    fn moves_away_from_a_degrading_provider_within_30_s() {
+        let mut b = Bandit::new(Config::default());
+        feed(&mut b, &[("a", 10, 0.001), ("b", 6, 0.001)], 0, 120);
+        assert!(b.weights().0["a"] > 0.8);
+        // a now yields almost nothing: within 30 s b must lead.
+        let mut moved = None;
+        for t in 120..240 {
+            feed(&mut b, &[("a", 1, 0.001), ("b", 6, 0.001)], t, 1);
+            if b.weights().0["b"] > 0.5 {
+                moved = Some(t - 120);
+                break;
+            }
+        }
+        let moved = moved.expect("weights move to b");
+        assert!(moved <= 30, "took {moved} s");
+    }
+
+    #[test]
+    fn unhealthy_providers_get_zero() {
+        let mut b = Bandit::new(Config::default());
+        feed(&mut b, &[("a", 10, 0.001), ("b", 10, 0.001)], 0, 10);
+        b.update(&names(&["b"]), 11_000);
+        let (w, _) = b.weights();
+        assert_eq!(w["a"], 0.0);
+        assert!((w["b"] - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn scores_per_second_when_a_price_is_unknown() {
+        let mut b = Bandit::new(Config::default());
+        // "local" is free but slow per answer; per second it yields less.
+        for t in 0..60 {
+            b.observe("local", 10, 0.0, 4000, t * 1000);
+            b.observe("api", 10, 0.01, 1000, t * 1000);
+            b.update(&names(&["local", "api"]), t * 1000);
+        }
+        let (w, _) = b.weights();
+        assert!(w["api"] > w["local"], "{w:?}");
+    }
+
+    #[test]
+    fn manual_override_wins_until_cleared() {
+        let mut b = Bandit::new(Config::default());
+        feed(&mut b, &[("a", 10, 0.001), ("b", 1, 0.001)], 0, 30);
+        let manual: BTreeMap<String, f64> = [("b".to_string(), 1.0)].into();
+        b.set_manual(Some(manual.clone()));
+        feed(&mut b, &[("a", 10, 0.001), ("b", 1, 0.001)], 30, 10);
+        assert_eq!(b.weights().0, &manual);
+        b.set_manual(None);
+        assert!(b.weights().0["a"] > 0.8);
+    }
+}
