@@ -1,0 +1,57 @@
+//! Helpers for the worker's integration tests: providers built from a
+//! providers.toml text (keys from a fake environment), a prompt, and a
+//! wiremock server answering once with a canned response.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+use worker::prompt::Prompt;
+use worker::providers::{Completion, LlmError, Providers, config};
+
+/// The key the fake environment holds under `TEST_KEY`.
+pub const KEY: &str = "sk-test-0123456789abcdef";
+
+pub fn providers(toml: &str) -> Providers {
+    let env = |var: &str| (var == "TEST_KEY").then(|| KEY.to_string());
+    let settings = config::parse(toml, env).expect("valid providers file");
+    Providers::build(&settings, "w-test").expect("providers build")
+}
+
+pub fn prompt() -> Prompt {
+    Prompt {
+        system: "You produce long, precise lists.".into(),
+        user: "List 3 distinct Paris attractions.".into(),
+        topic: "Paris attractions".into(),
+        partition: None,
+        avoid: vec![],
+        count: 3,
+    }
+}
+
+/// A server whose every request to `route` gets `response`.
+pub async fn serving(route: &str, response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(route))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// One call through the provider's lease, as a worker slot makes it.
+pub async fn call(providers: &Providers) -> Result<Completion, LlmError> {
+    let entry = &providers.entries()[0];
+    let lease = entry.try_lease(Instant::now(), 100).expect("the provider is available");
+    tokio::time::timeout(Duration::from_secs(20), lease.call(&prompt()))
+        .await
+        .expect("the call ends within its timeout")
+}
+
+pub fn json(status: u16, body: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/json")
+}
