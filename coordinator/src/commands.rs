@@ -3,10 +3,24 @@
 
 use std::time::Duration;
 
-use igentai_protocol::{Reply, StopReply, StopWork, VERSION, WorkerAck, WorkerCommand, subjects};
+use igentai_protocol::{
+    PartitionReply, PartitionRequest, Reply, StopReply, StopWork, VERSION, WorkerAck,
+    WorkerCommand, subjects,
+};
 use tokio::sync::mpsc;
 
-/// The answer to a command, fed back into the event loop.
+/// An answer fed back into the event loop.
+#[derive(Debug)]
+pub enum Answer {
+    Worker(CommandResult),
+    Partitions {
+        run_id: String,
+        parent: Option<String>,
+        result: Result<Vec<String>, String>,
+    },
+}
+
+/// A worker's answer to a command.
 #[derive(Debug)]
 pub struct CommandResult {
     pub worker_id: String,
@@ -20,12 +34,50 @@ pub fn send(
     worker_id: &str,
     command: WorkerCommand,
     timeout: Duration,
-    results: &mpsc::Sender<CommandResult>,
+    results: &mpsc::Sender<Answer>,
 ) {
     let (client, results, worker_id) = (client.clone(), results.clone(), worker_id.to_string());
     tokio::spawn(async move {
         let result = request(&client, &worker_id, &command, timeout).await;
-        let _ = results.send(result).await;
+        let _ = results.send(Answer::Worker(result)).await;
+    });
+}
+
+/// Asks one worker of the queue group for sub-categories; the answer comes
+/// back as [`Answer::Partitions`].
+pub fn request_partitions(
+    client: &async_nats::Client,
+    request: PartitionRequest,
+    timeout: Duration,
+    results: &mpsc::Sender<Answer>,
+) {
+    let (client, results) = (client.clone(), results.clone());
+    tokio::spawn(async move {
+        let payload = serde_json::to_vec(&request).expect("partition requests serialize");
+        let answer = tokio::time::timeout(
+            timeout,
+            client.request(subjects::PARTITION_JOBS, payload.into()),
+        )
+        .await;
+        let result = match answer {
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(msg)) => match serde_json::from_slice::<PartitionReply>(&msg.payload) {
+                Ok(r) if r.ok => Ok(r.partitions),
+                Ok(r) => Err(r.error.unwrap_or_else(|| "refused".into())),
+                Err(e) => Err(format!("unreadable answer: {e}")),
+            },
+        };
+        if let Err(e) = &result {
+            tracing::warn!(parent = ?request.parent, error = %e, "partition request failed");
+        }
+        let _ = results
+            .send(Answer::Partitions {
+                run_id: request.run_id,
+                parent: request.parent,
+                result,
+            })
+            .await;
     });
 }
 

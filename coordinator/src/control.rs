@@ -3,7 +3,7 @@
 //! Pure: bytes in, a validated command or a clear error out. Nothing here
 //! changes state, so a malformed request can never change a run.
 
-use igentai_protocol::{MAX_CONTROL_BYTES, StartRequest, VERSION};
+use igentai_protocol::{MAX_CONTROL_BYTES, StartRequest, VERSION, WeightsRequest};
 use serde::Deserialize;
 
 /// Longest topic accepted, in characters.
@@ -102,6 +102,33 @@ fn validate_start(r: &StartRequest) -> Result<(), ControlError> {
     Ok(())
 }
 
+/// `weights`: empty (read), `{"weights": {...}}` (override) or
+/// `{"clear": true}`. Weights must be finite, non-negative, not all zero.
+pub fn decode_weights(payload: &[u8]) -> Result<WeightsRequest, ControlError> {
+    let text = text(payload)?;
+    if text.is_empty() {
+        return Ok(WeightsRequest::default());
+    }
+    let r: WeightsRequest = serde_json::from_str(text).map_err(|e| ControlError::Json(e.to_string()))?;
+    let invalid = |m: String| Err(ControlError::Invalid(m));
+    match (&r.weights, r.clear) {
+        (Some(_), true) => return invalid("give either weights or clear, not both".into()),
+        (Some(w), false) => {
+            if w.is_empty() {
+                return invalid("weights is empty".into());
+            }
+            if let Some((name, v)) = w.iter().find(|(k, v)| k.trim().is_empty() || !v.is_finite() || **v < 0.0) {
+                return invalid(format!("weight of {name:?} must be a finite number >= 0, got {v}"));
+            }
+            if w.values().sum::<f64>() <= 0.0 {
+                return invalid("weights must not all be zero".into());
+            }
+        }
+        (None, _) => {}
+    }
+    Ok(r)
+}
+
 /// `stop` and `status` take no arguments: an empty payload or a JSON object
 /// holding at most `v`.
 pub fn decode_no_args(payload: &[u8]) -> Result<(), ControlError> {
@@ -176,6 +203,26 @@ mod tests {
         assert!(start(long.as_bytes()).unwrap_err().contains("characters"));
         let huge = vec![b'a'; MAX_CONTROL_BYTES + 1];
         assert!(start(&huge).unwrap_err().contains("limit is 65536"));
+    }
+
+    #[test]
+    fn weights_requests() {
+        assert_eq!(decode_weights(b"").unwrap(), WeightsRequest::default());
+        let r = decode_weights(br#"{"weights":{"a":0.7,"b":0.3}}"#).unwrap();
+        assert_eq!(r.weights.unwrap()["a"], 0.7);
+        assert!(decode_weights(br#"{"clear":true}"#).unwrap().clear);
+        for (bad, expected) in [
+            (&br#"{"weights":{}}"#[..], "empty"),
+            (br#"{"weights":{"a":-1}}"#, ">= 0"),
+            (br#"{"weights":{"a":0}}"#, "all be zero"),
+            (br#"{"weights":{"a":1},"clear":true}"#, "not both"),
+            (br#"{"weights":{"a":"x"}}"#, "invalid type"),
+            (br#"{"wieghts":{"a":1}}"#, "unknown field"),
+            (b"heavy", "invalid JSON"),
+        ] {
+            let e = decode_weights(bad).unwrap_err().to_string();
+            assert!(e.contains(expected), "{e}");
+        }
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub async fn ctl(nats_url: &str, verb: Verb) -> anyhow::Result<()> {
                 min_yield_per_1k_tokens,
                 items_per_request,
                 prompt_template: None,
+                strategies: Default::default(),
             };
             (ControlVerb::Start, serde_json::to_vec(&request)?)
         }

@@ -60,6 +60,8 @@ pub enum Ingested {
     Pending {
         batch: CandidateBatch,
         outcome: BatchOutcome,
+        /// The batch's candidates that were already known (a sample).
+        duplicates: Vec<String>,
     },
     /// Unreadable: terminated (never redelivered) and to be counted.
     Rejected(Reject),
@@ -136,7 +138,7 @@ impl Ingest {
             Ok(topic) => dedup_into(topic, &batch, &now),
             Err(e) => Err(e),
         };
-        let (outcome, new_items) = match appended {
+        let (outcome, new_items, duplicates) = match appended {
             Ok(done) => done,
             Err(e) => {
                 // The buffers may hold part of this batch: hand it back and
@@ -154,7 +156,11 @@ impl Ingest {
             });
         }
         self.pending.push(msg);
-        Ok(Ingested::Pending { batch, outcome })
+        Ok(Ingested::Pending {
+            batch,
+            outcome,
+            duplicates,
+        })
     }
 
     /// Syncs every topic with new items, then acknowledges the batches behind
@@ -213,14 +219,18 @@ impl Ingest {
     }
 }
 
+/// Duplicates kept per batch for the avoid hints.
+const DUPLICATE_SAMPLE: usize = 64;
+
 /// Deduplicates a batch's items into a topic, buffering the new ones.
 fn dedup_into(
     topic: &mut Topic,
     batch: &CandidateBatch,
     now: &str,
-) -> std::io::Result<(BatchOutcome, Vec<NewItem>)> {
+) -> std::io::Result<(BatchOutcome, Vec<NewItem>, Vec<String>)> {
     let mut outcome = BatchOutcome::default();
     let mut new_items = Vec::new();
+    let mut duplicates = Vec::new();
     for raw in &batch.items {
         let Some(item) = batch::vet(raw) else {
             outcome.invalid += 1;
@@ -228,6 +238,9 @@ fn dedup_into(
         };
         outcome.candidates += 1;
         if !topic.seen.insert(item.hash) {
+            if duplicates.len() < DUPLICATE_SAMPLE {
+                duplicates.push(item.text);
+            }
             continue;
         }
         outcome.new += 1;
@@ -251,7 +264,7 @@ fn dedup_into(
             partition: batch.partition.clone(),
         });
     }
-    Ok((outcome, new_items))
+    Ok((outcome, new_items, duplicates))
 }
 
 /// Creates (or finds) the candidate stream and the coordinator's durable

@@ -19,6 +19,7 @@ pub mod partitions;
 pub mod run;
 pub mod service;
 pub mod stats;
+pub mod steer;
 pub mod store;
 pub mod weights;
 

@@ -61,6 +61,7 @@ impl Run {
                 max_duration_s: request.max_duration_s,
                 min_coverage: request.min_coverage,
                 min_yield_per_1k_tokens: request.min_yield_per_1k_tokens,
+                strategies: request.strategies,
                 resumed_items,
             },
             state: RunState::Running,

@@ -11,25 +11,29 @@ use anyhow::Context;
 use async_nats::jetstream;
 use futures::StreamExt;
 use igentai_protocol::{
-    ControlVerb, Heartbeat, MetricsSnapshot, Reply, RunState, StartReply, StopReply, VERSION,
-    WorkerCommand, WorkerState, now_ms, subjects,
+    ControlVerb, Heartbeat, MetricsSnapshot, PartitionRequest, Reply, RunState, StartReply,
+    StopReply, VERSION, WeightsReply, WeightsUpdate, WorkerCommand, WorkerState, now_ms,
+    subjects,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::commands::{self, CommandResult};
+use crate::commands::{self, Answer};
 use crate::config::{Config, connect};
 use crate::control;
 use crate::fleet::{Fleet, Seen};
 use crate::ingest::{Ingest, Ingested, MAX_PENDING, open_stream};
 use crate::run::{Progress, Run};
 use crate::stats::RunStats;
+use crate::steer::Steering;
 use crate::store::{METRICS, STATE};
 
 /// Workers are not sent the same kind of command again within this time.
 const COMMAND_RETRY_MS: u64 = 3_000;
+/// How long a worker may take to name sub-categories.
+const PARTITION_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often sighting counts are saved (they only feed the estimate).
 const SIGHTINGS_SAVE_MS: u64 = 10_000;
 
@@ -52,7 +56,7 @@ enum Event {
     Control(async_nats::Message),
     Heartbeat(async_nats::Message),
     Batch(Option<Result<jetstream::Message, Box<dyn std::error::Error + Send + Sync>>>),
-    CommandResult(CommandResult),
+    Answer(Answer),
 }
 
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -81,7 +85,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             _ = tick.tick() => Event::Tick,
             Some(msg) = control.next() => Event::Control(msg),
             Some(msg) = heartbeats.next() => Event::Heartbeat(msg),
-            Some(result) = results_rx.recv() => Event::CommandResult(result),
+            Some(answer) = results_rx.recv() => Event::Answer(answer),
             msg = batches.next() => Event::Batch(msg.map(|r| r.map_err(Into::into))),
         };
         match event {
@@ -93,11 +97,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Event::Tick => state.tick().await,
             Event::Control(msg) => state.handle_control(msg).await,
             Event::Heartbeat(msg) => state.handle_heartbeat(&msg),
-            Event::CommandResult(r) => {
-                if !r.ok {
-                    tracing::debug!(worker_id = %r.worker_id, error = ?r.error, "worker command failed");
-                }
-            }
+            Event::Answer(answer) => state.handle_answer(answer),
             Event::Batch(Some(Ok(msg))) => {
                 state.handle_batch(msg).await;
                 if state.ingest.pending() >= MAX_PENDING {
@@ -157,9 +157,10 @@ async fn open_stream_retrying(
 struct Coordinator {
     config: Config,
     client: async_nats::Client,
-    results: mpsc::Sender<CommandResult>,
+    results: mpsc::Sender<Answer>,
     run: Option<Run>,
     stats: RunStats,
+    steering: Steering,
     fleet: Fleet,
     ingest: Ingest,
     seq: u64,
@@ -174,7 +175,7 @@ impl Coordinator {
     fn new(
         config: Config,
         client: async_nats::Client,
-        results: mpsc::Sender<CommandResult>,
+        results: mpsc::Sender<Answer>,
     ) -> anyhow::Result<Self> {
         let mut ingest = Ingest::new(config.data_dir.clone());
         let run = Run::load(&config.data_dir).context("read current-run.json")?;
@@ -192,7 +193,9 @@ impl Coordinator {
             tracing::info!(run_id = %run.info.run_id, topic = %run.info.topic, state = ?run.state,
                 unique = topic.store.len(), "restored the last run");
         }
+        let strategies = run.as_ref().map(|r| r.info.strategies).unwrap_or_default();
         Ok(Self {
+            steering: Steering::new(strategies, None),
             fleet: Fleet::new(config.heartbeat_timeout_ms),
             config,
             client,
@@ -230,9 +233,10 @@ impl Coordinator {
                 Ok(()) => Reply::ok(self.snapshot(now_ms())).to_json(),
                 Err(e) => Reply::err(e.to_string()).to_json(),
             }),
-            Some(ControlVerb::Weights) => Some(
-                Reply::err("weight overrides are not available in this version").to_json(),
-            ),
+            Some(ControlVerb::Weights) => Some(match self.weights(&msg.payload).await {
+                Ok(r) => Reply::ok(r).to_json(),
+                Err(e) => Reply::err(e).to_json(),
+            }),
             None => Some(
                 Reply::err(format!(
                     "unknown control verb {verb:?}: use start, stop, status or weights"
@@ -274,14 +278,76 @@ impl Coordinator {
         };
         tracing::info!(run_id = %reply.run_id, topic = %reply.topic, known, "run started");
         self.stats = RunStats::new(now);
-        let assignment = run.assignment();
-        self.run = Some(run);
+        self.steering = Steering::new(run.info.strategies, self.steering.manual());
         let workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
         for worker_id in workers {
-            self.command(&worker_id, WorkerCommand::Assign(assignment.clone()), now);
+            let assignment = self.steering.assignment(&run, &worker_id, now);
+            self.command(&worker_id, WorkerCommand::Assign(assignment), now);
         }
+        self.run = Some(run);
         self.persist(now);
         Ok(reply)
+    }
+
+    /// `weights`: read the weights, set a manual override, or clear it.
+    async fn weights(&mut self, payload: &[u8]) -> Result<WeightsReply, String> {
+        let request = control::decode_weights(payload).map_err(|e| e.to_string())?;
+        if request.clear {
+            self.steering.set_manual(None);
+            tracing::info!("manual weights cleared");
+        } else if let Some(weights) = request.weights {
+            tracing::info!(?weights, "manual weights set");
+            self.steering.set_manual(Some(weights));
+        }
+        if request.clear || self.steering.manual().is_some() {
+            self.publish_weights().await;
+        }
+        let (weights, version, manual) = self.steering.weights();
+        Ok(WeightsReply { weights: weights.clone(), version, manual })
+    }
+
+    async fn publish_weights(&self) {
+        let Some(run) = self.run.as_ref().filter(|r| r.is_running()) else { return };
+        let (weights, version, manual) = self.steering.weights();
+        let update = WeightsUpdate {
+            v: VERSION,
+            run_id: run.info.run_id.clone(),
+            version,
+            weights: weights.clone(),
+            manual,
+        };
+        let payload = serde_json::to_vec(&update).expect("weight updates serialize");
+        if let Err(e) = self.client.publish(subjects::WEIGHTS, payload.into()).await {
+            tracing::warn!(error = %e, "could not publish weights");
+        }
+    }
+
+    /// Providers some alive worker reports healthy.
+    fn healthy_providers(&self) -> Vec<String> {
+        let mut providers = BTreeMap::new();
+        self.fleet.add_provider_health(&mut providers);
+        providers
+            .into_iter()
+            .filter(|(_, p)| p.healthy_workers > 0)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    fn handle_answer(&mut self, answer: Answer) {
+        match answer {
+            Answer::Worker(r) => {
+                if !r.ok {
+                    tracing::debug!(worker_id = %r.worker_id, error = ?r.error, "worker command failed");
+                }
+            }
+            Answer::Partitions { run_id, parent, result } => {
+                if self.run.as_ref().map(|r| &r.info.run_id) != Some(&run_id) {
+                    return;
+                }
+                let added = self.steering.split_done(parent.as_deref(), result);
+                tracing::info!(parent = ?parent, added, "partitions added");
+            }
+        }
     }
 
     /// Ends the running run and stops its workers; `reply_to` gets the
@@ -347,9 +413,12 @@ impl Coordinator {
             return;
         }
         match self.run.as_ref().filter(|r| r.is_running()) {
-            Some(run) if hb.run_id.as_deref() != Some(run.info.run_id.as_str()) => {
-                let assignment = WorkerCommand::Assign(run.assignment());
-                self.command(&hb.worker_id, assignment, now);
+            Some(run)
+                if hb.run_id.as_deref() != Some(run.info.run_id.as_str())
+                    || hb.partition.as_deref() != self.steering.desired(&hb.worker_id) =>
+            {
+                let assignment = self.steering.assignment(run, &hb.worker_id, now);
+                self.command(&hb.worker_id, WorkerCommand::Assign(assignment), now);
             }
             None if hb.state == WorkerState::Running => {
                 if let Some(run_id) = hb.run_id.clone() {
@@ -363,9 +432,11 @@ impl Coordinator {
 
     async fn handle_batch(&mut self, msg: jetstream::Message) {
         match self.ingest.receive(msg).await {
-            Ok(Ingested::Pending { batch, outcome }) => {
+            Ok(Ingested::Pending { batch, outcome, duplicates }) => {
                 if self.run.as_ref().map(|r| &r.info.run_id) == Some(&batch.run_id) {
-                    self.stats.record_batch(&batch, outcome, now_ms());
+                    let now = now_ms();
+                    self.stats.record_batch(&batch, outcome, now);
+                    self.steering.observe(&batch, outcome, &duplicates, now);
                 }
             }
             Ok(Ingested::Rejected(reject)) => self.stats.record_rejected(reject.kind()),
@@ -426,6 +497,7 @@ impl Coordinator {
         }
         self.stats.expire(now);
         self.check_stop(now);
+        self.steer(now).await;
         self.save_sightings(now, false);
         let snapshot = self.snapshot(now);
         let payload = serde_json::to_vec(&snapshot).expect("snapshots serialize");
@@ -435,12 +507,42 @@ impl Coordinator {
         self.persist_with(now, &snapshot);
     }
 
+    /// Carries out the steering plan: weights, partition requests, fresh
+    /// assignments.
+    async fn steer(&mut self, now: u64) {
+        let Some(run) = self.run.clone().filter(|r| r.is_running()) else { return };
+        let mut workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
+        workers.sort();
+        let plan = self.steering.tick(&self.healthy_providers(), &workers, now);
+        if plan.weights_changed {
+            self.publish_weights().await;
+        }
+        for parent in plan.split {
+            let request = PartitionRequest {
+                v: VERSION,
+                run_id: run.info.run_id.clone(),
+                topic: run.info.topic.clone(),
+                parent,
+                count: self.steering.fanout(),
+                weights: self.steering.weights().0.clone(),
+            };
+            commands::request_partitions(&self.client, request, PARTITION_TIMEOUT, &self.results);
+        }
+        for worker_id in plan.reassign {
+            let assignment = self.steering.assignment(&run, &worker_id, now);
+            self.command(&worker_id, WorkerCommand::Assign(assignment), now);
+        }
+    }
+
     fn snapshot(&mut self, now: u64) -> MetricsSnapshot {
         self.seq = (self.seq + 1).max(now);
         let topic = self.run.as_ref().and_then(|r| self.ingest.get(&r.info.topic));
         let unique = topic.map_or(0, |t| t.store.len());
         let mut providers = self.stats.providers(now);
         self.fleet.add_provider_health(&mut providers);
+        let mut partitions = self.stats.partitions(now);
+        self.steering.annotate(&mut partitions);
+        let (weights, weights_version, weights_manual) = self.steering.weights();
         MetricsSnapshot {
             v: VERSION,
             seq: self.seq,
@@ -451,8 +553,10 @@ impl Coordinator {
             providers,
             models: self.stats.models(now),
             workers: self.fleet.stats(now, &self.stats),
-            partitions: self.stats.partitions(now),
-            weights: BTreeMap::new(),
+            partitions,
+            weights: weights.clone(),
+            weights_version,
+            weights_manual,
             backlog: self.ingest.backlog + self.ingest.pending() as u64,
             estimate: topic.and_then(|t| t.seen.estimate()),
             last_error: self.last_error.clone(),

@@ -70,6 +70,60 @@ pub struct StartRequest {
     /// Overrides the workers' prompt template (`{topic}`, `{count}` are filled in).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_template: Option<String>,
+    /// Which yield strategies run (all by default), so each one's effect
+    /// can be measured by switching it off.
+    #[serde(default)]
+    pub strategies: Strategies,
+}
+
+/// The strategies that make more unique items per token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strategies {
+    /// Learn provider weights from measured yield (else: uniform).
+    #[serde(default = "yes")]
+    pub weights: bool,
+    /// Split the topic into sub-categories and spread workers over them.
+    #[serde(default = "yes")]
+    pub partitions: bool,
+    /// Tell models which items they keep repeating.
+    #[serde(default = "yes")]
+    pub avoid: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Strategies {
+    fn default() -> Self {
+        Self {
+            weights: true,
+            partitions: true,
+            avoid: true,
+        }
+    }
+}
+
+/// `igentai.control.weights`: set a manual override (`weights`), clear it
+/// (`clear`), or with neither, just read the weights.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsRequest {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<std::collections::BTreeMap<String, f64>>,
+    #[serde(default)]
+    pub clear: bool,
+}
+
+/// What `weights` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsReply {
+    pub weights: std::collections::BTreeMap<String, f64>,
+    pub version: u64,
+    pub manual: bool,
 }
 
 /// What `start` answers on success.

@@ -12,15 +12,16 @@ pub mod subjects;
 pub mod work;
 
 pub use control::{
-    ControlVerb, Reply, ReplyError, StartReply, StartRequest, StopReply, decode_reply,
+    ControlVerb, Reply, ReplyError, StartReply, StartRequest, StopReply, Strategies,
+    WeightsReply, WeightsRequest, decode_reply,
 };
 pub use metrics::{
     Estimate, ItemsEvent, MetricsSnapshot, NewItem, PartitionStats, ProviderStats, RunInfo,
     RunState, Totals, WorkerStats, Yield,
 };
 pub use work::{
-    Assignment, CandidateBatch, Heartbeat, ProviderHealth, StopWork, WorkerAck, WorkerCommand,
-    WorkerState,
+    Assignment, CandidateBatch, Heartbeat, PartitionReply, PartitionRequest, ProviderHealth,
+    StopWork, WeightsUpdate, WorkerAck, WorkerCommand, WorkerState,
 };
 
 /// The protocol version every message is stamped with.

@@ -40,6 +40,8 @@ pub struct RunInfo {
     pub min_coverage: Option<f64>,
     #[serde(default)]
     pub min_yield_per_1k_tokens: Option<f64>,
+    #[serde(default)]
+    pub strategies: crate::Strategies,
     /// Unique items already on disk when the run started.
     pub resumed_items: u64,
 }
@@ -168,6 +170,12 @@ pub struct MetricsSnapshot {
     pub workers: Vec<WorkerStats>,
     pub partitions: Vec<PartitionStats>,
     pub weights: BTreeMap<String, f64>,
+    /// Version of `weights`; grows with every change.
+    #[serde(default)]
+    pub weights_version: u64,
+    /// The weights are a manual override (`igentai.control.weights`).
+    #[serde(default)]
+    pub weights_manual: bool,
     /// Batches in the stream not yet ingested.
     pub backlog: u64,
     #[serde(default)]

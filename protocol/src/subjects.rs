@@ -24,6 +24,15 @@ const HEARTBEAT_PREFIX: &str = "igentai.heartbeat.";
 pub const CANDIDATES_ALL: &str = "igentai.candidates.>";
 const CANDIDATES_PREFIX: &str = "igentai.candidates.";
 
+/// Weight updates from the coordinator to every worker.
+pub const WEIGHTS: &str = "igentai.weights";
+
+/// Partition jobs: "list sub-categories of ...", answered by one worker of
+/// the queue group [`WORKERS_QUEUE`] (request-reply).
+pub const PARTITION_JOBS: &str = "igentai.jobs.partitions";
+/// The queue group workers answer jobs in.
+pub const WORKERS_QUEUE: &str = "igentai-workers";
+
 /// Commands to one worker (request-reply); the last token is the worker id.
 const WORK_PREFIX: &str = "igentai.work.";
 

@@ -38,6 +38,59 @@ pub struct Assignment {
     pub weights: BTreeMap<String, f64>,
 }
 
+/// Published on `igentai.weights` whenever the weights change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsUpdate {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub run_id: String,
+    /// Grows with every change; workers ignore an update older than theirs.
+    pub version: u64,
+    /// Provider name → relative weight.
+    pub weights: BTreeMap<String, f64>,
+    /// Set by an operator (`igentai.control.weights`) rather than learned.
+    pub manual: bool,
+}
+
+/// A request on `igentai.jobs.partitions`: name sub-categories.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionRequest {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub run_id: String,
+    pub topic: String,
+    /// The partition to split (a path "A > B"); `None` splits the topic.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// How many sub-categories to ask for.
+    pub count: u32,
+    /// Provider name → weight, to choose the provider asked.
+    #[serde(default)]
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// The answer to a [`PartitionRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionReply {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub worker_id: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Sub-category names (not paths).
+    #[serde(default)]
+    pub partitions: Vec<String>,
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub tokens_in: u64,
+    #[serde(default)]
+    pub tokens_out: u64,
+    #[serde(default)]
+    pub cost_usd: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopWork {
     #[serde(default = "crate::default_version")]

@@ -1,0 +1,268 @@
+//! Steering a run towards more unique items per token: which provider
+//! weights to publish, which partition each worker works on, and which
+//! items its prompts should avoid.
+//!
+//! Pure: it combines the bandit (`weights.rs`), the partition tree
+//! (`partitions.rs`) and the avoid tallies (`avoid.rs`) into plans the event
+//! loop carries out. Each strategy can be switched off per run.
+
+use std::collections::{BTreeMap, HashMap};
+
+use igentai_protocol::{Assignment, CandidateBatch, PartitionStats, Strategies};
+
+use crate::avoid::Avoid;
+use crate::partitions::{Action, Policy, Tree};
+use crate::run::Run;
+use crate::stats::BatchOutcome;
+use crate::weights::{self, Bandit};
+
+/// Items named in an avoid hint.
+pub const AVOID_HINT_ITEMS: usize = 30;
+/// How often a worker's avoid hint is refreshed.
+pub const AVOID_REFRESH_MS: u64 = 15_000;
+
+/// What a worker was last told.
+#[derive(Debug, Clone, PartialEq)]
+struct Told {
+    partition: Option<String>,
+    at_ms: u64,
+}
+
+/// What the event loop should do after a tick.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    /// Publish the new weights.
+    pub weights_changed: bool,
+    /// Ask workers for sub-categories of these parents (`None`: the topic).
+    pub split: Vec<Option<String>>,
+    /// Send these workers a fresh assignment.
+    pub reassign: Vec<String>,
+}
+
+pub struct Steering {
+    strategies: Strategies,
+    bandit: Bandit,
+    tree: Tree,
+    avoid: Avoid,
+    /// Partition each alive worker should work on.
+    desired: HashMap<String, Option<String>>,
+    told: HashMap<String, Told>,
+}
+
+impl Steering {
+    pub fn new(strategies: Strategies, manual: Option<BTreeMap<String, f64>>) -> Self {
+        let mut bandit = Bandit::new(weights::Config::default());
+        if manual.is_some() {
+            bandit.set_manual(manual);
+        }
+        Self {
+            strategies,
+            bandit,
+            tree: Tree::new(Policy::default()),
+            avoid: Avoid::default(),
+            desired: HashMap::new(),
+            told: HashMap::new(),
+        }
+    }
+
+    pub fn fanout(&self) -> u32 {
+        self.tree.policy().fanout
+    }
+
+    /// Learns from one ingested answer; `duplicates` are its candidates that
+    /// were already known.
+    pub fn observe(&mut self, batch: &CandidateBatch, outcome: BatchOutcome, duplicates: &[String], now_ms: u64) {
+        if self.strategies.weights {
+            self.bandit
+                .observe(&batch.provider, outcome.new, batch.cost_usd, batch.latency_ms, now_ms);
+        }
+        let partition = batch.partition.as_deref();
+        self.tree.record(partition, outcome.candidates, outcome.new);
+        if self.strategies.avoid {
+            for item in duplicates {
+                self.avoid.record(partition, item);
+            }
+        }
+    }
+
+    /// Re-plans: weights over the `healthy` providers, partition decisions,
+    /// and which of the `workers` (alive, sorted) need a new assignment.
+    pub fn tick(&mut self, healthy: &[String], workers: &[String], now_ms: u64) -> Plan {
+        let mut plan = Plan::default();
+        if self.strategies.weights || self.bandit.manual().is_some() {
+            plan.weights_changed = self.bandit.update(healthy, now_ms);
+        }
+        if self.strategies.partitions && !workers.is_empty() {
+            plan.split = self
+                .tree
+                .decide()
+                .into_iter()
+                .map(|Action::RequestChildren { parent }| parent)
+                .collect();
+        }
+        self.desired = if self.strategies.partitions {
+            self.tree
+                .spread(workers)
+                .into_iter()
+                .map(|(w, p)| (w.to_string(), p))
+                .collect()
+        } else {
+            workers.iter().map(|w| (w.clone(), None)).collect()
+        };
+        self.told.retain(|w, _| self.desired.contains_key(w));
+        for worker in workers {
+            let due = match self.told.get(worker) {
+                None => false, // not told yet: the heartbeat reconciliation assigns it
+                Some(t) => {
+                    t.partition != self.desired[worker]
+                        || (self.strategies.avoid && now_ms.saturating_sub(t.at_ms) >= AVOID_REFRESH_MS)
+                }
+            };
+            if due {
+                plan.reassign.push(worker.clone());
+            }
+        }
+        plan
+    }
+
+    /// The partition `worker` should be on (`None`: the whole topic).
+    pub fn desired(&self, worker: &str) -> Option<&str> {
+        self.desired.get(worker).and_then(|p| p.as_deref())
+    }
+
+    /// The assignment for `worker`, remembered as told.
+    pub fn assignment(&mut self, run: &Run, worker: &str, now_ms: u64) -> Assignment {
+        let partition = self.desired.get(worker).cloned().flatten();
+        let mut a = run.assignment();
+        if self.strategies.avoid {
+            a.avoid = self.avoid.hint(partition.as_deref(), AVOID_HINT_ITEMS);
+        }
+        a.weights = self.weights().0.clone();
+        a.partition = partition.clone();
+        self.told
+            .insert(worker.to_string(), Told { partition, at_ms: now_ms });
+        a
+    }
+
+    /// Sub-categories arrived for `parent` (or the request failed).
+    pub fn split_done(&mut self, parent: Option<&str>, result: Result<Vec<String>, String>) -> usize {
+        match result {
+            Ok(names) => self.tree.add_children(parent, &names),
+            Err(_) => {
+                self.tree.split_failed(parent);
+                0
+            }
+        }
+    }
+
+    /// Weights in force (empty: uniform), their version, and whether manual.
+    pub fn weights(&self) -> (&BTreeMap<String, f64>, u64, bool) {
+        let (w, version) = self.bandit.weights();
+        (w, version, self.bandit.manual().is_some())
+    }
+
+    pub fn set_manual(&mut self, weights: Option<BTreeMap<String, f64>>) {
+        self.bandit.set_manual(weights);
+    }
+
+    pub fn manual(&self) -> Option<BTreeMap<String, f64>> {
+        self.bandit.manual().cloned()
+    }
+
+    pub fn annotate(&self, stats: &mut Vec<PartitionStats>) {
+        self.tree.annotate(stats);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use igentai_protocol::StartRequest;
+
+    fn run(strategies: Strategies) -> Run {
+        let request = StartRequest {
+            topic: "Paris attractions".into(),
+            strategies,
+            ..Default::default()
+        };
+        Run::new(&request, "paris", std::path::Path::new("data/paris"), 0, 0)
+    }
+
+    fn workers(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("w{i}")).collect()
+    }
+
+    fn batch(provider: &str, partition: Option<&str>) -> CandidateBatch {
+        CandidateBatch {
+            v: 1,
+            batch_id: "b".into(),
+            run_id: "r".into(),
+            topic: "Paris attractions".into(),
+            worker_id: "w1".into(),
+            provider: provider.into(),
+            model: "m".into(),
+            partition: partition.map(Into::into),
+            items: vec![],
+            tokens_in: 100,
+            tokens_out: 100,
+            latency_ms: 500,
+            cost_usd: 0.001,
+            finish_reason: None,
+            request_id: None,
+            created_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn partitions_are_requested_spread_and_assigned() {
+        let all = Strategies::default();
+        let r = run(all);
+        let mut s = Steering::new(all, None);
+        let plan = s.tick(&["sim".into()], &workers(3), 0);
+        assert_eq!(plan.split, [None]);
+        // Nobody was told anything yet: assignments come from reconciliation.
+        assert!(plan.reassign.is_empty());
+        for w in workers(3) {
+            assert_eq!(s.assignment(&r, &w, 0).partition, None);
+        }
+        assert_eq!(s.split_done(None, Ok(vec!["Museums".into(), "Parks".into()])), 2);
+        let plan = s.tick(&["sim".into()], &workers(3), 1_000);
+        assert_eq!(plan.reassign, workers(3), "every worker moves to a partition");
+        let parts: Vec<Option<String>> =
+            workers(3).iter().map(|w| s.assignment(&r, w, 1_000).partition).collect();
+        assert_eq!(parts.iter().flatten().count(), 3);
+        assert!(s.tick(&["sim".into()], &workers(3), 2_000).reassign.is_empty());
+    }
+
+    #[test]
+    fn avoid_hints_name_repeated_items_and_refresh() {
+        let all = Strategies::default();
+        let r = run(all);
+        let mut s = Steering::new(Strategies { partitions: false, ..all }, None);
+        s.tick(&[], &workers(1), 0);
+        s.assignment(&r, "w1", 0);
+        let dups = vec!["Louvre".to_string(), "Louvre".to_string(), "Orsay".to_string()];
+        s.observe(&batch("sim", None), BatchOutcome { candidates: 3, new: 0, invalid: 0 }, &dups, 0);
+        assert!(s.tick(&[], &workers(1), AVOID_REFRESH_MS - 1).reassign.is_empty());
+        assert_eq!(s.tick(&[], &workers(1), AVOID_REFRESH_MS).reassign, ["w1"]);
+        assert_eq!(s.assignment(&r, "w1", AVOID_REFRESH_MS).avoid, ["Louvre", "Orsay"]);
+    }
+
+    #[test]
+    fn strategies_switch_off() {
+        let off = Strategies { weights: false, partitions: false, avoid: false };
+        let r = run(off);
+        let mut s = Steering::new(off, None);
+        for t in 0..100 {
+            s.observe(&batch("a", None), BatchOutcome { candidates: 20, new: 10, invalid: 0 }, &["x".into()], t * 100);
+            s.observe(&batch("b", None), BatchOutcome { candidates: 20, new: 1, invalid: 0 }, &["x".into()], t * 100);
+            let plan = s.tick(&["a".into(), "b".into()], &workers(2), t * 100);
+            assert_eq!(plan, Plan::default());
+        }
+        let a = s.assignment(&r, "w1", 0);
+        assert!(a.weights.is_empty() && a.avoid.is_empty() && a.partition.is_none());
+        // A manual override still applies.
+        s.set_manual(Some([("b".to_string(), 1.0)].into()));
+        assert_eq!(s.assignment(&r, "w1", 0).weights["b"], 1.0);
+    }
+}
