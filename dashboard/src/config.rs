@@ -64,7 +64,10 @@ impl fmt::Debug for Config {
 /// `nats://user:secret@host:4222` → `nats://***@host:4222`, for each URL of
 /// a comma-separated list; URLs without credentials are unchanged.
 pub fn redact_url(urls: &str) -> String {
-    urls.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+    urls.split(',')
+        .map(redact_one)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn redact_one(url: &str) -> String {
@@ -97,7 +100,10 @@ mod tests {
         check("nats://user:pw@host:4222", "nats://***@host:4222");
         check("tls://token@host", "tls://***@host");
         check("user:pw@host:4222", "***@host:4222");
-        check("nats://a:b@h1:4222,nats://h2:4222", "nats://***@h1:4222,nats://h2:4222");
+        check(
+            "nats://a:b@h1:4222,nats://h2:4222",
+            "nats://***@h1:4222,nats://h2:4222",
+        );
         check("nats://h1,nats://u:p@h2", "nats://h1,nats://***@h2");
 
         let config = Config::parse_from(["dashboard", "--nats-url", "nats://u:hunter2@h:1"]);

@@ -61,6 +61,16 @@ impl Control {
         Control { client, timeout }
     }
 
+    /// The NATS connection as a word for people: `connected`, `connecting`
+    /// (not connected yet since start) or `disconnected`.
+    pub fn nats_state(&self) -> &'static str {
+        match self.client.connection_state() {
+            State::Connected => "connected",
+            State::Pending => "connecting",
+            State::Disconnected => "disconnected",
+        }
+    }
+
     /// Sends `body` verbatim on the verb's control subject and relays the reply.
     pub async fn forward(&self, verb: ControlVerb, body: Bytes) -> Answer {
         let subject = verb.subject();

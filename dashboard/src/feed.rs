@@ -7,10 +7,14 @@
 //! update. The broadcast channel is bounded: a client that falls behind
 //! loses old updates (`Lagged`) and catches up from [`Feed::latest`] instead
 //! of slowing anyone else down.
+//!
+//! The feed also keeps the relay's counters ([`Stats`]), served as
+//! `GET /api/relay` to answer "is the dashboard receiving anything?".
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::frame::Update;
@@ -35,6 +39,31 @@ struct State {
     /// whenever that many were ever published.
     recent: VecDeque<Update>,
     recent_items: usize,
+    stats: Stats,
+}
+
+/// What the relay has seen so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    /// `seq` of the latest snapshot relayed.
+    pub last_seq: Option<u64>,
+    pub snapshots: u64,
+    pub items_events: u64,
+    /// Snapshots dropped for a `seq` not above `last_seq`.
+    pub stale_snapshots: u64,
+    /// Unreadable payloads dropped, per subject.
+    pub bad_metrics: u64,
+    pub bad_items: u64,
+    /// Browsers connected to `/ws` right now.
+    pub clients: usize,
+}
+
+/// Why the relay dropped a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    StaleSnapshot,
+    BadMetrics,
+    BadItems,
 }
 
 /// What a client starts from when it connects.
@@ -62,8 +91,13 @@ impl Feed {
     pub fn publish(&self, update: Update) {
         let mut state = self.lock();
         match &update {
-            Update::Metrics { .. } => state.latest = Some(update.clone()),
+            Update::Metrics { seq, .. } => {
+                state.latest = Some(update.clone());
+                state.stats.snapshots += 1;
+                state.stats.last_seq = Some(*seq);
+            }
             Update::Items { count, .. } => {
+                state.stats.items_events += 1;
                 state.recent.push_back(update.clone());
                 state.recent_items += count;
                 while let Some(front) = state.recent.front() {
@@ -91,6 +125,25 @@ impl Feed {
 
     pub fn latest(&self) -> Option<Update> {
         self.lock().latest.clone()
+    }
+
+    /// Counts a dropped message; returns how many were dropped for that reason.
+    pub fn dropped(&self, why: Dropped) -> u64 {
+        let stats = &mut self.lock().stats;
+        let count = match why {
+            Dropped::StaleSnapshot => &mut stats.stale_snapshots,
+            Dropped::BadMetrics => &mut stats.bad_metrics,
+            Dropped::BadItems => &mut stats.bad_items,
+        };
+        *count += 1;
+        *count
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            clients: self.inner.tx.receiver_count(),
+            ..self.lock().stats.clone()
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -138,11 +191,29 @@ mod tests {
         let mut joined = feed.join();
         assert_eq!(joined.latest, Some(metrics(2)));
         assert_eq!(joined.recent, vec![items(2, "a")]);
-        assert!(joined.rx.try_recv().is_err(), "nothing before joining is replayed");
+        assert!(
+            joined.rx.try_recv().is_err(),
+            "nothing before joining is replayed"
+        );
 
         feed.publish(metrics(3));
         assert_eq!(joined.rx.try_recv().ok(), Some(metrics(3)));
         assert_eq!(feed.latest(), Some(metrics(3)));
+
+        assert_eq!(feed.dropped(Dropped::StaleSnapshot), 1);
+        assert_eq!(feed.dropped(Dropped::StaleSnapshot), 2);
+        let stats = feed.stats();
+        assert_eq!(
+            stats,
+            Stats {
+                last_seq: Some(3),
+                snapshots: 3,
+                items_events: 1,
+                stale_snapshots: 2,
+                clients: 1,
+                ..Stats::default()
+            }
+        );
     }
 
     #[test]

@@ -58,7 +58,8 @@ mod tests {
     #[test]
     fn payloads_are_embedded_verbatim() {
         // Spacing and field order of the payload survive: it is not re-serialized.
-        let snapshot: &RawValue = serde_json::from_str(r#"{ "seq": 7,  "z": 1, "a": [] }"#).unwrap();
+        let snapshot: &RawValue =
+            serde_json::from_str(r#"{ "seq": 7,  "z": 1, "a": [] }"#).unwrap();
         check(
             Frame::Metrics(snapshot),
             r#"{"type":"metrics","data":{ "seq": 7,  "z": 1, "a": [] }}"#,

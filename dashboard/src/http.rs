@@ -1,27 +1,29 @@
 //! The web server: the page and its assets (embedded in the binary, so the
 //! dashboard works offline and ships as one file), the `/ws` feed, the
-//! `/api/*` control endpoints and `/healthz`.
+//! `/api/{start,stop,status}` control endpoints, `/api/relay` (the relay's
+//! own counters) and `/healthz`.
 //!
 //! The control endpoints can start runs that cost money, so requests a
 //! browser makes on behalf of another site are refused: a POST or WebSocket
 //! upgrade whose `Origin` is not this server's own host gets 403. Tools such
 //! as curl send no `Origin` and are served.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use igentai_protocol::{ControlVerb, MAX_CONTROL_BYTES};
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::control::{Answer, Control};
-use crate::feed::Feed;
+use crate::feed::{Feed, Stats};
 use crate::ws;
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
@@ -47,7 +49,10 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
         .route(
             "/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
@@ -58,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/ws", get(websocket))
+        .route("/api/relay", get(relay_stats))
         .route("/api/status", get(status))
         .route("/api/start", post(start))
         .route("/api/stop", post(stop))
@@ -94,8 +100,27 @@ async fn websocket(
     upgrade.on_upgrade(move |socket| sessions.track_future(ws::serve(socket, feed, shutdown)))
 }
 
+/// `GET /api/relay`: the dashboard's own view, no coordinator involved.
+#[derive(Serialize)]
+struct RelayView {
+    /// `connected`, `connecting` (never connected yet) or `disconnected`.
+    nats: &'static str,
+    #[serde(flatten)]
+    stats: Stats,
+}
+
+async fn relay_stats(State(state): State<AppState>) -> Json<RelayView> {
+    Json(RelayView {
+        nats: state.control.nats_state(),
+        stats: state.feed.stats(),
+    })
+}
+
 async fn status(State(state): State<AppState>) -> Answer {
-    state.control.forward(ControlVerb::Status, Bytes::new()).await
+    state
+        .control
+        .forward(ControlVerb::Status, Bytes::new())
+        .await
 }
 
 async fn start(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Answer {
@@ -210,9 +235,18 @@ mod tests {
     #[test]
     fn page_never_parses_markup() {
         // Items are arbitrary text from LLMs: the page must only ever set textContent.
-        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+        ] {
             assert!(!APP_JS.contains(sink), "app.js uses {sink}");
         }
-        assert!(!INDEX_HTML.contains("http://") && !INDEX_HTML.contains("https://"), "no CDN");
+        assert!(
+            !INDEX_HTML.contains("http://") && !INDEX_HTML.contains("https://"),
+            "no CDN"
+        );
     }
 }

@@ -89,7 +89,9 @@ async fn connect(config: &Config) -> anyhow::Result<async_nats::Client> {
                 Event::Disconnected => warn!("disconnected from NATS; reconnecting"),
                 // Every failed reconnect attempt reports one: not news after "disconnected".
                 Event::ClientError(e) => debug!(error = %e, "NATS client error"),
-                Event::Draining | Event::Closed => debug!(event = %event, "NATS connection closing"),
+                Event::Draining | Event::Closed => {
+                    debug!(event = %event, "NATS connection closing")
+                }
                 other => warn!(event = %other, "NATS event"),
             }
         })

@@ -5,10 +5,11 @@
 //! relayed (the coordinator's `seq` grows across its restarts; anything else
 //! is a stale or replayed snapshot). Only `seq` (or an items event's item
 //! count) is decoded; the payload itself goes to browsers untouched. A
-//! payload that is not what the protocol says is counted, logged the first
-//! time, and dropped: whoever publishes garbage must not take the dashboard
-//! down.
+//! payload that is not what the protocol says is counted (in the feed's
+//! stats), logged the first time, and dropped: whoever publishes garbage
+//! must not take the dashboard down.
 
+use anyhow::Context;
 use async_nats::{Client, Subscriber};
 use futures::StreamExt;
 use igentai_protocol::subjects::{ITEMS, METRICS};
@@ -18,7 +19,7 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::feed::Feed;
+use crate::feed::{Dropped, Feed};
 use crate::frame::{Frame, Update};
 
 /// The two subscriptions the relay reads.
@@ -28,7 +29,6 @@ pub struct Subscriptions {
 }
 
 pub async fn subscribe(client: &Client) -> anyhow::Result<Subscriptions> {
-    use anyhow::Context;
     Ok(Subscriptions {
         metrics: client
             .subscribe(METRICS)
@@ -52,8 +52,6 @@ enum Event {
 /// Relays until `shutdown` is cancelled or the subscriptions end.
 pub async fn run(mut subs: Subscriptions, feed: Feed, shutdown: CancellationToken) {
     let mut gate = Gate::default();
-    let mut bad_metrics = BadPayloads::new(METRICS);
-    let mut bad_items = BadPayloads::new(ITEMS);
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => Event::Shutdown,
@@ -63,29 +61,56 @@ pub async fn run(mut subs: Subscriptions, feed: Feed, shutdown: CancellationToke
         match event {
             Event::Metrics(msg) => match gate.metrics(&msg.payload) {
                 Verdict::Relay(update) => feed.publish(update),
-                Verdict::Stale { seq, last } => debug!(seq, last, "dropped stale snapshot"),
-                Verdict::Bad(reason) => bad_metrics.note(&reason),
+                Verdict::Stale { seq, last, streak } => {
+                    feed.dropped(Dropped::StaleSnapshot);
+                    if streak == STALE_STREAK_WARNING {
+                        warn!(
+                            seq,
+                            last,
+                            "every recent snapshot was older than one already shown: \
+                             did a coordinator restart with its clock behind? \
+                             Restart the dashboard to follow it"
+                        );
+                    } else {
+                        debug!(seq, last, "dropped stale snapshot");
+                    }
+                }
+                Verdict::Bad(reason) => {
+                    log_bad(METRICS, feed.dropped(Dropped::BadMetrics), &reason);
+                }
             },
             Event::Items(msg) => match decode_items(&msg.payload) {
                 Ok(update) => feed.publish(update),
-                Err(reason) => bad_items.note(&reason),
+                Err(reason) => log_bad(ITEMS, feed.dropped(Dropped::BadItems), &reason),
             },
             Event::Closed | Event::Shutdown => break,
         }
     }
+    let stats = feed.stats();
     info!(
-        bad_metrics = bad_metrics.count,
-        bad_items = bad_items.count,
-        last_seq = gate.last_seq,
+        snapshots = stats.snapshots,
+        items_events = stats.items_events,
+        stale_snapshots = stats.stale_snapshots,
+        bad_metrics = stats.bad_metrics,
+        bad_items = stats.bad_items,
         "relay stopped"
     );
 }
+
+/// Consecutive stale snapshots (about a second apart) after which a
+/// coordinator is probably publishing from behind, not just replaying one.
+const STALE_STREAK_WARNING: u32 = 10;
 
 /// What to do with one message.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
     Relay(Update),
-    Stale { seq: u64, last: u64 },
+    /// Not newer than `last`; the `streak`-th stale snapshot in a row.
+    Stale {
+        seq: u64,
+        last: u64,
+        streak: u32,
+    },
     Bad(String),
 }
 
@@ -93,6 +118,7 @@ pub enum Verdict {
 #[derive(Debug, Default)]
 pub struct Gate {
     last_seq: Option<u64>,
+    stale_streak: u32,
 }
 
 #[derive(Deserialize)]
@@ -116,9 +142,15 @@ impl Gate {
             Err(e) => return Verdict::Bad(format!("not a snapshot: {e}")),
         };
         if let Some(last) = self.last_seq.filter(|&last| seq <= last) {
-            return Verdict::Stale { seq, last };
+            self.stale_streak += 1;
+            return Verdict::Stale {
+                seq,
+                last,
+                streak: self.stale_streak,
+            };
         }
         self.last_seq = Some(seq);
+        self.stale_streak = 0;
         Verdict::Relay(Update::Metrics {
             seq,
             text: Frame::Metrics(raw).encode(),
@@ -128,8 +160,7 @@ impl Gate {
 
 /// An items event framed for browsers, or why it is unreadable.
 pub fn decode_items(payload: &[u8]) -> Result<Update, String> {
-    let raw: &RawValue =
-        serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    let raw: &RawValue = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
     let event = object::<ItemsOnly>(raw).map_err(|e| format!("not an items event: {e}"))?;
     Ok(Update::Items {
         count: event.items.len(),
@@ -146,28 +177,16 @@ fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Result<T, String> {
     serde_json::from_str(raw.get()).map_err(|e| e.to_string())
 }
 
-/// Counts the payloads of one subject dropped as unreadable; warns only for
-/// the first so a misbehaving publisher cannot flood the log.
-struct BadPayloads {
-    subject: &'static str,
-    count: u64,
-}
-
-impl BadPayloads {
-    fn new(subject: &'static str) -> Self {
-        BadPayloads { subject, count: 0 }
-    }
-
-    fn note(&mut self, reason: &str) {
-        self.count += 1;
-        if self.count == 1 {
-            warn!(
-                subject = self.subject,
-                reason, "dropped an unreadable payload (further ones are logged at debug level)"
-            );
-        } else {
-            debug!(subject = self.subject, reason, count = self.count, "dropped an unreadable payload");
-        }
+/// Warns about the first unreadable payload of a subject only, so a
+/// misbehaving publisher cannot flood the log.
+fn log_bad(subject: &str, count: u64, reason: &str) {
+    if count == 1 {
+        warn!(
+            subject,
+            reason, "dropped an unreadable payload (further ones are logged at debug level)"
+        );
+    } else {
+        debug!(subject, reason, count, "dropped an unreadable payload");
     }
 }
 
@@ -199,11 +218,30 @@ mod tests {
             (r#"  {"seq":7}  "#, Some(7)),
         ];
         for (payload, expected) in table {
-            assert_eq!(relayed_seq(&gate.metrics(payload.as_bytes())), *expected, "{payload}");
+            assert_eq!(
+                relayed_seq(&gate.metrics(payload.as_bytes())),
+                *expected,
+                "{payload}"
+            );
         }
         assert!(matches!(gate.metrics(b"{"), Verdict::Bad(_)));
-        assert_eq!(gate.metrics(br#"{"seq":3}"#), Verdict::Stale { seq: 3, last: 7 });
         assert!(matches!(gate.metrics(b"\xff\xfe"), Verdict::Bad(_)));
+        // Stale snapshots in a row are counted, so a clock gone back is noticed.
+        for streak in 1..=3 {
+            assert_eq!(
+                gate.metrics(br#"{"seq":3}"#),
+                Verdict::Stale {
+                    seq: 3,
+                    last: 7,
+                    streak
+                }
+            );
+        }
+        assert_eq!(relayed_seq(&gate.metrics(br#"{"seq":8}"#)), Some(8));
+        assert!(matches!(
+            gate.metrics(br#"{"seq":3}"#),
+            Verdict::Stale { streak: 1, .. }
+        ));
     }
 
     #[test]
@@ -222,7 +260,10 @@ mod tests {
     #[test]
     fn items_events_need_an_items_array() {
         let table: &[(&str, Option<usize>)] = &[
-            (r#"{"v":1,"run_id":"r","items":[{"text":"a"},{"text":"b"}]}"#, Some(2)),
+            (
+                r#"{"v":1,"run_id":"r","items":[{"text":"a"},{"text":"b"}]}"#,
+                Some(2),
+            ),
             (r#"{"items":[]}"#, Some(0)),
             (r#"{"items":"a"}"#, None),
             (r#"{"run_id":"r"}"#, None),

@@ -93,7 +93,10 @@ pub async fn serve(mut socket: WebSocket, feed: Feed, shutdown: CancellationToke
                 }
             }
             Event::Lagged(missed) => {
-                debug!(missed, "websocket client lagged; sending the latest snapshot");
+                debug!(
+                    missed,
+                    "websocket client lagged; sending the latest snapshot"
+                );
                 match feed.latest() {
                     Some(latest) if cursor.admit(&latest) => {
                         send(&mut socket, latest.text().clone()).await

@@ -115,6 +115,7 @@
     renderRun(s, run);
     renderTotals(s);
     renderProviders(s.providers || {}, s.weights || {});
+    renderModels(s.models || {});
     renderWorkers(Array.isArray(s.workers) ? s.workers : []);
     renderPartitions(Array.isArray(s.partitions) ? s.partitions : []);
 
@@ -152,13 +153,16 @@
     ];
     if (run.stopped_at_ms) rows.push(['Stopped', fmt.time(run.stopped_at_ms)]);
     if (run.stop_reason) rows.push(['Stop reason', run.stop_reason]);
-    rows.push(
-      ['Limits', [
-        `target ${fmt.opt(run.target, fmt.int)}`,
-        `budget ${fmt.opt(run.budget_usd, fmt.usd)}`,
-        `max duration ${fmt.opt(run.max_duration_s, fmt.duration)}`,
-      ].join(' · ')],
-    );
+    const limits = [
+      `target ${fmt.opt(run.target, fmt.int)}`,
+      `budget ${fmt.opt(run.budget_usd, fmt.usd)}`,
+      `max duration ${fmt.opt(run.max_duration_s, fmt.duration)}`,
+    ];
+    if (isNum(run.min_coverage)) limits.push(`stop at ${fmt.pct(run.min_coverage)} coverage`);
+    if (isNum(run.min_yield_per_1k_tokens)) {
+      limits.push(`stop below ${run.min_yield_per_1k_tokens} new items / 1k tokens`);
+    }
+    rows.push(['Limits', limits.join(' · ')]);
     if (run.resumed_items) rows.push(['Resumed with', `${fmt.int(run.resumed_items)} items already known`]);
     const nodes = [];
     for (const [term, value] of rows) nodes.push(el('dt', term), el('dd', value));
@@ -184,29 +188,70 @@
     setTotal('rejected', rejected > 0
       ? `${fmt.int(t.rejected_batches)} bad batches · ${fmt.int(t.invalid_items)} bad items`
       : '');
+    const byKind = t.rejected_by_kind && typeof t.rejected_by_kind === 'object'
+      ? Object.entries(t.rejected_by_kind).map(([kind, n]) => `${kind}: ${fmt.int(n)}`).join(', ')
+      : '';
+    if (totalsEls.rejected) totalsEls.rejected.title = byKind;
+  }
+
+  // `failures` is a map of kind → count: the total, with the kinds spelled out.
+  function failuresCell(failures) {
+    const kinds = failures && typeof failures === 'object' ? Object.entries(failures) : [];
+    const total = kinds.reduce((sum, [, n]) => sum + (isNum(n) ? n : 0), 0);
+    const text = el('span', fmt.int(total));
+    if (kinds.length) text.title = kinds.map(([kind, n]) => `${kind}: ${fmt.int(n)}`).join(', ');
+    return { num: true, node: text };
   }
 
   function renderProviders(providers, weights) {
     const rows = Object.keys(providers).sort().map((name) => {
       const p = providers[name] || {};
+      const healthy = p.healthy_workers > 0;
+      const breakers = p.open_breakers > 0
+        ? ` (${fmt.int(p.open_breakers)} breaker${p.open_breakers === 1 ? '' : 's'} open)`
+        : '';
       return {
-        className: p.healthy_workers > 0 ? '' : 'dead',
+        className: healthy ? '' : 'dead',
         cells: [
-          { node: dot(p.healthy_workers > 0), text: name },
+          { node: dot(healthy), text: name },
           p.model || '',
           { num: true, text: isNum(weights[name]) ? weights[name].toFixed(2) : DASH },
-          { num: true, text: fmt.int(p.batches) },
+          { num: true, text: fmt.int(p.requests) },
+          failuresCell(p.failures),
           { num: true, text: fmt.int(p.candidates) },
           { num: true, text: fmt.int(p.unique) },
           { num: true, text: fmt.pct(p.uniqueness_ratio) },
+          { num: true, text: fmt.rate(p.unique_per_min) },
+          { num: true, text: p.unique_per_usd > 0 ? fmt.int(p.unique_per_usd) : DASH },
           { num: true, text: `${fmt.compact(p.tokens_in)} / ${fmt.compact(p.tokens_out)}` },
           { num: true, text: fmt.usd(p.cost_usd) },
           { num: true, text: `${fmt.ms(p.latency_p50_ms)} / ${fmt.ms(p.latency_p95_ms)}` },
-          { num: true, text: fmt.int(p.healthy_workers) },
+          { num: true, text: `${fmt.int(p.healthy_workers)}${breakers}` },
         ],
       };
     });
-    fillTable($('providers'), rows, 11, 'no provider has answered yet');
+    fillTable($('providers'), rows, 14, 'no provider has answered yet');
+  }
+
+  function renderModels(models) {
+    const rows = Object.keys(models).sort().map((name) => {
+      const m = models[name] || {};
+      return {
+        cells: [
+          name,
+          { num: true, text: fmt.int(m.batches) },
+          { num: true, text: fmt.int(m.candidates) },
+          { num: true, text: fmt.int(m.unique) },
+          { num: true, text: fmt.pct(m.uniqueness_ratio) },
+          { num: true, text: fmt.rate(m.unique_per_min) },
+          { num: true, text: fmt.rate(m.unique_per_1k_tokens) },
+          { num: true, text: m.unique_per_usd > 0 ? fmt.int(m.unique_per_usd) : DASH },
+          { num: true, text: fmt.usd(m.cost_usd) },
+          { num: true, text: `${fmt.ms(m.latency_p50_ms)} / ${fmt.ms(m.latency_p95_ms)}` },
+        ],
+      };
+    });
+    fillTable($('models'), rows, 10, 'no model has answered yet');
   }
 
   function renderWorkers(workers) {
@@ -218,15 +263,17 @@
         cells: [
           { node: dot(w.alive), text: w.worker_id },
           w.alive ? w.state : `${w.state} (silent)`,
-          w.run_id || DASH,
+          w.partition || (w.run_id ? 'whole topic' : DASH),
           { num: true, text: `${fmt.ms(w.last_seen_ms_ago)} ago` },
           { num: true, text: fmt.int(w.in_flight) },
           { num: true, text: fmt.int(w.batches) },
           { num: true, text: fmt.int(w.candidates) },
           { num: true, text: fmt.int(w.unique) },
+          { num: true, text: fmt.int(w.llm_failures) },
+          { num: true, text: fmt.int(w.publish_retries) },
         ],
       }));
-    fillTable($('workers'), rows, 8, 'no worker connected');
+    fillTable($('workers'), rows, 10, 'no worker connected');
   }
 
   function renderPartitions(partitions) {
@@ -234,12 +281,15 @@
       cells: [
         p.name,
         p.state,
+        { num: true, text: fmt.int(p.batches) },
         { num: true, text: fmt.int(p.candidates) },
         { num: true, text: fmt.int(p.unique) },
-        { num: true, text: p.candidates > 0 ? fmt.pct(p.unique / p.candidates) : DASH },
+        { num: true, text: fmt.pct(p.uniqueness_ratio) },
+        { num: true, text: fmt.rate(p.unique_per_min) },
+        { num: true, text: fmt.usd(p.cost_usd) },
       ],
     }));
-    fillTable($('partitions'), rows, 5, 'the whole topic is one partition so far');
+    fillTable($('partitions'), rows, 8, 'the whole topic is one partition so far');
   }
 
   function renderFreshness() {
@@ -450,9 +500,13 @@
     const target = readNumber(form, 'target', true);
     const budget = readNumber(form, 'budget_usd', false);
     const duration = readNumber(form, 'max_duration_s', true);
+    const coveragePct = readNumber(form, 'min_coverage', false);
+    const minYield = readNumber(form, 'min_yield_per_1k_tokens', false);
     if (target !== undefined) request.target = target;
     if (budget !== undefined) request.budget_usd = budget;
     if (duration !== undefined) request.max_duration_s = duration;
+    if (coveragePct !== undefined) request.min_coverage = coveragePct / 100;
+    if (minYield !== undefined) request.min_yield_per_1k_tokens = minYield;
     sendControl('api/start', request);
   });
 

@@ -37,7 +37,11 @@ async fn responder(
 }
 
 fn json_error(response: &Response) -> String {
-    assert_eq!(response.header("content-type"), Some("application/json"), "{response:?}");
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json"),
+        "{response:?}"
+    );
     #[derive(serde::Deserialize)]
     struct Error {
         ok: bool,
@@ -57,7 +61,10 @@ async fn status_is_answered_through_or_reported_missing() {
     let started = Instant::now();
     let response = http(&s.addr, "GET", "/api/status", &[], b"").await;
     assert_eq!(response.status, 502, "{response:?}");
-    assert!(json_error(&response).contains("no coordinator"), "{response:?}");
+    assert!(
+        json_error(&response).contains("no coordinator"),
+        "{response:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // Subscribed but silent: the request times out after the configured 800 ms.
@@ -74,12 +81,19 @@ async fn status_is_answered_through_or_reported_missing() {
 
     // Answered: the reply comes back as-is.
     const STATUS: &str = r#"{"ok":true,"seq":42,"state":"idle","note":"<b>as is</b>"}"#;
-    let mut asked = responder(&s.client, CONTROL_STATUS, |_| Some(STATUS.as_bytes().to_vec())).await;
+    let mut asked = responder(&s.client, CONTROL_STATUS, |_| {
+        Some(STATUS.as_bytes().to_vec())
+    })
+    .await;
     let response = http(&s.addr, "GET", "/api/status", &[], b"").await;
     assert_eq!(response.status, 200, "{response:?}");
     assert_eq!(response.body, STATUS);
     assert_eq!(response.header("content-type"), Some("application/json"));
-    assert_eq!(asked.recv().await, Some(Vec::new()), "status is asked with an empty body");
+    assert_eq!(
+        asked.recv().await,
+        Some(Vec::new()),
+        "status is asked with an empty body"
+    );
 }
 
 #[tokio::test]
@@ -102,7 +116,10 @@ async fn start_forwards_the_body_verbatim() {
     let body = r#"{"topic":"Paris <b>attractions</b>", "target": 5,"budget_usd":0.5}"#;
     let response = http(&s.addr, "POST", "/api/start", &json, body.as_bytes()).await;
     assert_eq!(response.status, 200, "{response:?}");
-    assert!(response.body.starts_with(r#"{"ok":true,"run_id":"r1""#), "{response:?}");
+    assert!(
+        response.body.starts_with(r#"{"ok":true,"run_id":"r1""#),
+        "{response:?}"
+    );
     assert_eq!(got.recv().await.as_deref(), Some(body.as_bytes()));
 
     // The coordinator's refusal is the message the user reads.
@@ -122,18 +139,37 @@ async fn start_forwards_the_body_verbatim() {
     let huge = format!(r#"{{"topic":"{}"}}"#, "x".repeat(MAX_CONTROL_BYTES));
     let response = http(&s.addr, "POST", "/api/start", &json, huge.as_bytes()).await;
     assert_eq!(response.status, 413, "{response:?}");
-    assert!(json_error(&response).contains(&MAX_CONTROL_BYTES.to_string()), "{response:?}");
+    assert!(
+        json_error(&response).contains(&MAX_CONTROL_BYTES.to_string()),
+        "{response:?}"
+    );
 
-    let evil = [("content-type", "text/plain"), ("origin", "http://evil.example")];
+    let evil = [
+        ("content-type", "text/plain"),
+        ("origin", "http://evil.example"),
+    ];
     let response = http(&s.addr, "POST", "/api/start", &evil, br#"{"topic":"evil"}"#).await;
     assert_eq!(response.status, 403, "{response:?}");
     json_error(&response);
 
     // The dashboard's own page is welcome.
     let own_origin = format!("http://{}", s.addr);
-    let own = [("content-type", "application/json"), ("origin", own_origin.as_str())];
-    let response = http(&s.addr, "POST", "/api/start", &own, br#"{"topic":"own page"}"#).await;
+    let own = [
+        ("content-type", "application/json"),
+        ("origin", own_origin.as_str()),
+    ];
+    let response = http(
+        &s.addr,
+        "POST",
+        "/api/start",
+        &own,
+        br#"{"topic":"own page"}"#,
+    )
+    .await;
     assert_eq!(response.status, 200, "{response:?}");
     // The next request the coordinator saw is this one: the refused two never reached it.
-    assert_eq!(got.recv().await.as_deref(), Some(&br#"{"topic":"own page"}"#[..]));
+    assert_eq!(
+        got.recv().await.as_deref(),
+        Some(&br#"{"topic":"own page"}"#[..])
+    );
 }

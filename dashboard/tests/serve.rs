@@ -20,19 +20,36 @@ async fn serves_health_and_the_page() {
 
     for (path, content_type, marker) in [
         ("/", "text/html; charset=utf-8", r#"<script src="app.js""#),
-        ("/app.js", "text/javascript; charset=utf-8", "new WebSocket("),
-        ("/style.css", "text/css; charset=utf-8", "prefers-color-scheme"),
+        (
+            "/app.js",
+            "text/javascript; charset=utf-8",
+            "new WebSocket(",
+        ),
+        (
+            "/style.css",
+            "text/css; charset=utf-8",
+            "prefers-color-scheme",
+        ),
     ] {
         let response = http(&s.addr, "GET", path, &[], b"").await;
         assert_eq!(response.status, 200, "{path}: {response:?}");
-        assert_eq!(response.header("content-type"), Some(content_type), "{path}");
+        assert_eq!(
+            response.header("content-type"),
+            Some(content_type),
+            "{path}"
+        );
         assert!(response.body.contains(marker), "{path} lacks {marker}");
-        let csp = response.header("content-security-policy").unwrap_or_default();
+        let csp = response
+            .header("content-security-policy")
+            .unwrap_or_default();
         assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
     }
 
     assert_eq!(http(&s.addr, "GET", "/nope", &[], b"").await.status, 404);
-    assert_eq!(http(&s.addr, "GET", "/api/start", &[], b"").await.status, 405);
+    assert_eq!(
+        http(&s.addr, "GET", "/api/start", &[], b"").await.status,
+        405
+    );
 
     // Another site's page may not open the feed; the dashboard's own page may.
     let evil = ws_with_origin(&s.addr, "http://evil.example").await;

@@ -5,14 +5,11 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
-use igentai_protocol::{
-    ItemsEvent, MetricsSnapshot, NewItem, RunInfo, RunState, Totals, subjects,
-};
+use igentai_protocol::{ItemsEvent, MetricsSnapshot, NewItem, Totals, subjects};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tempfile::TempDir;
@@ -40,6 +37,7 @@ pub async fn setup(extra: &[&str]) -> Setup {
     let nats = NatsServer::start(dir.path()).await;
     let client = nats.client().await;
     let (dashboard, addr) = start_dashboard(&nats.url, extra, dir.path()).await;
+    wait_nats_connected(&addr).await;
     Setup {
         dashboard,
         addr,
@@ -65,49 +63,67 @@ pub async fn start_dashboard(nats_url: &str, extra: &[&str], log_dir: &Path) -> 
 }
 
 pub async fn wait_healthy(addr: &str) {
-    testkit::wait_for("the dashboard to answer /healthz", WAIT, move || async move {
-        let response = try_http(addr, "GET", "/healthz", &[], b"").await.ok()?;
-        (response.status == 200).then_some(())
-    })
+    testkit::wait_for(
+        "the dashboard to answer /healthz",
+        WAIT,
+        move || async move {
+            let response = try_http(addr, "GET", "/healthz", &[], b"").await.ok()?;
+            (response.status == 200).then_some(())
+        },
+    )
+    .await;
+}
+
+/// The dashboard connects to NATS in the background: wait until it has.
+pub async fn wait_nats_connected(addr: &str) {
+    #[derive(Deserialize)]
+    struct Relay {
+        nats: String,
+    }
+    testkit::wait_for(
+        "the dashboard to connect to NATS",
+        WAIT,
+        move || async move {
+            let response = try_http(addr, "GET", "/api/relay", &[], b"").await.ok()?;
+            let relay: Relay = serde_json::from_str(&response.body).ok()?;
+            (relay.nats == "connected").then_some(())
+        },
+    )
     .await;
 }
 
 // ---- messages ---------------------------------------------------------
 
+/// A running snapshot with `unique` items. Built from the fields every
+/// snapshot must have, so fields the protocol adds with defaults don't
+/// concern these tests; parsing it proves it is a snapshot all the same.
 pub fn snapshot(seq: u64, unique: u64) -> MetricsSnapshot {
-    MetricsSnapshot {
-        v: 1,
-        seq,
-        ts_ms: seq,
-        state: RunState::Running,
-        run: Some(RunInfo {
-            run_id: "run-1".into(),
-            topic: "Paris <b>attractions</b>".into(),
-            slug: "paris-attractions".into(),
-            output_dir: "data/paris-attractions".into(),
-            started_at_ms: 1,
-            stopped_at_ms: None,
-            stop_reason: None,
-            target: Some(1000),
-            budget_usd: None,
-            max_duration_s: None,
-            resumed_items: 0,
-        }),
-        totals: Totals {
-            unique,
-            new_this_run: unique,
-            candidates: unique * 2,
-            duplicates: unique,
-            ..Totals::default()
+    let mut snapshot: MetricsSnapshot = serde_json::from_value(serde_json::json!({
+        "seq": seq,
+        "ts_ms": seq,
+        "state": "running",
+        "run": {
+            "run_id": "run-1",
+            "topic": "Paris <b>attractions</b>",
+            "slug": "paris-attractions",
+            "output_dir": "data/paris-attractions",
+            "started_at_ms": 1,
+            "target": 1000,
+            "resumed_items": 0,
         },
-        providers: BTreeMap::new(),
-        workers: Vec::new(),
-        partitions: Vec::new(),
-        weights: BTreeMap::new(),
-        backlog: 0,
-        estimate: None,
-        last_error: None,
-    }
+        "totals": Totals::default(),
+        "providers": {},
+        "workers": [],
+        "partitions": [],
+        "weights": {},
+        "backlog": 0,
+    }))
+    .expect("a snapshot the protocol accepts");
+    snapshot.totals.unique = unique;
+    snapshot.totals.new_this_run = unique;
+    snapshot.totals.candidates = unique * 2;
+    snapshot.totals.duplicates = unique;
+    snapshot
 }
 
 pub fn items_event(first_seq: u64, texts: &[&str]) -> ItemsEvent {
@@ -182,10 +198,13 @@ struct WireFrame<'a> {
 }
 
 pub async fn ws_connect(addr: &str) -> Ws {
-    let (ws, _) = tokio::time::timeout(FRAME, tokio_tungstenite::connect_async(format!("ws://{addr}/ws")))
-        .await
-        .expect("websocket handshake timed out")
-        .expect("websocket handshake");
+    let (ws, _) = tokio::time::timeout(
+        FRAME,
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws")),
+    )
+    .await
+    .expect("websocket handshake timed out")
+    .expect("websocket handshake");
     ws
 }
 
@@ -233,7 +252,9 @@ pub async fn try_recv(ws: &mut Ws, within: Duration) -> Option<Got> {
 }
 
 pub async fn recv(ws: &mut Ws) -> Got {
-    try_recv(ws, FRAME).await.expect("no frame within the timeout")
+    try_recv(ws, FRAME)
+        .await
+        .expect("no frame within the timeout")
 }
 
 pub async fn close(mut ws: Ws) {
@@ -246,14 +267,18 @@ pub async fn close(mut ws: Ws) {
 pub async fn prime(client: &async_nats::Client, addr: &str, seq: u64) -> String {
     let snapshot = snapshot(seq, 10);
     let snapshot = &snapshot;
-    testkit::wait_for("the dashboard to relay a first snapshot", WAIT, move || async move {
-        let json = publish_snapshot(client, snapshot).await;
-        let mut ws = ws_connect(addr).await;
-        let got = try_recv(&mut ws, Duration::from_millis(500)).await;
-        close(ws).await;
-        got.filter(|got| got.kind == "metrics" && got.data == json)
-            .map(|_| json)
-    })
+    testkit::wait_for(
+        "the dashboard to relay a first snapshot",
+        WAIT,
+        move || async move {
+            let json = publish_snapshot(client, snapshot).await;
+            let mut ws = ws_connect(addr).await;
+            let got = try_recv(&mut ws, Duration::from_millis(500)).await;
+            close(ws).await;
+            got.filter(|got| got.kind == "metrics" && got.data == json)
+                .map(|_| json)
+        },
+    )
     .await
 }
 
@@ -277,7 +302,13 @@ impl Response {
     }
 }
 
-pub async fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+pub async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     try_http(addr, method, path, headers, body)
         .await
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
@@ -312,7 +343,12 @@ pub async fn try_http(
 }
 
 fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
-    let bad = |what: &str| std::io::Error::other(format!("bad HTTP response ({what}): {}", String::from_utf8_lossy(raw)));
+    let bad = |what: &str| {
+        std::io::Error::other(format!(
+            "bad HTTP response ({what}): {}",
+            String::from_utf8_lossy(raw)
+        ))
+    };
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

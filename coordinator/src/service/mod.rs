@@ -11,8 +11,7 @@ use anyhow::Context;
 use async_nats::jetstream;
 use futures::StreamExt;
 use igentai_protocol::{
-    ControlVerb, Heartbeat, MetricsSnapshot, PartitionRequest, Reply, RunState, StartReply,
-    StopReply, VERSION, WeightsReply, WeightsUpdate, WorkerCommand, WorkerState, now_ms,
+    Heartbeat, MetricsSnapshot, PartitionRequest, RunState, VERSION, WorkerCommand, WorkerState, now_ms,
     subjects,
 };
 use serde::{Deserialize, Serialize};
@@ -22,13 +21,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::commands::{self, Answer};
 use crate::config::{Config, connect};
-use crate::control;
 use crate::fleet::{Fleet, Seen};
 use crate::ingest::{Ingest, Ingested, MAX_PENDING, open_stream};
 use crate::run::{Progress, Run};
 use crate::stats::RunStats;
 use crate::steer::Steering;
 use crate::store::{METRICS, STATE};
+
+mod verbs;
 
 /// Workers are not sent the same kind of command again within this time.
 const COMMAND_RETRY_MS: u64 = 3_000;
@@ -211,117 +211,6 @@ impl Coordinator {
         })
     }
 
-    async fn handle_control(&mut self, msg: async_nats::Message) {
-        let verb = subjects::control_verb(&msg.subject).unwrap_or_default();
-        let reply: Option<Vec<u8>> = match ControlVerb::parse(verb) {
-            Some(ControlVerb::Start) => Some(match self.start(&msg.payload) {
-                Ok(r) => Reply::ok(r).to_json(),
-                Err(e) => Reply::err(e).to_json(),
-            }),
-            Some(ControlVerb::Stop) => match control::decode_no_args(&msg.payload) {
-                Err(e) => Some(Reply::err(e.to_string()).to_json()),
-                Ok(()) if !self.run.as_ref().is_some_and(Run::is_running) => {
-                    Some(Reply::err("no run is active").to_json())
-                }
-                Ok(()) => {
-                    // Answered by the stop task once the workers confirmed.
-                    self.finish_run("stop command", msg.reply.clone());
-                    None
-                }
-            },
-            Some(ControlVerb::Status) => Some(match control::decode_no_args(&msg.payload) {
-                Ok(()) => Reply::ok(self.snapshot(now_ms())).to_json(),
-                Err(e) => Reply::err(e.to_string()).to_json(),
-            }),
-            Some(ControlVerb::Weights) => Some(match self.weights(&msg.payload).await {
-                Ok(r) => Reply::ok(r).to_json(),
-                Err(e) => Reply::err(e).to_json(),
-            }),
-            None => Some(
-                Reply::err(format!(
-                    "unknown control verb {verb:?}: use start, stop, status or weights"
-                ))
-                .to_json(),
-            ),
-        };
-        if let (Some(reply), Some(to)) = (reply, msg.reply)
-            && let Err(e) = self.client.publish(to, reply.into()).await
-        {
-            tracing::warn!(error = %e, "could not answer a control request");
-        }
-    }
-
-    fn start(&mut self, payload: &[u8]) -> Result<StartReply, String> {
-        let request = control::decode_start(payload).map_err(|e| e.to_string())?;
-        if let Some(run) = self.run.as_ref().filter(|r| r.is_running()) {
-            return Err(format!(
-                "a run is already active ({:?}, run {}); stop it first",
-                run.info.topic, run.info.run_id
-            ));
-        }
-        let now = now_ms();
-        let topic = self
-            .ingest
-            .topic(&request.topic)
-            .map_err(|e| format!("cannot open the topic's folder: {e}"))?;
-        let known = topic.store.len();
-        let run = Run::new(&request, &topic.store.slug, &topic.store.dir, known, now);
-        run.save(&self.config.data_dir)
-            .map_err(|e| format!("cannot save the run: {e}"))?;
-        let reply = StartReply {
-            run_id: run.info.run_id.clone(),
-            topic: run.info.topic.clone(),
-            slug: run.info.slug.clone(),
-            output_dir: run.info.output_dir.clone(),
-            resumed: known > 0,
-            known_items: known,
-        };
-        tracing::info!(run_id = %reply.run_id, topic = %reply.topic, known, "run started");
-        self.stats = RunStats::new(now);
-        self.steering = Steering::new(run.info.strategies, self.steering.manual());
-        let workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
-        for worker_id in workers {
-            let assignment = self.steering.assignment(&run, &worker_id, now);
-            self.command(&worker_id, WorkerCommand::Assign(assignment), now);
-        }
-        self.run = Some(run);
-        self.persist(now);
-        Ok(reply)
-    }
-
-    /// `weights`: read the weights, set a manual override, or clear it.
-    async fn weights(&mut self, payload: &[u8]) -> Result<WeightsReply, String> {
-        let request = control::decode_weights(payload).map_err(|e| e.to_string())?;
-        if request.clear {
-            self.steering.set_manual(None);
-            tracing::info!("manual weights cleared");
-        } else if let Some(weights) = request.weights {
-            tracing::info!(?weights, "manual weights set");
-            self.steering.set_manual(Some(weights));
-        }
-        if request.clear || self.steering.manual().is_some() {
-            self.publish_weights().await;
-        }
-        let (weights, version, manual) = self.steering.weights();
-        Ok(WeightsReply { weights: weights.clone(), version, manual })
-    }
-
-    async fn publish_weights(&self) {
-        let Some(run) = self.run.as_ref().filter(|r| r.is_running()) else { return };
-        let (weights, version, manual) = self.steering.weights();
-        let update = WeightsUpdate {
-            v: VERSION,
-            run_id: run.info.run_id.clone(),
-            version,
-            weights: weights.clone(),
-            manual,
-        };
-        let payload = serde_json::to_vec(&update).expect("weight updates serialize");
-        if let Err(e) = self.client.publish(subjects::WEIGHTS, payload.into()).await {
-            tracing::warn!(error = %e, "could not publish weights");
-        }
-    }
-
     /// Providers some alive worker reports healthy.
     fn healthy_providers(&self) -> Vec<String> {
         let mut providers = BTreeMap::new();
@@ -348,33 +237,6 @@ impl Coordinator {
                 tracing::info!(parent = ?parent, added, "partitions added");
             }
         }
-    }
-
-    /// Ends the running run and stops its workers; `reply_to` gets the
-    /// answer once they confirmed.
-    fn finish_run(&mut self, reason: &str, reply_to: Option<async_nats::Subject>) {
-        let now = now_ms();
-        let Some(run) = self.run.as_mut() else { return };
-        run.finish(reason, now);
-        if let Err(e) = run.save(&self.config.data_dir) {
-            tracing::error!(error = %e, "cannot save the stopped run");
-        }
-        let reply = StopReply {
-            run_id: run.info.run_id.clone(),
-            topic: run.info.topic.clone(),
-            state: RunState::Stopped,
-            stop_reason: reason.to_string(),
-            unique: self.ingest.get(&run.info.topic).map_or(0, |t| t.store.len()),
-            workers_stopped: Vec::new(),
-            workers_unresponsive: Vec::new(),
-        };
-        tracing::info!(run_id = %reply.run_id, reason, unique = reply.unique, "run stopped");
-        let workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
-        for w in &workers {
-            self.last_command_ms.insert(w.clone(), now);
-        }
-        commands::stop_all(&self.client, workers, reply, reply_to, self.config.stop_timeout());
-        self.persist(now);
     }
 
     fn command(&mut self, worker_id: &str, command: WorkerCommand, now: u64) {
