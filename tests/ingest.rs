@@ -10,7 +10,9 @@ use async_nats::jetstream;
 use igentai_protocol::{StartReply, subjects};
 use testkit::wait_for;
 
-use common::{Fleet, batch, lines, publish_batch, publish_raw, spawn_coordinator, wait_drained, wait_stream};
+use common::{
+    Fleet, batch, lines, publish_batch, publish_raw, spawn_coordinator, wait_drained, wait_stream,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn torn_last_line_is_repaired_on_start() {
@@ -25,14 +27,31 @@ async fn torn_last_line_is_repaired_on_start() {
     let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
     let js = jetstream::new(nats.client().await);
     wait_stream(&js).await;
-    let b = batch("b1", "r1", "Rare cheeses", "sim", &["Gamma", "alpha", "Delta", "The Beta."]);
+    let b = batch(
+        "b1",
+        "r1",
+        "Rare cheeses",
+        "sim",
+        &["Gamma", "alpha", "Delta", "The Beta."],
+    );
     publish_batch(&js, &b).await;
     wait_drained(&js, Duration::from_secs(30)).await;
 
-    assert_eq!(lines(&folder.join("output.txt")), ["Alpha", "Beta", "Gamma", "Delta"]);
+    assert_eq!(
+        lines(&folder.join("output.txt")),
+        ["Alpha", "Beta", "Gamma", "Delta"]
+    );
     let records = lines(&folder.join("items.jsonl"));
-    assert_eq!(records.len(), 4, "records rebuilt for the recovered lines: {records:?}");
-    assert!(records[0].contains(r#""run":"recovered""#), "{}", records[0]);
+    assert_eq!(
+        records.len(),
+        4,
+        "records rebuilt for the recovered lines: {records:?}"
+    );
+    assert!(
+        records[0].contains(r#""run":"recovered""#),
+        "{}",
+        records[0]
+    );
     assert!(records[3].contains(r#""item":"Delta""#), "{}", records[3]);
 }
 
@@ -40,15 +59,36 @@ async fn torn_last_line_is_repaired_on_start() {
 async fn known_stream_gives_known_statistics_and_bad_batches_are_counted() {
     let mut fleet = Fleet::start(0).await;
     fleet.wait_workers(0).await;
-    let reply = fleet.request(subjects::CONTROL_START, r#"{"topic":"Rare cheeses"}"#).await;
-    let run: StartReply = serde_json::from_value(reply.clone()).unwrap_or_else(|_| panic!("{reply}"));
+    let reply = fleet
+        .request(subjects::CONTROL_START, r#"{"topic":"Rare cheeses"}"#)
+        .await;
+    let run: StartReply =
+        serde_json::from_value(reply.clone()).unwrap_or_else(|_| panic!("{reply}"));
     let js = jetstream::new(fleet.client.clone());
     wait_stream(&js).await;
 
     let good = [
-        batch("g1", &run.run_id, "Rare cheeses", "p1", &["Brie", "Comté", "Roquefort", "Gouda"]),
-        batch("g2", &run.run_id, "Rare cheeses", "p2", &["brie", "The Comté.", "Epoisses"]),
-        batch("g3", &run.run_id, "Rare cheeses", "p1", &["Epoisses", "Brie", "ok", "bad\u{7}bell", "two\nlines", ""]),
+        batch(
+            "g1",
+            &run.run_id,
+            "Rare cheeses",
+            "p1",
+            &["Brie", "Comté", "Roquefort", "Gouda"],
+        ),
+        batch(
+            "g2",
+            &run.run_id,
+            "Rare cheeses",
+            "p2",
+            &["brie", "The Comté.", "Epoisses"],
+        ),
+        batch(
+            "g3",
+            &run.run_id,
+            "Rare cheeses",
+            "p1",
+            &["Epoisses", "Brie", "ok", "bad\u{7}bell", "two\nlines", ""],
+        ),
     ];
     for b in &good {
         publish_batch(&js, b).await;
@@ -76,12 +116,19 @@ async fn known_stream_gives_known_statistics_and_bad_batches_are_counted() {
     .await;
     let t = &s.totals;
     // Brie ×3, Comté ×2, Epoisses ×2, Roquefort, Gouda, ok ×1; 3 lines unusable.
-    assert_eq!((t.unique, t.new_this_run, t.candidates, t.duplicates), (6, 6, 10, 4));
+    assert_eq!(
+        (t.unique, t.new_this_run, t.candidates, t.duplicates),
+        (6, 6, 10, 4)
+    );
     assert_eq!(t.invalid_items, 3);
     assert!((t.uniqueness_ratio - 0.6).abs() < 1e-9);
     assert_eq!((t.tokens_in, t.tokens_out), (300, 150));
     assert!((t.cost_usd - 0.03).abs() < 1e-9);
-    let kinds: Vec<(&str, u64)> = t.rejected_by_kind.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let kinds: Vec<(&str, u64)> = t
+        .rejected_by_kind
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
     assert_eq!(kinds, [("not_utf8", 1), ("schema", 2), ("too_large", 1)]);
 
     let p1 = &s.providers["p1"].yields;
@@ -99,7 +146,10 @@ async fn known_stream_gives_known_statistics_and_bad_batches_are_counted() {
     assert!((e.coverage - 6.0 / 8.25).abs() < 1e-9);
 
     let output = lines(&fleet.data.join("rare-cheeses/output.txt"));
-    assert_eq!(output, ["Brie", "Comté", "Roquefort", "Gouda", "Epoisses", "ok"]);
+    assert_eq!(
+        output,
+        ["Brie", "Comté", "Roquefort", "Gouda", "Epoisses", "ok"]
+    );
     assert!(fleet.coordinator_alive());
 
     // A restarted coordinator continues the run with the same numbers:
@@ -107,7 +157,10 @@ async fn known_stream_gives_known_statistics_and_bad_batches_are_counted() {
     let status = fleet.coordinator.terminate(Duration::from_secs(20)).await;
     assert!(status.success(), "{status:?}");
     fleet.coordinator = spawn_coordinator(fleet.dir.path(), &fleet.nats.url, &fleet.data);
-    let after = wait_for("the restarted coordinator", Duration::from_secs(30), || fleet.try_status()).await;
+    let after = wait_for("the restarted coordinator", Duration::from_secs(30), || {
+        fleet.try_status()
+    })
+    .await;
     assert_eq!(after.run.as_ref().map(|r| &r.run_id), Some(&run.run_id));
     assert_eq!(after.totals.candidates, 10);
     assert_eq!(after.totals.rejected_batches, 4);

@@ -22,7 +22,9 @@ async fn fleet_fills_output_stops_cleanly_and_resumes() {
     fleet.wait_workers(3).await;
 
     // Exactly what `nats req igentai.control.start 'Paris attractions'` sends.
-    let reply = fleet.request(subjects::CONTROL_START, "Paris attractions").await;
+    let reply = fleet
+        .request(subjects::CONTROL_START, "Paris attractions")
+        .await;
     assert_eq!(reply["ok"], true, "{reply}");
     let started: StartReply = serde_json::from_value(reply).unwrap();
     assert!(!started.resumed);
@@ -48,7 +50,11 @@ async fn fleet_fills_output_stops_cleanly_and_resumes() {
     let js = async_nats::jetstream::new(fleet.client.clone());
     let mut stream = js.get_stream(subjects::STREAM).await.unwrap();
     let last_seq = stream.info().await.unwrap().state.last_sequence;
-    let mut heartbeats = fleet.client.subscribe(subjects::HEARTBEAT_ALL).await.unwrap();
+    let mut heartbeats = fleet
+        .client
+        .subscribe(subjects::HEARTBEAT_ALL)
+        .await
+        .unwrap();
     let mut seen: BTreeMap<String, Vec<Heartbeat>> = BTreeMap::new();
     tokio::time::timeout(Duration::from_secs(30), async {
         while seen.len() < 3 || seen.values().any(|v| v.len() < 3) {
@@ -60,9 +66,16 @@ async fn fleet_fills_output_stops_cleanly_and_resumes() {
     .await
     .expect("heartbeats from every worker");
     for (id, hbs) in &seen {
-        assert!(hbs.iter().all(|h| h.run_id.is_none() && h.in_flight == 0), "{id}: {hbs:?}");
+        assert!(
+            hbs.iter().all(|h| h.run_id.is_none() && h.in_flight == 0),
+            "{id}: {hbs:?}"
+        );
         let published: HashSet<u64> = hbs.iter().map(|h| h.batches_published).collect();
-        assert_eq!(published.len(), 1, "{id} published after stop: {published:?}");
+        assert_eq!(
+            published.len(),
+            1,
+            "{id} published after stop: {published:?}"
+        );
     }
     assert_eq!(stream.info().await.unwrap().state.last_sequence, last_seq);
 
@@ -107,18 +120,26 @@ async fn fleet_fills_output_stops_cleanly_and_resumes() {
 
     // Starting the topic again resumes it: what is on disk is known.
     let reply = fleet
-        .request(subjects::CONTROL_START, r#"{"topic":"Paris attractions","target":50}"#)
+        .request(
+            subjects::CONTROL_START,
+            r#"{"topic":"Paris attractions","target":50}"#,
+        )
         .await;
-    let resumed: StartReply = serde_json::from_value(reply.clone()).unwrap_or_else(|_| panic!("{reply}"));
+    let resumed: StartReply =
+        serde_json::from_value(reply.clone()).unwrap_or_else(|_| panic!("{reply}"));
     assert!(resumed.resumed);
     assert_eq!(resumed.known_items, output.len() as u64);
     assert_eq!(resumed.output_dir, started.output_dir);
     // The target (50) is already met: the run stops by itself.
-    wait_for("the resumed run to stop at its target", Duration::from_secs(30), || async {
-        let s = fleet.status().await;
-        let reason = s.run.and_then(|r| r.stop_reason).unwrap_or_default();
-        (s.state == RunState::Stopped && reason.starts_with("target reached")).then_some(())
-    })
+    wait_for(
+        "the resumed run to stop at its target",
+        Duration::from_secs(30),
+        || async {
+            let s = fleet.status().await;
+            let reason = s.run.and_then(|r| r.stop_reason).unwrap_or_default();
+            (s.state == RunState::Stopped && reason.starts_with("target reached")).then_some(())
+        },
+    )
     .await;
     let again = lines(&out_dir.join("output.txt"));
     assert_eq!(&again[..output.len()], &output[..]);

@@ -61,7 +61,10 @@ fn check_output(data: &Path, expected: &BTreeSet<String>) {
     let got: BTreeSet<String> = output.iter().cloned().collect();
     let missing: Vec<_> = expected.difference(&got).take(5).collect();
     let extra: Vec<_> = got.difference(expected).take(5).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, unexpected {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, unexpected {extra:?}"
+    );
     let records: Vec<ItemRecord> = lines(&dir.join("items.jsonl"))
         .iter()
         .map(|l| serde_json::from_str(l).expect("items.jsonl lines are records"))
@@ -73,11 +76,18 @@ fn check_output(data: &Path, expected: &BTreeSet<String>) {
 }
 
 /// Publishes the whole stream in the background, as a worker would.
-fn spawn_publisher(js: jetstream::Context, batches: Vec<Vec<String>>) -> tokio::task::JoinHandle<()> {
+fn spawn_publisher(
+    js: jetstream::Context,
+    batches: Vec<Vec<String>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         for (i, items) in batches.iter().enumerate() {
             let items: Vec<&str> = items.iter().map(String::as_str).collect();
-            publish_batch(&js, &batch(&format!("b{i}"), "crash-run", TOPIC, "sim", &items)).await;
+            publish_batch(
+                &js,
+                &batch(&format!("b{i}"), "crash-run", TOPIC, "sim", &items),
+            )
+            .await;
         }
     })
 }
@@ -95,9 +105,11 @@ async fn coordinator_killed_three_times_loses_and_repeats_nothing() {
     let publisher = spawn_publisher(js.clone(), batches);
     for (kill, share) in [0.2, 0.45, 0.7].into_iter().enumerate() {
         let threshold = (expected.len() as f64 * share) as usize;
-        wait_for(&format!("{threshold} items before kill {}", kill + 1), Duration::from_secs(120), || async {
-            (output_lines(&data) >= threshold).then_some(())
-        })
+        wait_for(
+            &format!("{threshold} items before kill {}", kill + 1),
+            Duration::from_secs(120),
+            || async { (output_lines(&data) >= threshold).then_some(()) },
+        )
         .await;
         coordinator.kill9();
         coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
@@ -135,5 +147,8 @@ async fn nats_server_restarted_mid_stream_loses_and_repeats_nothing() {
         .unwrap();
     wait_drained(&js, Duration::from_secs(180)).await;
     check_output(&data, &expected);
-    assert!(coordinator.is_running(), "the coordinator reconnects by itself");
+    assert!(
+        coordinator.is_running(),
+        "the coordinator reconnects by itself"
+    );
 }

@@ -116,8 +116,18 @@ mod tests {
             (br#"{"items":"Louvre"}"#.to_vec(), "schema"),
             (batch_json(r#""Louvre""#).into_bytes(), "schema"),
             (batch_json(r#"[1,2]"#).into_bytes(), "schema"),
-            (batch_json("[]").replace(r#""worker_id":"w1""#, r#""worker_id":"a.b""#).into_bytes(), "field"),
-            (batch_json("[]").replace(r#""topic":"t""#, r#""topic":" ""#).into_bytes(), "field"),
+            (
+                batch_json("[]")
+                    .replace(r#""worker_id":"w1""#, r#""worker_id":"a.b""#)
+                    .into_bytes(),
+                "field",
+            ),
+            (
+                batch_json("[]")
+                    .replace(r#""topic":"t""#, r#""topic":" ""#)
+                    .into_bytes(),
+                "field",
+            ),
         ];
         for (payload, kind) in cases {
             let err = decode(&payload).expect_err(kind);
@@ -128,9 +138,26 @@ mod tests {
     #[test]
     fn vets_items() {
         let item = vet("  Musée   d'Orsay ").unwrap();
-        assert_eq!((item.text.as_str(), item.key.as_str()), ("Musée d'Orsay", "musée d'orsay"));
-        assert_eq!(vet("<script>alert(1)</script>").unwrap().text, "<script>alert(1)</script>");
-        for bad in ["", "   ", "a\nb", "a\rb", "a\u{0}b", "a\u{1b}[31mb", "line\u{2028}sep", "**", "1.", &"x".repeat(301)] {
+        assert_eq!(
+            (item.text.as_str(), item.key.as_str()),
+            ("Musée d'Orsay", "musée d'orsay")
+        );
+        assert_eq!(
+            vet("<script>alert(1)</script>").unwrap().text,
+            "<script>alert(1)</script>"
+        );
+        for bad in [
+            "",
+            "   ",
+            "a\nb",
+            "a\rb",
+            "a\u{0}b",
+            "a\u{1b}[31mb",
+            "line\u{2028}sep",
+            "**",
+            "1.",
+            &"x".repeat(301),
+        ] {
             assert_eq!(vet(bad), None, "{bad:?}");
         }
     }

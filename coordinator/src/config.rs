@@ -6,7 +6,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "coordinator", version, about = "igentai coordinator: dedup, persistence, statistics and run control")]
+#[command(
+    name = "coordinator",
+    version,
+    about = "igentai coordinator: dedup, persistence, statistics and run control"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -26,7 +30,12 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// NATS server URL.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222", global = true)]
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
     pub nats_url: String,
 
     /// Folder holding one folder per topic, plus `current-run.json`.

@@ -17,7 +17,9 @@ pub enum ControlError {
     TooLarge(usize),
     #[error("request is not valid UTF-8")]
     NotUtf8,
-    #[error("empty request: send a topic, or a JSON object such as {{\"topic\": \"Paris attractions\"}}")]
+    #[error(
+        "empty request: send a topic, or a JSON object such as {{\"topic\": \"Paris attractions\"}}"
+    )]
     Empty,
     #[error("invalid JSON request: {0}")]
     Json(String),
@@ -43,12 +45,25 @@ pub fn decode_start(payload: &[u8]) -> Result<StartRequest, ControlError> {
     let mut request = if text.starts_with('{') {
         serde_json::from_str::<StartRequest>(text).map_err(|e| ControlError::Json(e.to_string()))?
     } else if text.starts_with('"') {
-        let topic = serde_json::from_str::<String>(text).map_err(|e| ControlError::Json(e.to_string()))?;
-        StartRequest { v: VERSION, topic, ..Default::default() }
+        let topic =
+            serde_json::from_str::<String>(text).map_err(|e| ControlError::Json(e.to_string()))?;
+        StartRequest {
+            v: VERSION,
+            topic,
+            ..Default::default()
+        }
     } else {
-        StartRequest { v: VERSION, topic: text.to_string(), ..Default::default() }
+        StartRequest {
+            v: VERSION,
+            topic: text.to_string(),
+            ..Default::default()
+        }
     };
-    request.topic = request.topic.split_whitespace().collect::<Vec<_>>().join(" ");
+    request.topic = request
+        .topic
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     validate_start(&request)?;
     Ok(request)
 }
@@ -56,14 +71,19 @@ pub fn decode_start(payload: &[u8]) -> Result<StartRequest, ControlError> {
 fn validate_start(r: &StartRequest) -> Result<(), ControlError> {
     let invalid = |m: String| Err(ControlError::Invalid(m));
     if r.v != VERSION {
-        return invalid(format!("unsupported protocol version {}; this coordinator speaks {VERSION}", r.v));
+        return invalid(format!(
+            "unsupported protocol version {}; this coordinator speaks {VERSION}",
+            r.v
+        ));
     }
     if r.topic.is_empty() {
         return invalid("topic is empty".into());
     }
     let chars = r.topic.chars().count();
     if chars > MAX_TOPIC_CHARS {
-        return invalid(format!("topic is {chars} characters; the limit is {MAX_TOPIC_CHARS}"));
+        return invalid(format!(
+            "topic is {chars} characters; the limit is {MAX_TOPIC_CHARS}"
+        ));
     }
     if r.topic.chars().any(char::is_control) {
         return invalid("topic contains control characters".into());
@@ -87,12 +107,16 @@ fn validate_start(r: &StartRequest) -> Result<(), ControlError> {
     if let Some(y) = r.min_yield_per_1k_tokens
         && !(y.is_finite() && y > 0.0)
     {
-        return invalid(format!("min_yield_per_1k_tokens must be a positive number, got {y}"));
+        return invalid(format!(
+            "min_yield_per_1k_tokens must be a positive number, got {y}"
+        ));
     }
     if let Some(n) = r.items_per_request
         && !(1..=MAX_ITEMS_PER_REQUEST).contains(&n)
     {
-        return invalid(format!("items_per_request must be between 1 and {MAX_ITEMS_PER_REQUEST}, got {n}"));
+        return invalid(format!(
+            "items_per_request must be between 1 and {MAX_ITEMS_PER_REQUEST}, got {n}"
+        ));
     }
     if let Some(t) = &r.prompt_template
         && !t.contains("{topic}")
@@ -109,7 +133,8 @@ pub fn decode_weights(payload: &[u8]) -> Result<WeightsRequest, ControlError> {
     if text.is_empty() {
         return Ok(WeightsRequest::default());
     }
-    let r: WeightsRequest = serde_json::from_str(text).map_err(|e| ControlError::Json(e.to_string()))?;
+    let r: WeightsRequest =
+        serde_json::from_str(text).map_err(|e| ControlError::Json(e.to_string()))?;
     let invalid = |m: String| Err(ControlError::Invalid(m));
     match (&r.weights, r.clear) {
         (Some(_), true) => return invalid("give either weights or clear, not both".into()),
@@ -117,8 +142,13 @@ pub fn decode_weights(payload: &[u8]) -> Result<WeightsRequest, ControlError> {
             if w.is_empty() {
                 return invalid("weights is empty".into());
             }
-            if let Some((name, v)) = w.iter().find(|(k, v)| k.trim().is_empty() || !v.is_finite() || **v < 0.0) {
-                return invalid(format!("weight of {name:?} must be a finite number >= 0, got {v}"));
+            if let Some((name, v)) = w
+                .iter()
+                .find(|(k, v)| k.trim().is_empty() || !v.is_finite() || **v < 0.0)
+            {
+                return invalid(format!(
+                    "weight of {name:?} must be a finite number >= 0, got {v}"
+                ));
             }
             if w.values().sum::<f64>() <= 0.0 {
                 return invalid("weights must not all be zero".into());
@@ -162,8 +192,14 @@ mod tests {
         assert_eq!((r.topic.as_str(), r.target), ("Paris attractions", None));
         let r = start(b"  Paris \n attractions \n").unwrap();
         assert_eq!(r.topic, "Paris attractions");
-        let r = start(br#"{"topic":"Paris attractions","target":2000,"budget_usd":2.5,"max_duration_s":600}"#).unwrap();
-        assert_eq!((r.target, r.budget_usd, r.max_duration_s), (Some(2000), Some(2.5), Some(600)));
+        let r = start(
+            br#"{"topic":"Paris attractions","target":2000,"budget_usd":2.5,"max_duration_s":600}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.target, r.budget_usd, r.max_duration_s),
+            (Some(2000), Some(2.5), Some(600))
+        );
         let r = start(br#""Rare cheeses""#).unwrap();
         assert_eq!(r.topic, "Rare cheeses");
         let r = start("Fromages affinés".as_bytes()).unwrap();
@@ -183,12 +219,24 @@ mod tests {
             (br#"{"topic":"x","target":"many"}"#, "invalid type"),
             (br#"{"topic":"x","target":-1}"#, "invalid value"),
             (br#"{"topic":"x","target":0}"#, "target must be at least 1"),
-            (br#"{"topic":"x","budget_usd":0}"#, "budget_usd must be a positive"),
+            (
+                br#"{"topic":"x","budget_usd":0}"#,
+                "budget_usd must be a positive",
+            ),
             (br#"{"topic":"x","max_duration_s":0}"#, "max_duration_s"),
             (br#"{"topic":"x","min_coverage":1.5}"#, "min_coverage"),
-            (br#"{"topic":"x","min_yield_per_1k_tokens":0}"#, "min_yield_per_1k_tokens"),
-            (br#"{"topic":"x","items_per_request":1000}"#, "items_per_request"),
-            (br#"{"topic":"x","prompt_template":"list things"}"#, "{topic}"),
+            (
+                br#"{"topic":"x","min_yield_per_1k_tokens":0}"#,
+                "min_yield_per_1k_tokens",
+            ),
+            (
+                br#"{"topic":"x","items_per_request":1000}"#,
+                "items_per_request",
+            ),
+            (
+                br#"{"topic":"x","prompt_template":"list things"}"#,
+                "{topic}",
+            ),
             (br#"{"topic":"x","colour":"red"}"#, "unknown field `colour`"),
             (br#"{"topic":"x","v":9}"#, "unsupported protocol version 9"),
             (br#"{"topic":"a\u0007b"}"#, "control characters"),
@@ -197,7 +245,11 @@ mod tests {
         ];
         for (payload, expected) in cases {
             let err = start(payload).expect_err(&String::from_utf8_lossy(payload));
-            assert!(err.contains(expected), "{:?}: {err}", String::from_utf8_lossy(payload));
+            assert!(
+                err.contains(expected),
+                "{:?}: {err}",
+                String::from_utf8_lossy(payload)
+            );
         }
         let long = "x".repeat(MAX_TOPIC_CHARS + 1);
         assert!(start(long.as_bytes()).unwrap_err().contains("characters"));

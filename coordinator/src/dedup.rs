@@ -102,7 +102,8 @@ impl SeenSet {
     }
 
     pub fn contains(&self, hash: u128) -> bool {
-        self.index.contains_key(&Key(hash as u64, (hash >> 64) as u64))
+        self.index
+            .contains_key(&Key(hash as u64, (hash >> 64) as u64))
     }
 
     pub fn len(&self) -> usize {
@@ -200,7 +201,11 @@ mod tests {
     fn chao1_values() {
         let check = |s, f1, f2, total: f64| {
             let e = chao1(s, f1, f2).unwrap();
-            assert!((e.total - total).abs() < 1e-9, "chao1({s},{f1},{f2}) = {}", e.total);
+            assert!(
+                (e.total - total).abs() < 1e-9,
+                "chao1({s},{f1},{f2}) = {}",
+                e.total
+            );
             assert!((e.coverage - s as f64 / total).abs() < 1e-9);
         };
         check(100, 40, 20, 140.0);

@@ -41,7 +41,11 @@ impl Fleet {
     pub fn observe(&mut self, heartbeat: Heartbeat, now_ms: u64) -> Seen {
         match self.workers.get_mut(&heartbeat.worker_id) {
             Some(entry) => {
-                let seen = if entry.alive { Seen::Known } else { Seen::Returned };
+                let seen = if entry.alive {
+                    Seen::Known
+                } else {
+                    Seen::Returned
+                };
                 entry.heartbeat = heartbeat;
                 entry.last_seen_ms = now_ms;
                 entry.alive = true;
@@ -159,7 +163,7 @@ mod tests {
             }],
             started_at_ms: 0,
             sent_at_ms: 0,
-        version: "0".into(),
+            version: "0".into(),
         }
     }
 
@@ -173,7 +177,10 @@ mod tests {
         assert_eq!(fleet.sweep(1_600), ["b"]);
         assert_eq!(fleet.alive().count(), 1);
         assert_eq!(fleet.working().count(), 0);
-        assert_eq!(fleet.observe(hb("b", WorkerState::Running), 1_700), Seen::Returned);
+        assert_eq!(
+            fleet.observe(hb("b", WorkerState::Running), 1_700),
+            Seen::Returned
+        );
         assert_eq!(fleet.working().count(), 1);
         let mut providers = BTreeMap::new();
         fleet.add_provider_health(&mut providers);

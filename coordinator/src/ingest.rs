@@ -172,9 +172,7 @@ impl Ingest {
             return Ok(0);
         }
         let synced = tokio::task::block_in_place(|| {
-            self.topics
-                .values_mut()
-                .try_for_each(|t| t.store.commit())
+            self.topics.values_mut().try_for_each(|t| t.store.commit())
         });
         if let Err(e) = synced {
             self.abandon();
@@ -203,7 +201,9 @@ impl Ingest {
     fn abandon(&mut self) {
         for msg in self.pending.drain(..) {
             tokio::spawn(async move {
-                let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(2)))).await;
+                let _ = msg
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
+                    .await;
             });
         }
         self.events.clear();

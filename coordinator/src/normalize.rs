@@ -13,18 +13,41 @@ use unicode_normalization::UnicodeNormalization;
 fn is_wrapper(c: char) -> bool {
     matches!(
         c,
-        '"' | '\'' | '`' | '*' | '_' | '~' | '“' | '”' | '‘' | '’' | '„' | '‚' | '«' | '»' | '‹' | '›'
-            | '「' | '」' | '『' | '』'
+        '"' | '\''
+            | '`'
+            | '*'
+            | '_'
+            | '~'
+            | '“'
+            | '”'
+            | '‘'
+            | '’'
+            | '„'
+            | '‚'
+            | '«'
+            | '»'
+            | '‹'
+            | '›'
+            | '「'
+            | '」'
+            | '『'
+            | '』'
     )
 }
 
 fn is_trailing_punct(c: char) -> bool {
-    matches!(c, '.' | ',' | ';' | ':' | '!' | '?' | '…' | '。' | '、' | '！' | '？')
+    matches!(
+        c,
+        '.' | ',' | ';' | ':' | '!' | '?' | '…' | '。' | '、' | '！' | '？'
+    )
 }
 
 /// Bullet glyphs that start a list line.
 fn is_bullet(c: char) -> bool {
-    matches!(c, '-' | '*' | '+' | '•' | '·' | '◦' | '▪' | '‣' | '–' | '—' | '→' | '>')
+    matches!(
+        c,
+        '-' | '*' | '+' | '•' | '·' | '◦' | '▪' | '‣' | '–' | '—' | '→' | '>'
+    )
 }
 
 /// Removes one leading list marker: `- `, `• `, `12. `, `3) `, `(4) `, `#5 `.
@@ -207,7 +230,10 @@ mod tests {
 
     #[test]
     fn equal_keys_hash_equal() {
-        assert_eq!(key_hash(&normalize("The Louvre.")), key_hash(&normalize("louvre")));
+        assert_eq!(
+            key_hash(&normalize("The Louvre.")),
+            key_hash(&normalize("louvre"))
+        );
         assert_ne!(key_hash("louvre"), key_hash("louvres"));
     }
 }

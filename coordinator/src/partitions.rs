@@ -264,7 +264,9 @@ impl Tree {
     }
 
     pub fn is_active(&self, path: &str) -> bool {
-        self.nodes.get(path).is_some_and(|n| n.state == State::Active)
+        self.nodes
+            .get(path)
+            .is_some_and(|n| n.state == State::Active)
     }
 
     pub fn len(&self) -> usize {
@@ -288,9 +290,12 @@ impl Tree {
         for s in stats.iter_mut() {
             s.state = match self.nodes.get(&s.name) {
                 Some(n) => n.state.name().to_string(),
-                None if s.name == WHOLE_TOPIC => {
-                    if self.active().is_empty() { "active" } else { "split" }.to_string()
+                None if s.name == WHOLE_TOPIC => if self.active().is_empty() {
+                    "active"
+                } else {
+                    "split"
                 }
+                .to_string(),
                 None => "unknown".to_string(),
             };
         }
@@ -316,7 +321,11 @@ mod tests {
     }
 
     fn small() -> Policy {
-        Policy { judge_after: 100, window: 10, ..Policy::default() }
+        Policy {
+            judge_after: 100,
+            window: 10,
+            ..Policy::default()
+        }
     }
 
     #[test]
@@ -332,7 +341,10 @@ mod tests {
     fn children_are_cleaned_and_deduplicated() {
         let mut tree = Tree::new(small());
         tree.decide();
-        let added = tree.add_children(None, &names(&["Museums", "museums.", "", "Parks", &"x".repeat(81), "A > B"]));
+        let added = tree.add_children(
+            None,
+            &names(&["Museums", "museums.", "", "Parks", &"x".repeat(81), "A > B"]),
+        );
         assert_eq!(added, 3);
         assert_eq!(tree.active().len(), 3);
         assert!(tree.is_active("A - B"));
@@ -351,7 +363,12 @@ mod tests {
             tree.record(Some("Parks"), 20, 15);
         }
         let actions = tree.decide();
-        assert_eq!(actions, [Action::RequestChildren { parent: Some("Museums".into()) }]);
+        assert_eq!(
+            actions,
+            [Action::RequestChildren {
+                parent: Some("Museums".into())
+            }]
+        );
         assert_eq!(tree.decide(), [], "one request in flight at a time");
         tree.add_children(Some("Museums"), &names(&["Art museums", "Science museums"]));
         assert_eq!(tree.states()["Museums"], "split");
@@ -362,7 +379,12 @@ mod tests {
         for _ in 0..10 {
             tree.record(Some("Parks"), 20, 1);
         }
-        assert_eq!(tree.decide(), [Action::RequestChildren { parent: Some("Parks".into()) }]);
+        assert_eq!(
+            tree.decide(),
+            [Action::RequestChildren {
+                parent: Some("Parks".into())
+            }]
+        );
         tree.add_children(Some("Parks"), &[]);
         assert_eq!(tree.decide(), []);
         assert_eq!(tree.states()["Parks"], "retired");
@@ -370,7 +392,10 @@ mod tests {
 
     #[test]
     fn deepest_partitions_retire_instead_of_splitting() {
-        let mut tree = Tree::new(Policy { max_depth: 1, ..small() });
+        let mut tree = Tree::new(Policy {
+            max_depth: 1,
+            ..small()
+        });
         tree.decide();
         tree.add_children(None, &names(&["Museums"]));
         for _ in 0..10 {

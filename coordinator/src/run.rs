@@ -89,7 +89,9 @@ impl Run {
         if let Some(target) = info.target
             && unique >= target
         {
-            return Some(format!("target reached ({unique} of {target} unique items)"));
+            return Some(format!(
+                "target reached ({unique} of {target} unique items)"
+            ));
         }
         if let Some(budget) = info.budget_usd
             && cost_usd >= budget
@@ -111,7 +113,8 @@ impl Run {
                 estimate.total
             ));
         }
-        if let (Some(min), Some(recent)) = (info.min_yield_per_1k_tokens, p.recent_yield_per_1k_tokens)
+        if let (Some(min), Some(recent)) =
+            (info.min_yield_per_1k_tokens, p.recent_yield_per_1k_tokens)
             && recent < min
         {
             return Some(format!(
@@ -171,7 +174,11 @@ mod tests {
     }
 
     fn progress(unique: u64, cost_usd: f64) -> Progress {
-        Progress { unique, cost_usd, ..Progress::default() }
+        Progress {
+            unique,
+            cost_usd,
+            ..Progress::default()
+        }
     }
 
     #[test]
@@ -186,13 +193,25 @@ mod tests {
         assert_eq!(run(None, None, None).stop_reason(&huge, 1e12 as u64), None);
         let r = run(Some(100), None, None);
         assert_eq!(r.stop_reason(&progress(99, 0.0), 2_000), None);
-        assert!(r.stop_reason(&progress(100, 0.0), 2_000).unwrap().starts_with("target reached"));
+        assert!(
+            r.stop_reason(&progress(100, 0.0), 2_000)
+                .unwrap()
+                .starts_with("target reached")
+        );
         let r = run(None, Some(2.0), None);
         assert_eq!(r.stop_reason(&progress(5, 1.99), 2_000), None);
-        assert!(r.stop_reason(&progress(5, 2.0), 2_000).unwrap().starts_with("budget spent"));
+        assert!(
+            r.stop_reason(&progress(5, 2.0), 2_000)
+                .unwrap()
+                .starts_with("budget spent")
+        );
         let r = run(None, None, Some(10));
         assert_eq!(r.stop_reason(&progress(5, 0.0), 10_999), None);
-        assert!(r.stop_reason(&progress(5, 0.0), 11_000).unwrap().starts_with("maximum duration"));
+        assert!(
+            r.stop_reason(&progress(5, 0.0), 11_000)
+                .unwrap()
+                .starts_with("maximum duration")
+        );
     }
 
     #[test]
@@ -200,11 +219,23 @@ mod tests {
         let mut r = run(None, None, None);
         r.info.min_coverage = Some(0.9);
         // 100 found, f1 = 10, f2 = 5: estimate 110, coverage 0.909.
-        let mut p = Progress { unique: 100, estimate: crate::dedup::chao1(100, 10, 5), ..Progress::default() };
+        let mut p = Progress {
+            unique: 100,
+            estimate: crate::dedup::chao1(100, 10, 5),
+            ..Progress::default()
+        };
         p.candidates = MIN_CANDIDATES_FOR_ESTIMATE - 1;
-        assert_eq!(r.stop_reason(&p, 2_000), None, "too few candidates to trust the estimate");
+        assert_eq!(
+            r.stop_reason(&p, 2_000),
+            None,
+            "too few candidates to trust the estimate"
+        );
         p.candidates = MIN_CANDIDATES_FOR_ESTIMATE;
-        assert!(r.stop_reason(&p, 2_000).unwrap().starts_with("coverage reached (90.9%"));
+        assert!(
+            r.stop_reason(&p, 2_000)
+                .unwrap()
+                .starts_with("coverage reached (90.9%")
+        );
         p.estimate = crate::dedup::chao1(100, 40, 5);
         assert_eq!(r.stop_reason(&p, 2_000), None);
 
@@ -215,7 +246,11 @@ mod tests {
         p.recent_yield_per_1k_tokens = Some(2.5);
         assert_eq!(r.stop_reason(&p, 2_000), None);
         p.recent_yield_per_1k_tokens = Some(1.5);
-        assert!(r.stop_reason(&p, 2_000).unwrap().starts_with("yield too low"));
+        assert!(
+            r.stop_reason(&p, 2_000)
+                .unwrap()
+                .starts_with("yield too low")
+        );
     }
 
     #[test]

@@ -149,7 +149,13 @@ impl RunStats {
             self.models.entry(batch.model.clone()).or_default(),
             self.workers.entry(batch.worker_id.clone()).or_default(),
             self.partitions
-                .entry(batch.partition.as_deref().unwrap_or(WHOLE_TOPIC).to_string())
+                .entry(
+                    batch
+                        .partition
+                        .as_deref()
+                        .unwrap_or(WHOLE_TOPIC)
+                        .to_string(),
+                )
                 .or_default(),
         ] {
             acc.record(batch, outcome, now_ms);
@@ -163,7 +169,9 @@ impl RunStats {
     /// Drops rate buckets that fell out of the longest window.
     pub fn expire(&mut self, now_ms: u64) {
         self.total.expire(now_ms);
-        self.providers.values_mut().for_each(|(_, a)| a.expire(now_ms));
+        self.providers
+            .values_mut()
+            .for_each(|(_, a)| a.expire(now_ms));
         for map in [&mut self.models, &mut self.workers, &mut self.partitions] {
             map.values_mut().for_each(|a| a.expire(now_ms));
         }
@@ -277,7 +285,12 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
 mod tests {
     use super::*;
 
-    fn batch(provider: &str, worker: &str, partition: Option<&str>, latency_ms: u64) -> CandidateBatch {
+    fn batch(
+        provider: &str,
+        worker: &str,
+        partition: Option<&str>,
+        latency_ms: u64,
+    ) -> CandidateBatch {
         CandidateBatch {
             v: 1,
             batch_id: "b".into(),
@@ -299,34 +312,57 @@ mod tests {
     }
 
     fn outcome(candidates: u64, new: u64, invalid: u64) -> BatchOutcome {
-        BatchOutcome { candidates, new, invalid }
+        BatchOutcome {
+            candidates,
+            new,
+            invalid,
+        }
     }
 
     #[test]
     fn known_stream_gives_known_numbers() {
         let mut stats = RunStats::new(0);
         stats.record_batch(&batch("a", "w1", None, 100), outcome(10, 10, 0), 1_000);
-        stats.record_batch(&batch("a", "w2", Some("museums"), 300), outcome(10, 4, 1), 2_000);
-        stats.record_batch(&batch("b", "w1", Some("museums"), 200), outcome(20, 6, 0), 3_000);
+        stats.record_batch(
+            &batch("a", "w2", Some("museums"), 300),
+            outcome(10, 4, 1),
+            2_000,
+        );
+        stats.record_batch(
+            &batch("b", "w1", Some("museums"), 200),
+            outcome(20, 6, 0),
+            3_000,
+        );
         stats.record_rejected("schema");
         stats.record_rejected("schema");
         stats.record_rejected("too_large");
 
         let t = stats.totals(25, 30_000);
-        assert_eq!((t.batches, t.candidates, t.duplicates, t.new_this_run), (3, 40, 20, 20));
+        assert_eq!(
+            (t.batches, t.candidates, t.duplicates, t.new_this_run),
+            (3, 40, 20, 20)
+        );
         assert_eq!((t.invalid_items, t.rejected_batches, t.unique), (1, 3, 25));
         assert_eq!(t.rejected_by_kind["schema"], 2);
         assert_eq!((t.tokens_in, t.tokens_out), (300, 300));
         assert!((t.cost_usd - 0.03).abs() < 1e-12);
         assert!((t.uniqueness_ratio - 0.5).abs() < 1e-12);
         // 20 new items within the first 30 s: 40 per minute.
-        assert!((t.unique_per_min - 40.0).abs() < 1e-9, "{}", t.unique_per_min);
+        assert!(
+            (t.unique_per_min - 40.0).abs() < 1e-9,
+            "{}",
+            t.unique_per_min
+        );
         // A minute later the 1-minute window has moved past them; the
         // 5-minute one still holds them, spread over 90 s.
         stats.expire(90_000);
         assert_eq!(stats.totals(25, 90_000).unique_per_min, 0.0);
         let a = &stats.providers(90_000)["a"].yields;
-        assert!((a.unique_per_min_5m - 14.0 * 60.0 / 90.0).abs() < 1e-9, "{}", a.unique_per_min_5m);
+        assert!(
+            (a.unique_per_min_5m - 14.0 * 60.0 / 90.0).abs() < 1e-9,
+            "{}",
+            a.unique_per_min_5m
+        );
 
         let p = stats.providers(30_000);
         let a = &p["a"].yields;
@@ -340,8 +376,13 @@ mod tests {
         let w1 = stats.worker("w1", 30_000);
         assert_eq!((w1.batches, w1.candidates, w1.unique), (2, 30, 16));
         let parts = stats.partitions(30_000);
-        assert_eq!(parts.iter().map(|p| (p.name.as_str(), p.yields.unique)).collect::<Vec<_>>(),
-            [(WHOLE_TOPIC, 10), ("museums", 10)]);
+        assert_eq!(
+            parts
+                .iter()
+                .map(|p| (p.name.as_str(), p.yields.unique))
+                .collect::<Vec<_>>(),
+            [(WHOLE_TOPIC, 10), ("museums", 10)]
+        );
         assert_eq!(stats.recent_yield_per_1k_tokens(), None);
         for _ in 0..RECENT_BATCHES - 1 {
             stats.record_batch(&batch("a", "w1", None, 100), outcome(10, 0, 0), 4_000);
@@ -364,7 +405,8 @@ mod tests {
         let mut stats = RunStats::new(0);
         stats.record_batch(&batch("a", "w1", None, 100), outcome(10, 5, 0), 1_000);
         stats.record_rejected("schema");
-        let restored: RunStats = serde_json::from_str(&serde_json::to_string(&stats).unwrap()).unwrap();
+        let restored: RunStats =
+            serde_json::from_str(&serde_json::to_string(&stats).unwrap()).unwrap();
         assert_eq!(restored.totals(5, 2_000).candidates, 10);
         assert_eq!(restored.totals(5, 2_000).rejected_batches, 1);
         assert!((restored.cost_usd() - 0.01).abs() < 1e-12);

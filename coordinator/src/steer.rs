@@ -71,10 +71,21 @@ impl Steering {
 
     /// Learns from one ingested answer; `duplicates` are its candidates that
     /// were already known.
-    pub fn observe(&mut self, batch: &CandidateBatch, outcome: BatchOutcome, duplicates: &[String], now_ms: u64) {
+    pub fn observe(
+        &mut self,
+        batch: &CandidateBatch,
+        outcome: BatchOutcome,
+        duplicates: &[String],
+        now_ms: u64,
+    ) {
         if self.strategies.weights {
-            self.bandit
-                .observe(&batch.provider, outcome.new, batch.cost_usd, batch.latency_ms, now_ms);
+            self.bandit.observe(
+                &batch.provider,
+                outcome.new,
+                batch.cost_usd,
+                batch.latency_ms,
+                now_ms,
+            );
         }
         let partition = batch.partition.as_deref();
         self.tree.record(partition, outcome.candidates, outcome.new);
@@ -115,7 +126,8 @@ impl Steering {
                 None => false, // not told yet: the heartbeat reconciliation assigns it
                 Some(t) => {
                     t.partition != self.desired[worker]
-                        || (self.strategies.avoid && now_ms.saturating_sub(t.at_ms) >= AVOID_REFRESH_MS)
+                        || (self.strategies.avoid
+                            && now_ms.saturating_sub(t.at_ms) >= AVOID_REFRESH_MS)
                 }
             };
             if due {
@@ -139,13 +151,22 @@ impl Steering {
         }
         a.weights = self.weights().0.clone();
         a.partition = partition.clone();
-        self.told
-            .insert(worker.to_string(), Told { partition, at_ms: now_ms });
+        self.told.insert(
+            worker.to_string(),
+            Told {
+                partition,
+                at_ms: now_ms,
+            },
+        );
         a
     }
 
     /// Sub-categories arrived for `parent` (or the request failed).
-    pub fn split_done(&mut self, parent: Option<&str>, result: Result<Vec<String>, String>) -> usize {
+    pub fn split_done(
+        &mut self,
+        parent: Option<&str>,
+        result: Result<Vec<String>, String>,
+    ) -> usize {
         match result {
             Ok(names) => self.tree.add_children(parent, &names),
             Err(_) => {
@@ -225,37 +246,98 @@ mod tests {
         for w in workers(3) {
             assert_eq!(s.assignment(&r, &w, 0).partition, None);
         }
-        assert_eq!(s.split_done(None, Ok(vec!["Museums".into(), "Parks".into()])), 2);
+        assert_eq!(
+            s.split_done(None, Ok(vec!["Museums".into(), "Parks".into()])),
+            2
+        );
         let plan = s.tick(&["sim".into()], &workers(3), 1_000);
-        assert_eq!(plan.reassign, workers(3), "every worker moves to a partition");
-        let parts: Vec<Option<String>> =
-            workers(3).iter().map(|w| s.assignment(&r, w, 1_000).partition).collect();
+        assert_eq!(
+            plan.reassign,
+            workers(3),
+            "every worker moves to a partition"
+        );
+        let parts: Vec<Option<String>> = workers(3)
+            .iter()
+            .map(|w| s.assignment(&r, w, 1_000).partition)
+            .collect();
         assert_eq!(parts.iter().flatten().count(), 3);
-        assert!(s.tick(&["sim".into()], &workers(3), 2_000).reassign.is_empty());
+        assert!(
+            s.tick(&["sim".into()], &workers(3), 2_000)
+                .reassign
+                .is_empty()
+        );
     }
 
     #[test]
     fn avoid_hints_name_repeated_items_and_refresh() {
         let all = Strategies::default();
         let r = run(all);
-        let mut s = Steering::new(Strategies { partitions: false, ..all }, None);
+        let mut s = Steering::new(
+            Strategies {
+                partitions: false,
+                ..all
+            },
+            None,
+        );
         s.tick(&[], &workers(1), 0);
         s.assignment(&r, "w1", 0);
-        let dups = vec!["Louvre".to_string(), "Louvre".to_string(), "Orsay".to_string()];
-        s.observe(&batch("sim", None), BatchOutcome { candidates: 3, new: 0, invalid: 0 }, &dups, 0);
-        assert!(s.tick(&[], &workers(1), AVOID_REFRESH_MS - 1).reassign.is_empty());
+        let dups = vec![
+            "Louvre".to_string(),
+            "Louvre".to_string(),
+            "Orsay".to_string(),
+        ];
+        s.observe(
+            &batch("sim", None),
+            BatchOutcome {
+                candidates: 3,
+                new: 0,
+                invalid: 0,
+            },
+            &dups,
+            0,
+        );
+        assert!(
+            s.tick(&[], &workers(1), AVOID_REFRESH_MS - 1)
+                .reassign
+                .is_empty()
+        );
         assert_eq!(s.tick(&[], &workers(1), AVOID_REFRESH_MS).reassign, ["w1"]);
-        assert_eq!(s.assignment(&r, "w1", AVOID_REFRESH_MS).avoid, ["Louvre", "Orsay"]);
+        assert_eq!(
+            s.assignment(&r, "w1", AVOID_REFRESH_MS).avoid,
+            ["Louvre", "Orsay"]
+        );
     }
 
     #[test]
     fn strategies_switch_off() {
-        let off = Strategies { weights: false, partitions: false, avoid: false };
+        let off = Strategies {
+            weights: false,
+            partitions: false,
+            avoid: false,
+        };
         let r = run(off);
         let mut s = Steering::new(off, None);
         for t in 0..100 {
-            s.observe(&batch("a", None), BatchOutcome { candidates: 20, new: 10, invalid: 0 }, &["x".into()], t * 100);
-            s.observe(&batch("b", None), BatchOutcome { candidates: 20, new: 1, invalid: 0 }, &["x".into()], t * 100);
+            s.observe(
+                &batch("a", None),
+                BatchOutcome {
+                    candidates: 20,
+                    new: 10,
+                    invalid: 0,
+                },
+                &["x".into()],
+                t * 100,
+            );
+            s.observe(
+                &batch("b", None),
+                BatchOutcome {
+                    candidates: 20,
+                    new: 1,
+                    invalid: 0,
+                },
+                &["x".into()],
+                t * 100,
+            );
             let plan = s.tick(&["a".into(), "b".into()], &workers(2), t * 100);
             assert_eq!(plan, Plan::default());
         }

@@ -313,7 +313,10 @@ mod tests {
             ("Paris attractions", "paris-attractions"),
             ("  Rare cheeses!! ", "rare-cheeses"),
             ("Crème brûlée variants", "creme-brulee-variants"),
-            ("Failure modes of a jet engine", "failure-modes-of-a-jet-engine"),
+            (
+                "Failure modes of a jet engine",
+                "failure-modes-of-a-jet-engine",
+            ),
             ("../../etc/passwd", "etc-passwd"),
         ] {
             assert_eq!(slug(topic), expected, "{topic}");
@@ -334,7 +337,13 @@ mod tests {
 
         let (store, rec, known) = open(tmp.path(), "Paris attractions");
         assert_eq!(known, ["Louvre", "Musée d'Orsay"]);
-        assert_eq!(rec, Recovery { items: 2, ..Default::default() });
+        assert_eq!(
+            rec,
+            Recovery {
+                items: 2,
+                ..Default::default()
+            }
+        );
         assert_eq!(store.len(), 2);
         let dir = tmp.path().join("paris-attractions");
         let lines: Vec<ItemRecord> = read(&dir, ITEMS)
@@ -367,7 +376,12 @@ mod tests {
         assert_eq!(known, ["Brie", "Comté"]);
         assert_eq!(
             rec,
-            Recovery { items: 2, torn_bytes: 6, records_trimmed: 1, records_rebuilt: 0 }
+            Recovery {
+                items: 2,
+                torn_bytes: 6,
+                records_trimmed: 1,
+                records_rebuilt: 0
+            }
         );
         assert_eq!(read(&dir, OUTPUT), "Brie\nComté\n");
         assert_eq!(read(&dir, ITEMS).lines().count(), 2);
@@ -394,7 +408,8 @@ mod tests {
     fn colliding_slugs_get_their_own_folder() {
         let tmp = tempfile::tempdir().unwrap();
         let (a, _, _) = open(tmp.path(), "Rare cheeses");
-        a.write_json(STATE, &serde_json::json!({ "topic": "Rare cheeses" })).unwrap();
+        a.write_json(STATE, &serde_json::json!({ "topic": "Rare cheeses" }))
+            .unwrap();
         let (same, _, _) = open(tmp.path(), "rare cheeses!");
         assert_eq!(same.slug, a.slug);
         let (b, _, _) = open(tmp.path(), "Rare-cheeses");

@@ -86,7 +86,14 @@ impl Bandit {
     }
 
     /// Records one answer of `provider`.
-    pub fn observe(&mut self, provider: &str, new: u64, cost_usd: f64, latency_ms: u64, now_ms: u64) {
+    pub fn observe(
+        &mut self,
+        provider: &str,
+        new: u64,
+        cost_usd: f64,
+        latency_ms: u64,
+        now_ms: u64,
+    ) {
         let half_life = self.config.half_life_s;
         let e = self.evidence.entry(provider.to_string()).or_default();
         e.decay_to(now_ms, half_life);
@@ -125,7 +132,11 @@ impl Bandit {
         let mut next = BTreeMap::new();
         for (name, t) in &target {
             let old = self.weights.get(name).copied().unwrap_or(*t);
-            let w = if *t == 0.0 { 0.0 } else { old + self.config.step * (t - old) };
+            let w = if *t == 0.0 {
+                0.0
+            } else {
+                old + self.config.step * (t - old)
+            };
             next.insert(name.clone(), w);
         }
         normalize(&mut next);
@@ -183,7 +194,11 @@ impl Bandit {
         let mut soft = BTreeMap::new();
         for (name, score) in &scores {
             if let Some(s) = score {
-                let x = if best > 0.0 { (s / best - 1.0) / self.config.temperature } else { 0.0 };
+                let x = if best > 0.0 {
+                    (s / best - 1.0) / self.config.temperature
+                } else {
+                    0.0
+                };
                 soft.insert(name.clone(), x.exp());
             }
         }
@@ -235,10 +250,18 @@ mod tests {
     #[test]
     fn favours_the_best_yield_per_dollar_and_keeps_exploring() {
         let mut b = Bandit::new(Config::default());
-        feed(&mut b, &[("cheap", 10, 0.001), ("dear", 10, 0.01), ("weak", 2, 0.001)], 0, 60);
+        feed(
+            &mut b,
+            &[("cheap", 10, 0.001), ("dear", 10, 0.01), ("weak", 2, 0.001)],
+            0,
+            60,
+        );
         let (w, version) = b.weights();
         assert!(w["cheap"] > 0.85, "{w:?}");
-        assert!(w["dear"] >= 0.05 - 1e-9 && w["weak"] >= 0.05 - 1e-9, "floor kept: {w:?}");
+        assert!(
+            w["dear"] >= 0.05 - 1e-9 && w["weak"] >= 0.05 - 1e-9,
+            "floor kept: {w:?}"
+        );
         assert!((w.values().sum::<f64>() - 1.0).abs() < 1e-9);
         assert!(version > 0);
     }
@@ -248,7 +271,10 @@ mod tests {
         let mut b = Bandit::new(Config::default());
         b.update(&names(&["a", "b"]), 0);
         let (w, _) = b.weights();
-        assert!((w["a"] - 0.5).abs() < 1e-9 && (w["b"] - 0.5).abs() < 1e-9, "{w:?}");
+        assert!(
+            (w["a"] - 0.5).abs() < 1e-9 && (w["b"] - 0.5).abs() < 1e-9,
+            "{w:?}"
+        );
     }
 
     #[test]

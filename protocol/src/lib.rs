@@ -12,8 +12,8 @@ pub mod subjects;
 pub mod work;
 
 pub use control::{
-    ControlVerb, Reply, ReplyError, StartReply, StartRequest, StopReply, Strategies,
-    WeightsReply, WeightsRequest, decode_reply,
+    ControlVerb, Reply, ReplyError, StartReply, StartRequest, StopReply, Strategies, WeightsReply,
+    WeightsRequest, decode_reply,
 };
 pub use metrics::{
     Estimate, ItemsEvent, MetricsSnapshot, NewItem, PartitionStats, ProviderStats, RunInfo,

@@ -55,7 +55,13 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn spawn(name: &str, program: &Path, args: &[&str], env: &[(&str, &str)], log_dir: &Path) -> Proc {
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log_dir: &Path,
+    ) -> Proc {
         let log = log_dir.join(format!("{name}.log"));
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -115,7 +121,11 @@ impl Proc {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("{} did not exit within {within:?} of SIGTERM\n{}", self.name, self.log_tail());
+                panic!(
+                    "{} did not exit within {within:?} of SIGTERM\n{}",
+                    self.name,
+                    self.log_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -129,7 +139,11 @@ impl Proc {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let start = lines.len().saturating_sub(60);
-        format!("--- last lines of {} ---\n{}", self.name, lines[start..].join("\n"))
+        format!(
+            "--- last lines of {} ---\n{}",
+            self.name,
+            lines[start..].join("\n")
+        )
     }
 }
 
@@ -175,14 +189,7 @@ impl NatsServer {
         Proc::spawn(
             "nats-server",
             Path::new("nats-server"),
-            &[
-                "-c",
-                conf.to_str().unwrap(),
-                "-p",
-                &port_s,
-                "-m",
-                &monitor,
-            ],
+            &["-c", conf.to_str().unwrap(), "-p", &port_s, "-m", &monitor],
             &[("IGENTAI_NATS_STORE_DIR", store.to_str().unwrap())],
             dir,
         )
@@ -190,10 +197,14 @@ impl NatsServer {
 
     async fn wait_ready(&self) {
         let url = self.url.clone();
-        wait_for("nats-server to accept clients", Duration::from_secs(20), || {
-            let url = url.clone();
-            async move { async_nats::connect(&url).await.ok().map(|_| ()) }
-        })
+        wait_for(
+            "nats-server to accept clients",
+            Duration::from_secs(20),
+            || {
+                let url = url.clone();
+                async move { async_nats::connect(&url).await.ok().map(|_| ()) }
+            },
+        )
         .await;
     }
 
@@ -206,7 +217,9 @@ impl NatsServer {
     }
 
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(&self.url).await.expect("connect to nats-server")
+        async_nats::connect(&self.url)
+            .await
+            .expect("connect to nats-server")
     }
 }
 

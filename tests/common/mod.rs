@@ -31,7 +31,14 @@ impl Fleet {
             .map(|i| spawn_worker(dir.path(), &nats.url, &format!("w{i}")))
             .collect();
         let client = nats.client().await;
-        Fleet { dir, nats, data, coordinator, workers, client }
+        Fleet {
+            dir,
+            nats,
+            data,
+            coordinator,
+            workers,
+            client,
+        }
     }
 
     /// Sends a control request exactly as `nats req SUBJECT PAYLOAD` does
@@ -49,7 +56,9 @@ impl Fleet {
     }
 
     pub async fn status(&self) -> MetricsSnapshot {
-        self.try_status().await.expect("the coordinator answers status")
+        self.try_status()
+            .await
+            .expect("the coordinator answers status")
     }
 
     /// The status, or `None` while no coordinator answers.
@@ -68,10 +77,14 @@ impl Fleet {
 
     /// Waits until the coordinator answers and sees `n` workers alive.
     pub async fn wait_workers(&self, n: usize) {
-        wait_for(&format!("{n} workers alive"), Duration::from_secs(30), || async {
-            let s = self.try_status().await?;
-            (s.workers.iter().filter(|w| w.alive).count() >= n).then_some(())
-        })
+        wait_for(
+            &format!("{n} workers alive"),
+            Duration::from_secs(30),
+            || async {
+                let s = self.try_status().await?;
+                (s.workers.iter().filter(|w| w.alive).count() >= n).then_some(())
+            },
+        )
         .await;
     }
 }
@@ -95,8 +108,18 @@ pub fn spawn_worker(dir: &Path, nats_url: &str, id: &str) -> Proc {
     Proc::spawn(
         id,
         &bin_path("worker"),
-        &["--worker-id", id, "--concurrency", "2", "--sim-latency-ms", "40"],
-        &[("NATS_URL", nats_url), ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200")],
+        &[
+            "--worker-id",
+            id,
+            "--concurrency",
+            "2",
+            "--sim-latency-ms",
+            "40",
+        ],
+        &[
+            ("NATS_URL", nats_url),
+            ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
+        ],
         dir,
     )
 }
@@ -111,7 +134,13 @@ pub fn lines(path: &Path) -> Vec<String> {
 }
 
 /// A candidate batch as a worker would publish it.
-pub fn batch(id: &str, run_id: &str, topic: &str, provider: &str, items: &[&str]) -> CandidateBatch {
+pub fn batch(
+    id: &str,
+    run_id: &str,
+    topic: &str,
+    provider: &str,
+    items: &[&str],
+) -> CandidateBatch {
     CandidateBatch {
         v: VERSION,
         batch_id: id.to_string(),
@@ -141,7 +170,9 @@ pub async fn publish_raw(js: &jetstream::Context, msg_id: &str, payload: Vec<u8>
             let message = jetstream::message::PublishMessage::build()
                 .payload(payload.clone())
                 .message_id(msg_id);
-            if let Ok(ack) = js.send_publish(subjects::candidates("test-publisher"), message).await
+            if let Ok(ack) = js
+                .send_publish(subjects::candidates("test-publisher"), message)
+                .await
                 && let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), ack).await
             {
                 return;

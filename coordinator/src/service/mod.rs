@@ -11,8 +11,8 @@ use anyhow::Context;
 use async_nats::jetstream;
 use futures::StreamExt;
 use igentai_protocol::{
-    Heartbeat, MetricsSnapshot, PartitionRequest, RunState, VERSION, WorkerCommand, WorkerState, now_ms,
-    subjects,
+    Heartbeat, MetricsSnapshot, PartitionRequest, RunState, VERSION, WorkerCommand, WorkerState,
+    now_ms, subjects,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -144,7 +144,9 @@ async fn open_stream_retrying(
     loop {
         match open_stream(js).await {
             Ok(stream) => return Some(stream),
-            Err(e) => tracing::warn!(error = format!("{e:#}"), retry_in = ?delay, "cannot open the candidate stream"),
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), retry_in = ?delay, "cannot open the candidate stream")
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return None,
@@ -229,7 +231,11 @@ impl Coordinator {
                     tracing::debug!(worker_id = %r.worker_id, error = ?r.error, "worker command failed");
                 }
             }
-            Answer::Partitions { run_id, parent, result } => {
+            Answer::Partitions {
+                run_id,
+                parent,
+                result,
+            } => {
                 if self.run.as_ref().map(|r| &r.info.run_id) != Some(&run_id) {
                     return;
                 }
@@ -241,7 +247,13 @@ impl Coordinator {
 
     fn command(&mut self, worker_id: &str, command: WorkerCommand, now: u64) {
         self.last_command_ms.insert(worker_id.to_string(), now);
-        commands::send(&self.client, worker_id, command, self.config.stop_timeout(), &self.results);
+        commands::send(
+            &self.client,
+            worker_id,
+            command,
+            self.config.stop_timeout(),
+            &self.results,
+        );
     }
 
     fn handle_heartbeat(&mut self, msg: &async_nats::Message) {
@@ -284,7 +296,8 @@ impl Coordinator {
             }
             None if hb.state == WorkerState::Running => {
                 if let Some(run_id) = hb.run_id.clone() {
-                    let stop = WorkerCommand::Stop(igentai_protocol::StopWork { v: VERSION, run_id });
+                    let stop =
+                        WorkerCommand::Stop(igentai_protocol::StopWork { v: VERSION, run_id });
                     self.command(&hb.worker_id, stop, now);
                 }
             }
@@ -294,7 +307,11 @@ impl Coordinator {
 
     async fn handle_batch(&mut self, msg: jetstream::Message) {
         match self.ingest.receive(msg).await {
-            Ok(Ingested::Pending { batch, outcome, duplicates }) => {
+            Ok(Ingested::Pending {
+                batch,
+                outcome,
+                duplicates,
+            }) => {
                 if self.run.as_ref().map(|r| &r.info.run_id) == Some(&batch.run_id) {
                     let now = now_ms();
                     self.stats.record_batch(&batch, outcome, now);
@@ -302,7 +319,9 @@ impl Coordinator {
                 }
             }
             Ok(Ingested::Rejected(reject)) => self.stats.record_rejected(reject.kind()),
-            Err(e) => self.report_error(format!("cannot write items: {e}; batches are held back and retried")),
+            Err(e) => self.report_error(format!(
+                "cannot write items: {e}; batches are held back and retried"
+            )),
         }
     }
 
@@ -313,7 +332,9 @@ impl Coordinator {
                     tracing::info!("writing items works again");
                 }
             }
-            Err(e) => self.report_error(format!("cannot sync items to disk: {e}; batches are held back and retried")),
+            Err(e) => self.report_error(format!(
+                "cannot sync items to disk: {e}; batches are held back and retried"
+            )),
         }
         self.check_stop(now_ms());
     }
@@ -326,7 +347,9 @@ impl Coordinator {
     }
 
     fn check_stop(&mut self, now: u64) {
-        let Some(run) = self.run.as_ref().filter(|r| r.is_running()) else { return };
+        let Some(run) = self.run.as_ref().filter(|r| r.is_running()) else {
+            return;
+        };
         let topic = self.ingest.get(&run.info.topic);
         let progress = Progress {
             unique: topic.map_or(0, |t| t.store.len()),
@@ -372,7 +395,9 @@ impl Coordinator {
     /// Carries out the steering plan: weights, partition requests, fresh
     /// assignments.
     async fn steer(&mut self, now: u64) {
-        let Some(run) = self.run.clone().filter(|r| r.is_running()) else { return };
+        let Some(run) = self.run.clone().filter(|r| r.is_running()) else {
+            return;
+        };
         let mut workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
         workers.sort();
         let plan = self.steering.tick(&self.healthy_providers(), &workers, now);
@@ -398,7 +423,10 @@ impl Coordinator {
 
     fn snapshot(&mut self, now: u64) -> MetricsSnapshot {
         self.seq = (self.seq + 1).max(now);
-        let topic = self.run.as_ref().and_then(|r| self.ingest.get(&r.info.topic));
+        let topic = self
+            .run
+            .as_ref()
+            .and_then(|r| self.ingest.get(&r.info.topic));
         let unique = topic.map_or(0, |t| t.store.len());
         let mut providers = self.stats.providers(now);
         self.fleet.add_provider_health(&mut providers);
@@ -433,7 +461,9 @@ impl Coordinator {
     /// Writes the run's `state.json` and `metrics.json` (atomically).
     fn persist_with(&mut self, now: u64, snapshot: &MetricsSnapshot) {
         let Some(run) = &self.run else { return };
-        let Some(topic) = self.ingest.get(&run.info.topic) else { return };
+        let Some(topic) = self.ingest.get(&run.info.topic) else {
+            return;
+        };
         let state = TopicState {
             topic: run.info.topic.clone(),
             slug: topic.store.slug.clone(),

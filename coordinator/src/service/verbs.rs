@@ -2,7 +2,6 @@
 //! coordinator's state. Decoding and validation are in `crate::control`;
 //! this file applies a valid request and answers it.
 
-
 use igentai_protocol::{
     ControlVerb, Reply, RunState, StartReply, StopReply, VERSION, WeightsReply, WeightsUpdate,
     WorkerCommand, now_ms, subjects,
@@ -108,11 +107,17 @@ impl Coordinator {
             self.publish_weights().await;
         }
         let (weights, version, manual) = self.steering.weights();
-        Ok(WeightsReply { weights: weights.clone(), version, manual })
+        Ok(WeightsReply {
+            weights: weights.clone(),
+            version,
+            manual,
+        })
     }
 
     pub(super) async fn publish_weights(&self) {
-        let Some(run) = self.run.as_ref().filter(|r| r.is_running()) else { return };
+        let Some(run) = self.run.as_ref().filter(|r| r.is_running()) else {
+            return;
+        };
         let (weights, version, manual) = self.steering.weights();
         let update = WeightsUpdate {
             v: VERSION,
@@ -141,7 +146,10 @@ impl Coordinator {
             topic: run.info.topic.clone(),
             state: RunState::Stopped,
             stop_reason: reason.to_string(),
-            unique: self.ingest.get(&run.info.topic).map_or(0, |t| t.store.len()),
+            unique: self
+                .ingest
+                .get(&run.info.topic)
+                .map_or(0, |t| t.store.len()),
             workers_stopped: Vec::new(),
             workers_unresponsive: Vec::new(),
         };
@@ -150,7 +158,13 @@ impl Coordinator {
         for w in &workers {
             self.last_command_ms.insert(w.clone(), now);
         }
-        commands::stop_all(&self.client, workers, reply, reply_to, self.config.stop_timeout());
+        commands::stop_all(
+            &self.client,
+            workers,
+            reply,
+            reply_to,
+            self.config.stop_timeout(),
+        );
         self.persist(now);
     }
 }
