@@ -46,8 +46,18 @@ fn spawn_worker(dir: &Path, nats_url: &str, id: &str, providers: &Path) -> Proc 
     Proc::spawn(
         id,
         &bin_path("worker"),
-        &["--worker-id", id, "--concurrency", "4", "--providers", providers.to_str().unwrap()],
-        &[("NATS_URL", nats_url), ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200")],
+        &[
+            "--worker-id",
+            id,
+            "--concurrency",
+            "4",
+            "--providers",
+            providers.to_str().unwrap(),
+        ],
+        &[
+            ("NATS_URL", nats_url),
+            ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
+        ],
         dir,
     )
 }
@@ -55,23 +65,33 @@ fn spawn_worker(dir: &Path, nats_url: &str, id: &str, providers: &Path) -> Proc 
 /// Answers a worker received: calls made minus calls failed (including
 /// calls abandoned at shutdown).
 fn answers(hb: &Heartbeat) -> u64 {
-    hb.providers.iter().map(|p| p.requests - p.failures.values().sum::<u64>()).sum()
+    hb.providers
+        .iter()
+        .map(|p| p.requests - p.failures.values().sum::<u64>())
+        .sum()
 }
 
 fn provider<'a>(hb: &'a Heartbeat, name: &str) -> &'a igentai_protocol::ProviderHealth {
-    hb.providers.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("{name} in {hb:?}"))
+    hb.providers
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("{name} in {hb:?}"))
 }
 
 /// The next heartbeat of `worker` that satisfies `done`.
 async fn heartbeat_where(
     heartbeats: &mut async_nats::Subscriber,
     worker: &str,
+    what: &str,
     within: Duration,
     done: impl Fn(&Heartbeat) -> bool,
 ) -> Heartbeat {
     tokio::time::timeout(within, async {
         loop {
-            let msg = heartbeats.next().await.expect("heartbeat subscription open");
+            let msg = heartbeats
+                .next()
+                .await
+                .expect("heartbeat subscription open");
             let hb: Heartbeat = serde_json::from_slice(&msg.payload).expect("heartbeats decode");
             if hb.worker_id == worker && done(&hb) {
                 return hb;
@@ -79,7 +99,7 @@ async fn heartbeat_where(
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("no matching heartbeat from {worker} within {within:?}"))
+    .unwrap_or_else(|_| panic!("no heartbeat from {worker} {what} within {within:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +114,10 @@ async fn fleet_survives_faulty_providers_a_nats_restart_and_sigterm() {
     let mut w2 = spawn_worker(dir.path(), &nats.url, "w2", &providers);
     let client = nats.client().await;
     let status = || async {
-        let msg = client.request(subjects::CONTROL_STATUS, "".into()).await.ok()?;
+        let msg = client
+            .request(subjects::CONTROL_STATUS, "".into())
+            .await
+            .ok()?;
         igentai_protocol::decode_reply::<igentai_protocol::MetricsSnapshot>(&msg.payload).ok()
     };
     wait_for("2 workers alive", Duration::from_secs(30), || async {
@@ -103,14 +126,19 @@ async fn fleet_survives_faulty_providers_a_nats_restart_and_sigterm() {
     .await;
 
     let reply = client
-        .request(subjects::CONTROL_START, r#"{"topic":"Fault tolerance","items_per_request":10}"#.into())
+        .request(
+            subjects::CONTROL_START,
+            r#"{"topic":"Fault tolerance","items_per_request":10}"#.into(),
+        )
         .await
         .unwrap();
     let started: StartReply = igentai_protocol::decode_reply(&reply.payload).expect("start is ok");
     let unique = || async { Some(status().await?.totals.unique) };
-    wait_for("300 unique items through faulty providers", Duration::from_secs(60), || async {
-        (unique().await? >= 300).then_some(())
-    })
+    wait_for(
+        "300 unique items through faulty providers",
+        Duration::from_secs(60),
+        || async { (unique().await? >= 300).then_some(()) },
+    )
     .await;
 
     // nats-server dies with answers in flight; workers hold them, stop
@@ -120,46 +148,96 @@ async fn fleet_survives_faulty_providers_a_nats_restart_and_sigterm() {
     let client = nats.client().await;
     let mut heartbeats = client.subscribe(subjects::HEARTBEAT_ALL).await.unwrap();
     let status = || async {
-        let msg = client.request(subjects::CONTROL_STATUS, "".into()).await.ok()?;
+        let msg = client
+            .request(subjects::CONTROL_STATUS, "".into())
+            .await
+            .ok()?;
         igentai_protocol::decode_reply::<igentai_protocol::MetricsSnapshot>(&msg.payload).ok()
     };
-    wait_for("300 more unique items after the restart", Duration::from_secs(90), || async {
-        (status().await?.totals.unique >= before + 300).then_some(())
-    })
+    wait_for(
+        "300 more unique items after the restart",
+        Duration::from_secs(90),
+        || async { (status().await?.totals.unique >= before + 300).then_some(()) },
+    )
     .await;
 
     // The failing provider's calls are half failures, the limited one's all
     // rate limits (and it stays healthy: it is throttled, not broken).
-    let hb = heartbeat_where(&mut heartbeats, "w1", Duration::from_secs(10), |_| true).await;
-    let (flaky, limited, steady) = (provider(&hb, "flaky"), provider(&hb, "limited"), provider(&hb, "steady"));
-    assert!(flaky.failures.get("server_error").is_some_and(|n| *n > 0), "{flaky:?}");
-    assert!(flaky.requests > flaky.failures["server_error"], "flaky answers half: {flaky:?}");
-    assert!(limited.requests > 0 && limited.failures["rate_limited"] == limited.requests, "{limited:?}");
+    let hb = heartbeat_where(
+        &mut heartbeats,
+        "w1",
+        "at all",
+        Duration::from_secs(10),
+        |_| true,
+    )
+    .await;
+    let (flaky, limited, steady) = (
+        provider(&hb, "flaky"),
+        provider(&hb, "limited"),
+        provider(&hb, "steady"),
+    );
+    assert!(
+        flaky.failures.get("server_error").is_some_and(|n| *n > 0),
+        "{flaky:?}"
+    );
+    assert!(
+        flaky.requests > flaky.failures["server_error"],
+        "flaky answers half: {flaky:?}"
+    );
+    assert!(
+        limited.requests > 0 && limited.failures["rate_limited"] == limited.requests,
+        "{limited:?}"
+    );
     assert_eq!(limited.breaker, "closed");
-    assert!(steady.failures.is_empty() && steady.requests > 0, "{steady:?}");
+    assert!(
+        steady.failures.is_empty() && steady.requests > 0,
+        "{steady:?}"
+    );
 
     // SIGTERM mid-run: w2 finishes or abandons its calls, publishes what it
     // got, says so in a last heartbeat, and exits 0.
     let exit = w2.terminate(Duration::from_secs(30)).await;
     assert!(exit.success(), "w2 exited with {exit}");
-    let last = heartbeat_where(&mut heartbeats, "w2", Duration::from_secs(10), |h| {
-        h.state == WorkerState::Idle
-    })
+    let last = heartbeat_where(
+        &mut heartbeats,
+        "w2",
+        "idle after SIGTERM",
+        Duration::from_secs(10),
+        |h| h.state == WorkerState::Idle,
+    )
     .await;
     assert_eq!(last.in_flight, 0);
-    assert_eq!(answers(&last), last.batches_published, "w2 lost a paid answer: {last:?}");
+    assert_eq!(
+        answers(&last),
+        last.batches_published,
+        "w2 lost a paid answer: {last:?}"
+    );
 
-    let reply = tokio::time::timeout(Duration::from_secs(40), client.request(subjects::CONTROL_STOP, "".into()))
-        .await
-        .expect("stop answers")
-        .unwrap();
+    let reply = tokio::time::timeout(
+        Duration::from_secs(40),
+        client.request(subjects::CONTROL_STOP, "".into()),
+    )
+    .await
+    .expect("stop answers")
+    .unwrap();
     let stopped: StopReply = igentai_protocol::decode_reply(&reply.payload).expect("stop is ok");
-    assert!(stopped.workers_stopped.contains(&"w1".to_string()), "{stopped:?}");
-    let w1 = heartbeat_where(&mut heartbeats, "w1", Duration::from_secs(10), |h| {
-        h.state == WorkerState::Idle && h.in_flight == 0
-    })
+    assert!(
+        stopped.workers_stopped.contains(&"w1".to_string()),
+        "{stopped:?}"
+    );
+    let w1 = heartbeat_where(
+        &mut heartbeats,
+        "w1",
+        "idle after stop",
+        Duration::from_secs(10),
+        |h| h.state == WorkerState::Idle && h.in_flight == 0,
+    )
     .await;
-    assert_eq!(answers(&w1), w1.batches_published, "w1 lost a paid answer: {w1:?}");
+    assert_eq!(
+        answers(&w1),
+        w1.batches_published,
+        "w1 lost a paid answer: {w1:?}"
+    );
 
     // Everything acknowledged was ingested; only working providers wrote items.
     let js = jetstream::new(client.clone());
@@ -172,7 +250,9 @@ async fn fleet_survives_faulty_providers_a_nats_restart_and_sigterm() {
         .collect();
     for hb in [&w1, &last] {
         assert!(
-            ingested.get(hb.worker_id.as_str()).is_some_and(|n| *n >= hb.batches_published),
+            ingested
+                .get(hb.worker_id.as_str())
+                .is_some_and(|n| *n >= hb.batches_published),
             "{}: published {}, ingested {ingested:?}",
             hb.worker_id,
             hb.batches_published

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use common::{KEY, call, json, providers, serving};
 use tokio::time::Instant;
-use wiremock::ResponseTemplate;
 use worker::providers::{LlmError, Providers, Unavailable};
 
 const ROUTE: &str = "/v1/messages";
@@ -35,7 +34,9 @@ const ANSWER: &str = r#"{
 }"#;
 
 fn error_body(kind: &str, message: &str) -> String {
-    format!(r#"{{"type":"error","error":{{"type":"{kind}","message":"{message}"}},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}}"#)
+    format!(
+        r#"{{"type":"error","error":{{"type":"{kind}","message":"{message}"}},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}}"#
+    )
 }
 
 #[tokio::test]
@@ -51,11 +52,17 @@ async fn an_answer_in_content_blocks_and_the_request_it_answers() {
     .await;
     let p = anthropic(&server.uri(), "temperature=0.7\nmax_tokens=1000");
     let c = call(&p).await.unwrap();
-    assert_eq!(worker::parse::parse(&c.text), ["Louvre", "Musée d'Orsay", "Sainte-Chapelle"]);
+    assert_eq!(
+        worker::parse::parse(&c.text),
+        ["Louvre", "Musée d'Orsay", "Sainte-Chapelle"]
+    );
     assert_eq!((c.tokens_in, c.tokens_out), (48, 27));
     assert_eq!(c.model, "claude-haiku-4-5-20251001");
     assert_eq!(c.finish_reason.as_deref(), Some("stop"));
-    assert_eq!(c.request_id.as_deref(), Some("req_018EeWyXxfu5pfWkrYcMdjWG"));
+    assert_eq!(
+        c.request_id.as_deref(),
+        Some("req_018EeWyXxfu5pfWkrYcMdjWG")
+    );
     assert!((c.cost_usd - (48.0 * 1.0 + 27.0 * 5.0) / 1e6).abs() < 1e-12);
 
     let request = &server.received_requests().await.unwrap()[0];
@@ -91,28 +98,49 @@ async fn stop_reasons_in_the_batch_vocabulary() {
 
 #[tokio::test]
 async fn error_json_and_statuses() {
-    let cases: Vec<(&str, ResponseTemplate, fn(&LlmError) -> bool, bool)> = vec![
+    let cases: Vec<common::ErrorCase> = vec![
         (
             "400 prompt too long",
-            json(400, &error_body("invalid_request_error", "prompt is too long: 215000 tokens > 200000 maximum")),
+            json(
+                400,
+                &error_body(
+                    "invalid_request_error",
+                    "prompt is too long: 215000 tokens > 200000 maximum",
+                ),
+            ),
             |e| matches!(e, LlmError::Rejected { status: 400, message } if message == "invalid_request_error: prompt is too long: 215000 tokens > 200000 maximum"),
             false,
         ),
         (
             "400 no credit",
-            json(400, &error_body("invalid_request_error", "Your credit balance is too low to access the Anthropic API.")),
+            json(
+                400,
+                &error_body(
+                    "invalid_request_error",
+                    "Your credit balance is too low to access the Anthropic API.",
+                ),
+            ),
             |e| e.kind() == "client_error",
             false,
         ),
         (
             "401",
-            json(401, &error_body("authentication_error", "invalid x-api-key")),
+            json(
+                401,
+                &error_body("authentication_error", "invalid x-api-key"),
+            ),
             |e| matches!(e, LlmError::Rejected { status: 401, .. }),
             false,
         ),
         (
             "403",
-            json(403, &error_body("permission_error", "Your API key does not have permission to use the specified resource.")),
+            json(
+                403,
+                &error_body(
+                    "permission_error",
+                    "Your API key does not have permission to use the specified resource.",
+                ),
+            ),
             |e| matches!(e, LlmError::Rejected { status: 403, .. }),
             false,
         ),
@@ -130,11 +158,17 @@ async fn error_json_and_statuses() {
         ),
         (
             "529 overloaded",
-            json(529, &error_body("overloaded_error", "Overloaded")).insert_header("retry-after", "3"),
+            json(529, &error_body("overloaded_error", "Overloaded"))
+                .insert_header("retry-after", "3"),
             |e| matches!(e, LlmError::Overloaded { retry_after: Some(d), message } if *d == Duration::from_secs(3) && message == "overloaded_error: Overloaded"),
             true,
         ),
-        ("200 garbage", json(200, "<!DOCTYPE html><html>"), |e| e.kind() == "unparseable", true),
+        (
+            "200 garbage",
+            json(200, "<!DOCTYPE html><html>"),
+            |e| e.kind() == "unparseable",
+            true,
+        ),
         (
             "200 an error object",
             json(200, &error_body("api_error", "Internal server error")),
@@ -177,7 +211,9 @@ async fn rate_limited_with_retry_after_and_quota_headers() {
     let health = &p.health(Instant::now())[0];
     assert_eq!((health.healthy, health.failures["rate_limited"]), (true, 1));
     let at = Instant::now();
-    assert!(matches!(p.entries()[0].try_lease(at, 1), Err(Unavailable::Until(t)) if t >= at + Duration::from_secs(6)));
+    assert!(
+        matches!(p.entries()[0].try_lease(at, 1), Err(Unavailable::Until(t)) if t >= at + Duration::from_secs(6))
+    );
 }
 
 #[test]

@@ -52,7 +52,10 @@ async fn an_answer_with_usage_headers_and_the_request_it_answers() {
     .await;
     let p = openai(&server.uri(), "temperature=0.9\nmax_tokens=500");
     let c = call(&p).await.unwrap();
-    assert_eq!(worker::parse::parse(&c.text), ["Louvre", "Musée d'Orsay", "Sainte-Chapelle"]);
+    assert_eq!(
+        worker::parse::parse(&c.text),
+        ["Louvre", "Musée d'Orsay", "Sainte-Chapelle"]
+    );
     assert_eq!((c.tokens_in, c.tokens_out), (52, 21));
     assert_eq!(c.model, "gpt-4o-mini-2024-07-18");
     assert_eq!(c.finish_reason.as_deref(), Some("stop"));
@@ -61,12 +64,21 @@ async fn an_answer_with_usage_headers_and_the_request_it_answers() {
 
     let requests = server.received_requests().await.unwrap();
     let request = &requests[0];
-    assert_eq!(request.headers["authorization"], format!("Bearer {KEY}").as_str());
+    assert_eq!(
+        request.headers["authorization"],
+        format!("Bearer {KEY}").as_str()
+    );
     let body: serde_json::Value = request.body_json().unwrap();
     assert_eq!(body["model"], "gpt-4o-mini");
     assert_eq!(body["messages"][0]["role"], "system");
-    assert_eq!(body["messages"][1]["content"], "List 3 distinct Paris attractions.");
-    assert_eq!((body["temperature"].as_f64(), body["max_tokens"].as_u64()), (Some(0.9), Some(500)));
+    assert_eq!(
+        body["messages"][1]["content"],
+        "List 3 distinct Paris attractions."
+    );
+    assert_eq!(
+        (body["temperature"].as_f64(), body["max_tokens"].as_u64()),
+        (Some(0.9), Some(500))
+    );
     let health = p.health(Instant::now());
     assert_eq!((health[0].requests, health[0].healthy), (1, true));
 }
@@ -85,11 +97,17 @@ async fn a_local_server_without_key_usage_or_options() {
     let c = call(&p).await.unwrap();
     assert_eq!(worker::parse::parse(&c.text), ["Louvre", "Orsay"]);
     assert!(c.tokens_in > 0 && c.tokens_out > 0, "estimated: {c:?}");
-    assert_eq!((c.cost_usd, c.request_id.as_deref()), (0.0, Some("chatcmpl-123")));
+    assert_eq!(
+        (c.cost_usd, c.request_id.as_deref()),
+        (0.0, Some("chatcmpl-123"))
+    );
     let request = &server.received_requests().await.unwrap()[0];
     assert!(!request.headers.contains_key("authorization"));
     let sent: serde_json::Value = request.body_json().unwrap();
-    assert!(sent.get("temperature").is_none() && sent.get("max_tokens").is_none(), "{sent}");
+    assert!(
+        sent.get("temperature").is_none() && sent.get("max_tokens").is_none(),
+        "{sent}"
+    );
 }
 
 #[tokio::test]
@@ -113,7 +131,11 @@ async fn cut_filtered_and_refused_answers_are_answers() {
     ] {
         let server = serving(ROUTE, json(200, body)).await;
         let c = call(&openai(&server.uri(), "")).await.unwrap();
-        assert_eq!((c.finish_reason.as_deref(), c.text.as_str()), (Some(finish), text), "{body}");
+        assert_eq!(
+            (c.finish_reason.as_deref(), c.text.as_str()),
+            (Some(finish), text),
+            "{body}"
+        );
     }
     let cut = "1. Louvre\n2. Orsay\n3. Sainte-Cha";
     assert_eq!(worker::parse::parse_answer(cut, true), ["Louvre", "Orsay"]);
@@ -122,7 +144,7 @@ async fn cut_filtered_and_refused_answers_are_answers() {
 /// Status, body and headers as the vendors send them, and what each means.
 #[tokio::test]
 async fn error_statuses_map_to_what_the_worker_does_next() {
-    let cases: Vec<(&str, ResponseTemplate, fn(&LlmError) -> bool, bool)> = vec![
+    let cases: Vec<common::ErrorCase> = vec![
         (
             "400 context too long",
             json(400, r#"{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#),
@@ -199,9 +221,15 @@ async fn error_statuses_map_to_what_the_worker_does_next() {
         if !healthy_after {
             // Misconfigured: not retried, the breaker open for a long time.
             assert_eq!(health.breaker, "open", "{name}");
-            assert!(matches!(p.entries()[0].try_lease(Instant::now(), 1), Err(Unavailable::Until(t)) if t > Instant::now() + Duration::from_secs(60)));
+            assert!(
+                matches!(p.entries()[0].try_lease(Instant::now(), 1), Err(Unavailable::Until(t)) if t > Instant::now() + Duration::from_secs(60))
+            );
         }
-        assert_eq!(server.received_requests().await.unwrap().len(), 1, "{name}: not retried by the call");
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            1,
+            "{name}: not retried by the call"
+        );
     }
 }
 
@@ -210,7 +238,12 @@ async fn rate_limits_honour_retry_after_and_ratelimit_headers() {
     let body = r#"{"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-x on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
     for (response, after) in [
         (json(429, body).insert_header("retry-after", "20"), 20.0),
-        (json(429, body).insert_header("retry-after-ms", "1500").insert_header("retry-after", "2"), 1.5),
+        (
+            json(429, body)
+                .insert_header("retry-after-ms", "1500")
+                .insert_header("retry-after", "2"),
+            1.5,
+        ),
         (
             json(429, body)
                 .insert_header("x-ratelimit-remaining-requests", "0")
@@ -262,13 +295,20 @@ async fn timeouts_and_refused_connections() {
     let port = testkit::free_port();
     let p = openai(&format!("http://127.0.0.1:{port}"), "");
     let error = call(&p).await.unwrap_err();
-    assert!(matches!(&error, LlmError::Transport(m) if m.starts_with("cannot connect")), "{error:?}");
+    assert!(
+        matches!(&error, LlmError::Transport(m) if m.starts_with("cannot connect")),
+        "{error:?}"
+    );
     assert_eq!(p.health(Instant::now())[0].failures["transport"], 1);
 }
 
 #[tokio::test]
 async fn repeated_server_errors_open_the_breaker() {
-    let server = serving(ROUTE, json(500, r#"{"error":{"message":"boom","type":"server_error"}}"#)).await;
+    let server = serving(
+        ROUTE,
+        json(500, r#"{"error":{"message":"boom","type":"server_error"}}"#),
+    )
+    .await;
     let p = openai(&server.uri(), "");
     let entry = &p.entries()[0];
     let mut calls = 0;
@@ -298,5 +338,8 @@ fn keys_stay_out_of_debug_output() {
     )
     .unwrap();
     let printed = format!("{settings:?}");
-    assert!(!printed.contains(KEY) && printed.contains("ApiKey(***)"), "{printed}");
+    assert!(
+        !printed.contains(KEY) && printed.contains("ApiKey(***)"),
+        "{printed}"
+    );
 }

@@ -45,11 +45,23 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
         .await
         .unwrap();
 
-    let good = common::serving("/v1/chat/completions", json(200, ANSWER).insert_header("x-request-id", "req_good")).await;
-    let broken = common::serving("/v1/chat/completions", json(500, r#"{"error":{"message":"boom","type":"server_error"}}"#)).await;
+    let good = common::serving(
+        "/v1/chat/completions",
+        json(200, ANSWER).insert_header("x-request-id", "req_good"),
+    )
+    .await;
+    let broken = common::serving(
+        "/v1/chat/completions",
+        json(500, r#"{"error":{"message":"boom","type":"server_error"}}"#),
+    )
+    .await;
     let limited = common::serving(
         "/v1/messages",
-        json(429, r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#).insert_header("retry-after", "1"),
+        json(
+            429,
+            r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
+        )
+        .insert_header("retry-after", "1"),
     )
     .await;
     let file = dir.path().join("providers.toml");
@@ -83,14 +95,24 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
     let running = tokio::spawn(worker::run(config, shutdown.clone()));
 
     // Registered as a micro service, its endpoint the command subject.
-    let info: serde_json::Value = wait_for("the micro service answers INFO", Duration::from_secs(20), || async {
-        let msg = client.request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into()).await.ok()?;
-        serde_json::from_slice(&msg.payload).ok()
-    })
+    let info: serde_json::Value = wait_for(
+        "the micro service answers INFO",
+        Duration::from_secs(20),
+        || async {
+            let msg = client
+                .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
+                .await
+                .ok()?;
+            serde_json::from_slice(&msg.payload).ok()
+        },
+    )
     .await;
     assert_eq!(info["metadata"]["worker_id"], "t1");
     assert_eq!(info["metadata"]["providers"], "good,broken,limited");
-    assert_eq!(info["endpoints"][0]["subject"], subjects::worker_command("t1"));
+    assert_eq!(
+        info["endpoints"][0]["subject"],
+        subjects::worker_command("t1")
+    );
 
     let weights: BTreeMap<String, f64> = [("good", 1.0), ("broken", 1.0), ("limited", 1.0)]
         .into_iter()
@@ -107,7 +129,10 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
         weights,
     });
     let answer = client
-        .request(subjects::worker_command("t1"), serde_json::to_vec(&assign).unwrap().into())
+        .request(
+            subjects::worker_command("t1"),
+            serde_json::to_vec(&assign).unwrap().into(),
+        )
         .await
         .unwrap();
     let ack: WorkerAck = serde_json::from_slice(&answer.payload).unwrap();
@@ -131,10 +156,19 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
     .await
     .expect("20 batches within 30 s");
     for b in &batches {
-        assert_eq!((b.provider.as_str(), b.model.as_str()), ("good", "qwen2.5-7b"));
+        assert_eq!(
+            (b.provider.as_str(), b.model.as_str()),
+            ("good", "qwen2.5-7b")
+        );
         assert_eq!(b.items, ["Louvre", "Orsay", "Pantheon"]);
-        assert_eq!((b.tokens_in, b.tokens_out, b.partition.as_deref()), (40, 12, Some("museums")));
-        assert_eq!((b.request_id.as_deref(), b.finish_reason.as_deref()), (Some("req_good"), Some("stop")));
+        assert_eq!(
+            (b.tokens_in, b.tokens_out, b.partition.as_deref()),
+            (40, 12, Some("museums"))
+        );
+        assert_eq!(
+            (b.request_id.as_deref(), b.finish_reason.as_deref()),
+            (Some("req_good"), Some("stop"))
+        );
         assert!((b.cost_usd - (40.0 + 24.0) / 1e6).abs() < 1e-12);
     }
 
@@ -146,7 +180,12 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
             assert!(!String::from_utf8_lossy(&msg.payload).contains(KEY));
             let hb: Heartbeat = serde_json::from_slice(&msg.payload).unwrap();
             let p = |n: &str| hb.providers.iter().find(|p| p.name == n).cloned().unwrap();
-            if p("broken").breaker == "open" && p("limited").failures.get("rate_limited").is_some_and(|n| *n >= 2) {
+            if p("broken").breaker == "open"
+                && p("limited")
+                    .failures
+                    .get("rate_limited")
+                    .is_some_and(|n| *n >= 2)
+            {
                 return hb;
             }
         }
@@ -159,7 +198,10 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
     assert!(p("good").healthy && p("good").failures.is_empty() && p("good").requests >= 20);
     assert_eq!(p("limited").kind, "anthropic");
 
-    let stats = client.request(format!("$SRV.STATS.{SERVICE_NAME}"), "".into()).await.unwrap();
+    let stats = client
+        .request(format!("$SRV.STATS.{SERVICE_NAME}"), "".into())
+        .await
+        .unwrap();
     assert!(!String::from_utf8_lossy(&stats.payload).contains(KEY));
     let stats: serde_json::Value = serde_json::from_slice(&stats.payload).unwrap();
     let data = &stats["endpoints"][0]["data"];

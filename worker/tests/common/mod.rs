@@ -46,7 +46,9 @@ pub async fn serving(route: &str, response: ResponseTemplate) -> MockServer {
 /// One call through the provider's lease, as a worker slot makes it.
 pub async fn call(providers: &Providers) -> Result<Completion, LlmError> {
     let entry = &providers.entries()[0];
-    let lease = entry.try_lease(Instant::now(), 100).expect("the provider is available");
+    let lease = entry
+        .try_lease(Instant::now(), 100)
+        .expect("the provider is available");
     tokio::time::timeout(Duration::from_secs(20), lease.call(&prompt()))
         .await
         .expect("the call ends within its timeout")
@@ -55,3 +57,7 @@ pub async fn call(providers: &Providers) -> Result<Completion, LlmError> {
 pub fn json(status: u16, body: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/json")
 }
+
+/// An error case: its name, the server's response, what the error must
+/// be, and whether the provider is still healthy afterwards.
+pub type ErrorCase = (&'static str, ResponseTemplate, fn(&LlmError) -> bool, bool);
