@@ -1,13 +1,17 @@
 //! The dashboard's command line, with environment fallbacks so the scripts
 //! and containers can configure it without flags.
 //!
-//! The NATS URL may carry credentials (`nats://user:pass@host`), so `Debug`
-//! is written by hand and never shows them.
+//! The NATS URL may carry credentials (`nats://user:pass@host`) and the
+//! control token is a secret, so `Debug` is written by hand and shows
+//! neither.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+
+use crate::auth::ControlToken;
 
 #[derive(Clone, Parser)]
 #[command(
@@ -42,6 +46,16 @@ pub struct Config {
         value_parser = clap::value_parser!(u32).range(1..=1_000_000)
     )]
     pub ws_buffer: u32,
+
+    /// The coordinator's data folder (same default as the coordinator's), so
+    /// the page can offer the current topic's `output.txt` for download.
+    #[arg(long, env = "IGENTAI_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// When set, `POST /api/start|stop|weights` need `Authorization: Bearer
+    /// <token>`. Set it whenever the dashboard listens beyond 127.0.0.1.
+    #[arg(long, env = "IGENTAI_DASHBOARD_TOKEN", hide_env_values = true)]
+    pub control_token: Option<ControlToken>,
 }
 
 impl Config {
@@ -57,6 +71,8 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("ws_buffer", &self.ws_buffer)
+            .field("data_dir", &self.data_dir)
+            .field("control_token", &self.control_token)
             .finish()
     }
 }
@@ -106,9 +122,17 @@ mod tests {
         );
         check("nats://h1,nats://u:p@h2", "nats://h1,nats://***@h2");
 
-        let config = Config::parse_from(["dashboard", "--nats-url", "nats://u:hunter2@h:1"]);
+        let config = Config::parse_from([
+            "dashboard",
+            "--nats-url",
+            "nats://u:hunter2@h:1",
+            "--control-token",
+            "s3cret-token",
+        ]);
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains(r#"control_token: Some(***)"#), "{debug}");
         assert_eq!(config.request_timeout(), Duration::from_secs(5));
     }
 }

@@ -1,4 +1,4 @@
-//! Forwards the page's start/stop/status actions to the coordinator as NATS
+//! Forwards the page's start/stop/status/weights actions to the coordinator as NATS
 //! requests on the control subjects, and hands its JSON reply back as-is.
 //!
 //! The dashboard does not validate a start request: the coordinator owns
@@ -44,7 +44,7 @@ impl Answer {
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             [
                 (header::CONTENT_TYPE, "application/json"),
@@ -52,7 +52,14 @@ impl IntoResponse for Answer {
             ],
             self.body,
         )
-            .into_response()
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"igentai dashboard\""),
+            );
+        }
+        response
     }
 }
 

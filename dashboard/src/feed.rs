@@ -1,5 +1,6 @@
 //! The feed every browser connection reads: the latest metrics snapshot, the
-//! most recent items, and a broadcast channel of updates.
+//! most recent items, the run's chart history, and a broadcast channel of
+//! updates.
 //!
 //! A client joining gets the latest snapshot and recent items together with
 //! a receiver positioned right after them (both taken under one lock, the
@@ -8,16 +9,19 @@
 //! loses old updates (`Lagged`) and catches up from [`Feed::latest`] instead
 //! of slowing anyone else down.
 //!
-//! The feed also keeps the relay's counters ([`Stats`]), served as
+//! The feed also keeps the latest snapshot decoded (for `/metrics` and the
+//! `output.txt` download) and the relay's counters ([`Stats`]), served as
 //! `GET /api/relay` to answer "is the dashboard receiving anything?".
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use igentai_protocol::MetricsSnapshot;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::frame::Update;
+use crate::history::{History, Point};
 
 /// How many recent items a newly connected page is sent (the page keeps ~200).
 const RECENT_ITEMS: usize = 200;
@@ -39,6 +43,10 @@ struct State {
     /// whenever that many were ever published.
     recent: VecDeque<Update>,
     recent_items: usize,
+    /// `latest`, decoded; `None` when it did not decode as a snapshot of
+    /// this protocol version (it is still relayed to browsers).
+    snapshot: Option<Arc<MetricsSnapshot>>,
+    history: History,
     stats: Stats,
 }
 
@@ -68,6 +76,9 @@ pub enum Dropped {
 
 /// What a client starts from when it connects.
 pub struct Joined {
+    /// The run the chart points belong to, and the points, oldest first.
+    pub history_run_id: Option<String>,
+    pub history: Vec<Point>,
     pub latest: Option<Update>,
     pub recent: Vec<Update>,
     pub rx: broadcast::Receiver<Update>,
@@ -89,9 +100,19 @@ impl Feed {
     /// Remembers `update` and sends it to every connected client. Staleness
     /// is the relay's business: whatever arrives here is newer.
     pub fn publish(&self, update: Update) {
+        self.publish_decoded(update, None);
+    }
+
+    /// [`Feed::publish`] for a metrics update that was also decoded: the
+    /// snapshot feeds `/metrics`, the download and the chart history.
+    pub fn publish_decoded(&self, update: Update, snapshot: Option<MetricsSnapshot>) {
         let mut state = self.lock();
         match &update {
             Update::Metrics { seq, .. } => {
+                if let Some(snapshot) = &snapshot {
+                    state.history.record(snapshot);
+                }
+                state.snapshot = snapshot.map(Arc::new);
                 state.latest = Some(update.clone());
                 state.stats.snapshots += 1;
                 state.stats.last_seq = Some(*seq);
@@ -117,6 +138,8 @@ impl Feed {
     pub fn join(&self) -> Joined {
         let state = self.lock();
         Joined {
+            history_run_id: state.history.run_id().map(str::to_string),
+            history: state.history.points().to_vec(),
             latest: state.latest.clone(),
             recent: state.recent.iter().cloned().collect(),
             rx: self.inner.tx.subscribe(),
@@ -125,6 +148,12 @@ impl Feed {
 
     pub fn latest(&self) -> Option<Update> {
         self.lock().latest.clone()
+    }
+
+    /// The latest snapshot, decoded (`None` before the first one, or when
+    /// the latest one did not decode).
+    pub fn snapshot(&self) -> Option<Arc<MetricsSnapshot>> {
+        self.lock().snapshot.clone()
     }
 
     /// Counts a dropped message; returns how many were dropped for that reason.

@@ -1,6 +1,7 @@
 //! What the dashboard sends to browsers over `/ws`: one JSON text frame per
 //! event, `{"type":"metrics","data":<snapshot>}`,
-//! `{"type":"items","data":<items event>}`, and a `hello` on connect.
+//! `{"type":"items","data":<items event>}`, and on connect a `hello` and
+//! the run's chart `history` (`{"run_id":..,"points":[..]}`).
 //!
 //! Payloads are relayed byte for byte as the coordinator published them
 //! (borrowed as `RawValue`): the dashboard neither needs to know every field
@@ -11,12 +12,19 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::history::Point;
+
 /// A frame as it is written on the WebSocket.
 #[derive(Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum Frame<'a> {
     /// First frame of every connection.
     Hello { version: &'static str },
+    /// Sent on connect: the current run's points so far, for the charts.
+    History {
+        run_id: Option<&'a str>,
+        points: &'a [Point],
+    },
     /// A metrics snapshot, as published on `igentai.metrics`.
     Metrics(&'a RawValue),
     /// New unique items, as published on `igentai.items`.
@@ -26,7 +34,7 @@ pub enum Frame<'a> {
 impl Frame<'_> {
     pub fn encode(&self) -> Utf8Bytes {
         serde_json::to_string(self)
-            .expect("frames hold only strings and validated JSON")
+            .expect("frames hold only strings, numbers and validated JSON")
             .into()
     }
 }

@@ -1,22 +1,33 @@
 //! igentai's dashboard: relays the coordinator's metrics snapshots and new
 //! items from NATS to browsers over a WebSocket, serves the page that shows
-//! them, and forwards the page's start/stop/status actions to the
-//! coordinator's control subjects.
+//! them (with charts, tables and a searchable feed), forwards the page's
+//! start/stop/status/weights actions to the coordinator's control subjects,
+//! exposes the run to Prometheus (`/metrics`) and offers the current
+//! topic's `output.txt` for download.
 //!
 //! The dashboard only reads metrics and forwards control requests a person
 //! made: it never publishes work and keeps no state worth persisting, so it
 //! can be restarted, or run several times, at will.
 //!
 //! Code map: [`config`] (command line), [`relay`] (NATS → [`feed`]),
-//! [`feed`] (latest snapshot, recent items, broadcast), [`frame`] (what goes
-//! on the WebSocket), [`ws`] (one browser session), [`control`] (HTTP →
-//! NATS requests), [`http`] (routes and the embedded page).
+//! [`feed`] (latest snapshot, recent items, broadcast), [`history`] (the
+//! run's chart points), [`frame`] (what goes on the WebSocket), [`ws`] (one
+//! browser session), [`control`] (HTTP → NATS requests), [`auth`] (the
+//! control token), [`output`] (the `output.txt` download), [`prometheus`]
+//! and [`exposition`] (`/metrics`), [`assets`] (the embedded page),
+//! [`http`] (routes).
 
+pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod control;
+pub mod exposition;
 pub mod feed;
 pub mod frame;
+pub mod history;
 pub mod http;
+pub mod output;
+pub mod prometheus;
 pub mod relay;
 pub mod ws;
 
@@ -40,6 +51,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().context("listening address")?;
+    if !addr.ip().is_loopback() && config.control_token.is_none() {
+        warn!(
+            %addr,
+            "listening beyond this machine without a control token: anyone who can reach \
+             it can start and stop paid runs (set --control-token / IGENTAI_DASHBOARD_TOKEN)"
+        );
+    }
 
     let client = connect(&config).await?;
     let feed = Feed::new(config.ws_buffer as usize);
@@ -53,8 +71,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         control: Control::new(client.clone(), config.request_timeout()),
         shutdown: shutdown.clone(),
         sessions: sessions.clone(),
+        data_dir: config.data_dir.clone(),
+        token: config.control_token.clone(),
     });
-    info!("dashboard listening on http://{addr}");
+    info!(
+        data_dir = %config.data_dir.display(),
+        control_token = config.control_token.is_some(),
+        "dashboard listening on http://{addr}"
+    );
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await

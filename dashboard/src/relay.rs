@@ -3,8 +3,11 @@
 //!
 //! A snapshot is relayed only when its `seq` is greater than the last one
 //! relayed (the coordinator's `seq` grows across its restarts; anything else
-//! is a stale or replayed snapshot). Only `seq` (or an items event's item
-//! count) is decoded; the payload itself goes to browsers untouched. A
+//! is a stale or replayed snapshot). Browsers get the payload untouched;
+//! the relay needs only `seq` (or an items event's item count) to pass it
+//! on. A relayed snapshot is also decoded in full, for `/metrics`, the
+//! download link and the chart history; one that does not decode (a
+//! coordinator of another version) is still relayed. A
 //! payload that is not what the protocol says is counted (in the feed's
 //! stats), logged the first time, and dropped: whoever publishes garbage
 //! must not take the dashboard down.
@@ -12,6 +15,7 @@
 use anyhow::Context;
 use async_nats::{Client, Subscriber};
 use futures::StreamExt;
+use igentai_protocol::MetricsSnapshot;
 use igentai_protocol::subjects::{ITEMS, METRICS};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -52,6 +56,7 @@ enum Event {
 /// Relays until `shutdown` is cancelled or the subscriptions end.
 pub async fn run(mut subs: Subscriptions, feed: Feed, shutdown: CancellationToken) {
     let mut gate = Gate::default();
+    let mut undecodable: u64 = 0;
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => Event::Shutdown,
@@ -60,7 +65,24 @@ pub async fn run(mut subs: Subscriptions, feed: Feed, shutdown: CancellationToke
         };
         match event {
             Event::Metrics(msg) => match gate.metrics(&msg.payload) {
-                Verdict::Relay(update) => feed.publish(update),
+                Verdict::Relay(update) => {
+                    let snapshot = match serde_json::from_slice::<MetricsSnapshot>(&msg.payload) {
+                        Ok(snapshot) => Some(snapshot),
+                        Err(e) => {
+                            undecodable += 1;
+                            if undecodable == 1 {
+                                warn!(
+                                    error = %e,
+                                    "relayed a snapshot this dashboard cannot fully read \
+                                     (another protocol version?): /metrics and the charts \
+                                     skip such snapshots"
+                                );
+                            }
+                            None
+                        }
+                    };
+                    feed.publish_decoded(update, snapshot);
+                }
                 Verdict::Stale { seq, last, streak } => {
                     feed.dropped(Dropped::StaleSnapshot);
                     if streak == STALE_STREAK_WARNING {

@@ -1,5 +1,6 @@
-//! One browser's WebSocket session: the latest snapshot and recent items on
-//! connect, then every update from the [`Feed`] as it happens.
+//! One browser's WebSocket session: the run's chart history, the latest
+//! snapshot and recent items on connect, then every update from the
+//! [`Feed`] as it happens.
 //!
 //! A client that falls behind the broadcast channel is not disconnected: it
 //! is sent the latest snapshot and carries on from there (the items it
@@ -56,6 +57,8 @@ struct Gone;
 
 pub async fn serve(mut socket: WebSocket, feed: Feed, shutdown: CancellationToken) {
     let Joined {
+        history_run_id,
+        history,
         latest,
         recent,
         mut rx,
@@ -66,6 +69,15 @@ pub async fn serve(mut socket: WebSocket, feed: Feed, shutdown: CancellationToke
     };
     if send(&mut socket, hello.encode()).await.is_err() {
         return;
+    }
+    if !history.is_empty() {
+        let frame = Frame::History {
+            run_id: history_run_id.as_deref(),
+            points: &history,
+        };
+        if send(&mut socket, frame.encode()).await.is_err() {
+            return;
+        }
     }
     for update in latest.into_iter().chain(recent) {
         if cursor.admit(&update) && send(&mut socket, update.text().clone()).await.is_err() {

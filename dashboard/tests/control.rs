@@ -1,7 +1,8 @@
-//! `/api/*` end to end: the dashboard forwards start/stop/status to the
-//! control subjects of a real nats-server and hands back whatever answers
-//! there (a responder played by the test), byte for byte; with nobody
-//! answering it says so in JSON, quickly.
+//! `/api/*` end to end: the dashboard forwards start/stop/status/weights to
+//! the control subjects of a real nats-server and hands back whatever
+//! answers there (a responder played by the test), byte for byte; with
+//! nobody answering it says so in JSON, quickly. With a control token, the
+//! POSTs need it.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures::StreamExt;
 use igentai_protocol::MAX_CONTROL_BYTES;
-use igentai_protocol::subjects::{CONTROL_START, CONTROL_STATUS, CONTROL_STOP};
+use igentai_protocol::subjects::{CONTROL_START, CONTROL_STATUS, CONTROL_STOP, CONTROL_WEIGHTS};
 use tokio::sync::mpsc;
 
 /// Answers every request on `subject` with `answer(payload)` (or not at all
@@ -172,4 +173,106 @@ async fn start_forwards_the_body_verbatim() {
         got.recv().await.as_deref(),
         Some(&br#"{"topic":"own page"}"#[..])
     );
+}
+
+#[tokio::test]
+async fn weights_are_forwarded_verbatim() {
+    let s = setup(&[]).await;
+    let mut got = responder(&s.client, CONTROL_WEIGHTS, |body| {
+        let reply: &[u8] = if body.is_empty() || body.starts_with(br#"{"weights""#) {
+            br#"{"ok":true,"weights":{"sim":0.7,"big":0.3},"version":4,"manual":true}"#
+        } else {
+            br#"{"ok":false,"error":"weight of \"sim\" must be a finite number >= 0, got -1"}"#
+        };
+        Some(reply.to_vec())
+    })
+    .await;
+    let json = [("content-type", "application/json")];
+
+    let body = br#"{"weights":{"sim":0.7,"big":0.3}}"#;
+    let response = http(&s.addr, "POST", "/api/weights", &json, body).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert!(response.body.contains(r#""manual":true"#), "{response:?}");
+    assert_eq!(got.recv().await.as_deref(), Some(&body[..]));
+
+    // An empty body reads them.
+    let response = http(&s.addr, "POST", "/api/weights", &[], b"").await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(got.recv().await.as_deref(), Some(&b""[..]));
+
+    let refused = br#"{"clear":false,"weights2":{"sim":-1}}"#;
+    let response = http(&s.addr, "POST", "/api/weights", &json, refused).await;
+    assert_eq!(response.status, 422, "{response:?}");
+    assert!(
+        json_error(&response).contains("finite number"),
+        "{response:?}"
+    );
+    assert_eq!(got.recv().await.as_deref(), Some(&refused[..]));
+}
+
+#[tokio::test]
+async fn with_a_control_token_the_controls_need_it() {
+    const TOKEN: &str = "s3cret-Token_42";
+    let s = setup(&["--control-token", TOKEN]).await;
+    let mut starts = responder(&s.client, CONTROL_START, |_| {
+        Some(br#"{"ok":true,"run_id":"r1","topic":"t","slug":"t","output_dir":"data/t","resumed":false,"known_items":0}"#.to_vec())
+    })
+    .await;
+    let mut stops = responder(&s.client, CONTROL_STOP, |_| {
+        Some(br#"{"ok":false,"error":"no run is active"}"#.to_vec())
+    })
+    .await;
+    let mut weights = responder(&s.client, CONTROL_WEIGHTS, |_| {
+        Some(br#"{"ok":true,"weights":{},"version":0,"manual":false}"#.to_vec())
+    })
+    .await;
+    let _status = responder(&s.client, CONTROL_STATUS, |_| {
+        Some(br#"{"ok":true,"seq":1}"#.to_vec())
+    })
+    .await;
+
+    let wrong = format!("Bearer {TOKEN}x");
+    let lower = format!("Bearer {}", TOKEN.to_lowercase());
+    for path in ["/api/start", "/api/stop", "/api/weights"] {
+        for headers in [
+            vec![],
+            vec![("authorization", wrong.as_str())],
+            vec![("authorization", lower.as_str())],
+            vec![("authorization", TOKEN)],
+        ] {
+            let response = http(&s.addr, "POST", path, &headers, br#"{"topic":"t"}"#).await;
+            assert_eq!(response.status, 401, "{path} {headers:?}: {response:?}");
+            assert!(
+                json_error(&response).contains("control token"),
+                "{response:?}"
+            );
+            assert_eq!(
+                response.header("www-authenticate"),
+                Some(r#"Bearer realm="igentai dashboard""#)
+            );
+            assert!(!response.body.contains(TOKEN), "the token is never echoed");
+        }
+    }
+
+    let right = format!("Bearer {TOKEN}");
+    let auth = [("authorization", right.as_str())];
+    let response = http(&s.addr, "POST", "/api/start", &auth, br#"{"topic":"t"}"#).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let response = http(&s.addr, "POST", "/api/stop", &auth, b"").await;
+    assert_eq!(response.status, 422, "{response:?}");
+    let response = http(&s.addr, "POST", "/api/weights", &auth, b"").await;
+    assert_eq!(response.status, 200, "{response:?}");
+    // Only the authorized requests reached the coordinator.
+    assert_eq!(
+        starts.recv().await.as_deref(),
+        Some(&br#"{"topic":"t"}"#[..])
+    );
+    assert_eq!(stops.recv().await.as_deref(), Some(&b""[..]));
+    assert_eq!(weights.recv().await.as_deref(), Some(&b""[..]));
+    assert!(starts.try_recv().is_err() && stops.try_recv().is_err() && weights.try_recv().is_err());
+
+    // Reading needs no token.
+    let response = http(&s.addr, "GET", "/api/status", &[], b"").await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(http(&s.addr, "GET", "/metrics", &[], b"").await.status, 200);
 }

@@ -257,3 +257,66 @@ async fn a_slow_client_skips_to_the_latest_instead_of_being_dropped() {
     let after = publish_snapshot(&s.client, &snapshot(BASE + UPDATES + 1, 1)).await;
     assert_eq!(recv(&mut slow).await.data, after);
 }
+
+#[tokio::test]
+async fn a_connecting_client_gets_the_runs_history_for_its_charts() {
+    #[derive(Debug, Deserialize)]
+    struct History {
+        run_id: Option<String>,
+        points: Vec<Point>,
+    }
+    #[derive(Debug, Deserialize)]
+    struct Point {
+        ts_ms: u64,
+        unique: u64,
+    }
+    async fn history_on_connect(addr: &str) -> (History, Got) {
+        let mut ws = ws_connect(addr).await;
+        let first = try_recv_any(&mut ws, FRAME).await.expect("a frame");
+        assert_eq!(first.kind, "history", "{first:?}");
+        let history = serde_json::from_str(&first.data).expect("history frame");
+        let next = recv(&mut ws).await;
+        close(ws).await;
+        (history, next)
+    }
+
+    let s = setup(&[]).await;
+    prime(&s.client, &s.addr, BASE).await;
+    let mut last = String::new();
+    for i in 1..=3 {
+        last = publish_snapshot(&s.client, &snapshot(BASE + i * 1000, 10 + i)).await;
+    }
+    let addr = s.addr.as_str();
+    testkit::wait_for("the relay to take the snapshots", WAIT, move || async move {
+        (relay_stats(addr).await.last_seq == Some(BASE + 3000)).then_some(())
+    })
+    .await;
+
+    // The run so far, then the latest snapshot itself.
+    let (history, next) = history_on_connect(&s.addr).await;
+    assert_eq!(history.run_id.as_deref(), Some("run-1"));
+    let points: Vec<(u64, u64)> = history.points.iter().map(|p| (p.ts_ms, p.unique)).collect();
+    assert_eq!(
+        points,
+        [
+            (BASE, 10),
+            (BASE + 1000, 11),
+            (BASE + 2000, 12),
+            (BASE + 3000, 13)
+        ]
+    );
+    assert_eq!(next.data, last);
+
+    // Another run starts another history.
+    let mut other = snapshot(BASE + 4000, 1);
+    other.run.as_mut().expect("a run").run_id = "run-2".into();
+    let other = publish_snapshot(&s.client, &other).await;
+    testkit::wait_for("the relay to take the new run", WAIT, move || async move {
+        (relay_stats(addr).await.last_seq == Some(BASE + 4000)).then_some(())
+    })
+    .await;
+    let (history, next) = history_on_connect(&s.addr).await;
+    assert_eq!(history.run_id.as_deref(), Some("run-2"));
+    assert_eq!(history.points.len(), 1);
+    assert_eq!(next.data, other);
+}

@@ -1,5 +1,6 @@
-//! The web server itself: health, the embedded page and its assets, and a
-//! clean exit on SIGTERM with browsers still connected.
+//! The web server itself: health, the embedded page and its assets (the
+//! vendored chart library included), and a clean exit on SIGTERM with
+//! browsers still connected.
 
 mod common;
 
@@ -19,16 +20,31 @@ async fn serves_health_and_the_page() {
     assert_eq!((health.status, health.body.as_str()), (200, "ok"));
 
     for (path, content_type, marker) in [
-        ("/", "text/html; charset=utf-8", r#"<script src="app.js""#),
+        (
+            "/",
+            "text/html; charset=utf-8",
+            r#"<script type="module" src="app.js">"#,
+        ),
         (
             "/app.js",
             "text/javascript; charset=utf-8",
             "new WebSocket(",
         ),
+        ("/charts.js", "text/javascript; charset=utf-8", "uPlot"),
         (
             "/style.css",
             "text/css; charset=utf-8",
             "prefers-color-scheme",
+        ),
+        (
+            "/vendor/uplot/uPlot.iife.min.js",
+            "text/javascript; charset=utf-8",
+            "var uPlot=",
+        ),
+        (
+            "/vendor/uplot/uPlot.min.css",
+            "text/css; charset=utf-8",
+            ".uplot",
         ),
     ] {
         let response = http(&s.addr, "GET", path, &[], b"").await;

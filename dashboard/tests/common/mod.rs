@@ -1,9 +1,14 @@
 //! Harness for the dashboard's tests: a real nats-server, the real
 //! `dashboard` binary on a free port, a WebSocket client and a minimal
 //! HTTP/1.1 client (enough for `Connection: close` requests to our own
-//! server, without pulling an HTTP client stack into the workspace).
+//! server, without pulling an HTTP client stack into the workspace); a real
+//! headless browser ([`browser`]) and a strict Prometheus text reader
+//! ([`exposition`]).
 
 #![allow(dead_code)]
+
+pub mod browser;
+pub mod exposition;
 
 use std::path::Path;
 use std::time::Duration;
@@ -227,9 +232,20 @@ pub async fn ws_connect_with_recv_buffer(addr: &str, bytes: u32) -> Ws {
     ws
 }
 
-/// The next data frame (metrics or items; `hello` is skipped), or `None`
-/// if none arrives within `within`.
+/// The next data frame (metrics or items; `hello` and the `history` sent
+/// on connect are skipped), or `None` if none arrives within `within`.
 pub async fn try_recv(ws: &mut Ws, within: Duration) -> Option<Got> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let got = try_recv_any(ws, deadline - tokio::time::Instant::now()).await?;
+        if got.kind != "history" {
+            return Some(got);
+        }
+    }
+}
+
+/// The next frame other than `hello`, or `None` if none arrives within `within`.
+pub async fn try_recv_any(ws: &mut Ws, within: Duration) -> Option<Got> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()?;

@@ -1,0 +1,159 @@
+// igentai dashboard: the providers, workers, partitions and models tables.
+//
+// Every cell is text (or a small element built with textContent): names
+// come from config files, the network and LLMs.
+
+import { $, DASH, el, fmt, isNum } from './format.js';
+
+// A table body from rows of cells; a cell is a string or {text, num, node, title}.
+function fillTable(tbody, rows, emptyText) {
+  const columns = tbody.closest('table').querySelectorAll('thead th').length;
+  if (rows.length === 0) {
+    const td = el('td', emptyText, 'empty');
+    td.colSpan = columns;
+    const tr = el('tr');
+    tr.append(td);
+    tbody.replaceChildren(tr);
+    return;
+  }
+  tbody.replaceChildren(...rows.map(({ cells, className }) => {
+    const tr = el('tr', null, className);
+    for (const cell of cells) {
+      const c = typeof cell === 'object' && cell !== null ? cell : { text: cell };
+      const td = el('td', null, c.num ? 'num' : '');
+      if (c.node) td.append(c.node);
+      if (c.text !== undefined) td.append(document.createTextNode(String(c.text)));
+      if (c.title) td.title = c.title;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
+function dot(ok) {
+  return el('span', null, `dot ${ok ? 'ok' : 'bad'}`);
+}
+
+const num = (text, title) => ({ num: true, text, title });
+
+// `failures` is a map of kind → count: the total, with the kinds spelled out.
+function failuresCell(failures) {
+  const kinds = failures && typeof failures === 'object' ? Object.entries(failures) : [];
+  const total = kinds.reduce((sum, [, n]) => sum + (isNum(n) ? n : 0), 0);
+  const title = kinds.map(([kind, n]) => `${kind}: ${fmt.int(n)}`).join(', ');
+  return num(fmt.int(total), title || undefined);
+}
+
+// A weight as a number and a small bar.
+function weightCell(weight, manual) {
+  const wrap = el('span', null, 'weight');
+  const bar = el('span', null, 'weight-bar');
+  const fill = el('span');
+  fill.style.width = `${isNum(weight) ? Math.max(0, Math.min(1, weight)) * 100 : 0}%`;
+  bar.append(fill);
+  wrap.append(bar, el('span', fmt.weight(weight)));
+  return { num: true, node: wrap, title: manual ? 'set by hand' : 'learned from yield' };
+}
+
+const latency = (y) => `${fmt.ms(y.latency_p50_ms)} / ${fmt.ms(y.latency_p95_ms)}`;
+const perUsd = (y) => (y.unique_per_usd > 0 ? fmt.int(y.unique_per_usd) : DASH);
+
+export function renderProviders(snapshot) {
+  const providers = snapshot.providers || {};
+  const weights = snapshot.weights || {};
+  const names = [...new Set([...Object.keys(providers), ...Object.keys(weights)])].sort();
+  const rows = names.map((name) => {
+    const p = providers[name] || {};
+    const healthy = p.healthy_workers > 0;
+    const breakers = p.open_breakers > 0
+      ? ` · ${fmt.int(p.open_breakers)} breaker${p.open_breakers === 1 ? '' : 's'} open`
+      : '';
+    return {
+      className: healthy ? '' : 'dead',
+      cells: [
+        { node: dot(healthy), text: name },
+        p.model || DASH,
+        weightCell(weights[name], snapshot.weights_manual),
+        `${fmt.int(p.healthy_workers)} healthy${breakers}`,
+        num(fmt.int(p.requests)),
+        failuresCell(p.failures),
+        num(fmt.int(p.unique)),
+        num(fmt.pct(p.uniqueness_ratio)),
+        num(fmt.rate(p.unique_per_min)),
+        num(perUsd(p)),
+        num(latency(p)),
+        num(fmt.usd(p.cost_usd)),
+      ],
+    };
+  });
+  fillTable($('providers'), rows, 'no provider has answered yet');
+}
+
+export function renderWorkers(snapshot) {
+  const workers = Array.isArray(snapshot.workers) ? snapshot.workers : [];
+  const rows = workers
+    .slice()
+    .sort((a, b) => String(a.worker_id).localeCompare(String(b.worker_id)))
+    .map((w) => ({
+      className: w.alive ? '' : 'dead',
+      cells: [
+        { node: dot(w.alive), text: w.worker_id },
+        w.alive ? w.state : `${w.state} (silent)`,
+        w.partition || (w.run_id ? 'whole topic' : DASH),
+        num(fmt.int(w.batches)),
+        num(fmt.int(w.unique)),
+        num(fmt.pct(w.uniqueness_ratio)),
+        num(fmt.rate(w.unique_per_min)),
+        num(fmt.int(w.in_flight)),
+        num(fmt.int(w.llm_failures)),
+        num(fmt.int(w.publish_retries)),
+        num(`${fmt.ms(w.last_seen_ms_ago)} ago`),
+      ],
+    }));
+  fillTable($('workers'), rows, 'no worker connected');
+  const alive = workers.filter((w) => w.alive).length;
+  $('workers-count').textContent = workers.length ? `${alive} of ${workers.length} alive` : '';
+}
+
+export function renderPartitions(snapshot) {
+  const partitions = Array.isArray(snapshot.partitions) ? snapshot.partitions : [];
+  const rows = partitions
+    .slice()
+    .sort((a, b) => (b.unique || 0) - (a.unique || 0))
+    .map((p) => ({
+      className: p.state === 'retired' ? 'retired' : '',
+      cells: [
+        p.name,
+        p.state,
+        num(fmt.int(p.batches)),
+        num(fmt.int(p.unique)),
+        num(fmt.pct(p.uniqueness_ratio)),
+        num(fmt.rate(p.unique_per_min)),
+        num(fmt.rate(p.unique_per_1k_tokens)),
+        num(fmt.usd(p.cost_usd)),
+      ],
+    }));
+  fillTable($('partitions'), rows, 'the whole topic is one partition so far');
+  $('partitions-count').textContent = partitions.length ? `${partitions.length}` : '';
+}
+
+export function renderModels(snapshot) {
+  const models = snapshot.models || {};
+  const rows = Object.keys(models).sort().map((name) => {
+    const m = models[name] || {};
+    return {
+      cells: [
+        name,
+        num(fmt.int(m.batches)),
+        num(fmt.int(m.unique)),
+        num(fmt.pct(m.uniqueness_ratio)),
+        num(fmt.rate(m.unique_per_min)),
+        num(fmt.rate(m.unique_per_1k_tokens)),
+        num(perUsd(m)),
+        num(latency(m)),
+        num(fmt.usd(m.cost_usd)),
+      ],
+    };
+  });
+  fillTable($('models'), rows, 'no model has answered yet');
+}
