@@ -152,7 +152,11 @@ fn batch(
 /// Waits until a provider may be free again: the time `wait` names, or a
 /// call ending, bounded so a missed wake-up costs at most a second. False
 /// when cancelled first.
-async fn wait_for_provider(wait: Wait, released: Notified<'_>, cancel: &CancellationToken) -> bool {
+pub(crate) async fn wait_for_provider(
+    wait: Wait,
+    released: Notified<'_>,
+    cancel: &CancellationToken,
+) -> bool {
     let cap = Instant::now() + Duration::from_secs(1);
     let until = match wait {
         Wait::Until(t) => t.min(cap),

@@ -2,10 +2,12 @@
 //! worker of the fleet and `nats micro stats igentai-worker` shows what
 //! each one is doing (`$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`).
 //!
-//! The service's one endpoint, `work`, is the worker's command subject
-//! (`igentai.work.<worker_id>`): commands are counted and timed by the
-//! service like any request, and the stats carry the worker's counters and
-//! its providers' health, the same values its heartbeats publish.
+//! The service's endpoints are the worker's two request subjects: `work`
+//! (its command subject, `igentai.work.<worker_id>`) and `partitions` (the
+//! partition jobs every worker answers in one queue group). Requests are
+//! counted and timed by the service, and the stats carry the worker's
+//! counters and its providers' health, the same values its heartbeats
+//! publish.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +24,15 @@ use crate::generate::Shared;
 /// The name every worker registers under.
 pub const SERVICE_NAME: &str = "igentai-worker";
 
-/// Registers the service and its `work` endpoint.
-pub async fn start(shared: &Arc<Shared>, concurrency: u32) -> anyhow::Result<(Service, Endpoint)> {
+/// The registered service and the request streams of its endpoints.
+pub struct Micro {
+    pub service: Service,
+    pub commands: Endpoint,
+    pub partition_jobs: Endpoint,
+}
+
+/// Registers the service and its endpoints.
+pub async fn start(shared: &Arc<Shared>, concurrency: u32) -> anyhow::Result<Micro> {
     let providers: Vec<&str> = shared
         .providers
         .entries()
@@ -45,13 +54,24 @@ pub async fn start(shared: &Arc<Shared>, concurrency: u32) -> anyhow::Result<(Se
         .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(|e| anyhow::anyhow!("register the NATS micro service: {e}"))?;
-    let endpoint = service
+    let commands = service
         .endpoint_builder()
         .name("work")
         .add(subjects::worker_command(&shared.worker_id))
         .await
         .map_err(|e| anyhow::anyhow!("subscribe to worker commands: {e}"))?;
-    Ok((service, endpoint))
+    let partition_jobs = service
+        .endpoint_builder()
+        .name("partitions")
+        .queue_group(subjects::WORKERS_QUEUE)
+        .add(subjects::PARTITION_JOBS)
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribe to partition jobs: {e}"))?;
+    Ok(Micro {
+        service,
+        commands,
+        partition_jobs,
+    })
 }
 
 /// The `data` of the endpoint's stats.

@@ -4,8 +4,10 @@
 //! Pure. The start command may override the template; `{topic}`,
 //! `{count}`, `{partition}` and `{avoid}` are filled in, and the partition
 //! and avoid sections are appended when the template does not place them.
+//! Partition jobs ask for sub-categories instead of items
+//! ([`partitions`]).
 
-use igentai_protocol::Assignment;
+use igentai_protocol::{Assignment, PartitionRequest};
 
 pub const DEFAULT_TEMPLATE: &str = "List {count} distinct {topic}.{partition}{avoid}\n\
 Answer with one item per line, numbered, names only, no descriptions.";
@@ -13,9 +15,24 @@ Answer with one item per line, numbered, names only, no descriptions.";
 pub const SYSTEM: &str = "You produce long, precise lists. Every item is a distinct, real \
 entry of the requested kind; never repeat an item, never add commentary.";
 
+/// What a prompt asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Task {
+    /// Items of the topic (or of its partition).
+    #[default]
+    Items,
+    /// Sub-categories of the topic (or of `partition`).
+    Partitions,
+}
+
+pub const PARTITIONS_TEMPLATE: &str = "List {count} distinct sub-categories of {scope}. \
+Together they should cover it with little overlap, and each should hold many items.\n\
+Answer with one sub-category per line, numbered, names only, no descriptions.";
+
 /// What is sent to a model, with the structure the `sim` provider reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
+    pub task: Task,
     pub system: String,
     pub user: String,
     pub topic: String,
@@ -67,12 +84,33 @@ pub fn build(assignment: &Assignment) -> Prompt {
         }
     }
     Prompt {
+        task: Task::Items,
         system: SYSTEM.to_string(),
         user,
         topic: assignment.topic.clone(),
         partition: assignment.partition.clone(),
         avoid: assignment.avoid.clone(),
         count: assignment.items_per_request,
+    }
+}
+
+/// The prompt of a partition job: sub-categories of the topic, or of the
+/// partition `parent` (a path `A > B`) within it.
+pub fn partitions(request: &PartitionRequest) -> Prompt {
+    let scope = match &request.parent {
+        Some(parent) => format!("\"{parent}\" (within {})", request.topic),
+        None => request.topic.clone(),
+    };
+    Prompt {
+        task: Task::Partitions,
+        system: SYSTEM.to_string(),
+        user: PARTITIONS_TEMPLATE
+            .replace("{count}", &request.count.to_string())
+            .replace("{scope}", &scope),
+        topic: request.topic.clone(),
+        partition: request.parent.clone(),
+        avoid: vec![],
+        count: request.count,
     }
 }
 
@@ -104,6 +142,34 @@ mod tests {
         assert!(p.user.starts_with(
             "List 20 distinct Paris attractions. Focus only on this sub-category: museums.\nThese are already known; do not repeat them: Louvre; Orsay."
         ), "{}", p.user);
+    }
+
+    #[test]
+    fn partition_prompt() {
+        let request = |parent: Option<&str>| PartitionRequest {
+            v: 1,
+            run_id: "r".into(),
+            topic: "Paris attractions".into(),
+            parent: parent.map(Into::into),
+            count: 8,
+            weights: Default::default(),
+        };
+        let p = partitions(&request(None));
+        assert_eq!(p.task, Task::Partitions);
+        assert!(
+            p.user
+                .starts_with("List 8 distinct sub-categories of Paris attractions."),
+            "{}",
+            p.user
+        );
+        let p = partitions(&request(Some("Museums > Art")));
+        assert!(
+            p.user
+                .contains("of \"Museums > Art\" (within Paris attractions)"),
+            "{}",
+            p.user
+        );
+        assert_eq!(p.partition.as_deref(), Some("Museums > Art"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The worker's event loop: commands from the coordinator (arriving on the
-//! micro service's `work` endpoint), the heartbeat tick and shutdown.
-//! Generation itself runs in slots (`generate.rs`).
+//! micro service's `work` endpoint), weight updates, partition jobs, the
+//! heartbeat tick and shutdown. Generation itself runs in slots
+//! (`generate.rs`), partition jobs in tasks of their own (`jobs.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,7 +11,8 @@ use anyhow::Context;
 use async_nats::service::Request;
 use futures::StreamExt;
 use igentai_protocol::{
-    Assignment, Heartbeat, VERSION, WorkerAck, WorkerCommand, WorkerState, now_ms, subjects,
+    Assignment, Heartbeat, PartitionRequest, VERSION, WeightsUpdate, WorkerAck, WorkerCommand,
+    WorkerState, now_ms, subjects,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -19,13 +21,15 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, connect};
 use crate::generate::{Shared, Signals, slot};
-use crate::micro;
 use crate::providers::Providers;
+use crate::{jobs, micro};
 
 /// The slots working on one run.
 struct Generation {
     run_id: String,
     assignment: watch::Sender<Arc<Assignment>>,
+    /// The newest weight update applied (updates may arrive out of order).
+    weights_version: u64,
     signals: Arc<Signals>,
     slots: TaskTracker,
 }
@@ -48,6 +52,7 @@ impl Generation {
         Generation {
             run_id,
             assignment: tx,
+            weights_version: 0,
             signals,
             slots,
         }
@@ -85,11 +90,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let providers = Providers::build(&settings, &worker_id)?;
     let client = connect(&config.nats_url, &format!("igentai-worker-{worker_id}")).await?;
     let shared = Arc::new(Shared::new(client.clone(), worker_id.clone(), providers));
-    let (service, mut commands) = micro::start(&shared, config.concurrency).await?;
+    let micro::Micro {
+        service,
+        mut commands,
+        mut partition_jobs,
+    } = micro::start(&shared, config.concurrency).await?;
+    let mut weights = client
+        .subscribe(subjects::WEIGHTS)
+        .await
+        .context("subscribe to weight updates")?;
     tracing::info!(%worker_id, concurrency = config.concurrency, "worker ready");
 
     let mut current: Option<Generation> = None;
     let finishing = TaskTracker::new();
+    let jobs = TaskTracker::new();
     let mut tick =
         tokio::time::interval(Duration::from_millis(config.heartbeat_interval_ms.max(10)));
     loop {
@@ -98,6 +112,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             _ = tick.tick() => heartbeat(&shared, &config, current.as_ref(), &finishing).await,
             Some(request) = commands.next() => {
                 handle_command(request, &shared, &config, &mut current, &finishing).await;
+            }
+            Some(msg) = weights.next() => handle_weights(&msg.payload, current.as_mut()),
+            Some(request) = partition_jobs.next() => {
+                jobs.spawn(handle_partition_job(request, shared.clone(), shutdown.clone()));
             }
         }
     }
@@ -113,10 +131,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     }
     finishing.close();
-    let _ = tokio::time::timeout(
-        config.stop_grace() + config.publish_grace(),
-        finishing.wait(),
-    )
+    jobs.close();
+    let _ = tokio::time::timeout(config.stop_grace() + config.publish_grace(), async {
+        tokio::join!(finishing.wait(), jobs.wait())
+    })
     .await;
     heartbeat(&shared, &config, None, &TaskTracker::new()).await;
     if let Err(e) = service.stop().await {
@@ -182,6 +200,61 @@ async fn handle_command(
                 reply(&shared, request, result).await;
             });
         }
+    }
+}
+
+/// Applies a weight update of the current run, unless an assignment or
+/// update already brought newer weights.
+fn handle_weights(payload: &[u8], current: Option<&mut Generation>) {
+    let update = match serde_json::from_slice::<WeightsUpdate>(payload) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring an unreadable weight update");
+            return;
+        }
+    };
+    let Some(generation) = current.filter(|g| g.run_id == update.run_id) else {
+        return;
+    };
+    if update.version < generation.weights_version {
+        return;
+    }
+    generation.weights_version = update.version;
+    tracing::debug!(version = update.version, weights = ?update.weights, "weights updated");
+    generation.assignment.send_modify(|a| {
+        let mut next = (**a).clone();
+        next.weights = update.weights;
+        *a = Arc::new(next);
+    });
+}
+
+/// Answers a partition job from a task of its own: it makes an LLM call.
+async fn handle_partition_job(request: Request, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let reply = match serde_json::from_slice::<PartitionRequest>(&request.message.payload) {
+        Ok(job) => {
+            let reply = jobs::answer(&shared, &job, &shutdown).await;
+            tracing::info!(parent = ?job.parent, ok = reply.ok, found = reply.partitions.len(),
+                provider = %reply.provider, error = ?reply.error, "partition job answered");
+            reply
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refusing an unreadable partition job");
+            igentai_protocol::PartitionReply {
+                v: VERSION,
+                worker_id: shared.worker_id.clone(),
+                ok: false,
+                error: Some(format!("unreadable partition job: {e}")),
+                partitions: vec![],
+                provider: String::new(),
+                tokens_in: 0,
+                tokens_out: 0,
+                cost_usd: 0.0,
+            }
+        }
+    };
+    let payload = serde_json::to_vec(&reply).expect("partition replies serialize");
+    if let Err(e) = request.respond(Ok(payload.into())).await {
+        tracing::warn!(error = %e, "could not answer a partition job");
     }
 }
 

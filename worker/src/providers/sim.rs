@@ -19,8 +19,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::universe::{KINDS, Universe};
 use super::{Completion, LlmError};
-use crate::prompt::Prompt;
+use crate::prompt::{Prompt, Task};
 use crate::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,51 +67,6 @@ impl Default for SimConfig {
     }
 }
 
-/// A topic's items, most popular first, with the cumulative popularity,
-/// and the same per sub-category.
-struct Universe {
-    names: Vec<String>,
-    cdf: Vec<f64>,
-    categories: Vec<Category>,
-}
-
-/// The items of one sub-category (indices into the universe) by popularity.
-#[derive(Default)]
-struct Category {
-    items: Vec<usize>,
-    cdf: Vec<f64>,
-}
-
-const SYLLABLES: &[&str] = &[
-    "mon", "clai", "ver", "bas", "ti", "lo", "mar", "quet", "dor", "san", "bel", "vi", "ra", "tes",
-    "lu", "no", "gar", "fen", "ca", "lis", "bro", "ten", "su", "pha", "mi", "ro", "dal", "hen",
-    "cor", "vo", "an", "ur", "qua", "zen", "pol", "ri", "sel", "ba", "tor", "ne",
-];
-const KINDS: &[&str] = &[
-    "Gardens",
-    "Museum",
-    "Tower",
-    "Market",
-    "Bridge",
-    "Gallery",
-    "Cathedral",
-    "Square",
-    "Palace",
-    "Theatre",
-    "Park",
-    "Library",
-    "Abbey",
-    "Fountain",
-    "Passage",
-    "Observatory",
-    "Hall",
-    "Arcade",
-    "Chapel",
-    "Quarter",
-];
-const PREFIXES: &[&str] = &[
-    "Rue", "Place", "Mont", "Pont", "Porte", "Île", "Quai", "Saint",
-];
 const DESCRIPTIONS: &[&str] = &[
     "a local favourite",
     "worth a detour",
@@ -119,87 +75,6 @@ const DESCRIPTIONS: &[&str] = &[
     "popular with families",
     "known for its history",
 ];
-
-impl Universe {
-    fn new(topic: &str, config: &SimConfig) -> Self {
-        let mut rng = Rng::new(config.seed ^ xxhash_rust::xxh3::xxh3_64(topic.as_bytes()));
-        let mut seen = HashSet::new();
-        let mut names = Vec::with_capacity(config.universe);
-        while names.len() < config.universe {
-            let name = invent_name(&mut rng);
-            if seen.insert(name.to_lowercase()) {
-                names.push(name);
-            }
-        }
-        let mut cdf = Vec::with_capacity(names.len());
-        let mut categories: Vec<Category> = KINDS.iter().map(|_| Category::default()).collect();
-        let mut total = 0.0;
-        for (i, name) in names.iter().enumerate() {
-            let popularity = 1.0 / ((i + 1) as f64).powf(config.zipf_s);
-            total += popularity;
-            cdf.push(total);
-            let category = &mut categories[category_of(name)];
-            let sum = category.cdf.last().copied().unwrap_or(0.0);
-            category.items.push(i);
-            category.cdf.push(sum + popularity);
-        }
-        Universe {
-            names,
-            cdf,
-            categories,
-        }
-    }
-
-    /// The sub-category a partition names: a kind it mentions ("museums" →
-    /// Museum), else one chosen by its hash, so any partition text works.
-    fn category(&self, partition: &str) -> usize {
-        let lower = partition.to_lowercase();
-        KINDS
-            .iter()
-            .position(|k| lower.contains(k.to_lowercase().trim_end_matches('s')))
-            .unwrap_or_else(|| {
-                (xxhash_rust::xxh3::xxh3_64(lower.trim().as_bytes()) % KINDS.len() as u64) as usize
-            })
-    }
-
-    /// An item of `category` drawn by popularity.
-    fn draw_in(&self, category: usize, rng: &mut Rng) -> Option<usize> {
-        let c = &self.categories[category];
-        let total = *c.cdf.last()?;
-        let x = rng.unit() * total;
-        Some(c.items[c.cdf.partition_point(|&p| p <= x).min(c.items.len() - 1)])
-    }
-
-    /// An item index drawn by popularity.
-    fn draw(&self, rng: &mut Rng) -> usize {
-        let total = *self.cdf.last().expect("universe is not empty");
-        let x = rng.unit() * total;
-        self.cdf
-            .partition_point(|&c| c <= x)
-            .min(self.names.len() - 1)
-    }
-}
-
-/// The kind in an item's name; names without one ("Rue Monclai") get a
-/// category from their hash.
-fn category_of(name: &str) -> usize {
-    KINDS
-        .iter()
-        .position(|k| name.ends_with(k))
-        .unwrap_or_else(|| {
-            (xxhash_rust::xxh3::xxh3_64(name.as_bytes()) % KINDS.len() as u64) as usize
-        })
-}
-
-fn invent_name(rng: &mut Rng) -> String {
-    let syllables = 2 + rng.below(2);
-    let mut word: String = (0..syllables).map(|_| *rng.pick(SYLLABLES)).collect();
-    word[..1].make_ascii_uppercase();
-    match rng.below(3) {
-        0 => format!("{} {word}", rng.pick(PREFIXES)),
-        _ => format!("{word} {}", rng.pick(KINDS)),
-    }
-}
 
 pub struct Sim {
     config: SimConfig,
@@ -269,6 +144,28 @@ impl Sim {
                 message: "simulated server error".into(),
             });
         }
+        let text = match prompt.task {
+            Task::Items => self.items(universe, prompt, rng),
+            Task::Partitions => name_partitions(universe, prompt, rng),
+        };
+        let tokens_in = ((prompt.system.len() + prompt.user.len()) / 4 + 1) as u64;
+        let tokens_out = (text.len() / 4 + 1) as u64;
+        Ok(Completion {
+            cost_usd: tokens_in as f64 * self.config.price_in_per_m / 1e6
+                + tokens_out as f64 * self.config.price_out_per_m / 1e6,
+            text,
+            model: self.config.model.clone(),
+            tokens_in,
+            tokens_out,
+            finish_reason: Some("stop".into()),
+            request_id: Some(format!("sim-{:016x}", rng.next_u64())),
+            limits: Default::default(),
+        })
+    }
+
+    /// A list of items, drawn by popularity within the partition (mostly)
+    /// and around the avoid hints (partly).
+    fn items(&self, universe: &Universe, prompt: &Prompt, rng: &mut Rng) -> String {
         let avoid: HashSet<String> = prompt.avoid.iter().map(|a| a.to_lowercase()).collect();
         let partition = prompt.partition.as_deref().map(|p| universe.category(p));
         let count = prompt.count.max(1) as usize;
@@ -290,21 +187,57 @@ impl Sim {
                 }
             }
         }
-        let text = render(universe, &chosen, prompt, rng);
-        let tokens_in = ((prompt.system.len() + prompt.user.len()) / 4 + 1) as u64;
-        let tokens_out = (text.len() / 4 + 1) as u64;
-        Ok(Completion {
-            cost_usd: tokens_in as f64 * self.config.price_in_per_m / 1e6
-                + tokens_out as f64 * self.config.price_out_per_m / 1e6,
-            text,
-            model: self.config.model.clone(),
-            tokens_in,
-            tokens_out,
-            finish_reason: Some("stop".into()),
-            request_id: Some(format!("sim-{:016x}", rng.next_u64())),
-            limits: Default::default(),
-        })
+        render(universe, &chosen, prompt, rng)
     }
+}
+
+const QUALIFIERS: &[&str] = &[
+    "Historic",
+    "Hidden",
+    "Modern",
+    "Famous",
+    "Small",
+    "Riverside",
+    "Free",
+    "Royal",
+    "Family-friendly",
+    "Lesser-known",
+    "Medieval",
+    "Contemporary",
+];
+
+/// The plural of a kind: "Museum" → "Museums", "Gallery" → "Galleries".
+fn plural(kind: &str) -> String {
+    match kind.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ if kind.ends_with('s') => kind.to_string(),
+        _ => format!("{kind}s"),
+    }
+}
+
+/// Sub-categories as a model names them: the kinds of the universe for a
+/// whole topic, qualified kinds ("Hidden Museums") within a partition, so
+/// each maps back to a category the items follow.
+fn name_partitions(universe: &Universe, prompt: &Prompt, rng: &mut Rng) -> String {
+    let names: Vec<String> = match &prompt.partition {
+        None => KINDS.iter().map(|k| plural(k)).collect(),
+        Some(parent) => {
+            let kind = plural(KINDS[universe.category(parent)]);
+            QUALIFIERS
+                .iter()
+                .map(|q| format!("{q} {}", kind.to_lowercase()))
+                .collect()
+        }
+    };
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    let mut out = format!("Here are some sub-categories of {}:\n\n", prompt.topic);
+    for (n, &i) in order.iter().take(prompt.count.max(1) as usize).enumerate() {
+        out.push_str(&format!("{}. {}\n", n + 1, names[i]));
+    }
+    out
 }
 
 /// Writes the chosen items the way a chat model would.
@@ -344,6 +277,7 @@ fn render(universe: &Universe, chosen: &[usize], prompt: &Prompt, rng: &mut Rng)
 
 #[cfg(test)]
 mod tests {
+    use super::super::universe::category_of;
     use super::*;
     use crate::parse::parse;
 
@@ -353,6 +287,7 @@ mod tests {
 
     fn partitioned(count: u32, avoid: &[&str], partition: Option<&str>) -> Prompt {
         Prompt {
+            task: Default::default(),
             system: "s".into(),
             user: "List things".into(),
             topic: "Paris attractions".into(),
@@ -459,6 +394,40 @@ mod tests {
         let (free, kept) = (share(None), share(Some("museums")));
         assert!(free < 0.2, "{free}");
         assert!((0.55..0.95).contains(&kept), "partial obedience: {kept}");
+    }
+
+    #[test]
+    fn names_partitions_that_map_back_to_categories() {
+        let sim = Sim::new(config());
+        let u = sim.universe("Paris attractions");
+        let ask = |parent: Option<&str>| Prompt {
+            task: Task::Partitions,
+            ..partitioned(6, &[], parent)
+        };
+        let top = parse(&sim.answer(&u, &ask(None), &mut Rng::new(1)).unwrap().text);
+        assert_eq!(top.len(), 6);
+        assert_eq!(top.iter().collect::<HashSet<_>>().len(), 6);
+        for name in &top {
+            assert_eq!(
+                plural(KINDS[u.category(name)]),
+                *name,
+                "maps back to its own kind"
+            );
+        }
+        let inner = parse(
+            &sim.answer(&u, &ask(Some("Galleries")), &mut Rng::new(1))
+                .unwrap()
+                .text,
+        );
+        assert_eq!(inner.len(), 6);
+        assert!(
+            inner
+                .iter()
+                .all(|n| n.ends_with(" galleries") && KINDS[u.category(n)] == "Gallery"),
+            "{inner:?}"
+        );
+        assert_eq!(plural("Library"), "Libraries");
+        assert_eq!(plural("Abbey"), "Abbeys");
     }
 
     #[test]

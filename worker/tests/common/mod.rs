@@ -23,6 +23,7 @@ pub fn providers(toml: &str) -> Providers {
 
 pub fn prompt() -> Prompt {
     Prompt {
+        task: Default::default(),
         system: "You produce long, precise lists.".into(),
         user: "List 3 distinct Paris attractions.".into(),
         topic: "Paris attractions".into(),
@@ -61,3 +62,27 @@ pub fn json(status: u16, body: &str) -> ResponseTemplate {
 /// An error case: its name, the server's response, what the error must
 /// be, and whether the provider is still healthy afterwards.
 pub type ErrorCase = (&'static str, ResponseTemplate, fn(&LlmError) -> bool, bool);
+
+/// The candidate stream, as the coordinator creates it.
+pub async fn create_stream(client: &async_nats::Client) -> async_nats::jetstream::stream::Stream {
+    use async_nats::jetstream::{self, stream};
+    jetstream::new(client.clone())
+        .create_stream(stream::Config {
+            name: igentai_protocol::subjects::STREAM.into(),
+            subjects: vec![igentai_protocol::subjects::CANDIDATES_ALL.into()],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .expect("create the candidate stream")
+}
+
+/// `worker::run` in a task, with `args` after the program name.
+pub fn spawn_worker(
+    args: &[&str],
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    use clap::Parser;
+    let config = worker::Config::parse_from(std::iter::once("worker").chain(args.iter().copied()));
+    tokio::spawn(worker::run(config, shutdown.clone()))
+}

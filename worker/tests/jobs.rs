@@ -1,0 +1,211 @@
+//! Partition jobs and weight updates, in-process on a real nats-server: a
+//! worker of the queue group names sub-categories through its providers,
+//! and a run's provider choice follows the weights the coordinator
+//! publishes, newest version first.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer;
+use futures::StreamExt;
+use igentai_protocol::{
+    Assignment, CandidateBatch, PartitionReply, PartitionRequest, WeightsUpdate, WorkerAck,
+    WorkerCommand, subjects,
+};
+use testkit::{NatsServer, wait_for};
+use tokio_util::sync::CancellationToken;
+use worker::micro::SERVICE_NAME;
+
+fn weights(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+    pairs.iter().map(|(n, w)| (n.to_string(), *w)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_jobs_and_weight_updates() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let client = nats.client().await;
+    let stream = common::create_stream(&client).await;
+    let file = dir.path().join("providers.toml");
+    std::fs::write(
+        &file,
+        "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\nlatency_ms=5\n\
+         [[providers]]\nname='b'\nkind='sim'\n[providers.sim]\nlatency_ms=5\n",
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let running = common::spawn_worker(
+        &[
+            "--nats-url",
+            &nats.url,
+            "--worker-id",
+            "j1",
+            "--providers",
+            file.to_str().unwrap(),
+        ],
+        &shutdown,
+    );
+    let info: serde_json::Value = wait_for(
+        "the micro service answers INFO",
+        Duration::from_secs(20),
+        || async {
+            let msg = client
+                .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
+                .await
+                .ok()?;
+            let info: serde_json::Value = serde_json::from_slice(&msg.payload).ok()?;
+            // Endpoints are added just after the service starts.
+            (info["endpoints"].as_array()?.len() == 2).then_some(info)
+        },
+    )
+    .await;
+    let jobs = info["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "partitions")
+        .cloned()
+        .expect("a partitions endpoint");
+    assert_eq!(
+        (jobs["subject"].as_str(), jobs["queue_group"].as_str()),
+        (
+            Some(subjects::PARTITION_JOBS),
+            Some(subjects::WORKERS_QUEUE)
+        )
+    );
+
+    // A partition job, answered through the provider its weights choose.
+    let job = |parent: Option<&str>, count| PartitionRequest {
+        v: 1,
+        run_id: "r1".into(),
+        topic: "Paris attractions".into(),
+        parent: parent.map(Into::into),
+        count,
+        weights: weights(&[("b", 1.0)]),
+    };
+    let ask = |job: PartitionRequest| {
+        let client = client.clone();
+        async move {
+            let msg = client
+                .request(
+                    subjects::PARTITION_JOBS,
+                    serde_json::to_vec(&job).unwrap().into(),
+                )
+                .await
+                .unwrap();
+            serde_json::from_slice::<PartitionReply>(&msg.payload).unwrap()
+        }
+    };
+    let reply = ask(job(None, 6)).await;
+    assert!(reply.ok, "{reply:?}");
+    assert_eq!(
+        (
+            reply.worker_id.as_str(),
+            reply.provider.as_str(),
+            reply.partitions.len()
+        ),
+        ("j1", "b", 6)
+    );
+    assert!(
+        reply.tokens_in > 0 && reply.tokens_out > 0 && reply.cost_usd > 0.0,
+        "{reply:?}"
+    );
+    let reply = ask(job(Some("Museums"), 4)).await;
+    assert!(
+        reply.ok && reply.partitions.iter().all(|p| p.ends_with("museums")),
+        "{reply:?}"
+    );
+    let reply = ask(job(None, 0)).await;
+    assert!(!reply.ok && reply.error.is_some(), "{reply:?}");
+    let garbage = client
+        .request(subjects::PARTITION_JOBS, "{not json".into())
+        .await
+        .unwrap();
+    let garbage: PartitionReply = serde_json::from_slice(&garbage.payload).unwrap();
+    assert!(!garbage.ok && garbage.error.unwrap().contains("unreadable"));
+
+    // A run on `a` only, then the coordinator moves it to `b`; an older
+    // update arriving late changes nothing.
+    let assign = WorkerCommand::Assign(Assignment {
+        v: 1,
+        run_id: "r1".into(),
+        topic: "Paris attractions".into(),
+        partition: None,
+        avoid: vec![],
+        items_per_request: 5,
+        prompt_template: None,
+        weights: weights(&[("a", 1.0)]),
+    });
+    let answer = client
+        .request(
+            subjects::worker_command("j1"),
+            serde_json::to_vec(&assign).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        serde_json::from_slice::<WorkerAck>(&answer.payload)
+            .unwrap()
+            .ok
+    );
+    let consumer = stream
+        .create_consumer(consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut next_provider = async || {
+        let msg = tokio::time::timeout(Duration::from_secs(20), messages.next())
+            .await
+            .expect("batches keep coming")
+            .unwrap()
+            .unwrap();
+        msg.ack().await.unwrap();
+        serde_json::from_slice::<CandidateBatch>(&msg.payload)
+            .unwrap()
+            .provider
+    };
+    for _ in 0..10 {
+        assert_eq!(next_provider().await, "a");
+    }
+    let update = |version, pairs: &[(&str, f64)]| WeightsUpdate {
+        v: 1,
+        run_id: "r1".into(),
+        version,
+        weights: weights(pairs),
+        manual: false,
+    };
+    for u in [update(2, &[("b", 1.0)]), update(1, &[("a", 1.0)])] {
+        client
+            .publish(subjects::WEIGHTS, serde_json::to_vec(&u).unwrap().into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    // Batches from `a` already in the stream, then the first from `b`;
+    // after it at most the calls that were in flight (3 other slots) may
+    // still land from `a`, then only `b`: the older update was ignored.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while next_provider().await != "b" {}
+    })
+    .await
+    .expect("the worker switches to b");
+    let after: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..60 {
+            v.push(next_provider().await);
+        }
+        v
+    };
+    let late_a = after.iter().filter(|p| *p == "a").count();
+    assert!(late_a <= 3, "{after:?}");
+    assert!(after[10..].iter().all(|p| p == "b"), "{after:?}");
+
+    shutdown.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
+}
