@@ -1,11 +1,14 @@
 //! `coordinator ctl`: control commands from a terminal, for machines without
-//! the `nats` CLI. Sends the same requests as `nats req` and prints the reply.
+//! the `nats` CLI. `start`, `stop`, `status` and `weights` send the same
+//! requests as `nats req` and print the reply; `watch` follows a run's
+//! progress live ([`crate::watch`]).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
-use igentai_protocol::{ControlVerb, StartRequest, VERSION};
+use igentai_protocol::{ControlVerb, StartRequest, Strategies, VERSION, WeightsRequest};
 
 #[derive(Debug, Subcommand)]
 pub enum Verb {
@@ -31,11 +34,45 @@ pub enum Verb {
         /// Items asked for per LLM request.
         #[arg(long)]
         items_per_request: Option<u32>,
+        /// Don't learn provider weights from yield (spread requests evenly).
+        #[arg(long)]
+        no_weights: bool,
+        /// Don't split the topic into partitions.
+        #[arg(long)]
+        no_partitions: bool,
+        /// Don't tell models which items they keep repeating.
+        #[arg(long)]
+        no_avoid: bool,
     },
     /// Stop the running run; returns once the workers confirmed.
     Stop,
     /// Print the status: run, totals, providers, workers.
     Status,
+    /// Follow the run live: a progress bar toward the target (or coverage),
+    /// rate and cost; exits when the run stops, or on Ctrl-C.
+    Watch,
+    /// Print the provider weights; with NAME=WEIGHT pairs, override them
+    /// until `--clear`.
+    Weights {
+        /// e.g. `sim-small=0.7 sim-large=0.3`
+        #[arg(value_parser = parse_weight)]
+        weights: Vec<(String, f64)>,
+        /// Go back to weights learned from yield.
+        #[arg(long, conflicts_with = "weights")]
+        clear: bool,
+    },
+}
+
+/// `NAME=WEIGHT`.
+fn parse_weight(s: &str) -> Result<(String, f64), String> {
+    let (name, weight) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=WEIGHT, got {s:?}"))?;
+    let weight = weight
+        .trim()
+        .parse::<f64>()
+        .map_err(|e| format!("weight of {name:?}: {e}"))?;
+    Ok((name.trim().to_string(), weight))
 }
 
 /// Sends the command and prints the reply; fails when the coordinator
@@ -48,6 +85,7 @@ pub async fn ctl(nats_url: &str, verb: Verb) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connect to NATS at {nats_url}"))?;
     let (verb, payload) = match verb {
+        Verb::Watch => return crate::watch::watch(&client).await,
         Verb::Start {
             topic,
             target,
@@ -56,6 +94,9 @@ pub async fn ctl(nats_url: &str, verb: Verb) -> anyhow::Result<()> {
             min_coverage,
             min_yield_per_1k_tokens,
             items_per_request,
+            no_weights,
+            no_partitions,
+            no_avoid,
         } => {
             let request = StartRequest {
                 v: VERSION,
@@ -67,12 +108,29 @@ pub async fn ctl(nats_url: &str, verb: Verb) -> anyhow::Result<()> {
                 min_yield_per_1k_tokens,
                 items_per_request,
                 prompt_template: None,
-                strategies: Default::default(),
+                strategies: Strategies {
+                    weights: !no_weights,
+                    partitions: !no_partitions,
+                    avoid: !no_avoid,
+                },
             };
             (ControlVerb::Start, serde_json::to_vec(&request)?)
         }
         Verb::Stop => (ControlVerb::Stop, Vec::new()),
         Verb::Status => (ControlVerb::Status, Vec::new()),
+        Verb::Weights { weights, clear } => {
+            let payload = if weights.is_empty() && !clear {
+                Vec::new()
+            } else {
+                let weights: BTreeMap<String, f64> = weights.into_iter().collect();
+                serde_json::to_vec(&WeightsRequest {
+                    v: VERSION,
+                    weights: (!weights.is_empty()).then_some(weights),
+                    clear,
+                })?
+            };
+            (ControlVerb::Weights, payload)
+        }
     };
     let answer = tokio::time::timeout(
         Duration::from_secs(30),
@@ -88,4 +146,17 @@ pub async fn ctl(nats_url: &str, verb: Verb) -> anyhow::Result<()> {
         anyhow::bail!("the coordinator refused the command");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weight_pairs() {
+        assert_eq!(parse_weight("sim=0.7"), Ok(("sim".into(), 0.7)));
+        assert_eq!(parse_weight(" big = 1 "), Ok(("big".into(), 1.0)));
+        assert!(parse_weight("sim").is_err());
+        assert!(parse_weight("sim=lots").is_err());
+    }
 }

@@ -21,6 +21,7 @@ pub mod service;
 pub mod stats;
 pub mod steer;
 pub mod store;
+pub mod watch;
 pub mod weights;
 
 pub use config::Config;
