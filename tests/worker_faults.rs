@@ -125,11 +125,12 @@ async fn fleet_survives_faulty_providers_a_nats_restart_and_sigterm() {
     })
     .await;
 
+    // Uniform weights and no partition jobs: the worker alone must route
+    // around the faults, and every answer it gets is a batch.
+    let start = r#"{"topic":"Fault tolerance","items_per_request":10,
+        "strategies":{"weights":false,"partitions":false}}"#;
     let reply = client
-        .request(
-            subjects::CONTROL_START,
-            r#"{"topic":"Fault tolerance","items_per_request":10}"#.into(),
-        )
+        .request(subjects::CONTROL_START, start.into())
         .await
         .unwrap();
     let started: StartReply = igentai_protocol::decode_reply(&reply.payload).expect("start is ok");
