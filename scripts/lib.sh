@@ -51,6 +51,25 @@ ensure_nats_server() {
   nats_server_ok || die "nats-server >= $NATS_MIN_VERSION still not on PATH after pip install ($(command -v nats-server || echo none))"
 }
 
+# The dashboard's page tests drive a real headless Chromium: Debian's
+# chromium and chromium-driver, installed with apt-get when either is missing.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return 0; fi
+  local hint="install them with: apt-get install -y chromium chromium-driver"
+  command -v apt-get >/dev/null 2>&1 || die "chromium and chromedriver are needed by the dashboard's page tests and apt-get is missing; $hint (or your system's equivalent, at /usr/bin/chromium and /usr/bin/chromedriver)"
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "chromium and chromedriver are missing and installing them needs root; $hint"
+    sudo="sudo"
+  fi
+  say "installing chromium and chromium-driver (apt-get)"
+  $sudo apt-get update -qq || die "apt-get update failed; $hint"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null \
+    || die "apt-get install chromium chromium-driver failed; $hint"
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] \
+    || die "chromium or chromedriver still missing after apt-get; $hint"
+}
+
 ensure_toolchain() {
   command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust with rustup (https://rustup.rs)"
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need (nats-server >= 2.10), builds every binary
+# Installs what the tests need (nats-server >= 2.10; chromium and
+# chromedriver for the dashboard's page tests), builds every binary
 # and runs every test: unit tests, each crate's integration tests, and the
 # system tests in tests/ against a real nats-server and the real binaries.
 set -euo pipefail
@@ -8,6 +9,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_toolchain
 ensure_nats_server
 say "nats-server: $(nats-server --version)"
+ensure_chromium
+say "$(/usr/bin/chromium --version 2>/dev/null | head -n1)"
 cd "$IGENTAI_ROOT"
 cargo fmt --all --check || die "code is not formatted: run cargo fmt --all"
 # The system tests run the workspace binaries: build them first.

@@ -79,11 +79,11 @@ function renderHeadline(s, run) {
   show('estimate-sub', e && isNum(e.coverage) ? `${fmt.pct(e.coverage)} covered` : 'needs repeated sightings');
   setBar(headline['estimate-bar'], e && isNum(e.coverage) ? e.coverage : null);
 
-  show('tokens', `${fmt.compact(t.tokens_in)} / ${fmt.compact(t.tokens_out)}`);
-  const perK = (t.tokens_in || 0) + (t.tokens_out || 0) > 0
-    ? (t.new_this_run || 0) / (((t.tokens_in || 0) + (t.tokens_out || 0)) / 1000)
-    : null;
-  show('tokens-sub', perK === null ? 'in / out' : `in / out · ${fmt.rate(perK)} new / 1k tokens`);
+  const tokens = (t.tokens_in || 0) + (t.tokens_out || 0);
+  show('tokens', fmt.compact(tokens));
+  const perK = tokens > 0 ? (t.new_this_run || 0) / (tokens / 1000) : null;
+  const split = `${fmt.compact(t.tokens_in)} in / ${fmt.compact(t.tokens_out)} out`;
+  show('tokens-sub', perK === null ? split : `${split} · ${fmt.rate(perK)} new / 1k`);
 
   const budget = run && isNum(run.budget_usd) ? run.budget_usd : null;
   show('cost', fmt.usd(t.cost_usd));

@@ -1,7 +1,8 @@
 // igentai dashboard: the live feed of new items, newest first, searchable.
 //
 // Items are LLM output and may look like markup (`<img src=x onerror=...>`):
-// they are shown as text, always.
+// they are shown as text, always. The list keeps the latest MAX_ITEMS; while
+// a search is active it keeps the matching ones first.
 
 import { $, el, fmt, setText } from './format.js';
 
@@ -42,11 +43,28 @@ export class Items {
       fragment.append(li);
     }
     this.list.prepend(fragment);
-    while (this.list.childElementCount > MAX_ITEMS) {
-      this.shown.delete(this.list.lastElementChild.dataset.key);
-      this.list.lastElementChild.remove();
-    }
+    this.trim();
     this.count();
+  }
+
+  // Drops the oldest items past MAX_ITEMS; during a search, the ones that
+  // don't match go first, so matches stay however fast items arrive.
+  trim() {
+    let excess = this.list.childElementCount - MAX_ITEMS;
+    if (excess <= 0) return;
+    const drop = (li) => {
+      this.shown.delete(li.dataset.key);
+      li.remove();
+      excess -= 1;
+    };
+    if (this.query) {
+      for (let li = this.list.lastElementChild; li && excess > 0;) {
+        const previous = li.previousElementSibling;
+        if (li.hidden) drop(li);
+        li = previous;
+      }
+    }
+    while (excess > 0) drop(this.list.lastElementChild);
   }
 
   filter(li) {

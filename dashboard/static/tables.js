@@ -5,7 +5,8 @@
 
 import { $, DASH, el, fmt, isNum } from './format.js';
 
-// A table body from rows of cells; a cell is a string or {text, num, node, title}.
+// A table body from rows of cells; a cell is a string or {text, num, clip,
+// node, title}; a clipped cell shows its full text on hover.
 function fillTable(tbody, rows, emptyText) {
   const columns = tbody.closest('table').querySelectorAll('thead th').length;
   if (rows.length === 0) {
@@ -20,10 +21,11 @@ function fillTable(tbody, rows, emptyText) {
     const tr = el('tr', null, className);
     for (const cell of cells) {
       const c = typeof cell === 'object' && cell !== null ? cell : { text: cell };
-      const td = el('td', null, c.num ? 'num' : '');
+      const td = el('td', null, c.num ? 'num' : (c.clip ? 'clip' : ''));
       if (c.node) td.append(c.node);
       if (c.text !== undefined) td.append(document.createTextNode(String(c.text)));
       if (c.title) td.title = c.title;
+      else if (c.clip && c.text !== undefined) td.title = String(c.text);
       tr.append(td);
     }
     return tr;
@@ -99,7 +101,7 @@ export function renderWorkers(snapshot) {
       cells: [
         { node: dot(w.alive), text: w.worker_id },
         w.alive ? w.state : `${w.state} (silent)`,
-        w.partition || (w.run_id ? 'whole topic' : DASH),
+        { clip: true, text: w.partition || (w.run_id ? 'whole topic' : DASH) },
         num(fmt.int(w.batches)),
         num(fmt.int(w.unique)),
         num(fmt.pct(w.uniqueness_ratio)),
@@ -123,7 +125,7 @@ export function renderPartitions(snapshot) {
     .map((p) => ({
       className: p.state === 'retired' ? 'retired' : '',
       cells: [
-        p.name,
+        { clip: true, text: p.name },
         p.state,
         num(fmt.int(p.batches)),
         num(fmt.int(p.unique)),

@@ -12,6 +12,9 @@ use igentai_protocol::{PartitionStats, ProviderStats, WorkerState, WorkerStats, 
 
 const BASE: u64 = 1_700_000_000_000;
 
+/// A sample expected in the exposition: name, labels, value.
+type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
 async fn scrape(addr: &str) -> Vec<Sample> {
     let response = http(addr, "GET", "/metrics", &[], b"").await;
     assert_eq!(response.status, 200, "{response:?}");
@@ -117,7 +120,7 @@ async fn metrics_are_strict_prometheus_text_with_odd_names_escaped() {
     })
     .await;
 
-    let expected: &[(&str, &[(&str, &str)], f64)] = &[
+    let expected: &[Expected] = &[
         ("igentai_dashboard_snapshot_available", &[], 1.0),
         ("igentai_unique_items", &[], 90.0),
         ("igentai_candidates_total", &[], 180.0),

@@ -49,11 +49,8 @@ impl Browser {
         );
         let url = format!("http://127.0.0.1:{port}");
         let addr = format!("127.0.0.1:{port}");
-        testkit::wait_for("chromedriver to accept sessions", super::WAIT, || async {
-            let status = super::try_http(&addr, "GET", "/status", &[], b"")
-                .await
-                .ok()?;
-            (status.status == 200 && status.body.contains("\"ready\":true")).then_some(())
+        testkit::wait_for("chromedriver to listen", super::WAIT, || async {
+            tokio::net::TcpStream::connect(&addr).await.ok().map(|_| ())
         })
         .await;
 
@@ -160,17 +157,43 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
     }
 
+    /// Focuses the input `css`, selects what it holds and types `text` over
+    /// it, as a person would (a focused field is not refreshed by the page).
+    pub async fn replace_text(&self, css: &str, text: &str) {
+        const CONTROL: char = '\u{E009}';
+        const RELEASE: char = '\u{E000}';
+        self.click(css).await;
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+        element
+            .send_keys(&format!("{CONTROL}a{RELEASE}{text}"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
+    }
+
     /// A PNG of the whole page: the window is made as tall as the page first.
     pub async fn screenshot_page(&self, path: &Path, width: u32) {
-        let height = self
-            .eval("return document.documentElement.scrollHeight;", vec![])
-            .await
-            .as_u64()
-            .expect("page height") as u32;
-        self.client
-            .set_window_size(width, height + 40)
-            .await
-            .expect("resize window");
+        for _ in 0..5 {
+            let sizes = self
+                .eval(
+                    "return [document.documentElement.scrollHeight, window.innerHeight, \
+                             window.outerHeight];",
+                    vec![],
+                )
+                .await;
+            let size = |i: usize| sizes[i].as_u64().expect("a size in pixels") as u32;
+            let (page, inner, outer) = (size(0), size(1), size(2));
+            if page <= inner {
+                break;
+            }
+            self.client
+                .set_window_size(width, outer + page - inner + 8)
+                .await
+                .expect("resize window");
+        }
         // Wait for the charts to have laid out at the new size.
         self.wait_until(
             "the charts to fit the resized window",
