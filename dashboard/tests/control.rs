@@ -9,33 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures::StreamExt;
 use igentai_protocol::MAX_CONTROL_BYTES;
 use igentai_protocol::subjects::{CONTROL_START, CONTROL_STATUS, CONTROL_STOP, CONTROL_WEIGHTS};
-use tokio::sync::mpsc;
-
-/// Answers every request on `subject` with `answer(payload)` (or not at all
-/// for `None`), and reports each payload it got.
-async fn responder(
-    client: &async_nats::Client,
-    subject: &'static str,
-    answer: fn(&[u8]) -> Option<Vec<u8>>,
-) -> mpsc::UnboundedReceiver<Vec<u8>> {
-    let mut sub = client.subscribe(subject).await.expect("subscribe");
-    // Once flushed, the server knows the subscription: requests find it.
-    client.flush().await.expect("flush");
-    let (tx, rx) = mpsc::unbounded_channel();
-    let client = client.clone();
-    tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            let _ = tx.send(msg.payload.to_vec());
-            if let (Some(reply), Some(body)) = (msg.reply, answer(&msg.payload)) {
-                client.publish(reply, body.into()).await.expect("reply");
-            }
-        }
-    });
-    rx
-}
 
 fn json_error(response: &Response) -> String {
     assert_eq!(

@@ -157,6 +157,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
     }
 
+    /// Clears the controls' answer line, so the next answer can be told apart.
+    pub async fn reset_result(&self) {
+        self.eval(
+            "const r = document.getElementById('control-result'); \
+             r.dataset.kind = ''; r.textContent = '';",
+            vec![],
+        )
+        .await;
+    }
+
     /// Focuses the input `css`, selects what it holds and types `text` over
     /// it, as a person would (a focused field is not refreshed by the page).
     pub async fn replace_text(&self, css: &str, text: &str) {

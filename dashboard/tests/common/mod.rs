@@ -21,6 +21,7 @@ use tempfile::TempDir;
 use testkit::{NatsServer, Proc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -169,6 +170,30 @@ pub async fn publish_items(client: &async_nats::Client, event: &ItemsEvent) -> S
     let json = serde_json::to_string(event).expect("event serializes");
     publish(client, subjects::ITEMS, json.clone()).await;
     json
+}
+
+/// Plays the coordinator on one control subject: answers every request
+/// with `answer(payload)` (or not at all for `None`), and reports each
+/// payload it got.
+pub async fn responder(
+    client: &async_nats::Client,
+    subject: &'static str,
+    answer: fn(&[u8]) -> Option<Vec<u8>>,
+) -> mpsc::UnboundedReceiver<Vec<u8>> {
+    let mut sub = client.subscribe(subject).await.expect("subscribe");
+    // Once flushed, the server knows the subscription: requests find it.
+    client.flush().await.expect("flush");
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = client.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let _ = tx.send(msg.payload.to_vec());
+            if let (Some(reply), Some(body)) = (msg.reply, answer(&msg.payload)) {
+                client.publish(reply, body.into()).await.expect("reply");
+            }
+        }
+    });
+    rx
 }
 
 // ---- WebSocket --------------------------------------------------------
