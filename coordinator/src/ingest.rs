@@ -58,7 +58,7 @@ impl Topic {
 pub enum Ingested {
     /// Read and deduplicated; waits for the next commit to be acknowledged.
     Pending {
-        batch: CandidateBatch,
+        batch: Box<CandidateBatch>,
         outcome: BatchOutcome,
         /// The batch's candidates that were already known (a sample).
         duplicates: Vec<String>,
@@ -157,7 +157,7 @@ impl Ingest {
         }
         self.pending.push(msg);
         Ok(Ingested::Pending {
-            batch,
+            batch: Box::new(batch),
             outcome,
             duplicates,
         })
@@ -267,38 +267,46 @@ fn dedup_into(
     Ok((outcome, new_items, duplicates))
 }
 
+/// The candidate stream: file-backed work queue, refusing rather than
+/// dropping when full, deduplicating retried publishes by `Nats-Msg-Id`.
+pub fn stream_config() -> stream::Config {
+    stream::Config {
+        name: subjects::STREAM.to_string(),
+        subjects: vec![subjects::CANDIDATES_ALL.to_string()],
+        storage: stream::StorageType::File,
+        // A batch leaves the stream once the coordinator has written it.
+        retention: stream::RetentionPolicy::WorkQueue,
+        // Refuse new batches rather than drop unread ones when full.
+        discard: stream::DiscardPolicy::New,
+        max_bytes: 8 * 1024 * 1024 * 1024,
+        max_message_size: 1024 * 1024,
+        // Workers retry a publish with the same Nats-Msg-Id for up to
+        // this long and it is still stored once.
+        duplicate_window: Duration::from_secs(600),
+        ..Default::default()
+    }
+}
+
+/// The coordinator's durable pull consumer on the candidate stream.
+pub fn consumer_config() -> pull::Config {
+    pull::Config {
+        durable_name: Some(subjects::CONSUMER.to_string()),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: (MAX_PENDING * 8) as i64,
+        ..Default::default()
+    }
+}
+
 /// Creates (or finds) the candidate stream and the coordinator's durable
 /// consumer, and starts pulling from it.
 pub async fn open_stream(js: &jetstream::Context) -> anyhow::Result<pull::Stream> {
     let stream = js
-        .get_or_create_stream(stream::Config {
-            name: subjects::STREAM.to_string(),
-            subjects: vec![subjects::CANDIDATES_ALL.to_string()],
-            storage: stream::StorageType::File,
-            // A batch leaves the stream once the coordinator has written it.
-            retention: stream::RetentionPolicy::WorkQueue,
-            // Refuse new batches rather than drop unread ones when full.
-            discard: stream::DiscardPolicy::New,
-            max_bytes: 8 * 1024 * 1024 * 1024,
-            max_message_size: 1024 * 1024,
-            // Workers retry a publish with the same Nats-Msg-Id for up to
-            // this long and it is still stored once.
-            duplicate_window: Duration::from_secs(600),
-            ..Default::default()
-        })
+        .get_or_create_stream(stream_config())
         .await
         .context("create or find the candidate stream")?;
     let consumer: jetstream::consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            subjects::CONSUMER,
-            pull::Config {
-                durable_name: Some(subjects::CONSUMER.to_string()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: (MAX_PENDING * 8) as i64,
-                ..Default::default()
-            },
-        )
+        .get_or_create_consumer(subjects::CONSUMER, consumer_config())
         .await
         .context("create or find the coordinator's consumer")?;
     consumer

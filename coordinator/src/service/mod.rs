@@ -55,7 +55,7 @@ enum Event {
     Tick,
     Control(async_nats::Message),
     Heartbeat(async_nats::Message),
-    Batch(Option<Result<jetstream::Message, Box<dyn std::error::Error + Send + Sync>>>),
+    Batch(Box<Option<Result<jetstream::Message, Box<dyn std::error::Error + Send + Sync>>>>),
     Answer(Answer),
 }
 
@@ -86,7 +86,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Some(msg) = control.next() => Event::Control(msg),
             Some(msg) = heartbeats.next() => Event::Heartbeat(msg),
             Some(answer) = results_rx.recv() => Event::Answer(answer),
-            msg = batches.next() => Event::Batch(msg.map(|r| r.map_err(Into::into))),
+            msg = batches.next() => Event::Batch(Box::new(msg.map(|r| r.map_err(Into::into)))),
         };
         match event {
             Event::Shutdown => break,
@@ -98,25 +98,27 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Event::Control(msg) => state.handle_control(msg).await,
             Event::Heartbeat(msg) => state.handle_heartbeat(&msg),
             Event::Answer(answer) => state.handle_answer(answer),
-            Event::Batch(Some(Ok(msg))) => {
-                state.handle_batch(msg).await;
-                if state.ingest.pending() >= MAX_PENDING {
-                    commit_at = None;
-                    state.commit().await;
-                } else if commit_at.is_none() && state.ingest.pending() > 0 {
-                    commit_at = Some(Instant::now() + config.commit_interval());
+            Event::Batch(batch) => match *batch {
+                Some(Ok(msg)) => {
+                    state.handle_batch(msg).await;
+                    if state.ingest.pending() >= MAX_PENDING {
+                        commit_at = None;
+                        state.commit().await;
+                    } else if commit_at.is_none() && state.ingest.pending() > 0 {
+                        commit_at = Some(Instant::now() + config.commit_interval());
+                    }
                 }
-            }
-            Event::Batch(Some(Err(e))) => {
-                tracing::warn!(error = %e, "candidate stream error");
-            }
-            Event::Batch(None) => {
-                tracing::warn!("candidate stream ended; reopening");
-                match open_stream_retrying(&js, &shutdown).await {
-                    Some(s) => batches = s,
-                    None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "candidate stream error");
                 }
-            }
+                None => {
+                    tracing::warn!("candidate stream ended; reopening");
+                    match open_stream_retrying(&js, &shutdown).await {
+                        Some(s) => batches = s,
+                        None => break,
+                    }
+                }
+            },
         }
     }
 
