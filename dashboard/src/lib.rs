@@ -90,6 +90,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     sessions.wait().await;
     tasks.close();
     tasks.wait().await;
+    if let Err(e) = client.flush().await {
+        tracing::warn!(error = %e, "could not flush NATS before exit");
+    }
     if let Err(e) = client.drain().await {
         warn!(error = %e, "draining the NATS connection failed");
     }

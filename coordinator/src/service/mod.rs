@@ -126,6 +126,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     state.commit().await;
     state.persist(now_ms());
     state.save_sightings(now_ms(), true);
+    // drain() returns once it is queued; flush first so the last acks and
+    // the final snapshot reach the server before the process exits.
+    if let Err(e) = client.flush().await {
+        tracing::warn!(error = %e, "could not flush NATS before exit");
+    }
     client.drain().await.context("drain NATS connection")?;
     Ok(())
 }
