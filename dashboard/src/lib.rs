@@ -90,8 +90,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     sessions.wait().await;
     tasks.close();
     tasks.wait().await;
-    if let Err(e) = client.flush().await {
-        tracing::warn!(error = %e, "could not flush NATS before exit");
+    match tokio::time::timeout(std::time::Duration::from_secs(5), client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not flush NATS before exit"),
+        Err(_) => tracing::warn!("could not flush NATS within 5 s before exit"),
     }
     if let Err(e) = client.drain().await {
         warn!(error = %e, "draining the NATS connection failed");

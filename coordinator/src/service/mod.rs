@@ -128,8 +128,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     state.save_sightings(now_ms(), true);
     // drain() returns once it is queued; flush first so the last acks and
     // the final snapshot reach the server before the process exits.
-    if let Err(e) = client.flush().await {
-        tracing::warn!(error = %e, "could not flush NATS before exit");
+    match tokio::time::timeout(std::time::Duration::from_secs(5), client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not flush NATS before exit"),
+        Err(_) => tracing::warn!("could not flush NATS within 5 s before exit"),
     }
     client.drain().await.context("drain NATS connection")?;
     Ok(())
