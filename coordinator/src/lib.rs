@@ -13,6 +13,7 @@ pub mod control;
 pub mod ctl;
 pub mod dedup;
 pub mod fleet;
+pub mod fuzzing;
 pub mod ingest;
 pub mod normalize;
 pub mod partitions;
