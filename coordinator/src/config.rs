@@ -29,14 +29,8 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// NATS server URL.
-    #[arg(
-        long,
-        env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222",
-        global = true
-    )]
-    pub nats_url: String,
+    #[command(flatten)]
+    pub nats: igentai_client::NatsArgs,
 
     /// Folder holding one folder per topic, plus `current-run.json`.
     #[arg(long, env = "IGENTAI_DATA_DIR", default_value = "data")]
@@ -72,20 +66,4 @@ impl Config {
     pub fn stop_timeout(&self) -> Duration {
         Duration::from_millis(self.stop_timeout_ms)
     }
-}
-
-/// Connects to NATS, retrying forever in the background: the coordinator
-/// may start before nats-server, and must outlive its restarts.
-pub async fn connect(url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
-    use anyhow::Context;
-    async_nats::ConnectOptions::new()
-        .name(name)
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .event_callback(|event| async move {
-            tracing::info!(%event, "nats connection event");
-        })
-        .connect(url)
-        .await
-        .with_context(|| format!("connect to NATS at {url}"))
 }

@@ -77,13 +77,10 @@ fn parse_weight(s: &str) -> Result<(String, f64), String> {
 
 /// Sends the command and prints the reply; fails when the coordinator
 /// refused it or did not answer.
-pub async fn ctl(nats_url: &str, verb: Verb) -> anyhow::Result<()> {
-    let client = async_nats::ConnectOptions::new()
-        .name("igentai-ctl")
-        .connection_timeout(Duration::from_secs(5))
-        .connect(nats_url)
-        .await
-        .with_context(|| format!("connect to NATS at {nats_url}"))?;
+pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<()> {
+    let client = nats
+        .connect_once("operator", Duration::from_secs(5))
+        .await?;
     let (verb, payload) = match verb {
         Verb::Watch => return crate::watch::watch(&client).await,
         Verb::Start {

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::Ctl { verb }) = cli.command {
-        return coordinator::ctl::ctl(&cli.config.nats_url, verb).await;
+        return coordinator::ctl::ctl(&cli.config.nats, verb).await;
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -20,9 +20,9 @@ use crate::auth::ControlToken;
     about = "igentai dashboard: live metrics in the browser, start and stop runs"
 )]
 pub struct Config {
-    /// NATS server to read metrics from and send control requests to.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    /// The NATS server to read metrics from and send control requests to.
+    #[command(flatten)]
+    pub nats: igentai_client::NatsArgs,
 
     /// Address the web server listens on (`host:port`; port 0 picks a free one).
     #[arg(long, env = "IGENTAI_DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
@@ -67,7 +67,8 @@ impl Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("nats_url", &redact_url(&self.nats_url))
+            .field("nats_url", &redact_url(&self.nats.url))
+            .field("nats_user", &self.nats.user)
             .field("listen", &self.listen)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("ws_buffer", &self.ws_buffer)

@@ -32,7 +32,7 @@ pub mod relay;
 pub mod ws;
 
 use anyhow::Context;
-use async_nats::{ConnectOptions, Event};
+use async_nats::Event;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -105,9 +105,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 /// Connects in the background: the page is served (and says "no data")
 /// while NATS is unreachable, and the client reconnects forever.
 async fn connect(config: &Config) -> anyhow::Result<async_nats::Client> {
-    let server = config::redact_url(&config.nats_url);
+    let server = config::redact_url(&config.nats.url);
     info!(server, "connecting to NATS");
-    ConnectOptions::new()
+    config
+        .nats
+        .options("dashboard")
+        .await?
         .name("igentai-dashboard")
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -124,7 +127,7 @@ async fn connect(config: &Config) -> anyhow::Result<async_nats::Client> {
                 other => warn!(event = %other, "NATS event"),
             }
         })
-        .connect(&config.nats_url)
+        .connect(&config.nats.url)
         .await
         .with_context(|| format!("cannot connect to NATS at {server}"))
 }

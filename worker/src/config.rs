@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Parser;
 
 use crate::providers::{SimConfig, config as providers_file};
@@ -15,9 +14,8 @@ use crate::providers::{SimConfig, config as providers_file};
     about = "igentai worker: calls LLM providers and publishes candidate batches"
 )]
 pub struct Config {
-    /// NATS server URL.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    #[command(flatten)]
+    pub nats: igentai_client::NatsArgs,
 
     /// This worker's id (letters, digits, `-`, `_`); default: host name and pid.
     #[arg(long, env = "IGENTAI_WORKER_ID")]
@@ -126,18 +124,4 @@ fn default_worker_id() -> String {
         .take(40)
         .collect();
     format!("{host}-{}", std::process::id())
-}
-
-/// Connects to NATS, retrying forever in the background.
-pub async fn connect(url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
-        .name(name)
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .event_callback(|event| async move {
-            tracing::info!(%event, "nats connection event");
-        })
-        .connect(url)
-        .await
-        .with_context(|| format!("connect to NATS at {url}"))
 }

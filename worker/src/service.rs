@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, connect};
+use crate::config::Config;
 use crate::generate::{Shared, Signals, slot};
 use crate::providers::Providers;
 use crate::{jobs, micro};
@@ -88,7 +88,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             key_from = s.api_key_env.as_deref().unwrap_or("-"), "provider");
     }
     let providers = Providers::build(&settings, &worker_id)?;
-    let client = connect(&config.nats_url, &format!("igentai-worker-{worker_id}")).await?;
+    let client = config
+        .nats
+        .connect("worker", &format!("igentai-worker-{worker_id}"))
+        .await?;
     let shared = Arc::new(Shared::new(client.clone(), worker_id.clone(), providers));
     let micro::Micro {
         service,

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::commands::{self, Answer};
-use crate::config::{Config, connect};
+use crate::config::Config;
 use crate::fleet::{Fleet, Seen};
 use crate::ingest::{Ingest, Ingested, MAX_PENDING, open_stream};
 use crate::run::{Progress, Run};
@@ -62,7 +62,10 @@ enum Event {
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create data dir {}", config.data_dir.display()))?;
-    let client = connect(&config.nats_url, "igentai-coordinator").await?;
+    let client = config
+        .nats
+        .connect("coordinator", "igentai-coordinator")
+        .await?;
     let mut control = client.subscribe(subjects::CONTROL_ALL).await?;
     let mut heartbeats = client.subscribe(subjects::HEARTBEAT_ALL).await?;
     let js = jetstream::new(client.clone());
