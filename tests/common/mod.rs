@@ -23,22 +23,30 @@ impl Fleet {
     /// nats-server, the coordinator and `workers` sim workers, all with
     /// short intervals so a test sees many heartbeats and snapshots.
     pub async fn start(workers: usize) -> Fleet {
+        Self::start_with(workers, |_| ()).await.0
+    }
+
+    /// Like [`Fleet::start`], with `prepare` run on the data dir before any
+    /// process starts; what it returns lives as long as the caller keeps it.
+    pub async fn start_with<T>(workers: usize, prepare: impl FnOnce(&Path) -> T) -> (Fleet, T) {
         let dir = testkit::test_dir();
         let nats = NatsServer::start(dir.path()).await;
         let data = dir.path().join("data");
+        let prepared = prepare(&data);
         let coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
         let workers = (1..=workers)
             .map(|i| spawn_worker(dir.path(), &nats.url, &format!("w{i}")))
             .collect();
         let client = nats.client().await;
-        Fleet {
+        let fleet = Fleet {
             dir,
             nats,
             data,
             coordinator,
             workers,
             client,
-        }
+        };
+        (fleet, prepared)
     }
 
     /// Sends a control request exactly as `nats req SUBJECT PAYLOAD` does
