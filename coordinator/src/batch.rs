@@ -4,9 +4,12 @@
 //! kind that the coordinator counts; an unusable item inside a good batch is
 //! dropped and counted, and the rest of the batch is kept.
 
-use igentai_protocol::{CandidateBatch, MAX_BATCH_BYTES, subjects};
+use std::borrow::Cow;
 
-use crate::normalize::{key_hash, normalize};
+use igentai_protocol::{CandidateBatch, MAX_BATCH_BYTES, subjects};
+use serde::Deserialize;
+
+use crate::normalize::{Normalizer, key_hash};
 
 /// Longest item kept, in characters.
 pub const MAX_ITEM_CHARS: usize = 300;
@@ -35,26 +38,86 @@ impl Reject {
     }
 }
 
-pub fn decode(payload: &[u8]) -> Result<CandidateBatch, Reject> {
+/// A batch as read from the stream: its metadata, and its items borrowed
+/// from the payload (copied only when JSON escapes had to be undone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded<'a> {
+    /// Everything but the items (`batch.items` is empty).
+    pub batch: CandidateBatch,
+    pub items: Vec<Cow<'a, str>>,
+}
+
+/// [`CandidateBatch`] on the wire, with borrowed items: the same fields,
+/// defaults and errors.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(default = "igentai_protocol::default_version")]
+    v: u32,
+    batch_id: String,
+    run_id: String,
+    topic: String,
+    worker_id: String,
+    provider: String,
+    model: String,
+    #[serde(default)]
+    partition: Option<String>,
+    #[serde(borrow)]
+    items: Vec<WireItem<'a>>,
+    tokens_in: u64,
+    tokens_out: u64,
+    latency_ms: u64,
+    cost_usd: f64,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default)]
+    request_id: Option<String>,
+    created_at_ms: u64,
+}
+
+/// One item: a newtype, since serde borrows a `Cow` only as a field.
+#[derive(Deserialize)]
+struct WireItem<'a>(#[serde(borrow)] Cow<'a, str>);
+
+pub fn decode(payload: &[u8]) -> Result<Decoded<'_>, Reject> {
     if payload.len() > MAX_BATCH_BYTES {
         return Err(Reject::TooLarge(payload.len()));
     }
     let text = std::str::from_utf8(payload).map_err(|_| Reject::NotUtf8)?;
-    let batch: CandidateBatch =
-        serde_json::from_str(text).map_err(|e| Reject::Schema(e.to_string()))?;
-    if batch.topic.trim().is_empty() {
+    let wire: Wire = serde_json::from_str(text).map_err(|e| Reject::Schema(e.to_string()))?;
+    if wire.topic.trim().is_empty() {
         return Err(Reject::Field("topic"));
     }
-    if batch.run_id.is_empty() || batch.batch_id.is_empty() {
+    if wire.run_id.is_empty() || wire.batch_id.is_empty() {
         return Err(Reject::Field("run_id/batch_id"));
     }
-    if !subjects::valid_token(&batch.worker_id) {
+    if !subjects::valid_token(&wire.worker_id) {
         return Err(Reject::Field("worker_id"));
     }
-    if !batch.cost_usd.is_finite() {
+    if !wire.cost_usd.is_finite() {
         return Err(Reject::Field("cost_usd"));
     }
-    Ok(batch)
+    let batch = CandidateBatch {
+        v: wire.v,
+        batch_id: wire.batch_id,
+        run_id: wire.run_id,
+        topic: wire.topic,
+        worker_id: wire.worker_id,
+        provider: wire.provider,
+        model: wire.model,
+        partition: wire.partition,
+        items: Vec::new(),
+        tokens_in: wire.tokens_in,
+        tokens_out: wire.tokens_out,
+        latency_ms: wire.latency_ms,
+        cost_usd: wire.cost_usd,
+        finish_reason: wire.finish_reason,
+        request_id: wire.request_id,
+        created_at_ms: wire.created_at_ms,
+    };
+    Ok(Decoded {
+        batch,
+        items: wire.items.into_iter().map(|item| item.0).collect(),
+    })
 }
 
 /// A usable item: the spelling to keep and its key.
@@ -69,22 +132,91 @@ pub struct Item {
 /// too long, holding control or line-separator characters, or nothing left
 /// after normalization.
 pub fn vet(raw: &str) -> Option<Item> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty()
-        || trimmed.chars().count() > MAX_ITEM_CHARS
-        || trimmed
-            .chars()
+    Vetter::default().vet(raw).map(|v| Item {
+        text: v.text.to_string(),
+        key: v.key.to_string(),
+        hash: v.hash,
+    })
+}
+
+/// A usable item, borrowed from the candidate or the [`Vetter`]'s buffers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Vetted<'a> {
+    pub text: &'a str,
+    pub key: &'a str,
+    pub hash: u128,
+}
+
+/// Vets many items with reused buffers (as [`vet`], without allocating
+/// once warm).
+#[derive(Debug, Default)]
+pub struct Vetter {
+    normalizer: Normalizer,
+    text: String,
+}
+
+impl Vetter {
+    pub fn vet<'a>(&'a mut self, raw: &'a str) -> Option<Vetted<'a>> {
+        let trimmed = raw.trim();
+        // A character takes at least one byte: short items need no count.
+        if trimmed.is_empty()
+            || (trimmed.len() > MAX_ITEM_CHARS && trimmed.chars().count() > MAX_ITEM_CHARS)
+            || has_control(trimmed)
+        {
+            return None;
+        }
+        let text = if needs_collapse(trimmed) {
+            self.text.clear();
+            for word in trimmed.split_whitespace() {
+                if !self.text.is_empty() {
+                    self.text.push(' ');
+                }
+                self.text.push_str(word);
+            }
+            self.text.as_str()
+        } else {
+            trimmed
+        };
+        let key = self.normalizer.key(text);
+        if key.is_empty() {
+            return None;
+        }
+        Some(Vetted {
+            text,
+            key,
+            hash: key_hash(key),
+        })
+    }
+}
+
+/// Control characters and line separators would break `output.txt`'s one
+/// item per line (and terminals showing it).
+fn has_control(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes()
+            .fold(false, |acc, b| acc | (b < 0x20) | (b == 0x7f))
+    } else {
+        s.chars()
             .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
-    {
-        return None;
     }
-    let text = trimmed.split_whitespace().collect::<Vec<_>>().join(" ");
-    let key = normalize(&text);
-    if key.is_empty() {
-        return None;
+}
+
+/// Whether whitespace inside `s` (control-free) must be collapsed to single
+/// spaces. Every ASCII whitespace but the space is a control character.
+fn needs_collapse(s: &str) -> bool {
+    if s.is_ascii() {
+        let b = s.as_bytes();
+        b.iter()
+            .zip(&b[1..])
+            .fold(false, |acc, (&x, &y)| acc | ((x == b' ') & (y == b' ')))
+    } else {
+        let mut previous_space = false;
+        s.chars().any(|c| {
+            let doubled = c == ' ' && previous_space;
+            previous_space = c == ' ';
+            doubled || (c.is_whitespace() && c != ' ')
+        })
     }
-    let hash = key_hash(&key);
-    Some(Item { text, key, hash })
 }
 
 #[cfg(test)]
@@ -101,8 +233,39 @@ mod tests {
 
     #[test]
     fn decodes_good_batches() {
-        let b = decode(batch_json(r#"["Louvre","Orsay"]"#).as_bytes()).unwrap();
+        let json = batch_json(r#"["Louvre","Orsay"]"#);
+        let b = decode(json.as_bytes()).unwrap();
         assert_eq!(b.items, ["Louvre", "Orsay"]);
+        assert!(matches!(b.items[0], Cow::Borrowed(_)));
+        let json = batch_json(r#"["Caf\u00e9 \"Flore\""]"#);
+        let escaped = decode(json.as_bytes()).unwrap();
+        assert_eq!(escaped.items, ["Café \"Flore\""]);
+        // Every field as the protocol's own type reads it.
+        let full = CandidateBatch {
+            v: 1,
+            batch_id: "b".into(),
+            run_id: "r".into(),
+            topic: "t".into(),
+            worker_id: "w".into(),
+            provider: "p".into(),
+            model: "m".into(),
+            partition: Some("part".into()),
+            items: vec!["a".into(), "b".into()],
+            tokens_in: 1,
+            tokens_out: 2,
+            latency_ms: 3,
+            cost_usd: 0.5,
+            finish_reason: Some("stop".into()),
+            request_id: Some("req".into()),
+            created_at_ms: 9,
+        };
+        let json = serde_json::to_vec(&full).unwrap();
+        let decoded = decode(&json).unwrap();
+        let mut batch = decoded.batch;
+        batch.items = decoded.items.iter().map(|i| i.to_string()).collect();
+        assert_eq!(batch, full);
+        let protocol: CandidateBatch = serde_json::from_slice(&json).unwrap();
+        assert_eq!(protocol, full);
     }
 
     #[test]
@@ -157,8 +320,19 @@ mod tests {
             "**",
             "1.",
             &"x".repeat(301),
+            &"é".repeat(301),
         ] {
             assert_eq!(vet(bad), None, "{bad:?}");
         }
+        for (raw, text) in [
+            ("a  b", "a b"),
+            ("a \u{a0}b", "a b"),
+            ("a\u{3000}b", "a b"),
+            ("é  b", "é b"),
+            ("é b", "é b"),
+        ] {
+            assert_eq!(vet(raw).unwrap().text, text, "{raw:?}");
+        }
+        assert_eq!(vet(&"é".repeat(300)).unwrap().text.chars().count(), 300);
     }
 }

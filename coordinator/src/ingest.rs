@@ -2,57 +2,38 @@
 //! disk, acknowledged only once what they added is synced (group commit).
 //!
 //! The invariant: every new item of an acknowledged batch is in
-//! `output.txt` exactly once. A batch is acknowledged only after
-//! [`Ingest::commit`] synced the files; a crash before that leaves it
+//! `output.txt` exactly once. A batch is acknowledged only after the files
+//! holding its new items were synced; a crash before that leaves it
 //! unacknowledged, JetStream redelivers it, and the seen-set rebuilt from
 //! `output.txt` turns whatever was already written into duplicates.
+//!
+//! Commits are pipelined: [`Ingest::start_commit`] hands the written bytes
+//! to the kernel and `fdatasync`s them on a blocking thread while the event
+//! loop goes on deduplicating the next batches; when the sync is done
+//! ([`Ingest::synced`]), [`Ingest::finish_commit`] acknowledges exactly the
+//! batches it covered. One sync is in flight at a time.
 
 use std::collections::{HashMap, HashSet};
+use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
-use igentai_protocol::{CandidateBatch, ItemsEvent, NewItem, VERSION, subjects};
+use bytes::Bytes;
+use igentai_protocol::{CandidateBatch, subjects};
+use tokio::task::JoinHandle;
 
 use crate::batch::{self, Reject};
-use crate::dedup::SeenSet;
 use crate::normalize::normalize;
 use crate::stats::BatchOutcome;
-use crate::store::{ItemRecord, Recovery, SIGHTINGS, TopicStore, write_atomic};
+use crate::store::Recovery;
+use crate::topic::Scratch;
+pub use crate::topic::Topic;
 
-/// Commit at the latest once this many batches wait for their ack.
+/// Start a commit once this many batches wait for one, without waiting
+/// for the commit interval.
 pub const MAX_PENDING: usize = 512;
-
-/// A topic open for ingest: its folder and everything it already holds.
-pub struct Topic {
-    pub store: TopicStore,
-    pub seen: SeenSet,
-}
-
-impl Topic {
-    pub fn open(data_dir: &std::path::Path, topic: &str) -> std::io::Result<(Topic, Recovery)> {
-        let mut seen = SeenSet::default();
-        let (store, recovery) = TopicStore::open(data_dir, topic, |line| {
-            let key = normalize(line);
-            if !key.is_empty() {
-                seen.insert(crate::normalize::key_hash(&key));
-            }
-        })?;
-        match std::fs::read(store.dir.join(SIGHTINGS)) {
-            Ok(saved) => seen.restore_counts(&saved),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        Ok((Topic { store, seen }, recovery))
-    }
-
-    /// Saves the sighting counts (one byte per item, `output.txt` order),
-    /// so the saturation estimate survives a restart.
-    pub fn save_sightings(&self) -> std::io::Result<()> {
-        write_atomic(&self.store.dir.join(SIGHTINGS), self.seen.counts())
-    }
-}
 
 /// What became of one stream message.
 pub enum Ingested {
@@ -67,12 +48,23 @@ pub enum Ingested {
     Rejected(Reject),
 }
 
+/// A sync in flight and the batches it makes durable.
+struct Syncing {
+    task: JoinHandle<io::Result<()>>,
+    messages: Vec<jetstream::Message>,
+    events: Vec<Bytes>,
+}
+
 pub struct Ingest {
     data_dir: PathBuf,
     /// Open topics by normalized topic.
     topics: HashMap<String, Topic>,
+    /// Deduplicated and written to the buffers, waiting for a commit.
     pending: Vec<jetstream::Message>,
-    events: Vec<ItemsEvent>,
+    /// Their new items, as `igentai.items` payloads.
+    events: Vec<Bytes>,
+    syncing: Option<Syncing>,
+    scratch: Scratch,
     logged_rejects: HashSet<&'static str>,
     /// Messages the server still holds for us, as of the last one received.
     pub backlog: u64,
@@ -85,41 +77,46 @@ impl Ingest {
             topics: HashMap::new(),
             pending: Vec::new(),
             events: Vec::new(),
+            syncing: None,
+            scratch: Scratch::default(),
             logged_rejects: HashSet::new(),
             backlog: 0,
         }
     }
 
     /// The open topic, opening (and repairing) its folder if needed.
-    pub fn topic(&mut self, topic: &str) -> std::io::Result<&mut Topic> {
+    pub fn topic(&mut self, topic: &str) -> io::Result<&mut Topic> {
         let key = normalize(topic);
         if !self.topics.contains_key(&key) {
             let (opened, recovery) = Topic::open(&self.data_dir, topic)?;
-            tracing::info!(
-                topic,
-                folder = %opened.store.dir.display(),
-                items = recovery.items,
-                torn_bytes = recovery.torn_bytes,
-                records_trimmed = recovery.records_trimmed,
-                records_rebuilt = recovery.records_rebuilt,
-                "opened topic folder"
-            );
+            log_opened(topic, &opened, &recovery);
             self.topics.insert(key.clone(), opened);
         }
         Ok(self.topics.get_mut(&key).expect("inserted above"))
     }
 
+    /// Batches received and not yet acknowledged (waiting or syncing).
     pub fn pending(&self) -> usize {
+        self.pending.len() + self.syncing.as_ref().map_or(0, |s| s.messages.len())
+    }
+
+    /// Batches waiting for a commit to start.
+    pub fn waiting(&self) -> usize {
         self.pending.len()
+    }
+
+    pub fn is_syncing(&self) -> bool {
+        self.syncing.is_some()
     }
 
     /// Reads one stream message: rejects it, or deduplicates its items into
     /// the topic's buffers and keeps it for the next commit's ack.
-    pub async fn receive(&mut self, msg: jetstream::Message) -> std::io::Result<Ingested> {
+    pub async fn receive(&mut self, msg: jetstream::Message) -> io::Result<Ingested> {
         if let Ok(info) = msg.info() {
             self.backlog = info.pending;
         }
-        let batch = match batch::decode(&msg.payload) {
+        let payload = msg.payload.clone();
+        let batch::Decoded { batch, items } = match batch::decode(&payload) {
             Ok(b) => b,
             Err(reject) => {
                 if self.logged_rejects.insert(reject.kind()) {
@@ -134,11 +131,12 @@ impl Ingest {
         };
 
         let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-        let appended = match self.topic(&batch.topic) {
-            Ok(topic) => dedup_into(topic, &batch, &now),
-            Err(e) => Err(e),
-        };
-        let (outcome, new_items, duplicates) = match appended {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let deduped = self
+            .topic(&batch.topic)
+            .and_then(|topic| topic.dedup(&batch, &items, &now, &mut scratch));
+        self.scratch = scratch;
+        let (outcome, event, duplicates) = match deduped {
             Ok(done) => done,
             Err(e) => {
                 // The buffers may hold part of this batch: hand it back and
@@ -148,13 +146,7 @@ impl Ingest {
                 return Err(e);
             }
         };
-        if !new_items.is_empty() {
-            self.events.push(ItemsEvent {
-                v: VERSION,
-                run_id: batch.run_id.clone(),
-                items: new_items,
-            });
-        }
+        self.events.extend(event);
         self.pending.push(msg);
         Ok(Ingested::Pending {
             batch: Box::new(batch),
@@ -163,49 +155,96 @@ impl Ingest {
         })
     }
 
-    /// Syncs every topic with new items, then acknowledges the batches behind
-    /// them and publishes their new items. On a write error nothing is
-    /// acknowledged: the batches are handed back for redelivery and the
-    /// topics are reopened from disk on their next batch.
-    pub async fn commit(&mut self, client: &async_nats::Client) -> std::io::Result<usize> {
-        if self.pending.is_empty() {
-            return Ok(0);
+    /// Starts a commit of every waiting batch: their items are handed to
+    /// the kernel now and synced on a blocking thread (see [`Self::synced`]).
+    /// Batches that added nothing to any file are acknowledged at once. A
+    /// no-op while another sync is in flight.
+    pub async fn start_commit(&mut self, client: &async_nats::Client) -> io::Result<()> {
+        if self.syncing.is_some() || self.pending.is_empty() {
+            return Ok(());
         }
-        let synced = tokio::task::block_in_place(|| {
-            self.topics.values_mut().try_for_each(|t| t.store.commit())
+        let flushed: io::Result<Vec<_>> = self
+            .topics
+            .values_mut()
+            .filter_map(|t| t.store.flush_for_sync().transpose())
+            .collect();
+        let files = match flushed {
+            Ok(files) => files,
+            Err(e) => {
+                self.abandon();
+                return Err(e);
+            }
+        };
+        let messages = std::mem::take(&mut self.pending);
+        let events = std::mem::take(&mut self.events);
+        if files.is_empty() {
+            acknowledge(&messages, &events, client).await;
+            return Ok(());
+        }
+        let task = tokio::task::spawn_blocking(move || files.iter().try_for_each(|f| f.sync()));
+        self.syncing = Some(Syncing {
+            task,
+            messages,
+            events,
         });
-        if let Err(e) = synced {
+        Ok(())
+    }
+
+    /// Waits for the sync in flight (forever when there is none). Safe to
+    /// cancel: the sync goes on and is awaited again next time.
+    pub async fn synced(&mut self) -> io::Result<()> {
+        match self.syncing.as_mut() {
+            Some(syncing) => (&mut syncing.task)
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e))),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Ends the sync in flight with its `result`: acknowledges the batches
+    /// it covered and publishes their new items, or on a failed sync hands
+    /// back every unacknowledged batch for redelivery and drops the open
+    /// topics, to be reopened from disk. Returns how many were acknowledged.
+    pub async fn finish_commit(
+        &mut self,
+        result: io::Result<()>,
+        client: &async_nats::Client,
+    ) -> io::Result<usize> {
+        let Some(syncing) = self.syncing.take() else {
+            return result.map(|()| 0);
+        };
+        if let Err(e) = result {
+            nak(syncing.messages);
             self.abandon();
             return Err(e);
         }
-        let acked = self.pending.len();
-        let acks = self.pending.drain(..).collect::<Vec<_>>();
-        for result in futures::future::join_all(acks.iter().map(|m| m.ack())).await {
-            if let Err(e) = result {
-                // The batch will be redelivered and dedup to nothing.
-                tracing::warn!(error = %e, "ack failed");
+        acknowledge(&syncing.messages, &syncing.events, client).await;
+        Ok(syncing.messages.len())
+    }
+
+    /// Commits everything received so far and waits until it is
+    /// acknowledged (at shutdown). On a write error nothing more is
+    /// acknowledged: the batches are handed back for redelivery and the
+    /// topics are reopened from disk on their next batch.
+    pub async fn commit(&mut self, client: &async_nats::Client) -> io::Result<usize> {
+        let mut acked = 0;
+        for _ in 0..2 {
+            if !self.is_syncing() {
+                self.start_commit(client).await?;
             }
-        }
-        for event in self.events.drain(..) {
-            let payload = serde_json::to_vec(&event).expect("items events serialize");
-            if let Err(e) = client.publish(subjects::ITEMS, payload.into()).await {
-                tracing::warn!(error = %e, "could not publish new items");
+            if self.is_syncing() {
+                let result = self.synced().await;
+                acked += self.finish_commit(result, client).await?;
             }
         }
         Ok(acked)
     }
 
-    /// Gives up on everything not yet committed: pending batches are handed
+    /// Gives up on everything not yet in a sync: waiting batches are handed
     /// back (redelivered later) and open topics are dropped, to be reopened
     /// and repaired from disk.
     fn abandon(&mut self) {
-        for msg in self.pending.drain(..) {
-            tokio::spawn(async move {
-                let _ = msg
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
-                    .await;
-            });
-        }
+        nak(std::mem::take(&mut self.pending));
         self.events.clear();
         self.topics.clear();
     }
@@ -219,52 +258,46 @@ impl Ingest {
     }
 }
 
-/// Duplicates kept per batch for the avoid hints.
-const DUPLICATE_SAMPLE: usize = 64;
+fn log_opened(topic: &str, opened: &Topic, recovery: &Recovery) {
+    tracing::info!(
+        topic,
+        folder = %opened.store.dir.display(),
+        items = recovery.items,
+        torn_bytes = recovery.torn_bytes,
+        records_trimmed = recovery.records_trimmed,
+        records_rebuilt = recovery.records_rebuilt,
+        "opened topic folder"
+    );
+}
 
-/// Deduplicates a batch's items into a topic, buffering the new ones.
-fn dedup_into(
-    topic: &mut Topic,
-    batch: &CandidateBatch,
-    now: &str,
-) -> std::io::Result<(BatchOutcome, Vec<NewItem>, Vec<String>)> {
-    let mut outcome = BatchOutcome::default();
-    let mut new_items = Vec::new();
-    let mut duplicates = Vec::new();
-    for raw in &batch.items {
-        let Some(item) = batch::vet(raw) else {
-            outcome.invalid += 1;
-            continue;
-        };
-        outcome.candidates += 1;
-        if !topic.seen.insert(item.hash) {
-            if duplicates.len() < DUPLICATE_SAMPLE {
-                duplicates.push(item.text);
-            }
-            continue;
+/// Acknowledges synced batches, then announces their new items.
+async fn acknowledge(
+    messages: &[jetstream::Message],
+    events: &[Bytes],
+    client: &async_nats::Client,
+) {
+    for result in futures::future::join_all(messages.iter().map(|m| m.ack())).await {
+        if let Err(e) = result {
+            // The batch will be redelivered and dedup to nothing.
+            tracing::warn!(error = %e, "ack failed");
         }
-        outcome.new += 1;
-        let seq = topic.store.append(ItemRecord {
-            seq: 0,
-            item: item.text.clone(),
-            key: item.key,
-            provider: batch.provider.clone(),
-            model: batch.model.clone(),
-            worker: batch.worker_id.clone(),
-            partition: batch.partition.clone(),
-            run: batch.run_id.clone(),
-            batch: batch.batch_id.clone(),
-            ts: now.to_string(),
-        })?;
-        new_items.push(NewItem {
-            seq,
-            text: item.text,
-            provider: batch.provider.clone(),
-            worker_id: batch.worker_id.clone(),
-            partition: batch.partition.clone(),
+    }
+    for payload in events {
+        if let Err(e) = client.publish(subjects::ITEMS, payload.clone()).await {
+            tracing::warn!(error = %e, "could not publish new items");
+        }
+    }
+}
+
+/// Hands batches back for redelivery a little later.
+fn nak(messages: Vec<jetstream::Message>) {
+    for msg in messages {
+        tokio::spawn(async move {
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(2))))
+                .await;
         });
     }
-    Ok((outcome, new_items, duplicates))
 }
 
 /// The candidate stream: file-backed work queue, refusing rather than

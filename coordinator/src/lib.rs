@@ -22,6 +22,7 @@ pub mod service;
 pub mod stats;
 pub mod steer;
 pub mod store;
+pub mod topic;
 pub mod watch;
 pub mod weights;
 

@@ -107,38 +107,142 @@ fn strip_article(s: &str) -> &str {
 
 /// The normalized key of a candidate; empty when nothing is left.
 pub fn normalize(raw: &str) -> String {
-    let folded: String = raw.nfkc().flat_map(char::to_lowercase).collect();
-    // Inner emphasis ("**Louvre** Museum") and typographic apostrophes
-    // ("Rick’s") must not split one item into two keys.
-    let cleaned: String = folded
-        .chars()
-        .filter(|c| !matches!(c, '*' | '`'))
-        .map(|c| match c {
-            '‘' | '’' | 'ʼ' | '′' => '\'',
-            c => c,
-        })
-        .collect();
+    Normalizer::default().key(raw).to_string()
+}
 
-    let mut s = cleaned.trim();
-    loop {
-        let before = s;
-        s = strip_list_marker(s);
-        s = s.trim_matches(|c: char| is_wrapper(c) || c.is_whitespace());
-        s = s.trim_end_matches(|c: char| is_trailing_punct(c) || c.is_whitespace());
-        if s == before {
-            break;
+/// Normalizes many candidates with two reused buffers, so the hot path
+/// (every candidate of every batch) allocates nothing once warm. Pure ASCII
+/// candidates, the common case, skip Unicode normalization: ASCII text is
+/// already in NFKC and lowercases byte by byte.
+#[derive(Debug, Default)]
+pub struct Normalizer {
+    folded: String,
+    out: String,
+}
+
+impl Normalizer {
+    /// The normalized key of `raw` (as [`normalize`]), valid until the next call.
+    pub fn key(&mut self, raw: &str) -> &str {
+        // ASCII and Latin-1 text is NFKC already and holds no whitespace
+        // beyond ASCII's: it folds byte by byte.
+        let bytewise = raw.is_ascii() || raw.chars().all(is_latin1_letter_or_ascii);
+        let mut regular_spaces = false;
+        if bytewise {
+            let (marks, irregular) = scan_ascii(raw.as_bytes());
+            let mut bytes = std::mem::take(&mut self.folded).into_bytes();
+            bytes.clear();
+            // Lowercased while copied: reading back a fresh copy would stall
+            // on store forwarding.
+            bytes.extend(raw.bytes().map(|b| b.to_ascii_lowercase()));
+            if !raw.is_ascii() {
+                lowercase_latin1(&mut bytes);
+            }
+            if marks {
+                // Inner emphasis ("**Louvre** Museum") must not split one
+                // item into two keys.
+                bytes.retain(|&b| !matches!(b, b'*' | b'`'));
+            }
+            regular_spaces = !marks && !irregular;
+            // Lowercasing and dropping ASCII bytes keep UTF-8 valid.
+            self.folded = String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        } else {
+            self.folded.clear();
+            let fold = |c: char| c.to_lowercase().filter_map(clean);
+            if unicode_normalization::is_nfkc_quick(raw.chars())
+                == unicode_normalization::IsNormalized::Yes
+            {
+                self.folded.extend(raw.chars().flat_map(fold));
+            } else {
+                self.folded.extend(raw.nfkc().flat_map(fold));
+            }
+        }
+
+        let mut s = self.folded.trim();
+        loop {
+            let before = s;
+            s = strip_list_marker(s);
+            s = s.trim_matches(|c: char| is_wrapper(c) || c.is_whitespace());
+            s = s.trim_end_matches(|c: char| is_trailing_punct(c) || c.is_whitespace());
+            // Only ever shrinks: an unchanged length is an unchanged slice.
+            if s.len() == before.len() {
+                break;
+            }
+        }
+        let s = strip_article(s);
+        if bytewise && (regular_spaces || !needs_collapse_ascii(s)) {
+            // Already the key: hand out the slice, no copy.
+            let start = s.as_ptr() as usize - self.folded.as_ptr() as usize;
+            return &self.folded[start..start + s.len()];
+        }
+
+        self.out.clear();
+        for word in s.split_whitespace() {
+            if !self.out.is_empty() {
+                self.out.push(' ');
+            }
+            self.out.push_str(word);
+        }
+        &self.out
+    }
+}
+
+/// Whether `s` (trimmed, with ASCII whitespace only) holds whitespace other
+/// than single spaces.
+fn needs_collapse_ascii(s: &str) -> bool {
+    let mut previous_space = false;
+    for &b in s.as_bytes() {
+        match b {
+            b' ' if previous_space => return true,
+            b' ' => previous_space = true,
+            b'\t'..=b'\r' => return true,
+            _ => previous_space = false,
         }
     }
-    let s = strip_article(s);
+    false
+}
 
-    let mut out = String::with_capacity(s.len());
-    for word in s.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
+/// Whether `raw` holds emphasis marks to drop, and whitespace other than
+/// single spaces; one pass that the compiler can vectorize.
+fn scan_ascii(raw: &[u8]) -> (bool, bool) {
+    let marks = raw
+        .iter()
+        .fold(false, |acc, &b| acc | (b == b'*') | (b == b'`'));
+    let controls = raw
+        .iter()
+        .fold(false, |acc, &b| acc | (b.wrapping_sub(b'\t') < 5));
+    let next = raw.get(1..).unwrap_or_default();
+    let doubled = raw
+        .iter()
+        .zip(next)
+        .fold(false, |acc, (&a, &b)| acc | ((a == b' ') & (b == b' ')));
+    (marks, controls | doubled)
+}
+
+/// Lowercases `À`..=`Þ` (but `×`) in UTF-8 text made of ASCII and
+/// U+00C0..=U+00FF: `C3 80`..=`C3 9E` become `C3 A0`..=`C3 BE`.
+fn lowercase_latin1(bytes: &mut [u8]) {
+    for i in 1..bytes.len() {
+        if bytes[i - 1] == 0xC3 && (0x80..=0x9E).contains(&bytes[i]) && bytes[i] != 0x97 {
+            bytes[i] += 0x20;
         }
-        out.push_str(word);
     }
-    out
+}
+
+/// ASCII, or U+00C0..=U+00FF (Latin-1 letters, `×`, `÷`): characters that
+/// NFKC leaves alone and that compose with nothing in such a string.
+fn is_latin1_letter_or_ascii(c: char) -> bool {
+    c.is_ascii() || ('\u{C0}'..='\u{FF}').contains(&c)
+}
+
+/// Drops emphasis markers and makes typographic apostrophes plain
+/// ("Rick’s" = "Rick's").
+fn clean(c: char) -> Option<char> {
+    match c {
+        '*' | '`' => None,
+        '‘' | '’' | 'ʼ' | '′' => Some('\''),
+        c => Some(c),
+    }
 }
 
 /// The 128-bit hash the seen-set stores for a key.
@@ -225,6 +329,46 @@ mod tests {
         assert!(cases.len() >= 40);
         for (input, expected) in cases {
             check(input, expected);
+        }
+    }
+
+    #[test]
+    fn reused_buffers_give_the_same_keys() {
+        let mut n = Normalizer::default();
+        for input in [
+            "1. **The Louvre.**",
+            "Ｌｏｕｖｒｅ",
+            "Cafe\u{301} de Flore",
+            "  Eiffel   Tower  ",
+            "Rick’s Café",
+            "",
+            "**",
+            "The",
+        ] {
+            let slow: String = input.nfkc().flat_map(char::to_lowercase).collect();
+            assert_eq!(n.key(input), normalize(input), "{input:?}");
+            assert_eq!(n.key(&slow), normalize(input), "{input:?} folded first");
+        }
+    }
+
+    #[test]
+    fn fast_paths_match_unicode_normalization() {
+        let slow = |s: &str| -> String {
+            let folded: String = s
+                .nfkc()
+                .flat_map(char::to_lowercase)
+                .filter_map(clean)
+                .collect();
+            let mut n = Normalizer::default();
+            // Not ASCII, not Latin-1 only: the general path.
+            n.key(&format!("{folded}\u{3000}")).to_string()
+        };
+        let mut n = Normalizer::default();
+        for a in (0u32..0x250).filter_map(char::from_u32) {
+            for b in ['x', 'É', '\u{301}', 'ß', '*'] {
+                let s = format!("Word{a}{b}");
+                assert_eq!(n.key(&s), slow(&s), "{s:?}");
+            }
         }
     }
 

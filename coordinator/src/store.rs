@@ -40,6 +40,53 @@ pub struct ItemRecord {
     pub ts: String,
 }
 
+impl ItemRecord {
+    /// The record borrowed, as [`TopicStore::append`] takes it.
+    pub fn borrowed(&self) -> RecordRef<'_> {
+        RecordRef {
+            seq: self.seq,
+            item: &self.item,
+            key: &self.key,
+            provider: &self.provider,
+            model: &self.model,
+            worker: &self.worker,
+            partition: self.partition.as_deref(),
+            run: &self.run,
+            batch: &self.batch,
+            ts: &self.ts,
+        }
+    }
+}
+
+/// An [`ItemRecord`] borrowed from the batch it came from, so appending
+/// copies nothing; it serializes to the same JSON line.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RecordRef<'a> {
+    pub seq: u64,
+    pub item: &'a str,
+    pub key: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub worker: &'a str,
+    pub partition: Option<&'a str>,
+    pub run: &'a str,
+    pub batch: &'a str,
+    pub ts: &'a str,
+}
+
+/// Open files whose written data a background thread makes durable
+/// ([`TopicStore::flush_for_sync`]).
+pub struct PendingSync {
+    files: [File; 2],
+}
+
+impl PendingSync {
+    /// `fdatasync` both files: blocking, run off the event loop.
+    pub fn sync(&self) -> io::Result<()> {
+        self.files.iter().try_for_each(File::sync_data)
+    }
+}
+
 /// The folder name for a topic: ASCII letters and digits joined by `-`,
 /// accents dropped, at most 60 characters; a hash when nothing is left.
 pub fn slug(topic: &str) -> String {
@@ -102,45 +149,50 @@ impl TopicStore {
         std::fs::create_dir_all(&dir)?;
 
         let mut recovery = Recovery::default();
-        let mut output = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(dir.join(OUTPUT))?;
-        let mut lines = Vec::new();
-        recovery.torn_bytes = read_complete_lines(&mut output, |line| {
-            let text = String::from_utf8_lossy(line);
-            known(&text);
-            lines.push(text.into_owned());
-        })?;
-        recovery.items = lines.len() as u64;
-
         let mut records = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(dir.join(ITEMS))?;
-        let mut record_count = 0u64;
-        let mut keep_bytes = 0u64;
-        let mut offset = 0u64;
-        read_complete_lines(&mut records, |line| {
-            offset += line.len() as u64 + 1;
-            record_count += 1;
-            if record_count <= recovery.items {
-                keep_bytes = offset;
+        let (mut record_count, _) = count_complete_lines(&mut records)?;
+
+        let mut output = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(dir.join(OUTPUT))?;
+        // Only the lines items.jsonl lacks are kept, to rebuild their records.
+        let mut missing = Vec::new();
+        let mut items = 0u64;
+        recovery.torn_bytes = read_complete_lines(&mut output, |line| {
+            let text = String::from_utf8_lossy(line);
+            known(&text);
+            if items >= record_count {
+                missing.push(text.into_owned());
             }
+            items += 1;
         })?;
+        recovery.items = items;
+
         if record_count > recovery.items {
             recovery.records_trimmed = record_count - recovery.items;
+            let mut seen = 0u64;
+            let mut keep_bytes = 0u64;
+            read_complete_lines(&mut records, |line| {
+                seen += 1;
+                if seen <= recovery.items {
+                    keep_bytes += line.len() as u64 + 1;
+                }
+            })?;
             records.set_len(keep_bytes)?;
             record_count = recovery.items;
         }
         let mut records = BufWriter::new(records);
         if record_count < recovery.items {
             let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-            for (i, item) in lines.iter().enumerate().skip(record_count as usize) {
+            for (i, item) in missing.iter().enumerate() {
                 let record = ItemRecord {
-                    seq: i as u64 + 1,
+                    seq: record_count + i as u64 + 1,
                     item: item.clone(),
                     key: normalize(item),
                     provider: "unknown".into(),
@@ -182,7 +234,7 @@ impl TopicStore {
     }
 
     /// Buffers one new item; returns its sequence number (line in `output.txt`).
-    pub fn append(&mut self, mut record: ItemRecord) -> io::Result<u64> {
+    pub fn append(&mut self, mut record: RecordRef<'_>) -> io::Result<u64> {
         record.seq = self.next_seq;
         // items.jsonl first: if a crash cuts between the two writes, the
         // surplus record is trimmed on open; a missing one would lose provenance.
@@ -207,6 +259,25 @@ impl TopicStore {
         self.output.get_ref().sync_data()?;
         self.dirty = false;
         Ok(())
+    }
+
+    /// Hands what was appended to the kernel (flushes both buffers) and
+    /// returns handles to make it durable off the event loop; `None` when
+    /// nothing was appended since the last sync. Once the returned
+    /// [`PendingSync::sync`] succeeds, everything appended before this call
+    /// survives a crash.
+    pub fn flush_for_sync(&mut self) -> io::Result<Option<PendingSync>> {
+        if !self.dirty {
+            return Ok(None);
+        }
+        self.records.flush()?;
+        self.output.flush()?;
+        let files = [
+            self.records.get_ref().try_clone()?,
+            self.output.get_ref().try_clone()?,
+        ];
+        self.dirty = false;
+        Ok(Some(PendingSync { files }))
     }
 
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> io::Result<()> {
@@ -264,6 +335,53 @@ fn read_complete_lines(file: &mut File, mut line: impl FnMut(&[u8])) -> io::Resu
         file.set_len(complete)?;
     }
     Ok(torn)
+}
+
+/// Counts the complete lines of `file` and cuts off an incomplete last
+/// line; returns (lines, bytes cut).
+fn count_complete_lines(file: &mut File) -> io::Result<(u64, u64)> {
+    let (lines, complete, total) = scan_lines(file)?;
+    let torn = total - complete;
+    if torn > 0 {
+        file.set_len(complete)?;
+    }
+    Ok((lines, torn))
+}
+
+/// Complete lines in `output.txt` of `topic` under `data_dir` (0 when the
+/// folder does not exist yet): what opening it will load, to size the
+/// seen-set once instead of growing it.
+pub fn count_items(data_dir: &Path, topic: &str) -> io::Result<u64> {
+    let path = data_dir.join(folder_for(data_dir, topic)?).join(OUTPUT);
+    match File::open(&path) {
+        Ok(mut file) => Ok(scan_lines(&mut file)?.0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads `file` from the start in large blocks, without copying lines out;
+/// returns (complete lines, bytes up to the last newline, bytes).
+fn scan_lines(file: &mut File) -> io::Result<(u64, u64, u64)> {
+    use std::io::Read;
+    file.seek(SeekFrom::Start(0))?;
+    let mut block = vec![0u8; 1 << 20];
+    let (mut lines, mut complete, mut total) = (0u64, 0u64, 0u64);
+    loop {
+        let n = match file.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &block[..n];
+        lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        if let Some(last) = chunk.iter().rposition(|&b| b == b'\n') {
+            complete = total + last as u64 + 1;
+        }
+        total += n as u64;
+    }
+    Ok((lines, complete, total))
 }
 
 /// Writes `path` so that readers see the old or the new content, never a
@@ -330,8 +448,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut store, rec, known) = open(tmp.path(), "Paris attractions");
         assert_eq!((rec.items, known.len()), (0, 0));
-        assert_eq!(store.append(record("Louvre")).unwrap(), 1);
-        assert_eq!(store.append(record("Musée d'Orsay")).unwrap(), 2);
+        assert_eq!(store.append(record("Louvre").borrowed()).unwrap(), 1);
+        assert_eq!(store.append(record("Musée d'Orsay").borrowed()).unwrap(), 2);
         store.commit().unwrap();
         drop(store);
 
@@ -395,7 +513,7 @@ mod tests {
         std::fs::write(dir.join(OUTPUT), "Brie\nComté\n").unwrap();
         let (mut store, rec, _) = open(tmp.path(), "cheeses");
         assert_eq!(rec.records_rebuilt, 2);
-        assert_eq!(store.append(record("Gouda")).unwrap(), 3);
+        assert_eq!(store.append(record("Gouda").borrowed()).unwrap(), 3);
         store.commit().unwrap();
         let seqs: Vec<u64> = read(&dir, ITEMS)
             .lines()

@@ -55,6 +55,8 @@ enum Event {
     Tick,
     Control(async_nats::Message),
     Heartbeat(async_nats::Message),
+    /// The sync in flight ended.
+    Synced(std::io::Result<()>),
     Batch(Box<Option<Result<jetstream::Message, Box<dyn std::error::Error + Send + Sync>>>>),
     Answer(Answer),
 }
@@ -79,11 +81,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let mut tick = tokio::time::interval(config.metrics_interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Group commit: a commit starts once MAX_PENDING batches wait, or the
+    // commit interval after the first of them arrived; while one syncs,
+    // the next batches are deduplicated and wait for the next one.
     let mut commit_at: Option<Instant> = None;
+    let mut commit_due = false;
     loop {
         let event = tokio::select! {
             biased;
             _ = shutdown.cancelled() => Event::Shutdown,
+            result = state.ingest.synced(), if state.ingest.is_syncing() => Event::Synced(result),
             _ = sleep_until(commit_at) => Event::Commit,
             _ = tick.tick() => Event::Tick,
             Some(msg) = control.next() => Event::Control(msg),
@@ -95,8 +102,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Event::Shutdown => break,
             Event::Commit => {
                 commit_at = None;
-                state.commit().await;
+                commit_due = true;
             }
+            Event::Synced(result) => state.finish_commit(result).await,
             Event::Tick => state.tick().await,
             Event::Control(msg) => state.handle_control(msg).await,
             Event::Heartbeat(msg) => state.handle_heartbeat(&msg),
@@ -104,10 +112,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Event::Batch(batch) => match *batch {
                 Some(Ok(msg)) => {
                     state.handle_batch(msg).await;
-                    if state.ingest.pending() >= MAX_PENDING {
-                        commit_at = None;
-                        state.commit().await;
-                    } else if commit_at.is_none() && state.ingest.pending() > 0 {
+                    if commit_at.is_none() && !commit_due && state.ingest.waiting() > 0 {
                         commit_at = Some(Instant::now() + config.commit_interval());
                     }
                 }
@@ -122,6 +127,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     }
                 }
             },
+        }
+        let waiting = state.ingest.waiting();
+        if !state.ingest.is_syncing() && waiting > 0 && (commit_due || waiting >= MAX_PENDING) {
+            commit_at = None;
+            commit_due = false;
+            state.start_commit().await;
         }
     }
 
@@ -337,8 +348,26 @@ impl Coordinator {
         }
     }
 
+    /// Commits everything and waits for the acks (at shutdown).
     async fn commit(&mut self) {
-        match self.ingest.commit(&self.client).await {
+        let result = self.ingest.commit(&self.client).await;
+        self.committed(result);
+    }
+
+    /// Starts syncing the waiting batches; the loop hears when it is done.
+    async fn start_commit(&mut self) {
+        if let Err(e) = self.ingest.start_commit(&self.client).await {
+            self.committed(Err(e));
+        }
+    }
+
+    async fn finish_commit(&mut self, result: std::io::Result<()>) {
+        let result = self.ingest.finish_commit(result, &self.client).await;
+        self.committed(result);
+    }
+
+    fn committed(&mut self, result: std::io::Result<usize>) {
+        match result {
             Ok(_) => {
                 if self.last_error.take().is_some() {
                     tracing::info!("writing items works again");

@@ -1,0 +1,266 @@
+//! A topic open for ingest: its folder ([`TopicStore`]) and its seen-set,
+//! rebuilt from `output.txt` when opened, and the dedup of one batch into
+//! it.
+//!
+//! A batch is deduplicated in three passes over reused buffers ([`Scratch`]):
+//! vet every item (its spelling, key and hash), then insert all the hashes
+//! (so the seen-set's cache misses overlap instead of waiting behind each
+//! key), then append the new items. Records and the `igentai.items` payload
+//! are written from borrowed strings; nothing is copied per item but the
+//! item's spelling and key into one arena.
+
+use std::borrow::Cow;
+use std::io;
+use std::ops::Range;
+use std::path::Path;
+
+use bytes::Bytes;
+use igentai_protocol::{CandidateBatch, VERSION};
+use serde::Serialize;
+
+use crate::batch::Vetter;
+use crate::dedup::SeenSet;
+use crate::normalize::{Normalizer, key_hash};
+use crate::stats::BatchOutcome;
+use crate::store::{self, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic};
+
+/// Duplicates kept per batch for the avoid hints.
+const DUPLICATE_SAMPLE: usize = 64;
+/// Keys computed ahead of their inserts while loading `output.txt`.
+const LOAD_CHUNK: usize = 256;
+
+pub struct Topic {
+    pub store: TopicStore,
+    pub seen: SeenSet,
+}
+
+impl Topic {
+    /// Opens (and repairs) the topic's folder and loads what it holds.
+    pub fn open(data_dir: &Path, topic: &str) -> io::Result<(Topic, Recovery)> {
+        // Sized once: growing a ten-million-item set would briefly hold the
+        // old table and the new one.
+        let expected = store::count_items(data_dir, topic)?;
+        let mut seen = SeenSet::with_capacity(expected as usize);
+        let mut normalizer = Normalizer::default();
+        let mut hashes = Vec::with_capacity(LOAD_CHUNK);
+        let (store, recovery) = TopicStore::open(data_dir, topic, |line| {
+            let key = normalizer.key(line);
+            if !key.is_empty() {
+                hashes.push(key_hash(key));
+            }
+            if hashes.len() == LOAD_CHUNK {
+                hashes.drain(..).for_each(|h| {
+                    seen.insert(h);
+                });
+            }
+        })?;
+        hashes.drain(..).for_each(|h| {
+            seen.insert(h);
+        });
+        match std::fs::read(store.dir.join(SIGHTINGS)) {
+            Ok(saved) => seen.restore_counts(&saved),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok((Topic { store, seen }, recovery))
+    }
+
+    /// Saves the sighting counts (one byte per item, `output.txt` order),
+    /// so the saturation estimate survives a restart.
+    pub fn save_sightings(&self) -> io::Result<()> {
+        write_atomic(&self.store.dir.join(SIGHTINGS), self.seen.counts())
+    }
+
+    /// Deduplicates a batch's `items` (the batch itself gives their
+    /// provenance) into the topic, appending the new ones
+    /// (buffered, not yet synced). Returns what happened, the
+    /// `igentai.items` payload of the new items (if any), and a sample of
+    /// the candidates that were already known.
+    pub fn dedup(
+        &mut self,
+        batch: &CandidateBatch,
+        items: &[Cow<'_, str>],
+        now: &str,
+        scratch: &mut Scratch,
+    ) -> io::Result<(BatchOutcome, Option<Bytes>, Vec<String>)> {
+        let mut outcome = BatchOutcome::default();
+        scratch.clear();
+        for raw in items {
+            match scratch.vetter.vet(raw) {
+                Some(item) => {
+                    let text = push(&mut scratch.arena, item.text);
+                    let key = push(&mut scratch.arena, item.key);
+                    scratch.items.push((text, key, item.hash, false));
+                }
+                None => outcome.invalid += 1,
+            }
+        }
+        for (_, _, hash, new) in &mut scratch.items {
+            *new = self.seen.insert(*hash);
+        }
+
+        let arena = scratch.arena.as_str();
+        let mut duplicates = Vec::new();
+        let mut new_items = Vec::new();
+        for (text, key, _, new) in &scratch.items {
+            outcome.candidates += 1;
+            let text = &arena[text.clone()];
+            if !new {
+                if duplicates.len() < DUPLICATE_SAMPLE {
+                    duplicates.push(text.to_string());
+                }
+                continue;
+            }
+            outcome.new += 1;
+            let seq = self.store.append(RecordRef {
+                seq: 0,
+                item: text,
+                key: &arena[key.clone()],
+                provider: &batch.provider,
+                model: &batch.model,
+                worker: &batch.worker_id,
+                partition: batch.partition.as_deref(),
+                run: &batch.run_id,
+                batch: &batch.batch_id,
+                ts: now,
+            })?;
+            new_items.push(NewItemRef {
+                seq,
+                text,
+                provider: &batch.provider,
+                worker_id: &batch.worker_id,
+                partition: batch.partition.as_deref(),
+            });
+        }
+        let event = (!new_items.is_empty()).then(|| {
+            let event = ItemsEventRef {
+                v: VERSION,
+                run_id: &batch.run_id,
+                items: &new_items,
+            };
+            Bytes::from(serde_json::to_vec(&event).expect("items events serialize"))
+        });
+        Ok((outcome, event, duplicates))
+    }
+}
+
+/// Buffers reused from batch to batch.
+#[derive(Default)]
+pub struct Scratch {
+    vetter: Vetter,
+    /// The vetted items' spellings and keys, one after another.
+    arena: String,
+    /// Per vetted item: spelling and key in `arena`, hash, whether new.
+    items: Vec<(Range<usize>, Range<usize>, u128, bool)>,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.items.clear();
+    }
+}
+
+fn push(arena: &mut String, s: &str) -> Range<usize> {
+    let start = arena.len();
+    arena.push_str(s);
+    start..arena.len()
+}
+
+/// [`igentai_protocol::ItemsEvent`], borrowed: the same JSON.
+#[derive(Serialize)]
+struct ItemsEventRef<'a> {
+    v: u32,
+    run_id: &'a str,
+    items: &'a [NewItemRef<'a>],
+}
+
+/// [`igentai_protocol::NewItem`], borrowed: the same JSON.
+#[derive(Serialize)]
+struct NewItemRef<'a> {
+    seq: u64,
+    text: &'a str,
+    provider: &'a str,
+    worker_id: &'a str,
+    partition: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use igentai_protocol::{ItemsEvent, NewItem};
+
+    fn cows<'a>(items: &[&'a str]) -> Vec<Cow<'a, str>> {
+        items.iter().map(|s| Cow::Borrowed(*s)).collect()
+    }
+
+    fn batch() -> CandidateBatch {
+        CandidateBatch {
+            v: VERSION,
+            batch_id: "b1".into(),
+            run_id: "r1".into(),
+            topic: "Cheeses".into(),
+            worker_id: "w1".into(),
+            provider: "sim".into(),
+            model: "m".into(),
+            partition: Some("Soft".into()),
+            items: Vec::new(),
+            tokens_in: 1,
+            tokens_out: 1,
+            latency_ms: 1,
+            cost_usd: 0.0,
+            finish_reason: None,
+            request_id: None,
+            created_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn dedups_a_batch_and_encodes_its_new_items() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut topic, _) = Topic::open(tmp.path(), "Cheeses").unwrap();
+        let mut scratch = Scratch::default();
+        let (outcome, event, duplicates) = topic
+            .dedup(
+                &batch(),
+                &cows(&["Brie", "  The  Brie.", "bad\u{7}", "Comté", "brie"]),
+                "2026-01-01T00:00:00.000Z",
+                &mut scratch,
+            )
+            .unwrap();
+        assert_eq!(
+            (outcome.candidates, outcome.new, outcome.invalid),
+            (4, 2, 1)
+        );
+        assert_eq!(duplicates, ["The Brie.", "brie"]);
+        let event: ItemsEvent = serde_json::from_slice(&event.unwrap()).unwrap();
+        let item = |seq: u64, text: &str| NewItem {
+            seq,
+            text: text.into(),
+            provider: "sim".into(),
+            worker_id: "w1".into(),
+            partition: Some("Soft".into()),
+        };
+        assert_eq!(
+            event,
+            ItemsEvent {
+                v: VERSION,
+                run_id: "r1".into(),
+                items: vec![item(1, "Brie"), item(2, "Comté")],
+            }
+        );
+        // A batch of known items only: nothing to announce.
+        let (outcome, event, _) = topic
+            .dedup(&batch(), &cows(&["COMTÉ"]), "t", &mut scratch)
+            .unwrap();
+        assert_eq!((outcome.candidates, outcome.new), (1, 0));
+        assert!(event.is_none());
+
+        topic.store.commit().unwrap();
+        drop(topic);
+        let (mut topic, recovery) = Topic::open(tmp.path(), "Cheeses").unwrap();
+        assert_eq!(recovery.items, 2);
+        assert!(!topic.seen.insert(key_hash("brie")));
+        assert!(topic.seen.insert(key_hash("gouda")));
+    }
+}
