@@ -90,7 +90,11 @@ pub fn batch_items(i: u64) -> Vec<String> {
         // Spread over everything seen so far, recent items more often.
         let mix =
             (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ k.wrapping_mul(0xBF58_476D_1CE4_E5B9)) >> 11;
-        let back = if k.is_multiple_of(2) { seen.min(500) } else { seen };
+        let back = if k.is_multiple_of(2) {
+            seen.min(500)
+        } else {
+            seen
+        };
         let n = seen - 1 - mix % back;
         items.push(respelling(n, i + k));
     }
