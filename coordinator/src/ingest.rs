@@ -7,8 +7,8 @@
 //! unacknowledged, JetStream redelivers it, and the seen-set rebuilt from
 //! `output.txt` turns whatever was already written into duplicates.
 //!
-//! Commits are pipelined: [`Ingest::start_commit`] hands the written bytes
-//! to the kernel and `fdatasync`s them on a blocking thread while the event
+//! Commits are pipelined: [`Ingest::start_commit`] hands the appended lines
+//! to a blocking thread that writes and `fdatasync`s them while the event
 //! loop goes on deduplicating the next batches; when the sync is done
 //! ([`Ingest::synced`]), [`Ingest::finish_commit`] acknowledges exactly the
 //! batches it covered. One sync is in flight at a time.
@@ -155,8 +155,8 @@ impl Ingest {
         })
     }
 
-    /// Starts a commit of every waiting batch: their items are handed to
-    /// the kernel now and synced on a blocking thread (see [`Self::synced`]).
+    /// Starts a commit of every waiting batch: their items are written and
+    /// synced on a blocking thread (see [`Self::synced`]).
     /// Batches that added nothing to any file are acknowledged at once. A
     /// no-op while another sync is in flight.
     pub async fn start_commit(&mut self, client: &async_nats::Client) -> io::Result<()> {
@@ -166,7 +166,7 @@ impl Ingest {
         let flushed: io::Result<Vec<_>> = self
             .topics
             .values_mut()
-            .filter_map(|t| t.store.flush_for_sync().transpose())
+            .filter_map(|t| t.store.take_for_sync().transpose())
             .collect();
         let files = match flushed {
             Ok(files) => files,
@@ -181,7 +181,9 @@ impl Ingest {
             acknowledge(&messages, &events, client).await;
             return Ok(());
         }
-        let task = tokio::task::spawn_blocking(move || files.iter().try_for_each(|f| f.sync()));
+        let task = tokio::task::spawn_blocking(move || {
+            files.into_iter().try_for_each(|f| f.write_and_sync())
+        });
         self.syncing = Some(Syncing {
             task,
             messages,

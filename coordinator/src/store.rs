@@ -4,8 +4,9 @@
 //! `output.txt` is the source of truth. Opening a folder repairs what a crash
 //! can leave behind: a torn last line of `output.txt` is cut off, and
 //! `items.jsonl` is trimmed or completed so that it describes exactly the
-//! lines of `output.txt`. Appends go through buffers; [`TopicStore::commit`]
-//! flushes and syncs both files, and only then may the batches behind them be
+//! lines of `output.txt`. Appends go to memory; [`TopicStore::commit`] (or
+//! [`TopicStore::take_for_sync`], to do it off the event loop) writes and
+//! syncs both files, and only then may the batches behind them be
 //! acknowledged.
 
 use std::fs::{File, OpenOptions};
@@ -74,16 +75,24 @@ pub struct RecordRef<'a> {
     pub ts: &'a str,
 }
 
-/// Open files whose written data a background thread makes durable
-/// ([`TopicStore::flush_for_sync`]).
+/// Appended lines on their way to disk ([`TopicStore::take_for_sync`]):
+/// `items.jsonl`'s and `output.txt`'s, with handles to their files.
 pub struct PendingSync {
     files: [File; 2],
+    bufs: [Vec<u8>; 2],
 }
 
 impl PendingSync {
-    /// `fdatasync` both files: blocking, run off the event loop.
-    pub fn sync(&self) -> io::Result<()> {
-        self.files.iter().try_for_each(File::sync_data)
+    /// Appends the lines and `fdatasync`s both files: blocking, so run off
+    /// the event loop. `items.jsonl` goes first: a crash between the two
+    /// leaves surplus records, trimmed on open, rather than items without
+    /// provenance.
+    pub fn write_and_sync(self) -> io::Result<()> {
+        for (mut file, buf) in self.files.into_iter().zip(self.bufs) {
+            file.write_all(&buf)?;
+            file.sync_data()?;
+        }
+        Ok(())
     }
 }
 
@@ -130,8 +139,11 @@ pub struct TopicStore {
     pub dir: PathBuf,
     pub topic: String,
     pub slug: String,
-    output: BufWriter<File>,
-    records: BufWriter<File>,
+    output: File,
+    records: File,
+    /// Appended and not yet written: `output.txt` lines, `items.jsonl` lines.
+    output_buf: Vec<u8>,
+    records_buf: Vec<u8>,
     next_seq: u64,
     dirty: bool,
 }
@@ -216,8 +228,10 @@ impl TopicStore {
             dir,
             topic: topic.to_string(),
             slug,
-            output: BufWriter::with_capacity(256 * 1024, output),
-            records: BufWriter::with_capacity(256 * 1024, records.into_inner()?),
+            output,
+            records: records.into_inner()?,
+            output_buf: Vec::new(),
+            records_buf: Vec::new(),
             next_seq: recovery.items + 1,
             dirty: false,
         };
@@ -238,46 +252,42 @@ impl TopicStore {
         record.seq = self.next_seq;
         // items.jsonl first: if a crash cuts between the two writes, the
         // surplus record is trimmed on open; a missing one would lose provenance.
-        serde_json::to_writer(&mut self.records, &record)?;
-        self.records.write_all(b"\n")?;
-        self.output.write_all(record.item.as_bytes())?;
-        self.output.write_all(b"\n")?;
+        serde_json::to_writer(&mut self.records_buf, &record)?;
+        self.records_buf.push(b'\n');
+        self.output_buf.extend_from_slice(record.item.as_bytes());
+        self.output_buf.push(b'\n');
         self.next_seq += 1;
         self.dirty = true;
         Ok(record.seq)
     }
 
-    /// Flushes and syncs both files: after this, appended items survive a
-    /// crash of the process or the machine.
+    /// Writes and syncs what was appended: after this, appended items
+    /// survive a crash of the process or the machine.
     pub fn commit(&mut self) -> io::Result<()> {
-        if !self.dirty {
-            return Ok(());
+        match self.take_for_sync()? {
+            Some(pending) => pending.write_and_sync(),
+            None => Ok(()),
         }
-        self.records.flush()?;
-        self.output.flush()?;
-        self.records.get_ref().sync_data()?;
-        self.output.get_ref().sync_data()?;
-        self.dirty = false;
-        Ok(())
     }
 
-    /// Hands what was appended to the kernel (flushes both buffers) and
-    /// returns handles to make it durable off the event loop; `None` when
-    /// nothing was appended since the last sync. Once the returned
-    /// [`PendingSync::sync`] succeeds, everything appended before this call
-    /// survives a crash.
-    pub fn flush_for_sync(&mut self) -> io::Result<Option<PendingSync>> {
+    /// Takes what was appended since the last sync, with handles to write
+    /// and sync it off the event loop ([`PendingSync::write_and_sync`]);
+    /// `None` when nothing was appended. Syncs must run one at a time, in
+    /// the order they were taken.
+    pub fn take_for_sync(&mut self) -> io::Result<Option<PendingSync>> {
         if !self.dirty {
             return Ok(None);
         }
-        self.records.flush()?;
-        self.output.flush()?;
-        let files = [
-            self.records.get_ref().try_clone()?,
-            self.output.get_ref().try_clone()?,
-        ];
+        let files = [self.records.try_clone()?, self.output.try_clone()?];
+        // The next buffers start as large as these grew.
+        let (records_len, output_len) = (self.records_buf.len(), self.output_buf.len());
+        let records = std::mem::replace(&mut self.records_buf, Vec::with_capacity(records_len));
+        let output = std::mem::replace(&mut self.output_buf, Vec::with_capacity(output_len));
         self.dirty = false;
-        Ok(Some(PendingSync { files }))
+        Ok(Some(PendingSync {
+            files,
+            bufs: [records, output],
+        }))
     }
 
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> io::Result<()> {
