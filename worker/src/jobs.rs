@@ -104,7 +104,7 @@ pub async fn answer(
 
 /// The first `count` names, each once (ignoring case), without the parent
 /// itself.
-fn distinct(names: Vec<String>, parent: Option<&str>, count: usize) -> Vec<String> {
+pub fn distinct(names: Vec<String>, parent: Option<&str>, count: usize) -> Vec<String> {
     let mut seen = BTreeSet::new();
     if let Some(parent) = parent {
         seen.insert(parent.to_lowercase());

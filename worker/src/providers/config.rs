@@ -16,6 +16,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::sim::SimConfig;
+use super::universe::{MAX_DEPTH, MAX_FANOUT, MAX_UNIVERSE};
 
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
@@ -83,7 +84,10 @@ impl fmt::Debug for ApiKey {
 pub struct SimOptions {
     pub seed: Option<u64>,
     pub universe: Option<usize>,
+    pub fanout: Option<u32>,
+    pub depth: Option<u32>,
     pub zipf_s: Option<f64>,
+    pub category_s: Option<f64>,
     pub latency_ms: Option<f64>,
     pub latency_sigma: Option<f64>,
     pub failure_rate: Option<f64>,
@@ -352,7 +356,10 @@ fn sim_config(spec: &ProviderSpec) -> anyhow::Result<SimConfig> {
         model: d.model.clone(),
         seed: o.seed.unwrap_or(d.seed),
         universe: o.universe.unwrap_or(d.universe).max(1),
+        fanout: o.fanout.unwrap_or(d.fanout),
+        depth: o.depth.unwrap_or(d.depth),
         zipf_s: o.zipf_s.unwrap_or(d.zipf_s),
+        category_s: o.category_s.unwrap_or(d.category_s),
         latency_ms: o.latency_ms.unwrap_or(d.latency_ms),
         latency_sigma: o.latency_sigma.unwrap_or(d.latency_sigma),
         failure_rate: o.failure_rate.unwrap_or(d.failure_rate),
@@ -370,10 +377,23 @@ fn sim_config(spec: &ProviderSpec) -> anyhow::Result<SimConfig> {
     ] {
         anyhow::ensure!((0.0..=1.0).contains(&v), "sim.{what} must be within 0..=1");
     }
+    anyhow::ensure!(
+        (2..=MAX_FANOUT).contains(&config.fanout),
+        "sim.fanout must be within 2..={MAX_FANOUT}"
+    );
+    anyhow::ensure!(
+        (1..=MAX_DEPTH).contains(&config.depth),
+        "sim.depth must be within 1..={MAX_DEPTH}"
+    );
+    anyhow::ensure!(
+        config.universe <= MAX_UNIVERSE,
+        "sim.universe must be at most {MAX_UNIVERSE}"
+    );
     for (what, v) in [
         ("latency_ms", config.latency_ms),
         ("latency_sigma", config.latency_sigma),
         ("zipf_s", config.zipf_s),
+        ("category_s", config.category_s),
     ] {
         anyhow::ensure!(
             v.is_finite() && v >= 0.0,
@@ -488,6 +508,14 @@ mod tests {
             (
                 "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\nfailure_rate=2",
                 "failure_rate",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\nfanout=40",
+                "fanout",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\ndepth=0",
+                "depth",
             ),
         ] {
             let error = format!("{:#}", parse(text, env).unwrap_err());

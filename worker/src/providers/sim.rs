@@ -1,25 +1,46 @@
 //! `sim`: an offline, seeded simulation of an LLM answering list prompts, so
-//! the whole system runs without keys and its strategies have something
-//! real to work against.
+//! the whole system runs without keys and its strategies matter the way
+//! they matter with real models.
 //!
-//! The model: each topic has a latent universe of distinct items with
-//! Zipf-distributed popularity (rank r drawn with weight 1/r^s), so answers
-//! repeat popular items and the long tail is reached slowly, as with real
-//! models. Items belong to sub-categories (the kinds in their names); a
-//! prompt's partition selects one, and the model keeps to it only in part,
-//! as real models drift. Avoid hints are obeyed only in part. Answers come in the shapes
-//! real models use (numbered, bulleted, bold, with preamble and closing
-//! remarks, sometimes "Name - description" or a variant spelling such as a
-//! leading "The"). Latency is lognormal; tokens are counted from the text
-//! (about four characters a token) and priced per million; failures and
-//! rate limits happen at configured rates. Everything is drawn from a seeded
-//! generator, so a seed replays the same run.
+//! The model. Each topic has a latent world (`universe.rs`): a tree of
+//! named sub-categories, `fanout` children per node and `depth` levels,
+//! whose leaves hold items. Popularity is Zipf among the children of every
+//! node (exponent `category_s`) and among the items of every leaf
+//! (`zipf_s`), so:
+//! - **models repeat popular items**: a broad prompt descends from the root
+//!   by popularity and keeps landing on the same corners and items;
+//! - **a narrower prompt reaches the long tail**: a prompt naming a
+//!   partition ("Museums > Historic museums") starts the descent at that
+//!   node, with popularity *within* it, for a share `partition_obedience`
+//!   of its items; the rest drift back to the broad distribution;
+//! - **models obey avoid lists only partly**: an item named in the prompt's
+//!   avoid list is replaced by another draw with probability
+//!   `avoid_obedience`;
+//! - **models differ in quality**: `universe` is how many items a model
+//!   knows (a smaller model knows the popular part of what a larger one
+//!   knows), `zipf_s` and `category_s` how strongly it repeats itself, the
+//!   obediences how well it follows instructions; plus price, `latency_ms`
+//!   (median for 20 items, lognormal with `latency_sigma`, growing with the
+//!   square root of the count), `failure_rate` (HTTP 500) and
+//!   `rate_limit_rate` (429).
+//!
+//! Partition jobs are answered with the world's own names for the node's
+//! children (none for a leaf), the same for every sim with the same seed,
+//! fanout and depth; text the world does not know maps to a node by the
+//! words it mentions or by its hash, so partitions proposed by real models
+//! work too. Answers come in the shapes real models use (numbered,
+//! bulleted, bold, with preamble and closing remarks, sometimes "Name -
+//! description" or a variant spelling such as a leading "The"). Tokens are
+//! counted from the text (about four characters a token) and priced per
+//! million. Everything is drawn from a seeded generator, so a seed replays
+//! the same run; [`Sim::answer_at`] gives an answer and its latency without
+//! waiting, for benchmarks in virtual time.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::universe::{KINDS, Universe};
+use super::universe::{ROOT, Universe, key};
 use super::{Completion, LlmError};
 use crate::prompt::{Prompt, Task};
 use crate::rng::Rng;
@@ -27,11 +48,21 @@ use crate::rng::Rng;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     pub model: String,
+    /// Seed of the world (shared by sims meant to know the same world) and
+    /// of the calls.
     pub seed: u64,
-    /// Distinct items in each topic's latent universe.
+    /// Items this model knows in each topic.
     pub universe: usize,
-    /// Zipf exponent of item popularity: higher means more repetition.
+    /// Children per node of the latent tree of sub-categories.
+    pub fanout: u32,
+    /// Levels of sub-categories.
+    pub depth: u32,
+    /// Zipf exponent of the items' popularity within a sub-category:
+    /// higher means more repetition.
     pub zipf_s: f64,
+    /// Zipf exponent of the sub-categories' popularity within their
+    /// parent: higher means broad prompts keep to fewer corners.
+    pub category_s: f64,
     /// Median latency of an answer of 20 items.
     pub latency_ms: f64,
     /// Lognormal shape of the latency.
@@ -54,7 +85,10 @@ impl Default for SimConfig {
             model: "sim-1".into(),
             seed: 42,
             universe: 20_000,
+            fanout: 8,
+            depth: 3,
             zipf_s: 1.0,
+            category_s: 2.0,
             latency_ms: 800.0,
             latency_sigma: 0.5,
             failure_rate: 0.0,
@@ -75,6 +109,9 @@ const DESCRIPTIONS: &[&str] = &[
     "popular with families",
     "known for its history",
 ];
+
+/// Draws per item before the model gives up on finding one it may say.
+const ATTEMPTS: usize = 8;
 
 pub struct Sim {
     config: SimConfig,
@@ -104,7 +141,12 @@ impl Sim {
         &self.config.model
     }
 
-    fn universe(&self, topic: &str) -> Arc<Universe> {
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The latent world of `topic` as this model knows it.
+    pub fn universe(&self, topic: &str) -> Arc<Universe> {
         let mut universes = self.universes.lock().expect("universe lock");
         universes
             .entry(topic.to_string())
@@ -113,18 +155,28 @@ impl Sim {
     }
 
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError> {
-        let universe = self.universe(&prompt.topic);
         let (outcome, latency) = {
             let mut rng = self.rng.lock().expect("rng lock");
-            let scale = (prompt.count.max(1) as f64 / 20.0).sqrt();
-            let latency = rng.lognormal(self.config.latency_ms * scale, self.config.latency_sigma);
-            (self.answer(&universe, prompt, &mut rng), latency)
+            self.answer_at(prompt, &mut rng)
         };
-        tokio::time::sleep(Duration::from_secs_f64(latency.max(0.0) / 1000.0)).await;
+        tokio::time::sleep(latency).await;
         outcome
     }
 
-    /// The answer itself, without the wait: pure given the generator.
+    /// The answer to `prompt` and how long the model takes to give it,
+    /// without waiting: pure given the generator.
+    pub fn answer_at(
+        &self,
+        prompt: &Prompt,
+        rng: &mut Rng,
+    ) -> (Result<Completion, LlmError>, Duration) {
+        let universe = self.universe(&prompt.topic);
+        let scale = (prompt.count.max(1) as f64 / 20.0).sqrt();
+        let latency = rng.lognormal(self.config.latency_ms * scale, self.config.latency_sigma);
+        let outcome = self.answer(&universe, prompt, rng);
+        (outcome, Duration::from_secs_f64(latency.max(0.0) / 1000.0))
+    }
+
     fn answer(
         &self,
         universe: &Universe,
@@ -148,7 +200,7 @@ impl Sim {
             Task::Items => self.items(universe, prompt, rng),
             Task::Partitions => name_partitions(universe, prompt, rng),
         };
-        let tokens_in = ((prompt.system.len() + prompt.user.len()) / 4 + 1) as u64;
+        let tokens_in = prompt.estimated_tokens();
         let tokens_out = (text.len() / 4 + 1) as u64;
         Ok(Completion {
             cost_usd: tokens_in as f64 * self.config.price_in_per_m / 1e6
@@ -163,23 +215,29 @@ impl Sim {
         })
     }
 
-    /// A list of items, drawn by popularity within the partition (mostly)
-    /// and around the avoid hints (partly).
+    /// A list of items: drawn within the partition (mostly) by popularity,
+    /// around the avoid hints (partly), never twice in one answer.
     fn items(&self, universe: &Universe, prompt: &Prompt, rng: &mut Rng) -> String {
-        let avoid: HashSet<String> = prompt.avoid.iter().map(|a| a.to_lowercase()).collect();
-        let partition = prompt.partition.as_deref().map(|p| universe.category(p));
+        let avoid: HashSet<String> = prompt.avoid.iter().map(|a| key(a)).collect();
+        let node = prompt
+            .partition
+            .as_deref()
+            .map_or(ROOT, |p| universe.node(p));
         let count = prompt.count.max(1) as usize;
         let mut chosen: Vec<usize> = Vec::with_capacity(count);
-        for _ in 0..count {
-            // A model rarely repeats itself within one answer, but does across answers.
-            for _attempt in 0..8 {
-                let i = match partition {
-                    Some(c) if rng.chance(self.config.partition_obedience) => universe
-                        .draw_in(c, rng)
-                        .unwrap_or_else(|| universe.draw(rng)),
-                    _ => universe.draw(rng),
+        'items: for _ in 0..count {
+            for _attempt in 0..ATTEMPTS {
+                let focused = node != ROOT && rng.chance(self.config.partition_obedience);
+                let drawn = if focused {
+                    universe
+                        .draw(node, rng)
+                        .or_else(|| universe.draw(ROOT, rng))
+                } else {
+                    universe.draw(ROOT, rng)
                 };
-                let avoided = avoid.contains(&universe.names[i].to_lowercase())
+                let Some(i) = drawn else { break 'items };
+                let avoided = !avoid.is_empty()
+                    && avoid.contains(&key(&universe.names[i]))
                     && rng.chance(self.config.avoid_obedience);
                 if !avoided && !chosen.contains(&i) {
                     chosen.push(i);
@@ -191,51 +249,25 @@ impl Sim {
     }
 }
 
-const QUALIFIERS: &[&str] = &[
-    "Historic",
-    "Hidden",
-    "Modern",
-    "Famous",
-    "Small",
-    "Riverside",
-    "Free",
-    "Royal",
-    "Family-friendly",
-    "Lesser-known",
-    "Medieval",
-    "Contemporary",
-];
-
-/// The plural of a kind: "Museum" → "Museums", "Gallery" → "Galleries".
-fn plural(kind: &str) -> String {
-    match kind.strip_suffix('y') {
-        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
-        _ if kind.ends_with('s') => kind.to_string(),
-        _ => format!("{kind}s"),
-    }
-}
-
-/// Sub-categories as a model names them: the kinds of the universe for a
-/// whole topic, qualified kinds ("Hidden Museums") within a partition, so
-/// each maps back to a category the items follow.
+/// Sub-categories as a model names them: the world's children of the node
+/// the prompt's partition names (of the topic without one), in a random
+/// order. A leaf has none: the answer is empty.
 fn name_partitions(universe: &Universe, prompt: &Prompt, rng: &mut Rng) -> String {
-    let names: Vec<String> = match &prompt.partition {
-        None => KINDS.iter().map(|k| plural(k)).collect(),
-        Some(parent) => {
-            let kind = plural(KINDS[universe.category(parent)]);
-            QUALIFIERS
-                .iter()
-                .map(|q| format!("{q} {}", kind.to_lowercase()))
-                .collect()
-        }
-    };
-    let mut order: Vec<usize> = (0..names.len()).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i + 1));
+    let node = prompt
+        .partition
+        .as_deref()
+        .map_or(ROOT, |p| universe.node(p));
+    let mut names = universe.children(node);
+    if names.is_empty() {
+        return String::new();
     }
-    let mut out = format!("Here are some sub-categories of {}:\n\n", prompt.topic);
-    for (n, &i) in order.iter().take(prompt.count.max(1) as usize).enumerate() {
-        out.push_str(&format!("{}. {}\n", n + 1, names[i]));
+    for i in (1..names.len()).rev() {
+        names.swap(i, rng.below(i + 1));
+    }
+    let scope = prompt.partition.as_deref().unwrap_or(&prompt.topic);
+    let mut out = format!("Here are some sub-categories of {scope}:\n\n");
+    for (n, name) in names.iter().take(prompt.count.max(1) as usize).enumerate() {
+        out.push_str(&format!("{}. {name}\n", n + 1));
     }
     out
 }
@@ -276,179 +308,4 @@ fn render(universe: &Universe, chosen: &[usize], prompt: &Prompt, rng: &mut Rng)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::universe::category_of;
-    use super::*;
-    use crate::parse::parse;
-
-    fn prompt(count: u32, avoid: &[&str]) -> Prompt {
-        partitioned(count, avoid, None)
-    }
-
-    fn partitioned(count: u32, avoid: &[&str], partition: Option<&str>) -> Prompt {
-        Prompt {
-            task: Default::default(),
-            system: "s".into(),
-            user: "List things".into(),
-            topic: "Paris attractions".into(),
-            partition: partition.map(Into::into),
-            avoid: avoid.iter().map(|s| s.to_string()).collect(),
-            count,
-        }
-    }
-
-    fn config() -> SimConfig {
-        SimConfig {
-            universe: 2_000,
-            ..SimConfig::default()
-        }
-    }
-
-    #[test]
-    fn seeded_answers_repeat() {
-        let sim = Sim::new(config());
-        let u = sim.universe("Paris attractions");
-        let a = sim.answer(&u, &prompt(20, &[]), &mut Rng::new(5)).unwrap();
-        let b = sim.answer(&u, &prompt(20, &[]), &mut Rng::new(5)).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(parse(&a.text).len(), 20);
-        assert!(a.tokens_out > 20 && a.cost_usd > 0.0);
-    }
-
-    #[test]
-    fn popular_items_repeat_across_answers() {
-        let sim = Sim::new(config());
-        let u = sim.universe("Paris attractions");
-        let mut rng = Rng::new(9);
-        let mut seen = HashSet::new();
-        let mut total = 0;
-        for _ in 0..50 {
-            let c = sim.answer(&u, &prompt(20, &[]), &mut rng).unwrap();
-            for i in parse(&c.text) {
-                total += 1;
-                seen.insert(
-                    i.to_lowercase()
-                        .trim_start_matches("the ")
-                        .trim_end_matches('.')
-                        .to_string(),
-                );
-            }
-        }
-        let unique_share = seen.len() as f64 / total as f64;
-        // Skewed popularity: far fewer distinct items than candidates, yet not all repeats.
-        assert!((0.2..0.8).contains(&unique_share), "{unique_share}");
-    }
-
-    #[test]
-    fn avoid_hints_are_partly_obeyed() {
-        let sim = Sim::new(config());
-        let u = sim.universe("Paris attractions");
-        let top: Vec<&str> = u.names[..10].iter().map(String::as_str).collect();
-        let hits = |avoid: &[&str], seed| {
-            let mut rng = Rng::new(seed);
-            (0..200)
-                .map(|_| {
-                    let c = sim.answer(&u, &prompt(20, avoid), &mut rng).unwrap();
-                    top.iter().filter(|t| c.text.contains(**t)).count()
-                })
-                .sum::<usize>()
-        };
-        let (free, hinted) = (hits(&[], 1), hits(&top, 1));
-        assert!(hinted < free * 6 / 10, "free {free}, hinted {hinted}");
-        assert!(hinted > 0, "obedience is partial");
-    }
-
-    #[test]
-    fn partitions_are_mostly_kept() {
-        let sim = Sim::new(config());
-        let u = sim.universe("Paris attractions");
-        let museums = u.category("Museums of Paris");
-        assert_eq!(KINDS[museums], "Museum");
-        assert_eq!(
-            u.category("street food"),
-            u.category("Street food "),
-            "any text maps to a stable category"
-        );
-        let index: HashMap<String, usize> = u
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.to_lowercase(), i))
-            .collect();
-        let share = |partition: Option<&str>| {
-            let mut rng = Rng::new(4);
-            let (mut inside, mut all) = (0, 0);
-            for _ in 0..100 {
-                let c = sim
-                    .answer(&u, &partitioned(20, &[], partition), &mut rng)
-                    .unwrap();
-                for item in parse(&c.text) {
-                    let key = item.to_lowercase();
-                    let key = key.trim_start_matches("the ").trim_end_matches('.');
-                    all += 1;
-                    inside += usize::from(category_of(&u.names[index[key]]) == museums);
-                }
-            }
-            inside as f64 / all as f64
-        };
-        let (free, kept) = (share(None), share(Some("museums")));
-        assert!(free < 0.2, "{free}");
-        assert!((0.55..0.95).contains(&kept), "partial obedience: {kept}");
-    }
-
-    #[test]
-    fn names_partitions_that_map_back_to_categories() {
-        let sim = Sim::new(config());
-        let u = sim.universe("Paris attractions");
-        let ask = |parent: Option<&str>| Prompt {
-            task: Task::Partitions,
-            ..partitioned(6, &[], parent)
-        };
-        let top = parse(&sim.answer(&u, &ask(None), &mut Rng::new(1)).unwrap().text);
-        assert_eq!(top.len(), 6);
-        assert_eq!(top.iter().collect::<HashSet<_>>().len(), 6);
-        for name in &top {
-            assert_eq!(
-                plural(KINDS[u.category(name)]),
-                *name,
-                "maps back to its own kind"
-            );
-        }
-        let inner = parse(
-            &sim.answer(&u, &ask(Some("Galleries")), &mut Rng::new(1))
-                .unwrap()
-                .text,
-        );
-        assert_eq!(inner.len(), 6);
-        assert!(
-            inner
-                .iter()
-                .all(|n| n.ends_with(" galleries") && KINDS[u.category(n)] == "Gallery"),
-            "{inner:?}"
-        );
-        assert_eq!(plural("Library"), "Libraries");
-        assert_eq!(plural("Abbey"), "Abbeys");
-    }
-
-    #[test]
-    fn failures_at_configured_rates() {
-        let sim = Sim::new(SimConfig {
-            failure_rate: 0.5,
-            rate_limit_rate: 0.2,
-            ..config()
-        });
-        let u = sim.universe("t");
-        let mut rng = Rng::new(2);
-        let (mut failed, mut limited) = (0, 0);
-        for _ in 0..2000 {
-            match sim.answer(&u, &prompt(5, &[]), &mut rng) {
-                Err(LlmError::Server { .. }) => failed += 1,
-                Err(LlmError::RateLimited { .. }) => limited += 1,
-                _ => {}
-            }
-        }
-        // 20% limited; half of the remaining 80% fail.
-        assert!((350..450).contains(&limited), "{limited}");
-        assert!((700..900).contains(&failed), "{failed}");
-    }
-}
+mod tests;

@@ -1,34 +1,25 @@
-//! The `sim` provider's latent universe: a topic's items, invented from
-//! syllables and kinds by a seeded generator, with Zipf-distributed
-//! popularity, each in a sub-category (the kind in its name). A universe of
-//! N items is a prefix of every larger one with the same seed, so a "small"
-//! sim knows the popular part of what a "large" one knows.
-
-use std::collections::HashSet;
+//! The `sim` provider's latent world for one topic: a tree of named
+//! sub-categories (`fanout` children per node, `depth` levels) whose leaves
+//! hold the items a model knows, each leaf's items ranked by popularity.
+//!
+//! The tree and every name in it depend only on the topic, the seed, the
+//! fanout and the depth, so every sim sharing those agrees on what
+//! "Museums > Historic museums" means, whoever proposed it. What a model
+//! knows depends on its `universe`: each leaf has a fixed share of the
+//! world and a model knowing N items knows about N·share of each leaf, its
+//! most popular first; so a "small" model knows the popular part of what a
+//! "large" one knows. Popularity is Zipf at every level: a broad prompt
+//! descends from the root choosing the k-th most popular child with weight
+//! 1/k^c (`category_s`) and then the j-th item of the leaf with weight 1/j^s
+//! (`zipf_s`), so answers crowd into popular corners and the long tail of
+//! unpopular leaves is out of reach; a prompt naming a node starts the
+//! descent there, so a narrower prompt reaches its tail.
+//! Item names are built from scrambled ids, so they never collide.
 
 use super::sim::SimConfig;
 use crate::rng::Rng;
 
-/// A topic's items, most popular first, with the cumulative popularity,
-/// and the same per sub-category.
-pub struct Universe {
-    pub names: Vec<String>,
-    cdf: Vec<f64>,
-    categories: Vec<Category>,
-}
-
-/// The items of one sub-category (indices into the universe) by popularity.
-#[derive(Default)]
-struct Category {
-    items: Vec<usize>,
-    cdf: Vec<f64>,
-}
-
-const SYLLABLES: &[&str] = &[
-    "mon", "clai", "ver", "bas", "ti", "lo", "mar", "quet", "dor", "san", "bel", "vi", "ra", "tes",
-    "lu", "no", "gar", "fen", "ca", "lis", "bro", "ten", "su", "pha", "mi", "ro", "dal", "hen",
-    "cor", "vo", "an", "ur", "qua", "zen", "pol", "ri", "sel", "ba", "tor", "ne",
-];
+/// Level-1 sub-categories are kinds of places; an item carries its kind.
 pub const KINDS: &[&str] = &[
     "Gardens",
     "Museum",
@@ -51,87 +42,382 @@ pub const KINDS: &[&str] = &[
     "Chapel",
     "Quarter",
 ];
+/// Level 2: "Historic museums".
+const QUALIFIERS: &[&str] = &[
+    "Historic",
+    "Hidden",
+    "Modern",
+    "Famous",
+    "Small",
+    "Riverside",
+    "Free",
+    "Royal",
+    "Family-friendly",
+    "Lesser-known",
+    "Medieval",
+    "Contemporary",
+];
+/// Level 3: "Historic museums by the river".
+const SETTINGS: &[&str] = &[
+    "by the river",
+    "in the old town",
+    "on the left bank",
+    "on the right bank",
+    "in the north",
+    "in the south",
+    "in the east",
+    "in the west",
+    "in the suburbs",
+    "near the station",
+    "on the hills",
+    "around the main square",
+];
+/// Level 4: "Historic museums by the river, open late".
+const ASPECTS: &[&str] = &[
+    "open late",
+    "for children",
+    "with a view",
+    "off the beaten path",
+    "free on sundays",
+    "with guided tours",
+    "with a cafe",
+    "rarely crowded",
+    "recently restored",
+    "seasonal",
+    "by appointment",
+    "with gardens",
+];
 const PREFIXES: &[&str] = &[
     "Rue", "Place", "Mont", "Pont", "Porte", "Île", "Quai", "Saint",
 ];
+const CONSONANTS: &[u8] = b"bcdfglmnprstvz";
+const VOWELS: &[u8] = b"aeiou";
+
+/// Most children a node may have (the shortest name list).
+pub const MAX_FANOUT: u32 = 12;
+/// Most levels of sub-categories.
+pub const MAX_DEPTH: u32 = 4;
+/// Most items a model may know per topic.
+pub const MAX_UNIVERSE: usize = 2_000_000;
+/// Item ids are scrambled within 2^ID_BITS; the name is the id spelled in
+/// syllables, so distinct ids give distinct names.
+const ID_BITS: u32 = 24;
+
+/// A node of the tree; [`ROOT`] is the whole topic.
+pub type NodeId = usize;
+pub const ROOT: NodeId = 0;
+
+struct Node {
+    name: String,
+    /// What sets it apart from its siblings ("museum", "historic", "by the
+    /// river"), for text that names it loosely.
+    mark: String,
+    parent: NodeId,
+    /// Index into [`KINDS`] of its level-1 ancestor.
+    kind: usize,
+    /// Most popular first.
+    children: Vec<NodeId>,
+    /// Cumulative draw weights over `children`: popularity, and zero where
+    /// the model knows nothing.
+    child_cdf: Vec<f64>,
+    /// Items the model knows in this subtree.
+    known: usize,
+    /// Items of a leaf, most popular first, with their cumulative weights.
+    items: Vec<usize>,
+    item_cdf: Vec<f64>,
+}
+
+pub struct Universe {
+    pub names: Vec<String>,
+    nodes: Vec<Node>,
+    /// The leaf holding each item.
+    leaf_of: Vec<NodeId>,
+}
 
 impl Universe {
     pub fn new(topic: &str, config: &SimConfig) -> Self {
-        let mut rng = Rng::new(config.seed ^ xxhash_rust::xxh3::xxh3_64(topic.as_bytes()));
-        let mut seen = HashSet::new();
-        let mut names = Vec::with_capacity(config.universe);
-        while names.len() < config.universe {
-            let name = invent_name(&mut rng);
-            if seen.insert(name.to_lowercase()) {
-                names.push(name);
+        let fanout = config.fanout.clamp(1, MAX_FANOUT) as usize;
+        let depth = config.depth.clamp(1, MAX_DEPTH);
+        let world = config.seed
+            ^ xxhash_rust::xxh3::xxh3_64(topic.trim().to_lowercase().as_bytes())
+            ^ ((fanout as u64) << 56)
+            ^ (u64::from(depth) << 48);
+        let s = config.zipf_s.max(0.0);
+        let c = config.category_s.max(0.0);
+        let mut nodes = vec![Node::new(String::new(), String::new(), ROOT, 0)];
+        let mut leaves = Vec::new();
+        let mut level = vec![ROOT];
+        for d in 1..=depth {
+            let mut next = Vec::new();
+            for &at in &level {
+                let labels = shuffled(label_list(d), fanout, world ^ mix(at as u64 + 1));
+                for label in labels {
+                    let (name, mark, kind) = match d {
+                        1 => {
+                            let kind = KINDS.iter().position(|k| *k == label).unwrap_or(0);
+                            let mark = label.to_lowercase().trim_end_matches(['s', 'y']).into();
+                            (plural(label), mark, kind)
+                        }
+                        _ => {
+                            let parent = &nodes[at];
+                            let name = match d {
+                                2 => {
+                                    format!("{label} {}", plural(KINDS[parent.kind]).to_lowercase())
+                                }
+                                3 => format!("{} {label}", parent.name),
+                                _ => format!("{}, {label}", parent.name),
+                            };
+                            (name, label.to_lowercase(), parent.kind)
+                        }
+                    };
+                    let id = nodes.len();
+                    nodes.push(Node::new(name, mark, at, kind));
+                    nodes[at].children.push(id);
+                    next.push(id);
+                }
+            }
+            level = next;
+        }
+        leaves.extend(level);
+
+        // Each leaf's share of the world, and a fixed offset so a larger
+        // universe knows a superset of a smaller one.
+        let shares: Vec<(f64, f64)> = (0..leaves.len())
+            .map(|l| {
+                let mut rng = Rng::new(world ^ mix(0x5eed_0000 + l as u64));
+                ((0.5 * rng.normal()).exp(), rng.unit())
+            })
+            .collect();
+        let total: f64 = shares.iter().map(|s| s.0).sum();
+        let universe = config.universe.min(MAX_UNIVERSE) as f64;
+        let per_leaf_ids = (1usize << ID_BITS) / leaves.len().max(1);
+        let mut names = Vec::new();
+        let mut leaf_of = Vec::new();
+        for (l, &leaf) in leaves.iter().enumerate() {
+            let (share, offset) = shares[l];
+            let k = ((universe * share / total + offset).floor() as usize).min(per_leaf_ids);
+            let mut sum = 0.0;
+            for j in 0..k {
+                let id = (j * leaves.len() + l) as u64;
+                names.push(item_name(id, KINDS[nodes[leaf].kind], world));
+                leaf_of.push(leaf);
+                sum += 1.0 / ((j + 1) as f64).powf(s);
+                let node = &mut nodes[leaf];
+                node.items.push(names.len() - 1);
+                node.item_cdf.push(sum);
             }
         }
-        let mut cdf = Vec::with_capacity(names.len());
-        let mut categories: Vec<Category> = KINDS.iter().map(|_| Category::default()).collect();
-        let mut total = 0.0;
-        for (i, name) in names.iter().enumerate() {
-            let popularity = 1.0 / ((i + 1) as f64).powf(config.zipf_s);
-            total += popularity;
-            cdf.push(total);
-            let category = &mut categories[category_of(name)];
-            let sum = category.cdf.last().copied().unwrap_or(0.0);
-            category.items.push(i);
-            category.cdf.push(sum + popularity);
+        // Known counts bottom-up (children always follow their parent).
+        for id in (0..nodes.len()).rev() {
+            let known = if nodes[id].children.is_empty() {
+                nodes[id].items.len()
+            } else {
+                nodes[id].children.iter().map(|&c| nodes[c].known).sum()
+            };
+            nodes[id].known = known;
+            let mut sum = 0.0;
+            let cdf: Vec<f64> = nodes[id]
+                .children
+                .iter()
+                .enumerate()
+                .map(|(rank, &child)| {
+                    if nodes[child].known > 0 {
+                        sum += 1.0 / ((rank + 1) as f64).powf(c);
+                    }
+                    sum
+                })
+                .collect();
+            nodes[id].child_cdf = cdf;
         }
         Universe {
             names,
-            cdf,
-            categories,
+            nodes,
+            leaf_of,
         }
     }
 
-    /// The sub-category a partition names: a kind it mentions ("museums" →
-    /// Museum), else one chosen by its hash, so any partition text works.
-    pub fn category(&self, partition: &str) -> usize {
-        let lower = partition.to_lowercase();
-        KINDS
+    /// The node a partition path names ("Museums > Historic museums"):
+    /// each segment is matched to a child by its name, else by the mark it
+    /// mentions ("museums of Paris" → Museums), else by its hash, so any
+    /// text maps to a stable node. Segments past a leaf are ignored.
+    pub fn node(&self, path: &str) -> NodeId {
+        let mut at = ROOT;
+        for segment in path.split('>') {
+            let segment = key(segment);
+            if segment.is_empty() || self.nodes[at].children.is_empty() {
+                continue;
+            }
+            let children = &self.nodes[at].children;
+            at = children
+                .iter()
+                .copied()
+                .find(|&c| key(&self.nodes[c].name) == segment)
+                .or_else(|| {
+                    children
+                        .iter()
+                        .copied()
+                        .filter(|&c| segment.contains(self.nodes[c].mark.as_str()))
+                        .max_by_key(|&c| self.nodes[c].mark.len())
+                })
+                .unwrap_or_else(|| {
+                    let h = xxhash_rust::xxh3::xxh3_64(segment.as_bytes());
+                    children[(h % children.len() as u64) as usize]
+                });
+        }
+        at
+    }
+
+    /// Names of a node's sub-categories, most popular first (none for a leaf).
+    pub fn children(&self, node: NodeId) -> Vec<&str> {
+        self.nodes[node]
+            .children
             .iter()
-            .position(|k| lower.contains(k.to_lowercase().trim_end_matches(['s', 'y'])))
-            .unwrap_or_else(|| {
-                (xxhash_rust::xxh3::xxh3_64(lower.trim().as_bytes()) % KINDS.len() as u64) as usize
-            })
+            .map(|&c| self.nodes[c].name.as_str())
+            .collect()
     }
 
-    /// An item of `category` drawn by popularity.
-    pub fn draw_in(&self, category: usize, rng: &mut Rng) -> Option<usize> {
-        let c = &self.categories[category];
-        let total = *c.cdf.last()?;
-        let x = rng.unit() * total;
-        Some(c.items[c.cdf.partition_point(|&p| p <= x).min(c.items.len() - 1)])
+    pub fn name(&self, node: NodeId) -> &str {
+        &self.nodes[node].name
     }
 
-    /// An item index drawn by popularity.
-    pub fn draw(&self, rng: &mut Rng) -> usize {
-        let total = *self.cdf.last().expect("universe is not empty");
-        let x = rng.unit() * total;
-        self.cdf
-            .partition_point(|&c| c <= x)
-            .min(self.names.len() - 1)
+    /// Items the model knows under `node`.
+    pub fn known(&self, node: NodeId) -> usize {
+        self.nodes[node].known
+    }
+
+    /// Whether `item` lies under `node`.
+    pub fn contains(&self, node: NodeId, item: usize) -> bool {
+        let mut at = self.leaf_of[item];
+        loop {
+            if at == node {
+                return true;
+            }
+            if at == ROOT {
+                return false;
+            }
+            at = self.nodes[at].parent;
+        }
+    }
+
+    /// An item under `node` drawn by popularity, or `None` when the model
+    /// knows nothing there.
+    pub fn draw(&self, node: NodeId, rng: &mut Rng) -> Option<usize> {
+        let mut at = node;
+        loop {
+            let n = &self.nodes[at];
+            if n.known == 0 {
+                return None;
+            }
+            if n.children.is_empty() {
+                return Some(n.items[pick(&n.item_cdf, rng)]);
+            }
+            at = n.children[pick(&n.child_cdf, rng)];
+        }
     }
 }
 
-/// The kind in an item's name; names without one ("Rue Monclai") get a
-/// category from their hash.
-pub fn category_of(name: &str) -> usize {
-    KINDS
-        .iter()
-        .position(|k| name.ends_with(k))
-        .unwrap_or_else(|| {
-            (xxhash_rust::xxh3::xxh3_64(name.as_bytes()) % KINDS.len() as u64) as usize
-        })
+impl Node {
+    fn new(name: String, mark: String, parent: NodeId, kind: usize) -> Self {
+        Node {
+            name,
+            mark,
+            parent,
+            kind,
+            children: Vec::new(),
+            child_cdf: Vec::new(),
+            known: 0,
+            items: Vec::new(),
+            item_cdf: Vec::new(),
+        }
+    }
 }
 
-fn invent_name(rng: &mut Rng) -> String {
-    let syllables = 2 + rng.below(2);
-    let mut word: String = (0..syllables).map(|_| *rng.pick(SYLLABLES)).collect();
+/// An index drawn from cumulative weights (the last is the total).
+fn pick(cdf: &[f64], rng: &mut Rng) -> usize {
+    let total = cdf.last().copied().unwrap_or(0.0);
+    let x = rng.unit() * total;
+    cdf.partition_point(|&c| c <= x).min(cdf.len() - 1)
+}
+
+/// Text as names are compared: lower case, trimmed of spaces, quotes and
+/// trailing punctuation, without a leading "the ".
+pub fn key(text: &str) -> String {
+    let lower = text.trim().to_lowercase();
+    let lower = lower.trim_matches(|c: char| matches!(c, '"' | '\'' | '*') || c.is_whitespace());
+    let lower = lower.strip_prefix("the ").unwrap_or(lower);
+    lower
+        .trim_end_matches(['.', ',', ';', ':', '!'])
+        .trim()
+        .to_string()
+}
+
+fn label_list(depth: u32) -> &'static [&'static str] {
+    match depth {
+        1 => KINDS,
+        2 => QUALIFIERS,
+        3 => SETTINGS,
+        _ => ASPECTS,
+    }
+}
+
+/// `n` distinct labels in a seeded order; the order is their popularity.
+fn shuffled(labels: &'static [&'static str], n: usize, seed: u64) -> Vec<&'static str> {
+    let mut rng = Rng::new(seed);
+    let mut order: Vec<&str> = labels.to_vec();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    order.truncate(n.min(labels.len()));
+    order
+}
+
+/// The plural of a kind: "Museum" → "Museums", "Gallery" → "Galleries".
+pub fn plural(kind: &str) -> String {
+    match kind.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ if kind.ends_with('s') => kind.to_string(),
+        _ => format!("{kind}s"),
+    }
+}
+
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A bijection of [0, 2^ID_BITS): odd multiplications and xor-shifts.
+fn scramble(id: u64, world: u64) -> u64 {
+    let mask = (1u64 << ID_BITS) - 1;
+    let mut x = id & mask;
+    for round in 0..3u64 {
+        x = x.wrapping_mul(mix(world ^ round) | 1) & mask;
+        x ^= x >> (ID_BITS / 2);
+        x = (x ^ (mix(world.rotate_left(17) ^ round) & mask)) & mask;
+    }
+    x
+}
+
+/// "Molavere Museum", "Pont Dasilo": the scrambled id spelled in
+/// consonant-vowel syllables (two letters each, so the spelling is unique),
+/// with the leaf's kind or a street prefix.
+fn item_name(id: u64, kind: &str, world: u64) -> String {
+    let mut x = scramble(id, world);
+    let base = (CONSONANTS.len() * VOWELS.len()) as u64;
+    let mut word = String::new();
+    for _ in 0..4 {
+        let syllable = (x % base) as usize;
+        word.push(CONSONANTS[syllable / VOWELS.len()] as char);
+        word.push(VOWELS[syllable % VOWELS.len()] as char);
+        x /= base;
+    }
     word[..1].make_ascii_uppercase();
-    match rng.below(3) {
-        0 => format!("{} {word}", rng.pick(PREFIXES)),
-        _ => format!("{word} {}", rng.pick(KINDS)),
+    match mix(id ^ world) % 3 {
+        0 => format!(
+            "{} {word}",
+            PREFIXES[(mix(id) % PREFIXES.len() as u64) as usize]
+        ),
+        _ => format!("{word} {kind}"),
     }
 }
