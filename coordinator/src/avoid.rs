@@ -1,60 +1,137 @@
-//! Avoid hints: the items a partition's answers keep repeating.
+//! Avoid hints: the items a partition's answers keep repeating, named in
+//! its prompts only where that pays.
 //!
-//! Pure. Models repeat popular items, so the items worth naming in a prompt
-//! as "already known" are the ones seen again and again, not the latest
+//! Pure. Models repeat popular items, so the items worth naming as
+//! "already known" are the ones seen again and again, not the latest
 //! finds. Each partition keeps a bounded tally of its duplicate sightings;
-//! the hint is its most-repeated items.
+//! the hint is its most-repeated items. A hint costs input tokens on every
+//! call and models obey it only in part, so it is sent only while the
+//! partition's recent answers are mostly duplicates
+//! ([`Policy::below`]); a partition still yielding well gets none.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+use crate::normalize::normalize;
 
 /// Items tallied per partition before the least repeated are dropped.
 const CAPACITY: usize = 400;
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Items named in a hint.
+    pub items: usize,
+    /// Hints are sent while the recent uniqueness is below this.
+    pub below: f64,
+    /// Answers in a partition's window.
+    pub window: usize,
+    /// Candidates the window needs before the uniqueness counts.
+    pub judge_after: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            items: 20,
+            below: 0.5,
+            window: 10,
+            judge_after: 60,
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Hot {
-    counts: HashMap<String, u32>,
+    /// By normalized key: the first spelling seen and the sightings.
+    counts: HashMap<String, (String, u32)>,
+    /// (candidates, new) of the last answers.
+    recent: VecDeque<(u64, u64)>,
 }
 
 impl Hot {
-    /// Counts one duplicate sighting of `item` (as first spelled).
+    /// Counts one duplicate sighting of `item`; spellings of one item
+    /// ("The Louvre", "louvre.") count together under the first seen.
     pub fn record(&mut self, item: &str) {
-        *self.counts.entry(item.to_string()).or_default() += 1;
+        let key = normalize(item);
+        if key.is_empty() {
+            return;
+        }
+        self.counts
+            .entry(key)
+            .or_insert_with(|| (item.to_string(), 0))
+            .1 += 1;
         if self.counts.len() > CAPACITY * 2 {
-            let mut tally: Vec<u32> = self.counts.values().copied().collect();
+            let mut tally: Vec<u32> = self.counts.values().map(|v| v.1).collect();
             let (_, &mut cut, _) = tally.select_nth_unstable_by(CAPACITY, |a, b| b.cmp(a));
             // Keep the most repeated; ties at the cut (mostly items repeated
             // once) are noise.
-            self.counts.retain(|_, c| *c > cut);
+            self.counts.retain(|_, v| v.1 > cut);
         }
     }
 
     /// The `n` most repeated items, most repeated first.
     pub fn top(&self, n: usize) -> Vec<String> {
-        let mut items: Vec<(&String, u32)> = self.counts.iter().map(|(k, v)| (k, *v)).collect();
-        items.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        items.into_iter().take(n).map(|(k, _)| k.clone()).collect()
+        let mut items: Vec<&(String, u32)> = self.counts.values().collect();
+        items.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        items.into_iter().take(n).map(|v| v.0.clone()).collect()
+    }
+
+    /// New items / candidates over the window, once it holds enough.
+    fn uniqueness(&self, judge_after: u64) -> Option<f64> {
+        let (c, n) = self
+            .recent
+            .iter()
+            .fold((0, 0), |(c, n), (dc, dn)| (c + dc, n + dn));
+        (c >= judge_after && c > 0).then(|| n as f64 / c as f64)
     }
 }
 
 /// Avoid tallies per partition (`None`: the whole topic).
 #[derive(Debug, Default, Clone)]
 pub struct Avoid {
+    policy: Policy,
     by_partition: HashMap<Option<String>, Hot>,
 }
 
 impl Avoid {
-    pub fn record(&mut self, partition: Option<&str>, item: &str) {
-        self.by_partition
-            .entry(partition.map(str::to_string))
-            .or_default()
-            .record(item);
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy,
+            by_partition: HashMap::new(),
+        }
     }
 
-    pub fn hint(&self, partition: Option<&str>, n: usize) -> Vec<String> {
-        self.by_partition
-            .get(&partition.map(str::to_string))
-            .map(|h| h.top(n))
-            .unwrap_or_default()
+    /// Learns from one answer in `partition`: how many of its `candidates`
+    /// were `new`, and which of the others were seen before.
+    pub fn observe(
+        &mut self,
+        partition: Option<&str>,
+        candidates: u64,
+        new: u64,
+        duplicates: &[String],
+    ) {
+        let hot = self
+            .by_partition
+            .entry(partition.map(str::to_string))
+            .or_default();
+        if hot.recent.len() >= self.policy.window.max(1) {
+            hot.recent.pop_front();
+        }
+        hot.recent.push_back((candidates, new));
+        for item in duplicates {
+            hot.record(item);
+        }
+    }
+
+    /// The hint for `partition`: its most repeated items while its answers
+    /// are mostly duplicates, else none.
+    pub fn hint(&self, partition: Option<&str>) -> Vec<String> {
+        let Some(hot) = self.by_partition.get(&partition.map(str::to_string)) else {
+            return Vec::new();
+        };
+        match hot.uniqueness(self.policy.judge_after) {
+            Some(u) if u < self.policy.below => hot.top(self.policy.items),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -62,18 +139,53 @@ impl Avoid {
 mod tests {
     use super::*;
 
+    fn dups(items: &[(&str, usize)]) -> Vec<String> {
+        items
+            .iter()
+            .flat_map(|(item, times)| std::iter::repeat_n(item.to_string(), *times))
+            .collect()
+    }
+
     #[test]
     fn hints_name_the_most_repeated_items_per_partition() {
-        let mut avoid = Avoid::default();
-        for (item, times) in [("Louvre", 5), ("Orsay", 3), ("Pantheon", 1)] {
-            for _ in 0..times {
-                avoid.record(Some("Museums"), item);
+        let mut avoid = Avoid::new(Policy {
+            items: 2,
+            ..Policy::default()
+        });
+        let mut repeated = dups(&[("Louvre", 3), ("Orsay", 3), ("Pantheon", 1)]);
+        repeated.extend(dups(&[("The Louvre.", 1), ("louvre", 1)]));
+        avoid.observe(Some("Museums"), 100, 10, &repeated);
+        avoid.observe(None, 100, 10, &dups(&[("Eiffel Tower", 1)]));
+        assert_eq!(avoid.hint(Some("Museums")), ["Louvre", "Orsay"]);
+        assert_eq!(avoid.hint(None), ["Eiffel Tower"]);
+        assert!(avoid.hint(Some("Parks")).is_empty());
+    }
+
+    #[test]
+    fn hints_only_where_answers_are_mostly_duplicates() {
+        let check = |answers: &[(u64, u64)], expected: bool| {
+            let mut avoid = Avoid::default();
+            for (candidates, new) in answers {
+                avoid.observe(
+                    Some("Parks"),
+                    *candidates,
+                    *new,
+                    &dups(&[("Parc Monceau", 1)]),
+                );
             }
-        }
-        avoid.record(None, "Eiffel Tower");
-        assert_eq!(avoid.hint(Some("Museums"), 2), ["Louvre", "Orsay"]);
-        assert_eq!(avoid.hint(None, 5), ["Eiffel Tower"]);
-        assert!(avoid.hint(Some("Parks"), 5).is_empty());
+            assert_eq!(
+                !avoid.hint(Some("Parks")).is_empty(),
+                expected,
+                "{answers:?}"
+            );
+        };
+        check(&[(20, 19), (20, 17), (20, 18)], false); // fresh ground
+        check(&[(20, 2), (20, 3), (20, 1)], true); // saturated
+        check(&[(20, 2)], false); // too little to judge
+        // The window forgets old answers: a partition that became barren.
+        let mut answers = vec![(20, 20); 10];
+        answers.extend([(20, 1); 10]);
+        check(&answers, true);
     }
 
     #[test]

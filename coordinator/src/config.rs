@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::partitions::Policy;
+use crate::steer::{self, Tuning};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "coordinator",
@@ -52,6 +55,19 @@ pub struct Config {
     /// are synced and the batches acknowledged.
     #[arg(long, env = "IGENTAI_COMMIT_INTERVAL_MS", default_value_t = 5)]
     pub commit_interval_ms: u64,
+
+    /// Candidates a partition's recent answers need before it is judged:
+    /// kept, split into sub-categories, or retired.
+    #[arg(long, env = "IGENTAI_PARTITION_JUDGE_AFTER", default_value_t = Policy::default().judge_after)]
+    pub partition_judge_after: u64,
+
+    /// Deepest level of sub-categories (the topic's own are level 1).
+    #[arg(long, env = "IGENTAI_PARTITION_MAX_DEPTH", default_value_t = Policy::default().max_depth)]
+    pub partition_max_depth: u32,
+
+    /// How often a worker's avoid hint is refreshed.
+    #[arg(long, env = "IGENTAI_AVOID_REFRESH_MS", default_value_t = steer::AVOID_REFRESH_MS)]
+    pub avoid_refresh_ms: u64,
 }
 
 impl Config {
@@ -65,5 +81,19 @@ impl Config {
 
     pub fn stop_timeout(&self) -> Duration {
         Duration::from_millis(self.stop_timeout_ms)
+    }
+
+    /// The steering policies with this configuration's knobs.
+    pub fn tuning(&self) -> Tuning {
+        let defaults = Tuning::default();
+        Tuning {
+            partitions: Policy {
+                judge_after: self.partition_judge_after.max(1),
+                max_depth: self.partition_max_depth.max(1),
+                ..defaults.partitions
+            },
+            avoid_refresh_ms: self.avoid_refresh_ms,
+            ..defaults
+        }
     }
 }

@@ -18,6 +18,8 @@ use crate::stats::WHOLE_TOPIC;
 
 /// Separator of partition paths: "Museums > Art museums".
 pub const PATH_SEP: &str = " > ";
+/// Failed split requests after which a partition is no longer split.
+const MAX_FAILED_SPLITS: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -37,13 +39,16 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
+        // Narrower prompts reach items broad ones keep missing, and a split
+        // costs one short call, so a partition is split as soon as it is
+        // judged not fresh; judging needs only a few answers.
         Self {
             fanout: 8,
             max_depth: 3,
-            judge_after: 300,
-            split_below: 0.35,
-            retire_below: 0.08,
-            window: 40,
+            judge_after: 60,
+            split_below: 0.6,
+            retire_below: 0.05,
+            window: 10,
         }
     }
 }
@@ -79,8 +84,8 @@ pub struct Partition {
     recent: VecDeque<(u64, u64)>,
     /// A split was asked for and not answered yet.
     splitting: bool,
-    /// A split was tried and gave nothing usable.
-    unsplittable: bool,
+    /// Split requests that failed or named nothing new.
+    failed_splits: u32,
 }
 
 impl Partition {
@@ -93,8 +98,14 @@ impl Partition {
             unique: 0,
             recent: VecDeque::new(),
             splitting: false,
-            unsplittable: false,
+            failed_splits: 0,
         }
+    }
+
+    /// Whether asking for sub-categories again is pointless: the answer
+    /// named none, or the request failed again and again.
+    fn unsplittable(&self) -> bool {
+        self.failed_splits >= MAX_FAILED_SPLITS
     }
 
     /// New items / candidates over the window, once it holds enough.
@@ -137,7 +148,7 @@ impl Tree {
 
     /// Adds the sub-categories a worker proposed for `parent`; returns how
     /// many were new. Empty, duplicate and over-long names are skipped; a
-    /// parent that gets none is marked unsplittable.
+    /// parent that gets none is not split again.
     pub fn add_children(&mut self, parent: Option<&str>, names: &[String]) -> usize {
         let (prefix, depth) = match parent {
             None => (String::new(), 1),
@@ -172,21 +183,23 @@ impl Tree {
                 if added > 0 {
                     node.state = State::Split;
                 } else {
-                    node.unsplittable = true;
+                    node.failed_splits = MAX_FAILED_SPLITS;
                 }
             }
         }
         added
     }
 
-    /// A split request failed (no worker answered, or an error).
+    /// A split request failed (no worker answered, a provider failed, or
+    /// the answer named no sub-category): it is asked again on the next
+    /// judgement, up to a bound.
     pub fn split_failed(&mut self, parent: Option<&str>) {
         match parent {
             None => self.root_requested = false,
             Some(p) => {
                 if let Some(node) = self.nodes.get_mut(p) {
                     node.splitting = false;
-                    node.unsplittable = true;
+                    node.failed_splits += 1;
                 }
             }
         }
@@ -220,7 +233,7 @@ impl Tree {
             let Some(u) = node.recent_uniqueness(policy.judge_after) else {
                 continue;
             };
-            if u < policy.split_below && node.depth < policy.max_depth && !node.unsplittable {
+            if u < policy.split_below && node.depth < policy.max_depth && !node.unsplittable() {
                 node.splitting = true;
                 actions.push(Action::RequestChildren {
                     parent: Some(node.path.clone()),
@@ -235,24 +248,41 @@ impl Tree {
     /// Active partitions, best recent uniqueness first (unjudged ones count
     /// as best: they are new ground).
     pub fn active(&self) -> Vec<&str> {
-        let mut active: Vec<(&str, f64)> = self
+        self.ranked(State::Active)
+    }
+
+    /// Partitions in `state`, best recent uniqueness first.
+    fn ranked(&self, state: State) -> Vec<&str> {
+        let mut ranked: Vec<(&str, f64)> = self
             .nodes
             .values()
-            .filter(|n| n.state == State::Active)
+            .filter(|n| n.state == state)
             .map(|n| {
                 let u = n.recent_uniqueness(self.policy.judge_after).unwrap_or(1.0);
                 (n.path.as_str(), u)
             })
             .collect();
-        active.sort_by(|a, b| b.1.total_cmp(&a.1));
-        active.into_iter().map(|(p, _)| p).collect()
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked.into_iter().map(|(p, _)| p).collect()
     }
 
-    /// Spreads `workers` over the active partitions: the best get the
-    /// first workers, every active one gets one before any gets two. With no
-    /// active partition everyone works on the whole topic (`None`).
-    pub fn spread<'a>(&self, workers: &'a [String]) -> Vec<(&'a str, Option<String>)> {
+    /// The partitions workers are spread over: the active ones; once every
+    /// one is retired, the retired ones that paid best lately, since even a
+    /// barren partition yields more than the broad topic it was cut from.
+    /// Empty before the topic is split.
+    fn worked(&self) -> Vec<&str> {
         let active = self.active();
+        match active.is_empty() {
+            true => self.ranked(State::Retired),
+            false => active,
+        }
+    }
+
+    /// Spreads `workers` over the partitions worked on: the best get the
+    /// first workers, every one gets one before any gets two. Before the
+    /// topic is split everyone works on the whole topic (`None`).
+    pub fn spread<'a>(&self, workers: &'a [String]) -> Vec<(&'a str, Option<String>)> {
+        let active = self.worked();
         workers
             .iter()
             .enumerate()
@@ -290,7 +320,7 @@ impl Tree {
         for s in stats.iter_mut() {
             s.state = match self.nodes.get(&s.name) {
                 Some(n) => n.state.name().to_string(),
-                None if s.name == WHOLE_TOPIC => if self.active().is_empty() {
+                None if s.name == WHOLE_TOPIC => if self.worked().is_empty() {
                     "active"
                 } else {
                     "split"
@@ -377,7 +407,7 @@ mod tests {
 
         // A partition that cannot split retires once barren.
         for _ in 0..10 {
-            tree.record(Some("Parks"), 20, 1);
+            tree.record(Some("Parks"), 20, 0);
         }
         assert_eq!(
             tree.decide(),
@@ -390,6 +420,81 @@ mod tests {
         assert_eq!(tree.states()["Parks"], "retired");
     }
 
+    /// One partition at `depth` after `failed` split requests, given its
+    /// recent answers as (candidates, new): what `decide` does with it.
+    fn check(depth: u32, failed: u32, answers: &[(u64, u64)], asked: bool, state: &str) {
+        let mut tree = Tree::new(small());
+        tree.decide();
+        tree.add_children(None, &names(&["A"]));
+        let mut path = "A".to_string();
+        for d in 2..=depth {
+            tree.nodes.get_mut(&path).unwrap().state = State::Split;
+            tree.add_children(Some(&path), &names(&[&format!("L{d}")]));
+            path = format!("{path}{PATH_SEP}L{d}");
+        }
+        tree.nodes.get_mut(&path).unwrap().failed_splits = failed;
+        for (candidates, new) in answers {
+            tree.record(Some(&path), *candidates, *new);
+        }
+        let actions = tree.decide();
+        let expected: Vec<Action> = match asked {
+            true => vec![Action::RequestChildren {
+                parent: Some(path.clone()),
+            }],
+            false => vec![],
+        };
+        assert_eq!(
+            actions, expected,
+            "depth {depth}, {failed} failed, {answers:?}"
+        );
+        assert_eq!(tree.states()[&path], state, "depth {depth}, {answers:?}");
+    }
+
+    #[test]
+    fn each_partition_is_kept_split_or_retired_by_its_recent_yield() {
+        let fresh = [(20, 18); 10];
+        let tiring = [(20, 8); 10]; // uniqueness 0.4
+        let barren = [(20, 0); 10];
+        // Too few candidates to judge: nothing happens.
+        check(1, 0, &[(20, 0); 4], false, "active");
+        // Still paying: kept.
+        check(1, 0, &fresh, false, "active");
+        check(3, 0, &tiring, false, "active");
+        // Saturating: split while it may go deeper and can.
+        check(1, 0, &tiring, true, "active");
+        check(2, 0, &barren, true, "active");
+        check(2, 1, &barren, true, "active"); // one failed request is retried
+        // Barren and cannot split: retired.
+        check(3, 0, &barren, false, "retired");
+        check(2, MAX_FAILED_SPLITS, &barren, false, "retired");
+        // The window forgets: a partition that turned barren.
+        let mut turned = vec![(20, 20); 10];
+        turned.extend([(20, 0); 10]);
+        check(3, 0, &turned, false, "retired");
+    }
+
+    #[test]
+    fn a_failed_split_is_asked_again_then_given_up() {
+        let mut tree = Tree::new(Policy {
+            max_depth: 2,
+            ..small()
+        });
+        tree.decide();
+        tree.add_children(None, &names(&["Parks"]));
+        let ask = [Action::RequestChildren {
+            parent: Some("Parks".into()),
+        }];
+        for _ in 0..10 {
+            tree.record(Some("Parks"), 20, 1);
+        }
+        assert_eq!(tree.decide(), ask);
+        tree.split_failed(Some("Parks"));
+        assert_eq!(tree.decide(), ask, "a provider failure is not an answer");
+        tree.split_failed(Some("Parks"));
+        assert_eq!(tree.decide(), []);
+        assert_eq!(tree.states()["Parks"], "active", "not barren yet");
+    }
+
     #[test]
     fn deepest_partitions_retire_instead_of_splitting() {
         let mut tree = Tree::new(Policy {
@@ -399,12 +504,15 @@ mod tests {
         tree.decide();
         tree.add_children(None, &names(&["Museums"]));
         for _ in 0..10 {
-            tree.record(Some("Museums"), 20, 1);
+            tree.record(Some("Museums"), 20, 0);
         }
         assert_eq!(tree.decide(), []);
         assert_eq!(tree.states()["Museums"], "retired");
-        // Nothing active: everyone works on the whole topic.
-        assert_eq!(tree.spread(&names(&["w1"])), [("w1", None)]);
+        // Nothing active: the retired partition still beats the broad topic.
+        assert_eq!(
+            tree.spread(&names(&["w1"])),
+            [("w1", Some("Museums".to_string()))]
+        );
     }
 
     #[test]

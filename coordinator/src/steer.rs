@@ -10,16 +10,35 @@ use std::collections::{BTreeMap, HashMap};
 
 use igentai_protocol::{Assignment, CandidateBatch, PartitionStats, Strategies};
 
-use crate::avoid::Avoid;
+use crate::avoid::{self, Avoid};
 use crate::partitions::{Action, Policy, Tree};
 use crate::run::Run;
 use crate::stats::BatchOutcome;
 use crate::weights::{self, Bandit};
 
-/// Items named in an avoid hint.
-pub const AVOID_HINT_ITEMS: usize = 30;
 /// How often a worker's avoid hint is refreshed.
 pub const AVOID_REFRESH_MS: u64 = 15_000;
+
+/// The settings of the three policies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tuning {
+    pub weights: weights::Config,
+    pub partitions: Policy,
+    pub avoid: avoid::Policy,
+    /// How often a worker's avoid hint is refreshed.
+    pub avoid_refresh_ms: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            weights: weights::Config::default(),
+            partitions: Policy::default(),
+            avoid: avoid::Policy::default(),
+            avoid_refresh_ms: AVOID_REFRESH_MS,
+        }
+    }
+}
 
 /// What a worker was last told.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +60,7 @@ pub struct Plan {
 
 pub struct Steering {
     strategies: Strategies,
+    avoid_refresh_ms: u64,
     bandit: Bandit,
     tree: Tree,
     avoid: Avoid,
@@ -51,15 +71,24 @@ pub struct Steering {
 
 impl Steering {
     pub fn new(strategies: Strategies, manual: Option<BTreeMap<String, f64>>) -> Self {
-        let mut bandit = Bandit::new(weights::Config::default());
+        Self::tuned(strategies, manual, Tuning::default())
+    }
+
+    pub fn tuned(
+        strategies: Strategies,
+        manual: Option<BTreeMap<String, f64>>,
+        tuning: Tuning,
+    ) -> Self {
+        let mut bandit = Bandit::new(tuning.weights);
         if manual.is_some() {
             bandit.set_manual(manual);
         }
         Self {
             strategies,
+            avoid_refresh_ms: tuning.avoid_refresh_ms,
             bandit,
-            tree: Tree::new(Policy::default()),
-            avoid: Avoid::default(),
+            tree: Tree::new(tuning.partitions),
+            avoid: Avoid::new(tuning.avoid),
             desired: HashMap::new(),
             told: HashMap::new(),
         }
@@ -90,9 +119,8 @@ impl Steering {
         let partition = batch.partition.as_deref();
         self.tree.record(partition, outcome.candidates, outcome.new);
         if self.strategies.avoid {
-            for item in duplicates {
-                self.avoid.record(partition, item);
-            }
+            self.avoid
+                .observe(partition, outcome.candidates, outcome.new, duplicates);
         }
     }
 
@@ -127,7 +155,7 @@ impl Steering {
                 Some(t) => {
                     t.partition != self.desired[worker]
                         || (self.strategies.avoid
-                            && now_ms.saturating_sub(t.at_ms) >= AVOID_REFRESH_MS)
+                            && now_ms.saturating_sub(t.at_ms) >= self.avoid_refresh_ms)
                 }
             };
             if due {
@@ -147,7 +175,7 @@ impl Steering {
         let partition = self.desired.get(worker).cloned().flatten();
         let mut a = run.assignment();
         if self.strategies.avoid {
-            a.avoid = self.avoid.hint(partition.as_deref(), AVOID_HINT_ITEMS);
+            a.avoid = self.avoid.hint(partition.as_deref());
         }
         a.weights = self.weights().0.clone();
         a.partition = partition.clone();
@@ -289,8 +317,8 @@ mod tests {
         s.observe(
             &batch("sim", None),
             BatchOutcome {
-                candidates: 3,
-                new: 0,
+                candidates: 100,
+                new: 10,
                 invalid: 0,
             },
             &dups,

@@ -220,7 +220,7 @@ impl Coordinator {
         }
         let strategies = run.as_ref().map(|r| r.info.strategies).unwrap_or_default();
         Ok(Self {
-            steering: Steering::new(strategies, None),
+            steering: Steering::tuned(strategies, None, config.tuning()),
             fleet: Fleet::new(config.heartbeat_timeout_ms),
             config,
             client,

@@ -82,7 +82,11 @@ impl Coordinator {
         };
         tracing::info!(run_id = %reply.run_id, topic = %reply.topic, known, "run started");
         self.stats = RunStats::new(now);
-        self.steering = Steering::new(run.info.strategies, self.steering.manual());
+        self.steering = Steering::tuned(
+            run.info.strategies,
+            self.steering.manual(),
+            self.config.tuning(),
+        );
         let workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
         for worker_id in workers {
             let assignment = self.steering.assignment(&run, &worker_id, now);
