@@ -4,3 +4,4 @@
 //! here.
 
 pub mod throughput;
+pub mod yield_sim;

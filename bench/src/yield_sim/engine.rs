@@ -1,0 +1,521 @@
+//! One run of a simulated fleet in virtual time, without NATS and without
+//! sleeping: the coordinator's real steering (`Steering`: bandit, partition
+//! tree, avoid hints), dedup (`batch::vet`, `SeenSet`), and the workers'
+//! real prompt building, answer parsing, provider choice, breakers and
+//! backoff, calling the real `sim` provider through its non-waiting
+//! [`Sim::answer_at`](worker::providers::Sim::answer_at).
+//!
+//! A queue of timed events replaces the clocks: each worker slot starts a
+//! call when the previous one ends, a call ends after the latency the sim
+//! drew, the coordinator ticks every second (as its metrics interval does)
+//! and partition jobs come back after their own latency. Weight updates and
+//! assignments reach workers at once. Every answer's tokens, cost and new
+//! items are recorded, so one run can be read at any budget.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::path::Path;
+use std::time::Duration;
+
+use coordinator::batch;
+use coordinator::dedup::SeenSet;
+use coordinator::run::Run;
+use coordinator::stats::BatchOutcome;
+use coordinator::steer::Steering;
+use igentai_protocol::{Assignment, CandidateBatch, PartitionRequest, StartRequest, VERSION};
+use tokio::time::Instant;
+use worker::breaker::Admission;
+use worker::jobs::distinct;
+use worker::parse::parse_answer;
+use worker::prompt;
+use worker::providers::{Completion, LlmError, choose};
+use worker::rng::Rng;
+
+use super::fleet::{Degradation, Fleet};
+use super::gate::Gate;
+pub use super::scenario::{Limit, Scenario};
+pub use super::trace::{Point, Trace};
+
+/// The coordinator's tick (its metrics interval), when it steers.
+pub const TICK_MS: u64 = 1_000;
+/// Duplicates of a batch passed on for the avoid hints, as in ingest.
+const DUPLICATE_SAMPLE: usize = 64;
+
+enum Event {
+    Tick,
+    /// A slot of this worker is free.
+    Start {
+        worker: usize,
+    },
+    Done(Call),
+    /// A partition job's answer is back.
+    Split {
+        parent: Option<String>,
+        call: Call,
+    },
+}
+
+/// A call to a provider and how it ended.
+struct Call {
+    worker: usize,
+    provider: usize,
+    admission: Admission,
+    partition: Option<String>,
+    result: Result<Completion, LlmError>,
+    latency_ms: u64,
+}
+
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Earliest first out of the (max-)heap.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct WorkerState {
+    id: String,
+    assignment: Assignment,
+    rng: Rng,
+    gates: Vec<Gate>,
+}
+
+struct Engine<'a> {
+    fleet: &'a Fleet,
+    scenario: &'a Scenario,
+    base: Instant,
+    now: u64,
+    queue: BinaryHeap<Scheduled>,
+    seq: u64,
+    run: Run,
+    steering: Steering,
+    seen: SeenSet,
+    workers: Vec<WorkerState>,
+    degraded: Option<(usize, Degradation)>,
+    jobs: usize,
+    totals: Point,
+    stopped: bool,
+    trace: Trace,
+}
+
+/// Runs `scenario` on `fleet` until its limit.
+pub fn run(fleet: &Fleet, scenario: &Scenario) -> Trace {
+    let request = StartRequest {
+        topic: fleet.topic.clone(),
+        strategies: scenario.strategies,
+        ..Default::default()
+    };
+    let run = Run::new(&request, "bench", Path::new("bench"), 0, 0);
+    let mut steering = Steering::tuned(
+        scenario.strategies,
+        scenario.fixed.clone(),
+        scenario.tuning.clone(),
+    );
+    let workers = (0..fleet.workers)
+        .map(|w| {
+            let id = format!("w{}", w + 1);
+            WorkerState {
+                assignment: steering.assignment(&run, &id, 0),
+                id,
+                rng: Rng::new(scenario.seed.wrapping_mul(1_000_003) + w as u64),
+                gates: fleet.providers.iter().map(|_| Gate::default()).collect(),
+            }
+        })
+        .collect();
+    let mut engine = Engine {
+        fleet,
+        scenario,
+        base: Instant::now(),
+        now: 0,
+        queue: BinaryHeap::new(),
+        seq: 0,
+        run,
+        steering,
+        seen: SeenSet::default(),
+        workers,
+        degraded: None,
+        jobs: 0,
+        totals: Point::default(),
+        stopped: false,
+        trace: Trace::default(),
+    };
+    engine.schedule(0, Event::Tick);
+    for worker in 0..fleet.workers {
+        for _ in 0..fleet.slots {
+            engine.schedule(0, Event::Start { worker });
+        }
+    }
+    while let Some(next) = engine.queue.pop() {
+        if next.at > scenario.limit.ms || engine.stopped {
+            break;
+        }
+        engine.now = next.at;
+        match next.event {
+            Event::Tick => engine.tick(),
+            Event::Start { worker } => engine.start(worker),
+            Event::Done(call) => engine.done(call),
+            Event::Split { parent, call } => engine.split(parent, call),
+        }
+    }
+    engine.finish()
+}
+
+impl Engine<'_> {
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    fn instant(&self, ms: u64) -> Instant {
+        self.base + Duration::from_millis(ms)
+    }
+
+    /// A provider for one call of `worker`, drawn by `weights` among the
+    /// ones its gates let through, as the worker's pool draws; or when to
+    /// try again (at most a second away, as a worker's wait is bounded).
+    fn lease(
+        &mut self,
+        worker: usize,
+        weights: &BTreeMap<String, f64>,
+    ) -> Result<(usize, Admission), u64> {
+        let now = self.instant(self.now);
+        let fleet = self.fleet;
+        let w = &mut self.workers[worker];
+        let healthy: Vec<usize> = (0..fleet.providers.len())
+            .filter(|&p| w.gates[p].healthy(now))
+            .collect();
+        let weight = |p: usize| {
+            weights
+                .get(&fleet.providers[p].name)
+                .copied()
+                .filter(|x| x.is_finite() && *x > 0.0)
+        };
+        let mut candidates: Vec<(usize, f64)> = healthy
+            .iter()
+            .filter_map(|&p| Some((p, weight(p)?)))
+            .collect();
+        if candidates.is_empty() {
+            candidates = healthy.iter().map(|&p| (p, 1.0)).collect();
+        }
+        let mut retry = self.now + 1_000;
+        while let Some(i) = choose(
+            &candidates.iter().map(|c| c.1).collect::<Vec<_>>(),
+            &mut w.rng,
+        ) {
+            let p = candidates[i].0;
+            match w.gates[p].admit(now) {
+                Ok(admission) => return Ok((p, admission)),
+                Err(t) => {
+                    let ms = t.saturating_duration_since(self.base).as_millis() as u64;
+                    retry = retry.min(ms.max(self.now + 1));
+                }
+            }
+            candidates.swap_remove(i);
+        }
+        Err(retry)
+    }
+
+    /// Calls provider `p` for `worker` with `prompt`; returns the call and
+    /// when it ends.
+    fn call(
+        &mut self,
+        worker: usize,
+        p: usize,
+        admission: Admission,
+        prompt: &worker::prompt::Prompt,
+        partition: Option<String>,
+    ) -> (Call, u64) {
+        let degraded = self.degraded.filter(|d| d.0 == p).map(|d| d.1);
+        let sim = self.fleet.providers[p].model(degraded);
+        let (result, latency) = sim.answer_at(prompt, &mut self.workers[worker].rng);
+        let latency_ms = (latency.as_millis() as u64).max(1);
+        let call = Call {
+            worker,
+            provider: p,
+            admission,
+            partition,
+            result,
+            latency_ms,
+        };
+        (call, self.now + latency_ms)
+    }
+
+    fn start(&mut self, worker: usize) {
+        let assignment = self.workers[worker].assignment.clone();
+        let prompt = prompt::build(&assignment);
+        match self.lease(worker, &assignment.weights) {
+            Ok((p, admission)) => {
+                let (call, at) = self.call(worker, p, admission, &prompt, assignment.partition);
+                self.schedule(at, Event::Done(call));
+            }
+            Err(at) => self.schedule(at, Event::Start { worker }),
+        }
+    }
+
+    /// Records the call's end at its gate; its completion when it has one.
+    fn settle(&mut self, call: &Call) -> Option<Completion> {
+        let now = self.instant(self.now);
+        let w = &mut self.workers[call.worker];
+        let unit = w.rng.unit();
+        let outcome = call.result.as_ref().map(|_| ());
+        w.gates[call.provider].record(outcome, call.admission, now, unit);
+        let c = call.result.as_ref().ok()?.clone();
+        let name = &self.fleet.providers[call.provider].name;
+        self.totals.tokens += c.tokens_in + c.tokens_out;
+        self.totals.usd += c.cost_usd;
+        *self.trace.usd_by_provider.entry(name.clone()).or_default() += c.cost_usd;
+        Some(c)
+    }
+
+    fn record_point(&mut self) {
+        self.totals.ms = self.now;
+        self.trace.points.push(self.totals);
+        let limit = self.scenario.limit;
+        if self.totals.tokens >= limit.tokens || self.totals.usd >= limit.usd {
+            self.stopped = true;
+        }
+    }
+
+    fn done(&mut self, call: Call) {
+        if let Some(c) = self.settle(&call) {
+            let truncated = c.finish_reason.as_deref() == Some("length");
+            let items = parse_answer(&c.text, truncated);
+            let (outcome, duplicates) = dedup(&mut self.seen, &items);
+            let batch = CandidateBatch {
+                v: VERSION,
+                batch_id: String::new(),
+                run_id: self.run.info.run_id.clone(),
+                topic: self.run.info.topic.clone(),
+                worker_id: self.workers[call.worker].id.clone(),
+                provider: self.fleet.providers[call.provider].name.clone(),
+                model: c.model,
+                partition: call.partition.clone(),
+                items,
+                tokens_in: c.tokens_in,
+                tokens_out: c.tokens_out,
+                latency_ms: call.latency_ms,
+                cost_usd: c.cost_usd,
+                finish_reason: c.finish_reason,
+                request_id: None,
+                created_at_ms: self.now,
+            };
+            self.steering
+                .observe(&batch, outcome, &duplicates, self.now);
+            self.totals.unique += outcome.new;
+            self.record_point();
+        }
+        self.schedule(
+            self.now,
+            Event::Start {
+                worker: call.worker,
+            },
+        );
+    }
+
+    fn tick(&mut self) {
+        let now = self.instant(self.now);
+        let healthy: Vec<String> = (0..self.fleet.providers.len())
+            .filter(|&p| self.workers.iter_mut().any(|w| w.gates[p].healthy(now)))
+            .map(|p| self.fleet.providers[p].name.clone())
+            .collect();
+        let ids: Vec<String> = self.workers.iter().map(|w| w.id.clone()).collect();
+        let plan = self.steering.tick(&healthy, &ids, self.now);
+        if plan.weights_changed {
+            let weights = self.steering.weights().0.clone();
+            for w in &mut self.workers {
+                w.assignment.weights = weights.clone();
+            }
+        }
+        for parent in plan.split {
+            self.request_partitions(parent);
+        }
+        for id in plan.reassign {
+            if let Some(i) = ids.iter().position(|w| *w == id) {
+                self.workers[i].assignment = self.steering.assignment(&self.run, &id, self.now);
+            }
+        }
+        let weights = self.effective_weights();
+        if let Some((at, how)) = self.scenario.degrade
+            && self.degraded.is_none()
+            && self.now >= at
+        {
+            let leader = (0..self.fleet.providers.len())
+                .max_by(|&a, &b| {
+                    let w = |p: usize| weights[&self.fleet.providers[p].name];
+                    w(a).total_cmp(&w(b))
+                })
+                .unwrap_or(0);
+            self.degraded = Some((leader, how));
+            self.trace.degraded = Some(self.fleet.providers[leader].name.clone());
+        }
+        self.trace.weights.push((self.now, weights));
+        self.schedule(self.now + TICK_MS, Event::Tick);
+    }
+
+    /// The weights workers draw by: the published ones, uniform when none.
+    fn effective_weights(&self) -> BTreeMap<String, f64> {
+        let (weights, _, _) = self.steering.weights();
+        let n = self.fleet.providers.len() as f64;
+        self.fleet
+            .providers
+            .iter()
+            .map(|p| {
+                let w = match weights.is_empty() {
+                    true => 1.0 / n,
+                    false => weights.get(&p.name).copied().unwrap_or(0.0),
+                };
+                (p.name.clone(), w)
+            })
+            .collect()
+    }
+
+    /// A partition job, answered by one worker of the queue group in turn.
+    fn request_partitions(&mut self, parent: Option<String>) {
+        let request = PartitionRequest {
+            v: VERSION,
+            run_id: self.run.info.run_id.clone(),
+            topic: self.run.info.topic.clone(),
+            parent: parent.clone(),
+            count: self.steering.fanout(),
+            weights: self.steering.weights().0.clone(),
+        };
+        let worker = self.jobs % self.workers.len();
+        self.jobs += 1;
+        match self.lease(worker, &request.weights) {
+            Ok((p, admission)) => {
+                let prompt = prompt::partitions(&request);
+                let (call, at) = self.call(worker, p, admission, &prompt, parent.clone());
+                self.schedule(at, Event::Split { parent, call });
+            }
+            Err(_) => {
+                self.steering
+                    .split_done(parent.as_deref(), Err("no provider".into()));
+            }
+        }
+    }
+
+    fn split(&mut self, parent: Option<String>, call: Call) {
+        let names = match self.settle(&call) {
+            Some(c) => {
+                let truncated = c.finish_reason.as_deref() == Some("length");
+                let count = self.steering.fanout() as usize;
+                let names = distinct(parse_answer(&c.text, truncated), parent.as_deref(), count);
+                self.record_point();
+                match names.is_empty() {
+                    true => Err("the answer named no sub-category".to_string()),
+                    false => Ok(names),
+                }
+            }
+            None => Err("the call failed".to_string()),
+        };
+        self.steering.split_done(parent.as_deref(), names);
+    }
+
+    fn finish(mut self) -> Trace {
+        let mut states = Vec::new();
+        self.steering.annotate(&mut states);
+        for s in states {
+            *self.trace.partitions.entry(s.state).or_default() += 1;
+        }
+        self.trace
+    }
+}
+
+/// Dedup of one answer's items into the seen-set, as the coordinator's
+/// ingest does it: unusable lines dropped, new items counted, a sample of
+/// the duplicates kept for the avoid hints.
+fn dedup(seen: &mut SeenSet, items: &[String]) -> (BatchOutcome, Vec<String>) {
+    let mut outcome = BatchOutcome::default();
+    let mut duplicates = Vec::new();
+    for raw in items {
+        let Some(item) = batch::vet(raw) else {
+            outcome.invalid += 1;
+            continue;
+        };
+        outcome.candidates += 1;
+        if seen.insert(item.hash) {
+            outcome.new += 1;
+        } else if duplicates.len() < DUPLICATE_SAMPLE {
+            duplicates.push(item.text);
+        }
+    }
+    (outcome, duplicates)
+}
+
+#[cfg(test)]
+mod tests {
+    use igentai_protocol::Strategies;
+
+    use super::*;
+
+    fn scenario(strategies: Strategies, seed: u64) -> Scenario {
+        Scenario {
+            strategies,
+            fixed: None,
+            limit: Limit::tokens(60_000),
+            degrade: None,
+            seed,
+            tuning: Default::default(),
+        }
+    }
+
+    #[test]
+    fn runs_are_seeded_and_stop_at_their_budget() {
+        let fleet = Fleet::standard();
+        let all = Strategies::default();
+        let (a, b) = (
+            run(&fleet, &scenario(all, 1)),
+            run(&fleet, &scenario(all, 1)),
+        );
+        assert_eq!(a.points, b.points, "a seed replays the run");
+        assert_ne!(a.points, run(&fleet, &scenario(all, 2)).points);
+        let last = a.last();
+        assert!(last.tokens >= 60_000 && a.points[a.points.len() - 2].tokens < 60_000);
+        assert!(a.points.windows(2).all(|w| w[0].tokens <= w[1].tokens
+            && w[0].unique <= w[1].unique
+            && w[0].ms <= w[1].ms));
+        assert!(last.unique > 0 && last.usd > 0.0);
+        assert!(!a.partitions.is_empty(), "the topic was split");
+        assert!(a.weights.len() >= 2, "weights after every tick");
+    }
+
+    #[test]
+    fn switched_off_strategies_stay_off() {
+        let fleet = Fleet::standard();
+        let naive = Strategies {
+            weights: false,
+            partitions: false,
+            avoid: false,
+        };
+        let trace = run(&fleet, &scenario(naive, 1));
+        assert!(trace.partitions.is_empty());
+        let uniform = 1.0 / fleet.providers.len() as f64;
+        assert!(
+            trace
+                .weights
+                .iter()
+                .all(|(_, w)| w.values().all(|x| (x - uniform).abs() < 1e-9))
+        );
+        assert_eq!(trace.usd_by_provider.len(), fleet.providers.len());
+    }
+}

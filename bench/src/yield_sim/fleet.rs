@@ -1,0 +1,152 @@
+//! The simulated providers the yield benchmark steers between: four `sim`
+//! models of one world that differ the way real models do, in quality
+//! (how much of the world they know, how much they repeat themselves, how
+//! well they follow partitions and avoid lists), price, speed and failure
+//! rate. Each also has two degraded forms for the move-away measurement.
+
+use worker::providers::{Sim, SimConfig};
+
+/// Seed of the shared world: every model knows the same tree and names.
+pub const WORLD_SEED: u64 = 7;
+
+/// How a provider degrades mid-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Degradation {
+    /// Its answers collapse onto a few items it keeps repeating (a model
+    /// swapped for a weaker one behind the same name): still healthy, so
+    /// only the measured yield can tell.
+    Yield,
+    /// Every call fails: its breakers open and the fleet reports it
+    /// unhealthy.
+    Failure,
+}
+
+impl Degradation {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Yield => "yield collapses (answers repeat)",
+            Self::Failure => "every call fails",
+        }
+    }
+}
+
+pub struct Provider {
+    pub name: String,
+    pub config: SimConfig,
+    pub sim: Sim,
+    repeating: Sim,
+    failing: Sim,
+}
+
+impl Provider {
+    fn new(config: SimConfig) -> Self {
+        let repeating = SimConfig {
+            universe: 60,
+            zipf_s: 2.0,
+            ..config.clone()
+        };
+        let failing = SimConfig {
+            failure_rate: 1.0,
+            ..config.clone()
+        };
+        Provider {
+            name: config.model.clone(),
+            sim: Sim::new(config.clone()),
+            repeating: Sim::new(repeating),
+            failing: Sim::new(failing),
+            config,
+        }
+    }
+
+    /// The model answering now: itself, or its degraded form.
+    pub fn model(&self, degraded: Option<Degradation>) -> &Sim {
+        match degraded {
+            None => &self.sim,
+            Some(Degradation::Yield) => &self.repeating,
+            Some(Degradation::Failure) => &self.failing,
+        }
+    }
+}
+
+/// The providers and the shape of the fleet calling them.
+pub struct Fleet {
+    pub topic: String,
+    pub providers: Vec<Provider>,
+    pub workers: usize,
+    /// LLM calls in flight per worker.
+    pub slots: usize,
+}
+
+impl Fleet {
+    /// Four models: a cheap fast one that knows little and repeats much, a
+    /// solid mid-priced one, a slow expensive one that knows the most, and
+    /// a cheap one that fails often.
+    pub fn standard() -> Self {
+        let model = |name: &str| SimConfig {
+            model: name.into(),
+            seed: WORLD_SEED,
+            ..SimConfig::default()
+        };
+        let providers = vec![
+            SimConfig {
+                universe: 40_000,
+                zipf_s: 1.3,
+                category_s: 3.0,
+                latency_ms: 400.0,
+                failure_rate: 0.02,
+                avoid_obedience: 0.4,
+                partition_obedience: 0.6,
+                price_in_per_m: 0.05,
+                price_out_per_m: 0.20,
+                ..model("mini")
+            },
+            SimConfig {
+                universe: 70_000,
+                zipf_s: 1.1,
+                category_s: 2.6,
+                latency_ms: 900.0,
+                failure_rate: 0.03,
+                avoid_obedience: 0.7,
+                partition_obedience: 0.8,
+                price_in_per_m: 0.15,
+                price_out_per_m: 0.60,
+                ..model("mid")
+            },
+            SimConfig {
+                universe: 100_000,
+                zipf_s: 1.0,
+                category_s: 2.2,
+                latency_ms: 1_800.0,
+                failure_rate: 0.01,
+                avoid_obedience: 0.9,
+                partition_obedience: 0.9,
+                price_in_per_m: 1.25,
+                price_out_per_m: 5.00,
+                ..model("max")
+            },
+            SimConfig {
+                universe: 60_000,
+                zipf_s: 1.1,
+                category_s: 2.6,
+                latency_ms: 600.0,
+                failure_rate: 0.25,
+                rate_limit_rate: 0.10,
+                avoid_obedience: 0.7,
+                partition_obedience: 0.8,
+                price_in_per_m: 0.10,
+                price_out_per_m: 0.40,
+                ..model("flaky")
+            },
+        ];
+        Fleet {
+            topic: "Paris attractions".into(),
+            providers: providers.into_iter().map(Provider::new).collect(),
+            workers: 6,
+            slots: 4,
+        }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.providers.iter().map(|p| p.name.clone()).collect()
+    }
+}

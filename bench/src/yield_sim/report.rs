@@ -1,0 +1,329 @@
+//! The yield benchmark's results as Markdown, and their place in
+//! `BENCHMARKS.md`: between `<!-- yield:begin -->` and `<!-- yield:end -->`,
+//! leaving everything outside the markers as it was.
+
+use std::fmt::Write;
+
+use super::experiments::{MoveAway, Regret, Settings, YieldRow};
+use super::fleet::Fleet;
+
+pub const BEGIN: &str = "<!-- yield:begin -->";
+pub const END: &str = "<!-- yield:end -->";
+
+/// Where and how the numbers were produced.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    pub command: String,
+    pub machine: String,
+    pub date: String,
+}
+
+pub struct Results<'a> {
+    pub fleet: &'a Fleet,
+    pub settings: &'a Settings,
+    pub yields: &'a [YieldRow],
+    pub regret: &'a [Regret],
+    pub move_away: &'a [MoveAway],
+}
+
+/// The section, Markdown.
+pub fn markdown(r: &Results, p: &Provenance) -> String {
+    let mut out = String::new();
+    let s = r.settings;
+    let _ = writeln!(out, "## Yield: new items per token and per dollar\n");
+    let _ = writeln!(
+        out,
+        "Measured {} on {} with `{}`. Virtual time on the real coordinator steering \
+         (bandit, partition tree, avoid hints, dedup) and the real worker code (prompts, \
+         parsing, provider choice, breakers) calling the `sim` provider without waiting; \
+         no NATS. {} workers × {} calls in flight, the coordinator ticking every second, \
+         topic \"{}\"; every number is the mean of {} seeded runs.\n",
+        p.date, p.machine, p.command, r.fleet.workers, r.fleet.slots, r.fleet.topic, s.seeds
+    );
+    providers(&mut out, r.fleet);
+    yields(&mut out, r.yields);
+    regret(&mut out, r.regret);
+    move_away(&mut out, r.move_away, s);
+    targets(&mut out, r);
+    out
+}
+
+fn providers(out: &mut String, fleet: &Fleet) {
+    let c = &fleet.providers[0].config;
+    let _ = writeln!(
+        out,
+        "The providers: `sim` models of one world (seed {}, {} sub-categories per node, {} \
+         levels: {} leaves), differing in quality, price, speed and failures \
+         (see the README's sim model).\n",
+        c.seed,
+        c.fanout,
+        c.depth,
+        u64::from(c.fanout).pow(c.depth)
+    );
+    let _ = writeln!(
+        out,
+        "| provider | knows (items) | zipf_s | category_s | partition obedience | avoid obedience | $/M in | $/M out | median latency | failures | 429s |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for p in &fleet.providers {
+        let c = &p.config;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} ms | {:.0}% | {:.0}% |",
+            p.name,
+            c.universe,
+            c.zipf_s,
+            c.category_s,
+            c.partition_obedience,
+            c.avoid_obedience,
+            c.price_in_per_m,
+            c.price_out_per_m,
+            c.latency_ms,
+            c.failure_rate * 100.0,
+            c.rate_limit_rate * 100.0
+        );
+    }
+    out.push('\n');
+}
+
+fn yields(out: &mut String, rows: &[YieldRow]) {
+    let _ = writeln!(
+        out,
+        "### New items at equal tokens\n\nEach strategy alone and all together against \
+         naive (one fixed prompt, uniform weights, no hints, no partitions), at three token \
+         budgets from unsaturated to saturating.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| strategy | budget (tokens) | new items | spent | new / 1k tokens | new / $ | × naive per token | × naive per $ |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|");
+    let mut budgets: Vec<u64> = rows.iter().map(|r| r.budget).collect();
+    budgets.sort_unstable();
+    budgets.dedup();
+    for budget in budgets {
+        for r in rows.iter().filter(|r| r.budget == budget) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | ${:.3} | {:.1} | {:.0} | {:.2}× | {:.2}× |",
+                r.strategy,
+                thousands(budget),
+                r.unique,
+                r.usd,
+                r.per_1k_tokens,
+                r.per_usd,
+                r.x_tokens,
+                r.x_usd
+            );
+        }
+    }
+    out.push('\n');
+}
+
+fn regret(out: &mut String, rows: &[Regret]) {
+    let Some(first) = rows.first() else { return };
+    let _ = writeln!(
+        out,
+        "### Weight regret\n\nThe learned weights against every fixed allocation of call \
+         shares in steps of a quarter ({} allocations, single providers included), all with \
+         partitions and avoid hints on, compared at equal dollars: regret = (best fixed in \
+         hindsight − learned) / best fixed.\n",
+        first.allocations
+    );
+    let _ = writeln!(
+        out,
+        "| budget | learned weights | best fixed allocation | best single provider | uniform | regret |"
+    );
+    let _ = writeln!(out, "|--:|--:|---|---|--:|--:|");
+    for r in rows {
+        let allocation: Vec<String> = r
+            .best_allocation
+            .iter()
+            .map(|(n, w)| format!("{n} {:.0}%", w * 100.0))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| ${:.2} | {:.0} | {:.0} ({}) | {:.0} ({}) | {:.0} | {:.1}% |",
+            r.usd,
+            r.learned,
+            r.best,
+            allocation.join(", "),
+            r.best_single.1,
+            r.best_single.0,
+            r.uniform,
+            r.regret * 100.0
+        );
+    }
+    out.push('\n');
+}
+
+fn move_away(out: &mut String, rows: &[MoveAway], s: &Settings) {
+    let _ = writeln!(
+        out,
+        "### Moving away from a degrading provider\n\nAll strategies on; at {} s the \
+         provider weighted highest degrades. Time until its weight is at most half of what \
+         it was (weights are published at most once a second).\n",
+        s.degrade_at_s
+    );
+    let _ = writeln!(
+        out,
+        "| degradation | run | provider | weight then | seconds to halve |"
+    );
+    let _ = writeln!(out, "|---|--:|---|--:|--:|");
+    for m in rows {
+        for (i, (name, weight, seconds)) in m.runs.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {} |",
+                m.how.label(),
+                i + 1,
+                name,
+                weight,
+                seconds.map_or_else(|| "never".to_string(), |s| format!("{s:.0}"))
+            );
+        }
+    }
+    out.push('\n');
+}
+
+fn targets(out: &mut String, r: &Results) {
+    let saturating = r.yields.iter().map(|y| y.budget).max().unwrap_or(0);
+    let all = r
+        .yields
+        .iter()
+        .find(|y| y.strategy == "all" && y.budget == saturating);
+    let worst_regret = r.regret.iter().map(|g| g.regret).fold(0.0, f64::max);
+    let worst_move = r
+        .move_away
+        .iter()
+        .map(MoveAway::worst)
+        .try_fold(0.0, |acc: f64, s| s.map(|s| acc.max(s)));
+    let mark = |ok: bool| if ok { "met" } else { "missed" };
+    let _ = writeln!(out, "### Targets\n");
+    if let Some(all) = all {
+        let _ = writeln!(
+            out,
+            "- All strategies ≥ 3× naive at the saturating budget ({} tokens): {:.2}× per \
+             dollar ({}), {:.2}× per token ({}).",
+            thousands(saturating),
+            all.x_usd,
+            mark(all.x_usd >= 3.0),
+            all.x_tokens,
+            mark(all.x_tokens >= 3.0)
+        );
+        let row = |name: &str| {
+            r.yields
+                .iter()
+                .find(|y| y.strategy == name && y.budget == saturating)
+        };
+        if all.x_tokens < 3.0
+            && let (Some(w), Some(p)) = (row("weights"), row("partitions"))
+        {
+            let _ = writeln!(
+                out,
+                "  What bounds it per token: the weights maximise new items per dollar, and \
+                 the cheapest providers are the weaker ones, so they buy cheaper tokens that \
+                 each find less: weights alone give {:.2}× naive per token but {:.2}× per \
+                 dollar, while partitions alone give {:.2}× per token; together {:.2}× per \
+                 token at {:.0}% of naive's spend.",
+                w.x_tokens,
+                w.x_usd,
+                p.x_tokens,
+                all.x_tokens,
+                ratio_pct(all.usd, row("naive").map_or(0.0, |n| n.usd))
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "- Weight regret ≤ 10%: worst {:.1}% ({}).",
+        worst_regret * 100.0,
+        mark(worst_regret <= 0.10)
+    );
+    let _ = writeln!(
+        out,
+        "- Weights move away from a degrading provider within 30 s: worst {} ({}).",
+        worst_move.map_or_else(|| "never".to_string(), |s| format!("{s:.0} s")),
+        mark(worst_move.is_some_and(|s| s <= 30.0))
+    );
+}
+
+fn ratio_pct(a: f64, b: f64) -> f64 {
+    if b > 0.0 { 100.0 * a / b } else { 0.0 }
+}
+
+/// `text` with the section between the markers replaced by `section`; the
+/// markers and section appended when the markers are missing. `None`: the
+/// file does not exist yet.
+pub fn splice(text: Option<&str>, section: &str) -> String {
+    let block = format!("{BEGIN}\n{}\n{END}", section.trim_end());
+    let Some(text) = text else {
+        return format!("# Benchmarks\n\n{block}\n");
+    };
+    match (text.find(BEGIN), text.find(END)) {
+        (Some(b), Some(e)) if b < e => {
+            format!("{}{block}{}", &text[..b], &text[e + END.len()..])
+        }
+        _ => {
+            let sep = if text.is_empty() || text.ends_with("\n\n") {
+                ""
+            } else if text.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            };
+            format!("{text}{sep}{block}\n")
+        }
+    }
+}
+
+/// 3000000 → "3,000,000".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut rest = digits.as_str();
+    let mut groups = Vec::new();
+    while rest.len() > 3 {
+        let (head, tail) = rest.split_at(rest.len() - 3);
+        groups.push(tail);
+        rest = head;
+    }
+    groups.push(rest);
+    groups.reverse();
+    groups.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splices_between_the_markers_only() {
+        let check = |text: Option<&str>, expected: &str| {
+            assert_eq!(splice(text, "new\n"), expected, "{text:?}");
+        };
+        check(
+            None,
+            "# Benchmarks\n\n<!-- yield:begin -->\nnew\n<!-- yield:end -->\n",
+        );
+        check(
+            Some("# B\n\nother\n<!-- yield:begin -->\nold\n<!-- yield:end -->\ntail\n"),
+            "# B\n\nother\n<!-- yield:begin -->\nnew\n<!-- yield:end -->\ntail\n",
+        );
+        check(
+            Some("# B\n\n<!-- throughput:begin -->\nx\n<!-- throughput:end -->\n"),
+            "# B\n\n<!-- throughput:begin -->\nx\n<!-- throughput:end -->\n\n<!-- yield:begin -->\nnew\n<!-- yield:end -->\n",
+        );
+        // An end marker before the begin marker is not a section.
+        check(
+            Some("<!-- yield:end --> <!-- yield:begin -->"),
+            "<!-- yield:end --> <!-- yield:begin -->\n\n<!-- yield:begin -->\nnew\n<!-- yield:end -->\n",
+        );
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(3_000_000), "3,000,000");
+    }
+}

@@ -1,0 +1,48 @@
+//! What one run of the yield benchmark recorded: the totals after every
+//! answer, so the run can be read at any token or dollar budget, and the
+//! weights after every tick.
+
+use std::collections::BTreeMap;
+
+/// Totals after one answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Point {
+    pub ms: u64,
+    pub tokens: u64,
+    pub usd: f64,
+    pub unique: u64,
+}
+
+/// What a run recorded.
+#[derive(Debug, Default)]
+pub struct Trace {
+    pub points: Vec<Point>,
+    /// The weights in force after each tick.
+    pub weights: Vec<(u64, BTreeMap<String, f64>)>,
+    /// The provider that degraded, if one did.
+    pub degraded: Option<String>,
+    /// Partitions by state at the end (`active`, `split`, `retired`).
+    pub partitions: BTreeMap<String, usize>,
+    /// Dollars spent per provider.
+    pub usd_by_provider: BTreeMap<String, f64>,
+}
+
+impl Trace {
+    /// The totals when `tokens` had been spent (the last answer within).
+    pub fn at_tokens(&self, tokens: u64) -> Point {
+        let i = self.points.partition_point(|p| p.tokens <= tokens);
+        i.checked_sub(1)
+            .map_or_else(Point::default, |i| self.points[i])
+    }
+
+    /// The totals when `usd` had been spent.
+    pub fn at_usd(&self, usd: f64) -> Point {
+        let i = self.points.partition_point(|p| p.usd <= usd);
+        i.checked_sub(1)
+            .map_or_else(Point::default, |i| self.points[i])
+    }
+
+    pub fn last(&self) -> Point {
+        self.points.last().copied().unwrap_or_default()
+    }
+}
