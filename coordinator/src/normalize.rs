@@ -6,6 +6,8 @@
 //! `louvre`. The key is then hashed to 128 bits ([`key_hash`]) so the
 //! seen-set stores fixed-size values, not strings.
 
+use std::cell::RefCell;
+
 use unicode_normalization::UnicodeNormalization;
 
 /// Characters stripped from both ends of an item: quotes of every script,
@@ -107,7 +109,12 @@ fn strip_article(s: &str) -> &str {
 
 /// The normalized key of a candidate; empty when nothing is left.
 pub fn normalize(raw: &str) -> String {
-    Normalizer::default().key(raw).to_string()
+    // Callers all over normalize one string at a time: reuse one set of
+    // buffers per thread, so each call allocates only the key it returns.
+    thread_local! {
+        static NORMALIZER: RefCell<Normalizer> = RefCell::new(Normalizer::default());
+    }
+    NORMALIZER.with_borrow_mut(|n| n.key(raw).to_string())
 }
 
 /// Normalizes many candidates with two reused buffers, so the hot path

@@ -75,6 +75,50 @@ pub struct RecordRef<'a> {
     pub ts: &'a str,
 }
 
+impl RecordRef<'_> {
+    /// Appends the record as one line of JSON, the same bytes as
+    /// `serde_json::to_writer` writes, without its per-field machinery.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"seq\":");
+        out.extend_from_slice(self.seq.to_string().as_bytes());
+        for (name, value) in [
+            ("item", Some(self.item)),
+            ("key", Some(self.key)),
+            ("provider", Some(self.provider)),
+            ("model", Some(self.model)),
+            ("worker", Some(self.worker)),
+            ("partition", self.partition),
+            ("run", Some(self.run)),
+            ("batch", Some(self.batch)),
+            ("ts", Some(self.ts)),
+        ] {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            match value {
+                Some(v) => write_json_str(out, v),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// Appends `s` as a JSON string: copied as is when nothing in it needs
+/// escaping (the usual case), else escaped by serde_json.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    let plain = s
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    }
+}
+
 /// Appended lines on their way to disk ([`TopicStore::take_for_sync`]):
 /// `items.jsonl`'s and `output.txt`'s, with handles to their files.
 pub struct PendingSync {
@@ -252,7 +296,7 @@ impl TopicStore {
         record.seq = self.next_seq;
         // items.jsonl first: if a crash cuts between the two writes, the
         // surplus record is trimmed on open; a missing one would lose provenance.
-        serde_json::to_writer(&mut self.records_buf, &record)?;
+        record.write_json(&mut self.records_buf);
         self.records_buf.push(b'\n');
         self.output_buf.extend_from_slice(record.item.as_bytes());
         self.output_buf.push(b'\n');
@@ -433,6 +477,27 @@ mod tests {
 
     fn read(dir: &Path, name: &str) -> String {
         std::fs::read_to_string(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn records_write_as_serde_writes_them() {
+        for (item, partition) in [
+            ("Louvre", None),
+            ("Musée d'Orsay", Some("Museums")),
+            ("say \"hi\" \\ back", Some("a\tb")),
+            ("bell\u{7} and \u{1f} and \u{7f}", None),
+            ("東京タワー", Some("")),
+        ] {
+            let mut r = record(item);
+            r.seq = 12345;
+            r.partition = partition.map(str::to_string);
+            let mut ours = Vec::new();
+            r.borrowed().write_json(&mut ours);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&r.borrowed()).unwrap()
+            );
+        }
     }
 
     #[test]

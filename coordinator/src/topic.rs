@@ -22,7 +22,9 @@ use crate::batch::Vetter;
 use crate::dedup::SeenSet;
 use crate::normalize::{Normalizer, key_hash};
 use crate::stats::BatchOutcome;
-use crate::store::{self, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic};
+use crate::store::{
+    self, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic, write_json_str,
+};
 
 /// Duplicates kept per batch for the avoid hints.
 const DUPLICATE_SAMPLE: usize = 64;
@@ -138,7 +140,7 @@ impl Topic {
                 run_id: &batch.run_id,
                 items: &new_items,
             };
-            Bytes::from(serde_json::to_vec(&event).expect("items events serialize"))
+            Bytes::from(event.to_json())
         });
         Ok((outcome, event, duplicates))
     }
@@ -173,6 +175,35 @@ struct ItemsEventRef<'a> {
     v: u32,
     run_id: &'a str,
     items: &'a [NewItemRef<'a>],
+}
+
+impl ItemsEventRef<'_> {
+    /// The same bytes as `serde_json::to_vec`, written field by field.
+    fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + 96 * self.items.len());
+        out.extend_from_slice(format!("{{\"v\":{},\"run_id\":", self.v).as_bytes());
+        write_json_str(&mut out, self.run_id);
+        out.extend_from_slice(b",\"items\":[");
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(format!("{{\"seq\":{},\"text\":", item.seq).as_bytes());
+            write_json_str(&mut out, item.text);
+            out.extend_from_slice(b",\"provider\":");
+            write_json_str(&mut out, item.provider);
+            out.extend_from_slice(b",\"worker_id\":");
+            write_json_str(&mut out, item.worker_id);
+            out.extend_from_slice(b",\"partition\":");
+            match item.partition {
+                Some(p) => write_json_str(&mut out, p),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
 }
 
 /// [`igentai_protocol::NewItem`], borrowed: the same JSON.
@@ -249,6 +280,28 @@ mod tests {
                 items: vec![item(1, "Brie"), item(2, "Comté")],
             }
         );
+        let tricky = [
+            NewItemRef {
+                seq: 7,
+                text: "say \"hi\"\\",
+                provider: "p",
+                worker_id: "w",
+                partition: None,
+            },
+            NewItemRef {
+                seq: 8,
+                text: "東京",
+                provider: "p",
+                worker_id: "w",
+                partition: Some("x\ty"),
+            },
+        ];
+        let event = ItemsEventRef {
+            v: VERSION,
+            run_id: "r\"1",
+            items: &tricky,
+        };
+        assert_eq!(event.to_json(), serde_json::to_vec(&event).unwrap());
         // A batch of known items only: nothing to announce.
         let (outcome, event, _) = topic
             .dedup(&batch(), &cows(&["COMTÉ"]), "t", &mut scratch)

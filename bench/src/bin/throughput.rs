@@ -92,12 +92,14 @@ async fn main() -> anyhow::Result<()> {
         let (batches, rounds) = (args.dedup_batches, args.dedup_rounds);
         let r = tokio::task::spawn_blocking(move || dedup::measure(batches, rounds)).await?;
         report.rows.extend(dedup::rows(&r));
+        report.notes.extend(dedup::notes(&r));
     }
     if runs(Bench::Ingest) {
         eprintln!("ingest: {} batches", args.ingest_batches);
         let dir = temp_dir("ingest")?;
         let r = ingest::measure(dir.path(), args.ingest_batches).await?;
         report.rows.extend(ingest::rows(&r));
+        report.notes.extend(ingest::notes(&r));
     }
     if runs(Bench::Memory) {
         eprintln!("memory: {} items", args.memory_items);
@@ -132,6 +134,9 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("{}", report.table());
+    for note in &report.notes {
+        println!("- {note}");
+    }
     if let Some(path) = &args.write {
         report.write(path)?;
         eprintln!("wrote {}", path.display());
