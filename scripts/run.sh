@@ -4,6 +4,9 @@
 # http://127.0.0.1:8080, then starts TOPIC (default "Paris attractions").
 # Ctrl-C or SIGTERM stops every process it started.
 #
+# Each role logs in to NATS as its own user; the passwords are generated into
+# run/credentials.env on first run (see README: Security).
+#
 #   scripts/run.sh ["TOPIC"]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,12 +31,12 @@ trap 'exit 143' TERM
 
 "$IGENTAI_ROOT/scripts/start-nats.sh"
 running coordinator && die "a coordinator is already running (scripts/stop.sh stops it)"
-start_bg coordinator "$IGENTAI_BIN/coordinator" --nats-url "$NATS_URL" --data-dir "$IGENTAI_DATA_DIR"
+start_bg_as coordinator coordinator "$IGENTAI_BIN/coordinator" --nats-url "$NATS_URL" --data-dir "$IGENTAI_DATA_DIR"
 "$IGENTAI_ROOT/scripts/start-fleet.sh" "$workers"
-start_bg dashboard "$IGENTAI_BIN/dashboard" --nats-url "$NATS_URL" --listen "$dashboard_addr"
+start_bg_as dashboard dashboard "$IGENTAI_BIN/dashboard" --nats-url "$NATS_URL" --listen "$dashboard_addr"
 wait_port "${dashboard_addr##*:}" dashboard
 
-reply="$("$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" start "$topic")" \
+reply="$(run_as operator "$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" start "$topic")" \
   || die "the coordinator refused the topic: $reply"
 output_dir="$(printf '%s\n' "$reply" | sed -n 's/.*"output_dir": *"\(.*\)".*/\1/p')"
 
@@ -43,7 +46,7 @@ cat <<MSG
 
   dashboard   http://$dashboard_addr
   output      $output_dir/output.txt   (tail -f it)
-  status      target/$IGENTAI_PROFILE/coordinator ctl status
+  status      scripts/ctl.sh status   (coordinator ctl, as the operator)
   logs        $IGENTAI_RUN_DIR/*.log
   stop        Ctrl-C here (or scripts/stop.sh from another terminal)
 

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Starts N workers (default 5) in the background against $NATS_URL.
-# Extra arguments go to every worker, e.g. --concurrency 8.
+# Starts N workers (default 5) in the background against $NATS_URL, logged
+# in as the `worker` NATS user. Extra arguments go to every worker, e.g.
+# --concurrency 8.
+#
+# On another machine: set NATS_URL to the server and IGENTAI_WORKER_PASSWORD
+# to the worker password from the server machine's run/credentials.env.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -8,6 +12,13 @@ count="${1:-5}"
 shift || true
 [[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ] || die "usage: start-fleet.sh [N] [worker args...]"
 need_binaries
+# Local credentials are generated for a local server only; a remote one's
+# worker password must come from that machine.
+case "$NATS_URL" in
+  *://127.0.0.1:* | *://localhost:* | *://127.0.0.1 | *://localhost) mode=generate ;;
+  *) mode=nogenerate ;;
+esac
+role_password worker "$mode" >/dev/null
 host="$(hostname | tr -c 'A-Za-z0-9_\n-' '_')"
 for i in $(seq 1 "$count"); do
   name="worker-$i"
@@ -15,6 +26,6 @@ for i in $(seq 1 "$count"); do
     say "$name already running"
     continue
   fi
-  start_bg "$name" "$IGENTAI_BIN/worker" --worker-id "$host-$i" --nats-url "$NATS_URL" "$@"
+  start_bg_as worker "$name" "$IGENTAI_BIN/worker" --worker-id "$host-$i" --nats-url "$NATS_URL" "$@"
 done
 say "$count workers started against $NATS_URL (logs $IGENTAI_RUN_DIR/worker-*.log)"

@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # Starts nats-server with JetStream (nats.conf) in the background; the store
-# lives under $IGENTAI_DATA_DIR/nats. Port: $NATS_PORT (4222).
+# lives under $IGENTAI_DATA_DIR/nats. Port: $NATS_PORT (4222); monitoring on
+# 127.0.0.1:$NATS_MONITOR_PORT (8222) only. Clients listen on 127.0.0.1
+# unless NATS_HOST says otherwise (NATS_HOST=0.0.0.0 for workers on other
+# machines).
+#
+# Every client must log in: the four role passwords come from the
+# environment or from run/credentials.env, generated here on first run
+# (see README: Security).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -10,7 +17,18 @@ if running nats; then
   exit 0
 fi
 mkdir -p "$IGENTAI_DATA_DIR/nats"
-export IGENTAI_NATS_STORE_DIR="$IGENTAI_DATA_DIR/nats"
-start_bg nats nats-server -c "$IGENTAI_ROOT/nats.conf" -p "$NATS_PORT" -m "$NATS_MONITOR_PORT"
+host_args=()
+[ -n "${NATS_HOST:-}" ] && host_args=(-a "$NATS_HOST")
+(
+  # Only nats-server gets every password.
+  for role in coordinator worker dashboard operator; do
+    var="$(password_var "$role")"
+    value="$(role_password "$role")" || exit 1
+    export "$var=$value"
+  done
+  export IGENTAI_NATS_STORE_DIR="$IGENTAI_DATA_DIR/nats"
+  start_bg nats nats-server -c "$IGENTAI_ROOT/nats.conf" -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" "${host_args[@]}"
+)
 wait_port "$NATS_PORT" nats-server
 say "nats-server on $NATS_URL (monitoring http://127.0.0.1:$NATS_MONITOR_PORT), log $IGENTAI_RUN_DIR/nats.log"
+say "NATS users: coordinator, worker, dashboard, operator; passwords in $IGENTAI_CREDENTIALS"

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use igentai_protocol::{MetricsSnapshot, PartitionStats, StartReply, decode_reply, subjects};
-use testkit::{NatsServer, Proc, bin_path, wait_for};
+use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
 
 const PROVIDERS: &str = r#"
 [[providers]]
@@ -48,12 +48,15 @@ async fn partitions_are_created_assigned_split_and_retired() {
     let data = dir.path().join("data");
     let providers = dir.path().join("providers.toml");
     std::fs::write(&providers, PROVIDERS).unwrap();
+    let [user, password] = creds(Role::Coordinator);
     let _coordinator = Proc::spawn(
         "coordinator",
         &bin_path("coordinator"),
         &[],
         &[
             ("NATS_URL", nats.url.as_str()),
+            user,
+            password,
             ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
             ("IGENTAI_METRICS_INTERVAL_MS", "200"),
             ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
@@ -62,6 +65,7 @@ async fn partitions_are_created_assigned_split_and_retired() {
         ],
         dir.path(),
     );
+    let [user, password] = creds(Role::Worker);
     let _workers: Vec<Proc> = (1..=3)
         .map(|i| {
             let id = format!("w{i}");
@@ -78,6 +82,8 @@ async fn partitions_are_created_assigned_split_and_retired() {
                 ],
                 &[
                     ("NATS_URL", nats.url.as_str()),
+                    user,
+                    password,
                     ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
                 ],
                 dir.path(),

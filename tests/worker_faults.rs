@@ -16,7 +16,7 @@ use async_nats::jetstream;
 use coordinator::store::ItemRecord;
 use futures::StreamExt;
 use igentai_protocol::{Heartbeat, StartReply, StopReply, WorkerState, subjects};
-use testkit::{NatsServer, Proc, bin_path, wait_for};
+use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
 
 use common::{lines, spawn_coordinator, wait_drained};
 
@@ -43,6 +43,7 @@ latency_ms = 60
 "#;
 
 fn spawn_worker(dir: &Path, nats_url: &str, id: &str, providers: &Path) -> Proc {
+    let [user, password] = creds(Role::Worker);
     Proc::spawn(
         id,
         &bin_path("worker"),
@@ -56,6 +57,8 @@ fn spawn_worker(dir: &Path, nats_url: &str, id: &str, providers: &Path) -> Proc 
         ],
         &[
             ("NATS_URL", nats_url),
+            user,
+            password,
             ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
         ],
         dir,

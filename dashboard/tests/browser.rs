@@ -20,7 +20,7 @@ use common::browser::{Browser, PAGE};
 use common::*;
 use igentai_protocol::{CandidateBatch, VERSION, subjects};
 use serde_json::{Value, json};
-use testkit::{NatsServer, Proc};
+use testkit::{NatsServer, Proc, Role, creds};
 
 const HOSTILE: &str = r#"<img src=x onerror="window.__pwned=1">"#;
 const WIDTH: u32 = 1440;
@@ -65,12 +65,15 @@ async fn fleet(dir: &Path) -> Fleet {
     let nats = NatsServer::start(dir).await;
     let data = dir.join("data");
     let data_s = data.to_str().expect("UTF-8 path").to_string();
+    let [user, password] = creds(Role::Coordinator);
     let coordinator = Proc::spawn(
         "coordinator",
         &testkit::bin_path("coordinator"),
         &[],
         &[
             ("NATS_URL", &nats.url),
+            user,
+            password,
             ("IGENTAI_DATA_DIR", &data_s),
             ("IGENTAI_METRICS_INTERVAL_MS", "200"),
         ],
@@ -78,8 +81,11 @@ async fn fleet(dir: &Path) -> Fleet {
     );
     let providers = dir.join("providers.toml");
     std::fs::write(&providers, PROVIDERS).expect("providers file");
+    let [user, password] = creds(Role::Worker);
     let worker_env = [
         ("NATS_URL", nats.url.as_str()),
+        user,
+        password,
         ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
     ];
     let worker = testkit::bin_path("worker");
@@ -267,7 +273,7 @@ async fn an_operator_runs_a_topic_from_the_page() {
         request_id: None,
         created_at_ms: igentai_protocol::now_ms(),
     };
-    publish_batch(&fleet.nats.client().await, &batch).await;
+    publish_batch(&fleet.nats.client_as(Role::Worker).await, &batch).await;
     browser
         .wait_until(
             "the hostile item in the feed, as text",
@@ -348,11 +354,12 @@ async fn an_operator_runs_a_topic_from_the_page() {
     wait_result(&browser, "Weights learned from yield again").await;
 
     // `coordinator ctl watch` follows the run until the page stops it.
+    let [user, password] = creds(Role::Operator);
     let mut watch = Proc::spawn(
         "watch",
         &testkit::bin_path("coordinator"),
         &["ctl", "watch"],
-        &[("NATS_URL", &fleet.nats.url)],
+        &[("NATS_URL", &fleet.nats.url), user, password],
         dir.path(),
     );
     let watch_log = dir.path().join("watch.log");
@@ -413,7 +420,7 @@ async fn an_operator_runs_a_topic_from_the_page() {
             "--data-dir",
             &data_s,
         ],
-        &[],
+        &creds(Role::Dashboard),
         dir.path(),
     );
     browser

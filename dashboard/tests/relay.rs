@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use igentai_protocol::subjects::{ITEMS, METRICS};
 use serde::Deserialize;
@@ -184,20 +182,9 @@ async fn starts_before_nats_and_relays_once_it_is_up() {
         "{response:?}"
     );
 
-    // Plain core NATS is all the dashboard uses; testkit's NatsServer picks
-    // its own port, and this one must come up where the dashboard already looks.
-    let _nats = testkit::Proc::spawn(
-        "nats-server",
-        Path::new("nats-server"),
-        &["-a", "127.0.0.1", "-p", &port.to_string()],
-        &[],
-        dir.path(),
-    );
-    let url = &url;
-    let client = testkit::wait_for("nats-server to accept clients", WAIT, move || async move {
-        async_nats::connect(url).await.ok()
-    })
-    .await;
+    // The server comes up where the dashboard already looks.
+    let nats = testkit::NatsServer::start_on(dir.path(), port).await;
+    let client = nats.client_as(testkit::Role::Coordinator).await;
 
     let first = prime(&client, &addr, BASE).await;
     let mut ws = ws_connect(&addr).await;

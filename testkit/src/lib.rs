@@ -2,6 +2,12 @@
 //! JetStream store, and the real igentai binaries, all killed on drop. Used
 //! by the system tests in the root `tests/` and by each crate's own tests.
 //!
+//! The server runs with the repository's `nats.conf`, so it refuses anonymous
+//! clients and enforces each role's permissions: every client and binary a
+//! test starts logs in as a [`Role`] with that role's fixed test password
+//! ([`creds`] for a binary's environment, [`NatsServer::client_as`] for a
+//! client; [`NatsServer::client`] is the all-powerful operator).
+//!
 //! Every wait is bounded and polls a condition; nothing sleeps to
 //! synchronise. A process's output goes to a log file that is printed when a
 //! test fails, so a red CI run shows what each process said.
@@ -45,6 +51,73 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind an ephemeral port")
+}
+
+/// The NATS users of `nats.conf`, one per role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Coordinator,
+    Worker,
+    Dashboard,
+    Operator,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Coordinator,
+        Role::Worker,
+        Role::Dashboard,
+        Role::Operator,
+    ];
+
+    /// The user name in `nats.conf`, also the role's inbox prefix token.
+    pub fn user(self) -> &'static str {
+        match self {
+            Role::Coordinator => "coordinator",
+            Role::Worker => "worker",
+            Role::Dashboard => "dashboard",
+            Role::Operator => "operator",
+        }
+    }
+
+    /// The password every test server gives this role.
+    pub fn password(self) -> &'static str {
+        match self {
+            Role::Coordinator => "test-coordinator-secret",
+            Role::Worker => "test-worker-secret",
+            Role::Dashboard => "test-dashboard-secret",
+            Role::Operator => "test-operator-secret",
+        }
+    }
+
+    /// The variable `nats.conf` reads this role's password from.
+    pub fn password_var(self) -> &'static str {
+        match self {
+            Role::Coordinator => "IGENTAI_COORDINATOR_PASSWORD",
+            Role::Worker => "IGENTAI_WORKER_PASSWORD",
+            Role::Dashboard => "IGENTAI_DASHBOARD_PASSWORD",
+            Role::Operator => "IGENTAI_OPERATOR_PASSWORD",
+        }
+    }
+}
+
+/// `NATS_USER` and `NATS_PASSWORD` for a binary started as `role`, to put in
+/// its environment: `let [user, password] = creds(Role::Worker);`.
+pub fn creds(role: Role) -> [(&'static str, &'static str); 2] {
+    [
+        ("NATS_USER", role.user()),
+        ("NATS_PASSWORD", role.password()),
+    ]
+}
+
+/// Connect options logging in as `role`, with the role's inbox prefix, as
+/// the binaries' own clients do.
+pub fn options(role: Role) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::with_user_and_password(
+        role.user().to_string(),
+        role.password().to_string(),
+    )
+    .custom_inbox_prefix(format!("_INBOX.{}", role.user()))
 }
 
 /// A child process whose output is logged to a file; killed on drop.
@@ -168,7 +241,12 @@ pub struct NatsServer {
 
 impl NatsServer {
     pub async fn start(dir: &Path) -> NatsServer {
-        let port = free_port();
+        Self::start_on(dir, free_port()).await
+    }
+
+    /// Like [`NatsServer::start`], on a given port: for a client that was
+    /// started first and already looks there.
+    pub async fn start_on(dir: &Path, port: u16) -> NatsServer {
         let store = dir.join("jetstream");
         let proc = Self::spawn(port, &store, dir);
         let server = NatsServer {
@@ -186,11 +264,13 @@ impl NatsServer {
         let conf = repo_root().join("nats.conf");
         let port_s = port.to_string();
         let monitor = free_port().to_string();
+        let mut env = vec![("IGENTAI_NATS_STORE_DIR", store.to_str().unwrap())];
+        env.extend(Role::ALL.map(|r| (r.password_var(), r.password())));
         Proc::spawn(
             "nats-server",
             Path::new("nats-server"),
             &["-c", conf.to_str().unwrap(), "-p", &port_s, "-m", &monitor],
-            &[("IGENTAI_NATS_STORE_DIR", store.to_str().unwrap())],
+            &env,
             dir,
         )
     }
@@ -202,7 +282,7 @@ impl NatsServer {
             Duration::from_secs(20),
             || {
                 let url = url.clone();
-                async move { async_nats::connect(&url).await.ok().map(|_| ()) }
+                async move { options(Role::Operator).connect(&url).await.ok().map(|_| ()) }
             },
         )
         .await;
@@ -216,10 +296,23 @@ impl NatsServer {
         self.wait_ready().await;
     }
 
+    /// `NATS_USER` and `NATS_PASSWORD` for a binary started as `role`.
+    pub fn creds(&self, role: Role) -> [(&'static str, &'static str); 2] {
+        creds(role)
+    }
+
+    /// A client logged in as the operator, who may publish and subscribe
+    /// anything.
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(&self.url)
+        self.client_as(Role::Operator).await
+    }
+
+    /// A client logged in as `role`, held to that role's permissions.
+    pub async fn client_as(&self, role: Role) -> async_nats::Client {
+        options(role)
+            .connect(&self.url)
             .await
-            .expect("connect to nats-server")
+            .unwrap_or_else(|e| panic!("connect to nats-server as {}: {e}", role.user()))
     }
 }
 

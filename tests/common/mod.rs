@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use igentai_protocol::{CandidateBatch, MetricsSnapshot, VERSION, decode_reply, subjects};
-use testkit::{NatsServer, Proc, bin_path, wait_for};
+use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
 
 pub struct Fleet {
     pub dir: tempfile::TempDir,
@@ -97,13 +97,17 @@ impl Fleet {
     }
 }
 
+/// The coordinator, logged in as `coordinator`.
 pub fn spawn_coordinator(dir: &Path, nats_url: &str, data: &Path) -> Proc {
+    let [user, password] = creds(Role::Coordinator);
     Proc::spawn(
         "coordinator",
         &bin_path("coordinator"),
         &[],
         &[
             ("NATS_URL", nats_url),
+            user,
+            password,
             ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
             ("IGENTAI_METRICS_INTERVAL_MS", "200"),
             ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
@@ -112,7 +116,9 @@ pub fn spawn_coordinator(dir: &Path, nats_url: &str, data: &Path) -> Proc {
     )
 }
 
+/// A sim worker, logged in as `worker`.
 pub fn spawn_worker(dir: &Path, nats_url: &str, id: &str) -> Proc {
+    let [user, password] = creds(Role::Worker);
     Proc::spawn(
         id,
         &bin_path("worker"),
@@ -126,6 +132,8 @@ pub fn spawn_worker(dir: &Path, nats_url: &str, id: &str) -> Proc {
         ],
         &[
             ("NATS_URL", nats_url),
+            user,
+            password,
             ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
         ],
         dir,

@@ -14,7 +14,7 @@ use igentai_protocol::{
     Assignment, CandidateBatch, PartitionReply, PartitionRequest, WeightsUpdate, WorkerAck,
     WorkerCommand, subjects,
 };
-use testkit::{NatsServer, wait_for};
+use testkit::{NatsServer, Role, wait_for};
 use tokio_util::sync::CancellationToken;
 use worker::micro::SERVICE_NAME;
 
@@ -40,6 +40,10 @@ async fn partition_jobs_and_weight_updates() {
         &[
             "--nats-url",
             &nats.url,
+            "--nats-user",
+            Role::Worker.user(),
+            "--nats-password",
+            Role::Worker.password(),
             "--worker-id",
             "j1",
             "--providers",

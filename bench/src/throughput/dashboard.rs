@@ -15,7 +15,7 @@ use igentai_protocol::{
     Estimate, MetricsSnapshot, PartitionStats, ProviderStats, RunInfo, RunState, Strategies,
     Totals, VERSION, WorkerState, WorkerStats, Yield, subjects,
 };
-use testkit::{NatsServer, Proc, free_port, wait_for};
+use testkit::{NatsServer, Proc, Role, creds, free_port, wait_for};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
@@ -202,16 +202,20 @@ pub async fn measure(
     rate_hz: u64,
 ) -> anyhow::Result<Results> {
     let nats = NatsServer::start(dir).await;
-    let publisher = nats.client().await;
+    // Plays the coordinator, with its permissions.
+    let publisher = nats.client_as(Role::Coordinator).await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let data = dir.join("data");
+    let [user, password] = creds(Role::Dashboard);
     let mut dashboard = Proc::spawn(
         "dashboard",
         &bin("dashboard")?,
         &["--listen", &listen],
         &[
             ("NATS_URL", nats.url.as_str()),
+            user,
+            password,
             ("IGENTAI_DATA_DIR", data.to_str().context("utf-8 path")?),
         ],
         dir,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use igentai_protocol::subjects;
-use testkit::{NatsServer, Proc};
+use testkit::{NatsServer, Proc, Role, creds};
 
 use super::mock_llm::MockLlm;
 use super::procs::{self, bin, mib};
@@ -52,17 +52,21 @@ pub async fn measure(dir: &Path, s: &Settings) -> anyhow::Result<Results> {
     )?;
     let data = dir.join("data");
     let data_s = data.to_str().context("utf-8 path")?;
+    let [user, password] = creds(Role::Coordinator);
     let mut coordinator = Proc::spawn(
         "coordinator",
         &bin("coordinator")?,
         &[],
         &[
             ("NATS_URL", nats.url.as_str()),
+            user,
+            password,
             ("IGENTAI_DATA_DIR", data_s),
         ],
         dir,
     );
     let worker_bin = bin("worker")?;
+    let [worker_user, worker_password] = creds(Role::Worker);
     let concurrency = s.concurrency.to_string();
     let providers_s = providers.to_str().context("utf-8 path")?;
     let mut workers: Vec<Proc> = (0..s.workers)
@@ -79,7 +83,11 @@ pub async fn measure(dir: &Path, s: &Settings) -> anyhow::Result<Results> {
                     "--concurrency",
                     &concurrency,
                 ],
-                &[("NATS_URL", nats.url.as_str())],
+                &[
+                    ("NATS_URL", nats.url.as_str()),
+                    worker_user,
+                    worker_password,
+                ],
                 dir,
             )
         })

@@ -17,7 +17,7 @@ use anyhow::Context;
 use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
 use igentai_protocol::StartRequest;
-use testkit::{NatsServer, Proc};
+use testkit::{NatsServer, Proc, Role, creds};
 
 use super::jetstream::{create_stream, publish, server_pid, stored, wait_empty};
 use super::procs::{self, bin};
@@ -84,12 +84,15 @@ pub async fn measure(dir: &Path, batches: u64) -> anyhow::Result<Results> {
     anyhow::ensure!(stored(&stream).await? == batches, "stream not filled");
     let server_before = procs::cpu_time(server)?;
     let started = Instant::now();
+    let [user, password] = creds(Role::Coordinator);
     let mut coordinator = Proc::spawn(
         "coordinator",
         &bin("coordinator")?,
         &[],
         &[
             ("NATS_URL", nats.url.as_str()),
+            user,
+            password,
             ("IGENTAI_DATA_DIR", data.to_str().context("utf-8 path")?),
         ],
         dir,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use igentai_protocol::{StartRequest, subjects};
-use testkit::{NatsServer, Proc};
+use testkit::{NatsServer, Proc, Role, creds};
 
 use super::procs::{self, Memory, bin, mib};
 use super::report::Row;
@@ -75,12 +75,15 @@ pub async fn measure(dir: &Path, items: u64) -> anyhow::Result<Results> {
     let client = nats.client().await;
 
     let started = Instant::now();
+    let [user, password] = creds(Role::Coordinator);
     let mut coordinator = Proc::spawn(
         "coordinator",
         &bin("coordinator")?,
         &[],
         &[
             ("NATS_URL", nats.url.as_str()),
+            user,
+            password,
             ("IGENTAI_DATA_DIR", data.to_str().context("utf-8 path")?),
         ],
         dir,

@@ -18,7 +18,7 @@ use igentai_protocol::{ItemsEvent, MetricsSnapshot, NewItem, Totals, subjects};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tempfile::TempDir;
-use testkit::{NatsServer, Proc};
+use testkit::{NatsServer, Proc, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -38,10 +38,11 @@ pub struct Setup {
 }
 
 /// nats-server, then the dashboard (with `extra` arguments), up and healthy.
+/// The client plays the coordinator, with the coordinator's permissions.
 pub async fn setup(extra: &[&str]) -> Setup {
     let dir = testkit::test_dir();
     let nats = NatsServer::start(dir.path()).await;
-    let client = nats.client().await;
+    let client = nats.client_as(Role::Coordinator).await;
     let (dashboard, addr) = start_dashboard(&nats.url, extra, dir.path()).await;
     wait_nats_connected(&addr).await;
     Setup {
@@ -53,6 +54,7 @@ pub async fn setup(extra: &[&str]) -> Setup {
     }
 }
 
+/// The dashboard, logged in to NATS as `dashboard`.
 pub async fn start_dashboard(nats_url: &str, extra: &[&str], log_dir: &Path) -> (Proc, String) {
     let addr = format!("127.0.0.1:{}", testkit::free_port());
     let mut args = vec!["--nats-url", nats_url, "--listen", &addr];
@@ -61,7 +63,7 @@ pub async fn start_dashboard(nats_url: &str, extra: &[&str], log_dir: &Path) -> 
         "dashboard",
         Path::new(env!("CARGO_BIN_EXE_dashboard")),
         &args,
-        &[],
+        &testkit::creds(Role::Dashboard),
         log_dir,
     );
     wait_healthy(&addr).await;
