@@ -154,7 +154,7 @@ role_password() {
     [ -f "$IGENTAI_CREDENTIALS" ] \
       && value="$(sed -n "s/^$var=//p" "$IGENTAI_CREDENTIALS" | tail -n1)"
   fi
-  [ -n "$value" ] || die "no NATS password for the $role role: set $var or add it to $IGENTAI_CREDENTIALS"
+  [ -n "$value" ] || die "no NATS password for the $role role: set $var (for a worker on another machine: the value in the server machine's run/credentials.env) or add it to $IGENTAI_CREDENTIALS"
   printf '%s' "$value"
 }
 
