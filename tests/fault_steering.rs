@@ -1,0 +1,599 @@
+//! Faults against a steered run, with the real binaries on a real
+//! nats-server: a worker killed with SIGKILL hands its partition to the
+//! survivors; a provider failing half its calls and one answering every call
+//! with a 429 lose their weight to the healthy one while production goes
+//! on; and a nats-server restart mid-run is ridden out by the coordinator,
+//! the workers and the dashboard alike, with nothing lost.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use coordinator::normalize::normalize;
+use coordinator::store::ItemRecord;
+use futures::StreamExt;
+use igentai_protocol::{
+    MetricsSnapshot, RunState, StartReply, WeightsUpdate, decode_reply, subjects,
+};
+use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use common::{lines, spawn_coordinator, wait_drained};
+
+const WITHIN: Duration = Duration::from_secs(60);
+
+/// The coordinator with extra settings, logged in as `coordinator`.
+fn coordinator_with(dir: &Path, nats_url: &str, data: &Path, extra: &[(&str, &str)]) -> Proc {
+    let [user, password] = creds(Role::Coordinator);
+    let mut env = vec![
+        ("NATS_URL", nats_url),
+        user,
+        password,
+        ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
+        ("IGENTAI_METRICS_INTERVAL_MS", "200"),
+        ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
+    ];
+    env.extend_from_slice(extra);
+    Proc::spawn("coordinator", &bin_path("coordinator"), &[], &env, dir)
+}
+
+/// A worker calling the providers of `providers` (a providers.toml),
+/// logged in as `worker`.
+fn worker_with(dir: &Path, nats_url: &str, id: &str, providers: &Path) -> Proc {
+    let [user, password] = creds(Role::Worker);
+    Proc::spawn(
+        id,
+        &bin_path("worker"),
+        &[
+            "--worker-id",
+            id,
+            "--concurrency",
+            "2",
+            "--providers",
+            providers.to_str().unwrap(),
+        ],
+        &[
+            ("NATS_URL", nats_url),
+            user,
+            password,
+            ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
+        ],
+        dir,
+    )
+}
+
+fn write_providers(dir: &Path, toml: &str) -> std::path::PathBuf {
+    let path = dir.join("providers.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// The coordinator's status, or `None` while none answers.
+async fn status(client: &async_nats::Client) -> Option<MetricsSnapshot> {
+    let msg = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.request(subjects::CONTROL_STATUS, "".into()),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    Some(decode_reply(&msg.payload).expect("status is ok"))
+}
+
+async fn wait_alive(client: &async_nats::Client, n: usize) {
+    wait_for(&format!("{n} workers alive"), WITHIN, || async {
+        let s = status(client).await?;
+        (s.workers.iter().filter(|w| w.alive).count() == n).then_some(())
+    })
+    .await;
+}
+
+async fn start(client: &async_nats::Client, request: &str) -> StartReply {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.request(subjects::CONTROL_START, request.to_string().into()),
+    )
+    .await
+    .expect("start answers within 30 s")
+    .expect("a coordinator answers");
+    decode_reply(&reply.payload).expect("the run starts")
+}
+
+fn records(output_dir: &Path) -> Vec<ItemRecord> {
+    lines(&output_dir.join("items.jsonl"))
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("items.jsonl records decode"))
+        .collect()
+}
+
+/// Every item once: no two lines of output.txt share a dedup key.
+fn assert_no_duplicates(output: &[String]) {
+    let mut keys = HashSet::new();
+    for item in output {
+        assert!(keys.insert(normalize(item)), "{item:?} written twice");
+    }
+}
+
+// ---- a killed worker's partition ---------------------------------------
+
+/// A world of three sub-categories with no deeper levels, large enough
+/// that none of them saturates during the test.
+const THREE_PARTITIONS: &str = r#"
+[[providers]]
+name = "sim"
+kind = "sim"
+[providers.sim]
+universe = 30000
+fanout = 3
+depth = 1
+latency_ms = 30
+"#;
+
+/// Active sub-categories of the topic (not the whole topic).
+fn active(s: &MetricsSnapshot) -> BTreeSet<String> {
+    s.partitions
+        .iter()
+        .filter(|p| p.state == "active" && p.name != "(whole topic)")
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+/// Partition each alive worker of the run reports working on.
+fn worked_by(s: &MetricsSnapshot, run_id: &str) -> BTreeMap<String, String> {
+    s.workers
+        .iter()
+        .filter(|w| w.alive && w.run_id.as_deref() == Some(run_id))
+        .filter_map(|w| Some((w.worker_id.clone(), w.partition.clone()?)))
+        .collect()
+}
+
+fn batches_in(s: &MetricsSnapshot, partition: &str) -> u64 {
+    s.partitions
+        .iter()
+        .find(|p| p.name == partition)
+        .map_or(0, |p| p.yields.batches)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_workers_partition_is_taken_over_by_a_survivor() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    let providers = write_providers(dir.path(), THREE_PARTITIONS);
+    // Partitions are never judged, so never split or retired, and rank
+    // alike: the coordinator spreads the workers the same way every tick,
+    // and only a change in the fleet moves anyone.
+    let _coordinator = coordinator_with(
+        dir.path(),
+        &nats.url,
+        &data,
+        &[
+            ("IGENTAI_PARTITION_MAX_DEPTH", "1"),
+            ("IGENTAI_PARTITION_JUDGE_AFTER", "1000000000"),
+        ],
+    );
+    let mut workers: BTreeMap<String, Proc> = (1..=4)
+        .map(|i| {
+            let id = format!("w{i}");
+            let proc = worker_with(dir.path(), &nats.url, &id, &providers);
+            (id, proc)
+        })
+        .collect();
+    let client = nats.client_as(Role::Operator).await;
+    wait_alive(&client, 4).await;
+    let started = start(
+        &client,
+        r#"{"topic":"Paris attractions","strategies":{"weights":true,"partitions":true,"avoid":true}}"#,
+    )
+    .await;
+    let run_id = started.run_id.as_str();
+
+    // Four workers over three partitions: every partition is worked, one
+    // by two workers, two by a single one.
+    let spread = wait_for(
+        "every worker on one of three partitions",
+        WITHIN,
+        || async {
+            let s = status(&client).await?;
+            let active = active(&s);
+            let on = worked_by(&s, run_id);
+            let covered: BTreeSet<String> = on.values().cloned().collect();
+            (active.len() == 3 && on.len() == 4 && covered == active).then_some(on)
+        },
+    )
+    .await;
+    let (victim, partition) = spread
+        .iter()
+        .find(|(w, p)| spread.iter().all(|(o, q)| o == *w || q != *p))
+        .map(|(w, p)| (w.clone(), p.clone()))
+        .unwrap_or_else(|| panic!("some worker is alone on its partition: {spread:?}"));
+
+    let unique_at_kill = status(&client).await.expect("status").totals.unique;
+    workers.get_mut(&victim).unwrap().kill9();
+    let gone = wait_for(&format!("{victim} marked gone"), WITHIN, || async {
+        let s = status(&client).await?;
+        s.workers
+            .iter()
+            .any(|w| w.worker_id == victim && !w.alive)
+            .then_some(s)
+    })
+    .await;
+    let before = batches_in(&gone, &partition);
+
+    // Its partition goes to a survivor, which produces in it; every active
+    // partition is worked by a live worker again.
+    let after = wait_for(
+        &format!("{partition:?} worked by a survivor"),
+        WITHIN,
+        || async {
+            let s = status(&client).await?;
+            let on = worked_by(&s, run_id);
+            let covered: BTreeSet<String> = on.values().cloned().collect();
+            let taken = on.iter().any(|(w, p)| *w != victim && *p == partition);
+            (taken && covered == active(&s) && batches_in(&s, &partition) >= before + 5)
+                .then_some(s)
+        },
+    )
+    .await;
+    let on = worked_by(&after, run_id);
+    assert_eq!(on.len(), 3, "three survivors, each on a partition: {on:?}");
+    assert!(!on.contains_key(&victim), "{on:?}");
+    assert_eq!(active(&after).len(), 3, "{:?}", after.partitions);
+    assert_eq!(after.state, RunState::Running);
+
+    // The items on disk tell the same: the partition was the victim's
+    // alone until it died, and survivors found new items in it since.
+    let out = Path::new(&started.output_dir);
+    let survivors = wait_for(
+        "survivors' items in the partition on disk",
+        WITHIN,
+        || async {
+            let records = records(out);
+            let mine = |r: &&ItemRecord| r.partition.as_deref() == Some(partition.as_str());
+            let earlier: BTreeSet<String> = records
+                .iter()
+                .filter(mine)
+                .filter(|r| r.seq <= unique_at_kill)
+                .map(|r| r.worker.clone())
+                .collect();
+            assert_eq!(
+                earlier,
+                BTreeSet::from([victim.clone()]),
+                "who worked {partition:?} before the kill"
+            );
+            let later: BTreeSet<String> = records
+                .iter()
+                .filter(mine)
+                .filter(|r| r.seq > unique_at_kill && r.worker != victim)
+                .map(|r| r.worker.clone())
+                .collect();
+            (!later.is_empty()).then_some(later)
+        },
+    )
+    .await;
+    assert!(
+        survivors.iter().all(|w| on.contains_key(w)),
+        "{survivors:?} vs {on:?}"
+    );
+}
+
+// ---- weights away from failing providers --------------------------------
+
+/// Four sims of one world, alike but for their faults: one fails half its
+/// calls, one answers every call with a 429 (a rate limit that lasts), one
+/// fails every call, one is healthy.
+const FAULTY: &str = r#"
+[[providers]]
+name = "flaky"
+kind = "sim"
+[providers.sim]
+latency_ms = 40
+failure_rate = 0.5
+
+[[providers]]
+name = "limited"
+kind = "sim"
+[providers.sim]
+latency_ms = 40
+rate_limit_rate = 1.0
+
+[[providers]]
+name = "broken"
+kind = "sim"
+[providers.sim]
+latency_ms = 40
+failure_rate = 1.0
+
+[[providers]]
+name = "steady"
+kind = "sim"
+[providers.sim]
+latency_ms = 40
+"#;
+
+/// The next weights update of `run_id` that satisfies `done`.
+async fn weights_where(
+    updates: &mut async_nats::Subscriber,
+    run_id: &str,
+    what: &str,
+    done: impl Fn(&WeightsUpdate) -> bool,
+) -> WeightsUpdate {
+    tokio::time::timeout(WITHIN, async {
+        loop {
+            let msg = updates.next().await.expect("weights subscription open");
+            let update: WeightsUpdate =
+                serde_json::from_slice(&msg.payload).expect("weights updates decode");
+            if update.run_id == run_id && done(&update) {
+                return update;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no weights update {what} within {WITHIN:?}"))
+}
+
+/// With every strategy on (the default), the fleet produces through the
+/// healthy provider and the half-failing one, and the published weights
+/// drop the provider that fails every call to zero once its breakers open.
+///
+/// The coordinator learns weights from answers only: a provider that fails
+/// part of its calls, or is throttled without failing, is routed around by
+/// the workers (breakers, backoff) but keeps its learned weight, so the
+/// weights of `flaky` and `limited` are not asserted to fall here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_drop_a_failing_provider_while_production_continues() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    let providers = write_providers(dir.path(), FAULTY);
+    let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+    let _workers: Vec<Proc> = (1..=2)
+        .map(|i| worker_with(dir.path(), &nats.url, &format!("w{i}"), &providers))
+        .collect();
+    let client = nats.client_as(Role::Operator).await;
+    wait_alive(&client, 2).await;
+    let mut updates = client.subscribe(subjects::WEIGHTS).await.unwrap();
+    client.flush().await.unwrap();
+    let started = start(&client, "Fault weights").await;
+    let run_id = started.run_id.as_str();
+
+    // Every call of `broken` fails: both workers open its breaker, the
+    // fleet reports it unhealthy and its weight falls to zero, while the
+    // others keep theirs.
+    let dropped = wait_for("broken's weight at zero", WITHIN, || async {
+        let s = status(&client).await?;
+        let broken = s.providers.get("broken")?;
+        (s.weights.get("broken") == Some(&0.0)
+            && broken.open_breakers == 2
+            && s.totals.unique >= 300)
+            .then_some(s)
+    })
+    .await;
+    assert!(dropped.weights["steady"] > 0.0, "{:?}", dropped.weights);
+    assert!(!dropped.weights_manual);
+    let update = weights_where(&mut updates, run_id, "with broken at zero", |u| {
+        u.weights.get("broken") == Some(&0.0)
+    })
+    .await;
+    assert!(!update.manual);
+    assert!(update.weights["steady"] > 0.0, "{update:?}");
+    let total: f64 = update.weights.values().sum();
+    assert!((total - 1.0).abs() < 1e-6, "weights sum to one: {update:?}");
+
+    // Production goes on through the others.
+    let before = dropped.totals.unique;
+    let s = wait_for("1000 more unique items", WITHIN, || async {
+        let s = status(&client).await?;
+        (s.totals.unique >= before + 1000).then_some(s)
+    })
+    .await;
+    assert_eq!(s.state, RunState::Running);
+    let (flaky, limited, broken, steady) = (
+        &s.providers["flaky"],
+        &s.providers["limited"],
+        &s.providers["broken"],
+        &s.providers["steady"],
+    );
+    assert!(
+        flaky.failures.get("server_error").is_some_and(|n| *n > 0) && flaky.yields.batches > 0,
+        "flaky fails some calls and answers others: {flaky:?}"
+    );
+    assert!(
+        limited.requests > 0
+            && limited.failures.get("rate_limited") == Some(&limited.requests)
+            && limited.yields.batches == 0,
+        "every call of limited is a 429: {limited:?}"
+    );
+    assert!(
+        broken.requests > 0 && broken.yields.batches == 0,
+        "{broken:?}"
+    );
+    assert!(
+        steady.failures.is_empty() && steady.yields.batches > flaky.yields.batches,
+        "the healthy provider answers most: steady {steady:?}, flaky {flaky:?}"
+    );
+
+    let reply = client
+        .request(subjects::CONTROL_STOP, "".into())
+        .await
+        .unwrap();
+    let stopped: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(stopped["ok"], true, "{stopped}");
+    wait_drained(&jetstream::new(client.clone()), WITHIN).await;
+    let out = Path::new(&started.output_dir);
+    let records = records(out);
+    let by: BTreeSet<&str> = records.iter().map(|r| r.provider.as_str()).collect();
+    assert_eq!(by, BTreeSet::from(["flaky", "steady"]));
+    let output = lines(&out.join("output.txt"));
+    assert_eq!(records.len(), output.len());
+    assert_no_duplicates(&output);
+}
+
+// ---- a nats-server restart under the whole fleet ------------------------
+
+/// The dashboard on a free port, logged in as `dashboard`; returns it and
+/// its address.
+fn spawn_dashboard(dir: &Path, nats_url: &str, data: &Path) -> (Proc, String) {
+    let addr = format!("127.0.0.1:{}", testkit::free_port());
+    let [user, password] = creds(Role::Dashboard);
+    let proc = Proc::spawn(
+        "dashboard",
+        &bin_path("dashboard"),
+        &["--nats-url", nats_url, "--listen", &addr],
+        &[user, password, ("IGENTAI_DATA_DIR", data.to_str().unwrap())],
+        dir,
+    );
+    (proc, addr)
+}
+
+/// `GET path` on the dashboard: the status code and the body, or `None`
+/// when it does not answer within 5 s.
+async fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (head, body) = raw.split_once("\r\n\r\n")?;
+        let code = head.split(' ').nth(1)?.parse().ok()?;
+        Some((code, body.to_string()))
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// What a browser saw: the `seq`, state and unique count of every metrics
+/// snapshot the dashboard relayed over one WebSocket, in order.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(u64, RunState, u64)>>>;
+
+/// Opens a WebSocket to the dashboard and records every snapshot it relays
+/// until the connection ends (which the test then notices: nothing new).
+async fn watch(addr: &str) -> Seen {
+    let (mut ws, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws")),
+    )
+    .await
+    .expect("websocket handshake within 10 s")
+    .expect("websocket handshake");
+    let seen = Seen::default();
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        #[derive(serde::Deserialize)]
+        struct Frame {
+            #[serde(rename = "type")]
+            kind: String,
+            data: serde_json::Value,
+        }
+        while let Some(Ok(msg)) = ws.next().await {
+            let Message::Text(text) = msg else { continue };
+            let frame: Frame = serde_json::from_str(text.as_str()).expect("frames are JSON");
+            if frame.kind == "metrics" {
+                let s: MetricsSnapshot =
+                    serde_json::from_value(frame.data).expect("metrics frames hold snapshots");
+                sink.lock().unwrap().push((s.seq, s.state, s.totals.unique));
+            }
+        }
+    });
+    seen
+}
+
+fn last_seen(seen: &Seen) -> Option<(u64, RunState, u64)> {
+    seen.lock().unwrap().last().copied()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
+    const TARGET: u64 = 4000;
+    let dir = testkit::test_dir();
+    let mut nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+    let _workers: Vec<Proc> = (1..=2)
+        .map(|i| common::spawn_worker(dir.path(), &nats.url, &format!("w{i}")))
+        .collect();
+    let (_dashboard, addr) = spawn_dashboard(dir.path(), &nats.url, &data);
+    let client = nats.client_as(Role::Operator).await;
+    wait_alive(&client, 2).await;
+    wait_for("the dashboard connected to NATS", WITHIN, || async {
+        let (code, body) = get(&addr, "/api/relay").await?;
+        (code == 200 && body.contains(r#""nats":"connected""#)).then_some(())
+    })
+    .await;
+    let seen = watch(&addr).await;
+
+    let started = start(
+        &client,
+        &format!(r#"{{"topic":"Restart under the dashboard","target":{TARGET}}}"#),
+    )
+    .await;
+    let (seq, _, unique) = wait_for("the browser to see 500 items", WITHIN, || async {
+        last_seen(&seen).filter(|(_, state, unique)| *state == RunState::Running && *unique >= 500)
+    })
+    .await;
+    assert!(unique < TARGET, "the run is still going: {unique}");
+
+    nats.restart().await;
+
+    // The dashboard reconnects by itself: the same browser connection goes
+    // on receiving fresh snapshots of a growing run, and /api/status is
+    // answered by the coordinator through it again.
+    wait_for("fresh snapshots on the same WebSocket", WITHIN, || async {
+        last_seen(&seen).filter(|(s, _, u)| *s > seq && *u > unique)
+    })
+    .await;
+    let body = wait_for("/api/status answered again", WITHIN, || async {
+        let (code, body) = get(&addr, "/api/status").await?;
+        (code == 200 && body.contains(&started.run_id)).then_some(body)
+    })
+    .await;
+    assert!(body.contains(r#""ok":true"#), "{body}");
+
+    // The run reaches its target and stops; everything acknowledged is
+    // ingested.
+    let done = wait_for("the run to reach its target", WITHIN, || async {
+        let s = status(&client).await?;
+        (s.state == RunState::Stopped).then_some(s)
+    })
+    .await;
+    let reason = done.run.as_ref().and_then(|r| r.stop_reason.clone());
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("target reached")),
+        "{reason:?}"
+    );
+    wait_drained(&jetstream::new(client.clone()), WITHIN).await;
+    let s = wait_for("workers idle", WITHIN, || async {
+        let s = status(&client).await?;
+        s.workers
+            .iter()
+            .all(|w| w.alive && w.state == igentai_protocol::WorkerState::Idle && w.in_flight == 0)
+            .then_some(s)
+    })
+    .await;
+
+    // Nothing lost, nothing twice: output.txt holds each item once, as many
+    // as the coordinator counts, with a provenance record each.
+    let out = Path::new(&started.output_dir);
+    let output = lines(&out.join("output.txt"));
+    assert_no_duplicates(&output);
+    assert!(s.totals.unique >= TARGET, "{:?}", s.totals);
+    assert_eq!(s.totals.unique, output.len() as u64);
+    assert_eq!(records(out).len(), output.len());
+
+    // The browser saw the run end, with the same count.
+    wait_for("the browser to see the stopped run", WITHIN, || async {
+        last_seen(&seen)
+            .filter(|(_, state, u)| *state == RunState::Stopped && *u == s.totals.unique)
+    })
+    .await;
+}
