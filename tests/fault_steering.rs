@@ -1,9 +1,10 @@
 //! Faults against a steered run, with the real binaries on a real
 //! nats-server: a worker killed with SIGKILL hands its partition to the
-//! survivors; a provider failing half its calls and one answering every call
-//! with a 429 lose their weight to the healthy one while production goes
-//! on; and a nats-server restart mid-run is ridden out by the coordinator,
-//! the workers and the dashboard alike, with nothing lost.
+//! survivors; with every strategy on, production goes on through a provider
+//! failing half its calls and a healthy one while one answering only 429s
+//! and one failing every call write nothing, and the weights drop the
+//! failing one; and a nats-server restart mid-run is ridden out by the
+//! coordinator, the workers and the dashboard alike, with nothing lost.
 
 mod common;
 
