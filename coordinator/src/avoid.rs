@@ -7,7 +7,10 @@
 //! the hint is its most-repeated items. A hint costs input tokens on every
 //! call and models obey it only in part, so it is sent only while the
 //! partition's recent answers are mostly duplicates
-//! ([`Policy::below`]); a partition still yielding well gets none.
+//! ([`Policy::below`]), a partition still yielding well gets none; and it
+//! names only items that recur in at least half of the partition's answers
+//! since their first repeat ([`Policy::min_rate`]): an item repeated less
+//! often saves fewer tokens than naming it costs.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -18,8 +21,13 @@ const CAPACITY: usize = 400;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
-    /// Items named in a hint.
+    /// Items named in a hint, at most.
     pub items: usize,
+    /// An item is named only while it recurs in at least this share of
+    /// the partition's answers since it was first repeated.
+    pub min_rate: f64,
+    /// Repeats an item needs before its rate counts.
+    pub min_repeats: u32,
     /// Hints are sent while the recent uniqueness is below this.
     pub below: f64,
     /// Answers in a partition's window.
@@ -32,6 +40,11 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             items: 20,
+            // Measured with `scripts/bench-yield.sh`: a named item costs
+            // its tokens on every call and the model leaves it out only in
+            // part, so only items most answers repeat pay for themselves.
+            min_rate: 0.5,
+            min_repeats: 3,
             below: 0.5,
             window: 10,
             judge_after: 60,
@@ -39,40 +52,78 @@ impl Default for Policy {
     }
 }
 
+/// One repeated item of a partition.
+#[derive(Debug, Clone)]
+struct Tally {
+    /// The first spelling seen.
+    spelling: String,
+    /// Duplicate sightings.
+    repeats: u32,
+    /// The partition's answer in which it was first repeated.
+    since: u64,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Hot {
-    /// By normalized key: the first spelling seen and the sightings.
-    counts: HashMap<String, (String, u32)>,
+    /// By normalized key.
+    counts: HashMap<String, Tally>,
+    /// Answers seen in the partition.
+    answers: u64,
     /// (candidates, new) of the last answers.
     recent: VecDeque<(u64, u64)>,
 }
 
 impl Hot {
-    /// Counts one duplicate sighting of `item`; spellings of one item
-    /// ("The Louvre", "louvre.") count together under the first seen.
+    /// Counts one duplicate sighting of `item` in the partition's latest
+    /// answer; spellings of one item ("The Louvre", "louvre.") count
+    /// together under the first seen.
     pub fn record(&mut self, item: &str) {
         let key = normalize(item);
         if key.is_empty() {
             return;
         }
+        let answer = self.answers;
         self.counts
             .entry(key)
-            .or_insert_with(|| (item.to_string(), 0))
-            .1 += 1;
+            .or_insert_with(|| Tally {
+                spelling: item.to_string(),
+                repeats: 0,
+                since: answer,
+            })
+            .repeats += 1;
         if self.counts.len() > CAPACITY * 2 {
-            let mut tally: Vec<u32> = self.counts.values().map(|v| v.1).collect();
+            let mut tally: Vec<u32> = self.counts.values().map(|v| v.repeats).collect();
             let (_, &mut cut, _) = tally.select_nth_unstable_by(CAPACITY, |a, b| b.cmp(a));
             // Keep the most repeated; ties at the cut (mostly items repeated
             // once) are noise.
-            self.counts.retain(|_, v| v.1 > cut);
+            self.counts.retain(|_, v| v.repeats > cut);
         }
     }
 
-    /// The `n` most repeated items, most repeated first.
-    pub fn top(&self, n: usize) -> Vec<String> {
-        let mut items: Vec<&(String, u32)> = self.counts.values().collect();
-        items.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        items.into_iter().take(n).map(|v| v.0.clone()).collect()
+    /// Share of the answers since `t` was first repeated that repeat it.
+    fn rate(&self, t: &Tally) -> f64 {
+        f64::from(t.repeats) / (self.answers.saturating_sub(t.since) + 1) as f64
+    }
+
+    /// The `n` most repeated items, most repeated first, among those
+    /// repeated at least `min_repeats` times in at least `min_rate` of the
+    /// answers since.
+    pub fn top(&self, n: usize, min_rate: f64, min_repeats: u32) -> Vec<String> {
+        let mut items: Vec<&Tally> = self
+            .counts
+            .values()
+            .filter(|t| t.repeats >= min_repeats && self.rate(t) >= min_rate)
+            .collect();
+        items.sort_by(|a, b| {
+            b.repeats
+                .cmp(&a.repeats)
+                .then_with(|| a.spelling.cmp(&b.spelling))
+        });
+        items
+            .into_iter()
+            .take(n)
+            .map(|t| t.spelling.clone())
+            .collect()
     }
 
     /// New items / candidates over the window, once it holds enough.
@@ -117,6 +168,7 @@ impl Avoid {
             hot.recent.pop_front();
         }
         hot.recent.push_back((candidates, new));
+        hot.answers += 1;
         for item in duplicates {
             hot.record(item);
         }
@@ -129,7 +181,11 @@ impl Avoid {
             return Vec::new();
         };
         match hot.uniqueness(self.policy.judge_after) {
-            Some(u) if u < self.policy.below => hot.top(self.policy.items),
+            Some(u) if u < self.policy.below => hot.top(
+                self.policy.items,
+                self.policy.min_rate,
+                self.policy.min_repeats,
+            ),
             _ => Vec::new(),
         }
     }
@@ -155,7 +211,7 @@ mod tests {
         let mut repeated = dups(&[("Louvre", 3), ("Orsay", 3), ("Pantheon", 1)]);
         repeated.extend(dups(&[("The Louvre.", 1), ("louvre", 1)]));
         avoid.observe(Some("Museums"), 100, 10, &repeated);
-        avoid.observe(None, 100, 10, &dups(&[("Eiffel Tower", 1)]));
+        avoid.observe(None, 100, 10, &dups(&[("Eiffel Tower", 3)]));
         assert_eq!(avoid.hint(Some("Museums")), ["Louvre", "Orsay"]);
         assert_eq!(avoid.hint(None), ["Eiffel Tower"]);
         assert!(avoid.hint(Some("Parks")).is_empty());
@@ -189,6 +245,27 @@ mod tests {
     }
 
     #[test]
+    fn hints_name_only_items_most_answers_repeat() {
+        let mut avoid = Avoid::default();
+        // "Louvre" comes back in every answer, "Orsay" in one in four,
+        // "Pantheon" often but only long ago, "Opera" twice.
+        for i in 0..40 {
+            let mut repeated = vec!["Louvre".to_string()];
+            if i % 4 == 0 {
+                repeated.push("Orsay".into());
+            }
+            if i < 8 {
+                repeated.push("Pantheon".into());
+            }
+            if i >= 38 {
+                repeated.push("Opera".into());
+            }
+            avoid.observe(Some("Museums"), 20, 2, &repeated);
+        }
+        assert_eq!(avoid.hint(Some("Museums")), ["Louvre"]);
+    }
+
+    #[test]
     fn tally_stays_bounded_and_keeps_the_head() {
         let mut hot = Hot::default();
         for _ in 0..50 {
@@ -198,6 +275,6 @@ mod tests {
             hot.record(&format!("tail {i}"));
         }
         assert!(hot.counts.len() <= CAPACITY * 2 + 1);
-        assert_eq!(hot.top(1), ["head"]);
+        assert_eq!(hot.top(1, 0.0, 1), ["head"]);
     }
 }

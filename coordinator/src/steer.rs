@@ -309,11 +309,10 @@ mod tests {
         );
         s.tick(&[], &workers(1), 0);
         s.assignment(&r, "w1", 0);
-        let dups = vec![
-            "Louvre".to_string(),
-            "Louvre".to_string(),
-            "Orsay".to_string(),
-        ];
+        let dups: Vec<String> = ["Louvre", "Orsay"]
+            .iter()
+            .flat_map(|item| [item.to_string(), item.to_string(), item.to_string()])
+            .collect();
         s.observe(
             &batch("sim", None),
             BatchOutcome {

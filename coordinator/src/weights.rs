@@ -2,15 +2,22 @@
 //! that currently yield the most new items per dollar.
 //!
 //! Pure. Each answer adds its new items, cost and latency to its provider's
-//! exponentially decayed sums (half-life [`Config::half_life_s`]), so old
-//! evidence fades and a provider that degrades loses weight within seconds.
+//! exponentially decayed sums (half-life [`Config::half_life_s`], and
+//! [`Config::half_life_answers`] of its own answers), so old evidence fades
+//! and a provider that degrades loses weight within seconds. The count
+//! half-life matters for the busiest provider: a cheap model answering
+//! dozens of times a second runs out of the items it knows while a
+//! 20-second window still averages in its better past, so its score would
+//! lag behind its marginal yield.
 //! A provider's score is new items per dollar, or per second of LLM time
 //! when some provider has no price. The target allocation is a share of
 //! the *spend* (dollars, or LLM-seconds): it favours the best score sharply
 //! (a softmax over scores relative to the best) with an exploration floor,
 //! so every healthy provider keeps being measured without an expensive one
 //! eating the budget; it becomes weights per call by dividing each share by
-//! the provider's cost per answer. The target follows the decayed evidence,
+//! the provider's cost per answer. A provider that has not answered yet
+//! while others have gets only the floor: its price is unknown, and the
+//! calls it already has in flight will measure it. The target follows the decayed evidence,
 //! and the published weights move most of the way to it each update (at
 //! most once a tick), so allocations change smoothly yet leave a provider
 //! that stopped paying within seconds.
@@ -27,6 +34,10 @@ pub struct Config {
     pub temperature: f64,
     /// Half-life of the evidence.
     pub half_life_s: f64,
+    /// Half-life of a provider's evidence in its own answers: a provider
+    /// answering often is judged on its latest answers, so a cheap one
+    /// running out of items loses weight as fast as its evidence allows.
+    pub half_life_answers: f64,
     /// Fraction of the way to the target moved per update.
     pub step: f64,
     /// Answers a provider needs before its score counts; until then it gets
@@ -40,9 +51,10 @@ impl Default for Config {
         // Measured with `scripts/bench-yield.sh` (regret against the best
         // fixed allocation, time to leave a degrading provider).
         Self {
-            floor: 0.02,
+            floor: 0.01,
             temperature: 0.15,
             half_life_s: 20.0,
+            half_life_answers: 400.0,
             step: 0.8,
             min_batches: 3.0,
         }
@@ -65,13 +77,16 @@ impl Evidence {
     fn decay_to(&mut self, now_ms: u64, half_life_s: f64) {
         let dt = now_ms.saturating_sub(self.updated_ms) as f64 / 1000.0;
         if dt > 0.0 {
-            let f = 0.5f64.powf(dt / half_life_s);
-            self.batches *= f;
-            self.new *= f;
-            self.cost_usd *= f;
-            self.seconds *= f;
+            self.scale(0.5f64.powf(dt / half_life_s));
         }
         self.updated_ms = self.updated_ms.max(now_ms);
+    }
+
+    fn scale(&mut self, f: f64) {
+        self.batches *= f;
+        self.new *= f;
+        self.cost_usd *= f;
+        self.seconds *= f;
     }
 }
 
@@ -107,6 +122,9 @@ impl Bandit {
         let half_life = self.config.half_life_s;
         let e = self.evidence.entry(provider.to_string()).or_default();
         e.decay_to(now_ms, half_life);
+        if self.config.half_life_answers > 0.0 {
+            e.scale(0.5f64.powf(1.0 / self.config.half_life_answers));
+        }
         e.batches += 1.0;
         e.new += new as f64;
         e.cost_usd += cost_usd.max(0.0);
@@ -228,9 +246,13 @@ impl Bandit {
         normalize(&mut soft);
         let floor = self.config.floor.min(1.0 / scores.len().max(1) as f64);
         let k = soft.len() as f64;
-        let spend = |name: &String| match soft.get(name) {
-            Some(s) => by_score * (floor + (1.0 - floor * k) * s),
-            None => 1.0 / n,
+        // A provider that has not answered yet while others have gets only
+        // the floor: its price is unknown, and the calls it already has in
+        // flight will measure it.
+        let spend = |name: &String| match (soft.get(name), &standings[name].per_call) {
+            (Some(s), _) => by_score * (floor + (1.0 - floor * k) * s),
+            (None, Some(_)) => 1.0 / n,
+            (None, None) => self.config.floor,
         };
         // Spend shares become shares of the calls. Before any provider
         // answered, calls are equal; a provider that has not answered yet is
@@ -375,6 +397,62 @@ mod tests {
         }
         let moved = moved.expect("weights move to b");
         assert!(moved <= 30, "took {moved} s");
+    }
+
+    #[test]
+    fn a_busy_provider_running_out_of_items_is_judged_on_its_latest_answers() {
+        // "cheap" answers 30 times a second and runs dry at 60 s; "steady"
+        // answers twice a second and keeps yielding. A 20 s window alone
+        // averages in cheap's better past for longer.
+        let seconds_to_leave = |half_life_answers: f64| {
+            let mut b = Bandit::new(Config {
+                half_life_answers,
+                ..Config::default()
+            });
+            let healthy = names(&["cheap", "steady"]);
+            for tick in 0..120u64 {
+                for i in 0..30u64 {
+                    let new = if tick < 60 { 10 } else { 1 };
+                    b.observe("cheap", new, 0.001, 400, tick * 1000 + i * 33);
+                }
+                for i in 0..2u64 {
+                    b.observe("steady", 6, 0.001, 900, tick * 1000 + i * 500);
+                }
+                b.update(&healthy, tick * 1000 + 999);
+                if tick >= 60 && b.weights().0["steady"] > 0.5 {
+                    return tick - 60;
+                }
+            }
+            panic!("never left cheap");
+        };
+        let by_time = seconds_to_leave(0.0);
+        let by_answers = seconds_to_leave(Config::default().half_life_answers);
+        assert!(by_answers < by_time, "{by_answers} s, by time {by_time} s");
+    }
+
+    #[test]
+    fn a_provider_not_answering_yet_gets_only_the_floor() {
+        // "slow" got its first calls but none came back yet; the others
+        // answered. Until it answers it gets the floor of the spend (at the
+        // dearest known cost), not an equal share.
+        let mut b = Bandit::new(Config::default());
+        let healthy = names(&["a", "b", "slow"]);
+        b.update(&healthy, 0);
+        assert!(
+            (b.weights().0["slow"] - 1.0 / 3.0).abs() < 1e-9,
+            "equal at first"
+        );
+        for t in 0..5u64 {
+            b.observe("a", 10, 0.001, 400, t * 300);
+            b.observe("b", 10, 0.002, 400, t * 300);
+        }
+        let target = b.target(&healthy);
+        let spend = spend(&target, &[("a", 0.001), ("b", 0.002), ("slow", 0.002)]);
+        let floor = Config::default().floor;
+        assert!(
+            spend["slow"] > 0.0 && spend["slow"] < 1.6 * floor,
+            "{spend:?}"
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ use worker::rng::Rng;
 use super::fleet::{Degradation, Fleet};
 use super::gate::Gate;
 pub use super::scenario::{Limit, Scenario};
-pub use super::trace::{Point, Trace};
+pub use super::trace::{Answer, Point, Trace};
 
 /// The coordinator's tick (its metrics interval), when it steers.
 pub const TICK_MS: u64 = 1_000;
@@ -63,6 +63,8 @@ struct Call {
     partition: Option<String>,
     result: Result<Completion, LlmError>,
     latency_ms: u64,
+    /// The prompt carried an avoid hint.
+    hinted: bool,
 }
 
 struct Scheduled {
@@ -256,6 +258,7 @@ impl Engine<'_> {
             partition,
             result,
             latency_ms,
+            hinted: !prompt.avoid.is_empty(),
         };
         (call, self.now + latency_ms)
     }
@@ -283,7 +286,12 @@ impl Engine<'_> {
         let name = &self.fleet.providers[call.provider].name;
         self.totals.tokens += c.tokens_in + c.tokens_out;
         self.totals.usd += c.cost_usd;
-        *self.trace.usd_by_provider.entry(name.clone()).or_default() += c.cost_usd;
+        let usage = self.trace.by_provider.entry(name.clone()).or_default();
+        usage.answers += 1;
+        usage.hinted += u64::from(call.hinted);
+        usage.tokens_in += c.tokens_in;
+        usage.tokens_out += c.tokens_out;
+        usage.usd += c.cost_usd;
         Some(c)
     }
 
@@ -322,6 +330,18 @@ impl Engine<'_> {
             self.steering
                 .observe(&batch, outcome, &duplicates, self.now);
             self.totals.unique += outcome.new;
+            let name = &self.fleet.providers[call.provider].name;
+            if let Some(usage) = self.trace.by_provider.get_mut(name) {
+                usage.new += outcome.new;
+            }
+            self.trace.answers.push(Answer {
+                ms: self.now,
+                provider: call.provider,
+                tokens: batch.tokens_in + batch.tokens_out,
+                usd: batch.cost_usd,
+                new: outcome.new,
+                hinted: call.hinted,
+            });
             self.record_point();
         }
         self.schedule(
@@ -516,6 +536,6 @@ mod tests {
                 .iter()
                 .all(|(_, w)| w.values().all(|x| (x - uniform).abs() < 1e-9))
         );
-        assert_eq!(trace.usd_by_provider.len(), fleet.providers.len());
+        assert_eq!(trace.by_provider.len(), fleet.providers.len());
     }
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub degrade_watch_s: u64,
     /// The policies' settings: the coordinator's defaults.
     pub tuning: Tuning,
+    /// Strategies measured besides naive (empty: all of them).
+    pub only: Vec<String>,
 }
 
 impl Default for Settings {
@@ -40,6 +42,7 @@ impl Default for Settings {
             degrade_at_s: 180,
             degrade_watch_s: 120,
             tuning: Tuning::default(),
+            only: Vec::new(),
         }
     }
 }
@@ -78,7 +81,10 @@ pub struct YieldRow {
 pub fn yields(fleet: &Fleet, settings: &Settings) -> Vec<YieldRow> {
     let max = settings.budgets.iter().copied().max().unwrap_or(0);
     let mut rows = Vec::new();
-    for (name, strategies) in strategies() {
+    let measured = |name: &str| {
+        name == "naive" || settings.only.is_empty() || settings.only.iter().any(|o| o == name)
+    };
+    for (name, strategies) in strategies().into_iter().filter(|s| measured(s.0)) {
         let traces: Vec<Trace> = (1..=settings.seeds)
             .map(|seed| {
                 engine::run(

@@ -23,8 +23,34 @@ pub struct Trace {
     pub degraded: Option<String>,
     /// Partitions by state at the end (`active`, `split`, `retired`).
     pub partitions: BTreeMap<String, usize>,
-    /// Dollars spent per provider.
-    pub usd_by_provider: BTreeMap<String, f64>,
+    /// What each provider was asked and answered.
+    pub by_provider: BTreeMap<String, Usage>,
+    /// Every answer, in order.
+    pub answers: Vec<Answer>,
+}
+
+/// One answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Answer {
+    pub ms: u64,
+    /// Index of the provider in the fleet.
+    pub provider: usize,
+    pub tokens: u64,
+    pub usd: f64,
+    pub new: u64,
+    pub hinted: bool,
+}
+
+/// One provider's answers in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub answers: u64,
+    /// Answers whose prompt carried an avoid hint.
+    pub hinted: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub usd: f64,
+    pub new: u64,
 }
 
 impl Trace {
