@@ -45,20 +45,18 @@ impl Topic {
         let mut seen = SeenSet::with_capacity(expected as usize);
         let mut normalizer = Normalizer::default();
         let mut hashes = Vec::with_capacity(LOAD_CHUNK);
+        let mut new = [false; LOAD_CHUNK];
         let (store, recovery) = TopicStore::open(data_dir, topic, |line| {
             let key = normalizer.key(line);
             if !key.is_empty() {
                 hashes.push(key_hash(key));
             }
             if hashes.len() == LOAD_CHUNK {
-                hashes.drain(..).for_each(|h| {
-                    seen.insert(h);
-                });
+                seen.insert_batch(&hashes, &mut new);
+                hashes.clear();
             }
         })?;
-        hashes.drain(..).for_each(|h| {
-            seen.insert(h);
-        });
+        seen.insert_batch(&hashes, &mut new[..hashes.len()]);
         match std::fs::read(store.dir.join(SIGHTINGS)) {
             Ok(saved) => seen.restore_counts(&saved),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -92,19 +90,19 @@ impl Topic {
                 Some(item) => {
                     let text = push(&mut scratch.arena, item.text);
                     let key = push(&mut scratch.arena, item.key);
-                    scratch.items.push((text, key, item.hash, false));
+                    scratch.items.push((text, key));
+                    scratch.hashes.push(item.hash);
                 }
                 None => outcome.invalid += 1,
             }
         }
-        for (_, _, hash, new) in &mut scratch.items {
-            *new = self.seen.insert(*hash);
-        }
+        scratch.new.resize(scratch.hashes.len(), false);
+        self.seen.insert_batch(&scratch.hashes, &mut scratch.new);
 
         let arena = scratch.arena.as_str();
         let mut duplicates = Vec::new();
         let mut new_items = Vec::new();
-        for (text, key, _, new) in &scratch.items {
+        for ((text, key), new) in scratch.items.iter().zip(&scratch.new) {
             outcome.candidates += 1;
             let text = &arena[text.clone()];
             if !new {
@@ -152,14 +150,18 @@ pub struct Scratch {
     vetter: Vetter,
     /// The vetted items' spellings and keys, one after another.
     arena: String,
-    /// Per vetted item: spelling and key in `arena`, hash, whether new.
-    items: Vec<(Range<usize>, Range<usize>, u128, bool)>,
+    /// Per vetted item: spelling and key in `arena`; its hash; whether new.
+    items: Vec<(Range<usize>, Range<usize>)>,
+    hashes: Vec<u128>,
+    new: Vec<bool>,
 }
 
 impl Scratch {
     fn clear(&mut self) {
         self.arena.clear();
         self.items.clear();
+        self.hashes.clear();
+        self.new.clear();
     }
 }
 
