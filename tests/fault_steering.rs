@@ -17,7 +17,8 @@ use coordinator::normalize::normalize;
 use coordinator::store::ItemRecord;
 use futures::StreamExt;
 use igentai_protocol::{
-    MetricsSnapshot, RunState, StartReply, WeightsUpdate, decode_reply, subjects,
+    Heartbeat, MetricsSnapshot, RunState, StartReply, WeightsUpdate, WorkerState, decode_reply,
+    subjects,
 };
 use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -104,9 +105,14 @@ async fn start(client: &async_nats::Client, request: &str) -> StartReply {
     decode_reply(&reply.payload).expect("the run starts")
 }
 
+/// The records of items.jsonl written in full so far (the coordinator may
+/// be appending the next one).
 fn records(output_dir: &Path) -> Vec<ItemRecord> {
-    lines(&output_dir.join("items.jsonl"))
-        .iter()
+    let path = output_dir.join("items.jsonl");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
         .map(|l| serde_json::from_str(l).expect("items.jsonl records decode"))
         .collect()
 }
@@ -213,6 +219,19 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
         .map(|(w, p)| (w.clone(), p.clone()))
         .unwrap_or_else(|| panic!("some worker is alone on its partition: {spread:?}"));
 
+    let out = Path::new(&started.output_dir);
+    let in_partition = |r: &ItemRecord| r.partition.as_deref() == Some(partition.as_str());
+    wait_for(
+        &format!("{victim}'s first items in {partition:?}"),
+        WITHIN,
+        || async {
+            records(out)
+                .iter()
+                .any(|r| in_partition(r) && r.worker == victim)
+                .then_some(())
+        },
+    )
+    .await;
     let unique_at_kill = status(&client).await.expect("status").totals.unique;
     workers.get_mut(&victim).unwrap().kill9();
     let gone = wait_for(&format!("{victim} marked gone"), WITHIN, || async {
@@ -248,17 +267,14 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
 
     // The items on disk tell the same: the partition was the victim's
     // alone until it died, and survivors found new items in it since.
-    let out = Path::new(&started.output_dir);
     let survivors = wait_for(
         "survivors' items in the partition on disk",
         WITHIN,
         || async {
             let records = records(out);
-            let mine = |r: &&ItemRecord| r.partition.as_deref() == Some(partition.as_str());
             let earlier: BTreeSet<String> = records
                 .iter()
-                .filter(mine)
-                .filter(|r| r.seq <= unique_at_kill)
+                .filter(|r| in_partition(r) && r.seq <= unique_at_kill)
                 .map(|r| r.worker.clone())
                 .collect();
             assert_eq!(
@@ -268,8 +284,7 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
             );
             let later: BTreeSet<String> = records
                 .iter()
-                .filter(mine)
-                .filter(|r| r.seq > unique_at_kill && r.worker != victim)
+                .filter(|r| in_partition(r) && r.seq > unique_at_kill && r.worker != victim)
                 .map(|r| r.worker.clone())
                 .collect();
             (!later.is_empty()).then_some(later)
@@ -471,9 +486,17 @@ async fn get(addr: &str, path: &str) -> Option<(u16, String)> {
         .flatten()
 }
 
-/// What a browser saw: the `seq`, state and unique count of every metrics
-/// snapshot the dashboard relayed over one WebSocket, in order.
-type Seen = std::sync::Arc<std::sync::Mutex<Vec<(u64, RunState, u64)>>>;
+/// What a browser saw of one metrics snapshot.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    seq: u64,
+    ts_ms: u64,
+    state: RunState,
+    unique: u64,
+}
+
+/// Every metrics snapshot the dashboard relayed over one WebSocket, in order.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<Shown>>>;
 
 /// Opens a WebSocket to the dashboard and records every snapshot it relays
 /// until the connection ends (which the test then notices: nothing new).
@@ -500,14 +523,19 @@ async fn watch(addr: &str) -> Seen {
             if frame.kind == "metrics" {
                 let s: MetricsSnapshot =
                     serde_json::from_value(frame.data).expect("metrics frames hold snapshots");
-                sink.lock().unwrap().push((s.seq, s.state, s.totals.unique));
+                sink.lock().unwrap().push(Shown {
+                    seq: s.seq,
+                    ts_ms: s.ts_ms,
+                    state: s.state,
+                    unique: s.totals.unique,
+                });
             }
         }
     });
     seen
 }
 
-fn last_seen(seen: &Seen) -> Option<(u64, RunState, u64)> {
+fn last_seen(seen: &Seen) -> Option<Shown> {
     seen.lock().unwrap().last().copied()
 }
 
@@ -531,24 +559,31 @@ async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
     .await;
     let seen = watch(&addr).await;
 
+    // No partition jobs: then every answer a worker gets is a batch, and
+    // its heartbeat counters tell whether one was lost.
     let started = start(
         &client,
-        &format!(r#"{{"topic":"Restart under the dashboard","target":{TARGET}}}"#),
+        &format!(
+            r#"{{"topic":"Restart under the dashboard","target":{TARGET},
+                "strategies":{{"partitions":false}}}}"#
+        ),
     )
     .await;
-    let (seq, _, unique) = wait_for("the browser to see 500 items", WITHIN, || async {
-        last_seen(&seen).filter(|(_, state, unique)| *state == RunState::Running && *unique >= 500)
+    let before = wait_for("the browser to see 500 items", WITHIN, || async {
+        last_seen(&seen).filter(|s| s.state == RunState::Running && s.unique >= 500)
     })
     .await;
-    assert!(unique < TARGET, "the run is still going: {unique}");
+    assert!(before.unique < TARGET, "the run is still going: {before:?}");
 
     nats.restart().await;
+    let back_at_ms = igentai_protocol::now_ms();
 
     // The dashboard reconnects by itself: the same browser connection goes
     // on receiving fresh snapshots of a growing run, and /api/status is
     // answered by the coordinator through it again.
     wait_for("fresh snapshots on the same WebSocket", WITHIN, || async {
-        last_seen(&seen).filter(|(s, _, u)| *s > seq && *u > unique)
+        last_seen(&seen)
+            .filter(|s| s.ts_ms > back_at_ms && s.seq > before.seq && s.unique > before.unique)
     })
     .await;
     let body = wait_for("/api/status answered again", WITHIN, || async {
@@ -572,15 +607,17 @@ async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
             .is_some_and(|r| r.starts_with("target reached")),
         "{reason:?}"
     );
-    wait_drained(&jetstream::new(client.clone()), WITHIN).await;
-    let s = wait_for("workers idle", WITHIN, || async {
+    let mut heartbeats = client.subscribe(subjects::HEARTBEAT_ALL).await.unwrap();
+    wait_for("workers idle", WITHIN, || async {
         let s = status(&client).await?;
         s.workers
             .iter()
-            .all(|w| w.alive && w.state == igentai_protocol::WorkerState::Idle && w.in_flight == 0)
-            .then_some(s)
+            .all(|w| w.alive && w.state == WorkerState::Idle && w.in_flight == 0)
+            .then_some(())
     })
     .await;
+    wait_drained(&jetstream::new(client.clone()), WITHIN).await;
+    let s = status(&client).await.expect("status");
 
     // Nothing lost, nothing twice: output.txt holds each item once, as many
     // as the coordinator counts, with a provenance record each.
@@ -593,8 +630,51 @@ async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
 
     // The browser saw the run end, with the same count.
     wait_for("the browser to see the stopped run", WITHIN, || async {
-        last_seen(&seen)
-            .filter(|(_, state, u)| *state == RunState::Stopped && *u == s.totals.unique)
+        last_seen(&seen).filter(|b| b.state == RunState::Stopped && b.unique == s.totals.unique)
     })
     .await;
+    let seqs: Vec<u64> = seen.lock().unwrap().iter().map(|b| b.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "the dashboard relayed a stale snapshot: {seqs:?}"
+    );
+
+    // Every answer a worker got was published, and every published batch
+    // ingested.
+    for id in ["w1", "w2"] {
+        let hb = tokio::time::timeout(WITHIN, async {
+            loop {
+                let msg = heartbeats
+                    .next()
+                    .await
+                    .expect("heartbeat subscription open");
+                let hb: Heartbeat =
+                    serde_json::from_slice(&msg.payload).expect("heartbeats decode");
+                if hb.worker_id == id && hb.state == WorkerState::Idle && hb.in_flight == 0 {
+                    return hb;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no heartbeat from {id}"));
+        let answers: u64 = hb
+            .providers
+            .iter()
+            .map(|p| p.requests - p.failures.values().sum::<u64>())
+            .sum();
+        assert_eq!(
+            answers, hb.batches_published,
+            "{id} lost a paid answer: {hb:?}"
+        );
+        let ingested = s
+            .workers
+            .iter()
+            .find(|w| w.worker_id == id)
+            .map_or(0, |w| w.yields.batches);
+        assert!(
+            ingested >= hb.batches_published && hb.batches_published > 0,
+            "{id}: published {}, ingested {ingested}",
+            hb.batches_published
+        );
+    }
 }
