@@ -14,8 +14,6 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::normalize::normalize;
-
 /// Items tallied per partition before the least repeated are dropped.
 const CAPACITY: usize = 400;
 
@@ -65,8 +63,8 @@ struct Tally {
 
 #[derive(Debug, Default, Clone)]
 pub struct Hot {
-    /// By normalized key.
-    counts: HashMap<String, Tally>,
+    /// By the 128-bit hash of the normalized key, as the seen-set has it.
+    counts: HashMap<u128, Tally>,
     /// Answers seen in the partition.
     answers: u64,
     /// (candidates, new) of the last answers.
@@ -74,14 +72,11 @@ pub struct Hot {
 }
 
 impl Hot {
-    /// Counts one duplicate sighting of `item` in the partition's latest
-    /// answer; spellings of one item ("The Louvre", "louvre.") count
-    /// together under the first seen.
-    pub fn record(&mut self, item: &str) {
-        let key = normalize(item);
-        if key.is_empty() {
-            return;
-        }
+    /// Counts one duplicate sighting of `item` (whose key hashes to `key`)
+    /// in the partition's latest answer; spellings of one item ("The
+    /// Louvre", "louvre.") share a key and count together under the first
+    /// seen.
+    pub fn record(&mut self, key: u128, item: &str) {
         let answer = self.answers;
         self.counts
             .entry(key)
@@ -158,7 +153,7 @@ impl Avoid {
         partition: Option<&str>,
         candidates: u64,
         new: u64,
-        duplicates: &[String],
+        duplicates: &[(u128, &str)],
     ) {
         let hot = self
             .by_partition
@@ -169,8 +164,8 @@ impl Avoid {
         }
         hot.recent.push_back((candidates, new));
         hot.answers += 1;
-        for item in duplicates {
-            hot.record(item);
+        for &(key, item) in duplicates {
+            hot.record(key, item);
         }
     }
 
@@ -194,6 +189,16 @@ impl Avoid {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalize::{key_hash, normalize};
+
+    fn key(item: &str) -> u128 {
+        key_hash(&normalize(item))
+    }
+
+    /// Duplicates as ingest hands them over: key hash and spelling.
+    fn keyed(items: &[String]) -> Vec<(u128, &str)> {
+        items.iter().map(|i| (key(i), i.as_str())).collect()
+    }
 
     fn dups(items: &[(&str, usize)]) -> Vec<String> {
         items
@@ -210,8 +215,8 @@ mod tests {
         });
         let mut repeated = dups(&[("Louvre", 3), ("Orsay", 3), ("Pantheon", 1)]);
         repeated.extend(dups(&[("The Louvre.", 1), ("louvre", 1)]));
-        avoid.observe(Some("Museums"), 100, 10, &repeated);
-        avoid.observe(None, 100, 10, &dups(&[("Eiffel Tower", 3)]));
+        avoid.observe(Some("Museums"), 100, 10, &keyed(&repeated));
+        avoid.observe(None, 100, 10, &keyed(&dups(&[("Eiffel Tower", 3)])));
         assert_eq!(avoid.hint(Some("Museums")), ["Louvre", "Orsay"]);
         assert_eq!(avoid.hint(None), ["Eiffel Tower"]);
         assert!(avoid.hint(Some("Parks")).is_empty());
@@ -226,7 +231,7 @@ mod tests {
                     Some("Parks"),
                     *candidates,
                     *new,
-                    &dups(&[("Parc Monceau", 1)]),
+                    &keyed(&dups(&[("Parc Monceau", 1)])),
                 );
             }
             assert_eq!(
@@ -260,7 +265,7 @@ mod tests {
             if i >= 38 {
                 repeated.push("Opera".into());
             }
-            avoid.observe(Some("Museums"), 20, 2, &repeated);
+            avoid.observe(Some("Museums"), 20, 2, &keyed(&repeated));
         }
         assert_eq!(avoid.hint(Some("Museums")), ["Louvre"]);
     }
@@ -269,10 +274,11 @@ mod tests {
     fn tally_stays_bounded_and_keeps_the_head() {
         let mut hot = Hot::default();
         for _ in 0..50 {
-            hot.record("head");
+            hot.record(key("head"), "head");
         }
         for i in 0..10_000 {
-            hot.record(&format!("tail {i}"));
+            let tail = format!("tail {i}");
+            hot.record(key(&tail), &tail);
         }
         assert!(hot.counts.len() <= CAPACITY * 2 + 1);
         assert_eq!(hot.top(1, 0.0, 1), ["head"]);

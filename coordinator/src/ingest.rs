@@ -38,11 +38,10 @@ pub const MAX_PENDING: usize = 512;
 /// What became of one stream message.
 pub enum Ingested {
     /// Read and deduplicated; waits for the next commit to be acknowledged.
+    /// [`Ingest::duplicates`] has a sample of its known candidates.
     Pending {
         batch: Box<CandidateBatch>,
         outcome: BatchOutcome,
-        /// The batch's candidates that were already known (a sample).
-        duplicates: Vec<String>,
     },
     /// Unreadable: terminated (never redelivered) and to be counted.
     Rejected(Reject),
@@ -136,7 +135,7 @@ impl Ingest {
             .topic(&batch.topic)
             .and_then(|topic| topic.dedup(&batch, &items, &now, &mut scratch));
         self.scratch = scratch;
-        let (outcome, event, duplicates) = match deduped {
+        let (outcome, event) = match deduped {
             Ok(done) => done,
             Err(e) => {
                 // The buffers may hold part of this batch: hand it back and
@@ -151,8 +150,13 @@ impl Ingest {
         Ok(Ingested::Pending {
             batch: Box::new(batch),
             outcome,
-            duplicates,
         })
+    }
+
+    /// A sample of the last batch's candidates that were known already
+    /// (key hash and spelling), until the next batch is received.
+    pub fn duplicates(&self) -> Vec<(u128, &str)> {
+        self.scratch.duplicates()
     }
 
     /// Starts a commit of every waiting batch: their items are written and

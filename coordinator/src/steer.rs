@@ -104,7 +104,7 @@ impl Steering {
         &mut self,
         batch: &CandidateBatch,
         outcome: BatchOutcome,
-        duplicates: &[String],
+        duplicates: &[(u128, &str)],
         now_ms: u64,
     ) {
         if self.strategies.weights {
@@ -226,6 +226,7 @@ impl Steering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalize::{key_hash, normalize};
     use igentai_protocol::StartRequest;
 
     fn run(strategies: Strategies) -> Run {
@@ -309,9 +310,9 @@ mod tests {
         );
         s.tick(&[], &workers(1), 0);
         s.assignment(&r, "w1", 0);
-        let dups: Vec<String> = ["Louvre", "Orsay"]
+        let dups: Vec<(u128, &str)> = ["Louvre", "Orsay"]
             .iter()
-            .flat_map(|item| [item.to_string(), item.to_string(), item.to_string()])
+            .flat_map(|&item| [(key_hash(&normalize(item)), item); 3])
             .collect();
         s.observe(
             &batch("sim", None),
@@ -352,7 +353,7 @@ mod tests {
                     new: 10,
                     invalid: 0,
                 },
-                &["x".into()],
+                &[(1, "x")],
                 t * 100,
             );
             s.observe(
@@ -362,7 +363,7 @@ mod tests {
                     new: 1,
                     invalid: 0,
                 },
-                &["x".into()],
+                &[(1, "x")],
                 t * 100,
             );
             let plan = s.tick(&["a".into(), "b".into()], &workers(2), t * 100);

@@ -73,16 +73,17 @@ impl Topic {
 
     /// Deduplicates a batch's `items` (the batch itself gives their
     /// provenance) into the topic, appending the new ones
-    /// (buffered, not yet synced). Returns what happened, the
-    /// `igentai.items` payload of the new items (if any), and a sample of
-    /// the candidates that were already known.
+    /// (buffered, not yet synced). Returns what happened and the
+    /// `igentai.items` payload of the new items (if any); a sample of the
+    /// candidates that were already known stays in `scratch`
+    /// ([`Scratch::duplicates`]).
     pub fn dedup(
         &mut self,
         batch: &CandidateBatch,
         items: &[Cow<'_, str>],
         now: &str,
         scratch: &mut Scratch,
-    ) -> io::Result<(BatchOutcome, Option<Bytes>, Vec<String>)> {
+    ) -> io::Result<(BatchOutcome, Option<Bytes>)> {
         let mut outcome = BatchOutcome::default();
         scratch.clear();
         for raw in items {
@@ -100,14 +101,13 @@ impl Topic {
         self.seen.insert_batch(&scratch.hashes, &mut scratch.new);
 
         let arena = scratch.arena.as_str();
-        let mut duplicates = Vec::new();
         let mut new_items = Vec::new();
-        for ((text, key), new) in scratch.items.iter().zip(&scratch.new) {
+        for (i, ((text, key), new)) in scratch.items.iter().zip(&scratch.new).enumerate() {
             outcome.candidates += 1;
             let text = &arena[text.clone()];
             if !new {
-                if duplicates.len() < DUPLICATE_SAMPLE {
-                    duplicates.push(text.to_string());
+                if scratch.duplicates.len() < DUPLICATE_SAMPLE {
+                    scratch.duplicates.push(i);
                 }
                 continue;
             }
@@ -140,7 +140,7 @@ impl Topic {
             };
             Bytes::from(event.to_json())
         });
-        Ok((outcome, event, duplicates))
+        Ok((outcome, event))
     }
 }
 
@@ -154,6 +154,8 @@ pub struct Scratch {
     items: Vec<(Range<usize>, Range<usize>)>,
     hashes: Vec<u128>,
     new: Vec<bool>,
+    /// The items of the last batch that were known already (a sample).
+    duplicates: Vec<usize>,
 }
 
 impl Scratch {
@@ -162,6 +164,16 @@ impl Scratch {
         self.items.clear();
         self.hashes.clear();
         self.new.clear();
+        self.duplicates.clear();
+    }
+
+    /// A sample of the last batch's candidates that were known already:
+    /// each key's hash and the spelling received.
+    pub fn duplicates(&self) -> Vec<(u128, &str)> {
+        self.duplicates
+            .iter()
+            .map(|&i| (self.hashes[i], &self.arena[self.items[i].0.clone()]))
+            .collect()
     }
 }
 
@@ -253,7 +265,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut topic, _) = Topic::open(tmp.path(), "Cheeses").unwrap();
         let mut scratch = Scratch::default();
-        let (outcome, event, duplicates) = topic
+        let (outcome, event) = topic
             .dedup(
                 &batch(),
                 &cows(&["Brie", "  The  Brie.", "bad\u{7}", "Comté", "brie"]),
@@ -265,7 +277,8 @@ mod tests {
             (outcome.candidates, outcome.new, outcome.invalid),
             (4, 2, 1)
         );
-        assert_eq!(duplicates, ["The Brie.", "brie"]);
+        let brie = key_hash("brie");
+        assert_eq!(scratch.duplicates(), [(brie, "The Brie."), (brie, "brie")]);
         let event: ItemsEvent = serde_json::from_slice(&event.unwrap()).unwrap();
         let item = |seq: u64, text: &str| NewItem {
             seq,
@@ -305,7 +318,7 @@ mod tests {
         };
         assert_eq!(event.to_json(), serde_json::to_vec(&event).unwrap());
         // A batch of known items only: nothing to announce.
-        let (outcome, event, _) = topic
+        let (outcome, event) = topic
             .dedup(&batch(), &cows(&["COMTÉ"]), "t", &mut scratch)
             .unwrap();
         assert_eq!((outcome.candidates, outcome.new), (1, 0));

@@ -328,7 +328,7 @@ impl Engine<'_> {
                 created_at_ms: self.now,
             };
             self.steering
-                .observe(&batch, outcome, &duplicates, self.now);
+                .observe(&batch, outcome, &borrowed(&duplicates), self.now);
             self.totals.unique += outcome.new;
             let name = &self.fleet.providers[call.provider].name;
             if let Some(usage) = self.trace.by_provider.get_mut(name) {
@@ -464,7 +464,7 @@ impl Engine<'_> {
 /// Dedup of one answer's items into the seen-set, as the coordinator's
 /// ingest does it: unusable lines dropped, new items counted, a sample of
 /// the duplicates kept for the avoid hints.
-fn dedup(seen: &mut SeenSet, items: &[String]) -> (BatchOutcome, Vec<String>) {
+fn dedup(seen: &mut SeenSet, items: &[String]) -> (BatchOutcome, Vec<(u128, String)>) {
     let mut outcome = BatchOutcome::default();
     let mut duplicates = Vec::new();
     for raw in items {
@@ -476,10 +476,15 @@ fn dedup(seen: &mut SeenSet, items: &[String]) -> (BatchOutcome, Vec<String>) {
         if seen.insert(item.hash) {
             outcome.new += 1;
         } else if duplicates.len() < DUPLICATE_SAMPLE {
-            duplicates.push(item.text);
+            duplicates.push((item.hash, item.text));
         }
     }
     (outcome, duplicates)
+}
+
+/// Duplicates as ingest hands them to the steering.
+fn borrowed(duplicates: &[(u128, String)]) -> Vec<(u128, &str)> {
+    duplicates.iter().map(|(h, t)| (*h, t.as_str())).collect()
 }
 
 #[cfg(test)]

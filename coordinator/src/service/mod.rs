@@ -330,14 +330,11 @@ impl Coordinator {
 
     async fn handle_batch(&mut self, msg: jetstream::Message) {
         match self.ingest.receive(msg).await {
-            Ok(Ingested::Pending {
-                batch,
-                outcome,
-                duplicates,
-            }) => {
+            Ok(Ingested::Pending { batch, outcome }) => {
                 if self.run.as_ref().map(|r| &r.info.run_id) == Some(&batch.run_id) {
                     let now = now_ms();
                     self.stats.record_batch(&batch, outcome, now);
+                    let duplicates = self.ingest.duplicates();
                     self.steering.observe(&batch, outcome, &duplicates, now);
                 }
             }
