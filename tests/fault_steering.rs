@@ -1,10 +1,10 @@
 //! Faults against a steered run, with the real binaries on a real
 //! nats-server: a worker killed with SIGKILL hands its partition to the
 //! survivors; with every strategy on, production goes on through a provider
-//! failing half its calls and a healthy one while one answering only 429s
-//! and one failing every call write nothing, and the weights drop the
-//! failing one; and a nats-server restart mid-run is ridden out by the
-//! coordinator, the workers and the dashboard alike, with nothing lost.
+//! failing half its calls and a healthy one while the weights move away
+//! from one answering only 429s and one failing every call; and a
+//! nats-server restart mid-run is ridden out by the coordinator, the
+//! workers and the dashboard alike, with nothing lost.
 
 mod common;
 
@@ -354,14 +354,18 @@ async fn weights_where(
 
 /// With every strategy on (the default), the fleet produces through the
 /// healthy provider and the half-failing one, and the published weights
-/// drop the provider that fails every call to zero once its breakers open.
+/// move away from the faulty ones: zero for the one failing every call,
+/// the exploration floor for the one answering only 429s, the lead for the
+/// healthy one.
 ///
-/// The coordinator learns weights from answers only: a provider that fails
-/// part of its calls, or is throttled without failing, is routed around by
-/// the workers (breakers, backoff) but keeps its learned weight, so the
-/// weights of `flaky` and `limited` are not asserted to fall here.
+/// The coordinator learns weights from answers only: `flaky`'s failed calls
+/// cost nothing and its answers are as good as `steady`'s, so per dollar it
+/// scores like `steady`. What takes it out are the workers' breakers (five
+/// failures in a row are common at 50%), which make the fleet report it
+/// unhealthy for a while; so `steady` is asserted to lead, not `flaky` to
+/// stay low.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn weights_drop_a_failing_provider_while_production_continues() {
+async fn weights_move_away_from_faulty_providers_while_production_continues() {
     let dir = testkit::test_dir();
     let nats = NatsServer::start(dir.path()).await;
     let data = dir.path().join("data");
@@ -377,31 +381,37 @@ async fn weights_drop_a_failing_provider_while_production_continues() {
     let started = start(&client, "Fault weights").await;
     let run_id = started.run_id.as_str();
 
-    // Every call of `broken` fails: both workers open its breaker, the
-    // fleet reports it unhealthy and its weight falls to zero, while the
-    // others keep theirs.
-    let dropped = wait_for("broken's weight at zero", WITHIN, || async {
+    // The weights move away from the faulty providers: `broken` opens its
+    // breaker in both workers, the fleet reports it unhealthy and it gets
+    // zero; `limited` never answers, so it keeps only the exploration
+    // floor; `steady` leads.
+    let away = |w: &BTreeMap<String, f64>| {
+        let weight = |name: &str| w.get(name).copied().unwrap_or(f64::NAN);
+        weight("broken") == 0.0
+            && weight("limited") < 0.1
+            && weight("steady") > 0.5
+            && weight("steady") > weight("flaky")
+    };
+    let moved = wait_for("weights away from the faulty providers", WITHIN, || async {
         let s = status(&client).await?;
         let broken = s.providers.get("broken")?;
-        (s.weights.get("broken") == Some(&0.0)
-            && broken.open_breakers == 2
-            && s.totals.unique >= 300)
-            .then_some(s)
+        (away(&s.weights) && broken.open_breakers == 2 && s.totals.unique >= 300).then_some(s)
     })
     .await;
-    assert!(dropped.weights["steady"] > 0.0, "{:?}", dropped.weights);
-    assert!(!dropped.weights_manual);
-    let update = weights_where(&mut updates, run_id, "with broken at zero", |u| {
-        u.weights.get("broken") == Some(&0.0)
-    })
+    assert!(!moved.weights_manual);
+    let update = weights_where(
+        &mut updates,
+        run_id,
+        "away from the faulty providers",
+        |u| away(&u.weights),
+    )
     .await;
     assert!(!update.manual);
-    assert!(update.weights["steady"] > 0.0, "{update:?}");
     let total: f64 = update.weights.values().sum();
     assert!((total - 1.0).abs() < 1e-6, "weights sum to one: {update:?}");
 
     // Production goes on through the others.
-    let before = dropped.totals.unique;
+    let before = moved.totals.unique;
     let s = wait_for("1000 more unique items", WITHIN, || async {
         let s = status(&client).await?;
         (s.totals.unique >= before + 1000).then_some(s)
