@@ -38,7 +38,10 @@ impl Fleet {
         }
     }
 
-    pub fn observe(&mut self, heartbeat: Heartbeat, now_ms: u64) -> Seen {
+    /// Takes in a heartbeat. Returns what it says of its worker, and the
+    /// failed LLM calls per provider since the worker's previous heartbeat
+    /// (none for a worker's first: its counters may be old news).
+    pub fn observe(&mut self, heartbeat: Heartbeat, now_ms: u64) -> (Seen, Vec<(String, u64)>) {
         match self.workers.get_mut(&heartbeat.worker_id) {
             Some(entry) => {
                 let seen = if entry.alive {
@@ -46,10 +49,11 @@ impl Fleet {
                 } else {
                     Seen::Returned
                 };
+                let failed = failed_since(&entry.heartbeat, &heartbeat);
                 entry.heartbeat = heartbeat;
                 entry.last_seen_ms = now_ms;
                 entry.alive = true;
-                seen
+                (seen, failed)
             }
             None => {
                 self.workers.insert(
@@ -60,7 +64,7 @@ impl Fleet {
                         alive: true,
                     },
                 );
-                Seen::New
+                (Seen::New, Vec::new())
             }
         }
     }
@@ -134,6 +138,26 @@ impl Fleet {
     }
 }
 
+/// Failed calls per provider between two heartbeats of one worker, from
+/// its counters since start; a counter that went down means the worker
+/// restarted, and all it counts is new.
+fn failed_since(before: &Heartbeat, now: &Heartbeat) -> Vec<(String, u64)> {
+    let total = |p: &igentai_protocol::ProviderHealth| p.failures.values().sum::<u64>();
+    now.providers
+        .iter()
+        .filter_map(|p| {
+            let was = before
+                .providers
+                .iter()
+                .find(|b| b.name == p.name)
+                .map_or(0, total);
+            let is = total(p);
+            let failed = if is >= was { is - was } else { is };
+            (failed > 0).then(|| (p.name.clone(), failed))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,15 +194,21 @@ mod tests {
     #[test]
     fn workers_come_and_go() {
         let mut fleet = Fleet::new(1_000);
-        assert_eq!(fleet.observe(hb("a", WorkerState::Idle), 0), Seen::New);
-        assert_eq!(fleet.observe(hb("b", WorkerState::Running), 500), Seen::New);
-        assert_eq!(fleet.observe(hb("a", WorkerState::Idle), 900), Seen::Known);
+        assert_eq!(fleet.observe(hb("a", WorkerState::Idle), 0).0, Seen::New);
+        assert_eq!(
+            fleet.observe(hb("b", WorkerState::Running), 500).0,
+            Seen::New
+        );
+        assert_eq!(
+            fleet.observe(hb("a", WorkerState::Idle), 900).0,
+            Seen::Known
+        );
         assert!(fleet.sweep(1_200).is_empty());
         assert_eq!(fleet.sweep(1_600), ["b"]);
         assert_eq!(fleet.alive().count(), 1);
         assert_eq!(fleet.working().count(), 0);
         assert_eq!(
-            fleet.observe(hb("b", WorkerState::Running), 1_700),
+            fleet.observe(hb("b", WorkerState::Running), 1_700).0,
             Seen::Returned
         );
         assert_eq!(fleet.working().count(), 1);
@@ -190,5 +220,29 @@ mod tests {
         // Silent for ten timeouts: dropped from the table.
         fleet.sweep(20_000);
         assert_eq!(fleet.stats(20_000, &RunStats::new(0)).len(), 0);
+    }
+
+    #[test]
+    fn failures_are_counted_between_heartbeats() {
+        let with = |failures: &[(&str, u64)], other: u64| {
+            let mut h = hb("a", WorkerState::Running);
+            h.providers[0].failures = failures.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+            let mut second = h.providers[0].clone();
+            second.name = "other".into();
+            second.failures = [("timeout".to_string(), other)].into();
+            h.providers.push(second);
+            h
+        };
+        let mut fleet = Fleet::new(1_000);
+        // A worker's first heartbeat is the baseline, whatever it counts.
+        let (_, failed) = fleet.observe(with(&[("rate_limited", 5)], 1), 0);
+        assert!(failed.is_empty());
+        let (_, failed) = fleet.observe(with(&[("rate_limited", 7), ("server_error", 3)], 1), 100);
+        assert_eq!(failed, [("sim".to_string(), 5)]);
+        let (_, failed) = fleet.observe(with(&[("rate_limited", 7), ("server_error", 3)], 4), 200);
+        assert_eq!(failed, [("other".to_string(), 3)]);
+        // Counters went down: the worker restarted, all it counts is new.
+        let (_, failed) = fleet.observe(with(&[("timeout", 2)], 0), 300);
+        assert_eq!(failed, [("sim".to_string(), 2)]);
     }
 }

@@ -124,6 +124,13 @@ impl Steering {
         }
     }
 
+    /// Learns that `n` calls to `provider` failed (from worker heartbeats).
+    pub fn observe_failures(&mut self, provider: &str, n: u64, now_ms: u64) {
+        if self.strategies.weights {
+            self.bandit.observe_failures(provider, n, now_ms);
+        }
+    }
+
     /// Re-plans: weights over the `healthy` providers, partition decisions,
     /// and which of the `workers` (alive, sorted) need a new assignment.
     pub fn tick(&mut self, healthy: &[String], workers: &[String], now_ms: u64) -> Plan {

@@ -10,7 +10,9 @@
 //! 20-second window still averages in its better past, so its score would
 //! lag behind its marginal yield.
 //! A provider's score is new items per dollar, or per second of LLM time
-//! when some provider has no price. The target allocation is a share of
+//! when some provider has no price, times the share of its calls that
+//! answer (failed calls, reported by worker heartbeats, cost nothing but
+//! hold a worker's call slot). The target allocation is a share of
 //! the *spend* (dollars, or LLM-seconds): it favours the best score sharply
 //! (a softmax over scores relative to the best) with an exploration floor,
 //! so every healthy provider keeps being measured without an expensive one
@@ -65,6 +67,8 @@ impl Default for Config {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Evidence {
     batches: f64,
+    /// Calls that failed (errors, timeouts, rate limits).
+    failed: f64,
     new: f64,
     cost_usd: f64,
     seconds: f64,
@@ -84,6 +88,7 @@ impl Evidence {
 
     fn scale(&mut self, f: f64) {
         self.batches *= f;
+        self.failed *= f;
         self.new *= f;
         self.cost_usd *= f;
         self.seconds *= f;
@@ -130,6 +135,17 @@ impl Bandit {
         e.cost_usd += cost_usd.max(0.0);
         e.seconds += latency_ms as f64 / 1000.0;
         e.measured |= e.batches >= self.config.min_batches;
+    }
+
+    /// Records `n` failed calls to `provider`. Failures cost no money but
+    /// hold a worker's call slot and time: a provider's score is scaled by
+    /// the share of its calls that answer, so one failing half its calls
+    /// loses weight to an equally good one that does not.
+    pub fn observe_failures(&mut self, provider: &str, n: u64, now_ms: u64) {
+        let half_life = self.config.half_life_s;
+        let e = self.evidence.entry(provider.to_string()).or_default();
+        e.decay_to(now_ms, half_life);
+        e.failed += n as f64;
     }
 
     /// Sets (or with `None`, clears) a manual override.
@@ -201,10 +217,14 @@ impl Bandit {
                 let e = answered(name);
                 let spent = e.map(|e| if priced { e.cost_usd } else { e.seconds });
                 let standing = Standing {
-                    score: e
-                        .filter(|e| e.measured)
-                        .zip(spent)
-                        .map(|(e, spent)| if spent > 0.0 { e.new / spent } else { 0.0 }),
+                    score: e.filter(|e| e.measured).zip(spent).map(|(e, spent)| {
+                        let answering = e.batches / (e.batches + e.failed);
+                        if spent > 0.0 {
+                            answering * e.new / spent
+                        } else {
+                            0.0
+                        }
+                    }),
                     per_call: e
                         .zip(spent)
                         .map(|(e, spent)| spent / e.batches)
@@ -453,6 +473,32 @@ mod tests {
             spend["slow"] > 0.0 && spend["slow"] < 1.6 * floor,
             "{spend:?}"
         );
+    }
+
+    #[test]
+    fn providers_failing_calls_lose_weight() {
+        // Equal answers at equal prices, but "flaky" fails every other
+        // call: it keeps little more than the floor; once it stops failing
+        // it wins its share back as the failures fade.
+        let mut b = Bandit::new(Config::default());
+        let healthy = names(&["flaky", "steady"]);
+        for t in 0..30u64 {
+            let now = t * 1000;
+            b.observe("flaky", 10, 0.001, 500, now);
+            b.observe("steady", 10, 0.001, 500, now);
+            b.observe_failures("flaky", 1, now);
+            b.update(&healthy, now);
+        }
+        let (w, _) = b.weights();
+        assert!(w["flaky"] < 0.1 && w["steady"] > 0.9, "{w:?}");
+        for t in 30..90u64 {
+            let now = t * 1000;
+            b.observe("flaky", 10, 0.001, 500, now);
+            b.observe("steady", 10, 0.001, 500, now);
+            b.update(&healthy, now);
+        }
+        let (w, _) = b.weights();
+        assert!(w["flaky"] > 0.3, "{w:?}");
     }
 
     #[test]

@@ -282,8 +282,12 @@ impl Engine<'_> {
         let unit = w.rng.unit();
         let outcome = call.result.as_ref().map(|_| ());
         w.gates[call.provider].record(outcome, call.admission, now, unit);
-        let c = call.result.as_ref().ok()?.clone();
         let name = &self.fleet.providers[call.provider].name;
+        if call.result.is_err() {
+            // The coordinator hears of failed calls from heartbeats.
+            self.steering.observe_failures(name, 1, self.now);
+        }
+        let c = call.result.as_ref().ok()?.clone();
         self.totals.tokens += c.tokens_in + c.tokens_out;
         self.totals.usd += c.cost_usd;
         let usage = self.trace.by_provider.entry(name.clone()).or_default();

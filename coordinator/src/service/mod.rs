@@ -291,10 +291,14 @@ impl Coordinator {
             }
         };
         let now = now_ms();
-        match self.fleet.observe(hb.clone(), now) {
+        let (seen, failed) = self.fleet.observe(hb.clone(), now);
+        match seen {
             Seen::New => tracing::info!(worker_id = %hb.worker_id, "worker joined"),
             Seen::Returned => tracing::info!(worker_id = %hb.worker_id, "worker is back"),
             Seen::Known => {}
+        }
+        for (provider, n) in failed {
+            self.steering.observe_failures(&provider, n, now);
         }
         self.reconcile(&hb, now);
     }
