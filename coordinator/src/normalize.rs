@@ -138,10 +138,17 @@ impl Normalizer {
             let (marks, irregular) = scan_ascii(raw.as_bytes());
             self.folded.clear();
             if raw.is_ascii() {
+                // Copied, then lowercased in place: no UTF-8 check needed.
                 self.folded.push_str(raw);
                 self.folded.make_ascii_lowercase();
             } else {
-                self.folded.extend(raw.chars().map(lowercase_latin1));
+                // Byte by byte: lowercasing ASCII bytes and moving `C3 80`..
+                // `C3 9E` up by 0x20 keep UTF-8 valid.
+                let mut bytes = std::mem::take(&mut self.folded).into_bytes();
+                bytes.extend(raw.bytes().map(|b| b.to_ascii_lowercase()));
+                lowercase_latin1(&mut bytes);
+                self.folded = String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             }
             if marks {
                 // Inner emphasis ("**Louvre** Museum") must not split one
@@ -222,12 +229,13 @@ fn scan_ascii(raw: &[u8]) -> (bool, bool) {
     (marks, controls | doubled)
 }
 
-/// Lowercases ASCII and `À`..=`Þ` (but `×`), which lowercase to the
-/// letter 0x20 above; other characters are kept.
-fn lowercase_latin1(c: char) -> char {
-    match c {
-        'À'..='Þ' if c != '×' => char::from_u32(c as u32 + 0x20).unwrap_or(c),
-        c => c.to_ascii_lowercase(),
+/// Lowercases `À`..=`Þ` (but `×`) in UTF-8 text made of ASCII and
+/// U+00C0..=U+00FF: `C3 80`..=`C3 9E` become `C3 A0`..=`C3 BE`.
+fn lowercase_latin1(bytes: &mut [u8]) {
+    for i in 1..bytes.len() {
+        if bytes[i - 1] == 0xC3 && (0x80..=0x9E).contains(&bytes[i]) && bytes[i] != 0x97 {
+            bytes[i] += 0x20;
+        }
     }
 }
 
