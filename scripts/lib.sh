@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings and helpers for igentai's scripts; sourced, not run.
 #
 # Every setting can be overridden from the environment:
@@ -6,7 +7,13 @@
 #   NATS_PORT          nats-server client port              (default: 4222)
 #   NATS_MONITOR_PORT  nats-server monitoring port          (default: 8222)
 #   NATS_URL           where the roles connect              (default: nats://127.0.0.1:$NATS_PORT)
-#   IGENTAI_PROFILE    cargo profile of the binaries        (default: release)
+#   IGENTAI_PROFILE    cargo profile of the binaries        (default: release;
+#                      "debug" for the dev profile)
+#   CARGO_TARGET_DIR   where cargo builds                   (default: ./target)
+#   IGENTAI_BIN        where the binaries are               (default:
+#                      $CARGO_TARGET_DIR/$IGENTAI_PROFILE)
+#   IGENTAI_BUILD      0: use the binaries in $IGENTAI_BIN as they are, don't
+#                      build                                (default: 1)
 #   IGENTAI_CREDENTIALS the roles' NATS passwords          (default: $IGENTAI_RUN_DIR/credentials.env)
 #   IGENTAI_{COORDINATOR,WORKER,DASHBOARD,OPERATOR}_PASSWORD
 #                      a role's NATS password; when unset, read from
@@ -20,7 +27,12 @@ export NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:$NATS_PORT}"
 IGENTAI_PROFILE="${IGENTAI_PROFILE:-release}"
 IGENTAI_CREDENTIALS="${IGENTAI_CREDENTIALS:-$IGENTAI_RUN_DIR/credentials.env}"
-IGENTAI_BIN="$IGENTAI_ROOT/target/$IGENTAI_PROFILE"
+# Cargo reads a relative CARGO_TARGET_DIR from the directory it runs in:
+# resolve it here, before any script changes directory.
+IGENTAI_TARGET_DIR="$(realpath -m "${CARGO_TARGET_DIR:-$IGENTAI_ROOT/target}")"
+export IGENTAI_BIN="${IGENTAI_BIN:-$IGENTAI_TARGET_DIR/$IGENTAI_PROFILE}"
+# The binaries the scripts start.
+IGENTAI_BINARIES=(coordinator worker dashboard)
 NATS_MIN_VERSION="2.10"
 
 say() { printf '\033[1m[igentai]\033[0m %s\n' "$*"; }
@@ -60,19 +72,32 @@ ensure_nats_server() {
 # chromium and chromium-driver, installed with apt-get when either is missing.
 ensure_chromium() {
   if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return 0; fi
-  local hint="install them with: apt-get install -y chromium chromium-driver"
-  command -v apt-get >/dev/null 2>&1 || die "chromium and chromedriver are needed by the dashboard's page tests and apt-get is missing; $hint (or your system's equivalent, at /usr/bin/chromium and /usr/bin/chromedriver)"
-  local sudo=""
+  local hint="install them with: apt-get install -y chromium chromium-driver (or your system's equivalent, at /usr/bin/chromium and /usr/bin/chromedriver)"
+  apt_install "$hint" chromium chromium-driver
+  { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } \
+    || die "chromium or chromedriver still missing after apt-get; $hint"
+}
+
+# apt_install HINT PACKAGE...: installs Debian packages with apt-get (as
+# root, or with sudo); HINT says how to do it by hand when that fails.
+apt_install() {
+  local hint="$1" sudo=""; shift
+  command -v apt-get >/dev/null 2>&1 || die "$* needed and apt-get is missing; $hint"
   if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "chromium and chromedriver are missing and installing them needs root; $hint"
+    command -v sudo >/dev/null 2>&1 || die "$* missing and installing needs root; $hint"
     sudo="sudo"
   fi
-  say "installing chromium and chromium-driver (apt-get)"
+  say "installing $* (apt-get)"
   $sudo apt-get update -qq || die "apt-get update failed; $hint"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null \
-    || die "apt-get install chromium chromium-driver failed; $hint"
-  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] \
-    || die "chromium or chromedriver still missing after apt-get; $hint"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null \
+    || die "apt-get install $* failed; $hint"
+}
+
+# scripts/test.sh checks the scripts with shellcheck first.
+ensure_shellcheck() {
+  command -v shellcheck >/dev/null 2>&1 && return 0
+  apt_install "install it with: apt-get install -y shellcheck" shellcheck
+  command -v shellcheck >/dev/null 2>&1 || die "shellcheck still missing after apt-get"
 }
 
 ensure_toolchain() {
@@ -91,22 +116,121 @@ wait_port() {
 
 # Starts a command in the background, logging to $IGENTAI_RUN_DIR/NAME.log
 # and recording its pid in $IGENTAI_RUN_DIR/NAME.pid.
+#
+# Each process gets a session of its own (setsid): Ctrl-C in a terminal
+# signals the terminal's whole foreground process group, and the roles must
+# not all get it at once; run.sh and stop.sh stop them in order instead.
 start_bg() {
   local name="$1"; shift
   mkdir -p "$IGENTAI_RUN_DIR"
-  "$@" >>"$IGENTAI_RUN_DIR/$name.log" 2>&1 &
+  setsid "$@" >>"$IGENTAI_RUN_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$IGENTAI_RUN_DIR/$name.pid"
 }
 
-running() {
+# The pid recorded for NAME, if any.
+pid_of() {
   local pidfile="$IGENTAI_RUN_DIR/$1.pid"
-  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+  [ -f "$pidfile" ] && cat "$pidfile"
+}
+
+running() {
+  local pid
+  pid="$(pid_of "$1")" && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# Stops the named processes together: SIGTERM, then waits up to GRACE
+# seconds (default 30) before SIGKILL. A pid file is removed only once its
+# process has exited.
+stop_named() {
+  local grace="${STOP_GRACE:-30}" name pid names=() pids=()
+  for name in "$@"; do
+    pid="$(pid_of "$name")" || continue
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null
+      names+=("$name")
+      pids+=("$pid")
+    else
+      rm -f "$IGENTAI_RUN_DIR/$name.pid"
+    fi
+  done
+  local deadline=$((SECONDS + grace)) i
+  for i in "${!pids[@]}"; do
+    while kill -0 "${pids[$i]}" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      say "${names[$i]} did not stop within ${grace}s of SIGTERM: killing it" >&2
+      kill -KILL "${pids[$i]}" 2>/dev/null
+      while kill -0 "${pids[$i]}" 2>/dev/null; do sleep 0.1; done
+    fi
+    rm -f "$IGENTAI_RUN_DIR/${names[$i]}.pid"
+  done
+}
+
+# Starts worker N (id HOST-N, log and pid file worker-N) as the worker user;
+# extra arguments go to the worker.
+start_worker() {
+  local n="$1" host; shift
+  host="$(hostname | tr -c 'A-Za-z0-9_\n-' '_')"
+  start_bg_as worker "worker-$n" "$IGENTAI_BIN/worker" --worker-id "$host-$n" --nats-url "$NATS_URL" "$@"
+}
+
+# The names of the workers started here (worker-1, worker-2, ...).
+worker_names() {
+  local f
+  for f in "$IGENTAI_RUN_DIR"/worker-*.pid; do
+    [ -e "$f" ] && basename "$f" .pid
+  done
+  return 0
+}
+
+# Stops everything in order: workers first (they finish their calls and
+# publish what they hold), then the coordinator once it has ingested what
+# the workers published (it commits on exit), then the dashboard, and
+# nats-server last.
+stop_all() {
+  local workers=()
+  mapfile -t workers < <(worker_names)
+  [ "${#workers[@]}" -gt 0 ] && stop_named "${workers[@]}"
+  if running coordinator && running nats; then wait_ingested; fi
+  stop_named coordinator
+  stop_named dashboard
+  stop_named nats
+}
+
+# Waits (up to 15 s) until the coordinator reports no batch left to read.
+wait_ingested() {
+  local tries=150 status password
+  password="$(role_password operator nogenerate 2>/dev/null)" || return 0
+  while [ "$tries" -gt 0 ]; do
+    status="$(NATS_USER=operator NATS_PASSWORD="$password" timeout 5 "$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" status 2>/dev/null)" || return 0
+    printf '%s' "$status" | grep -Eq '"backlog": ?0[,}[:space:]]' && return 0
+    tries=$((tries - 1))
+    sleep 0.1
+  done
+  say "the coordinator still had batches to read after 15 s; they stay in the stream for its next start" >&2
 }
 
 need_binaries() {
-  for b in coordinator worker dashboard; do
+  local b
+  for b in "${IGENTAI_BINARIES[@]}"; do
     [ -x "$IGENTAI_BIN/$b" ] || die "$IGENTAI_BIN/$b is missing: run scripts/setup.sh first"
   done
+}
+
+# Builds the binaries the scripts start into $IGENTAI_BIN (unless
+# IGENTAI_BUILD=0) and checks that they are there.
+build_binaries() {
+  if [ "${IGENTAI_BUILD:-1}" != 0 ]; then
+    ensure_toolchain
+    local profile_args=(--release) b packages=()
+    [ "$IGENTAI_PROFILE" = release ] || profile_args=(--profile "$IGENTAI_PROFILE")
+    [ "$IGENTAI_PROFILE" = debug ] && profile_args=()
+    for b in "${IGENTAI_BINARIES[@]}"; do packages+=(-p "$b"); done
+    say "building ${IGENTAI_BINARIES[*]} ($IGENTAI_PROFILE) into $IGENTAI_BIN"
+    say "the first build compiles about 400 crates: 10 to 15 minutes on 2 cores; later builds take seconds"
+    (cd "$IGENTAI_ROOT" && CARGO_TARGET_DIR="$IGENTAI_TARGET_DIR" cargo build "${profile_args[@]}" "${packages[@]}" --bins) \
+      || die "cargo build failed (see above)"
+  fi
+  need_binaries
 }
 
 # ---- NATS credentials -------------------------------------------------
@@ -170,7 +294,5 @@ run_as() {
 start_bg_as() {
   local role="$1" name="$2" password; shift 2
   password="$(role_password "$role")" || exit 1
-  mkdir -p "$IGENTAI_RUN_DIR"
-  NATS_USER="$role" NATS_PASSWORD="$password" "$@" >>"$IGENTAI_RUN_DIR/$name.log" 2>&1 &
-  echo $! >"$IGENTAI_RUN_DIR/$name.pid"
+  NATS_USER="$role" NATS_PASSWORD="$password" start_bg "$name" "$@"
 }

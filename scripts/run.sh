@@ -2,47 +2,117 @@
 # Runs everything on this machine: nats-server, the coordinator, N workers
 # on the offline sim provider (WORKERS, default 5) and the dashboard on
 # http://127.0.0.1:8080, then starts TOPIC (default "Paris attractions").
-# Ctrl-C or SIGTERM stops every process it started.
+#
+#   scripts/run.sh ["TOPIC"] [START OPTIONS...]
+#
+# START OPTIONS are those of `coordinator ctl start` (`--target 500`,
+# `--budget-usd 0.5`, `--max-duration-s 600`, `--min-coverage 0.9`,
+# `--min-yield-per-1k-tokens 2`, `--items-per-request`, `--no-weights`,
+# `--no-partitions`, `--no-avoid`). With a stop condition among them the run
+# is unattended: progress is printed, and when the run stops everything is
+# stopped and the script exits 0. Without one it stays in the foreground
+# until Ctrl-C.
+#
+# While it runs it supervises: a role that dies is restarted with backoff
+# and logged; it gives up (exit 1, with the reason) only when a role keeps
+# dying. Ctrl-C (or SIGTERM) stops the roles in order, so nothing is lost:
+# workers finish and publish their answers, the coordinator ingests them and
+# commits, then the dashboard and nats-server stop; exit code 130 (143).
 #
 # Each role logs in to NATS as its own user; the passwords are generated into
 # run/credentials.env on first run (see README: Security).
-#
-#   scripts/run.sh ["TOPIC"]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-topic="${1:-Paris attractions}"
-workers="${WORKERS:-5}"
+topic="Paris attractions"
+if [ "$#" -gt 0 ] && [[ "$1" != --* ]]; then
+  topic="$1"
+  shift
+fi
+start_options=("$@")
+unattended=0
+for option in "${start_options[@]}"; do
+  case "$option" in
+    --target | --target=* | --budget-usd | --budget-usd=* | --max-duration-s | --max-duration-s=* | \
+      --min-coverage | --min-coverage=* | --min-yield-per-1k-tokens | --min-yield-per-1k-tokens=*)
+      unattended=1 ;;
+  esac
+done
+worker_count="${WORKERS:-5}"
+{ [[ "$worker_count" =~ ^[0-9]+$ ]] && [ "$worker_count" -ge 1 ]; } || die "WORKERS must be a whole number >= 1, got '$worker_count'"
 dashboard_addr="${IGENTAI_DASHBOARD_ADDR:-127.0.0.1:8080}"
 export IGENTAI_DASHBOARD_ADDR="$dashboard_addr"
+# A role that dies this many times within RESTART_WINDOW seconds is given up on.
+max_restarts="${IGENTAI_MAX_RESTARTS:-5}"
+restart_window=120
 
 "$IGENTAI_ROOT/scripts/setup.sh"
 
-stopping=0
-cleanup() {
-  [ "$stopping" = 1 ] && return
-  stopping=1
-  say "stopping everything"
-  "$IGENTAI_ROOT/scripts/stop.sh"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-"$IGENTAI_ROOT/scripts/start-nats.sh"
 running coordinator && die "a coordinator is already running (scripts/stop.sh stops it)"
-start_bg_as coordinator coordinator "$IGENTAI_BIN/coordinator" --nats-url "$NATS_URL" --data-dir "$IGENTAI_DATA_DIR"
-"$IGENTAI_ROOT/scripts/start-fleet.sh" "$workers"
-start_bg_as dashboard dashboard "$IGENTAI_BIN/dashboard" --nats-url "$NATS_URL" --listen "$dashboard_addr"
+running dashboard && die "a dashboard is already running (scripts/stop.sh stops it)"
+mkdir -p "$IGENTAI_RUN_DIR"
+
+# ---- the roles, each startable again by name ------------------------------
+
+roles=(nats coordinator dashboard)
+for i in $(seq 1 "$worker_count"); do roles+=("worker-$i"); done
+
+start_role() {
+  case "$1" in
+    nats) "$IGENTAI_ROOT/scripts/start-nats.sh" ;;
+    coordinator)
+      start_bg_as coordinator coordinator "$IGENTAI_BIN/coordinator" --nats-url "$NATS_URL" --data-dir "$IGENTAI_DATA_DIR" ;;
+    dashboard)
+      start_bg_as dashboard dashboard "$IGENTAI_BIN/dashboard" --nats-url "$NATS_URL" --listen "$dashboard_addr" --data-dir "$IGENTAI_DATA_DIR" ;;
+    worker-*) start_worker "${1#worker-}" ;;
+  esac
+}
+
+# ---- stopping ---------------------------------------------------------
+
+watcher=""
+stopping=0
+finish() {
+  local code="$1"
+  [ "$stopping" = 1 ] && exit "$code"
+  stopping=1
+  trap '' INT TERM
+  [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
+  echo
+  say "stopping: workers first, then the coordinator, the dashboard and nats-server"
+  stop_all
+  say "stopped; logs in $IGENTAI_RUN_DIR"
+  exit "$code"
+}
+trap 'finish 130' INT
+trap 'finish 143' TERM
+# Anything else that ends the script (an error) stops what it started.
+trap '[ "$stopping" = 1 ] || { stopping=1; stop_all; }' EXIT
+
+# ---- start ----------------------------------------------------------------
+
+start_role nats
+start_role coordinator
+for role in "${roles[@]}"; do
+  [[ "$role" == worker-* ]] && start_role "$role"
+done
+say "$worker_count workers started against $NATS_URL (logs $IGENTAI_RUN_DIR/worker-*.log)"
+start_role dashboard
 wait_port "${dashboard_addr##*:}" dashboard
 
-reply="$(run_as operator "$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" start "$topic")" \
+reply="$(run_as operator "$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" start "$topic" "${start_options[@]}")" \
   || die "the coordinator refused the topic: $reply"
 output_dir="$(printf '%s\n' "$reply" | sed -n 's/.*"output_dir": *"\(.*\)".*/\1/p')"
+run_id="$(printf '%s\n' "$reply" | sed -n 's/.*"run_id": *"\(.*\)".*/\1/p')"
 
+if [ "$unattended" = 1 ]; then
+  until_what="until the run stops (${start_options[*]})"
+else
+  until_what="until Ctrl-C"
+fi
 cat <<MSG
 
-  igentai is running: "$topic" with $workers sim workers.
+  igentai is running: "$topic" with $worker_count sim workers, $until_what.
 
   dashboard   http://$dashboard_addr
   output      $output_dir/output.txt   (tail -f it)
@@ -52,6 +122,67 @@ cat <<MSG
 
 MSG
 
-# Stay in the foreground until interrupted or until a role dies.
-while running coordinator && running dashboard && running nats; do sleep 1; done
-die "a process exited unexpectedly; see $IGENTAI_RUN_DIR/*.log"
+if [ "$unattended" = 1 ]; then
+  # The progress line; it exits 0 once this run has stopped.
+  NATS_USER=operator NATS_PASSWORD="$(role_password operator)" \
+    setsid "$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" watch --run-id "$run_id" </dev/null &
+  watcher=$!
+fi
+
+# ---- supervise --------------------------------------------------------------
+
+declare -A deaths=()   # role -> the times (SECONDS) it died, space-separated
+declare -A due=()      # role -> when (SECONDS) to start it again
+
+# Records a death of ROLE and schedules its restart, or gives up.
+died() {
+  local role="$1" status="$2" recent=() t
+  for t in ${deaths[$role]:-}; do
+    [ $((SECONDS - t)) -lt "$restart_window" ] && recent+=("$t")
+  done
+  recent+=("$SECONDS")
+  deaths[$role]="${recent[*]}"
+  if [ "${#recent[@]}" -gt "$max_restarts" ]; then
+    printf '\033[1;31m[igentai] error:\033[0m %s\n' "$role died ${#recent[@]} times within ${restart_window}s (last exit status $status); giving up (see $IGENTAI_RUN_DIR/$role.log)" >&2
+    finish 1
+  fi
+  local backoff=$((1 << (${#recent[@]} - 1)))
+  [ "$backoff" -gt 30 ] && backoff=30
+  due[$role]=$((SECONDS + backoff))
+  say "$role exited (status $status); restarting it in ${backoff}s (see $IGENTAI_RUN_DIR/$role.log)" >&2
+}
+
+while :; do
+  for role in "${roles[@]}"; do
+    if [ -n "${due[$role]:-}" ]; then
+      if [ "$SECONDS" -ge "${due[$role]}" ]; then
+        unset "due[$role]"
+        start_role "$role"
+        say "$role restarted" >&2
+      fi
+    elif ! running "$role"; then
+      # Its exit status, when it is this shell's child (nats-server is
+      # started by start-nats.sh, so its status is unknown here).
+      status="unknown"
+      if pid="$(pid_of "$role")" && [ -n "$pid" ]; then
+        if wait "$pid" 2>/dev/null; then status=0; else status=$?; fi
+        [ "$status" = 127 ] && status="unknown"
+      fi
+      rm -f "$IGENTAI_RUN_DIR/$role.pid"
+      died "$role" "$status"
+    fi
+  done
+  if [ -n "$watcher" ] && ! kill -0 "$watcher" 2>/dev/null; then
+    if wait "$watcher"; then
+      watcher=""
+      finish 0
+    fi
+    say "the progress watcher exited unexpectedly; following the run again" >&2
+    NATS_USER=operator NATS_PASSWORD="$(role_password operator)" \
+      setsid "$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" watch --run-id "$run_id" </dev/null &
+    watcher=$!
+  fi
+  # In the background, so a signal is handled at once, not after the sleep.
+  sleep 1 &
+  wait $! || true
+done

@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 count="${1:-5}"
 shift || true
-[[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ] || die "usage: start-fleet.sh [N] [worker args...]"
+{ [[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ]; } || die "usage: start-fleet.sh [N] [worker args...]"
 need_binaries
 # Local credentials are generated for a local server only; a remote one's
 # worker password must come from that machine.
@@ -19,13 +19,11 @@ case "$NATS_URL" in
   *) mode=nogenerate ;;
 esac
 role_password worker "$mode" >/dev/null
-host="$(hostname | tr -c 'A-Za-z0-9_\n-' '_')"
 for i in $(seq 1 "$count"); do
-  name="worker-$i"
-  if running "$name"; then
-    say "$name already running"
+  if running "worker-$i"; then
+    say "worker-$i already running"
     continue
   fi
-  start_bg_as worker "$name" "$IGENTAI_BIN/worker" --worker-id "$host-$i" --nats-url "$NATS_URL" "$@"
+  start_worker "$i" "$@"
 done
 say "$count workers started against $NATS_URL (logs $IGENTAI_RUN_DIR/worker-*.log)"

@@ -28,6 +28,15 @@ pub enum Command {
         #[command(subcommand)]
         verb: crate::ctl::Verb,
     },
+    /// Check a topic folder's `output.txt`: every dedup key once, no torn
+    /// line; exits non-zero with what is wrong.
+    Verify {
+        /// The topic's folder, e.g. `data/rare-cheeses`.
+        folder: PathBuf,
+        /// Fail when it holds fewer items.
+        #[arg(long, default_value_t = 0)]
+        min_items: u64,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

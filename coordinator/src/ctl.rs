@@ -50,7 +50,12 @@ pub enum Verb {
     Status,
     /// Follow the run live: a progress bar toward the target (or coverage),
     /// rate and cost; exits when the run stops, or on Ctrl-C.
-    Watch,
+    Watch {
+        /// Follow this run (the `run_id` that `start` printed): exit once it
+        /// stops, even if it stopped before the first snapshot arrived.
+        #[arg(long)]
+        run_id: Option<String>,
+    },
     /// Print the provider weights; with NAME=WEIGHT pairs, override them
     /// until `--clear`.
     Weights {
@@ -82,7 +87,7 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
         .connect_once("operator", Duration::from_secs(5))
         .await?;
     let (verb, payload) = match verb {
-        Verb::Watch => return crate::watch::watch(&client).await,
+        Verb::Watch { run_id } => return crate::watch::watch(&client, run_id).await,
         Verb::Start {
             topic,
             target,

@@ -23,6 +23,7 @@ pub mod stats;
 pub mod steer;
 pub mod store;
 pub mod topic;
+pub mod verify;
 pub mod watch;
 pub mod weights;
 

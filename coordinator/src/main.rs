@@ -8,8 +8,12 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Ctl { verb }) = cli.command {
-        return coordinator::ctl::ctl(&cli.config.nats, verb).await;
+    match cli.command {
+        Some(Command::Ctl { verb }) => return coordinator::ctl::ctl(&cli.config.nats, verb).await,
+        Some(Command::Verify { folder, min_items }) => {
+            return coordinator::verify::verify(&folder, min_items);
+        }
+        None => {}
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -39,9 +39,21 @@ pub struct Watcher {
     last_seq: Option<u64>,
     /// The run seen running, once one was.
     watching: Option<String>,
+    /// The run to follow, when the caller knows it: its stop ends the watch
+    /// even when no snapshot showed it running (a run that reached its
+    /// target at once).
+    run_id: Option<String>,
 }
 
 impl Watcher {
+    /// Follows the run `run_id`.
+    pub fn for_run(run_id: String) -> Self {
+        Watcher {
+            run_id: Some(run_id),
+            ..Watcher::default()
+        }
+    }
+
     pub fn on(&mut self, s: &MetricsSnapshot, width: usize) -> Step {
         if self.last_seq.is_some_and(|last| s.seq <= last) {
             return Step::Skip;
@@ -53,7 +65,9 @@ impl Watcher {
                 self.watching = run_id;
                 Step::Show(status_line(s, width))
             }
-            RunState::Stopped if self.watching.is_some() && self.watching == run_id => {
+            RunState::Stopped
+                if run_id.is_some() && (self.watching == run_id || self.run_id == run_id) =>
+            {
                 let reason = s
                     .run
                     .as_ref()
@@ -257,8 +271,9 @@ fn terminal_width() -> usize {
         .unwrap_or(120)
 }
 
-/// Watches until the run stops (Ok, after printing the reason) or Ctrl-C.
-pub async fn watch(client: &async_nats::Client) -> anyhow::Result<()> {
+/// Watches until the run stops (Ok, after printing the reason) or Ctrl-C;
+/// with `run_id`, until that run stops.
+pub async fn watch(client: &async_nats::Client, run_id: Option<String>) -> anyhow::Result<()> {
     let mut sub = client
         .subscribe(METRICS)
         .await
@@ -269,7 +284,7 @@ pub async fn watch(client: &async_nats::Client) -> anyhow::Result<()> {
         drawn: false,
         last_plain: None,
     };
-    let mut watcher = Watcher::default();
+    let mut watcher = run_id.map(Watcher::for_run).unwrap_or_default();
     let mut unreadable = false;
     screen.draw("waiting for metrics from the coordinator…", true);
     loop {
@@ -410,6 +425,32 @@ mod tests {
                 assert!(line.starts_with("stopped"), "{line}");
                 assert_eq!(reason, "target reached (5000 of 5000 unique items)");
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_named_run_ends_the_watch_even_if_never_seen_running() {
+        let stopped = |run_id: &str| {
+            snapshot(
+                9,
+                "stopped",
+                serde_json::json!({"run": {"run_id": run_id, "stop_reason": "target reached"}}),
+            )
+        };
+        // Without a run id, a run that stopped before the watch began is an
+        // earlier one: keep waiting.
+        assert!(matches!(
+            Watcher::default().on(&stopped("r1"), 200),
+            Step::Show(_)
+        ));
+        // Another run's stop does not end the watch of r1.
+        assert!(matches!(
+            Watcher::for_run("r1".into()).on(&stopped("r0"), 200),
+            Step::Show(_)
+        ));
+        match Watcher::for_run("r1".into()).on(&stopped("r1"), 200) {
+            Step::Done { reason, .. } => assert_eq!(reason, "target reached"),
             other => panic!("{other:?}"),
         }
     }

@@ -44,7 +44,7 @@ async fn status_is_answered_through_or_reported_missing() {
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // Subscribed but silent: the request times out after the configured 800 ms.
-    let _silent = responder(&s.client, CONTROL_STOP, |_| None).await;
+    let _silent = responder(&s, CONTROL_STOP, |_| None).await;
     let started = Instant::now();
     let response = http(&s.addr, "POST", "/api/stop", &[], b"").await;
     assert_eq!(response.status, 504, "{response:?}");
@@ -57,10 +57,7 @@ async fn status_is_answered_through_or_reported_missing() {
 
     // Answered: the reply comes back as-is.
     const STATUS: &str = r#"{"ok":true,"seq":42,"state":"idle","note":"<b>as is</b>"}"#;
-    let mut asked = responder(&s.client, CONTROL_STATUS, |_| {
-        Some(STATUS.as_bytes().to_vec())
-    })
-    .await;
+    let mut asked = responder(&s, CONTROL_STATUS, |_| Some(STATUS.as_bytes().to_vec())).await;
     let response = http(&s.addr, "GET", "/api/status", &[], b"").await;
     assert_eq!(response.status, 200, "{response:?}");
     assert_eq!(response.body, STATUS);
@@ -75,7 +72,7 @@ async fn status_is_answered_through_or_reported_missing() {
 #[tokio::test]
 async fn start_forwards_the_body_verbatim() {
     let s = setup(&[]).await;
-    let mut got = responder(&s.client, CONTROL_START, |body| {
+    let mut got = responder(&s, CONTROL_START, |body| {
         let body = String::from_utf8_lossy(body);
         let reply: &[u8] = if body.contains("refuse") {
             br#"{"ok":false,"error":"unknown field `budjet_usd` <script>"}"#
@@ -153,7 +150,7 @@ async fn start_forwards_the_body_verbatim() {
 #[tokio::test]
 async fn weights_are_forwarded_verbatim() {
     let s = setup(&[]).await;
-    let mut got = responder(&s.client, CONTROL_WEIGHTS, |body| {
+    let mut got = responder(&s, CONTROL_WEIGHTS, |body| {
         let reply: &[u8] = if body.is_empty() || body.starts_with(br#"{"weights""#) {
             br#"{"ok":true,"weights":{"sim":0.7,"big":0.3},"version":4,"manual":true}"#
         } else {
@@ -189,19 +186,19 @@ async fn weights_are_forwarded_verbatim() {
 async fn with_a_control_token_the_controls_need_it() {
     const TOKEN: &str = "s3cret-Token_42";
     let s = setup(&["--control-token", TOKEN]).await;
-    let mut starts = responder(&s.client, CONTROL_START, |_| {
+    let mut starts = responder(&s, CONTROL_START, |_| {
         Some(br#"{"ok":true,"run_id":"r1","topic":"t","slug":"t","output_dir":"data/t","resumed":false,"known_items":0}"#.to_vec())
     })
     .await;
-    let mut stops = responder(&s.client, CONTROL_STOP, |_| {
+    let mut stops = responder(&s, CONTROL_STOP, |_| {
         Some(br#"{"ok":false,"error":"no run is active"}"#.to_vec())
     })
     .await;
-    let mut weights = responder(&s.client, CONTROL_WEIGHTS, |_| {
+    let mut weights = responder(&s, CONTROL_WEIGHTS, |_| {
         Some(br#"{"ok":true,"weights":{},"version":0,"manual":false}"#.to_vec())
     })
     .await;
-    let _status = responder(&s.client, CONTROL_STATUS, |_| {
+    let _status = responder(&s, CONTROL_STATUS, |_| {
         Some(br#"{"ok":true,"seq":1}"#.to_vec())
     })
     .await;

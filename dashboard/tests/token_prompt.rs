@@ -42,7 +42,7 @@ async fn token_form_shown(browser: &Browser) -> bool {
 #[tokio::test]
 async fn the_page_asks_for_the_control_token_once() {
     let s = setup(&["--control-token", TOKEN]).await;
-    let mut stops = responder(&s.client, CONTROL_STOP, |_| {
+    let mut stops = responder(&s, CONTROL_STOP, |_| {
         Some(br#"{"ok":false,"error":"no run is active <b>(as is)</b>"}"#.to_vec())
     })
     .await;

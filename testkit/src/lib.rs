@@ -316,6 +316,58 @@ impl NatsServer {
     }
 }
 
+/// Header that marks a [`subscribe_confirmed`] probe, so subscribers can
+/// tell it from real traffic.
+pub const PROBE_HEADER: &str = "Igentai-Test-Probe";
+
+/// Subscribes `client` to `subject` and returns once the server routes
+/// messages from *other* connections to it.
+///
+/// `flush` is not enough: async-nats's flush only writes the `SUB` to the
+/// socket and does not wait for the server to process it, so a request sent
+/// right after on another connection can still find no subscriber ("no
+/// responders"). Here an operator client publishes probes (marked with
+/// [`PROBE_HEADER`]) until one arrives on the new subscription; the probe
+/// itself is consumed.
+pub async fn subscribe_confirmed(
+    nats: &NatsServer,
+    client: &async_nats::Client,
+    subject: &str,
+) -> async_nats::Subscriber {
+    use futures::StreamExt;
+    let mut sub = client
+        .subscribe(subject.to_string())
+        .await
+        .unwrap_or_else(|e| panic!("subscribe to {subject}: {e}"));
+    let prober = nats.client().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(PROBE_HEADER, "1");
+        prober
+            .publish_with_headers(subject.to_string(), headers, "".into())
+            .await
+            .expect("publish a probe");
+        prober.flush().await.expect("flush the probe");
+        if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(200), sub.next()).await
+            && is_probe(&msg)
+        {
+            return sub;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never routed a probe to the new subscription on {subject}"
+        );
+    }
+}
+
+/// True for a [`subscribe_confirmed`] probe.
+pub fn is_probe(msg: &async_nats::Message) -> bool {
+    msg.headers
+        .as_ref()
+        .is_some_and(|h| h.get(PROBE_HEADER).is_some())
+}
+
 /// Polls `probe` until it returns `Some`, for at most `within`.
 pub async fn wait_for<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
 where

@@ -151,7 +151,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         Err(_) => tracing::warn!("could not flush NATS within 5 s before exit"),
     }
     client.drain().await.context("drain NATS connection")?;
-    tracing::info!("stopped");
+    let c = &shared.counters;
+    // Every batch counted here was acknowledged by JetStream: what the
+    // coordinator must have ingested from this worker.
+    tracing::info!(
+        batches_published = c.batches_published.load(Ordering::Relaxed),
+        items_published = c.items_published.load(Ordering::Relaxed),
+        "stopped"
+    );
     Ok(())
 }
 

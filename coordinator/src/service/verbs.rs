@@ -34,7 +34,13 @@ impl Coordinator {
                 }
             },
             Some(ControlVerb::Status) => Some(match control::decode_no_args(&msg.payload) {
-                Ok(()) => Reply::ok(self.snapshot(now_ms())).to_json(),
+                Ok(()) => {
+                    let mut snapshot = self.snapshot(now_ms());
+                    if let Some(backlog) = self.live_backlog().await {
+                        snapshot.backlog = backlog;
+                    }
+                    Reply::ok(snapshot).to_json()
+                }
                 Err(e) => Reply::err(e.to_string()).to_json(),
             }),
             Some(ControlVerb::Weights) => Some(match self.weights(&msg.payload).await {
@@ -53,6 +59,32 @@ impl Coordinator {
         {
             tracing::warn!(error = %e, "could not answer a control request");
         }
+    }
+
+    /// Batches in the stream not yet acknowledged by this coordinator, as
+    /// JetStream counts them now: the ones not delivered yet plus the ones
+    /// delivered and waiting for their commit (or still in the event
+    /// queue). The metrics' backlog is as of the last batch read; `status`
+    /// answers with this one, so "0" means everything published so far is
+    /// written (scripts/stop.sh waits for it before stopping the
+    /// coordinator). `None` when JetStream does not answer.
+    async fn live_backlog(&self) -> Option<u64> {
+        let js = async_nats::jetstream::new(self.client.clone());
+        let lookup = async {
+            let mut consumer = js
+                .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
+                    subjects::CONSUMER,
+                    subjects::STREAM,
+                )
+                .await
+                .ok()?;
+            let info = consumer.info().await.ok()?;
+            Some(info.num_pending + info.num_ack_pending as u64)
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(2), lookup)
+            .await
+            .ok()
+            .flatten()
     }
 
     fn start(&mut self, payload: &[u8]) -> Result<StartReply, String> {

@@ -176,19 +176,21 @@ pub async fn publish_items(client: &async_nats::Client, event: &ItemsEvent) -> S
 
 /// Plays the coordinator on one control subject: answers every request
 /// with `answer(payload)` (or not at all for `None`), and reports each
-/// payload it got.
+/// payload it got. Returns once the server routes the dashboard's requests
+/// to it ([`testkit::subscribe_confirmed`]).
 pub async fn responder(
-    client: &async_nats::Client,
+    s: &Setup,
     subject: &'static str,
     answer: fn(&[u8]) -> Option<Vec<u8>>,
 ) -> mpsc::UnboundedReceiver<Vec<u8>> {
-    let mut sub = client.subscribe(subject).await.expect("subscribe");
-    // Once flushed, the server knows the subscription: requests find it.
-    client.flush().await.expect("flush");
+    let mut sub = testkit::subscribe_confirmed(&s.nats, &s.client, subject).await;
     let (tx, rx) = mpsc::unbounded_channel();
-    let client = client.clone();
+    let client = s.client.clone();
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
+            if testkit::is_probe(&msg) {
+                continue;
+            }
             let _ = tx.send(msg.payload.to_vec());
             if let (Some(reply), Some(body)) = (msg.reply, answer(&msg.payload)) {
                 client.publish(reply, body.into()).await.expect("reply");

@@ -1,0 +1,143 @@
+//! `coordinator verify FOLDER`: checks a topic folder's `output.txt` the way
+//! the exactly-once promise states it: every line one item, no two lines
+//! with the same dedup key, no empty key, no torn last line; optionally at
+//! least a given number of items. CI runs it after the main job, and an
+//! operator can run it on any copy of a folder.
+//!
+//! [`check`] is pure (lines in, [`Report`] out); [`verify`] reads the file.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::normalize::normalize;
+use crate::store::OUTPUT;
+
+/// Duplicates listed in a report, at most.
+const LISTED: usize = 10;
+
+/// What [`check`] found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Report {
+    pub items: u64,
+    /// Lines whose key an earlier line already had: (line, earlier line, text).
+    pub duplicates: Vec<(u64, u64, String)>,
+    pub duplicate_count: u64,
+    /// Lines with nothing left once normalized.
+    pub empty: Vec<u64>,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.duplicate_count == 0 && self.empty.is_empty()
+    }
+}
+
+/// Checks the lines of an `output.txt` (1-based line numbers in the report).
+pub fn check<'a>(lines: impl IntoIterator<Item = &'a str>) -> Report {
+    let mut first_line: HashMap<String, u64> = HashMap::new();
+    let mut report = Report::default();
+    for (i, line) in lines.into_iter().enumerate() {
+        let n = i as u64 + 1;
+        report.items += 1;
+        let key = normalize(line);
+        if key.is_empty() {
+            report.empty.push(n);
+            continue;
+        }
+        match first_line.get(&key) {
+            Some(&earlier) => {
+                report.duplicate_count += 1;
+                if report.duplicates.len() < LISTED {
+                    report.duplicates.push((n, earlier, line.to_string()));
+                }
+            }
+            None => {
+                first_line.insert(key, n);
+            }
+        }
+    }
+    report
+}
+
+/// Verifies `folder/output.txt`; fails with what is wrong, or when it holds
+/// fewer than `min_items` items. Prints a one-line summary when it holds.
+pub fn verify(folder: &Path, min_items: u64) -> anyhow::Result<()> {
+    let path = folder.join(OUTPUT);
+    let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+    let text =
+        std::str::from_utf8(&bytes).with_context(|| format!("{} is not UTF-8", path.display()))?;
+    let torn = !text.is_empty() && !text.ends_with('\n');
+    let report = check(text.lines());
+    let mut problems = Vec::new();
+    if torn {
+        problems.push("the last line is not complete".to_string());
+    }
+    if report.duplicate_count > 0 {
+        let listed: Vec<String> = report
+            .duplicates
+            .iter()
+            .map(|(n, earlier, text)| format!("line {n} {text:?} repeats line {earlier}"))
+            .collect();
+        problems.push(format!(
+            "{} duplicate keys ({})",
+            report.duplicate_count,
+            listed.join("; ")
+        ));
+    }
+    if !report.empty.is_empty() {
+        problems.push(format!("lines with an empty key: {:?}", report.empty));
+    }
+    if report.items < min_items {
+        problems.push(format!(
+            "{} items, fewer than the {min_items} required",
+            report.items
+        ));
+    }
+    anyhow::ensure!(
+        problems.is_empty(),
+        "{}: {}",
+        path.display(),
+        problems.join("; ")
+    );
+    println!("{}: {} items, every key once", path.display(), report.items);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_lines(text: &str, items: u64, duplicates: &[(u64, u64)], empty: &[u64]) {
+        let report = check(text.lines());
+        assert_eq!(report.items, items, "{text:?}");
+        let found: Vec<(u64, u64)> = report.duplicates.iter().map(|d| (d.0, d.1)).collect();
+        assert_eq!(found, duplicates, "{text:?}");
+        assert_eq!(report.empty, empty, "{text:?}");
+        assert_eq!(report.is_clean(), duplicates.is_empty() && empty.is_empty());
+    }
+
+    #[test]
+    fn finds_repeated_keys_and_empty_lines() {
+        check_lines("", 0, &[], &[]);
+        check_lines("Louvre\nOrsay\n", 2, &[], &[]);
+        check_lines("Louvre\nOrsay\nThe Louvre\n", 3, &[(3, 1)], &[]);
+        check_lines("Louvre\n\"\"\nLOUVRE.\n", 3, &[(3, 1)], &[2]);
+    }
+
+    #[test]
+    fn verify_reads_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(OUTPUT), "Louvre\nOrsay\n").unwrap();
+        verify(dir.path(), 2).unwrap();
+        let short = verify(dir.path(), 3).unwrap_err().to_string();
+        assert!(short.contains("fewer than the 3 required"), "{short}");
+        std::fs::write(dir.path().join(OUTPUT), "Louvre\nOrsay\nlouvre\nPanth").unwrap();
+        let bad = verify(dir.path(), 0).unwrap_err().to_string();
+        assert!(bad.contains("1 duplicate keys"), "{bad}");
+        assert!(bad.contains("line 3 \"louvre\" repeats line 1"), "{bad}");
+        assert!(bad.contains("last line is not complete"), "{bad}");
+        assert!(verify(&dir.path().join("missing"), 0).is_err());
+    }
+}
