@@ -53,7 +53,7 @@ async fn an_answer_in_content_blocks_and_the_request_it_answers() {
     let p = anthropic(&server.uri(), "temperature=0.7\nmax_tokens=1000");
     let c = call(&p).await.unwrap();
     assert_eq!(
-        worker::parse::parse(&c.text),
+        worker::parse::parse(&c.text, &common::prompt()),
         ["Louvre", "Musée d'Orsay", "Sainte-Chapelle"]
     );
     assert_eq!((c.tokens_in, c.tokens_out), (48, 27));

@@ -53,7 +53,7 @@ async fn an_answer_with_usage_headers_and_the_request_it_answers() {
     let p = openai(&server.uri(), "temperature=0.9\nmax_tokens=500");
     let c = call(&p).await.unwrap();
     assert_eq!(
-        worker::parse::parse(&c.text),
+        worker::parse::parse(&c.text, &common::prompt()),
         ["Louvre", "Musée d'Orsay", "Sainte-Chapelle"]
     );
     assert_eq!((c.tokens_in, c.tokens_out), (52, 21));
@@ -95,7 +95,10 @@ async fn a_local_server_without_key_usage_or_options() {
         server.uri()
     ));
     let c = call(&p).await.unwrap();
-    assert_eq!(worker::parse::parse(&c.text), ["Louvre", "Orsay"]);
+    assert_eq!(
+        worker::parse::parse(&c.text, &common::prompt()),
+        ["Louvre", "Orsay"]
+    );
     assert!(c.tokens_in > 0 && c.tokens_out > 0, "estimated: {c:?}");
     assert_eq!(
         (c.cost_usd, c.request_id.as_deref()),
@@ -138,7 +141,10 @@ async fn cut_filtered_and_refused_answers_are_answers() {
         );
     }
     let cut = "1. Louvre\n2. Orsay\n3. Sainte-Cha";
-    assert_eq!(worker::parse::parse_answer(cut, true), ["Louvre", "Orsay"]);
+    assert_eq!(
+        worker::parse::parse_answer(cut, true, &common::prompt()),
+        ["Louvre", "Orsay"]
+    );
 }
 
 /// Status, body and headers as the vendors send them, and what each means.
