@@ -203,8 +203,7 @@ fn qualifies(inside: &str) -> bool {
         let digits = w.trim_end_matches('s');
         digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit())
     };
-    n >= 1
-        && n <= MAX_QUALIFIER_WORDS
+    (1..=MAX_QUALIFIER_WORDS).contains(&n)
         && !renames
         && !inside.contains([',', ';', ':'])
         && inside.split_whitespace().all(|w| {
