@@ -165,6 +165,11 @@ pub struct ProviderHealth {
     /// `timeout`, `transport`, `unparseable`, ...
     #[serde(default)]
     pub failures: BTreeMap<String, u64>,
+    /// How answers are asked for: `json_schema`, `json_object` (OpenAI
+    /// `response_format`), `tool` (an Anthropic tool), or `text`; a server
+    /// that refused a structured form shows the one it fell back to.
+    #[serde(default)]
+    pub output: String,
 }
 
 /// One LLM answer, parsed: published to `igentai.candidates.<worker_id>`

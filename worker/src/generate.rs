@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::counters::Counters;
 use crate::parse::parse_answer;
-use crate::prompt;
+use crate::prompt::{self, Prompt};
 use crate::providers::{Completion, Providers, Wait};
 use crate::publish::publish;
 use crate::rng::{Rng, entropy};
@@ -104,6 +104,7 @@ pub async fn slot(
                 let batch = batch(
                     &shared,
                     &assignment,
+                    &prompt,
                     &provider,
                     completion,
                     started.elapsed(),
@@ -124,6 +125,7 @@ pub async fn slot(
 fn batch(
     shared: &Shared,
     assignment: &Assignment,
+    prompt: &Prompt,
     provider: &str,
     completion: Completion,
     latency: Duration,
@@ -138,7 +140,7 @@ fn batch(
         provider: provider.to_string(),
         model: completion.model,
         partition: assignment.partition.clone(),
-        items: parse_answer(&completion.text, truncated),
+        items: parse_answer(&completion.text, truncated, prompt),
         tokens_in: completion.tokens_in,
         tokens_out: completion.tokens_out,
         latency_ms: latency.as_millis() as u64,

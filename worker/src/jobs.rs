@@ -83,7 +83,7 @@ pub async fn answer(
     };
     let truncated = completion.finish_reason.as_deref() == Some("length");
     let partitions = distinct(
-        parse_answer(&completion.text, truncated),
+        parse_answer(&completion.text, truncated, &prompt),
         request.parent.as_deref(),
         request.count as usize,
     );

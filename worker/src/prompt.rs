@@ -5,12 +5,24 @@
 //! `{count}`, `{partition}` and `{avoid}` are filled in, and the partition
 //! and avoid sections are appended when the template does not place them.
 //! Partition jobs ask for sub-categories instead of items
-//! ([`partitions`]).
+//! ([`partitions`]). A provider asking for structured output swaps the
+//! closing format line for one asking for a JSON object ([`json_user`]).
 
 use igentai_protocol::{Assignment, PartitionRequest};
 
 pub const DEFAULT_TEMPLATE: &str = "List {count} distinct {topic}.{partition}{avoid}\n\
 Answer with one item per line, numbered, names only, no descriptions.";
+
+/// The closing line of [`DEFAULT_TEMPLATE`]: how a text answer is laid out.
+pub const TEXT_FORMAT: &str =
+    "Answer with one item per line, numbered, names only, no descriptions.";
+/// Its replacement when the provider asks for structured output.
+pub const JSON_FORMAT: &str = "Answer with a JSON object {\"items\": [...]}: one string per item, names only, no descriptions.";
+/// The closing line of [`PARTITIONS_TEMPLATE`].
+pub const PARTITIONS_TEXT_FORMAT: &str =
+    "Answer with one sub-category per line, numbered, names only, no descriptions.";
+/// Its replacement when the provider asks for structured output.
+pub const PARTITIONS_JSON_FORMAT: &str = "Answer with a JSON object {\"items\": [...]}: one string per sub-category, names only, no descriptions.";
 
 pub const SYSTEM: &str = "You produce long, precise lists. Every item is a distinct, real \
 entry of the requested kind; never repeat an item, never add commentary.";
@@ -28,6 +40,21 @@ pub enum Task {
 pub const PARTITIONS_TEMPLATE: &str = "List {count} distinct sub-categories of {scope}. \
 Together they should cover it with little overlap, and each should hold many items.\n\
 Answer with one sub-category per line, numbered, names only, no descriptions.";
+
+/// The user text of `prompt` for a provider that asks for a JSON object:
+/// the text format line swapped for the JSON one, or the JSON line added
+/// when a custom template has none.
+pub fn json_user(prompt: &Prompt) -> String {
+    let (text, json) = match prompt.task {
+        Task::Items => (TEXT_FORMAT, JSON_FORMAT),
+        Task::Partitions => (PARTITIONS_TEXT_FORMAT, PARTITIONS_JSON_FORMAT),
+    };
+    if prompt.user.contains(text) {
+        prompt.user.replace(text, json)
+    } else {
+        format!("{}\n{json}", prompt.user.trim_end())
+    }
+}
 
 /// What is sent to a model, with the structure the `sim` provider reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,6 +197,22 @@ mod tests {
             p.user
         );
         assert_eq!(p.partition.as_deref(), Some("Museums > Art"));
+    }
+
+    #[test]
+    fn format_lines() {
+        assert!(DEFAULT_TEMPLATE.ends_with(TEXT_FORMAT));
+        assert!(PARTITIONS_TEMPLATE.ends_with(PARTITIONS_TEXT_FORMAT));
+        let p = build(&assignment(None, None, &[]));
+        assert_eq!(
+            json_user(&p),
+            format!("List 20 distinct Paris attractions.\n{JSON_FORMAT}")
+        );
+        let p = build(&assignment(Some("Name {count} {topic}"), None, &[]));
+        assert_eq!(
+            json_user(&p),
+            format!("Name 20 Paris attractions\n{JSON_FORMAT}")
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ async fn an_answer_in_content_blocks_and_the_request_it_answers() {
     let p = anthropic(&server.uri(), "temperature=0.7\nmax_tokens=1000");
     let c = call(&p).await.unwrap();
     assert_eq!(
-        worker::parse::parse(&c.text),
+        worker::parse::parse(&c.text, &common::prompt()),
         ["Louvre", "Musée d'Orsay", "Sainte-Chapelle"]
     );
     assert_eq!((c.tokens_in, c.tokens_out), (48, 27));
@@ -76,6 +76,74 @@ async fn an_answer_in_content_blocks_and_the_request_it_answers() {
     // 3 items need far less than the configured bound.
     assert_eq!(body["max_tokens"].as_u64(), Some(3 * 25 + 256));
     assert_eq!(body["temperature"].as_f64(), Some(0.7));
+    // Structured output by default: the items tool, which the model must call.
+    assert_eq!(body["tools"][0]["name"], "record_items");
+    assert_eq!(
+        body["tools"][0]["input_schema"],
+        worker::providers::items_schema()
+    );
+    assert_eq!(
+        body["tool_choice"],
+        serde_json::json!({"type": "tool", "name": "record_items"})
+    );
+}
+
+/// The answer as a `tool_use` block, as the Messages API returns a forced
+/// tool call: its input is the answer.
+#[tokio::test]
+async fn a_tool_call_is_the_answer() {
+    let body = r#"{"id":"msg_01Aq9w938a90dw8q","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001",
+        "content":[{"type":"tool_use","id":"toolu_01A09q90qw90lq917835lq9","name":"record_items",
+          "input":{"items":["Louvre","Musée d'Orsay","Sainte-Chapelle (Gothic royal chapel, 1248)"]}}],
+        "stop_reason":"tool_use","stop_sequence":null,
+        "usage":{"input_tokens":512,"output_tokens":48}}"#;
+    let server = serving(ROUTE, json(200, body)).await;
+    let p = anthropic(&server.uri(), "");
+    let c = call(&p).await.unwrap();
+    assert_eq!(c.finish_reason.as_deref(), Some("stop"));
+    assert_eq!(
+        worker::parse::parse(&c.text, &common::prompt()),
+        ["Louvre", "Musée d'Orsay", "Sainte-Chapelle"]
+    );
+    assert_eq!(p.health(Instant::now())[0].output, "tool");
+}
+
+/// A server that refuses tools (a proxy speaking an older Messages API)
+/// is asked again in text, once, and in text from then on.
+#[tokio::test]
+async fn a_refused_tool_falls_back_to_text() {
+    use wiremock::matchers::{body_partial_json, method, path};
+    use wiremock::{Mock, MockServer};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(ROUTE))
+        .and(body_partial_json(
+            serde_json::json!({"tool_choice": {"type": "tool"}}),
+        ))
+        .respond_with(json(
+            400,
+            &error_body(
+                "invalid_request_error",
+                "tools: Extra inputs are not permitted",
+            ),
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(ROUTE))
+        .respond_with(json(200, ANSWER))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let p = anthropic(&server.uri(), "");
+    call(&p).await.unwrap();
+    call(&p).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 3);
+    let last: serde_json::Value = requests[2].body_json().unwrap();
+    assert!(last.get("tools").is_none(), "{last}");
+    assert_eq!(p.health(Instant::now())[0].output, "text");
 }
 
 #[tokio::test]

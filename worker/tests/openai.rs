@@ -53,7 +53,7 @@ async fn an_answer_with_usage_headers_and_the_request_it_answers() {
     let p = openai(&server.uri(), "temperature=0.9\nmax_tokens=500");
     let c = call(&p).await.unwrap();
     assert_eq!(
-        worker::parse::parse(&c.text),
+        worker::parse::parse(&c.text, &common::prompt()),
         ["Louvre", "Musée d'Orsay", "Sainte-Chapelle"]
     );
     assert_eq!((c.tokens_in, c.tokens_out), (52, 21));
@@ -71,9 +71,19 @@ async fn an_answer_with_usage_headers_and_the_request_it_answers() {
     let body: serde_json::Value = request.body_json().unwrap();
     assert_eq!(body["model"], "gpt-4o-mini");
     assert_eq!(body["messages"][0]["role"], "system");
+    // Structured output by default: the items schema, and a prompt asking
+    // for the JSON object.
     assert_eq!(
         body["messages"][1]["content"],
-        "List 3 distinct Paris attractions."
+        format!(
+            "List 3 distinct Paris attractions.\n{}",
+            worker::prompt::JSON_FORMAT
+        )
+    );
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    assert_eq!(
+        body["response_format"]["json_schema"],
+        serde_json::json!({"name": "items", "strict": true, "schema": worker::providers::items_schema()})
     );
     assert_eq!(
         (body["temperature"].as_f64(), body["max_tokens"].as_u64()),
@@ -81,6 +91,134 @@ async fn an_answer_with_usage_headers_and_the_request_it_answers() {
     );
     let health = p.health(Instant::now());
     assert_eq!((health[0].requests, health[0].healthy), (1, true));
+    assert_eq!(health[0].output, "json_schema");
+}
+
+/// A structured answer: the JSON object in `content`, as OpenAI returns
+/// it under `json_schema`; cut at the output limit, its complete strings.
+#[tokio::test]
+async fn structured_answers_and_text_on_request() {
+    let body = r#"{"id":"chatcmpl-C1","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini-2024-07-18",
+        "choices":[{"index":0,"message":{"role":"assistant","content":"{\"items\":[\"Louvre\",\"Musée d'Orsay\",\"Eiffel Tower - iconic iron tower\"]}","refusal":null},"finish_reason":"stop"}],
+        "usage":{"prompt_tokens":80,"completion_tokens":19,"total_tokens":99}}"#;
+    let server = serving(ROUTE, json(200, body)).await;
+    let c = call(&openai(&server.uri(), "")).await.unwrap();
+    assert_eq!(
+        worker::parse::parse(&c.text, &common::prompt()),
+        ["Louvre", "Musée d'Orsay", "Eiffel Tower"]
+    );
+    let cut = r#"{"choices":[{"message":{"content":"{\"items\": [\"Louvre\", \"Orsay\", \"Panth"},"finish_reason":"length"}],"usage":{"prompt_tokens":80,"completion_tokens":16}}"#;
+    let server = serving(ROUTE, json(200, cut)).await;
+    let c = call(&openai(&server.uri(), "")).await.unwrap();
+    assert_eq!(c.finish_reason.as_deref(), Some("length"));
+    assert_eq!(
+        worker::parse::parse_answer(&c.text, true, &common::prompt()),
+        ["Louvre", "Orsay"]
+    );
+    // `output = "text"`: no response_format, the text prompt unchanged.
+    let server = serving(ROUTE, json(200, ANSWER)).await;
+    let p = openai(&server.uri(), "output='text'");
+    call(&p).await.unwrap();
+    let sent: serde_json::Value = server.received_requests().await.unwrap()[0]
+        .body_json()
+        .unwrap();
+    assert!(sent.get("response_format").is_none(), "{sent}");
+    assert_eq!(
+        sent["messages"][1]["content"],
+        "List 3 distinct Paris attractions."
+    );
+    assert_eq!(p.health(Instant::now())[0].output, "text");
+}
+
+/// llama-cpp-python refuses `json_schema` with a 500 (its real body, from
+/// the server itself) and accepts `json_object` with the schema: the call
+/// is retried once in that form, and later calls use it directly.
+#[tokio::test]
+async fn a_refused_json_schema_falls_back_to_json_object_once() {
+    use wiremock::matchers::{body_partial_json, method, path};
+    use wiremock::{Mock, MockServer};
+    let server = MockServer::start().await;
+    let refused = include_str!("fixtures/smollm2/json-schema-refused-500.json");
+    Mock::given(method("POST"))
+        .and(path(ROUTE))
+        .and(body_partial_json(
+            serde_json::json!({"response_format": {"type": "json_schema"}}),
+        ))
+        .respond_with(json(500, refused))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let answer = r#"{"id":"chatcmpl-9","object":"chat.completion","created":1764262000,"model":"smollm2",
+        "choices":[{"index":0,"message":{"role":"assistant","content":"{ \"items\": [\"Louvre\", \"Orsay\"] }"},"logprobs":null,"finish_reason":"stop"}],
+        "usage":{"prompt_tokens":67,"completion_tokens":12,"total_tokens":79}}"#;
+    Mock::given(method("POST"))
+        .and(path(ROUTE))
+        .respond_with(json(200, answer))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let p = openai(&server.uri(), "");
+    for _ in 0..2 {
+        let c = call(&p).await.unwrap();
+        assert_eq!(
+            worker::parse::parse(&c.text, &common::prompt()),
+            ["Louvre", "Orsay"]
+        );
+    }
+    let sent: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.body_json::<serde_json::Value>().unwrap()["response_format"]["type"].to_string())
+        .collect();
+    assert_eq!(
+        sent,
+        ["\"json_schema\"", "\"json_object\"", "\"json_object\""]
+    );
+    let health = &p.health(Instant::now())[0];
+    assert_eq!(
+        (health.output.as_str(), health.requests, health.healthy),
+        ("json_object", 2, true)
+    );
+    assert!(health.failures.is_empty(), "{health:?}");
+}
+
+/// A server refusing both JSON forms (OpenAI's 400 for a model without
+/// structured outputs) is asked in text, and stays so.
+#[tokio::test]
+async fn refusing_both_json_forms_falls_back_to_text() {
+    use wiremock::matchers::{body_partial_json, method, path};
+    use wiremock::{Mock, MockServer};
+    let server = MockServer::start().await;
+    for (priority, kind) in [(1, "json_schema"), (2, "json_object")] {
+        let body = format!(
+            r#"{{"error":{{"message":"Invalid parameter: 'response_format' of type '{kind}' is not supported with this model.","type":"invalid_request_error","param":"response_format","code":null}}}}"#
+        );
+        Mock::given(method("POST"))
+            .and(path(ROUTE))
+            .and(body_partial_json(
+                serde_json::json!({"response_format": {"type": kind}}),
+            ))
+            .respond_with(json(400, &body))
+            .with_priority(priority)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path(ROUTE))
+        .respond_with(json(200, ANSWER))
+        .with_priority(3)
+        .mount(&server)
+        .await;
+    let p = openai(&server.uri(), "");
+    call(&p).await.unwrap();
+    call(&p).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 4, "schema, object, text; then text only");
+    let last: serde_json::Value = requests[3].body_json().unwrap();
+    assert!(last.get("response_format").is_none(), "{last}");
+    assert_eq!(p.health(Instant::now())[0].output, "text");
 }
 
 #[tokio::test]
@@ -95,7 +233,10 @@ async fn a_local_server_without_key_usage_or_options() {
         server.uri()
     ));
     let c = call(&p).await.unwrap();
-    assert_eq!(worker::parse::parse(&c.text), ["Louvre", "Orsay"]);
+    assert_eq!(
+        worker::parse::parse(&c.text, &common::prompt()),
+        ["Louvre", "Orsay"]
+    );
     assert!(c.tokens_in > 0 && c.tokens_out > 0, "estimated: {c:?}");
     assert_eq!(
         (c.cost_usd, c.request_id.as_deref()),
@@ -138,7 +279,10 @@ async fn cut_filtered_and_refused_answers_are_answers() {
         );
     }
     let cut = "1. Louvre\n2. Orsay\n3. Sainte-Cha";
-    assert_eq!(worker::parse::parse_answer(cut, true), ["Louvre", "Orsay"]);
+    assert_eq!(
+        worker::parse::parse_answer(cut, true, &common::prompt()),
+        ["Louvre", "Orsay"]
+    );
 }
 
 /// Status, body and headers as the vendors send them, and what each means.

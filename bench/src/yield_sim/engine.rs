@@ -311,7 +311,8 @@ impl Engine<'_> {
     fn done(&mut self, call: Call) {
         if let Some(c) = self.settle(&call) {
             let truncated = c.finish_reason.as_deref() == Some("length");
-            let items = parse_answer(&c.text, truncated);
+            let prompt = prompt::build(&self.workers[call.worker].assignment);
+            let items = parse_answer(&c.text, truncated, &prompt);
             let (outcome, duplicates) = dedup(&mut self.seen, &items);
             let batch = CandidateBatch {
                 v: VERSION,
@@ -443,7 +444,16 @@ impl Engine<'_> {
             Some(c) => {
                 let truncated = c.finish_reason.as_deref() == Some("length");
                 let count = self.steering.fanout() as usize;
-                let names = distinct(parse_answer(&c.text, truncated), parent.as_deref(), count);
+                let prompt = prompt::partitions(&PartitionRequest {
+                    v: VERSION,
+                    run_id: self.run.info.run_id.clone(),
+                    topic: self.run.info.topic.clone(),
+                    parent: parent.clone(),
+                    count: count as u32,
+                    weights: Default::default(),
+                });
+                let answer = parse_answer(&c.text, truncated, &prompt);
+                let names = distinct(answer, parent.as_deref(), count);
                 self.record_point();
                 match names.is_empty() {
                     true => Err("the answer named no sub-category".to_string()),

@@ -1,20 +1,33 @@
 //! `anthropic`: the Messages API (`POST {base_url}/v1/messages` with
 //! `x-api-key` and `anthropic-version`).
 //!
+//! With `output = "json"` (the default) the model is made to call a tool,
+//! `record_items`, whose `input_schema` is the items object; the tool
+//! call's input becomes the answer's text (`{"items": [...]}`), parsed like
+//! any JSON answer. A server that refuses the tool is asked again in the
+//! same call in text, and in text from then on.
+//!
 //! [`decode`] is pure. Anthropic's stop reasons are reported in the
-//! vocabulary batches use everywhere: `end_turn` and `stop_sequence` →
-//! `stop`, `max_tokens` → `length`, `refusal` → `content_filter`.
+//! vocabulary batches use everywhere: `end_turn`, `stop_sequence` and
+//! `tool_use` → `stop`, `max_tokens` → `length`, `refusal` →
+//! `content_filter`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
 use serde_json::json;
 
-use super::config::{ApiKey, Settings};
+use super::config::{ApiKey, Output, Settings};
 use super::headers;
 use super::http::{self, Response};
-use super::{Completion, DecodeContext, LlmError, Pricing};
-use crate::prompt::Prompt;
+use super::{Completion, DecodeContext, LlmError, Pricing, items_schema, refuses_structure};
+use crate::prompt::{self, Prompt};
 
 pub const API_VERSION: &str = "2023-06-01";
+/// The tool whose input is the answer.
+pub const TOOL: &str = "record_items";
+/// What an error body says when a server refuses the tool.
+const REFUSAL_WORDS: &[&str] = &["tool", "input_schema"];
 /// Output budget when the file sets none; the API requires one.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
@@ -26,6 +39,9 @@ pub struct Anthropic {
     temperature: Option<f64>,
     max_tokens: u32,
     pricing: Pricing,
+    name: String,
+    /// Answers are asked for through the tool (until a refusal).
+    tool: AtomicBool,
 }
 
 impl Anthropic {
@@ -38,35 +54,82 @@ impl Anthropic {
             temperature: settings.temperature,
             max_tokens: settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
             pricing: Pricing::of(settings),
+            name: settings.name.clone(),
+            tool: AtomicBool::new(settings.output == Output::Json),
         })
+    }
+
+    /// `tool` or `text`.
+    pub fn output(&self) -> &'static str {
+        if self.tool.load(Ordering::Relaxed) {
+            "tool"
+        } else {
+            "text"
+        }
     }
 
     pub fn model(&self) -> &str {
         &self.model
     }
 
-    /// The request body: enough output budget for the items asked for
-    /// (about 25 tokens each), within the configured bound.
-    pub fn body(&self, prompt: &Prompt) -> serde_json::Value {
+    /// The request body, through the tool when `tool`: enough output
+    /// budget for the items asked for (about 25 tokens each), within the
+    /// configured bound.
+    pub fn body(&self, prompt: &Prompt, tool: bool) -> serde_json::Value {
         let wanted = prompt.count.saturating_mul(25).saturating_add(256);
+        let user = match tool {
+            true => prompt::json_user(prompt),
+            false => prompt.user.clone(),
+        };
         let mut body = json!({
             "model": self.model,
             "max_tokens": wanted.min(self.max_tokens),
             "system": prompt.system,
-            "messages": [{"role": "user", "content": prompt.user}],
+            "messages": [{"role": "user", "content": user}],
         });
+        if tool {
+            body["tools"] = json!([{
+                "name": TOOL,
+                "description": "Records the items of the list, one string per item.",
+                "input_schema": items_schema(),
+            }]);
+            body["tool_choice"] = json!({"type": "tool", "name": TOOL});
+        }
         if let Some(t) = self.temperature {
             body["temperature"] = json!(t.min(1.0));
         }
         body
     }
 
+    /// One call; a refused tool is retried at once in text.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError> {
+        loop {
+            let tool = self.tool.load(Ordering::Relaxed);
+            let response = self.send(prompt, tool).await?;
+            if tool && refuses_structure(response.status, &response.body, REFUSAL_WORDS) {
+                let (message, _) = http::error_message(&response.body, self.key.as_ref());
+                if self.tool.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(provider = %self.name, reason = %message,
+                        "the server refuses the items tool; asking for text from now on");
+                }
+                continue;
+            }
+            let context = DecodeContext {
+                model: &self.model,
+                pricing: self.pricing,
+                key: self.key.as_ref(),
+                estimated_in: prompt.estimated_tokens(),
+            };
+            return decode(&response, &context, http::now_unix_s());
+        }
+    }
+
+    async fn send(&self, prompt: &Prompt, tool: bool) -> Result<Response, LlmError> {
         let mut request = self
             .http
             .post(&self.url)
             .header("anthropic-version", API_VERSION)
-            .json(&self.body(prompt));
+            .json(&self.body(prompt, tool));
         if let Some(key) = &self.key {
             let mut value = reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| {
                 LlmError::Rejected {
@@ -77,14 +140,7 @@ impl Anthropic {
             value.set_sensitive(true);
             request = request.header("x-api-key", value);
         }
-        let response = http::send(request).await?;
-        let context = DecodeContext {
-            model: &self.model,
-            pricing: self.pricing,
-            key: self.key.as_ref(),
-            estimated_in: prompt.estimated_tokens(),
-        };
-        decode(&response, &context, http::now_unix_s())
+        http::send(request).await
     }
 }
 
@@ -104,6 +160,9 @@ struct Block {
     #[serde(rename = "type")]
     kind: String,
     text: Option<String>,
+    /// A `tool_use` block's tool and the input it was called with.
+    name: Option<String>,
+    input: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -135,17 +194,26 @@ pub fn decode(
     if parsed.kind.as_deref().is_some_and(|k| k != "message") {
         return Err(http::unparseable("not a message", &response.body));
     }
-    // Text blocks only: thinking and tool blocks are not the answer.
-    let text = parsed
+    // The items tool's input is the answer when the model called it;
+    // otherwise the text blocks are (thinking blocks never are).
+    let called = parsed
         .content
         .iter()
-        .filter(|b| b.kind == "text")
-        .filter_map(|b| b.text.as_deref())
-        .collect::<Vec<_>>()
-        .join("\n");
+        .find(|b| b.kind == "tool_use" && b.name.as_deref() == Some(TOOL))
+        .and_then(|b| b.input.as_ref());
+    let text = match called {
+        Some(input) => input.to_string(),
+        None => parsed
+            .content
+            .iter()
+            .filter(|b| b.kind == "text")
+            .filter_map(|b| b.text.as_deref())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
     let finish_reason = parsed.stop_reason.map(|r| {
         match r.as_str() {
-            "end_turn" | "stop_sequence" => "stop",
+            "end_turn" | "stop_sequence" | "tool_use" => "stop",
             "max_tokens" => "length",
             "refusal" => "content_filter",
             other => other,

@@ -45,6 +45,16 @@ impl Kind {
     }
 }
 
+/// What a provider is asked to answer with: a JSON object `{"items":
+/// [...]}` under a schema where its API supports one (the default for
+/// `openai` and `anthropic`), or free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    Json,
+    Text,
+}
+
 /// An API key. Its `Debug` prints `***`; it has no `Display` and no
 /// `Serialize`, so it cannot reach a log line, a heartbeat or a metric by
 /// accident.
@@ -132,6 +142,9 @@ pub struct ProviderSpec {
     /// Upper bound on output tokens (required by Anthropic, optional elsewhere).
     #[serde(default)]
     pub max_tokens: Option<u32>,
+    /// `json` (default for openai and anthropic) or `text`.
+    #[serde(default)]
+    pub output: Option<Output>,
     #[serde(default)]
     pub sim: SimOptions,
 }
@@ -164,6 +177,7 @@ pub struct Settings {
     pub timeout: Duration,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
+    pub output: Output,
     pub sim: SimConfig,
 }
 
@@ -248,6 +262,7 @@ fn spec(name: &str, kind: Kind) -> ProviderSpec {
         timeout_s: None,
         temperature: None,
         max_tokens: None,
+        output: None,
         sim: SimOptions::default(),
     }
 }
@@ -320,8 +335,16 @@ fn settle(spec: ProviderSpec, env: &impl Fn(&str) -> Option<String>) -> anyhow::
             "{what} must be at least 1 (leave it out for no limit)"
         );
     }
+    let output = match (spec.kind, spec.output) {
+        (Kind::Sim, Some(Output::Json)) => {
+            anyhow::bail!("output = \"json\" only applies to kinds \"openai\" and \"anthropic\"")
+        }
+        (Kind::Sim, _) => Output::Text,
+        (_, output) => output.unwrap_or(Output::Json),
+    };
     Ok(Settings {
         name: spec.name,
+        output,
         kind: spec.kind,
         base_url,
         sim: SimConfig {
@@ -461,6 +484,13 @@ mod tests {
         assert!(p[2].unusable.as_deref().unwrap().contains("MISSING_KEY"));
         assert_eq!(p[2].base_url, ANTHROPIC_BASE_URL);
         assert_eq!((p[3].sim.latency_ms, p[3].sim.failure_rate), (5.0, 0.5));
+        let outputs: Vec<Output> = p.iter().map(|s| s.output).collect();
+        assert_eq!(
+            outputs,
+            [Output::Json, Output::Json, Output::Json, Output::Text]
+        );
+        let text = "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\noutput='text'";
+        assert_eq!(parse(text, env).unwrap()[0].output, Output::Text);
         assert_eq!(p[3].price_in_per_m, SimConfig::default().price_in_per_m);
     }
 
@@ -516,6 +546,14 @@ mod tests {
             (
                 "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\ndepth=0",
                 "depth",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\noutput='json'",
+                "only applies",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\noutput='xml'",
+                "not a valid providers file",
             ),
         ] {
             let error = format!("{:#}", parse(text, env).unwrap_err());

@@ -215,6 +215,7 @@ impl Entry {
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
+            output: self.provider.output().to_string(),
         }
     }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::prompt::Prompt;
 
 pub use anthropic::Anthropic;
-pub use config::{ApiKey, Kind, Settings};
+pub use config::{ApiKey, Kind, Output, Settings};
 pub use entry::{Entry, Lease, Unavailable};
 pub use headers::RateLimits;
 pub use openai::OpenAi;
@@ -197,4 +197,38 @@ impl Provider {
             Self::Anthropic(p) => p.model(),
         }
     }
+
+    /// How answers are asked for now: `json_schema`, `json_object`,
+    /// `tool` or `text` (heartbeats report it).
+    pub fn output(&self) -> &'static str {
+        match self {
+            Self::Sim(_) => "text",
+            Self::OpenAi(p) => p.form().as_str(),
+            Self::Anthropic(p) => p.output(),
+        }
+    }
+}
+
+/// The JSON schema of a structured answer: `{"items": ["...", ...]}`,
+/// strict (every property required, nothing else allowed), as OpenAI's
+/// `json_schema` and Anthropic's tool `input_schema` take it.
+pub fn items_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"type": "string"}}},
+        "required": ["items"],
+        "additionalProperties": false,
+    })
+}
+
+/// Whether an error answer refuses the structured-output part of the
+/// request rather than the request itself: a 400 or 422 (OpenAI, vLLM), or
+/// a 500 (llama-cpp-python's validation error), whose body names the
+/// feature. Other 400s (a context too long) are not refusals of it.
+pub fn refuses_structure(status: u16, body: &[u8], words: &[&str]) -> bool {
+    if !matches!(status, 400 | 422 | 500) {
+        return false;
+    }
+    let body = String::from_utf8_lossy(body).to_lowercase();
+    words.iter().any(|w| body.contains(w))
 }

@@ -60,7 +60,10 @@ impl Index {
 
     /// The universe index of each item of an answer.
     fn items(&self, text: &str) -> Vec<usize> {
-        parse(text).iter().map(|item| self.0[&key(item)]).collect()
+        parse(text, &prompt(20, &[]))
+            .iter()
+            .map(|item| self.0[&key(item)])
+            .collect()
     }
 }
 
@@ -104,7 +107,7 @@ fn seeded_answers_repeat_and_take_time_without_waiting() {
     let (b, lb) = sim.answer_at(&prompt(20, &[]), &mut Rng::new(5));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!((&a, la), (&b, lb));
-    assert_eq!(parse(&a.text).len(), 20);
+    assert_eq!(parse(&a.text, &prompt(20, &[])).len(), 20);
     assert!(a.tokens_out > 20 && a.cost_usd > 0.0);
     assert!(la > Duration::from_millis(50) && la < Duration::from_secs(20));
 }
@@ -244,14 +247,16 @@ fn every_sim_of_a_seed_shares_one_world() {
 fn names_partitions_that_map_back() {
     let sim = Sim::new(config());
     let u = sim.universe("Paris attractions");
-    let top = parse(&answer(&sim, &ask_partitions(None, 6), &mut Rng::new(1)).text);
+    let ask = ask_partitions(None, 6);
+    let top = parse(&answer(&sim, &ask, &mut Rng::new(1)).text, &ask);
     assert_eq!(top.len(), 6);
     assert_eq!(top.iter().collect::<HashSet<_>>().len(), 6);
     for name in &top {
         assert_eq!(u.name(u.node(name)), name, "maps back to itself");
     }
     let parent = &top[0];
-    let inner = parse(&answer(&sim, &ask_partitions(Some(parent), 20), &mut Rng::new(1)).text);
+    let ask = ask_partitions(Some(parent), 20);
+    let inner = parse(&answer(&sim, &ask, &mut Rng::new(1)).text, &ask);
     assert_eq!(inner.len(), 8, "a node has `fanout` children");
     for name in &inner {
         let node = u.node(&format!("{parent} > {name}"));
@@ -259,8 +264,12 @@ fn names_partitions_that_map_back() {
         assert!(name.ends_with(&parent.to_lowercase()), "{name} in {parent}");
     }
     let leaf = &paths_at(&u, 3)[0];
-    let c = answer(&sim, &ask_partitions(Some(leaf), 8), &mut Rng::new(1));
-    assert!(parse(&c.text).is_empty(), "a leaf has no sub-categories");
+    let ask = ask_partitions(Some(leaf), 8);
+    let c = answer(&sim, &ask, &mut Rng::new(1));
+    assert!(
+        parse(&c.text, &ask).is_empty(),
+        "a leaf has no sub-categories"
+    );
 }
 
 #[test]
