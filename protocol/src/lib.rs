@@ -16,7 +16,7 @@ pub use control::{
     WeightsRequest, decode_reply,
 };
 pub use metrics::{
-    Estimate, ItemsEvent, MetricsSnapshot, NewItem, PartitionStats, ProviderStats, RunInfo,
+    ArmStats, Estimate, ItemsEvent, MetricsSnapshot, NewItem, PartitionStats, ProviderStats, RunInfo,
     RunState, Totals, WorkerStats, Yield,
 };
 pub use work::{
