@@ -241,7 +241,14 @@ impl Judge {
         let share = self.share(config);
         let vs = self.relative(config).unwrap_or(0.0);
         [
-            arm_stats(&self.strategy, strategy, baseline, self.state.name(), share, vs),
+            arm_stats(
+                &self.strategy,
+                strategy,
+                baseline,
+                self.state.name(),
+                share,
+                vs,
+            ),
             arm_stats(&self.baseline, baseline, "", "baseline", 1.0 - share, 0.0),
         ]
     }
@@ -306,18 +313,21 @@ impl Arms {
     }
 
     /// One answer: whether its prompt named a partition, and whether it
-    /// carried a hint (`None`: no hint was available, or it is unknown).
+    /// carried a hint (`None`: not comparable, e.g. no hint was available,
+    /// or no partition existed yet to be worked on).
     pub fn observe(
         &mut self,
-        partitioned: bool,
+        partitioned: Option<bool>,
         hinted: Option<bool>,
         new: u64,
         tokens: u64,
         cost_usd: f64,
     ) {
         let c = &self.config;
-        self.partitions
-            .observe(c, partitioned, new, tokens, cost_usd);
+        if let Some(partitioned) = partitioned {
+            self.partitions
+                .observe(c, partitioned, new, tokens, cost_usd);
+        }
         if let Some(hinted) = hinted {
             self.avoid.observe(c, hinted, new, tokens, cost_usd);
         }
@@ -348,7 +358,10 @@ impl Arms {
         }
         let q = (1.0 - self.partitions.share(&self.config)) * n as f64;
         let epoch = (now_ms / self.config.rotate_ms.max(1)) as f64;
-        let (lo, hi) = ((q * epoch).floor() as u64, (q * (epoch + 1.0)).floor() as u64);
+        let (lo, hi) = (
+            (q * epoch).floor() as u64,
+            (q * (epoch + 1.0)).floor() as u64,
+        );
         let broad = (hi - lo).min(n as u64) as usize;
         let start = (lo % n as u64) as usize;
         let mut placed = vec![true; n];
@@ -419,7 +432,7 @@ mod tests {
             let jitter = 1.0 + noise * (2.0 * rng.unit() - 1.0);
             let p = 0.4 * jitter * if strategy { ratio } else { 1.0 };
             let new = (0..20).filter(|_| rng.unit() < p).count() as u64;
-            arms.observe(strategy, None, new, 200, 200e-6);
+            arms.observe(Some(strategy), None, new, 200, 200e-6);
             if strategy && charge > 0 {
                 arms.charge_partitions(charge, charge as f64 * 1e-6);
             }
@@ -499,8 +512,8 @@ mod tests {
         for i in 0..2_000u64 {
             let hinted = i % 2 == 0;
             let (new, tokens) = if hinted { (5, 260) } else { (8, 200) };
-            arms.observe(false, Some(hinted), new, tokens, 0.0);
-            arms.observe(true, None, 8, 200, 0.0);
+            arms.observe(Some(false), Some(hinted), new, tokens, 0.0);
+            arms.observe(Some(true), None, 8, 200, 0.0);
         }
         assert!(arms.judge());
         assert_eq!(arms.avoid().state(), State::Suppressed);

@@ -69,7 +69,11 @@ pub fn request_partitions(
             Ok(Ok(msg)) => match serde_json::from_slice::<PartitionReply>(&msg.payload) {
                 Ok(r) => {
                     tokens = r.tokens_in.saturating_add(r.tokens_out);
-                    cost_usd = if r.cost_usd.is_finite() { r.cost_usd.max(0.0) } else { 0.0 };
+                    cost_usd = if r.cost_usd.is_finite() {
+                        r.cost_usd.max(0.0)
+                    } else {
+                        0.0
+                    };
                     match r.ok {
                         true => Ok(r.partitions),
                         false => Err(r.error.unwrap_or_else(|| "refused".into())),

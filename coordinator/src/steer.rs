@@ -135,8 +135,14 @@ impl Steering {
             .get(&batch.worker_id)
             .filter(|t| t.partition == batch.partition)
             .and_then(|t| t.hinted);
+        // Broad answers from before the topic was split are not compared:
+        // a fresh topic yields more to any prompt than the same topic later.
+        let placement = match self.strategies.partitions && self.tree.is_empty() {
+            true => None,
+            false => Some(batch.partition.is_some()),
+        };
         self.arms.observe(
-            batch.partition.is_some(),
+            placement,
             hinted,
             outcome.new,
             batch.tokens_in + batch.tokens_out,
@@ -408,9 +414,17 @@ mod tests {
         let ws = workers(10);
         let on_partitions = |s: &Steering| ws.iter().filter(|w| s.desired(w).is_some()).count();
         s.tick(&["sim".into()], &ws, 0);
+        // Answers to the fresh topic, before it is split, are not compared.
+        let fresh = BatchOutcome {
+            candidates: 20,
+            new: 20,
+            invalid: 0,
+        };
+        s.observe(&batch("sim", None), fresh, &[], 500);
         s.split_done(None, Ok(vec!["A".into(), "B".into()]));
         s.tick(&["sim".into()], &ws, 1_000);
         assert!(on_partitions(&s) >= 8, "partitions start with most work");
+        let mut broad_answers = 0;
         // Partitioned answers hold half the broad prompt's new items, and
         // the jobs naming them cost tokens too.
         s.charge_split(300, 0.0002);
@@ -419,6 +433,7 @@ mod tests {
             for w in &ws {
                 let partition = s.desired(w).map(str::to_string);
                 let new = if partition.is_some() { 4 } else { 8 };
+                broad_answers += u64::from(partition.is_none());
                 let mut b = batch("sim", partition.as_deref());
                 b.worker_id = w.clone();
                 let outcome = BatchOutcome {
@@ -436,6 +451,8 @@ mod tests {
         assert_eq!(partitions.state, "suppressed");
         assert!(partitions.share <= 0.15 && partitions.vs_baseline < 0.6);
         assert!(partitions.tokens > partitions.batches * 200, "jobs charged");
+        let broad = arms.iter().find(|a| a.name == "broad").unwrap();
+        assert_eq!(broad.batches, broad_answers);
     }
 
     #[test]

@@ -450,7 +450,12 @@ impl Coordinator {
             self.publish_weights().await;
         }
         if plan.arms_changed {
-            for arm in self.steering.arms().iter().filter(|a| !a.against.is_empty()) {
+            for arm in self
+                .steering
+                .arms()
+                .iter()
+                .filter(|a| !a.against.is_empty())
+            {
                 tracing::info!(arm = %arm.name, state = %arm.state, share = arm.share,
                     vs_baseline = arm.vs_baseline, "strategy judged against its baseline");
             }
