@@ -17,6 +17,9 @@ pub enum Answer {
         run_id: String,
         parent: Option<String>,
         result: Result<Vec<String>, String>,
+        /// Tokens and cost the job reported, answered or refused.
+        tokens: u64,
+        cost_usd: f64,
     },
 }
 
@@ -59,12 +62,23 @@ pub fn request_partitions(
             client.request(subjects::PARTITION_JOBS, payload.into()),
         )
         .await;
+        let (mut tokens, mut cost_usd) = (0, 0.0);
         let result = match answer {
             Err(_) => Err(format!("no answer within {timeout:?}")),
             Ok(Err(e)) => Err(e.to_string()),
             Ok(Ok(msg)) => match serde_json::from_slice::<PartitionReply>(&msg.payload) {
-                Ok(r) if r.ok => Ok(r.partitions),
-                Ok(r) => Err(r.error.unwrap_or_else(|| "refused".into())),
+                Ok(r) => {
+                    tokens = r.tokens_in.saturating_add(r.tokens_out);
+                    cost_usd = if r.cost_usd.is_finite() {
+                        r.cost_usd.max(0.0)
+                    } else {
+                        0.0
+                    };
+                    match r.ok {
+                        true => Ok(r.partitions),
+                        false => Err(r.error.unwrap_or_else(|| "refused".into())),
+                    }
+                }
                 Err(e) => Err(format!("unreadable answer: {e}")),
             },
         };
@@ -76,6 +90,8 @@ pub fn request_partitions(
                 run_id: request.run_id,
                 parent: request.parent,
                 result,
+                tokens,
+                cost_usd,
             })
             .await;
     });

@@ -4,12 +4,16 @@
 //!
 //! Pure: it combines the bandit (`weights.rs`), the partition tree
 //! (`partitions.rs`) and the avoid tallies (`avoid.rs`) into plans the event
-//! loop carries out. Each strategy can be switched off per run.
+//! loop carries out. Each strategy can be switched off per run, and each
+//! one that is on keeps earning its place against the plain prompt
+//! (`arms.rs`): partitioned work against the broad prompt, hinted prompts
+//! against unhinted ones; what loses gets only a small share of the work.
 
 use std::collections::{BTreeMap, HashMap};
 
-use igentai_protocol::{Assignment, CandidateBatch, PartitionStats, Strategies};
+use igentai_protocol::{ArmStats, Assignment, CandidateBatch, PartitionStats, Strategies};
 
+use crate::arms::{self, Arms};
 use crate::avoid::{self, Avoid};
 use crate::partitions::{Action, Policy, Tree};
 use crate::run::Run;
@@ -19,12 +23,13 @@ use crate::weights::{self, Bandit};
 /// How often a worker's avoid hint is refreshed.
 pub const AVOID_REFRESH_MS: u64 = 15_000;
 
-/// The settings of the three policies.
+/// The settings of the three policies and of the arms judging them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tuning {
     pub weights: weights::Config,
     pub partitions: Policy,
     pub avoid: avoid::Policy,
+    pub arms: arms::Config,
     /// How often a worker's avoid hint is refreshed.
     pub avoid_refresh_ms: u64,
 }
@@ -35,6 +40,7 @@ impl Default for Tuning {
             weights: weights::Config::default(),
             partitions: Policy::default(),
             avoid: avoid::Policy::default(),
+            arms: arms::Config::default(),
             avoid_refresh_ms: AVOID_REFRESH_MS,
         }
     }
@@ -44,6 +50,8 @@ impl Default for Tuning {
 #[derive(Debug, Clone, PartialEq)]
 struct Told {
     partition: Option<String>,
+    /// Whether a hint was sent (`None`: none was available).
+    hinted: Option<bool>,
     at_ms: u64,
 }
 
@@ -56,6 +64,8 @@ pub struct Plan {
     pub split: Vec<Option<String>>,
     /// Send these workers a fresh assignment.
     pub reassign: Vec<String>,
+    /// A strategy was suppressed or came back (see [`Steering::arms`]).
+    pub arms_changed: bool,
 }
 
 pub struct Steering {
@@ -64,6 +74,7 @@ pub struct Steering {
     bandit: Bandit,
     tree: Tree,
     avoid: Avoid,
+    arms: Arms,
     /// Partition each alive worker should work on.
     desired: HashMap<String, Option<String>>,
     told: HashMap<String, Told>,
@@ -89,6 +100,7 @@ impl Steering {
             bandit,
             tree: Tree::new(tuning.partitions),
             avoid: Avoid::new(tuning.avoid),
+            arms: Arms::new(tuning.arms),
             desired: HashMap::new(),
             told: HashMap::new(),
         }
@@ -116,6 +128,26 @@ impl Steering {
                 now_ms,
             );
         }
+        // The batch names its partition; whether its prompt carried a hint
+        // is what its worker was last told, if that was this partition.
+        let hinted = self
+            .told
+            .get(&batch.worker_id)
+            .filter(|t| t.partition == batch.partition)
+            .and_then(|t| t.hinted);
+        // Broad answers from before the topic was split are not compared:
+        // a fresh topic yields more to any prompt than the same topic later.
+        let placement = match self.strategies.partitions && self.tree.is_empty() {
+            true => None,
+            false => Some(batch.partition.is_some()),
+        };
+        self.arms.observe(
+            placement,
+            hinted,
+            outcome.new,
+            batch.tokens_in + batch.tokens_out,
+            batch.cost_usd,
+        );
         let partition = batch.partition.as_deref();
         self.tree.record(partition, outcome.candidates, outcome.new);
         if self.strategies.avoid {
@@ -146,15 +178,22 @@ impl Steering {
                 .map(|Action::RequestChildren { parent }| parent)
                 .collect();
         }
-        self.desired = if self.strategies.partitions {
-            self.tree
-                .spread(workers)
-                .into_iter()
-                .map(|(w, p)| (w.to_string(), p))
-                .collect()
-        } else {
-            workers.iter().map(|w| (w.clone(), None)).collect()
-        };
+        plan.arms_changed = self.arms.judge();
+        self.desired = workers.iter().map(|w| (w.clone(), None)).collect();
+        if self.strategies.partitions {
+            // The broad prompt keeps its share of the workers; the rest
+            // are spread over the partitions.
+            let placed = self.arms.place(workers.len(), now_ms);
+            let partitioned: Vec<String> = workers
+                .iter()
+                .zip(placed)
+                .filter(|(_, on)| *on)
+                .map(|(w, _)| w.clone())
+                .collect();
+            for (w, p) in self.tree.spread(&partitioned) {
+                self.desired.insert(w.to_string(), p);
+            }
+        }
         self.told.retain(|w, _| self.desired.contains_key(w));
         for worker in workers {
             let due = match self.told.get(worker) {
@@ -181,8 +220,16 @@ impl Steering {
     pub fn assignment(&mut self, run: &Run, worker: &str, now_ms: u64) -> Assignment {
         let partition = self.desired.get(worker).cloned().flatten();
         let mut a = run.assignment();
+        let mut hinted = None;
         if self.strategies.avoid {
-            a.avoid = self.avoid.hint(partition.as_deref());
+            let hint = self.avoid.hint(partition.as_deref());
+            if !hint.is_empty() {
+                let sent = self.arms.offer_hint();
+                if sent {
+                    a.avoid = hint;
+                }
+                hinted = Some(sent);
+            }
         }
         a.weights = self.weights().0.clone();
         a.partition = partition.clone();
@@ -190,10 +237,24 @@ impl Steering {
             worker.to_string(),
             Told {
                 partition,
+                hinted,
                 at_ms: now_ms,
             },
         );
         a
+    }
+
+    /// A partition job's tokens and cost (answered or not): what the
+    /// partitions strategy costs beyond its answers.
+    pub fn charge_split(&mut self, tokens: u64, cost_usd: f64) {
+        self.arms.charge_partitions(tokens, cost_usd);
+    }
+
+    /// The broad prompt and each strategy switched on, as arms: what they
+    /// yield, their share of the work, which are suppressed.
+    pub fn arms(&self) -> Vec<ArmStats> {
+        self.arms
+            .stats(self.strategies.partitions, self.strategies.avoid)
     }
 
     /// Sub-categories arrived for `parent` (or the request failed).
@@ -341,6 +402,57 @@ mod tests {
             s.assignment(&r, "w1", AVOID_REFRESH_MS).avoid,
             ["Louvre", "Orsay"]
         );
+    }
+
+    #[test]
+    fn partitions_that_lose_to_the_broad_prompt_give_their_workers_back() {
+        let strategies = Strategies {
+            avoid: false,
+            ..Strategies::default()
+        };
+        let mut s = Steering::new(strategies, None);
+        let ws = workers(10);
+        let on_partitions = |s: &Steering| ws.iter().filter(|w| s.desired(w).is_some()).count();
+        s.tick(&["sim".into()], &ws, 0);
+        // Answers to the fresh topic, before it is split, are not compared.
+        let fresh = BatchOutcome {
+            candidates: 20,
+            new: 20,
+            invalid: 0,
+        };
+        s.observe(&batch("sim", None), fresh, &[], 500);
+        s.split_done(None, Ok(vec!["A".into(), "B".into()]));
+        s.tick(&["sim".into()], &ws, 1_000);
+        assert!(on_partitions(&s) >= 8, "partitions start with most work");
+        let mut broad_answers = 0;
+        // Partitioned answers hold half the broad prompt's new items, and
+        // the jobs naming them cost tokens too.
+        s.charge_split(300, 0.0002);
+        for round in 0..300u64 {
+            let now = 1_000 + round * 100;
+            for w in &ws {
+                let partition = s.desired(w).map(str::to_string);
+                let new = if partition.is_some() { 4 } else { 8 };
+                broad_answers += u64::from(partition.is_none());
+                let mut b = batch("sim", partition.as_deref());
+                b.worker_id = w.clone();
+                let outcome = BatchOutcome {
+                    candidates: 20,
+                    new,
+                    invalid: 0,
+                };
+                s.observe(&b, outcome, &[], now);
+            }
+            s.tick(&["sim".into()], &ws, now);
+        }
+        assert_eq!(on_partitions(&s), 1, "re-tested on a tenth of the work");
+        let arms = s.arms();
+        let partitions = arms.iter().find(|a| a.name == "partitions").unwrap();
+        assert_eq!(partitions.state, "suppressed");
+        assert!(partitions.share <= 0.15 && partitions.vs_baseline < 0.6);
+        assert!(partitions.tokens > partitions.batches * 200, "jobs charged");
+        let broad = arms.iter().find(|a| a.name == "broad").unwrap();
+        assert_eq!(broad.batches, broad_answers);
     }
 
     #[test]

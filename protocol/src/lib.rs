@@ -16,8 +16,8 @@ pub use control::{
     WeightsRequest, decode_reply,
 };
 pub use metrics::{
-    Estimate, ItemsEvent, MetricsSnapshot, NewItem, PartitionStats, ProviderStats, RunInfo,
-    RunState, Totals, WorkerStats, Yield,
+    ArmStats, Estimate, ItemsEvent, MetricsSnapshot, NewItem, PartitionStats, ProviderStats,
+    RunInfo, RunState, Totals, WorkerStats, Yield,
 };
 pub use work::{
     Assignment, CandidateBatch, Heartbeat, PartitionReply, PartitionRequest, ProviderHealth,

@@ -139,6 +139,38 @@ pub struct PartitionStats {
     pub yields: Yield,
 }
 
+/// How one way of prompting pays in this run: the plain broad prompt, or a
+/// strategy judged against it (partitions against `broad`, avoid hints
+/// against `unhinted`: the same prompts with the hint withheld).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArmStats {
+    /// `broad`, `partitions`, `avoid` or `unhinted`.
+    pub name: String,
+    /// The arm it is judged against; empty for a baseline.
+    #[serde(default)]
+    pub against: String,
+    /// `baseline`, `active` (gets most of the work) or `suppressed` (lost
+    /// against its baseline; re-tested on a small share).
+    pub state: String,
+    /// Share of the assignments it gets now, in [0, 1].
+    pub share: f64,
+    /// Answers ingested under it in this run.
+    pub batches: u64,
+    /// Tokens spent under it in this run, its own costs included
+    /// (partition jobs are charged to `partitions`).
+    pub tokens: u64,
+    pub cost_usd: f64,
+    /// New unique items of its answers in this run.
+    pub unique: u64,
+    /// New items per 1k tokens over its recent answers, as it is judged.
+    pub unique_per_1k_tokens: f64,
+    /// New items per US dollar over its recent answers; 0 while unpriced.
+    pub unique_per_usd: f64,
+    /// Its recent yield relative to its baseline's (1 = as good); 0 while
+    /// either has too little evidence.
+    pub vs_baseline: f64,
+}
+
 /// How many distinct items the topic seems to hold (Chao1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
@@ -169,6 +201,10 @@ pub struct MetricsSnapshot {
     pub models: BTreeMap<String, Yield>,
     pub workers: Vec<WorkerStats>,
     pub partitions: Vec<PartitionStats>,
+    /// The broad prompt and each strategy as arms: what they yield and
+    /// which are used.
+    #[serde(default)]
+    pub arms: Vec<ArmStats>,
     pub weights: BTreeMap<String, f64>,
     /// Version of `weights`; grows with every change.
     #[serde(default)]

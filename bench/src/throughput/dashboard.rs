@@ -135,6 +135,7 @@ fn snapshot(seq: u64, workers: usize) -> anyhow::Result<Vec<u8>> {
                 yields: yields.clone(),
             })
             .collect(),
+        arms: Vec::new(),
         weights: [("sim-small", 0.5), ("sim-large", 0.3), ("openai", 0.2)]
             .iter()
             .map(|(p, w)| (p.to_string(), *w))

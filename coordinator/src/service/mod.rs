@@ -258,10 +258,13 @@ impl Coordinator {
                 run_id,
                 parent,
                 result,
+                tokens,
+                cost_usd,
             } => {
                 if self.run.as_ref().map(|r| &r.info.run_id) != Some(&run_id) {
                     return;
                 }
+                self.steering.charge_split(tokens, cost_usd);
                 let added = self.steering.split_done(parent.as_deref(), result);
                 tracing::info!(parent = ?parent, added, "partitions added");
             }
@@ -446,6 +449,17 @@ impl Coordinator {
         if plan.weights_changed {
             self.publish_weights().await;
         }
+        if plan.arms_changed {
+            for arm in self
+                .steering
+                .arms()
+                .iter()
+                .filter(|a| !a.against.is_empty())
+            {
+                tracing::info!(arm = %arm.name, state = %arm.state, share = arm.share,
+                    vs_baseline = arm.vs_baseline, "strategy judged against its baseline");
+            }
+        }
         for parent in plan.split {
             let request = PartitionRequest {
                 v: VERSION,
@@ -486,6 +500,7 @@ impl Coordinator {
             models: self.stats.models(now),
             workers: self.fleet.stats(now, &self.stats),
             partitions,
+            arms: self.steering.arms(),
             weights: weights.clone(),
             weights_version,
             weights_manual,

@@ -1,0 +1,211 @@
+//! Strategies earning their place, on a real nats-server with the real
+//! binaries and sim workers: the broad prompt stays measured as an arm, and
+//! partitioned work is judged against it while the run goes. With a model
+//! that ignores partitions (`partition_obedience = 0`: its answers under a
+//! sub-category come from the whole topic, while the longer prompts and the
+//! partition jobs cost more), partitions are suppressed and the broad
+//! prompt gets the work; with a model that follows them (the sim's default
+//! obedience) partitions keep most of the work.
+
+use std::time::Duration;
+
+use igentai_protocol::{ArmStats, MetricsSnapshot, StartReply, decode_reply, subjects};
+use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
+
+/// A sim that does not follow partitions. In and out tokens cost the same,
+/// so a dollar and a token tell the same story.
+const IGNORES_PARTITIONS: &str = r#"
+[[providers]]
+name = "sim-ignores-partitions"
+kind = "sim"
+price_in_per_m = 1.0
+price_out_per_m = 1.0
+[providers.sim]
+latency_ms = 20
+partition_obedience = 0.0
+"#;
+
+/// The sim's default obedience to partitions.
+const FOLLOWS_PARTITIONS: &str = r#"
+[[providers]]
+name = "sim-follows-partitions"
+kind = "sim"
+price_in_per_m = 1.0
+price_out_per_m = 1.0
+[providers.sim]
+latency_ms = 20
+"#;
+
+const WITHIN: Duration = Duration::from_secs(45);
+
+struct Run {
+    _nats: NatsServer,
+    _dir: tempfile::TempDir,
+    _procs: Vec<Proc>,
+    client: async_nats::Client,
+}
+
+impl Run {
+    /// The coordinator and three sim workers on `providers`, running a
+    /// topic with partitions on (avoid hints off, so partitions alone are
+    /// judged).
+    async fn start(providers: &str) -> Run {
+        let dir = testkit::test_dir();
+        let nats = NatsServer::start(dir.path()).await;
+        let data = dir.path().join("data");
+        let file = dir.path().join("providers.toml");
+        std::fs::write(&file, providers).unwrap();
+        let [user, password] = creds(Role::Coordinator);
+        let mut procs = vec![Proc::spawn(
+            "coordinator",
+            &bin_path("coordinator"),
+            &[],
+            &[
+                ("NATS_URL", nats.url.as_str()),
+                user,
+                password,
+                ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
+                ("IGENTAI_METRICS_INTERVAL_MS", "200"),
+                ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
+            ],
+            dir.path(),
+        )];
+        let [user, password] = creds(Role::Worker);
+        for i in 1..=3 {
+            let id = format!("w{i}");
+            procs.push(Proc::spawn(
+                &id,
+                &bin_path("worker"),
+                &[
+                    "--worker-id",
+                    &id,
+                    "--concurrency",
+                    "2",
+                    "--providers",
+                    file.to_str().unwrap(),
+                ],
+                &[
+                    ("NATS_URL", nats.url.as_str()),
+                    user,
+                    password,
+                    ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
+                ],
+                dir.path(),
+            ));
+        }
+        let client = nats.client().await;
+        let run = Run {
+            _nats: nats,
+            _dir: dir,
+            _procs: procs,
+            client,
+        };
+        wait_for("3 workers alive", WITHIN, || async {
+            let s = run.status().await?;
+            (s.workers.iter().filter(|w| w.alive).count() == 3).then_some(())
+        })
+        .await;
+        let start = r#"{"topic":"Paris attractions","items_per_request":10,
+            "strategies":{"weights":true,"partitions":true,"avoid":false}}"#;
+        let reply = run
+            .client
+            .request(subjects::CONTROL_START, start.into())
+            .await
+            .unwrap();
+        let _: StartReply = decode_reply(&reply.payload).expect("the run starts");
+        run
+    }
+
+    async fn status(&self) -> Option<MetricsSnapshot> {
+        let msg = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.client.request(subjects::CONTROL_STATUS, "".into()),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        Some(decode_reply(&msg.payload).expect("status is ok"))
+    }
+}
+
+fn arm<'a>(s: &'a MetricsSnapshot, name: &str) -> &'a ArmStats {
+    s.arms
+        .iter()
+        .find(|a| a.name == name)
+        .unwrap_or_else(|| panic!("no arm {name}: {:?}", s.arms))
+}
+
+/// Workers whose heartbeat says they work on a partition.
+fn partitioned(s: &MetricsSnapshot) -> usize {
+    s.workers.iter().filter(|w| w.partition.is_some()).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_a_model_ignores_are_suppressed_for_the_broad_prompt() {
+    let run = Run::start(IGNORES_PARTITIONS).await;
+    // Partitions are tried first: the workers move to sub-categories.
+    wait_for("workers on partitions", WITHIN, || async {
+        let s = run.status().await?;
+        (partitioned(&s) >= 2).then_some(())
+    })
+    .await;
+    let suppressed = wait_for("the partitions arm suppressed", WITHIN, || async {
+        let s = run.status().await?;
+        (arm(&s, "partitions").state == "suppressed").then_some(s)
+    })
+    .await;
+    let (partitions, broad) = (arm(&suppressed, "partitions"), arm(&suppressed, "broad"));
+    assert_eq!(partitions.against, "broad");
+    assert!(
+        partitions.batches > 0 && broad.batches > 0,
+        "both measured: {:?}",
+        suppressed.arms
+    );
+    assert!(
+        partitions.vs_baseline > 0.0 && partitions.vs_baseline < 0.95,
+        "it lost clearly: {partitions:?}"
+    );
+    assert!(partitions.share <= 0.15 && broad.share >= 0.85);
+    // The workers go back to the broad prompt (a partition re-tested now
+    // and then).
+    wait_for(
+        "the broad prompt doing most of the work",
+        WITHIN,
+        || async {
+            let s = run.status().await?;
+            (partitioned(&s) == 0 && arm(&s, "partitions").state == "suppressed").then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_a_model_follows_keep_most_of_the_work() {
+    let run = Run::start(FOLLOWS_PARTITIONS).await;
+    // Once both arms have plenty of answers, partitions clearly yield more
+    // (early on, while the broad prompt still finds popular items, they
+    // may not yet).
+    let judged = wait_for(
+        "partitions measured ahead of the broad prompt",
+        WITHIN,
+        || async {
+            let s = run.status().await?;
+            let (p, b) = (arm(&s, "partitions"), arm(&s, "broad"));
+            (p.batches >= 1_000 && b.batches >= 200 && p.vs_baseline > 1.05).then_some(s)
+        },
+    )
+    .await;
+    let partitions = arm(&judged, "partitions");
+    assert_eq!(partitions.state, "active", "{:?}", judged.arms);
+    assert!(
+        partitions.vs_baseline > 1.05,
+        "narrow prompts reach what the broad one misses: {partitions:?}"
+    );
+    assert!(partitions.share >= 0.8);
+    // And the workers are on partitions, the broad prompt on its floor.
+    wait_for("most workers on partitions", WITHIN, || async {
+        let s = run.status().await?;
+        (partitioned(&s) >= 2 && arm(&s, "partitions").state == "active").then_some(())
+    })
+    .await;
+}
