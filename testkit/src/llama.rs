@@ -64,7 +64,9 @@ pub fn model_path() -> PathBuf {
     let out = Command::new("python3")
         .args(["-c", FIND_MODEL])
         .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 to find the test model ({e}); {INSTALL_HINT}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run python3 to find the test model ({e}); {INSTALL_HINT}")
+        });
     let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(
         out.status.success() && !found.is_empty(),
@@ -115,8 +117,16 @@ impl LlamaServer {
                 "2048",
                 "--seed",
                 &seed_s,
+                // One thread: with two, llama.cpp's threads spin-wait on
+                // each other, and on cores shared with other processes an
+                // answer went from seconds to minutes (0.3 tokens/s).
                 "--n_threads",
-                "2",
+                "1",
+                "--n_threads_batch",
+                "1",
+                // Requests and errors only, not the model's loading report.
+                "--verbose",
+                "False",
             ],
             &[],
             dir,
