@@ -1,7 +1,7 @@
 //! What a line of `output.txt` must not look like: the shapes a small real
-//! model writes instead of a bare name (echoes of the prompt, placeholders,
-//! descriptions, list markup, JSON fragments), and near-duplicate variants of
-//! a name already listed. The real-model test holds the output to fewer
+//! model writes instead of a bare name (echoes of the prompt, commentary,
+//! placeholders, descriptions, list markup, JSON or code fragments), and
+//! near-duplicate variants of a name already listed. The real-model test holds the output to fewer
 //! than 2% of each; the rules are deliberately independent of the worker's
 //! parser, so they judge it rather than restate it.
 //!
@@ -94,9 +94,17 @@ fn is_description(line: &str) -> bool {
         word_count(inside) > 3
     });
     let lower = format!(" {} ", line.to_lowercase());
-    let tail = [", a ", ", an ", ", the "]
-        .iter()
-        .any(|t| lower.contains(t));
+    let tail = [
+        ", a ",
+        ", an ",
+        ", the ",
+        ", including ",
+        ", such as ",
+        ", e.g.",
+        ", which ",
+    ]
+    .iter()
+    .any(|t| lower.contains(t));
     let verb = [" is a ", " is an ", " is the ", " are ", " was a "]
         .iter()
         .any(|v| lower.contains(v));
@@ -115,13 +123,36 @@ fn is_markup(line: &str) -> bool {
         || line.contains('`')
 }
 
-/// Pieces of a JSON answer: `{"items": [`, `"Apple",`, `]`.
-fn is_json_fragment(line: &str) -> bool {
+/// Pieces of a JSON answer or of code: `{"items": [`, `"Apple",`, `]`,
+/// `fruits_list = ["apple`, `orange"]`, `Apple = 4 items`.
+fn is_code_fragment(line: &str) -> bool {
     line.contains(['{', '}'])
         || line.contains("\"items\"")
+        || line.contains("[\"")
+        || line.contains("\"]")
+        || line.contains(" = ")
         || line.starts_with('"')
         || line.ends_with("\",")
         || ["[", "]", "],"].contains(&line.trim())
+}
+
+/// A model talking about its answer: "Here are 10 fruits:", "Sure, ...",
+/// "These are ...", "I am an AI ...".
+fn is_commentary(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    [
+        "here are",
+        "here is",
+        "sure",
+        "certainly",
+        "these are",
+        "i am ",
+        "as an ai",
+        "note:",
+    ]
+    .iter()
+    .any(|lead| lower.starts_with(lead))
+        || line.ends_with(':')
 }
 
 /// Why `line` is not a bare name, or `None` when it is one.
@@ -130,8 +161,10 @@ pub fn flaw(line: &str, topic: &str, prompts: &[&str]) -> Option<&'static str> {
         Some("empty")
     } else if is_echo(line, topic, prompts) {
         Some("echo of the prompt")
-    } else if is_json_fragment(line) {
-        Some("JSON fragment")
+    } else if is_commentary(line) {
+        Some("commentary")
+    } else if is_code_fragment(line) {
+        Some("JSON or code fragment")
     } else if is_placeholder(line) {
         Some("placeholder")
     } else if is_markup(line) {
@@ -256,9 +289,9 @@ mod tests {
             ("Apple, Banana, etc.", "placeholder"),
             ("[fruit name]", "placeholder"),
             ("<name>", "placeholder"),
-            ("{\"items\": [", "JSON fragment"),
-            ("\"Apple\",", "JSON fragment"),
-            ("]", "JSON fragment"),
+            ("{\"items\": [", "JSON or code fragment"),
+            ("\"Apple\",", "JSON or code fragment"),
+            ("]", "JSON or code fragment"),
             ("1. Apple", "list markup"),
             ("3) Apple", "list markup"),
             ("- Apple", "list markup"),
@@ -271,6 +304,35 @@ mod tests {
             ("Apple is a crisp fruit", "description"),
             ("Apples are sweet", "description"),
             ("It grows on trees in cold places.", "description"),
+            // What SmolLM2-135M answered to the default prompt.
+            ("fruits_list = [\"apple", "JSON or code fragment"),
+            ("orange\"]", "JSON or code fragment"),
+            ("Apple = 4 items", "JSON or code fragment"),
+            ("Grains, including Corn and Wheat", "description"),
+            (
+                "These are 10 distinct, real entries from the specified list.",
+                "commentary",
+            ),
+            (
+                "Sure, here are the 10 distinct fruits:",
+                "echo of the prompt",
+            ),
+            ("Here is the list:", "commentary"),
+            (
+                "I am an AI designed to provide instructions with just one item per line, no descriptions.",
+                "echo of the prompt",
+            ),
+            ("The List of 10 distinct fruits.", "echo of the prompt"),
+            (
+                "Fruits: Banana, Apple, Apple Crumble, Almond Flakes, Applesauce",
+                "description",
+            ),
+            ("**Red Pepper **", "list markup"),
+            ("****#Brisketre ***", "list markup"),
+            (
+                "*List items in a numbered format, with no descriptions until the end of each item (example: 1)",
+                "description",
+            ),
         ] {
             check(line, Some(why));
         }
