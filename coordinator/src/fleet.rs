@@ -184,6 +184,7 @@ mod tests {
                 breaker: "closed".into(),
                 requests: 10,
                 failures: [("rate_limited".to_string(), 2)].into(),
+                output: "text".into(),
             }],
             started_at_ms: 0,
             sent_at_ms: 0,
