@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::lines;
 use tempfile::TempDir;
 use testkit::{bin_path, free_port, repo_root, wait_for};
 
@@ -210,6 +209,15 @@ impl Drop for RunScript {
                 }
             }
         }
+    }
+}
+
+/// The lines of `output.txt` so far; none before the coordinator made it.
+fn lines(path: &Path) -> Vec<String> {
+    if path.exists() {
+        common::lines(path)
+    } else {
+        Vec::new()
     }
 }
 
