@@ -8,6 +8,9 @@
 //! (`_INBOX.<role>`), so `nats.conf` can let a role read only its own
 //! replies.
 
+mod process;
+pub use process::{init_tracing, shutdown_on_signals};
+
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;

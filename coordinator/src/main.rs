@@ -1,9 +1,8 @@
-//! `coordinator`: runs the coordinator, or with `ctl`, sends it a command.
+//! `coordinator`: runs the coordinator, or with `ctl`, sends it a command,
+//! or with `verify`, checks a topic folder.
 
 use clap::Parser;
 use coordinator::config::{Cli, Command};
-use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -15,25 +14,6 @@ async fn main() -> anyhow::Result<()> {
         }
         None => {}
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,async_nats=warn")),
-        )
-        .init();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(signal_shutdown(shutdown.clone()));
-    coordinator::run(cli.config, shutdown).await
-}
-
-/// Cancels `token` on SIGINT or SIGTERM.
-async fn signal_shutdown(token: CancellationToken) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutdown requested");
-    token.cancel();
+    igentai_client::init_tracing("info,async_nats=warn");
+    coordinator::run(cli.config, igentai_client::shutdown_on_signals()).await
 }
