@@ -1,6 +1,8 @@
-//! `yield`: how many new items per 1k tokens and per dollar each steering
-//! strategy gets from a simulated fleet, the regret of the learned provider
-//! weights, and how fast they leave a degrading provider. Prints the
+//! `yield`: how many true distinct items per 1k tokens and per dollar each
+//! steering strategy gets from a simulated fleet (with the unique keys the
+//! coordinator counted, their inflation, junk and wrong merges), every
+//! strategy against none on one model alone, the regret of the learned
+//! provider weights, and how fast they leave a degrading provider. Prints the
 //! results as Markdown and, with `--write`, puts them into `BENCHMARKS.md`
 //! between its own markers. `scripts/bench-yield.sh` runs it.
 
@@ -33,10 +35,16 @@ struct Args {
     /// default: naive, weights, partitions, avoid, all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Skip some measurements (for quick iterations): `yields`, `regret`,
-    /// `move-away`.
+    /// Skip some measurements (for quick iterations): `yields`, `alone`,
+    /// `regret`, `move-away`.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
+    /// Models run alone (all strategies against none).
+    #[arg(long, value_delimiter = ',', default_values_t = ["mini".to_string(), "max".to_string()])]
+    alone: Vec<String>,
+    /// Tokens each run of a model alone gets.
+    #[arg(long, default_value_t = 1_000_000)]
+    alone_tokens: u64,
     /// Also print, per strategy, what each provider was asked and found in
     /// the first seed's run at the largest budget.
     #[arg(long)]
@@ -75,6 +83,8 @@ fn main() -> anyhow::Result<()> {
         budgets: args.budgets,
         regret_usd: args.regret_usd,
         only: args.only,
+        alone: args.alone,
+        alone_tokens: args.alone_tokens,
         ..Settings::default()
     };
     let started = std::time::Instant::now();
@@ -85,6 +95,10 @@ fn main() -> anyhow::Result<()> {
     let yields = match skip("yields") {
         true => Vec::new(),
         false => experiments::yields(&fleet, &settings),
+    };
+    let alone = match skip("alone") {
+        true => Vec::new(),
+        false => experiments::alone(&fleet, &settings),
     };
     let regret = match skip("regret") {
         true => Vec::new(),
@@ -98,6 +112,7 @@ fn main() -> anyhow::Result<()> {
         fleet: &fleet,
         settings: &settings,
         yields: &yields,
+        alone: &alone,
         regret: &regret,
         move_away: &move_away,
     };
@@ -170,8 +185,12 @@ fn detail(fleet: &Fleet, settings: &Settings) {
         );
         let last = trace.last();
         eprintln!(
-            "{name}: {} new, {} tokens, ${:.3}, {:.0} s, partitions {:?}",
+            "{name}: {} new keys, {} true distinct ({} junk, {} described, {} wrong merges), {} tokens, ${:.3}, {:.0} s, partitions {:?}",
             last.unique,
+            last.truth.distinct,
+            last.truth.junk,
+            last.truth.described,
+            last.truth.wrong_merges,
             last.tokens,
             last.usd,
             last.ms as f64 / 1000.0,

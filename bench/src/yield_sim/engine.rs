@@ -10,11 +10,15 @@
 //! drew, the coordinator ticks every second (as its metrics interval does)
 //! and partition jobs come back after their own latency. Weight updates and
 //! assignments reach workers at once. Every answer's tokens, cost and new
-//! items are recorded, so one run can be read at any budget.
+//! items are recorded, so one run can be read at any budget; each parsed
+//! candidate is judged against the sim's [`Truth`] (which item it really
+//! is), so the run also counts true distinct items, junk and wrong merges
+//! (`truth.rs`).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator::batch;
@@ -27,7 +31,9 @@ use tokio::time::Instant;
 use worker::breaker::Admission;
 use worker::jobs::distinct;
 use worker::parse::parse_answer;
-use worker::prompt;
+use worker::prompt::{self, Prompt};
+use worker::providers::sim::{Truth, Verdict};
+use worker::providers::universe::Universe;
 use worker::providers::{Completion, LlmError, choose};
 use worker::rng::Rng;
 
@@ -35,6 +41,7 @@ use super::fleet::{Degradation, Fleet};
 use super::gate::Gate;
 pub use super::scenario::{Limit, Scenario};
 pub use super::trace::{Answer, Point, Trace};
+use super::truth::Ledger;
 
 /// The coordinator's tick (its metrics interval), when it steers.
 pub const TICK_MS: u64 = 1_000;
@@ -65,6 +72,10 @@ struct Call {
     latency_ms: u64,
     /// The prompt carried an avoid hint.
     hinted: bool,
+    /// What the answer's lines really name, and the world they name it in.
+    truth: Truth,
+    universe: Arc<Universe>,
+    prompt: Prompt,
 }
 
 struct Scheduled {
@@ -108,6 +119,7 @@ struct Engine<'a> {
     run: Run,
     steering: Steering,
     seen: SeenSet,
+    ledger: Ledger,
     workers: Vec<WorkerState>,
     degraded: Option<(usize, Degradation)>,
     jobs: usize,
@@ -150,6 +162,7 @@ pub fn run(fleet: &Fleet, scenario: &Scenario) -> Trace {
         run,
         steering,
         seen: SeenSet::default(),
+        ledger: Ledger::default(),
         workers,
         degraded: None,
         jobs: 0,
@@ -249,7 +262,7 @@ impl Engine<'_> {
     ) -> (Call, u64) {
         let degraded = self.degraded.filter(|d| d.0 == p).map(|d| d.1);
         let sim = self.fleet.providers[p].model(degraded);
-        let (result, latency) = sim.answer_at(prompt, &mut self.workers[worker].rng);
+        let (result, latency, truth) = sim.answer_with_truth(prompt, &mut self.workers[worker].rng);
         let latency_ms = (latency.as_millis() as u64).max(1);
         let call = Call {
             worker,
@@ -259,6 +272,9 @@ impl Engine<'_> {
             result,
             latency_ms,
             hinted: !prompt.avoid.is_empty(),
+            truth,
+            universe: sim.universe(&prompt.topic),
+            prompt: prompt.clone(),
         };
         (call, self.now + latency_ms)
     }
@@ -301,6 +317,7 @@ impl Engine<'_> {
 
     fn record_point(&mut self) {
         self.totals.ms = self.now;
+        self.totals.truth = self.ledger.tally;
         self.trace.points.push(self.totals);
         let limit = self.scenario.limit;
         if self.totals.tokens >= limit.tokens || self.totals.usd >= limit.usd {
@@ -310,10 +327,12 @@ impl Engine<'_> {
 
     fn done(&mut self, call: Call) {
         if let Some(c) = self.settle(&call) {
-            let truncated = c.finish_reason.as_deref() == Some("length");
-            let prompt = prompt::build(&self.workers[call.worker].assignment);
-            let items = parse_answer(&c.text, truncated, &prompt);
-            let (outcome, duplicates) = dedup(&mut self.seen, &items);
+            let items = parse(&c, &call.prompt);
+            let verdicts: Vec<Verdict> = items
+                .iter()
+                .map(|item| call.truth.judge(&call.universe, item))
+                .collect();
+            let (outcome, duplicates) = dedup(&mut self.seen, &mut self.ledger, &items, &verdicts);
             let batch = CandidateBatch {
                 v: VERSION,
                 batch_id: String::new(),
@@ -442,18 +461,11 @@ impl Engine<'_> {
     fn split(&mut self, parent: Option<String>, call: Call) {
         let names = match self.settle(&call) {
             Some(c) => {
-                let truncated = c.finish_reason.as_deref() == Some("length");
+                // What the partitions strategy costs beyond its answers.
+                self.steering
+                    .charge_split(c.tokens_in + c.tokens_out, c.cost_usd);
                 let count = self.steering.fanout() as usize;
-                let prompt = prompt::partitions(&PartitionRequest {
-                    v: VERSION,
-                    run_id: self.run.info.run_id.clone(),
-                    topic: self.run.info.topic.clone(),
-                    parent: parent.clone(),
-                    count: count as u32,
-                    weights: Default::default(),
-                });
-                let answer = parse_answer(&c.text, truncated, &prompt);
-                let names = distinct(answer, parent.as_deref(), count);
+                let names = distinct(parse(&c, &call.prompt), parent.as_deref(), count);
                 self.record_point();
                 match names.is_empty() {
                     true => Err("the answer named no sub-category".to_string()),
@@ -475,13 +487,26 @@ impl Engine<'_> {
     }
 }
 
+/// The candidates of an answer, as the worker's parser takes them (the one
+/// place the engine calls it, for items and sub-categories alike).
+fn parse(c: &Completion, prompt: &Prompt) -> Vec<String> {
+    let truncated = c.finish_reason.as_deref() == Some("length");
+    parse_answer(&c.text, truncated, prompt)
+}
+
 /// Dedup of one answer's items into the seen-set, as the coordinator's
 /// ingest does it: unusable lines dropped, new items counted, a sample of
-/// the duplicates kept for the avoid hints.
-fn dedup(seen: &mut SeenSet, items: &[String]) -> (BatchOutcome, Vec<(u128, String)>) {
+/// the duplicates kept for the avoid hints; and each candidate's verdict
+/// booked against the key it made or fell into.
+fn dedup(
+    seen: &mut SeenSet,
+    ledger: &mut Ledger,
+    items: &[String],
+    verdicts: &[Verdict],
+) -> (BatchOutcome, Vec<(u128, String)>) {
     let mut outcome = BatchOutcome::default();
     let mut duplicates = Vec::new();
-    for raw in items {
+    for (raw, &verdict) in items.iter().zip(verdicts) {
         let Some(item) = batch::vet(raw) else {
             outcome.invalid += 1;
             continue;
@@ -489,8 +514,12 @@ fn dedup(seen: &mut SeenSet, items: &[String]) -> (BatchOutcome, Vec<(u128, Stri
         outcome.candidates += 1;
         if seen.insert(item.hash) {
             outcome.new += 1;
-        } else if duplicates.len() < DUPLICATE_SAMPLE {
-            duplicates.push((item.hash, item.text));
+            ledger.stored(item.hash, verdict);
+        } else {
+            ledger.merged(item.hash, verdict);
+            if duplicates.len() < DUPLICATE_SAMPLE {
+                duplicates.push((item.hash, item.text));
+            }
         }
     }
     (outcome, duplicates)
@@ -536,6 +565,22 @@ mod tests {
         assert!(last.unique > 0 && last.usd > 0.0);
         assert!(!a.partitions.is_empty(), "the topic was split");
         assert!(a.weights.len() >= 2, "weights after every tick");
+    }
+
+    #[test]
+    fn true_items_behind_the_keys() {
+        let all = Strategies::default();
+        let noisy = run(&Fleet::standard(), &scenario(all, 1)).last();
+        let t = noisy.truth;
+        assert_eq!(t.keys, noisy.unique);
+        assert!(t.distinct < t.keys, "spellings inflate the keys: {t:?}");
+        assert!(t.junk > 0 && t.described > 0, "{t:?}");
+        assert_eq!(t.wrong_merges, 0, "no two names share a key");
+        // Clean answers: every key is one item.
+        let clean = run(&Fleet::standard().clean(), &scenario(all, 1)).last();
+        let t = clean.truth;
+        assert_eq!((t.keys, t.distinct), (clean.unique, clean.unique));
+        assert_eq!((t.junk, t.described, t.wrong_merges), (0, 0, 0));
     }
 
     #[test]

@@ -1,15 +1,17 @@
-//! The three measurements of the yield benchmark, each a set of runs of
-//! the engine: new items per 1k tokens and per dollar of every strategy at
-//! equal tokens; the regret of the learned weights against the best fixed
-//! allocation in hindsight at equal dollars; and how fast the weights move
-//! away from a provider that degrades mid-run.
+//! The measurements of the yield benchmark, each a set of runs of the
+//! engine: true distinct items per 1k tokens and per dollar of every
+//! strategy at equal tokens (with the unique keys the coordinator counted,
+//! their inflation, junk and wrong merges); every strategy against none on
+//! one model alone at equal spend; the regret of the learned weights
+//! against the best fixed allocation in hindsight at equal dollars; and how
+//! fast the weights move away from a provider that degrades mid-run.
 
 use std::collections::BTreeMap;
 
 use coordinator::steer::Tuning;
 use igentai_protocol::Strategies;
 
-use super::engine::{self, Limit, Scenario, Trace};
+use super::engine::{self, Limit, Point, Scenario, Trace};
 use super::fleet::{Degradation, Fleet};
 
 /// What to run.
@@ -30,6 +32,10 @@ pub struct Settings {
     pub tuning: Tuning,
     /// Strategies measured besides naive (empty: all of them).
     pub only: Vec<String>,
+    /// Models run alone, all strategies against none, and the tokens each
+    /// run gets.
+    pub alone: Vec<String>,
+    pub alone_tokens: u64,
 }
 
 impl Default for Settings {
@@ -43,6 +49,8 @@ impl Default for Settings {
             degrade_watch_s: 120,
             tuning: Tuning::default(),
             only: Vec::new(),
+            alone: vec!["mini".into(), "max".into()],
+            alone_tokens: 1_000_000,
         }
     }
 }
@@ -70,9 +78,20 @@ pub struct YieldRow {
     pub budget: u64,
     pub tokens: f64,
     pub usd: f64,
+    /// Unique keys: what the coordinator counted as new items.
     pub unique: f64,
+    /// True distinct items among them (the headline).
+    pub distinct: f64,
+    /// Stored keys that are no item (echoes, placeholders), and keys of an
+    /// item that kept its description.
+    pub junk: f64,
+    pub described: f64,
+    pub wrong_merges: f64,
+    /// True distinct items per 1k tokens and per dollar.
     pub per_1k_tokens: f64,
     pub per_usd: f64,
+    /// Unique keys ÷ true distinct items.
+    pub inflation: f64,
     /// Ratios to naive at the same budget.
     pub x_tokens: f64,
     pub x_usd: f64,
@@ -103,17 +122,24 @@ pub fn yields(fleet: &Fleet, settings: &Settings) -> Vec<YieldRow> {
         for &budget in &settings.budgets {
             let points: Vec<_> = traces.iter().map(|t| t.at_tokens(budget)).collect();
             let n = points.len().max(1) as f64;
-            let unique = points.iter().map(|p| p.unique as f64).sum::<f64>() / n;
-            let tokens = points.iter().map(|p| p.tokens as f64).sum::<f64>() / n;
-            let usd = points.iter().map(|p| p.usd).sum::<f64>() / n;
+            let mean = |f: &dyn Fn(&Point) -> f64| points.iter().map(f).sum::<f64>() / n;
+            let unique = mean(&|p| p.unique as f64);
+            let distinct = mean(&|p| p.truth.distinct as f64);
+            let tokens = mean(&|p| p.tokens as f64);
+            let usd = mean(&|p| p.usd);
             rows.push(YieldRow {
                 strategy: name,
                 budget,
                 tokens,
                 usd,
                 unique,
-                per_1k_tokens: ratio(unique * 1000.0, tokens),
-                per_usd: ratio(unique, usd),
+                distinct,
+                junk: mean(&|p| p.truth.junk as f64),
+                described: mean(&|p| p.truth.described as f64),
+                wrong_merges: mean(&|p| p.truth.wrong_merges as f64),
+                per_1k_tokens: ratio(distinct * 1000.0, tokens),
+                per_usd: ratio(distinct, usd),
+                inflation: ratio(unique, distinct),
                 x_tokens: 1.0,
                 x_usd: 1.0,
             });
@@ -132,12 +158,76 @@ pub fn yields(fleet: &Fleet, settings: &Settings) -> Vec<YieldRow> {
     rows
 }
 
+/// Every strategy against none on one model alone, at equal spend: does a
+/// strategy that does not pay on this model switch itself off?
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alone {
+    pub model: String,
+    /// The dollars both runs are compared at (the smaller final spend).
+    pub usd: f64,
+    /// True distinct items with no strategy and with all of them.
+    pub naive: f64,
+    pub all: f64,
+    /// Unique keys, the same way.
+    pub naive_keys: f64,
+    pub all_keys: f64,
+    /// all ÷ naive in true distinct items.
+    pub x: f64,
+}
+
+pub fn alone(fleet: &Fleet, settings: &Settings) -> Vec<Alone> {
+    let mut rows = Vec::new();
+    for model in &settings.alone {
+        let Some(solo) = fleet.alone(model) else {
+            continue;
+        };
+        let runs = |strategies: Strategies| -> Vec<Trace> {
+            (1..=settings.seeds)
+                .map(|seed| {
+                    engine::run(
+                        &solo,
+                        &Scenario {
+                            strategies,
+                            fixed: None,
+                            limit: Limit::tokens(settings.alone_tokens),
+                            degrade: None,
+                            seed,
+                            tuning: settings.tuning.clone(),
+                        },
+                    )
+                })
+                .collect()
+        };
+        let none = strategies()[0].1;
+        let (naive, all) = (runs(none), runs(Strategies::default()));
+        let spent = |t: &[Trace]| t.iter().map(|t| t.last().usd).fold(f64::INFINITY, f64::min);
+        let usd = spent(&naive).min(spent(&all));
+        let mean = |t: &[Trace], f: &dyn Fn(Point) -> u64| {
+            t.iter().map(|t| f(t.at_usd(usd)) as f64).sum::<f64>() / t.len().max(1) as f64
+        };
+        let (n, a) = (
+            mean(&naive, &|p| p.truth.distinct),
+            mean(&all, &|p| p.truth.distinct),
+        );
+        rows.push(Alone {
+            model: model.clone(),
+            usd,
+            naive: n,
+            all: a,
+            naive_keys: mean(&naive, &|p| p.unique),
+            all_keys: mean(&all, &|p| p.unique),
+            x: ratio(a, n),
+        });
+    }
+    rows
+}
+
 /// The learned weights against every fixed allocation of a grid, all with
 /// partitions and avoid hints on, at equal dollars.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Regret {
     pub usd: f64,
-    /// Unique items found with the learned weights.
+    /// True distinct items found with the learned weights.
     pub learned: f64,
     /// The best fixed allocation in hindsight (call shares) and its items.
     pub best: f64,
@@ -153,7 +243,7 @@ pub struct Regret {
 
 pub fn regret(fleet: &Fleet, settings: &Settings) -> Vec<Regret> {
     let max = settings.regret_usd.iter().copied().fold(0.0, f64::max);
-    // Mean unique items at each dollar budget, over the seeds.
+    // Mean true distinct items at each dollar budget, over the seeds.
     let mean_unique = |strategies: Strategies, fixed: Option<BTreeMap<String, f64>>| {
         let traces: Vec<Trace> = (1..=settings.seeds)
             .map(|seed| {
@@ -174,7 +264,10 @@ pub fn regret(fleet: &Fleet, settings: &Settings) -> Vec<Regret> {
             .regret_usd
             .iter()
             .map(|usd| {
-                let total: f64 = traces.iter().map(|t| t.at_usd(*usd).unique as f64).sum();
+                let total: f64 = traces
+                    .iter()
+                    .map(|t| t.at_usd(*usd).truth.distinct as f64)
+                    .sum();
                 total / traces.len().max(1) as f64
             })
             .collect::<Vec<f64>>()

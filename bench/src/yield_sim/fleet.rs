@@ -2,7 +2,11 @@
 //! models of one world that differ the way real models do, in quality
 //! (how much of the world they know, how much they repeat themselves, how
 //! well they follow partitions and avoid lists), price, speed and failure
-//! rate. Each also has two degraded forms for the move-away measurement.
+//! rate, and in how they write their answers: the cheap small model adds
+//! descriptions, variants, echoes and placeholders the way small real
+//! models do and names nonsense sub-categories; the large one only rarely
+//! (`Louvre Museum (Musée du Louvre)`). Each also has two degraded forms
+//! for the move-away measurement.
 
 use worker::providers::{Sim, SimConfig};
 
@@ -98,6 +102,11 @@ impl Fleet {
                 partition_obedience: 0.6,
                 price_in_per_m: 0.05,
                 price_out_per_m: 0.20,
+                description_rate: 0.3,
+                variant_rate: 0.15,
+                echo_rate: 0.3,
+                placeholder_rate: 0.15,
+                partition_sense: 0.3,
                 ..model("mini")
             },
             SimConfig {
@@ -110,6 +119,11 @@ impl Fleet {
                 partition_obedience: 0.8,
                 price_in_per_m: 0.15,
                 price_out_per_m: 0.60,
+                description_rate: 0.2,
+                variant_rate: 0.1,
+                echo_rate: 0.15,
+                placeholder_rate: 0.05,
+                partition_sense: 0.9,
                 ..model("mid")
             },
             SimConfig {
@@ -122,6 +136,11 @@ impl Fleet {
                 partition_obedience: 0.9,
                 price_in_per_m: 1.25,
                 price_out_per_m: 5.00,
+                description_rate: 0.1,
+                variant_rate: 0.05,
+                echo_rate: 0.02,
+                placeholder_rate: 0.0,
+                partition_sense: 1.0,
                 ..model("max")
             },
             SimConfig {
@@ -135,6 +154,11 @@ impl Fleet {
                 partition_obedience: 0.8,
                 price_in_per_m: 0.10,
                 price_out_per_m: 0.40,
+                description_rate: 0.2,
+                variant_rate: 0.1,
+                echo_rate: 0.15,
+                placeholder_rate: 0.05,
+                partition_sense: 0.9,
                 ..model("flaky")
             },
         ];
@@ -143,6 +167,31 @@ impl Fleet {
             providers: providers.into_iter().map(Provider::new).collect(),
             workers: 6,
             slots: 4,
+        }
+    }
+
+    /// The fleet with only the provider `name` (`None`: no such provider).
+    pub fn alone(&self, name: &str) -> Option<Fleet> {
+        let provider = self.providers.iter().find(|p| p.name == name)?;
+        Some(Fleet {
+            topic: self.topic.clone(),
+            providers: vec![Provider::new(provider.config.clone())],
+            workers: self.workers,
+            slots: self.slots,
+        })
+    }
+
+    /// The fleet with every model answering without the noise of small
+    /// real models (no descriptions, variants, echoes, placeholders,
+    /// nonsense sub-categories).
+    pub fn clean(self) -> Fleet {
+        Fleet {
+            providers: self
+                .providers
+                .into_iter()
+                .map(|p| Provider::new(p.config.clean()))
+                .collect(),
+            ..self
         }
     }
 

@@ -1,5 +1,6 @@
-//! The yield benchmark: how many new items per 1k tokens and per dollar
-//! each steering strategy gets from a simulated fleet, how close the
+//! The yield benchmark: how many new items (true distinct items of the
+//! sim's world, not just unique keys) per 1k tokens and per dollar each
+//! steering strategy gets from a simulated fleet, how close the
 //! learned weights come to the best fixed allocation, and how fast they
 //! move away from a provider that degrades. Everything runs in virtual
 //! time (`engine.rs`) on the real coordinator and worker code.
@@ -11,3 +12,4 @@ pub mod gate;
 pub mod report;
 pub mod scenario;
 pub mod trace;
+pub mod truth;

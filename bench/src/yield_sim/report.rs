@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::experiments::{MoveAway, Regret, Settings, YieldRow};
+use super::experiments::{Alone, MoveAway, Regret, Settings, YieldRow};
 use super::fleet::Fleet;
 
 pub const BEGIN: &str = "<!-- yield:begin -->";
@@ -22,6 +22,7 @@ pub struct Results<'a> {
     pub fleet: &'a Fleet,
     pub settings: &'a Settings,
     pub yields: &'a [YieldRow],
+    pub alone: &'a [Alone],
     pub regret: &'a [Regret],
     pub move_away: &'a [MoveAway],
 }
@@ -30,18 +31,25 @@ pub struct Results<'a> {
 pub fn markdown(r: &Results, p: &Provenance) -> String {
     let mut out = String::new();
     let s = r.settings;
-    let _ = writeln!(out, "## Yield: new items per token and per dollar\n");
+    let _ = writeln!(
+        out,
+        "## Yield: true distinct items per token and per dollar\n"
+    );
     let _ = writeln!(
         out,
         "Measured {} on {} with `{}`. Virtual time on the real coordinator steering \
          (bandit, partition tree, avoid hints, dedup) and the real worker code (prompts, \
          parsing, provider choice, breakers) calling the `sim` provider without waiting; \
          no NATS. {} workers × {} calls in flight, the coordinator ticking every second, \
-         topic \"{}\"; every number is the mean of {} seeded runs.\n",
+         topic \"{}\"; every number is the mean of {} seeded runs. The sims answer like \
+         real models (descriptions, variant spellings, echoes of the prompt, placeholders) \
+         and know what each line really names, so items are counted as *true distinct \
+         items* of their world; *unique keys* is what the coordinator's dedup counted.\n",
         p.date, p.machine, p.command, r.fleet.workers, r.fleet.slots, r.fleet.topic, s.seeds
     );
     providers(&mut out, r.fleet);
     yields(&mut out, r.yields);
+    alone(&mut out, r.alone);
     regret(&mut out, r.regret);
     move_away(&mut out, r.move_away, s);
     targets(&mut out, r);
@@ -62,14 +70,17 @@ fn providers(out: &mut String, fleet: &Fleet) {
     );
     let _ = writeln!(
         out,
-        "| provider | knows (items) | zipf_s | category_s | partition obedience | avoid obedience | $/M in | $/M out | median latency | failures | 429s |"
+        "| provider | knows (items) | zipf_s | category_s | partition obedience | avoid obedience | $/M in | $/M out | median latency | failures | 429s | descriptions | variants | echoes | placeholders | partition sense |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(
+        out,
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    );
     for p in &fleet.providers {
         let c = &p.config;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} ms | {:.0}% | {:.0}% |",
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} ms | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {} |",
             p.name,
             c.universe,
             c.zipf_s,
@@ -80,24 +91,36 @@ fn providers(out: &mut String, fleet: &Fleet) {
             c.price_out_per_m,
             c.latency_ms,
             c.failure_rate * 100.0,
-            c.rate_limit_rate * 100.0
+            c.rate_limit_rate * 100.0,
+            c.description_rate * 100.0,
+            c.variant_rate * 100.0,
+            c.echo_rate * 100.0,
+            c.placeholder_rate * 100.0,
+            c.partition_sense
         );
     }
-    out.push('\n');
+    let _ = writeln!(
+        out,
+        "\nDescriptions and variants are shares of lines, echoes and placeholders chances \
+         per answer; partition sense is the share of named sub-categories that are real.\n"
+    );
 }
 
 fn yields(out: &mut String, rows: &[YieldRow]) {
     let _ = writeln!(
         out,
-        "### New items at equal tokens\n\nEach strategy alone and all together against \
-         naive (one fixed prompt, uniform weights, no hints, no partitions), at three token \
-         budgets from unsaturated to saturating.\n"
+        "### True distinct items at equal tokens\n\nEach strategy alone and all together \
+         against naive (one fixed prompt, uniform weights, no hints, no partitions), at three \
+         token budgets from unsaturated to saturating. *Inflation* = unique keys ÷ true \
+         distinct items; *junk* = stored keys that are no item (echoes, placeholders); \
+         *described* = stored keys of an item that kept its description; *wrong merges* = \
+         real items that fell into another real item's key.\n"
     );
     let _ = writeln!(
         out,
-        "| strategy | budget (tokens) | new items | spent | new / 1k tokens | new / $ | × naive per token | × naive per $ |"
+        "| strategy | budget (tokens) | unique keys | true distinct | inflation | junk | described | wrong merges | spent | distinct / 1k tokens | distinct / $ | × naive per token | × naive per $ |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     let mut budgets: Vec<u64> = rows.iter().map(|r| r.budget).collect();
     budgets.sort_unstable();
     budgets.dedup();
@@ -105,10 +128,15 @@ fn yields(out: &mut String, rows: &[YieldRow]) {
         for r in rows.iter().filter(|r| r.budget == budget) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | ${:.3} | {:.1} | {:.0} | {:.2}× | {:.2}× |",
+                "| {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | ${:.3} | {:.1} | {:.0} | {:.2}× | {:.2}× |",
                 r.strategy,
                 thousands(budget),
                 r.unique,
+                r.distinct,
+                r.inflation,
+                r.junk,
+                r.described,
+                r.wrong_merges,
                 r.usd,
                 r.per_1k_tokens,
                 r.per_usd,
@@ -120,14 +148,40 @@ fn yields(out: &mut String, rows: &[YieldRow]) {
     out.push('\n');
 }
 
+fn alone(out: &mut String, rows: &[Alone]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "### One model alone: every strategy against none\n\nThe whole fleet on one model, \
+         all strategies on against all off, compared at the same spend (the smaller of the \
+         two runs' spends). A strategy that does not pay on a model (partitions on a model \
+         whose sub-categories are nonsense) should switch itself off: target ≥ 0.9×.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| model | at | none: true distinct (keys) | all: true distinct (keys) | all ÷ none |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | ${:.3} | {:.0} ({:.0}) | {:.0} ({:.0}) | {:.2}× |",
+            r.model, r.usd, r.naive, r.naive_keys, r.all, r.all_keys, r.x
+        );
+    }
+    out.push('\n');
+}
+
 fn regret(out: &mut String, rows: &[Regret]) {
     let Some(first) = rows.first() else { return };
     let _ = writeln!(
         out,
         "### Weight regret\n\nThe learned weights against every fixed allocation of call \
          shares in steps of a quarter ({} allocations, single providers included), all with \
-         partitions and avoid hints on, compared at equal dollars: regret = (best fixed in \
-         hindsight − learned) / best fixed.\n",
+         partitions and avoid hints on, compared in true distinct items at equal dollars: \
+         regret = (best fixed in hindsight − learned) / best fixed.\n",
         first.allocations
     );
     let _ = writeln!(
@@ -217,20 +271,23 @@ fn targets(out: &mut String, r: &Results) {
                 .find(|y| y.strategy == name && y.budget == saturating)
         };
         if all.x_tokens < 3.0
-            && let (Some(w), Some(p)) = (row("weights"), row("partitions"))
+            && let (Some(w), Some(p), Some(n)) = (row("weights"), row("partitions"), row("naive"))
         {
             let _ = writeln!(
                 out,
-                "  What bounds it per token: the weights maximise new items per dollar, and \
-                 the cheapest providers are the weaker ones, so they buy cheaper tokens that \
-                 each find less: weights alone give {:.2}× naive per token but {:.2}× per \
-                 dollar, while partitions alone give {:.2}× per token; together {:.2}× per \
-                 token at {:.0}% of naive's spend.",
+                "  What bounds it per token: the weights score providers by unique keys per \
+                 dollar, and the cheapest model is also the weakest and the untidiest, so they \
+                 buy its cheap tokens, which find fewer true items each and more spellings of \
+                 the same ones: weights alone give {:.2}× naive per token and {:.2}× per dollar \
+                 with {:.2} keys per true item (naive {:.2}), while partitions alone give \
+                 {:.2}× per token; together {:.2}× per token at {:.0}% of naive's spend.",
                 w.x_tokens,
                 w.x_usd,
+                w.inflation,
+                n.inflation,
                 p.x_tokens,
                 all.x_tokens,
-                ratio_pct(all.usd, row("naive").map_or(0.0, |n| n.usd))
+                ratio_pct(all.usd, n.usd)
             );
         }
     }

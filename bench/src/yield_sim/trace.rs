@@ -1,8 +1,11 @@
 //! What one run of the yield benchmark recorded: the totals after every
-//! answer, so the run can be read at any token or dollar budget, and the
-//! weights after every tick.
+//! answer (unique keys and, from the sim's truth, true distinct items), so
+//! the run can be read at any token or dollar budget, and the weights after
+//! every tick.
 
 use std::collections::BTreeMap;
+
+use super::truth::Tally;
 
 /// Totals after one answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -10,7 +13,10 @@ pub struct Point {
     pub ms: u64,
     pub tokens: u64,
     pub usd: f64,
+    /// Unique keys (what the coordinator counts as new items).
     pub unique: u64,
+    /// What those keys really are (`truth.rs`).
+    pub truth: Tally,
 }
 
 /// What a run recorded.

@@ -104,6 +104,13 @@ pub struct SimOptions {
     pub rate_limit_rate: Option<f64>,
     pub avoid_obedience: Option<f64>,
     pub partition_obedience: Option<f64>,
+    pub description_rate: Option<f64>,
+    pub variant_rate: Option<f64>,
+    pub echo_rate: Option<f64>,
+    pub placeholder_rate: Option<f64>,
+    pub partition_sense: Option<f64>,
+    /// Always answer `{"items": [...]}`.
+    pub json: Option<bool>,
 }
 
 /// One `[[providers]]` entry of the file, as written.
@@ -391,12 +398,23 @@ fn sim_config(spec: &ProviderSpec) -> anyhow::Result<SimConfig> {
         partition_obedience: o.partition_obedience.unwrap_or(d.partition_obedience),
         price_in_per_m: d.price_in_per_m,
         price_out_per_m: d.price_out_per_m,
+        description_rate: o.description_rate.unwrap_or(d.description_rate),
+        variant_rate: o.variant_rate.unwrap_or(d.variant_rate),
+        echo_rate: o.echo_rate.unwrap_or(d.echo_rate),
+        placeholder_rate: o.placeholder_rate.unwrap_or(d.placeholder_rate),
+        partition_sense: o.partition_sense.unwrap_or(d.partition_sense),
+        json: o.json.unwrap_or(d.json),
     };
     for (what, v) in [
         ("failure_rate", config.failure_rate),
         ("rate_limit_rate", config.rate_limit_rate),
         ("avoid_obedience", config.avoid_obedience),
         ("partition_obedience", config.partition_obedience),
+        ("description_rate", config.description_rate),
+        ("variant_rate", config.variant_rate),
+        ("echo_rate", config.echo_rate),
+        ("placeholder_rate", config.placeholder_rate),
+        ("partition_sense", config.partition_sense),
     ] {
         anyhow::ensure!((0.0..=1.0).contains(&v), "sim.{what} must be within 0..=1");
     }
@@ -471,6 +489,10 @@ mod tests {
             [providers.sim]
             latency_ms = 5
             failure_rate = 0.5
+            description_rate = 0.4
+            echo_rate = 0
+            partition_sense = 0.3
+            json = true
         "#;
         let p = parse(text, env).unwrap();
         assert_eq!(p[0].base_url, "http://127.0.0.1:8000/v1");
@@ -491,6 +513,17 @@ mod tests {
         );
         let text = "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\noutput='text'";
         assert_eq!(parse(text, env).unwrap()[0].output, Output::Text);
+        let d = SimConfig::default();
+        assert_eq!(
+            (
+                p[3].sim.description_rate,
+                p[3].sim.echo_rate,
+                p[3].sim.variant_rate
+            ),
+            (0.4, 0.0, d.variant_rate)
+        );
+        assert_eq!((p[3].sim.partition_sense, p[3].sim.json), (0.3, true));
+        assert!(!p[0].sim.json, "defaults elsewhere");
         assert_eq!(p[3].price_in_per_m, SimConfig::default().price_in_per_m);
     }
 
@@ -542,6 +575,18 @@ mod tests {
             (
                 "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\nfanout=40",
                 "fanout",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\ndescription_rate=1.5",
+                "sim.description_rate must be within 0..=1",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\npartition_sense=-0.1",
+                "sim.partition_sense must be within 0..=1",
+            ),
+            (
+                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\njson='yes'",
+                "not a valid providers file",
             ),
             (
                 "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\ndepth=0",

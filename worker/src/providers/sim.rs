@@ -30,11 +30,21 @@
 //! words it mentions or by its hash, so partitions proposed by real models
 //! work too. Answers come in the shapes real models use (numbered,
 //! bulleted, bold, with preamble and closing remarks, sometimes "Name -
-//! description" or a variant spelling such as a leading "The"). Tokens are
-//! counted from the text (about four characters a token) and priced per
-//! million. Everything is drawn from a seeded generator, so a seed replays
-//! the same run; [`Sim::answer_at`] gives an answer and its latency without
-//! waiting, for benchmarks in virtual time.
+//! remark" or a leading "The"), and with the noise small real models add,
+//! each at its rate (`render.rs`): descriptions after names
+//! (`description_rate`), other spellings of an item the answer already
+//! named (`variant_rate`), a line echoing the prompt (`echo_rate`),
+//! placeholders such as "2nd item" (`placeholder_rate`). A weak model
+//! (`partition_sense` below 1) names nonsense sub-categories and answers
+//! few items under a partition it cannot place. A request asking for JSON
+//! (`json`, or a prompt mentioning `"items"`) is answered `{"items":
+//! [...]}`, with the same descriptions and variants but fewer echoes and
+//! placeholders. Tokens are counted from the text (about four characters a
+//! token) and priced per million. Everything is drawn from a seeded
+//! generator, so a seed replays the same run; [`Sim::answer_at`] gives an
+//! answer and its latency without waiting, for benchmarks in virtual time,
+//! and [`Sim::answer_with_truth`] also what each line really names
+//! ([`Truth`]), which never goes on the wire.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -44,6 +54,12 @@ use super::universe::{ROOT, Universe, key};
 use super::{Completion, LlmError};
 use crate::prompt::{Prompt, Task};
 use crate::rng::Rng;
+
+mod render;
+mod truth;
+
+use render::{Entry, maybe};
+pub use truth::{Line, Shape, Truth, Verdict};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
@@ -77,7 +93,45 @@ pub struct SimConfig {
     pub partition_obedience: f64,
     pub price_in_per_m: f64,
     pub price_out_per_m: f64,
+    /// Share of items written with a description ("Brie; cheese with a
+    /// sweet flavor", "Chesser, a cheese from Switzerland").
+    pub description_rate: f64,
+    /// Share of lines re-naming an item the answer already named, in
+    /// another spelling ("Salmaella (Tuscany, Italy)", "The Louvre").
+    pub variant_rate: f64,
+    /// Chance an answer holds a line echoing the prompt or system text.
+    pub echo_rate: f64,
+    /// Chance an answer ends in placeholders ("19th item") for items.
+    pub placeholder_rate: f64,
+    /// Share of the sub-categories it names that are real; below 1 it
+    /// also answers few items, broadly, under a partition it cannot place.
+    pub partition_sense: f64,
+    /// Always answer `{"items": [...]}` (as it does when the prompt asks
+    /// for `"items"`).
+    pub json: bool,
 }
+
+/// What a model with `partition_sense` below 1 answers under a partition
+/// it cannot place, as a share of the items asked for: a small real model
+/// gave 3.4 items under its own nonsense sub-categories against 7.9 on the
+/// plain topic.
+pub const MISFIT_SHARE: f64 = 0.43;
+
+/// Sub-categories a weak model makes up: they fit no subtree of the world.
+const NONSENSE: &[&str] = &[
+    "Things that feel like Sunday",
+    "Vibes and moods",
+    "Places shaped like letters",
+    "Miscellaneous",
+    "Other notable ones",
+    "Underrated gems",
+    "Items for introverts",
+    "Ones with a story",
+    "Unusual picks",
+    "Category of the week",
+    "Everything else",
+    "Top picks",
+];
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -97,18 +151,31 @@ impl Default for SimConfig {
             partition_obedience: 0.8,
             price_in_per_m: 0.15,
             price_out_per_m: 0.60,
+            description_rate: 0.25,
+            variant_rate: 0.1,
+            echo_rate: 0.2,
+            placeholder_rate: 0.1,
+            partition_sense: 1.0,
+            json: false,
         }
     }
 }
 
-const DESCRIPTIONS: &[&str] = &[
-    "a local favourite",
-    "worth a detour",
-    "best visited early",
-    "often overlooked",
-    "popular with families",
-    "known for its history",
-];
+impl SimConfig {
+    /// This model without the noise of small real models: no
+    /// descriptions, variants, echoes, placeholders or nonsense
+    /// sub-categories (the answers the sim gave before it had them).
+    pub fn clean(self) -> Self {
+        SimConfig {
+            description_rate: 0.0,
+            variant_rate: 0.0,
+            echo_rate: 0.0,
+            placeholder_rate: 0.0,
+            partition_sense: 1.0,
+            ..self
+        }
+    }
+}
 
 /// Draws per item before the model gives up on finding one it may say.
 const ATTEMPTS: usize = 8;
@@ -170,11 +237,29 @@ impl Sim {
         prompt: &Prompt,
         rng: &mut Rng,
     ) -> (Result<Completion, LlmError>, Duration) {
+        let (outcome, latency, _) = self.answer_with_truth(prompt, rng);
+        (outcome, latency)
+    }
+
+    /// [`Sim::answer_at`] plus what each line of the answer really names
+    /// (empty for partition jobs and failures).
+    pub fn answer_with_truth(
+        &self,
+        prompt: &Prompt,
+        rng: &mut Rng,
+    ) -> (Result<Completion, LlmError>, Duration, Truth) {
         let universe = self.universe(&prompt.topic);
         let scale = (prompt.count.max(1) as f64 / 20.0).sqrt();
         let latency = rng.lognormal(self.config.latency_ms * scale, self.config.latency_sigma);
-        let outcome = self.answer(&universe, prompt, rng);
-        (outcome, Duration::from_secs_f64(latency.max(0.0) / 1000.0))
+        let mut truth = Truth::default();
+        let outcome = self.answer(&universe, prompt, rng, &mut truth);
+        let latency = Duration::from_secs_f64(latency.max(0.0) / 1000.0);
+        (outcome, latency, truth)
+    }
+
+    /// Whether the request asks for `{"items": [...]}`.
+    fn json(&self, prompt: &Prompt) -> bool {
+        self.config.json || prompt.user.contains("\"items\"") || prompt.system.contains("\"items\"")
     }
 
     fn answer(
@@ -182,6 +267,7 @@ impl Sim {
         universe: &Universe,
         prompt: &Prompt,
         rng: &mut Rng,
+        truth: &mut Truth,
     ) -> Result<Completion, LlmError> {
         if rng.chance(self.config.rate_limit_rate) {
             return Err(LlmError::RateLimited {
@@ -196,9 +282,16 @@ impl Sim {
                 message: "simulated server error".into(),
             });
         }
+        let json = self.json(prompt);
         let text = match prompt.task {
-            Task::Items => self.items(universe, prompt, rng),
-            Task::Partitions => name_partitions(universe, prompt, rng),
+            Task::Items => {
+                let entries = self.items(universe, prompt, rng);
+                let (text, lines) =
+                    render::render(universe, &entries, prompt, &self.config, json, rng);
+                *truth = lines;
+                text
+            }
+            Task::Partitions => self.name_partitions(universe, prompt, json, rng),
         };
         let tokens_in = prompt.estimated_tokens();
         let tokens_out = (text.len() / 4 + 1) as u64;
@@ -216,16 +309,33 @@ impl Sim {
     }
 
     /// A list of items: drawn within the partition (mostly) by popularity,
-    /// around the avoid hints (partly), never twice in one answer.
-    fn items(&self, universe: &Universe, prompt: &Prompt, rng: &mut Rng) -> String {
+    /// around the avoid hints (partly), never twice in one answer; a share
+    /// `variant_rate` of the lines re-name an item already chosen. A weak
+    /// model under a partition it cannot place answers fewer, broadly.
+    fn items(&self, universe: &Universe, prompt: &Prompt, rng: &mut Rng) -> Vec<Entry> {
         let avoid: HashSet<String> = prompt.avoid.iter().map(|a| key(a)).collect();
-        let node = prompt
-            .partition
-            .as_deref()
-            .map_or(ROOT, |p| universe.node(p));
-        let count = prompt.count.max(1) as usize;
+        let partition = prompt.partition.as_deref();
+        let misfit =
+            self.config.partition_sense < 1.0 && partition.is_some_and(|p| !universe.fits(p));
+        let node = match misfit {
+            true => ROOT,
+            false => partition.map_or(ROOT, |p| universe.node(p)),
+        };
+        let mut count = prompt.count.max(1) as usize;
+        if misfit {
+            count = ((count as f64 * MISFIT_SHARE).round() as usize).max(1);
+        }
         let mut chosen: Vec<usize> = Vec::with_capacity(count);
+        let mut entries: Vec<Entry> = Vec::with_capacity(count);
         'items: for _ in 0..count {
+            if maybe(rng, self.config.variant_rate) && !chosen.is_empty() {
+                let index = chosen[rng.below(chosen.len())];
+                entries.push(Entry {
+                    index,
+                    variant: true,
+                });
+                continue;
+            }
             for _attempt in 0..ATTEMPTS {
                 let focused = node != ROOT && rng.chance(self.config.partition_obedience);
                 let drawn = if focused {
@@ -241,70 +351,59 @@ impl Sim {
                     && rng.chance(self.config.avoid_obedience);
                 if !avoided && !chosen.contains(&i) {
                     chosen.push(i);
+                    entries.push(Entry {
+                        index: i,
+                        variant: false,
+                    });
                     break;
                 }
             }
         }
-        render(universe, &chosen, prompt, rng)
+        entries
     }
-}
 
-/// Sub-categories as a model names them: the world's children of the node
-/// the prompt's partition names (of the topic without one), in a random
-/// order. A leaf has none: the answer is empty.
-fn name_partitions(universe: &Universe, prompt: &Prompt, rng: &mut Rng) -> String {
-    let node = prompt
-        .partition
-        .as_deref()
-        .map_or(ROOT, |p| universe.node(p));
-    let mut names = universe.children(node);
-    if names.is_empty() {
-        return String::new();
-    }
-    for i in (1..names.len()).rev() {
-        names.swap(i, rng.below(i + 1));
-    }
-    let scope = prompt.partition.as_deref().unwrap_or(&prompt.topic);
-    let mut out = format!("Here are some sub-categories of {scope}:\n\n");
-    for (n, name) in names.iter().take(prompt.count.max(1) as usize).enumerate() {
-        out.push_str(&format!("{}. {name}\n", n + 1));
-    }
-    out
-}
-
-/// Writes the chosen items the way a chat model would.
-fn render(universe: &Universe, chosen: &[usize], prompt: &Prompt, rng: &mut Rng) -> String {
-    let mut out = String::new();
-    if rng.chance(0.6) {
-        out.push_str(&format!("Here are {} {}:\n\n", chosen.len(), prompt.topic));
-    }
-    let style = rng.below(4);
-    for (n, &i) in chosen.iter().enumerate() {
-        let name = &universe.names[i];
-        let spelled = match rng.below(100) {
-            0..=7 => format!("The {name}"),
-            8..=11 => name.to_lowercase(),
-            12..=15 => format!("{name}."),
-            _ => name.clone(),
-        };
-        let line = match style {
-            0 => format!("{}. {spelled}", n + 1),
-            1 => format!("{}. **{spelled}**", n + 1),
-            2 => format!("- {spelled}"),
-            _ => format!("* {spelled}"),
-        };
-        out.push_str(&line);
-        if rng.chance(0.1) {
-            out.push_str(" - ");
-            let description: &&str = rng.pick(DESCRIPTIONS);
-            out.push_str(description);
+    /// Sub-categories as a model names them: the world's children of the
+    /// node the prompt's partition names (of the topic without one), in a
+    /// random order, a share `1 - partition_sense` of them replaced by
+    /// made-up ones. A leaf has none: the answer is empty.
+    fn name_partitions(
+        &self,
+        universe: &Universe,
+        prompt: &Prompt,
+        json: bool,
+        rng: &mut Rng,
+    ) -> String {
+        let node = prompt
+            .partition
+            .as_deref()
+            .map_or(ROOT, |p| universe.node(p));
+        let mut names: Vec<String> = universe
+            .children(node)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        if names.is_empty() {
+            return String::new();
         }
-        out.push('\n');
+        for i in (1..names.len()).rev() {
+            names.swap(i, rng.below(i + 1));
+        }
+        names.truncate(prompt.count.max(1) as usize);
+        for name in &mut names {
+            if maybe(rng, 1.0 - self.config.partition_sense) {
+                *name = rng.pick(NONSENSE).to_string();
+            }
+        }
+        if json {
+            return serde_json::json!({ "items": names }).to_string();
+        }
+        let scope = prompt.partition.as_deref().unwrap_or(&prompt.topic);
+        let mut out = format!("Here are some sub-categories of {scope}:\n\n");
+        for (n, name) in names.iter().enumerate() {
+            out.push_str(&format!("{}. {name}\n", n + 1));
+        }
+        out
     }
-    if rng.chance(0.3) {
-        out.push_str("\nLet me know if you would like more!");
-    }
-    out
 }
 
 #[cfg(test)]

@@ -14,7 +14,13 @@
 //! (`zipf_s`), so answers crowd into popular corners and the long tail of
 //! unpopular leaves is out of reach; a prompt naming a node starts the
 //! descent there, so a narrower prompt reaches its tail.
-//! Item names are built from scrambled ids, so they never collide.
+//! Item names are built from scrambled ids, so they never collide, and
+//! each carries one made-up word of its own ("Molavere"), so any spelling
+//! that mentions it can be traced back to the item ([`Universe::identify`]):
+//! the truth the yield benchmark counts distinct items by.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use super::sim::SimConfig;
 use crate::rng::Rng;
@@ -132,7 +138,17 @@ pub struct Universe {
     nodes: Vec<Node>,
     /// The leaf holding each item.
     leaf_of: Vec<NodeId>,
+    /// Each item's id in the world: the same for every sim of the world,
+    /// whatever it knows, unlike its index here.
+    ids: Vec<u64>,
+    /// Each item's own word, lower case ("molavere").
+    words: Vec<[u8; WORD_LEN]>,
+    /// Word → index, built on first use (only the benchmark asks).
+    by_word: OnceLock<HashMap<[u8; WORD_LEN], usize>>,
 }
+
+/// Letters of an item's own word: four consonant-vowel syllables.
+const WORD_LEN: usize = 8;
 
 impl Universe {
     pub fn new(topic: &str, config: &SimConfig) -> Self {
@@ -193,14 +209,19 @@ impl Universe {
         let per_leaf_ids = (1usize << ID_BITS) / leaves.len().max(1);
         let mut names = Vec::new();
         let mut leaf_of = Vec::new();
+        let mut ids = Vec::new();
+        let mut words = Vec::new();
         for (l, &leaf) in leaves.iter().enumerate() {
             let (share, offset) = shares[l];
             let k = ((universe * share / total + offset).floor() as usize).min(per_leaf_ids);
             let mut sum = 0.0;
             for j in 0..k {
                 let id = (j * leaves.len() + l) as u64;
-                names.push(item_name(id, KINDS[nodes[leaf].kind], world));
+                let (name, word) = item_name(id, KINDS[nodes[leaf].kind], world);
+                names.push(name);
                 leaf_of.push(leaf);
+                ids.push(id);
+                words.push(word);
                 sum += 1.0 / ((j + 1) as f64).powf(s);
                 let node = &mut nodes[leaf];
                 node.items.push(names.len() - 1);
@@ -233,6 +254,9 @@ impl Universe {
             names,
             nodes,
             leaf_of,
+            ids,
+            words,
+            by_word: OnceLock::new(),
         }
     }
 
@@ -241,7 +265,19 @@ impl Universe {
     /// mentions ("museums of Paris" → Museums), else by its hash, so any
     /// text maps to a stable node. Segments past a leaf are ignored.
     pub fn node(&self, path: &str) -> NodeId {
+        self.resolve(path).0
+    }
+
+    /// Whether every segment of `path` names a real sub-category (by its
+    /// name or a mark it mentions) rather than landing on one by its hash:
+    /// "Things that feel like Sunday" fits nowhere.
+    pub fn fits(&self, path: &str) -> bool {
+        self.resolve(path).1
+    }
+
+    fn resolve(&self, path: &str) -> (NodeId, bool) {
         let mut at = ROOT;
+        let mut fits = true;
         for segment in path.split('>') {
             let segment = key(segment);
             if segment.is_empty() || self.nodes[at].children.is_empty() {
@@ -260,11 +296,65 @@ impl Universe {
                         .max_by_key(|&c| self.nodes[c].mark.len())
                 })
                 .unwrap_or_else(|| {
+                    fits = false;
                     let h = xxhash_rust::xxh3::xxh3_64(segment.as_bytes());
                     children[(h % children.len() as u64) as usize]
                 });
         }
-        at
+        (at, fits)
+    }
+
+    /// The world id of the item a spelling mentions ("Molavere Museum
+    /// (Musée Molavere), a hidden museum" → Molavere Museum's), or `None`
+    /// when it mentions none this model knows (an echo, a placeholder).
+    pub fn identify(&self, spelling: &str) -> Option<u64> {
+        let by_word = self.by_word.get_or_init(|| {
+            self.words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (*w, i))
+                .collect()
+        });
+        spelling
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| w.len() == WORD_LEN)
+            .find_map(|w| {
+                let mut word = [0u8; WORD_LEN];
+                word.copy_from_slice(w.to_ascii_lowercase().as_bytes());
+                by_word.get(&word).map(|&i| self.ids[i])
+            })
+    }
+
+    /// The world id of the item at `index`.
+    pub fn id(&self, index: usize) -> u64 {
+        self.ids[index]
+    }
+
+    /// The kind of place a node's items are ("Museum").
+    pub fn kind(&self, node: NodeId) -> &'static str {
+        KINDS[self.nodes[node].kind]
+    }
+
+    /// The leaf holding the item at `index`.
+    pub fn leaf(&self, index: usize) -> NodeId {
+        self.leaf_of[index]
+    }
+
+    /// The sub-category's level-2 and level-3 labels, as a description
+    /// uses them ("historic", "by the river"); empty above those levels.
+    pub fn labels(&self, node: NodeId) -> Vec<&str> {
+        let mut chain = Vec::new();
+        let mut at = node;
+        while at != ROOT {
+            chain.push(at);
+            at = self.nodes[at].parent;
+        }
+        chain.reverse();
+        chain
+            .iter()
+            .skip(1)
+            .map(|&n| self.nodes[n].mark.as_str())
+            .collect()
     }
 
     /// Names of a node's sub-categories, most popular first (none for a leaf).
@@ -401,23 +491,25 @@ fn scramble(id: u64, world: u64) -> u64 {
 
 /// "Molavere Museum", "Pont Dasilo": the scrambled id spelled in
 /// consonant-vowel syllables (two letters each, so the spelling is unique),
-/// with the leaf's kind or a street prefix.
-fn item_name(id: u64, kind: &str, world: u64) -> String {
+/// with the leaf's kind or a street prefix; and that word, lower case.
+fn item_name(id: u64, kind: &str, world: u64) -> (String, [u8; WORD_LEN]) {
     let mut x = scramble(id, world);
     let base = (CONSONANTS.len() * VOWELS.len()) as u64;
-    let mut word = String::new();
-    for _ in 0..4 {
+    let mut letters = [0u8; WORD_LEN];
+    for s in 0..WORD_LEN / 2 {
         let syllable = (x % base) as usize;
-        word.push(CONSONANTS[syllable / VOWELS.len()] as char);
-        word.push(VOWELS[syllable % VOWELS.len()] as char);
+        letters[2 * s] = CONSONANTS[syllable / VOWELS.len()];
+        letters[2 * s + 1] = VOWELS[syllable % VOWELS.len()];
         x /= base;
     }
+    let mut word: String = letters.iter().map(|&b| b as char).collect();
     word[..1].make_ascii_uppercase();
-    match mix(id ^ world) % 3 {
+    let name = match mix(id ^ world) % 3 {
         0 => format!(
             "{} {word}",
             PREFIXES[(mix(id) % PREFIXES.len() as u64) as usize]
         ),
         _ => format!("{word} {kind}"),
-    }
+    };
+    (name, letters)
 }

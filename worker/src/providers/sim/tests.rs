@@ -1,6 +1,8 @@
 //! The sim's model, checked: seeded answers, repetition of popular items,
 //! partial obedience to partitions and avoid hints, the long tail reached
-//! by narrower prompts, a world every sim agrees on, failure rates.
+//! by narrower prompts, a world every sim agrees on, failure rates; and the
+//! noise of small real models at its configured rates, the truth of every
+//! line, JSON answers, nonsense sub-categories, and clean answers unchanged.
 
 use std::collections::{HashMap, HashSet};
 
@@ -31,6 +33,8 @@ fn ask_partitions(parent: Option<&str>, count: u32) -> Prompt {
     }
 }
 
+/// A small world; noise at the defaults (tests of the old behaviour call
+/// `.clean()`).
 fn config() -> SimConfig {
     SimConfig {
         universe: 2_000,
@@ -102,7 +106,7 @@ fn distinct(sim: &Sim, partitions: &[Option<String>], answers: usize) -> usize {
 
 #[test]
 fn seeded_answers_repeat_and_take_time_without_waiting() {
-    let sim = Sim::new(config());
+    let sim = Sim::new(config().clean());
     let (a, la) = sim.answer_at(&prompt(20, &[]), &mut Rng::new(5));
     let (b, lb) = sim.answer_at(&prompt(20, &[]), &mut Rng::new(5));
     let (a, b) = (a.unwrap(), b.unwrap());
@@ -114,7 +118,7 @@ fn seeded_answers_repeat_and_take_time_without_waiting() {
 
 #[test]
 fn popular_items_repeat_across_answers() {
-    let sim = Sim::new(config());
+    let sim = Sim::new(config().clean());
     let index = Index::of(&sim.universe("Paris attractions"));
     let mut rng = Rng::new(9);
     let (mut seen, mut total) = (HashSet::new(), 0);
@@ -130,7 +134,7 @@ fn popular_items_repeat_across_answers() {
 
 #[test]
 fn avoid_hints_are_partly_obeyed() {
-    let sim = Sim::new(config());
+    let sim = Sim::new(config().clean());
     let u = sim.universe("Paris attractions");
     let index = Index::of(&u);
     let mut counts: HashMap<usize, usize> = HashMap::new();
@@ -169,7 +173,7 @@ fn avoid_hints_are_partly_obeyed() {
 
 #[test]
 fn partitions_are_mostly_kept() {
-    let sim = Sim::new(config());
+    let sim = Sim::new(config().clean());
     let u = sim.universe("Paris attractions");
     let index = Index::of(&u);
     let path = &paths_at(&u, 2)[3];
@@ -195,7 +199,7 @@ fn partitions_are_mostly_kept() {
 fn narrower_prompts_reach_the_long_tail() {
     // One answer per leaf of the tree, or as many spread over coarser
     // partitions, or all on the whole topic.
-    let sim = Sim::new(SimConfig::default());
+    let sim = Sim::new(SimConfig::default().clean());
     let u = sim.universe("Paris attractions");
     let answers = paths_at(&u, 3).len();
     let found = |depth| {
@@ -217,7 +221,7 @@ fn every_sim_of_a_seed_shares_one_world() {
         zipf_s: 1.3,
         ..config()
     });
-    let large = Sim::new(config());
+    let large = Sim::new(config().clean());
     let (us, ul) = (
         small.universe("Paris attractions"),
         large.universe("Paris attractions"),
@@ -245,7 +249,7 @@ fn every_sim_of_a_seed_shares_one_world() {
 
 #[test]
 fn names_partitions_that_map_back() {
-    let sim = Sim::new(config());
+    let sim = Sim::new(config().clean());
     let u = sim.universe("Paris attractions");
     let ask = ask_partitions(None, 6);
     let top = parse(&answer(&sim, &ask, &mut Rng::new(1)).text, &ask);
@@ -274,7 +278,7 @@ fn names_partitions_that_map_back() {
 
 #[test]
 fn any_text_maps_to_a_stable_node() {
-    let u = Sim::new(config()).universe("Paris attractions");
+    let u = Sim::new(config().clean()).universe("Paris attractions");
     let level1: Vec<&str> = u.children(ROOT);
     let mapped: NodeId = u.node("street food");
     assert_eq!(mapped, u.node("Street food "));
@@ -313,4 +317,258 @@ fn failures_at_configured_rates() {
     // 20% limited; half of the remaining 80% fail.
     assert!((350..450).contains(&limited), "{limited}");
     assert!((700..900).contains(&failed), "{failed}");
+}
+
+/// Digest of a fixed sequence of answers: items broad, in a partition,
+/// with avoid hints, and sub-categories.
+fn digest(sim: &Sim) -> u64 {
+    let mut rng = Rng::new(11);
+    let mut all = String::new();
+    for n in 0..40 {
+        let p = match n % 4 {
+            0 => prompt(20, &[]),
+            1 => partitioned(15, &[], Some("Museums > Historic museums")),
+            2 => prompt(10, &["Pont Dasilo", "Molavere Museum"]),
+            _ => ask_partitions(None, 8),
+        };
+        let (c, latency) = sim.answer_at(&p, &mut rng);
+        let c = c.unwrap();
+        all.push_str(&format!(
+            "{}|{}|{}|{:?}\n",
+            c.text, c.tokens_in, c.tokens_out, latency
+        ));
+    }
+    xxhash_rust::xxh3::xxh3_64(all.as_bytes())
+}
+
+/// [`digest`] of a clean default sim, from before it had noise knobs.
+const GOLDEN: u64 = 0x32e136be3eae6dd;
+
+/// Shares measured over many answers: of item lines written with a
+/// description, of lines that are variants, of answers with an echo, of
+/// answers with placeholders.
+#[derive(Debug, Clone, Copy)]
+struct Rates {
+    described: f64,
+    variants: f64,
+    echoes: f64,
+    placeholders: f64,
+}
+
+fn measure(config: SimConfig, prompt: &Prompt, answers: usize) -> Rates {
+    let sim = Sim::new(config);
+    let mut rng = Rng::new(21);
+    let (mut named, mut described, mut items, mut variants) = (0, 0, 0, 0);
+    let (mut echoes, mut placeholders) = (0, 0);
+    for _ in 0..answers {
+        let (c, _, truth) = sim.answer_with_truth(prompt, &mut rng);
+        c.expect("no failures configured");
+        named += truth.count(Shape::Name) + truth.count(Shape::Described);
+        described += truth.count(Shape::Described);
+        variants += truth.count(Shape::Variant);
+        items += truth.lines.iter().filter(|l| l.item.is_some()).count();
+        echoes += usize::from(truth.count(Shape::Echo) > 0);
+        placeholders += usize::from(truth.count(Shape::Placeholder) > 0);
+    }
+    let share = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+    Rates {
+        described: share(described, named),
+        variants: share(variants, items),
+        echoes: share(echoes, answers),
+        placeholders: share(placeholders, answers),
+    }
+}
+
+#[test]
+fn noise_at_configured_rates() {
+    let check = |config: SimConfig, prompt: &Prompt, expected: Rates| {
+        let got = measure(config.clone(), prompt, 1500);
+        let close = |a: f64, b: f64| (a - b).abs() <= 0.025 + 0.05 * b;
+        assert!(
+            close(got.described, expected.described)
+                && close(got.variants, expected.variants)
+                && close(got.echoes, expected.echoes)
+                && close(got.placeholders, expected.placeholders),
+            "{config:?}: got {got:?}, expected {expected:?}"
+        );
+    };
+    let rates = |described, variants, echoes, placeholders| Rates {
+        described,
+        variants,
+        echoes,
+        placeholders,
+    };
+    let noisy = |d, v, e, p| SimConfig {
+        description_rate: d,
+        variant_rate: v,
+        echo_rate: e,
+        placeholder_rate: p,
+        ..config()
+    };
+    let text = prompt(20, &[]);
+    // The first line has nothing to re-name: variants are 19 of 20 slots.
+    let v = |rate: f64| rate * 19.0 / 20.0;
+    check(config().clean(), &text, rates(0.0, 0.0, 0.0, 0.0));
+    check(config(), &text, rates(0.25, v(0.1), 0.2, 0.1));
+    check(
+        noisy(0.6, 0.3, 0.7, 0.4),
+        &text,
+        rates(0.6, v(0.3), 0.7, 0.4),
+    );
+    // JSON answers keep the content noise; echoes and placeholders rarer.
+    let json = SimConfig {
+        json: true,
+        ..config()
+    };
+    check(json, &text, rates(0.25, v(0.1), 0.05, 0.025));
+    let asks_json = Prompt {
+        user: "List 20 distinct Paris attractions. Answer as JSON: {\"items\": [...]}".into(),
+        ..prompt(20, &[])
+    };
+    check(config(), &asks_json, rates(0.25, v(0.1), 0.05, 0.025));
+}
+
+#[test]
+fn zero_rates_reproduce_the_old_answers() {
+    // The digest of these answers before the sim had noise knobs.
+    assert_eq!(digest(&Sim::new(SimConfig::default().clean())), GOLDEN);
+    assert_ne!(digest(&Sim::new(SimConfig::default())), GOLDEN);
+}
+
+#[test]
+fn truth_names_every_line() {
+    let sim = Sim::new(SimConfig {
+        description_rate: 0.5,
+        variant_rate: 0.3,
+        echo_rate: 0.5,
+        placeholder_rate: 0.5,
+        ..config()
+    });
+    let u = sim.universe("Paris attractions");
+    let mut rng = Rng::new(6);
+    let mut shapes = HashSet::new();
+    for _ in 0..300 {
+        let (c, _, truth) = sim.answer_with_truth(&prompt(20, &[]), &mut rng);
+        let text = c.unwrap().text;
+        let mut earlier = HashSet::new();
+        for line in &truth.lines {
+            shapes.insert(line.shape);
+            assert!(
+                text.replace("**", "").contains(&line.text),
+                "{line:?} in {text}"
+            );
+            assert_eq!(u.identify(&line.text), line.item, "{line:?}");
+            let junk = matches!(line.shape, Shape::Echo | Shape::Placeholder);
+            assert_eq!(line.item.is_none(), junk, "{line:?}");
+            if line.shape == Shape::Variant {
+                assert!(earlier.contains(&line.item), "re-names an item: {line:?}");
+            }
+            earlier.insert(line.item);
+        }
+        // Whatever the parser keeps is judged by the item it mentions.
+        let named: HashSet<Option<u64>> = truth.lines.iter().map(|l| l.item).collect();
+        for item in parse(&text) {
+            assert!(named.contains(&truth.judge(&u, &item).item()), "{item}");
+        }
+    }
+    assert_eq!(shapes.len(), 5, "every shape appears: {shapes:?}");
+}
+
+#[test]
+fn verdicts_of_candidates() {
+    let sim = Sim::new(config());
+    let u = sim.universe("Paris attractions");
+    let (brie, id) = (u.names[0].clone(), u.id(0));
+    let truth = Truth {
+        lines: vec![Line {
+            text: format!("{brie}; hidden museum by the river"),
+            item: Some(id),
+            shape: Shape::Described,
+            description: Some("a hidden museum by the river".into()),
+        }],
+    };
+    let check = |candidate: &str, expected: Verdict| {
+        assert_eq!(truth.judge(&u, candidate), expected, "{candidate}");
+    };
+    check(&brie, Verdict::Item(id));
+    check(&brie.to_uppercase(), Verdict::Item(id));
+    check(&format!("{brie} (Lyon, France)"), Verdict::Item(id));
+    check(
+        &format!("{brie}; hidden museum by the river"),
+        Verdict::Described(id),
+    );
+    check("hidden museum by the river", Verdict::Junk);
+    check("2nd item", Verdict::Junk);
+    check("20 distinct Paris attractions.", Verdict::Junk);
+}
+
+#[test]
+fn json_answers_parse() {
+    let sim = Sim::new(SimConfig {
+        json: true,
+        ..config()
+    });
+    let mut rng = Rng::new(4);
+    for _ in 0..50 {
+        let (c, _, truth) = sim.answer_with_truth(&prompt(20, &[]), &mut rng);
+        let text = c.unwrap().text;
+        let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let items: Vec<&str> = value["items"]
+            .as_array()
+            .expect("an items array")
+            .iter()
+            .map(|v| v.as_str().expect("strings"))
+            .collect();
+        let lines: Vec<&str> = truth.lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(items, lines);
+        assert_eq!(parse(&text).len(), items.len(), "{text}");
+    }
+    let c = answer(&sim, &ask_partitions(None, 6), &mut rng);
+    let value: serde_json::Value = serde_json::from_str(&c.text).expect("valid JSON");
+    assert_eq!(value["items"].as_array().map(Vec::len), Some(6));
+}
+
+#[test]
+fn weak_models_name_nonsense_and_answer_little_under_it() {
+    let weak = Sim::new(SimConfig {
+        partition_sense: 0.3,
+        ..config().clean()
+    });
+    let u = weak.universe("Paris attractions");
+    let mut rng = Rng::new(2);
+    let (mut names, mut misfits) = (0, 0);
+    let mut nonsense = None;
+    for _ in 0..100 {
+        for name in parse(&answer(&weak, &ask_partitions(None, 8), &mut rng).text) {
+            names += 1;
+            if !u.fits(&name) {
+                misfits += 1;
+                nonsense = Some(name);
+            }
+        }
+    }
+    let share = misfits as f64 / names as f64;
+    assert!((0.62..0.78).contains(&share), "{share}");
+    let nonsense = nonsense.expect("some nonsense");
+    for made_up in NONSENSE {
+        assert!(!u.fits(made_up), "{made_up} fits nowhere");
+    }
+    let real = paths_at(&u, 1)[0].clone();
+    assert!(u.fits(&real) && u.fits(&paths_at(&u, 2)[0]));
+    let lines = |sim: &Sim, partition: &str| {
+        let c = answer(
+            sim,
+            &partitioned(20, &[], Some(partition)),
+            &mut Rng::new(3),
+        );
+        parse(&c.text).len()
+    };
+    assert_eq!(lines(&weak, &nonsense), 9, "0.43 of 20 under nonsense");
+    assert_eq!(lines(&weak, &real), 20);
+    let strong = Sim::new(config().clean());
+    assert_eq!(
+        lines(&strong, &nonsense),
+        20,
+        "a strong model answers anyway"
+    );
 }
