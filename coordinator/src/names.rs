@@ -82,10 +82,12 @@ pub fn name_key(spelling: &str) -> Option<NameKey> {
     Namer::default().key(spelling)
 }
 
-/// Computes name keys with a reused normalizer.
+/// Computes name keys with reused buffers.
 #[derive(Debug, Default)]
 pub struct Namer {
     normalizer: Normalizer,
+    chars: Vec<char>,
+    text: String,
 }
 
 impl Namer {
@@ -108,13 +110,21 @@ impl Namer {
             Some(rest) if head && rest.starts_with(char::is_alphanumeric) => rest,
             _ => key,
         };
-        let chars: Vec<char> = key.nfkd().collect();
-        let mut text = String::with_capacity(key.len());
+        let (chars, text) = (&mut self.chars, &mut self.text);
+        chars.clear();
+        text.clear();
+        if key.is_ascii() {
+            // ASCII is its own NFKD.
+            chars.extend(key.chars());
+        } else {
+            chars.extend(key.nfkd());
+        }
         // Whether the last letter is Latin, Greek or Cyrillic: only their
         // marks are diacritics to drop (elsewhere, vowel signs are letters).
         let mut droppable_marks = false;
         for (i, &c) in chars.iter().enumerate() {
-            if is_combining_mark(c) {
+            // ASCII holds no combining mark: the table lookup is skipped.
+            if !c.is_ascii() && is_combining_mark(c) {
                 if !droppable_marks {
                     text.push(c);
                 }
@@ -301,7 +311,10 @@ impl NameIndex {
 mod tests {
     use super::*;
 
-    fn check(input: &str, expected: Option<(&str, Option<&str>)>) {
+    /// The expected (head, qualifier), or `None` for no name key.
+    type Expected<'a> = Option<(&'a str, Option<&'a str>)>;
+
+    fn check(input: &str, expected: Expected<'_>) {
         let expected = expected.map(|(head, qualifier)| NameKey {
             head: head.into(),
             qualifier: qualifier.map(str::to_string),
@@ -311,7 +324,7 @@ mod tests {
 
     #[test]
     fn name_key_table() {
-        let cases: &[(&str, Option<(&str, Option<&str>)>)] = &[
+        let cases: &[(&str, Expected)] = &[
             ("Salmaella", Some(("salmaella", None))),
             (
                 "Salmaella (Bergamo, Italy)",
