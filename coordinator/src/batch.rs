@@ -6,13 +6,10 @@
 
 use std::borrow::Cow;
 
-use igentai_protocol::{CandidateBatch, MAX_BATCH_BYTES, subjects};
+use igentai_protocol::{CandidateBatch, MAX_BATCH_BYTES, MAX_ITEM_CHARS, subjects};
 use serde::Deserialize;
 
-use crate::normalize::{Normalizer, key_hash};
-
-/// Longest item kept, in characters.
-pub const MAX_ITEM_CHARS: usize = 300;
+use crate::normalize::{Normalizer, is_invisible, key_hash};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Reject {
@@ -158,25 +155,34 @@ pub struct Vetter {
 impl Vetter {
     pub fn vet<'a>(&'a mut self, raw: &'a str) -> Option<Vetted<'a>> {
         let trimmed = raw.trim();
-        // A character takes at least one byte: short items need no count.
-        if trimmed.is_empty()
-            || (trimmed.len() > MAX_ITEM_CHARS && trimmed.chars().count() > MAX_ITEM_CHARS)
-            || has_control(trimmed)
-        {
+        if trimmed.is_empty() || has_control(trimmed) {
             return None;
         }
-        let text = if needs_collapse(trimmed) {
+        let text = if needs_cleaning(trimmed) {
+            // Whitespace collapsed to single spaces, invisible characters
+            // dropped: `output.txt` shows what the key compares.
             self.text.clear();
-            for word in trimmed.split_whitespace() {
-                if !self.text.is_empty() {
+            let mut space = false;
+            for c in trimmed.chars().filter(|&c| !is_invisible(c)) {
+                if c.is_whitespace() {
+                    space = true;
+                    continue;
+                }
+                if space && !self.text.is_empty() {
                     self.text.push(' ');
                 }
-                self.text.push_str(word);
+                space = false;
+                self.text.push(c);
             }
             self.text.as_str()
         } else {
             trimmed
         };
+        // A character takes at least one byte: short items need no count.
+        if text.is_empty() || (text.len() > MAX_ITEM_CHARS && text.chars().count() > MAX_ITEM_CHARS)
+        {
+            return None;
+        }
         let key = self.normalizer.key(text);
         if key.is_empty() {
             return None;
@@ -201,9 +207,10 @@ fn has_control(s: &str) -> bool {
     }
 }
 
-/// Whether whitespace inside `s` (control-free) must be collapsed to single
-/// spaces. Every ASCII whitespace but the space is a control character.
-fn needs_collapse(s: &str) -> bool {
+/// Whether `s` (trimmed, control-free) holds whitespace other than single
+/// spaces, or invisible characters. Every ASCII whitespace but the space is
+/// a control character, and ASCII holds no invisible one.
+fn needs_cleaning(s: &str) -> bool {
     if s.is_ascii() {
         let b = s.as_bytes();
         b.iter()
@@ -214,7 +221,7 @@ fn needs_collapse(s: &str) -> bool {
         s.chars().any(|c| {
             let doubled = c == ' ' && previous_space;
             previous_space = c == ' ';
-            doubled || (c.is_whitespace() && c != ' ')
+            doubled || (c.is_whitespace() && c != ' ') || is_invisible(c)
         })
     }
 }
@@ -318,9 +325,10 @@ mod tests {
             "a\u{1b}[31mb",
             "line\u{2028}sep",
             "**",
-            "1.",
-            &"x".repeat(301),
-            &"é".repeat(301),
+            ".",
+            "\u{200B}\u{FEFF}",
+            &"x".repeat(MAX_ITEM_CHARS + 1),
+            &"é".repeat(MAX_ITEM_CHARS + 1),
         ] {
             assert_eq!(vet(bad), None, "{bad:?}");
         }
@@ -330,9 +338,14 @@ mod tests {
             ("a\u{3000}b", "a b"),
             ("é  b", "é b"),
             ("é b", "é b"),
+            ("Lou\u{200B}vre", "Louvre"),
+            ("\u{202E}Louvre \u{200B} Museum\u{202C}", "Louvre Museum"),
+            ("2. Bundesliga", "2. Bundesliga"),
         ] {
             assert_eq!(vet(raw).unwrap().text, text, "{raw:?}");
         }
-        assert_eq!(vet(&"é".repeat(300)).unwrap().text.chars().count(), 300);
+        for long in ["x", "é"].map(|c| c.repeat(MAX_ITEM_CHARS)) {
+            assert_eq!(vet(&long).unwrap().text.chars().count(), MAX_ITEM_CHARS);
+        }
     }
 }

@@ -1,55 +1,23 @@
 //! The seen-set: one entry per unique item, keyed by the 128-bit hash of its
 //! normalized key, with a sighting count for the saturation estimate.
 //!
-//! Keys are already uniformly distributed hashes, so the set is a plain
-//! open-addressing table with linear probing, placed by the key's low bits.
-//! A slot is 16 bytes: 96 bits of the key and the item's index, so one
-//! lookup touches one cache line and ten million items take 256 MiB of
-//! slots at most (the table is at most three quarters full, and at least
-//! three eighths after growing). Two distinct keys agreeing on those 96 bits
-//! are as likely as n²/2⁹⁷: about 10⁻¹⁵ for ten million items.
+//! The hashes live in a [`HashTable`] (16-byte slots, one cache line per
+//! lookup) mapping each key to the item's index. An item's index follows
+//! insertion order, which is `output.txt` order, so the index of an item is
+//! its line number less one. A near-duplicate's key is added as an alias of
+//! the item it merged into ([`SeenSet::add_alias`]): the same spelling
+//! again is then a plain duplicate, and every sighting counts for that item.
 //!
 //! An item's sighting count is one byte in a vector by index (saturating at
-//! 255). Indexes follow insertion order, which is `output.txt` order, so the
-//! counts can be saved as one byte per line and restored on start.
-//!
-//! Inserting a batch ([`SeenSet::insert_batch`]) first reads every slot it
-//! will probe, so their cache misses overlap instead of queueing one behind
-//! the other.
-
-use std::hint::black_box;
+//! 255), saved as one byte per line and restored on start.
 
 use igentai_protocol::Estimate;
 
-/// One slot: the key's low 64 bits, and its next 32 bits above the item's
-/// index plus one; all zero when empty.
-#[derive(Clone, Copy, Default)]
-struct Slot {
-    low: u64,
-    high_and_index: u64,
-}
-
-impl Slot {
-    fn is_empty(self) -> bool {
-        self.high_and_index == 0
-    }
-
-    fn index(self) -> usize {
-        (self.high_and_index as u32 - 1) as usize
-    }
-}
-
-/// The parts of a 128-bit hash a slot holds.
-fn split(hash: u128) -> (u64, u64) {
-    (hash as u64, (hash >> 64) as u32 as u64)
-}
-
-/// Fewest slots of a table.
-const MIN_SLOTS: usize = 16;
+use crate::table::HashTable;
 
 /// Unique items seen so far and how often each was seen.
 pub struct SeenSet {
-    slots: Vec<Slot>,
+    keys: HashTable,
     /// Sightings per item, by insertion index; saturates at 255.
     counts: Vec<u8>,
     /// Items seen exactly once / exactly twice, kept current on every insert.
@@ -67,7 +35,7 @@ impl SeenSet {
     /// A set that holds `n` items without growing.
     pub fn with_capacity(n: usize) -> Self {
         Self {
-            slots: vec![Slot::default(); slots_for(n)],
+            keys: HashTable::with_capacity(n),
             counts: Vec::with_capacity(n),
             f1: 0,
             f2: 0,
@@ -76,8 +44,16 @@ impl SeenSet {
 
     /// Records one sighting; true when the item was not seen before.
     pub fn insert(&mut self, hash: u128) -> bool {
-        self.reserve(1);
-        self.insert_reserved(hash)
+        match self.find(hash) {
+            Some(index) => {
+                self.sight(index);
+                false
+            }
+            None => {
+                self.add(hash);
+                true
+            }
+        }
     }
 
     /// Records one sighting of each of `hashes`, in order, setting `new[i]`
@@ -85,69 +61,47 @@ impl SeenSet {
     /// batch is new only the first time).
     pub fn insert_batch(&mut self, hashes: &[u128], new: &mut [bool]) {
         assert_eq!(hashes.len(), new.len(), "one flag per hash");
-        // Grown first, so the slots read below are the ones probed after.
-        self.reserve(hashes.len());
-        let mask = self.mask();
-        let touched = hashes.iter().fold(0, |acc, &h| {
-            acc ^ self.slots[split(h).0 as usize & mask].low
-        });
-        black_box(touched);
+        self.prefetch(hashes);
         for (&hash, new) in hashes.iter().zip(new) {
-            *new = self.insert_reserved(hash);
+            *new = self.insert(hash);
         }
     }
 
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
+    /// Makes the lookups of `hashes` cheaper (see [`HashTable::prefetch`]).
+    pub fn prefetch(&mut self, hashes: &[u128]) {
+        self.keys.prefetch(hashes);
     }
 
-    /// Inserts with room for one more item already made.
-    fn insert_reserved(&mut self, hash: u128) -> bool {
-        let (low, high) = split(hash);
-        let mask = self.mask();
-        let mut at = low as usize & mask;
-        loop {
-            let slot = self.slots[at];
-            if slot.is_empty() {
-                let index = u32::try_from(self.counts.len() + 1)
-                    .expect("the seen-set holds fewer than 2³² items");
-                self.slots[at] = Slot {
-                    low,
-                    high_and_index: high << 32 | u64::from(index),
-                };
-                self.counts.push(1);
-                self.f1 += 1;
-                return true;
-            }
-            if slot.low == low && slot.high_and_index >> 32 == high {
-                let i = slot.index();
-                let old = self.counts[i];
-                self.counts[i] = old.saturating_add(1);
-                self.shift(old, self.counts[i]);
-                return false;
-            }
-            at = (at + 1) & mask;
-        }
+    /// The index of the item whose key (or alias) hashes to `hash`.
+    pub fn find(&self, hash: u128) -> Option<usize> {
+        self.keys.get(hash).map(|i| i as usize)
     }
 
-    /// Makes room for `additional` more items without growing.
-    fn reserve(&mut self, additional: usize) {
-        let needed = slots_for(self.counts.len() + additional);
-        if needed > self.slots.len() {
-            self.rehash(needed);
-        }
+    /// Records one more sighting of the item at `index`.
+    pub fn sight(&mut self, index: usize) {
+        let old = self.counts[index];
+        self.counts[index] = old.saturating_add(1);
+        self.shift(old, self.counts[index]);
     }
 
-    fn rehash(&mut self, slots: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); slots]);
-        let mask = self.mask();
-        for slot in old.into_iter().filter(|s| !s.is_empty()) {
-            let mut at = slot.low as usize & mask;
-            while !self.slots[at].is_empty() {
-                at = (at + 1) & mask;
-            }
-            self.slots[at] = slot;
-        }
+    /// A new item, seen once, at the next index (returned). Its key is
+    /// `hash`, unless an earlier item has that key already: a line of
+    /// `output.txt` that keys as an earlier one still takes its index, so
+    /// indexes stay line numbers.
+    pub fn add(&mut self, hash: u128) -> usize {
+        let index = self.counts.len();
+        let value = u32::try_from(index).expect("the seen-set holds fewer than 2³² items");
+        self.keys.insert(hash, value);
+        self.counts.push(1);
+        self.f1 += 1;
+        index
+    }
+
+    /// Makes `hash` another key of the item at `index` (no sighting); a
+    /// key already known keeps its item.
+    pub fn add_alias(&mut self, hash: u128, index: usize) {
+        assert!(index < self.counts.len(), "an alias of a known item");
+        self.keys.insert(hash, index as u32);
     }
 
     /// Keeps f1 and f2 current when one item's count moves from `old` to `new`.
@@ -165,21 +119,10 @@ impl SeenSet {
     }
 
     pub fn contains(&self, hash: u128) -> bool {
-        let (low, high) = split(hash);
-        let mask = self.mask();
-        let mut at = low as usize & mask;
-        loop {
-            let slot = self.slots[at];
-            if slot.is_empty() {
-                return false;
-            }
-            if slot.low == low && slot.high_and_index >> 32 == high {
-                return true;
-            }
-            at = (at + 1) & mask;
-        }
+        self.keys.get(hash).is_some()
     }
 
+    /// Unique items (aliases are not items).
     pub fn len(&self) -> usize {
         self.counts.len()
     }
@@ -209,11 +152,6 @@ impl SeenSet {
     pub fn estimate(&self) -> Option<Estimate> {
         chao1(self.len() as u64, self.f1, self.f2)
     }
-}
-
-/// Slots for `n` items: a power of two, at most three quarters full.
-fn slots_for(n: usize) -> usize {
-    (n + n / 3 + 1).next_power_of_two().max(MIN_SLOTS)
 }
 
 /// Chao1: S + f1² / (2 f2), or the bias-corrected S + f1 (f1 − 1) / 2 when
@@ -276,11 +214,18 @@ mod tests {
         assert!(seen.insert(u128::MAX) && seen.contains(u128::MAX));
     }
 
-    /// A reference model: the same sightings counted in a HashMap.
-    fn model(hashes: &[u128]) -> (Vec<bool>, Vec<u8>) {
+    #[test]
+    fn agrees_with_a_hash_map() {
+        let mut state = 7u64;
+        let hashes: Vec<u128> = (0..20_000)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                u128::from(state >> 51).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
+            })
+            .collect();
         let mut index = std::collections::HashMap::<u128, usize>::new();
         let mut counts: Vec<u8> = Vec::new();
-        let new = hashes
+        let expected_new: Vec<bool> = hashes
             .iter()
             .map(|h| match index.get(h) {
                 Some(&i) => {
@@ -294,89 +239,34 @@ mod tests {
                 }
             })
             .collect();
-        (new, counts)
-    }
-
-    /// Hashes that collide a lot: few distinct low words (same slot, long
-    /// probe runs), high words differing only in bits the slot keeps or in
-    /// bits it drops, and repeats.
-    fn awkward_hashes(n: u64) -> Vec<u128> {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        (0..n)
-            .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let low = match i % 4 {
-                    0 => state % 8,
-                    1 => state << 20,
-                    _ => state,
-                };
-                let high = u128::from(state % 5) << 64;
-                let repeat = i % 7 == 0 && i > 0;
-                if repeat {
-                    u128::from(i / 2)
-                } else {
-                    high | u128::from(low)
-                }
-            })
-            .collect()
-    }
-
-    #[test]
-    fn agrees_with_a_hash_map_through_growth_and_collisions() {
-        let hashes = awkward_hashes(20_000);
-        let (expected_new, expected_counts) = model(&hashes);
-
-        let mut one_by_one = SeenSet::default();
-        let new: Vec<bool> = hashes.iter().map(|&h| one_by_one.insert(h)).collect();
-        assert_eq!(new, expected_new);
-        assert_eq!(one_by_one.counts(), expected_counts);
-
         let mut batched = SeenSet::with_capacity(3);
         let mut new = vec![false; hashes.len()];
         for (hashes, new) in hashes.chunks(50).zip(new.chunks_mut(50)) {
             batched.insert_batch(hashes, new);
         }
         assert_eq!(new, expected_new);
-        assert_eq!(batched.counts(), expected_counts);
-
-        for h in &hashes {
-            assert!(batched.contains(*h));
-        }
-        assert!(!batched.contains(u128::from(u64::MAX - 1) | 7 << 64));
-        let f1 = expected_counts.iter().filter(|&&c| c == 1).count() as u64;
-        let f2 = expected_counts.iter().filter(|&&c| c == 2).count() as u64;
+        assert_eq!(batched.counts(), counts);
+        let f1 = counts.iter().filter(|&&c| c == 1).count() as u64;
+        let f2 = counts.iter().filter(|&&c| c == 2).count() as u64;
         assert_eq!((batched.f1, batched.f2), (f1, f2));
     }
 
     #[test]
-    fn keys_differing_only_above_the_kept_bits_are_one_item() {
-        // The slot keeps bits 0..96: keys differing only above them are
-        // taken for one key (the chance of that is documented above).
+    fn aliases_count_for_their_item_and_lines_keep_their_index() {
         let mut seen = SeenSet::default();
-        assert!(seen.insert(5));
-        assert!(!seen.insert(5 | 1 << 100));
-        // Differing in bits 64..96 or in the low word: distinct.
-        assert!(seen.insert(5 | 1 << 64));
-        assert!(seen.insert(5 | 1 << 95));
-        assert!(seen.insert(6));
-        assert_eq!(seen.len(), 4);
-    }
-
-    #[test]
-    fn sized_tables_hold_their_capacity_without_growing() {
-        for n in [0, 1, 11, 12, 13, 1000, 1 << 16] {
-            let slots = slots_for(n);
-            assert!(slots.is_power_of_two() && slots >= MIN_SLOTS);
-            assert!(n * 4 < slots * 3, "{n} items in {slots} slots");
-            let mut seen = SeenSet::with_capacity(n);
-            let before = seen.slots.len();
-            for h in 0..n as u128 {
-                seen.insert(h.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835));
-            }
-            assert_eq!(seen.slots.len(), before, "{n} items grew the table");
-        }
+        assert_eq!(seen.add(10), 0);
+        assert_eq!(seen.add(20), 1);
+        seen.add_alias(11, 0);
+        assert_eq!(seen.find(11), Some(0));
+        // An alias is no item, and a known key keeps its item.
+        seen.add_alias(20, 0);
+        assert_eq!((seen.len(), seen.find(20)), (2, Some(1)));
+        assert!(!seen.insert(11));
+        assert_eq!(seen.counts(), [2, 1]);
+        // A line keying as an earlier one still takes the next index.
+        assert_eq!(seen.add(10), 2);
+        assert_eq!((seen.find(10), seen.len()), (Some(0), 3));
+        assert_eq!((seen.f1, seen.f2), (2, 1));
     }
 
     #[test]

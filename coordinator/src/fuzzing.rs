@@ -51,7 +51,7 @@ fn check_item(raw: &str) {
         assert!(!item.key.is_empty());
         assert_eq!(item.text.trim(), item.text);
         assert!(!item.text.chars().any(|c| c.is_control()));
-        assert!(item.text.chars().count() <= batch::MAX_ITEM_CHARS);
+        assert!(item.text.chars().count() <= igentai_protocol::MAX_ITEM_CHARS);
         assert_eq!(item.hash, normalize::key_hash(&item.key));
     }
 }

@@ -28,6 +28,9 @@ pub struct BatchOutcome {
     pub candidates: u64,
     pub new: u64,
     pub invalid: u64,
+    /// Candidates merged into an earlier item as a variant spelling (not
+    /// new, counted among the duplicates).
+    pub near_duplicates: u64,
 }
 
 /// Counters of one source of candidates.
@@ -37,6 +40,8 @@ pub struct Acc {
     pub candidates: u64,
     pub unique: u64,
     pub invalid: u64,
+    #[serde(default)]
+    pub near_duplicates: u64,
     pub tokens_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,
@@ -53,6 +58,7 @@ impl Acc {
         self.candidates += outcome.candidates;
         self.unique += outcome.new;
         self.invalid += outcome.invalid;
+        self.near_duplicates += outcome.near_duplicates;
         self.tokens_in += batch.tokens_in;
         self.tokens_out += batch.tokens_out;
         self.cost_usd += batch.cost_usd.max(0.0);
@@ -98,6 +104,7 @@ impl Acc {
             batches: self.batches,
             candidates: self.candidates,
             unique: self.unique,
+            near_duplicates: self.near_duplicates,
             tokens_in: self.tokens_in,
             tokens_out: self.tokens_out,
             cost_usd: self.cost_usd,
@@ -189,6 +196,7 @@ impl RunStats {
             new_this_run: t.unique,
             candidates: t.candidates,
             duplicates: t.candidates - t.unique,
+            near_duplicates: t.near_duplicates,
             batches: t.batches,
             invalid_items: t.invalid,
             rejected_batches: self.rejected.values().sum(),
@@ -316,6 +324,7 @@ mod tests {
             candidates,
             new,
             invalid,
+            near_duplicates: 0,
         }
     }
 
@@ -390,6 +399,40 @@ mod tests {
         // 52 answers: the window slid past the first two; the third's 6 new
         // items remain, over 50 × 200 tokens.
         assert_eq!(stats.recent_yield_per_1k_tokens(), Some(0.6));
+    }
+
+    #[test]
+    fn near_duplicates_count_per_provider_and_partition() {
+        let mut stats = RunStats::new(0);
+        let near = |candidates, new, near| BatchOutcome {
+            near_duplicates: near,
+            ..outcome(candidates, new, 0)
+        };
+        stats.record_batch(&batch("a", "w1", Some("soft"), 100), near(10, 5, 2), 1_000);
+        stats.record_batch(&batch("b", "w2", None, 100), near(10, 3, 1), 2_000);
+        stats.record_batch(&batch("a", "w2", Some("soft"), 100), near(4, 0, 0), 3_000);
+        let t = stats.totals(8, 3_000);
+        assert_eq!((t.duplicates, t.near_duplicates), (16, 3));
+        let p = stats.providers(3_000);
+        assert_eq!(
+            (p["a"].yields.near_duplicates, p["b"].yields.near_duplicates),
+            (2, 1)
+        );
+        let parts: Vec<(String, u64)> = stats
+            .partitions(3_000)
+            .into_iter()
+            .map(|p| (p.name, p.yields.near_duplicates))
+            .collect();
+        assert_eq!(
+            parts,
+            [(WHOLE_TOPIC.to_string(), 1), ("soft".to_string(), 2)]
+        );
+        assert_eq!(stats.worker("w2", 3_000).near_duplicates, 1);
+        // Near-duplicates are not new: the yield counts only new items.
+        assert_eq!(p["a"].yields.unique, 5);
+        let restored: RunStats =
+            serde_json::from_str(&serde_json::to_string(&stats).unwrap()).unwrap();
+        assert_eq!(restored.totals(8, 3_000).near_duplicates, 3);
     }
 
     #[test]

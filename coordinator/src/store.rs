@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::normalize::{key_hash, normalize};
+use crate::record::ALIAS_PREFIX;
+pub use crate::record::{ItemRecord, RecordRef, write_json_str};
 
 pub const OUTPUT: &str = "output.txt";
 pub const ITEMS: &str = "items.jsonl";
@@ -24,100 +26,6 @@ pub const STATE: &str = "state.json";
 pub const METRICS: &str = "metrics.json";
 /// Sighting counts of the items, one byte per line of `output.txt`.
 pub const SIGHTINGS: &str = "sightings.bin";
-
-/// One line of `items.jsonl`: an item with its provenance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ItemRecord {
-    pub seq: u64,
-    pub item: String,
-    pub key: String,
-    pub provider: String,
-    pub model: String,
-    pub worker: String,
-    pub partition: Option<String>,
-    pub run: String,
-    pub batch: String,
-    /// RFC 3339, UTC.
-    pub ts: String,
-}
-
-impl ItemRecord {
-    /// The record borrowed, as [`TopicStore::append`] takes it.
-    pub fn borrowed(&self) -> RecordRef<'_> {
-        RecordRef {
-            seq: self.seq,
-            item: &self.item,
-            key: &self.key,
-            provider: &self.provider,
-            model: &self.model,
-            worker: &self.worker,
-            partition: self.partition.as_deref(),
-            run: &self.run,
-            batch: &self.batch,
-            ts: &self.ts,
-        }
-    }
-}
-
-/// An [`ItemRecord`] borrowed from the batch it came from, so appending
-/// copies nothing; it serializes to the same JSON line.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct RecordRef<'a> {
-    pub seq: u64,
-    pub item: &'a str,
-    pub key: &'a str,
-    pub provider: &'a str,
-    pub model: &'a str,
-    pub worker: &'a str,
-    pub partition: Option<&'a str>,
-    pub run: &'a str,
-    pub batch: &'a str,
-    pub ts: &'a str,
-}
-
-impl RecordRef<'_> {
-    /// Appends the record as one line of JSON, the same bytes as
-    /// `serde_json::to_writer` writes, without its per-field machinery.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"seq\":");
-        out.extend_from_slice(self.seq.to_string().as_bytes());
-        for (name, value) in [
-            ("item", Some(self.item)),
-            ("key", Some(self.key)),
-            ("provider", Some(self.provider)),
-            ("model", Some(self.model)),
-            ("worker", Some(self.worker)),
-            ("partition", self.partition),
-            ("run", Some(self.run)),
-            ("batch", Some(self.batch)),
-            ("ts", Some(self.ts)),
-        ] {
-            out.extend_from_slice(b",\"");
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"\":");
-            match value {
-                Some(v) => write_json_str(out, v),
-                None => out.extend_from_slice(b"null"),
-            }
-        }
-        out.push(b'}');
-    }
-}
-
-/// Appends `s` as a JSON string: copied as is when nothing in it needs
-/// escaping (the usual case), else escaped by serde_json.
-pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    let plain = s
-        .bytes()
-        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
-    }
-}
 
 /// Appended lines on their way to disk ([`TopicStore::take_for_sync`]):
 /// `items.jsonl`'s and `output.txt`'s, with handles to their files.
@@ -172,10 +80,25 @@ pub struct Recovery {
     pub items: u64,
     /// Bytes of a torn last line cut from `output.txt`.
     pub torn_bytes: u64,
-    /// `items.jsonl` lines dropped because `output.txt` did not have them.
+    /// `items.jsonl` lines dropped because `output.txt` did not have them
+    /// (with the alias records written after them).
     pub records_trimmed: u64,
     /// `items.jsonl` lines rebuilt from `output.txt` (provenance unknown).
     pub records_rebuilt: u64,
+    /// Alias records loaded: near-duplicate spellings of known items.
+    pub aliases: u64,
+}
+
+/// What a topic's folder knows, as [`TopicStore::open`] hands it over: every
+/// line of `output.txt` in order, then every alias record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Known<'a> {
+    Item(&'a str),
+    /// A near-duplicate spelling of the item on line `of`.
+    Alias {
+        item: &'a str,
+        of: u64,
+    },
 }
 
 /// An open topic folder, appending items.
@@ -194,11 +117,18 @@ pub struct TopicStore {
 
 impl TopicStore {
     /// Opens (creating or resuming) the folder for `topic` under `data_dir`,
-    /// repairs it, and calls `known` with every item already in it.
+    /// repairs it, and calls `known` with every item already in it, then
+    /// with every alias record.
+    ///
+    /// Alias records sit in `items.jsonl` between item records. When a
+    /// crash left more item records than `output.txt` has lines, the file
+    /// is cut before the first surplus item record: alias records after
+    /// that point belong to batches that were never acknowledged and come
+    /// again; those before it are kept.
     pub fn open(
         data_dir: &Path,
         topic: &str,
-        mut known: impl FnMut(&str),
+        mut known: impl FnMut(Known<'_>),
     ) -> io::Result<(TopicStore, Recovery)> {
         let slug = folder_for(data_dir, topic)?;
         let dir = data_dir.join(&slug);
@@ -210,7 +140,24 @@ impl TopicStore {
             .append(true)
             .create(true)
             .open(dir.join(ITEMS))?;
-        let (mut record_count, _) = count_complete_lines(&mut records)?;
+        // Item records counted; alias records kept with where they start.
+        let mut record_count = 0u64;
+        let mut offset = 0u64;
+        let mut aliases: Vec<(u64, String, u64)> = Vec::new();
+        read_complete_lines(&mut records, |line| {
+            if line.starts_with(ALIAS_PREFIX) {
+                // An unreadable alias record is skipped, not fatal: it only
+                // names a variant spelling.
+                if let Ok(record) = serde_json::from_slice::<ItemRecord>(line)
+                    && let Some(of) = record.alias_of
+                {
+                    aliases.push((offset, record.item, of));
+                }
+            } else {
+                record_count += 1;
+            }
+            offset += line.len() as u64 + 1;
+        })?;
 
         let mut output = OpenOptions::new()
             .read(true)
@@ -222,7 +169,7 @@ impl TopicStore {
         let mut items = 0u64;
         recovery.torn_bytes = read_complete_lines(&mut output, |line| {
             let text = String::from_utf8_lossy(line);
-            known(&text);
+            known(Known::Item(&text));
             if items >= record_count {
                 missing.push(text.into_owned());
             }
@@ -231,23 +178,41 @@ impl TopicStore {
         recovery.items = items;
 
         if record_count > recovery.items {
-            recovery.records_trimmed = record_count - recovery.items;
+            // Cut before the first surplus item record.
             let mut seen = 0u64;
-            let mut keep_bytes = 0u64;
+            let mut bytes = 0u64;
+            let mut lines = 0u64;
+            let mut surplus_at = None;
             read_complete_lines(&mut records, |line| {
-                seen += 1;
-                if seen <= recovery.items {
-                    keep_bytes += line.len() as u64 + 1;
+                if !line.starts_with(ALIAS_PREFIX) {
+                    seen += 1;
+                    if seen == recovery.items + 1 {
+                        surplus_at.get_or_insert(bytes);
+                    }
                 }
+                if surplus_at.is_some() {
+                    lines += 1;
+                }
+                bytes += line.len() as u64 + 1;
             })?;
+            let keep_bytes = surplus_at.unwrap_or(bytes);
             records.set_len(keep_bytes)?;
+            aliases.retain(|&(start, _, _)| start < keep_bytes);
+            recovery.records_trimmed = lines;
             record_count = recovery.items;
+        }
+        for (_, item, of) in &aliases {
+            if (1..=recovery.items).contains(of) {
+                known(Known::Alias { item, of: *of });
+                recovery.aliases += 1;
+            }
         }
         let mut records = BufWriter::new(records);
         if record_count < recovery.items {
             let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
             for (i, item) in missing.iter().enumerate() {
                 let record = ItemRecord {
+                    alias_of: None,
                     seq: record_count + i as u64 + 1,
                     item: item.clone(),
                     key: normalize(item),
@@ -293,6 +258,7 @@ impl TopicStore {
 
     /// Buffers one new item; returns its sequence number (line in `output.txt`).
     pub fn append(&mut self, mut record: RecordRef<'_>) -> io::Result<u64> {
+        record.alias_of = None;
         record.seq = self.next_seq;
         // items.jsonl first: if a crash cuts between the two writes, the
         // surplus record is trimmed on open; a missing one would lose provenance.
@@ -303,6 +269,18 @@ impl TopicStore {
         self.next_seq += 1;
         self.dirty = true;
         Ok(record.seq)
+    }
+
+    /// Buffers an alias record: `record.item` is a near-duplicate spelling
+    /// of the item on line `of` (already appended). It goes to
+    /// `items.jsonl` only.
+    pub fn append_alias(&mut self, mut record: RecordRef<'_>, of: u64) {
+        debug_assert!((1..self.next_seq).contains(&of), "an alias of a known item");
+        record.alias_of = Some(of);
+        record.seq = 0;
+        record.write_json(&mut self.records_buf);
+        self.records_buf.push(b'\n');
+        self.dirty = true;
     }
 
     /// Writes and syncs what was appended: after this, appended items
@@ -391,17 +369,6 @@ fn read_complete_lines(file: &mut File, mut line: impl FnMut(&[u8])) -> io::Resu
     Ok(torn)
 }
 
-/// Counts the complete lines of `file` and cuts off an incomplete last
-/// line; returns (lines, bytes cut).
-fn count_complete_lines(file: &mut File) -> io::Result<(u64, u64)> {
-    let (lines, complete, total) = scan_lines(file)?;
-    let torn = total - complete;
-    if torn > 0 {
-        file.set_len(complete)?;
-    }
-    Ok((lines, torn))
-}
-
 /// Complete lines in `output.txt` of `topic` under `data_dir` (0 when the
 /// folder does not exist yet): what opening it will load, to size the
 /// seen-set once instead of growing it.
@@ -456,6 +423,7 @@ mod tests {
 
     fn record(item: &str) -> ItemRecord {
         ItemRecord {
+            alias_of: None,
             seq: 0,
             item: item.into(),
             key: normalize(item),
@@ -471,7 +439,13 @@ mod tests {
 
     fn open(dir: &Path, topic: &str) -> (TopicStore, Recovery, Vec<String>) {
         let mut known = Vec::new();
-        let (store, rec) = TopicStore::open(dir, topic, |s| known.push(s.to_string())).unwrap();
+        let (store, rec) = TopicStore::open(dir, topic, |k| {
+            known.push(match k {
+                Known::Item(s) => s.to_string(),
+                Known::Alias { item, of } => format!("{item} -> {of}"),
+            })
+        })
+        .unwrap();
         (store, rec, known)
     }
 
@@ -481,6 +455,14 @@ mod tests {
 
     #[test]
     fn records_write_as_serde_writes_them() {
+        let mut alias = record("Salmaella (Bergamo)");
+        alias.alias_of = Some(3);
+        let mut ours = Vec::new();
+        alias.borrowed().write_json(&mut ours);
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string(&alias.borrowed()).unwrap()
+        );
         for (item, partition) in [
             ("Louvre", None),
             ("Musée d'Orsay", Some("Museums")),
@@ -573,11 +555,84 @@ mod tests {
                 items: 2,
                 torn_bytes: 6,
                 records_trimmed: 1,
-                records_rebuilt: 0
+                ..Default::default()
             }
         );
         assert_eq!(read(&dir, OUTPUT), "Brie\nComté\n");
         assert_eq!(read(&dir, ITEMS).lines().count(), 2);
+    }
+
+    #[test]
+    fn alias_records_survive_reopening_and_repairs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("cheeses");
+        let (mut store, _, _) = open(tmp.path(), "cheeses");
+        store.append(record("Brie").borrowed()).unwrap();
+        store.append_alias(record("Brie (Meaux)").borrowed(), 1);
+        store.append(record("Comté").borrowed()).unwrap();
+        store.append_alias(record("Comte").borrowed(), 2);
+        store.commit().unwrap();
+        drop(store);
+        let aliases: Vec<ItemRecord> = read(&dir, ITEMS)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|r: &ItemRecord| r.alias_of.is_some())
+            .collect();
+        assert_eq!(aliases.len(), 2);
+        assert_eq!((aliases[1].seq, aliases[1].alias_of), (0, Some(2)));
+        assert!(
+            read(&dir, ITEMS)
+                .lines()
+                .nth(1)
+                .unwrap()
+                .starts_with(r#"{"alias_of":1,"item":"Brie (Meaux)""#)
+        );
+
+        // Aliases after the last item are kept when nothing is surplus.
+        let (mut store, rec, known) = open(tmp.path(), "cheeses");
+        assert_eq!(known, ["Brie", "Comté", "Brie (Meaux) -> 1", "Comte -> 2"]);
+        assert_eq!((rec.items, rec.aliases, rec.records_trimmed), (2, 2, 0));
+
+        // A crash after items.jsonl was written and before output.txt was:
+        // a surplus item, with aliases before and after it.
+        store.append_alias(record("BRIE (Meaux)").borrowed(), 1);
+        store.append(record("Gouda").borrowed()).unwrap();
+        store.append_alias(record("Gouda (Holland)").borrowed(), 3);
+        store.append_alias(record("Comte (Jura)").borrowed(), 2);
+        let pending = store.take_for_sync().unwrap().unwrap();
+        let [records, _] = pending.files;
+        let [records_buf, _] = pending.bufs;
+        (&records).write_all(&records_buf).unwrap();
+        drop(store);
+        let (_, rec, known) = open(tmp.path(), "cheeses");
+        assert_eq!(
+            known,
+            [
+                "Brie",
+                "Comté",
+                "Brie (Meaux) -> 1",
+                "Comte -> 2",
+                "BRIE (Meaux) -> 1"
+            ]
+        );
+        assert_eq!(
+            rec,
+            Recovery {
+                items: 2,
+                records_trimmed: 3,
+                aliases: 3,
+                ..Default::default()
+            }
+        );
+        assert_eq!(read(&dir, ITEMS).lines().count(), 5);
+        // A record that cannot be read is skipped.
+        std::fs::write(
+            dir.join(ITEMS),
+            read(&dir, ITEMS) + "{\"alias_of\":1,\"item\":\n",
+        )
+        .unwrap();
+        let (_, rec, _) = open(tmp.path(), "cheeses");
+        assert_eq!((rec.items, rec.aliases, rec.records_trimmed), (2, 3, 0));
     }
 
     #[test]

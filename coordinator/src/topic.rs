@@ -1,13 +1,14 @@
-//! A topic open for ingest: its folder ([`TopicStore`]) and its seen-set,
-//! rebuilt from `output.txt` when opened, and the dedup of one batch into
-//! it.
+//! A topic open for ingest: its folder ([`TopicStore`]), its seen-set and
+//! its name index, rebuilt from `output.txt` (and the alias records of
+//! `items.jsonl`) when opened, and the dedup of one batch into it.
 //!
-//! A batch is deduplicated in three passes over reused buffers ([`Scratch`]):
-//! vet every item (its spelling, key and hash), then insert all the hashes
-//! (so the seen-set's cache misses overlap instead of waiting behind each
-//! key), then append the new items. Records and the `igentai.items` payload
-//! are written from borrowed strings; nothing is copied per item but the
-//! item's spelling and key into one arena.
+//! A batch is deduplicated over reused buffers ([`Scratch`]): vet every item
+//! (its spelling, key and hash), then look each up in order. A known key is
+//! a duplicate. A new key whose name key finds an earlier item
+//! (`names.rs`) is a near-duplicate: an alias record in `items.jsonl`, its
+//! key an alias of that item in the seen-set, nothing in `output.txt`.
+//! Anything else is a new item. Records and the `igentai.items` payload are
+//! written from borrowed strings.
 
 use std::borrow::Cow;
 use std::io;
@@ -20,49 +21,55 @@ use serde::Serialize;
 
 use crate::batch::Vetter;
 use crate::dedup::SeenSet;
+use crate::names::{NameIndex, Namer};
 use crate::normalize::{Normalizer, key_hash};
 use crate::stats::BatchOutcome;
 use crate::store::{
-    self, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic, write_json_str,
+    self, Known, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic, write_json_str,
 };
 
 /// Duplicates kept per batch for the avoid hints.
 const DUPLICATE_SAMPLE: usize = 64;
-/// Keys computed ahead of their inserts while loading `output.txt`.
-const LOAD_CHUNK: usize = 256;
 
 pub struct Topic {
     pub store: TopicStore,
     pub seen: SeenSet,
+    pub names: NameIndex,
 }
 
 impl Topic {
     /// Opens (and repairs) the topic's folder and loads what it holds.
+    /// Keys are computed again from the stored spellings, so a change of
+    /// the key's rules applies to what is on disk too.
     pub fn open(data_dir: &Path, topic: &str) -> io::Result<(Topic, Recovery)> {
         // Sized once: growing a ten-million-item set would briefly hold the
         // old table and the new one.
-        let expected = store::count_items(data_dir, topic)?;
-        let mut seen = SeenSet::with_capacity(expected as usize);
+        let expected = store::count_items(data_dir, topic)? as usize;
+        let mut seen = SeenSet::with_capacity(expected);
+        let mut names = NameIndex::with_capacity(expected);
         let mut normalizer = Normalizer::default();
-        let mut hashes = Vec::with_capacity(LOAD_CHUNK);
-        let mut new = [false; LOAD_CHUNK];
-        let (store, recovery) = TopicStore::open(data_dir, topic, |line| {
-            let key = normalizer.key(line);
-            if !key.is_empty() {
-                hashes.push(key_hash(key));
+        let mut namer = Namer::default();
+        let (store, recovery) = TopicStore::open(data_dir, topic, |known| match known {
+            Known::Item(line) => {
+                // Every line takes the next index, so indexes stay lines.
+                let index = seen.add(key_hash(normalizer.key(line)));
+                if let Some(name) = namer.key(line) {
+                    names.insert(&name, index);
+                }
             }
-            if hashes.len() == LOAD_CHUNK {
-                seen.insert_batch(&hashes, &mut new);
-                hashes.clear();
+            Known::Alias { item, of } => {
+                let key = normalizer.key(item);
+                if !key.is_empty() {
+                    seen.add_alias(key_hash(key), of as usize - 1);
+                }
             }
         })?;
-        seen.insert_batch(&hashes, &mut new[..hashes.len()]);
         match std::fs::read(store.dir.join(SIGHTINGS)) {
             Ok(saved) => seen.restore_counts(&saved),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        Ok((Topic { store, seen }, recovery))
+        Ok((Topic { store, seen, names }, recovery))
     }
 
     /// Saves the sighting counts (one byte per item, `output.txt` order),
@@ -72,11 +79,11 @@ impl Topic {
     }
 
     /// Deduplicates a batch's `items` (the batch itself gives their
-    /// provenance) into the topic, appending the new ones
-    /// (buffered, not yet synced). Returns what happened and the
-    /// `igentai.items` payload of the new items (if any); a sample of the
-    /// candidates that were already known stays in `scratch`
-    /// ([`Scratch::duplicates`]).
+    /// provenance) into the topic, appending the new ones and the
+    /// near-duplicates' alias records (buffered, not yet synced). Returns
+    /// what happened and the `igentai.items` payload of the new items (if
+    /// any); a sample of the candidates that were already known (as they
+    /// are or as a variant) stays in `scratch` ([`Scratch::duplicates`]).
     pub fn dedup(
         &mut self,
         batch: &CandidateBatch,
@@ -97,22 +104,15 @@ impl Topic {
                 None => outcome.invalid += 1,
             }
         }
-        scratch.new.resize(scratch.hashes.len(), false);
-        self.seen.insert_batch(&scratch.hashes, &mut scratch.new);
+        self.seen.prefetch(&scratch.hashes);
 
         let arena = scratch.arena.as_str();
         let mut new_items = Vec::new();
-        for (i, ((text, key), new)) in scratch.items.iter().zip(&scratch.new).enumerate() {
+        for (i, ((text, key), &hash)) in scratch.items.iter().zip(&scratch.hashes).enumerate() {
             outcome.candidates += 1;
             let text = &arena[text.clone()];
-            if !new {
-                if scratch.duplicates.len() < DUPLICATE_SAMPLE {
-                    scratch.duplicates.push(i);
-                }
-                continue;
-            }
-            outcome.new += 1;
-            let seq = self.store.append(RecordRef {
+            let record = RecordRef {
+                alias_of: None,
                 seq: 0,
                 item: text,
                 key: &arena[key.clone()],
@@ -123,7 +123,38 @@ impl Topic {
                 run: &batch.run_id,
                 batch: &batch.batch_id,
                 ts: now,
-            })?;
+            };
+            let known = match self.seen.find(hash) {
+                Some(index) => Some(index),
+                None => {
+                    let name = scratch.namer.key(text);
+                    match name.as_ref().and_then(|name| self.names.find(name)) {
+                        Some(index) => {
+                            outcome.near_duplicates += 1;
+                            self.seen.add_alias(hash, index);
+                            self.store.append_alias(record, index as u64 + 1);
+                            Some(index)
+                        }
+                        None => {
+                            let index = self.seen.add(hash);
+                            if let Some(name) = &name {
+                                self.names.insert(name, index);
+                            }
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(index) = known {
+                self.seen.sight(index);
+                if scratch.duplicates.len() < DUPLICATE_SAMPLE {
+                    scratch.duplicates.push(i);
+                }
+                continue;
+            }
+            outcome.new += 1;
+            let seq = self.store.append(record)?;
+            debug_assert_eq!(seq, self.seen.len() as u64, "items are lines");
             new_items.push(NewItemRef {
                 seq,
                 text,
@@ -148,12 +179,12 @@ impl Topic {
 #[derive(Default)]
 pub struct Scratch {
     vetter: Vetter,
+    namer: Namer,
     /// The vetted items' spellings and keys, one after another.
     arena: String,
-    /// Per vetted item: spelling and key in `arena`; its hash; whether new.
+    /// Per vetted item: spelling and key in `arena`; its hash.
     items: Vec<(Range<usize>, Range<usize>)>,
     hashes: Vec<u128>,
-    new: Vec<bool>,
     /// The items of the last batch that were known already (a sample).
     duplicates: Vec<usize>,
 }
@@ -163,7 +194,6 @@ impl Scratch {
         self.arena.clear();
         self.items.clear();
         self.hashes.clear();
-        self.new.clear();
         self.duplicates.clear();
     }
 
@@ -330,5 +360,80 @@ mod tests {
         assert_eq!(recovery.items, 2);
         assert!(!topic.seen.insert(key_hash("brie")));
         assert!(topic.seen.insert(key_hash("gouda")));
+    }
+
+    fn outcome_of(topic: &mut Topic, items: &[&str], scratch: &mut Scratch) -> (u64, u64, u64) {
+        let (o, _) = topic.dedup(&batch(), &cows(items), "t", scratch).unwrap();
+        (o.candidates, o.new, o.near_duplicates)
+    }
+
+    #[test]
+    fn near_duplicates_become_aliases_and_stay_after_reopening() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut topic, _) = Topic::open(tmp.path(), "Cheeses").unwrap();
+        let mut scratch = Scratch::default();
+        let batch = [
+            "Salmaella",
+            "Salmaella (Bergamo, Italy)",
+            "Mercury (planet)",
+            "Mercury (element)",
+            "Salmaella (Bergamo, Italy)",
+            "2. Bundesliga",
+            "Bundesliga",
+        ];
+        assert_eq!(outcome_of(&mut topic, &batch, &mut scratch), (7, 5, 1));
+        // The variant, the first spelling and the repeated variant were
+        // known: all three count for item 1.
+        assert_eq!(scratch.duplicates().len(), 2);
+        assert_eq!(topic.seen.counts()[0], 3);
+        topic.store.commit().unwrap();
+        topic.save_sightings().unwrap();
+        drop(topic);
+
+        let (mut topic, recovery) = Topic::open(tmp.path(), "Cheeses").unwrap();
+        assert_eq!((recovery.items, recovery.aliases), (5, 1));
+        assert_eq!(topic.seen.counts()[0], 3);
+        // The alias is a plain duplicate now; other variants still merge.
+        assert_eq!(
+            outcome_of(
+                &mut topic,
+                &[
+                    "salmaella (bergamo, italy)",
+                    "Salmaella (Tuscany)",
+                    "Mercury",
+                    "Mercury (Roman god)"
+                ],
+                &mut scratch
+            ),
+            (4, 1, 2)
+        );
+        topic.store.commit().unwrap();
+        let dir = topic.store.dir.clone();
+        let output = std::fs::read_to_string(dir.join(store::OUTPUT)).unwrap();
+        assert_eq!(
+            output.lines().collect::<Vec<_>>(),
+            [
+                "Salmaella",
+                "Mercury (planet)",
+                "Mercury (element)",
+                "2. Bundesliga",
+                "Bundesliga",
+                "Mercury (Roman god)"
+            ]
+        );
+        let aliases: Vec<(u64, String)> = std::fs::read_to_string(dir.join(store::ITEMS))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<store::ItemRecord>(l).unwrap())
+            .filter_map(|r| r.alias_of.map(|of| (of, r.item)))
+            .collect();
+        assert_eq!(
+            aliases,
+            [
+                (1, "Salmaella (Bergamo, Italy)".to_string()),
+                (1, "Salmaella (Tuscany)".to_string()),
+                (2, "Mercury".to_string()),
+            ]
+        );
     }
 }

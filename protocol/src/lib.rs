@@ -32,6 +32,11 @@ pub const VERSION: u32 = 1;
 /// rejection is ours, counted and explained, rather than the server's.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
+/// The longest item kept, in characters: the worker's parser drops longer
+/// lines and the coordinator rejects longer items. An item is a name, not
+/// a paragraph.
+pub const MAX_ITEM_CHARS: usize = 200;
+
 /// The largest control request the coordinator will read.
 pub const MAX_CONTROL_BYTES: usize = 64 * 1024;
 

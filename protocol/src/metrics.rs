@@ -53,7 +53,12 @@ pub struct Totals {
     /// Unique items found by this run.
     pub new_this_run: u64,
     pub candidates: u64,
+    /// Candidates that were not new: plain duplicates and near-duplicates.
     pub duplicates: u64,
+    /// Of the duplicates, those merged into an earlier item as a variant
+    /// spelling ("Salmaella (Bergamo)" of "Salmaella"), recorded as aliases.
+    #[serde(default)]
+    pub near_duplicates: u64,
     pub batches: u64,
     /// Candidate lines dropped as unusable (empty, too long, control characters).
     pub invalid_items: u64,
@@ -81,6 +86,9 @@ pub struct Yield {
     pub candidates: u64,
     /// New unique items.
     pub unique: u64,
+    /// Candidates merged into an earlier item as a variant spelling.
+    #[serde(default)]
+    pub near_duplicates: u64,
     pub tokens_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,

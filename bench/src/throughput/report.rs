@@ -107,22 +107,35 @@ impl Report {
     /// Rewrites the part of `path` between the markers (creating the file,
     /// or appending the markers, when missing).
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let old = match std::fs::read_to_string(path) {
-            Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_string(),
-            Err(e) => return Err(e.into()),
-        };
-        std::fs::write(path, splice(&old, &self.section()))?;
-        Ok(())
+        write_between(path, BEGIN, END, &self.section())
     }
 }
 
+/// Rewrites the part of `path` between the markers `begin` and `end` with
+/// `section` (creating the file, or appending the markers, when missing),
+/// leaving the rest of the file as it was. Every benchmark that records its
+/// own section of `BENCHMARKS.md` writes it with this.
+pub fn write_between(path: &Path, begin: &str, end: &str, section: &str) -> anyhow::Result<()> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Benchmarks\n".to_string(),
+        Err(e) => return Err(e.into()),
+    };
+    std::fs::write(path, splice_between(&old, begin, end, section))?;
+    Ok(())
+}
+
 /// `text` with what lies between the markers replaced by `section`.
+#[cfg(test)]
 fn splice(text: &str, section: &str) -> String {
-    let block = format!("{BEGIN}\n{section}{END}");
-    match (text.find(BEGIN), text.find(END)) {
+    splice_between(text, BEGIN, END, section)
+}
+
+fn splice_between(text: &str, begin: &str, end: &str, section: &str) -> String {
+    let block = format!("{begin}\n{section}{end}");
+    match (text.find(begin), text.find(end)) {
         (Some(b), Some(e)) if b < e => {
-            format!("{}{block}{}", &text[..b], &text[e + END.len()..])
+            format!("{}{block}{}", &text[..b], &text[e + end.len()..])
         }
         _ => {
             let sep = if text.is_empty() || text.ends_with("\n\n") {

@@ -65,14 +65,15 @@ pub fn item(n: u64) -> String {
 }
 
 /// Another spelling of item `n` that normalizes to the same key, as models
-/// repeat themselves: lower case, an article, a list marker, emphasis or a
-/// trailing period.
+/// repeat themselves: lower case, an article, typographic quotes, emphasis
+/// or a trailing period. (List markers are the worker's to cut: the
+/// coordinator keeps what reaches it as part of the name.)
 pub fn respelling(n: u64, variant: u64) -> String {
     let base = item(n);
     match variant % 5 {
         0 => base.to_lowercase(),
         1 => format!("The {base}"),
-        2 => format!("{}. {base}", variant % 20 + 1),
+        2 => format!("“{base}”"),
         3 => format!("**{base}**"),
         _ => format!("{base}."),
     }

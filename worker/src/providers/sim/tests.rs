@@ -467,7 +467,7 @@ fn truth_names_every_line() {
         }
         // Whatever the parser keeps is judged by the item it mentions.
         let named: HashSet<Option<u64>> = truth.lines.iter().map(|l| l.item).collect();
-        for item in parse(&text) {
+        for item in parse(&text, &prompt(20, &[])) {
             assert!(named.contains(&truth.judge(&u, &item).item()), "{item}");
         }
     }
@@ -521,7 +521,7 @@ fn json_answers_parse() {
             .collect();
         let lines: Vec<&str> = truth.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(items, lines);
-        assert_eq!(parse(&text).len(), items.len(), "{text}");
+        assert_eq!(parse(&text, &prompt(20, &[])).len(), items.len(), "{text}");
     }
     let c = answer(&sim, &ask_partitions(None, 6), &mut rng);
     let value: serde_json::Value = serde_json::from_str(&c.text).expect("valid JSON");
@@ -539,7 +539,8 @@ fn weak_models_name_nonsense_and_answer_little_under_it() {
     let (mut names, mut misfits) = (0, 0);
     let mut nonsense = None;
     for _ in 0..100 {
-        for name in parse(&answer(&weak, &ask_partitions(None, 8), &mut rng).text) {
+        let ask = ask_partitions(None, 8);
+        for name in parse(&answer(&weak, &ask, &mut rng).text, &ask) {
             names += 1;
             if !u.fits(&name) {
                 misfits += 1;
@@ -556,12 +557,9 @@ fn weak_models_name_nonsense_and_answer_little_under_it() {
     let real = paths_at(&u, 1)[0].clone();
     assert!(u.fits(&real) && u.fits(&paths_at(&u, 2)[0]));
     let lines = |sim: &Sim, partition: &str| {
-        let c = answer(
-            sim,
-            &partitioned(20, &[], Some(partition)),
-            &mut Rng::new(3),
-        );
-        parse(&c.text).len()
+        let ask = partitioned(20, &[], Some(partition));
+        let c = answer(sim, &ask, &mut Rng::new(3));
+        parse(&c.text, &ask).len()
     };
     assert_eq!(lines(&weak, &nonsense), 9, "0.43 of 20 under nonsense");
     assert_eq!(lines(&weak, &real), 20);

@@ -1,0 +1,191 @@
+//! Scoring the near-duplicate merge on a labeled set of spelling pairs
+//! (`bench/data/name_pairs.tsv`): how many of the merges it makes are right
+//! (precision: a wrong merge loses a real item) and how many of the true
+//! variants it finds (recall). Used by the names tests and by `bench --bin
+//! merge`, so both judge the same decision the same way.
+
+use crate::names::name_key;
+use crate::normalize::normalize;
+
+/// The labeled set as shipped, for tests and the benchmark.
+pub const LABELED: &str = include_str!("../../bench/data/name_pairs.tsv");
+
+/// One labeled pair: whether `a` and `b` name one item.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pair<'a> {
+    pub same: bool,
+    pub a: &'a str,
+    pub b: &'a str,
+}
+
+/// Reads `label<TAB>a<TAB>b` lines (`same` or `different`); blank lines and
+/// lines starting with `#` are skipped.
+pub fn parse(tsv: &str) -> Result<Vec<Pair<'_>>, String> {
+    let mut pairs = Vec::new();
+    for (n, line) in tsv.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        let same = match fields.first() {
+            Some(&"same") => true,
+            Some(&"different") => false,
+            _ => return Err(format!("line {}: label must be same or different", n + 1)),
+        };
+        let [_, a, b] = fields[..] else {
+            return Err(format!(
+                "line {}: expected three tab-separated fields",
+                n + 1
+            ));
+        };
+        pairs.push(Pair { same, a, b });
+    }
+    Ok(pairs)
+}
+
+/// Whether ingest takes `b`, arriving after `a`, for the same item: equal
+/// exact keys (a plain duplicate) or merging name keys (a near-duplicate).
+pub fn merged(a: &str, b: &str) -> bool {
+    if normalize(a) == normalize(b) {
+        return true;
+    }
+    match (name_key(a), name_key(b)) {
+        (Some(a), Some(b)) => a.merges_with(&b),
+        _ => false,
+    }
+}
+
+/// The merge's confusion counts on a labeled set, and the pairs it got wrong.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Score {
+    /// `same` pairs merged.
+    pub true_merges: u64,
+    /// `different` pairs merged: lost items.
+    pub false_merges: u64,
+    /// `same` pairs kept apart: variants left in `output.txt`.
+    pub missed: u64,
+    /// `different` pairs kept apart.
+    pub kept_apart: u64,
+    pub false_merge_pairs: Vec<(String, String)>,
+    pub missed_pairs: Vec<(String, String)>,
+}
+
+impl Score {
+    /// Right merges among all merges made (1 when none were made).
+    pub fn precision(&self) -> f64 {
+        let merges = self.true_merges + self.false_merges;
+        if merges == 0 {
+            1.0
+        } else {
+            self.true_merges as f64 / merges as f64
+        }
+    }
+
+    /// `same` pairs merged among all `same` pairs (1 when there are none).
+    pub fn recall(&self) -> f64 {
+        let same = self.true_merges + self.missed;
+        if same == 0 {
+            1.0
+        } else {
+            self.true_merges as f64 / same as f64
+        }
+    }
+
+    pub fn pairs(&self) -> u64 {
+        self.true_merges + self.false_merges + self.missed + self.kept_apart
+    }
+}
+
+pub fn score(pairs: &[Pair<'_>]) -> Score {
+    let mut s = Score::default();
+    for p in pairs {
+        let pair = || (p.a.to_string(), p.b.to_string());
+        match (p.same, merged(p.a, p.b)) {
+            (true, true) => s.true_merges += 1,
+            (false, true) => {
+                s.false_merges += 1;
+                s.false_merge_pairs.push(pair());
+            }
+            (true, false) => {
+                s.missed += 1;
+                s.missed_pairs.push(pair());
+            }
+            (false, false) => s.kept_apart += 1,
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_labeled_set_meets_its_targets() {
+        let pairs = parse(LABELED).unwrap();
+        assert!(pairs.len() >= 200, "{} pairs", pairs.len());
+        let same = pairs.iter().filter(|p| p.same).count();
+        assert!(same >= 80 && pairs.len() - same >= 80, "{same} same");
+        let score = score(&pairs);
+        assert!(
+            score.precision() >= 0.99,
+            "precision {:.3}; wrong merges: {:?}",
+            score.precision(),
+            score.false_merge_pairs
+        );
+        assert!(
+            score.recall() >= 0.80,
+            "recall {:.3}; missed: {:?}",
+            score.recall(),
+            score.missed_pairs
+        );
+    }
+
+    #[test]
+    fn must_not_merge() {
+        for (a, b) in [
+            ("Toy Story", "Toy Story 2"),
+            ("Bundesliga", "2. Bundesliga"),
+            ("Henry IV", "Henry V"),
+            ("Paris", "Paris, Texas"),
+            ("Mercury (planet)", "Mercury (element)"),
+            ("Dune (1984)", "Dune (2021)"),
+            ("C", "C++"),
+            ("El Salvador", "Salvador"),
+            ("Python 3.11", "Python 3.12"),
+            ("1.5 Degrees", "15 Degrees"),
+            (
+                "Mission: Impossible - Fallout",
+                "Mission: Impossible - Dead Reckoning",
+            ),
+            ("Star Wars", "Star Wars: The Empire Strikes Back"),
+            ("Straße", "Strasse des 17. Juni"),
+        ] {
+            assert!(!merged(a, b), "{a:?} / {b:?}");
+            assert!(!merged(b, a), "{b:?} / {a:?}");
+        }
+    }
+
+    #[test]
+    fn parses_and_rejects_labels() {
+        let pairs = parse("# comment\n\nsame\ta\tb\ndifferent\tc\td\n").unwrap();
+        assert_eq!(
+            pairs,
+            [
+                Pair {
+                    same: true,
+                    a: "a",
+                    b: "b"
+                },
+                Pair {
+                    same: false,
+                    a: "c",
+                    b: "d"
+                }
+            ]
+        );
+        assert!(parse("maybe\ta\tb").is_err());
+        assert!(parse("same\ta").is_err());
+        assert!(parse("same\ta\tb\tc").is_err());
+    }
+}

@@ -1,0 +1,464 @@
+//! The name key: when two spellings with different exact keys name the same
+//! item ("Salmaella" / "Salmaella (Bergamo, Italy)", "Notre-Dame" / "Notre
+//! Dame", "Eiffel Tower - iconic iron tower" / "Eiffel Tower"), and the
+//! index that finds the earlier item a new spelling merges into.
+//!
+//! A wrong merge loses a real item, a missed one only keeps a variant, so
+//! the key is conservative. From a spelling:
+//! - a description after a spaced dash is cut when it reads as one: its
+//!   first word is all lower case ("Eiffel Tower - iconic iron tower"); a
+//!   capitalized part is kept ("Mission: Impossible - Fallout");
+//! - a trailing parenthetical or bracketed part is the qualifier, the rest
+//!   the head ("Mercury (planet)": head `mercury`, qualifier `planet`);
+//! - both are folded as the exact key folds them (NFKC, case folding,
+//!   invisible characters, a leading English article), then diacritics of
+//!   Latin, Greek and Cyrillic letters are dropped (`ø`, `æ`, `œ`, `ł`,
+//!   `đ`, `ð`, `þ`, `ı` spelled out), `&` is `and`, dots and apostrophes
+//!   join (`St.` = `St`, `U.S.A.` = `USA`), other punctuation separates
+//!   words (`Notre-Dame` = `Notre Dame`, `Paris, Texas` = `Paris Texas`),
+//!   while digits, roman numerals and symbols such as `+` and `#` stay
+//!   (`Henry IV` ≠ `Henry V`, `Toy Story` ≠ `Toy Story 2`, `2. Bundesliga`
+//!   ≠ `Bundesliga`, `C++` ≠ `C`);
+//! - `St`, `Ste` and `Mt` before another word are `Saint`, `Sainte` and
+//!   `Mount`; a leading `l'` is dropped, and a leading `le`, `la`, `les`,
+//!   `el`, `il`, `der` or `das` only when two words or more follow (`La
+//!   Sagrada Familia` = `Sagrada Familia`, but `El Salvador` ≠ `Salvador`).
+//!
+//! The merge rule: two spellings are one item when their heads are equal and
+//! either has no qualifier or their qualifiers are equal. So `Salmaella
+//! (Bergamo)` merges into `Salmaella`, `Mercury (planet)` and `Mercury
+//! (element)` stay two items, and the first spelling seen is the item. The
+//! index ([`NameIndex`]) stores hashes, not strings, in the same compact
+//! table as the seen-set: one entry per distinct head, and one per item
+//! with a qualifier.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+use xxhash_rust::xxh3::xxh3_128_with_seed;
+
+use crate::normalize::Normalizer;
+use crate::table::HashTable;
+
+/// A spelling's name key: its folded head and optional qualifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameKey {
+    pub head: String,
+    pub qualifier: Option<String>,
+}
+
+/// Hash seeds keeping heads and (head, qualifier) pairs apart from each
+/// other and from exact keys.
+const HEAD_SEED: u64 = 0x6865_6164;
+const PAIR_SEED: u64 = 0x7061_6972;
+
+impl NameKey {
+    /// The merge rule (see the module doc).
+    pub fn merges_with(&self, other: &NameKey) -> bool {
+        self.head == other.head
+            && match (&self.qualifier, &other.qualifier) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+
+    fn head_hash(&self) -> u128 {
+        xxh3_128_with_seed(self.head.as_bytes(), HEAD_SEED)
+    }
+
+    fn pair_hash(&self) -> Option<u128> {
+        self.qualifier.as_ref().map(|q| {
+            let mut bytes = Vec::with_capacity(self.head.len() + 1 + q.len());
+            bytes.extend_from_slice(self.head.as_bytes());
+            bytes.push(0);
+            bytes.extend_from_slice(q.as_bytes());
+            xxh3_128_with_seed(&bytes, PAIR_SEED)
+        })
+    }
+}
+
+/// The name key of a spelling; `None` when no word is left (such an item
+/// never merges).
+pub fn name_key(spelling: &str) -> Option<NameKey> {
+    Namer::default().key(spelling)
+}
+
+/// Computes name keys with reused buffers.
+#[derive(Debug, Default)]
+pub struct Namer {
+    normalizer: Normalizer,
+    chars: Vec<char>,
+    text: String,
+}
+
+impl Namer {
+    pub fn key(&mut self, spelling: &str) -> Option<NameKey> {
+        let (head, qualifier) = split_qualifier(cut_description(spelling));
+        let head = self.fold(head, true);
+        if head.is_empty() {
+            return None;
+        }
+        let qualifier = qualifier
+            .map(|q| self.fold(q, false))
+            .filter(|q| !q.is_empty());
+        Some(NameKey { head, qualifier })
+    }
+
+    /// Folded words joined by single spaces.
+    fn fold(&mut self, text: &str, head: bool) -> String {
+        let key = self.normalizer.key(text);
+        let key = match key.strip_prefix("l'") {
+            Some(rest) if head && rest.starts_with(char::is_alphanumeric) => rest,
+            _ => key,
+        };
+        let (chars, text) = (&mut self.chars, &mut self.text);
+        chars.clear();
+        text.clear();
+        if key.is_ascii() {
+            // ASCII is its own NFKD.
+            chars.extend(key.chars());
+        } else {
+            chars.extend(key.nfkd());
+        }
+        // Whether the last letter is Latin, Greek or Cyrillic: only their
+        // marks are diacritics to drop (elsewhere, vowel signs are letters).
+        let mut droppable_marks = false;
+        for (i, &c) in chars.iter().enumerate() {
+            // ASCII holds no combining mark: the table lookup is skipped.
+            if !c.is_ascii() && is_combining_mark(c) {
+                if !droppable_marks {
+                    text.push(c);
+                }
+                continue;
+            }
+            droppable_marks = c < '\u{530}' || ('\u{1E00}'..='\u{1FFF}').contains(&c);
+            let between_digits = i > 0
+                && chars[i - 1].is_ascii_digit()
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+            match c {
+                c if c.is_alphanumeric() => match spelled_out(c) {
+                    Some(s) => text.push_str(s),
+                    None => text.push(c),
+                },
+                // "1.5" is not "15", but "1,000" is "1000".
+                '.' if between_digits => text.push('.'),
+                ',' if between_digits => {}
+                '.' | '\'' => {}
+                '&' => text.push_str(" and "),
+                '+' | '#' | '@' | '$' | '%' | '=' => text.push(c),
+                _ => text.push(' '),
+            }
+        }
+        let mut words: Vec<&str> = text.split_whitespace().collect();
+        if head
+            && words.len() >= 3
+            && matches!(words[0], "le" | "la" | "les" | "el" | "il" | "der" | "das")
+        {
+            words.remove(0);
+        }
+        let last = words.len().saturating_sub(1);
+        for (i, word) in words.iter_mut().enumerate() {
+            if i < last {
+                *word = match *word {
+                    "st" => "saint",
+                    "ste" => "sainte",
+                    "mt" => "mount",
+                    w => w,
+                };
+            }
+        }
+        words.join(" ")
+    }
+}
+
+/// Letters without a decomposition that readers take for a plain one.
+fn spelled_out(c: char) -> Option<&'static str> {
+    Some(match c {
+        'ø' => "o",
+        'æ' => "ae",
+        'œ' => "oe",
+        'ł' => "l",
+        'đ' | 'ð' => "d",
+        'þ' => "th",
+        'ı' => "i",
+        _ => return None,
+    })
+}
+
+/// Dashes that may introduce a description, spaced on both sides.
+const DASHES: [&str; 4] = [" - ", " -- ", " – ", " — "];
+
+/// The spelling without a trailing description: from the first spaced dash
+/// followed by an all-lower-case word.
+fn cut_description(s: &str) -> &str {
+    let mut cut = s.len();
+    for dash in DASHES {
+        let mut from = 0;
+        while let Some(i) = s[from..].find(dash) {
+            let at = from + i;
+            if at < cut && !s[..at].trim().is_empty() && is_description(&s[at + dash.len()..]) {
+                cut = at;
+                break;
+            }
+            from = at + dash.len();
+        }
+    }
+    &s[..cut]
+}
+
+fn is_description(rest: &str) -> bool {
+    let first = rest
+        .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '*' | '_' | '"'))
+        .split_whitespace()
+        .next()
+        .unwrap_or_default();
+    !first.is_empty()
+        && first
+            .chars()
+            .all(|c| c.is_lowercase() || !c.is_alphanumeric())
+        && first.chars().next().is_some_and(char::is_lowercase)
+}
+
+/// Splits a trailing `(...)` or `[...]` off as the qualifier, unless it is
+/// the whole spelling.
+fn split_qualifier(s: &str) -> (&str, Option<&str>) {
+    let t = s.trim_end_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '.' | ',' | ';' | ':' | '*' | '_')
+    });
+    let (open, close) = match t.chars().last() {
+        Some(')') => ('(', ')'),
+        Some(']') => ('[', ']'),
+        Some('）') => ('（', '）'),
+        _ => return (s, None),
+    };
+    let mut depth = 0usize;
+    for (at, c) in t.char_indices().rev() {
+        if c == close {
+            depth += 1;
+        } else if c == open {
+            depth -= 1;
+            if depth == 0 {
+                let head = &t[..at];
+                if head.trim().is_empty() {
+                    return (s, None);
+                }
+                let inner = &t[at + open.len_utf8()..t.len() - close.len_utf8()];
+                return (head, Some(inner));
+            }
+        }
+    }
+    (s, None)
+}
+
+/// Flag on a head's entry: the first item with that head had a qualifier.
+const QUALIFIED: u32 = 1 << 31;
+
+/// Finds the earlier item a name key merges into. Values are item indexes
+/// (`output.txt` line less one), as in the seen-set.
+pub struct NameIndex {
+    table: HashTable,
+}
+
+impl NameIndex {
+    /// An index that holds `n` items without growing (when few have
+    /// qualifiers).
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            table: HashTable::with_capacity(n),
+        }
+    }
+
+    /// The index of the earlier item `key` merges into.
+    pub fn find(&self, key: &NameKey) -> Option<usize> {
+        let entry = self.table.get(key.head_hash())?;
+        let first = (entry & !QUALIFIED) as usize;
+        // An unqualified item is always the first with its head: a later
+        // one would have merged into the first.
+        match key.pair_hash() {
+            None => Some(first),
+            Some(_) if entry & QUALIFIED == 0 => Some(first),
+            Some(pair) => self.table.get(pair).map(|i| i as usize),
+        }
+    }
+
+    /// Records the item at `index` under `key`; earlier items keep theirs.
+    pub fn insert(&mut self, key: &NameKey, index: usize) {
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|&i| i < QUALIFIED)
+            .expect("the name index holds fewer than 2³¹ items");
+        let flag = if key.qualifier.is_some() {
+            QUALIFIED
+        } else {
+            0
+        };
+        self.table.insert(key.head_hash(), index | flag);
+        if let Some(pair) = key.pair_hash() {
+            self.table.insert(pair, index);
+        }
+    }
+
+    /// Entries held: heads and (head, qualifier) pairs.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The expected (head, qualifier), or `None` for no name key.
+    type Expected<'a> = Option<(&'a str, Option<&'a str>)>;
+
+    fn check(input: &str, expected: Expected<'_>) {
+        let expected = expected.map(|(head, qualifier)| NameKey {
+            head: head.into(),
+            qualifier: qualifier.map(str::to_string),
+        });
+        assert_eq!(name_key(input), expected, "name_key({input:?})");
+    }
+
+    #[test]
+    fn name_key_table() {
+        let cases: &[(&str, Expected)] = &[
+            ("Salmaella", Some(("salmaella", None))),
+            (
+                "Salmaella (Bergamo, Italy)",
+                Some(("salmaella", Some("bergamo italy"))),
+            ),
+            (
+                "Chablis (French Cheese of France)",
+                Some(("chablis", Some("french cheese of france"))),
+            ),
+            (
+                "Louvre Museum (Musée du Louvre)",
+                Some(("louvre museum", Some("musee du louvre"))),
+            ),
+            ("The Louvre", Some(("louvre", None))),
+            (
+                "Eiffel Tower - iconic iron tower",
+                Some(("eiffel tower", None)),
+            ),
+            ("Brie — a soft French cheese", Some(("brie", None))),
+            (
+                "Mission: Impossible - Fallout",
+                Some(("mission impossible fallout", None)),
+            ),
+            ("Apple - iPhone", Some(("apple iphone", None))),
+            ("Notre-Dame de Paris", Some(("notre dame de paris", None))),
+            ("Notre Dame de Paris", Some(("notre dame de paris", None))),
+            (
+                "St. Peter's Basilica",
+                Some(("saint peters basilica", None)),
+            ),
+            (
+                "Saint Peter’s Basilica",
+                Some(("saint peters basilica", None)),
+            ),
+            ("Main St.", Some(("main st", None))),
+            ("Procter & Gamble", Some(("procter and gamble", None))),
+            ("Paris, Texas", Some(("paris texas", None))),
+            ("2. Bundesliga", Some(("2 bundesliga", None))),
+            ("Henry IV", Some(("henry iv", None))),
+            ("Toy Story 2", Some(("toy story 2", None))),
+            ("C++", Some(("c++", None))),
+            ("C#", Some(("c#", None))),
+            ("Python 3.11", Some(("python 3.11", None))),
+            ("1,000 Islands", Some(("1000 islands", None))),
+            ("U.S.A.", Some(("usa", None))),
+            ("Crème Brûlée", Some(("creme brulee", None))),
+            ("Smørrebrød", Some(("smorrebrod", None))),
+            ("Straße", Some(("strasse", None))),
+            ("Lou\u{200B}vre", Some(("louvre", None))),
+            ("L'Arc de Triomphe", Some(("arc de triomphe", None))),
+            ("La Sagrada Familia", Some(("sagrada familia", None))),
+            ("El Salvador", Some(("el salvador", None))),
+            ("Le Mans", Some(("le mans", None))),
+            ("Mt. Everest", Some(("mount everest", None))),
+            ("Mercury (planet)", Some(("mercury", Some("planet")))),
+            ("Dune [2021]", Some(("dune", Some("2021")))),
+            ("Film (x (y) z).", Some(("film", Some("x y z")))),
+            ("(1984)", Some(("1984", None))),
+            ("東京タワー", Some(("東京タワー", None))),
+            ("किताब", Some(("किताब", None))),
+            ("!!!", None),
+            ("...", None),
+        ];
+        for &(input, expected) in cases {
+            check(input, expected);
+        }
+    }
+
+    #[test]
+    fn the_merge_rule() {
+        let merges = |a: &str, b: &str| name_key(a).unwrap().merges_with(&name_key(b).unwrap());
+        for (a, b, expected) in [
+            ("Salmaella", "Salmaella (Bergamo, Italy)", true),
+            (
+                "Salmaella (Bergamo, Italy)",
+                "Salmaella (Bergamo, Italy.)",
+                true,
+            ),
+            (
+                "Salmaella (Bergamo, Italy)",
+                "Salmaella (Tuscany, Italy)",
+                false,
+            ),
+            ("Mercury (planet)", "Mercury (element)", false),
+            ("Mercury", "Mercury (element)", true),
+            ("Toy Story", "Toy Story 2", false),
+            ("Bundesliga", "2. Bundesliga", false),
+            ("Henry IV", "Henry V", false),
+            ("Paris", "Paris, Texas", false),
+        ] {
+            assert_eq!(merges(a, b), expected, "{a:?} / {b:?}");
+            assert_eq!(merges(b, a), expected, "{b:?} / {a:?}");
+        }
+    }
+
+    #[test]
+    fn the_index_finds_what_the_rule_merges() {
+        let items = [
+            "Salmaella",
+            "Mercury (planet)",
+            "Mercury (element)",
+            "Toy Story",
+            "Paris",
+            "Dune (1984)",
+        ];
+        let mut index = NameIndex::with_capacity(0);
+        for (i, item) in items.iter().enumerate() {
+            let key = name_key(item).unwrap();
+            assert_eq!(index.find(&key), None, "{item}");
+            index.insert(&key, i);
+        }
+        // Heads: 5; pairs: 3.
+        assert_eq!(index.len(), 8);
+        for (candidate, expected) in [
+            ("Salmaella (Bergamo, Italy)", Some(0)),
+            ("SALMAELLA", Some(0)),
+            ("Mercury", Some(1)),
+            ("Mercury (Element)", Some(2)),
+            ("Mercury (Roman god)", None),
+            ("Toy Story 2", None),
+            ("Paris, Texas", None),
+            ("Paris (France)", Some(4)),
+            ("Dune", Some(5)),
+            ("Dune (2021)", None),
+        ] {
+            let key = name_key(candidate).unwrap();
+            assert_eq!(index.find(&key), expected, "{candidate}");
+            // The rule and the index agree on the items they find.
+            if let Some(i) = expected {
+                assert!(name_key(items[i]).unwrap().merges_with(&key));
+            }
+        }
+        // An earlier item keeps its entries.
+        index.insert(&name_key("Salmaella (Bergamo)").unwrap(), 9);
+        assert_eq!(index.find(&name_key("Salmaella").unwrap()), Some(0));
+    }
+}

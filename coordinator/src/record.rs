@@ -1,0 +1,131 @@
+//! One line of `items.jsonl`: an item with its provenance, or an alias
+//! record naming a near-duplicate spelling and the item it merged into.
+//!
+//! An item record's `seq` is its line in `output.txt`. An alias record has
+//! no `seq` (no line of its own) but `alias_of`, the `seq` of the item, and
+//! starts with `{"alias_of":` so that a reader (and recovery) can tell the
+//! two apart without parsing every line.
+
+use serde::{Deserialize, Serialize};
+
+/// How every alias record starts.
+pub const ALIAS_PREFIX: &[u8] = b"{\"alias_of\":";
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One line of `items.jsonl`: an item with its provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemRecord {
+    /// The item this spelling merged into (alias records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_of: Option<u64>,
+    /// The line in `output.txt` (item records only; 0 in alias records).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u64,
+    pub item: String,
+    pub key: String,
+    pub provider: String,
+    pub model: String,
+    pub worker: String,
+    pub partition: Option<String>,
+    pub run: String,
+    pub batch: String,
+    /// RFC 3339, UTC.
+    pub ts: String,
+}
+
+impl ItemRecord {
+    /// The record borrowed, as [`TopicStore::append`] takes it.
+    pub fn borrowed(&self) -> RecordRef<'_> {
+        RecordRef {
+            alias_of: self.alias_of,
+            seq: self.seq,
+            item: &self.item,
+            key: &self.key,
+            provider: &self.provider,
+            model: &self.model,
+            worker: &self.worker,
+            partition: self.partition.as_deref(),
+            run: &self.run,
+            batch: &self.batch,
+            ts: &self.ts,
+        }
+    }
+}
+
+/// An [`ItemRecord`] borrowed from the batch it came from, so appending
+/// copies nothing; it serializes to the same JSON line.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RecordRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias_of: Option<u64>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub seq: u64,
+    pub item: &'a str,
+    pub key: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub worker: &'a str,
+    pub partition: Option<&'a str>,
+    pub run: &'a str,
+    pub batch: &'a str,
+    pub ts: &'a str,
+}
+
+impl RecordRef<'_> {
+    /// Appends the record as one line of JSON, the same bytes as
+    /// `serde_json::to_writer` writes, without its per-field machinery.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self.alias_of {
+            Some(of) => {
+                out.extend_from_slice(ALIAS_PREFIX);
+                out.extend_from_slice(of.to_string().as_bytes());
+                if self.seq != 0 {
+                    out.extend_from_slice(b",\"seq\":");
+                    out.extend_from_slice(self.seq.to_string().as_bytes());
+                }
+            }
+            None => {
+                out.extend_from_slice(b"{\"seq\":");
+                out.extend_from_slice(self.seq.to_string().as_bytes());
+            }
+        }
+        for (name, value) in [
+            ("item", Some(self.item)),
+            ("key", Some(self.key)),
+            ("provider", Some(self.provider)),
+            ("model", Some(self.model)),
+            ("worker", Some(self.worker)),
+            ("partition", self.partition),
+            ("run", Some(self.run)),
+            ("batch", Some(self.batch)),
+            ("ts", Some(self.ts)),
+        ] {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            match value {
+                Some(v) => write_json_str(out, v),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// Appends `s` as a JSON string: copied as is when nothing in it needs
+/// escaping (the usual case), else escaped by serde_json.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    let plain = s
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    }
+}
