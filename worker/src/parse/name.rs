@@ -24,8 +24,9 @@
 
 use crate::prompt::Task;
 
-/// Longest item kept, in characters.
-pub const MAX_ITEM_CHARS: usize = 200;
+/// Longest item kept, in characters: the protocol's limit, which the
+/// coordinator enforces too.
+pub use igentai_protocol::MAX_ITEM_CHARS;
 
 /// Most words a name may have before a description was cut from it.
 const MAX_NAME_WORDS: usize = 10;
