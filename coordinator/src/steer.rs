@@ -419,7 +419,7 @@ mod tests {
         let fresh = BatchOutcome {
             candidates: 20,
             new: 20,
-            invalid: 0,
+            ..BatchOutcome::default()
         };
         s.observe(&batch("sim", None), fresh, &[], 500);
         s.split_done(None, Ok(vec!["A".into(), "B".into()]));
@@ -440,7 +440,7 @@ mod tests {
                 let outcome = BatchOutcome {
                     candidates: 20,
                     new,
-                    invalid: 0,
+                    ..BatchOutcome::default()
                 };
                 s.observe(&b, outcome, &[], now);
             }
