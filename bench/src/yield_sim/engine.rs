@@ -573,8 +573,13 @@ mod tests {
         let noisy = run(&Fleet::standard(), &scenario(all, 1)).last();
         let t = noisy.truth;
         assert_eq!(t.keys, noisy.unique);
-        assert!(t.distinct < t.keys, "spellings inflate the keys: {t:?}");
-        assert!(t.junk > 0 && t.described > 0, "{t:?}");
+        // The sims answer with descriptions, echoes and placeholders; what
+        // the parser lets through of them stays under 1% of the keys.
+        assert!(t.distinct <= t.keys, "{t:?}");
+        assert!(
+            t.junk * 100 <= t.keys && t.described * 100 <= t.keys,
+            "{t:?}"
+        );
         assert_eq!(t.wrong_merges, 0, "no two names share a key");
         // Clean answers: every key is one item.
         let clean = run(&Fleet::standard().clean(), &scenario(all, 1)).last();

@@ -27,6 +27,10 @@ pub enum Reject {
     Sentence,
     /// No letter or digit at all.
     Noise,
+    /// A fragment of JSON or code that a model wrote instead of a list
+    /// (`fruits_list = ["apple`, `{ "items`): braces, an assignment, or
+    /// brackets that don't pair up.
+    Code,
 }
 
 /// Share of a name's words found in the prompt above which it echoes it.
@@ -151,6 +155,9 @@ impl Echoes {
         if !name.chars().any(char::is_alphanumeric) {
             return Some(Reject::Noise);
         }
+        if is_code(name) {
+            return Some(Reject::Code);
+        }
         if self.scopes.contains(&stems.join(" ")) {
             return Some(Reject::Echo);
         }
@@ -181,6 +188,15 @@ impl Echoes {
 }
 
 /// `2nd item`, `Item 3`, `item #4`, `[item]`, `<name>`, `...`.
+fn is_code(name: &str) -> bool {
+    let count = |c: char| name.chars().filter(|&x| x == c).count();
+    name.contains(['{', '}'])
+        || name.contains(" = ")
+        || name.contains("=[")
+        || name.contains("= [")
+        || count('[') != count(']')
+}
+
 fn is_placeholder(name: &str) -> bool {
     let lower = name.trim().to_lowercase();
     let bare = lower.trim_end_matches([':', '.', ',', ';']).trim();
@@ -291,6 +307,14 @@ mod tests {
             ("N/A", Some(Reject::Placeholder)),
             ("){", Some(Reject::Noise)),
             ("]", Some(Reject::Noise)),
+            // What SmolLM2 wrote when it answered with code.
+            ("fruits_list = [\"apple", Some(Reject::Code)),
+            ("orange\"]", Some(Reject::Code)),
+            ("{ \"items", Some(Reject::Code)),
+            ("items = {", Some(Reject::Code)),
+            ("Cheese [Aged", Some(Reject::Code)),
+            ("Brie [France]", None),
+            ("E=mc²", None),
             ("It is made from sheep milk.", Some(Reject::Sentence)),
             ("This cheese is aged for two years", Some(Reject::Sentence)),
             ("cheese that has a blue rind", Some(Reject::Sentence)),

@@ -521,7 +521,15 @@ fn json_answers_parse() {
             .collect();
         let lines: Vec<&str> = truth.lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(items, lines);
-        assert_eq!(parse(&text, &prompt(20, &[])).len(), items.len(), "{text}");
+        // Every line that names an item is kept; of the echoes and
+        // placeholders, what the parser cannot tell from a name ("things").
+        let named = truth
+            .lines
+            .iter()
+            .filter(|l| !matches!(l.shape, Shape::Echo | Shape::Placeholder))
+            .count();
+        let kept = parse(&text, &prompt(20, &[])).len();
+        assert!((named..=items.len()).contains(&kept), "{kept} of {text}");
     }
     let c = answer(&sim, &ask_partitions(None, 6), &mut rng);
     let value: serde_json::Value = serde_json::from_str(&c.text).expect("valid JSON");
