@@ -28,8 +28,9 @@ pub enum Reject {
     /// No letter or digit at all.
     Noise,
     /// A fragment of JSON or code that a model wrote instead of a list
-    /// (`fruits_list = ["apple`, `{ "items`): braces, an assignment, or
-    /// brackets that don't pair up.
+    /// (`fruits_list = ["apple`, `{ "items`, `import json`,
+    /// `fruits.fruit(3)`): braces, an assignment, brackets that don't pair
+    /// up, a method call, a leading punctuation mark.
     Code,
 }
 
@@ -190,7 +191,19 @@ impl Echoes {
 /// `2nd item`, `Item 3`, `item #4`, `[item]`, `<name>`, `...`.
 fn is_code(name: &str) -> bool {
     let count = |c: char| name.chars().filter(|&x| x == c).count();
-    name.contains(['{', '}'])
+    let lower = name.to_lowercase();
+    // A method call: letters, a dot, letters, an opening parenthesis.
+    let call = name.split_whitespace().any(|w| {
+        w.split_once('.').is_some_and(|(a, b)| {
+            a.chars().any(char::is_alphabetic) && b.contains('(') && !b.starts_with('(')
+        })
+    });
+    name.starts_with([',', '.', ';', ':', '/', '\\', '|', ')', ']', '}', '>', '='])
+        || lower.starts_with("import ")
+        || lower.starts_with("def ")
+        || lower.starts_with("print(")
+        || call
+        || name.contains(['{', '}'])
         || name.contains(" = ")
         || name.contains("=[")
         || name.contains("= [")
@@ -314,6 +327,13 @@ mod tests {
             ("items = {", Some(Reject::Code)),
             ("Cheese [Aged", Some(Reject::Code)),
             ("Brie [France]", None),
+            ("import json", Some(Reject::Code)),
+            (", 24, 16.59, 30.78", Some(Reject::Code)),
+            ("./15.06-27.23 4:39am", Some(Reject::Code)),
+            ("fruits.fruit(3)", Some(Reject::Code)),
+            ("St. Peter's Basilica", None),
+            ("Dr. No (film)", None),
+            ("Importance of Being Earnest", None),
             ("E=mc²", None),
             ("It is made from sheep milk.", Some(Reject::Sentence)),
             ("This cheese is aged for two years", Some(Reject::Sentence)),
