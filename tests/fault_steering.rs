@@ -105,16 +105,9 @@ async fn start(client: &async_nats::Client, request: &str) -> StartReply {
     decode_reply(&reply.payload).expect("the run starts")
 }
 
-/// The records of items.jsonl written in full so far (the coordinator may
-/// be appending the next one).
+/// The item records of items.jsonl written in full so far.
 fn records(output_dir: &Path) -> Vec<ItemRecord> {
-    let path = output_dir.join("items.jsonl");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-        .split_inclusive('\n')
-        .filter(|l| l.ends_with('\n'))
-        .map(|l| serde_json::from_str(l).expect("items.jsonl records decode"))
-        .collect()
+    common::item_records(&output_dir.join("items.jsonl"))
 }
 
 /// Every item once: no two lines of output.txt share a dedup key.

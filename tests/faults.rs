@@ -114,7 +114,10 @@ async fn disk_full_stops_acks_says_why_and_resumes_losing_nothing() {
         output.iter().all(|i| keys.insert(normalize(i))),
         "an item was written twice"
     );
-    assert_eq!(lines(&out.join("items.jsonl")).len(), output.len());
+    assert_eq!(
+        common::item_records(&out.join("items.jsonl")).len(),
+        output.len()
+    );
     let status = fleet.status().await;
     assert_eq!(status.state, RunState::Stopped);
     assert_eq!(status.totals.unique, output.len() as u64);

@@ -92,10 +92,7 @@ async fn fleet_fills_output_stops_cleanly_and_resumes() {
     for item in &output {
         assert!(keys.insert(normalize(item)), "duplicate key for {item:?}");
     }
-    let records: Vec<ItemRecord> = lines(&out_dir.join("items.jsonl"))
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records: Vec<ItemRecord> = common::item_records(&out_dir.join("items.jsonl"));
     assert_eq!(records.len(), output.len());
     for (i, (record, item)) in records.iter().zip(&output).enumerate() {
         assert_eq!(record.seq, i as u64 + 1);

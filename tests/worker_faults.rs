@@ -263,10 +263,7 @@ async fn fleet_survives_faulty_providers_a_nats_restart_and_sigterm() {
         );
     }
     let out_dir = Path::new(&started.output_dir);
-    let records: Vec<ItemRecord> = lines(&out_dir.join("items.jsonl"))
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records: Vec<ItemRecord> = common::item_records(&out_dir.join("items.jsonl"));
     let providers: BTreeSet<&str> = records.iter().map(|r| r.provider.as_str()).collect();
     assert_eq!(providers, BTreeSet::from(["flaky", "steady"]));
     assert_eq!(records.len(), lines(&out_dir.join("output.txt")).len());

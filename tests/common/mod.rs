@@ -141,6 +141,22 @@ pub fn spawn_worker(dir: &Path, nats_url: &str, id: &str) -> Proc {
 }
 
 /// Lines of a file, which must exist.
+/// The item records of `items.jsonl` written in full so far (the
+/// coordinator may be appending the next line), in `output.txt` order:
+/// alias records (near-duplicates of an earlier item) are left out.
+pub fn item_records(path: &Path) -> Vec<coordinator::store::ItemRecord> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .map(|l| {
+            serde_json::from_str::<coordinator::store::ItemRecord>(l)
+                .unwrap_or_else(|e| panic!("an items.jsonl record: {e}: {l}"))
+        })
+        .filter(|r| r.alias_of.is_none())
+        .collect()
+}
+
 pub fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
