@@ -201,3 +201,69 @@ async fn variants_merge_as_counted_aliases_and_survive_a_restart() {
     );
     assert!(fleet.coordinator_alive());
 }
+
+/// Plurals fold by topic: in a topic of kinds `Blue Cheeses` is `Blue
+/// Cheese` again; in a topic of titles `Alien` and `Aliens` are two films,
+/// also once the folder is reopened after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plurals_merge_in_topics_of_kinds_but_not_of_titles() {
+    let mut fleet = Fleet::start(0).await;
+    fleet.wait_workers(0).await;
+    let js = jetstream::new(fleet.client.clone());
+    let start = async |fleet: &Fleet, topic: &str| -> String {
+        let reply = fleet
+            .request(subjects::CONTROL_START, format!(r#"{{"topic":"{topic}"}}"#))
+            .await;
+        let run: StartReply =
+            serde_json::from_value(reply.clone()).unwrap_or_else(|_| panic!("{reply}"));
+        run.run_id
+    };
+
+    let run = start(&fleet, TOPIC).await;
+    wait_stream(&js).await;
+    let cheeses = ["Blue Cheeses", "Blue Cheese", "Goat Cheeses"];
+    publish_batch(&js, &batch("f1", &run, TOPIC, "p1", &cheeses)).await;
+    wait_drained(&js, Duration::from_secs(30)).await;
+    counted(&fleet, 1).await;
+    fleet.request(subjects::CONTROL_STOP, "{}".to_string()).await;
+
+    let films = "Science fiction films";
+    let run = start(&fleet, films).await;
+    let titles = ["Alien", "Aliens", "Predators", "Predator", "Alien (1979)"];
+    publish_batch(&js, &batch("f2", &run, films, "p1", &titles)).await;
+    wait_drained(&js, Duration::from_secs(30)).await;
+
+    let cheese_folder = fleet.data.join("rare-cheeses");
+    assert_eq!(
+        lines(&cheese_folder.join("output.txt")),
+        ["Blue Cheeses", "Goat Cheeses"]
+    );
+    assert_eq!(aliases(&cheese_folder), [(1, "Blue Cheese".to_string())]);
+    let films_folder = fleet.data.join("science-fiction-films");
+    assert_eq!(
+        lines(&films_folder.join("output.txt")),
+        ["Alien", "Aliens", "Predators", "Predator"]
+    );
+    assert_eq!(aliases(&films_folder), [(1, "Alien (1979)".to_string())]);
+
+    // Reopened from disk, the folder keeps its topic's rules.
+    let status = fleet.coordinator.terminate(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status:?}");
+    fleet.coordinator = spawn_coordinator(fleet.dir.path(), &fleet.nats.url, &fleet.data);
+    wait_for("the restarted coordinator", Duration::from_secs(30), || {
+        fleet.try_status()
+    })
+    .await;
+    let sequels = ["Aliens (1986)", "Predator (1987)", "Alien"];
+    publish_batch(&js, &batch("f3", &run, films, "p1", &sequels)).await;
+    wait_drained(&js, Duration::from_secs(30)).await;
+    assert_eq!(lines(&films_folder.join("output.txt")).len(), 4);
+    assert_eq!(
+        aliases(&films_folder),
+        [
+            (1, "Alien (1979)".to_string()),
+            (2, "Aliens (1986)".to_string()),
+            (4, "Predator (1987)".to_string()),
+        ]
+    );
+}

@@ -22,7 +22,9 @@
 //! - the head's last word, when a regular English plural of five letters
 //!   or more, is its singular (`Bananas` = `banana`, `Wild Cherries` =
 //!   `wild cherry`), since models switch between the two from one answer
-//!   to the next;
+//!   to the next; except in topics whose items are titles (films, songs,
+//!   books, games, bands, ...: [`NameRules::for_topic`]), where the number
+//!   is part of the name (`Alien` ≠ `Aliens`, `Predator` ≠ `Predators`);
 //! - `St`, `Ste` and `Mt` before another word are `Saint`, `Sainte` and
 //!   `Mount`; a leading `l'` is dropped, and a leading `le`, `la`, `les`,
 //!   `el`, `il`, `der` or `das` only when two words or more follow (`La
@@ -80,10 +82,47 @@ impl NameKey {
     }
 }
 
-/// The name key of a spelling; `None` when no word is left (such an item
-/// never merges).
+/// What a topic's name key may fold, decided once from the topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameRules {
+    /// Whether a plural last word folds to its singular.
+    pub fold_plurals: bool,
+}
+
+impl Default for NameRules {
+    fn default() -> Self {
+        Self { fold_plurals: true }
+    }
+}
+
+/// Words of a topic whose items are titles or brand names, in which a
+/// plural is a different name: a film and its sequel ("Alien", "Aliens"),
+/// an album and a band's hit ("Transformer", "Transformers").
+const TITLED: &[&str] = &[
+    "album", "anime", "band", "book", "brand", "cartoon", "comic", "episode", "film",
+    "franchise", "game", "manga", "movie", "musical", "novel", "opera", "painting", "play",
+    "podcast", "poem", "record", "series", "show", "sitcom", "single", "song", "soundtrack",
+    "title", "track", "videogame",
+];
+
+impl NameRules {
+    /// The rules for `topic`: plurals fold unless a word of the topic says
+    /// its items are titles ("Science fiction films", "Beatles songs").
+    pub fn for_topic(topic: &str) -> NameRules {
+        let key = crate::normalize::normalize(topic);
+        let titled = key
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| TITLED.contains(&w) || w.strip_suffix('s').is_some_and(|w| TITLED.contains(&w)));
+        NameRules {
+            fold_plurals: !titled,
+        }
+    }
+}
+
+/// The name key of a spelling under the default rules; `None` when no word
+/// is left (such an item never merges).
 pub fn name_key(spelling: &str) -> Option<NameKey> {
-    Namer::default().key(spelling)
+    Namer::default().key(spelling, NameRules::default())
 }
 
 /// Computes name keys with reused buffers.
@@ -95,20 +134,22 @@ pub struct Namer {
 }
 
 impl Namer {
-    pub fn key(&mut self, spelling: &str) -> Option<NameKey> {
+    pub fn key(&mut self, spelling: &str, rules: NameRules) -> Option<NameKey> {
         let (head, qualifier) = split_qualifier(cut_description(spelling));
-        let head = self.fold(head, true);
+        let head = self.fold(head, Some(rules));
         if head.is_empty() {
             return None;
         }
         let qualifier = qualifier
-            .map(|q| self.fold(q, false))
+            .map(|q| self.fold(q, None))
             .filter(|q| !q.is_empty());
         Some(NameKey { head, qualifier })
     }
 
-    /// Folded words joined by single spaces.
-    fn fold(&mut self, text: &str, head: bool) -> String {
+    /// Folded words joined by single spaces; `rules` for a head, `None` for
+    /// a qualifier.
+    fn fold(&mut self, text: &str, rules: Option<NameRules>) -> String {
+        let head = rules.is_some();
         let key = self.normalizer.key(text);
         let key = match key.strip_prefix("l'") {
             Some(rest) if head && rest.starts_with(char::is_alphanumeric) => rest,
@@ -171,7 +212,7 @@ impl Namer {
             }
         }
         let mut joined = words.join(" ");
-        if head {
+        if rules.is_some_and(|r| r.fold_plurals) {
             let start = joined.rfind(' ').map_or(0, |i| i + 1);
             if let Some(one) = singular(&joined[start..]) {
                 joined.truncate(start);
@@ -183,7 +224,7 @@ impl Namer {
 }
 
 /// The English singular of a head's last word, when it reads as a regular
-/// plural: `-ies` → `-y`, `-es` after `s`, `x`, `z`, `ch`, `sh`, else a
+/// plural: `-ies` → `-y`, `-es` after `ss`, `zz`, `x`, `ch`, `sh`, else a
 /// final `-s`; words of four letters or fewer, and words ending in `ss`,
 /// `us` or `is` (`glass`, `Venus`, `Paris`), are left alone. Models write
 /// "Bananas" in one answer and "banana" in the next; both spellings of an
@@ -196,8 +237,15 @@ fn singular(word: &str) -> Option<String> {
     if let Some(stem) = word.strip_suffix("ies") {
         return Some(format!("{stem}y"));
     }
+    // `-es` is the plural ending after `ss`, `zz`, `x`, `ch` and `sh`
+    // (`glasses`, `boxes`, `churches`); after a single `s` or `z` the word
+    // ends in `e` (`cheeses`, `horses`, `prizes`).
     if let Some(stem) = word.strip_suffix("es")
-        && (stem.ends_with(['s', 'x', 'z']) || stem.ends_with("ch") || stem.ends_with("sh"))
+        && (stem.ends_with("ss")
+            || stem.ends_with("zz")
+            || stem.ends_with('x')
+            || stem.ends_with("ch")
+            || stem.ends_with("sh"))
     {
         return Some(stem.to_string());
     }
@@ -383,6 +431,10 @@ mod tests {
             ("Wild Cherries", Some(("wild cherry", None))),
             ("Churches of Rome", Some(("churches of rome", None))),
             ("Boxes", Some(("box", None))),
+            ("Glasses", Some(("glass", None))),
+            ("Blue Cheeses", Some(("blue cheese", None))),
+            ("Horses", Some(("horse", None))),
+            ("Prizes", Some(("prize", None))),
             ("Glass", Some(("glass", None))),
             ("Venus", Some(("venus", None))),
             ("Paris", Some(("paris", None))),
@@ -508,5 +560,42 @@ mod tests {
         // An earlier item keeps its entries.
         index.insert(&name_key("Salmaella (Bergamo)").unwrap(), 9);
         assert_eq!(index.find(&name_key("Salmaella").unwrap()), Some(0));
+    }
+
+    #[test]
+    fn plurals_fold_unless_the_topic_names_titles() {
+        for (topic, folds) in [
+            ("Rare cheeses", true),
+            ("Fruits", true),
+            ("Dog breeds", true),
+            ("", true),
+            ("Science fiction films", false),
+            ("Horror MOVIES of the 80s", false),
+            ("Beatles songs", false),
+            ("Video games", false),
+            ("Shakespeare's plays", false),
+            ("TV series", false),
+            ("Board games", false),
+            ("Novels by Dickens", false),
+            // A word merely containing a titled one is not it.
+            ("Filmmakers", true),
+            ("Playgrounds", true),
+        ] {
+            assert_eq!(
+                NameRules::for_topic(topic).fold_plurals,
+                folds,
+                "{topic:?}"
+            );
+        }
+        let key = |s: &str, topic: &str| {
+            Namer::default()
+                .key(s, NameRules::for_topic(topic))
+                .unwrap()
+                .head
+        };
+        assert_eq!(key("Aliens", "Fruits"), "alien");
+        assert_eq!(key("Aliens", "Science fiction films"), "aliens");
+        assert_eq!(key("Wild Cherries", "Cherry cultivars"), "wild cherry");
+        assert_eq!(key("Wild Cherries", "Songs"), "wild cherries");
     }
 }

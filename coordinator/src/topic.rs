@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::batch::Vetter;
 use crate::dedup::SeenSet;
-use crate::names::{NameIndex, Namer};
+use crate::names::{NameIndex, NameRules, Namer};
 use crate::normalize::{Normalizer, key_hash};
 use crate::stats::BatchOutcome;
 use crate::store::{
@@ -35,6 +35,8 @@ pub struct Topic {
     pub store: TopicStore,
     pub seen: SeenSet,
     pub names: NameIndex,
+    /// What the topic's name key folds (plurals, unless items are titles).
+    pub rules: NameRules,
 }
 
 impl Topic {
@@ -49,11 +51,12 @@ impl Topic {
         let mut names = NameIndex::with_capacity(expected);
         let mut normalizer = Normalizer::default();
         let mut namer = Namer::default();
+        let rules = NameRules::for_topic(topic);
         let (store, recovery) = TopicStore::open(data_dir, topic, |known| match known {
             Known::Item(line) => {
                 // Every line takes the next index, so indexes stay lines.
                 let index = seen.add(key_hash(normalizer.key(line)));
-                if let Some(name) = namer.key(line) {
+                if let Some(name) = namer.key(line, rules) {
                     names.insert(&name, index);
                 }
             }
@@ -69,7 +72,15 @@ impl Topic {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        Ok((Topic { store, seen, names }, recovery))
+        Ok((
+            Topic {
+                store,
+                seen,
+                names,
+                rules,
+            },
+            recovery,
+        ))
     }
 
     /// Saves the sighting counts (one byte per item, `output.txt` order),
@@ -127,7 +138,7 @@ impl Topic {
             let known = match self.seen.find(hash) {
                 Some(index) => Some(index),
                 None => {
-                    let name = scratch.namer.key(text);
+                    let name = scratch.namer.key(text, self.rules);
                     match name.as_ref().and_then(|name| self.names.find(name)) {
                         Some(index) => {
                             outcome.near_duplicates += 1;

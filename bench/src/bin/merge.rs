@@ -16,7 +16,7 @@ use bench::throughput::report::{Report, Row, write_between};
 use bench::throughput::{procs, workload};
 use clap::Parser;
 use coordinator::name_pairs::{self, LABELED};
-use coordinator::names::Namer;
+use coordinator::names::{NameRules, Namer};
 
 const BEGIN: &str = "<!-- merge:begin -->";
 const END: &str = "<!-- merge:end -->";
@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let started = Instant::now();
     for s in &spellings {
-        black_box(namer.key(black_box(s)));
+        black_box(namer.key(black_box(s), NameRules::default()));
     }
     let rate = args.keys as f64 / started.elapsed().as_secs_f64();
 
