@@ -182,9 +182,15 @@ mod tests {
         check(&[("cookie", format!("a=b; {COOKIE}; c=d").as_str())], true);
         check(&[("cookie", "a=b"), ("cookie", COOKIE)], true);
         // Another port's cookie, the raw token, a prefix, a wrong value.
-        check(&[("cookie", "igentai_dashboard_8081=7333637265743b2278")], false);
+        check(
+            &[("cookie", "igentai_dashboard_8081=7333637265743b2278")],
+            false,
+        );
         check(&[("cookie", r#"igentai_dashboard_8080=s3cret;"x"#)], false);
-        check(&[("cookie", "igentai_dashboard_8080=7333637265743b22")], false);
+        check(
+            &[("cookie", "igentai_dashboard_8080=7333637265743b22")],
+            false,
+        );
         check(&[("cookie", "igentai_dashboard_8080=")], false);
         check(&[(auth, "Bearer guess"), ("cookie", COOKIE)], true);
     }

@@ -68,7 +68,11 @@ pub struct Config {
     /// A further name (or address) requests may carry in `Host`, besides
     /// localhost, loopback addresses and the address listened on; repeat
     /// the flag, or separate names with commas. Any other name is refused.
-    #[arg(long = "allowed-host", env = "IGENTAI_DASHBOARD_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-host",
+        env = "IGENTAI_DASHBOARD_HOSTS",
+        value_delimiter = ','
+    )]
     pub allowed_hosts: Vec<HostName>,
 }
 

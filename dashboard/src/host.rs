@@ -129,7 +129,10 @@ mod tests {
     /// Whether a dashboard listening on `listen`, with `dash.example` and
     /// `10.1.2.3` allowed, serves a request whose `Host` is `host`.
     fn check(listen: &str, host: &str, served: bool) {
-        let allowed = ["Dash.Example.".parse().unwrap(), "10.1.2.3".parse().unwrap()];
+        let allowed = [
+            "Dash.Example.".parse().unwrap(),
+            "10.1.2.3".parse().unwrap(),
+        ];
         let hosts = AllowedHosts::new(listen.parse().unwrap(), &allowed);
         let got = HostName::from_authority(host).is_some_and(|name| hosts.allows(&name));
         assert_eq!(got, served, "listen {listen}, Host {host:?}");
@@ -184,7 +187,13 @@ mod tests {
         assert_eq!(parse("fe80::1"), Ok("fe80::1".into()));
         assert_eq!(parse("[FE80::1]:80"), Ok("fe80::1".into()));
         assert_eq!(parse("10.0.0.1"), Ok("10.0.0.1".into()));
-        for bad in ["", "http://dash.example", "dash example", "dash.example/x", "a:b"] {
+        for bad in [
+            "",
+            "http://dash.example",
+            "dash example",
+            "dash.example/x",
+            "a:b",
+        ] {
             let err = parse(bad).unwrap_err();
             assert!(err.contains("not a host name"), "{bad:?}: {err}");
         }

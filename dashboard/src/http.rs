@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -128,11 +128,7 @@ fn misdirected(name: Option<&HostName>) -> Answer {
     )
 }
 
-async fn require_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if !state.access.admits(request.headers()) {
         return unauthorized().into_response();
     }

@@ -67,7 +67,10 @@ async fn only_this_machines_names_are_served() {
         .expect("an answer");
     assert_eq!(response.status, 421, "{response:?}");
     // An absolute request target names the host too.
-    let absolute = format!("GET http://evil.example:{port}/ HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr);
+    let absolute = format!(
+        "GET http://evil.example:{port}/ HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        s.addr
+    );
     let response = raw_http(&s.addr, absolute.as_bytes())
         .await
         .expect("an answer");
@@ -94,5 +97,8 @@ async fn only_this_machines_names_are_served() {
         let ws = ws_with(&s.addr, &[("host", host)]).await;
         assert!(ws.is_ok(), "{host}: {ws:?}");
     }
-    assert!(stops.try_recv().is_err(), "only the served stops were forwarded");
+    assert!(
+        stops.try_recv().is_err(),
+        "only the served stops were forwarded"
+    );
 }

@@ -72,7 +72,11 @@ async fn serves_health_and_the_page() {
         matches!(&evil, Err(WsError::Http(response)) if response.status() == 403),
         "{evil:?}"
     );
-    let own = ws_with(&s.addr, &[("origin", format!("http://{}", s.addr).as_str())]).await;
+    let own = ws_with(
+        &s.addr,
+        &[("origin", format!("http://{}", s.addr).as_str())],
+    )
+    .await;
     assert!(own.is_ok(), "{own:?}");
 }
 

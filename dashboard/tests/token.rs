@@ -125,12 +125,22 @@ async fn beyond_loopback_every_data_route_needs_the_token() {
     let response = http(addr, "POST", "/api/stop", auth, b"").await;
     assert_eq!(response.status, 422, "{response:?}");
     assert_eq!(stops.recv().await.as_deref(), Some(&b""[..]));
-    assert!(stops.try_recv().is_err(), "the refused stop never reached NATS");
+    assert!(
+        stops.try_recv().is_err(),
+        "the refused stop never reached NATS"
+    );
 
     // The page's way: the token once on /api/login, then the cookie.
     let response = http(addr, "POST", "/api/login", &[], b"").await;
     assert_eq!(response.status, 401, "{response:?}");
-    let response = http(addr, "POST", "/api/login", &[("authorization", wrong.as_str())], b"").await;
+    let response = http(
+        addr,
+        "POST",
+        "/api/login",
+        &[("authorization", wrong.as_str())],
+        b"",
+    )
+    .await;
     assert_eq!(response.status, 401, "{response:?}");
     assert_eq!(response.header("set-cookie"), None);
     let response = http(addr, "POST", "/api/login", auth, b"").await;
@@ -148,7 +158,9 @@ async fn beyond_loopback_every_data_route_needs_the_token() {
         assert_eq!(response.status, 200, "{path}: {response:?}");
         assert!(response.body.contains(served), "{path}: {response:?}");
     }
-    let mut ws = ws_with(addr, &with_cookie).await.expect("websocket with the cookie");
+    let mut ws = ws_with(addr, &with_cookie)
+        .await
+        .expect("websocket with the cookie");
     assert_eq!(recv(&mut ws).await.metrics().seq, 1);
     close(ws).await;
 }

@@ -9,9 +9,9 @@
 mod common;
 
 use common::browser::Browser;
+use common::browser::PAGE;
 use common::*;
 use igentai_protocol::subjects::CONTROL_STOP;
-use common::browser::PAGE;
 use serde_json::json;
 
 const TOKEN: &str = "s3cret-Token_42";

@@ -262,7 +262,8 @@ pub async fn ws_with(addr: &str, headers: &[(&str, &str)]) -> Result<Ws, WsError
         .expect("websocket request");
     for (name, value) in headers {
         request.headers_mut().insert(
-            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .expect("header name"),
             value.parse().expect("header value"),
         );
     }
@@ -398,7 +399,10 @@ pub async fn try_http(
     body: &[u8],
 ) -> std::io::Result<Response> {
     let mut request = format!("{method} {path} HTTP/1.1\r\n");
-    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
         request.push_str(&format!("Host: {addr}\r\n"));
     }
     request.push_str(&format!(
