@@ -27,14 +27,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/nope"),
 ];
 
+fn port(s: &Setup) -> &str {
+    s.addr.rsplit_once(':').map(|(_, port)| port).unwrap_or("")
+}
+
 #[tokio::test]
-async fn only_this_machines_names_are_served() {
-    let s = setup(&["--allowed-host", "dash.example,Other.Example."]).await;
+async fn other_names_are_refused_on_every_route() {
+    let s = setup(&[]).await;
     let mut stops = responder(&s, CONTROL_STOP, |_| {
         Some(br#"{"ok":false,"error":"no run is active"}"#.to_vec())
     })
     .await;
-    let port = s.addr.rsplit_once(':').map(|(_, port)| port).unwrap_or("");
+    let port = port(&s);
 
     let with_port = format!("evil.example:{port}");
     for host in ["evil.example", with_port.as_str(), "EVIL.example."] {
@@ -76,7 +80,24 @@ async fn only_this_machines_names_are_served() {
         .expect("an answer");
     assert_eq!(response.status, 421, "{response:?}");
 
-    // None of the refused controls reached the coordinator; the next one does.
+    // None of the refused controls reached the coordinator; this one does.
+    let response = http(&s.addr, "POST", "/api/stop", &[], b"").await;
+    assert_eq!(response.status, 422, "{response:?}");
+    assert_eq!(stops.recv().await.as_deref(), Some(&b""[..]));
+    assert!(
+        stops.try_recv().is_err(),
+        "only the served stop was forwarded"
+    );
+}
+
+#[tokio::test]
+async fn this_machines_names_and_allowed_ones_are_served() {
+    let s = setup(&["--allowed-host", "dash.example,Other.Example."]).await;
+    let mut stops = responder(&s, CONTROL_STOP, |_| {
+        Some(br#"{"ok":false,"error":"no run is active"}"#.to_vec())
+    })
+    .await;
+    let port = port(&s);
     for host in [
         format!("localhost:{port}"),
         format!("127.0.0.1:{port}"),
