@@ -63,10 +63,6 @@ impl Access {
         }
     }
 
-    pub fn token_required(&self) -> bool {
-        self.token.is_some()
-    }
-
     /// Whether `headers` may use a guarded route: no token is configured,
     /// or they carry `Authorization: Bearer <token>` or the login cookie.
     pub fn admits(&self, headers: &HeaderMap) -> bool {
@@ -201,7 +197,6 @@ mod tests {
         assert!(access.admits(&HeaderMap::new()));
         assert!(access.admits_bearer(&HeaderMap::new()));
         assert!(access.login_cookie().is_none());
-        assert!(!access.token_required());
     }
 
     #[test]

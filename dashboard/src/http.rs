@@ -81,7 +81,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Refuses a request unless every name it carries (the `Host` header, and
+/// Refuses a request unless every name it carries (each `Host` header, and
 /// the authority of an absolute request target) is allowed; one without
 /// any name is refused too.
 async fn require_allowed_host(
@@ -89,13 +89,14 @@ async fn require_allowed_host(
     request: Request,
     next: Next,
 ) -> Response {
-    let header = request
+    let headers = request
         .headers()
-        .get(header::HOST)
+        .get_all(header::HOST)
+        .iter()
         .map(|h| h.to_str().unwrap_or_default());
     let authority = request.uri().authority().map(|a| a.as_str());
     let mut named = false;
-    for name in [header, authority].into_iter().flatten() {
+    for name in headers.chain(authority) {
         named = true;
         match HostName::from_authority(name) {
             Some(name) if hosts.allows(&name) => {}

@@ -70,6 +70,10 @@ async fn other_names_are_refused_on_every_route() {
         .await
         .expect("an answer");
     assert_eq!(response.status, 421, "{response:?}");
+    // Every Host counts when there are several.
+    let both = [("host", s.addr.as_str()), ("host", "evil.example")];
+    let response = http(&s.addr, "GET", "/api/relay", &both, b"").await;
+    assert_eq!(response.status, 421, "{response:?}");
     // An absolute request target names the host too.
     let absolute = format!(
         "GET http://evil.example:{port}/ HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
