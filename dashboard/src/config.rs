@@ -2,7 +2,7 @@
 //! and containers can configure it without flags.
 //!
 //! The NATS URL may carry credentials (`nats://user:pass@host`) and the
-//! control token is a secret, so `Debug` is written by hand and shows
+//! dashboard token is a secret, so `Debug` is written by hand and shows
 //! neither.
 
 use std::fmt;
@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::auth::ControlToken;
+use crate::auth::Token;
+use crate::host::HostName;
 
 #[derive(Clone, Parser)]
 #[command(
@@ -52,10 +53,27 @@ pub struct Config {
     #[arg(long, env = "IGENTAI_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
-    /// When set, `POST /api/start|stop|weights` need `Authorization: Bearer
-    /// <token>`. Set it whenever the dashboard listens beyond 127.0.0.1.
-    #[arg(long, env = "IGENTAI_DASHBOARD_TOKEN", hide_env_values = true)]
-    pub control_token: Option<ControlToken>,
+    /// When set, every data and control route (all but the page and
+    /// `/healthz`) needs it: `Authorization: Bearer <token>`, or the cookie
+    /// the page gets by entering it. Required to listen beyond loopback.
+    #[arg(
+        id = "dashboard_token",
+        long = "token",
+        visible_alias = "control-token",
+        env = "IGENTAI_DASHBOARD_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<Token>,
+
+    /// A further name (or address) requests may carry in `Host`, besides
+    /// localhost, loopback addresses and the address listened on; repeat
+    /// the flag, or separate names with commas. Any other name is refused.
+    #[arg(
+        long = "allowed-host",
+        env = "IGENTAI_DASHBOARD_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<HostName>,
 }
 
 impl Config {
@@ -73,7 +91,8 @@ impl fmt::Debug for Config {
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("ws_buffer", &self.ws_buffer)
             .field("data_dir", &self.data_dir)
-            .field("control_token", &self.control_token)
+            .field("token", &self.token)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }
@@ -131,9 +150,21 @@ mod tests {
             "s3cret-token",
         ]);
         let debug = format!("{config:?}");
+        let hosts = Config::parse_from([
+            "dashboard",
+            "--allowed-host",
+            "a.example,B.example:80",
+            "--allowed-host",
+            "[::1]",
+            "--token",
+            "t",
+        ]);
+        let hosts: Vec<String> = hosts.allowed_hosts.iter().map(|h| h.to_string()).collect();
+        assert_eq!(hosts, ["a.example", "b.example", "::1"]);
+        assert!(Config::try_parse_from(["dashboard", "--allowed-host", "a b"]).is_err());
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(!debug.contains("s3cret"), "{debug}");
-        assert!(debug.contains(r#"control_token: Some(***)"#), "{debug}");
+        assert!(debug.contains(r#"token: Some(***)"#), "{debug}");
         assert_eq!(config.request_timeout(), Duration::from_secs(5));
     }
 }

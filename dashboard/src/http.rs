@@ -1,20 +1,24 @@
 //! The web server: the page and its assets ([`crate::assets`]), the `/ws`
 //! feed, the control endpoints `/api/{start,stop,weights}` and
 //! `/api/status`, the `output.txt` download, `/metrics` for Prometheus,
-//! `/api/relay` (the relay's own counters) and `/healthz`.
+//! `/api/relay` (the relay's own counters), `/api/login` and `/healthz`.
 //!
-//! The control endpoints can start runs that cost money, so requests a
-//! browser makes on behalf of another site are refused: a POST or WebSocket
-//! upgrade whose `Origin` is not this server's own host gets 403. Tools such
-//! as curl send no `Origin` and are served. When a control token is
-//! configured, the POSTs also need it (401 otherwise).
+//! Three gates, in order. Every route, whatever it is, first needs a `Host`
+//! this dashboard answers to ([`crate::host`]; 421 otherwise), which stops
+//! DNS rebinding. With a token ([`crate::auth`]), every route but the page,
+//! its assets, `/healthz` and `/api/login` needs it (401 otherwise). And
+//! requests a browser makes on behalf of another site are refused: a POST or
+//! WebSocket upgrade whose `Origin` is not this server's own host gets 403.
+//! Tools such as curl send no `Origin` and are served.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -26,9 +30,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::assets::ASSETS;
-use crate::auth::ControlToken;
+use crate::auth::Access;
 use crate::control::{Answer, Control};
 use crate::feed::{Feed, Stats};
+use crate::host::{AllowedHosts, HostName};
 use crate::{exposition, output, prometheus, ws};
 
 /// What every handler may use.
@@ -42,17 +47,22 @@ pub struct AppState {
     pub sessions: TaskTracker,
     /// The coordinator's data folder, for the `output.txt` download.
     pub data_dir: PathBuf,
-    /// Required by the control POSTs when set.
-    pub token: Option<ControlToken>,
+    /// Who may use the data and control routes.
+    pub access: Access,
+    /// The names requests may carry in `Host`.
+    pub hosts: Arc<AllowedHosts>,
 }
 
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new();
+    // The page holds no data: it loads without the token, then asks for it.
+    let mut open = Router::new();
     for asset in ASSETS {
-        router = router.route(asset.path, get(move || async move { asset.response() }));
+        open = open.route(asset.path, get(move || async move { asset.response() }));
     }
-    router
+    let open = open
         .route("/healthz", get(|| async { "ok" }))
+        .route("/api/login", post(login));
+    let guarded = Router::new()
         .route("/ws", get(websocket))
         .route("/metrics", get(metrics))
         .route("/api/relay", get(relay_stats))
@@ -61,7 +71,90 @@ pub fn router(state: AppState) -> Router {
         .route("/api/start", post(start))
         .route("/api/stop", post(stop))
         .route("/api/weights", post(weights))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    open.merge(guarded)
+        // Outermost, so it also covers unknown paths and wrong methods.
+        .layer(middleware::from_fn_with_state(
+            state.hosts.clone(),
+            require_allowed_host,
+        ))
         .with_state(state)
+}
+
+/// Refuses a request unless every name it carries (each `Host` header, and
+/// the authority of an absolute request target) is allowed; one without
+/// any name is refused too.
+async fn require_allowed_host(
+    State(hosts): State<Arc<AllowedHosts>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request
+        .headers()
+        .get_all(header::HOST)
+        .iter()
+        .map(|h| h.to_str().unwrap_or_default());
+    let authority = request.uri().authority().map(|a| a.as_str());
+    let mut named = false;
+    for name in headers.chain(authority) {
+        named = true;
+        match HostName::from_authority(name) {
+            Some(name) if hosts.allows(&name) => {}
+            Some(name) => return misdirected(Some(&name)).into_response(),
+            None => return misdirected(None).into_response(),
+        }
+    }
+    if !named {
+        return misdirected(None).into_response();
+    }
+    next.run(request).await
+}
+
+fn misdirected(name: Option<&HostName>) -> Answer {
+    let what = match name {
+        Some(name) => format!("this dashboard does not answer to the name {name}"),
+        None => "this request names no host (or an unreadable one) in its Host header".into(),
+    };
+    let allow = match name {
+        Some(name) => format!("--allowed-host {name}"),
+        None => "--allowed-host NAME".into(),
+    };
+    Answer::error(
+        StatusCode::MISDIRECTED_REQUEST,
+        format!(
+            "{what}: it serves localhost, loopback addresses, the address it listens on and \
+             names allowed by the operator. If this name is really this machine, start the \
+             dashboard with `{allow}` (or IGENTAI_DASHBOARD_HOSTS, comma-separated)"
+        ),
+    )
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !state.access.admits(request.headers()) {
+        return unauthorized().into_response();
+    }
+    next.run(request).await
+}
+
+/// `POST /api/login` with `Authorization: Bearer <token>`: answers with the
+/// cookie that lets the page open `/ws`, download `output.txt` and use the
+/// controls without sending the token again.
+async fn login(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !same_origin(&headers) {
+        return cross_origin().into_response();
+    }
+    if !state.access.admits_bearer(&headers) {
+        return unauthorized().into_response();
+    }
+    let mut response = Answer {
+        status: StatusCode::OK,
+        body: Bytes::from_static(br#"{"ok":true}"#),
+    }
+    .into_response();
+    if let Some(cookie) = state.access.login_cookie() {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 async fn websocket(
@@ -155,11 +248,6 @@ async fn forward_post(
     if !same_origin(headers) {
         return cross_origin();
     }
-    if let Some(token) = &state.token
-        && !token.admits(headers)
-    {
-        return unauthorized();
-    }
     match read_body(headers, body, MAX_CONTROL_BYTES).await {
         Ok(body) => state.control.forward(verb, body).await,
         Err(answer) => answer,
@@ -176,8 +264,8 @@ fn cross_origin() -> Answer {
 fn unauthorized() -> Answer {
     Answer::error(
         StatusCode::UNAUTHORIZED,
-        "this dashboard requires its control token: send `Authorization: Bearer <token>` \
-         (the token is the dashboard's --control-token / IGENTAI_DASHBOARD_TOKEN)",
+        "this dashboard requires its token: send `Authorization: Bearer <token>` (the \
+         dashboard's --token / IGENTAI_DASHBOARD_TOKEN), or enter it on the page",
     )
 }
 

@@ -12,8 +12,8 @@
 //! Code map: [`config`] (command line), [`relay`] (NATS → [`feed`]),
 //! [`feed`] (latest snapshot, recent items, broadcast), [`history`] (the
 //! run's chart points), [`frame`] (what goes on the WebSocket), [`ws`] (one
-//! browser session), [`control`] (HTTP → NATS requests), [`auth`] (the
-//! control token), [`output`] (the `output.txt` download), [`prometheus`]
+//! browser session), [`control`] (HTTP → NATS requests), [`host`] (the
+//! names it answers to), [`auth`] (the token), [`output`] (the `output.txt` download), [`prometheus`]
 //! and [`exposition`] (`/metrics`), [`assets`] (the embedded page),
 //! [`http`] (routes).
 
@@ -25,11 +25,14 @@ pub mod exposition;
 pub mod feed;
 pub mod frame;
 pub mod history;
+pub mod host;
 pub mod http;
 pub mod output;
 pub mod prometheus;
 pub mod relay;
 pub mod ws;
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use async_nats::Event;
@@ -40,8 +43,10 @@ use tracing::{debug, info, warn};
 
 pub use config::Config;
 
+use crate::auth::Access;
 use crate::control::Control;
 use crate::feed::Feed;
+use crate::host::AllowedHosts;
 use crate::http::AppState;
 
 /// Serves the dashboard until `shutdown` is cancelled, then closes the
@@ -51,13 +56,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().context("listening address")?;
-    if !addr.ip().is_loopback() && config.control_token.is_none() {
-        warn!(
-            %addr,
-            "listening beyond this machine without a control token: anyone who can reach \
-             it can start and stop paid runs (set --control-token / IGENTAI_DASHBOARD_TOKEN)"
+    if !addr.ip().is_loopback() && config.token.is_none() {
+        anyhow::bail!(
+            "refusing to listen on {addr} without a token: anyone who can reach it could \
+             read the run and start paid ones. Set --token <secret> (or \
+             IGENTAI_DASHBOARD_TOKEN), or listen on 127.0.0.1"
         );
     }
+    let hosts = AllowedHosts::new(addr.ip(), &config.allowed_hosts);
 
     let client = connect(&config).await?;
     let feed = Feed::new(config.ws_buffer as usize);
@@ -72,11 +78,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown: shutdown.clone(),
         sessions: sessions.clone(),
         data_dir: config.data_dir.clone(),
-        token: config.control_token.clone(),
+        access: Access::new(config.token.clone(), addr.port()),
+        hosts: Arc::new(hosts.clone()),
     });
     info!(
         data_dir = %config.data_dir.display(),
-        control_token = config.control_token.is_some(),
+        token = config.token.is_some(),
+        allowed_hosts = %hosts.extra(),
         "dashboard listening on http://{addr}"
     );
     let served = axum::serve(listener, app)

@@ -4,10 +4,12 @@
 //
 // Stale snapshots (a `seq` not above the last one shown) are dropped. When
 // the connection drops the page says so and reconnects with backoff; the
-// dashboard then sends the latest snapshot again.
+// dashboard then sends the latest snapshot again. A dashboard with a token
+// refuses the WebSocket until the page has logged in: the page then asks
+// for the token and connects once it is accepted.
 
 import { Charts } from './charts.js';
-import { setupControls } from './controls.js';
+import { askToken, onLogin, setupControls } from './controls.js';
 import { $, DASH, el, fmt, isNum, setBar, setText } from './format.js';
 import { Items } from './items.js';
 import { renderModels, renderPartitions, renderProviders, renderWorkers } from './tables.js';
@@ -190,8 +192,34 @@ function connect() {
     else if (frame.type === 'history' && frame.data) charts.history(frame.data.run_id, frame.data.points);
     else if (frame.type === 'hello' && frame.data) setText($('version'), `igentai dashboard ${frame.data.version}`);
   });
-  socket.addEventListener('close', scheduleReconnect);
+  socket.addEventListener('close', checkAccess);
 }
+
+let waitingForToken = false;
+
+// A refused WebSocket looks like any failed one to a page: ask a plain
+// route whether the token is what is missing.
+async function checkAccess() {
+  try {
+    const response = await fetch('api/relay', { cache: 'no-store' });
+    if (response.status === 401) {
+      waitingForToken = true;
+      showBanner('This dashboard needs its token: enter it under Controls.');
+      askToken('This dashboard needs its token to show the run.');
+      return;
+    }
+  } catch (err) {
+    // Unreachable: reconnect with backoff.
+  }
+  scheduleReconnect();
+}
+
+onLogin(() => {
+  if (!waitingForToken) return;
+  waitingForToken = false;
+  backoff = BACKOFF_MIN_MS;
+  connect();
+});
 
 function scheduleReconnect() {
   const delay = backoff + Math.random() * backoff * 0.3;

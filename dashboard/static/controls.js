@@ -2,32 +2,23 @@
 // options, stop it, override the provider weights or hand them back to the
 // coordinator. Replies are shown as the coordinator wrote them.
 //
-// When the dashboard has a control token it answers 401; the page then asks
-// for the token once, keeps it for this tab (sessionStorage) and retries.
+// When the dashboard has a token, its routes answer 401 without it; the
+// page then asks for the token once and trades it on `POST api/login` for
+// an HttpOnly cookie, which the browser sends from then on (the WebSocket
+// and the output.txt link included) and no script can read. The request
+// that was refused is then sent again.
 
 import { $, el, fmt, isNum, setText } from './format.js';
 
-const TOKEN_KEY = 'igentai.controlToken';
+const NEEDS_TOKEN = 'This dashboard needs its token.';
 
-function token() {
-  try {
-    return sessionStorage.getItem(TOKEN_KEY);
-  } catch (err) {
-    return null;
-  }
-}
-
-function saveToken(value) {
-  try {
-    sessionStorage.setItem(TOKEN_KEY, value);
-  } catch (err) {
-    // Storage refused (private mode): the token lives until the page reloads.
-  }
-  memoryToken = value;
-}
-
-let memoryToken = null;
 let pending = null;   // the request waiting for a token
+const loginListeners = [];
+
+// Calls `listener` after each accepted token.
+export function onLogin(listener) {
+  loginListeners.push(listener);
+}
 
 function showResult(kind, text) {
   const result = $('control-result');
@@ -67,8 +58,6 @@ async function send(path, body) {
       headers['content-type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    const secret = token() || memoryToken;
-    if (secret) headers.authorization = `Bearer ${secret}`;
     const response = await fetch(path, init);
     const text = await response.text();
     let reply = null;
@@ -79,8 +68,8 @@ async function send(path, body) {
     }
     if (response.status === 401) {
       pending = { path, body };
-      askToken(reply && typeof reply.error === 'string' ? reply.error : 'This dashboard needs its control token.');
-      showResult('error', secret ? 'The control token was refused.' : 'This dashboard needs its control token.');
+      askToken(reply && typeof reply.error === 'string' ? reply.error : NEEDS_TOKEN);
+      showResult('error', NEEDS_TOKEN);
       return null;
     }
     if (reply && reply.ok === true) {
@@ -97,12 +86,42 @@ async function send(path, body) {
   return null;
 }
 
-function askToken(message) {
+export function askToken(message) {
   const form = $('token-form');
   setText($('token-message'), message);
   form.hidden = false;
   form.elements.token.value = '';
   form.elements.token.focus();
+}
+
+async function login(value) {
+  const form = $('token-form');
+  let response;
+  try {
+    response = await fetch('api/login', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${value}` },
+    });
+  } catch (err) {
+    showResult('error', `Could not reach the dashboard: ${err.message}`);
+    return;
+  }
+  if (response.status === 401) {
+    showResult('error', 'The token was refused.');
+    askToken('The token was refused: enter the dashboard\'s --token.');
+    return;
+  }
+  if (!response.ok) {
+    showResult('error', `HTTP ${response.status}: ${await response.text()}`);
+    return;
+  }
+  form.hidden = true;
+  form.elements.token.value = '';
+  loginListeners.forEach((listener) => listener());
+  const retry = pending;
+  pending = null;
+  if (retry) send(retry.path, retry.body);
+  else showResult('ok', 'Token accepted.');
 }
 
 function readNumber(form, name, integer) {
@@ -201,12 +220,7 @@ export function setupControls() {
   $('token-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const value = ev.currentTarget.elements.token.value.trim();
-    if (!value) return;
-    saveToken(value);
-    ev.currentTarget.hidden = true;
-    const retry = pending;
-    pending = null;
-    if (retry) send(retry.path, retry.body);
+    if (value) login(value);
   });
   return new Weights();
 }

@@ -120,7 +120,7 @@ async fn fleet(dir: &Path) -> Fleet {
         ),
     ];
     let (dashboard, addr) = start_dashboard(&nats.url, &["--data-dir", &data_s], dir).await;
-    wait_nats_connected(&addr).await;
+    wait_nats_connected(&addr, &[]).await;
     Fleet {
         dashboard,
         addr,

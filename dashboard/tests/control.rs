@@ -1,8 +1,8 @@
 //! `/api/*` end to end: the dashboard forwards start/stop/status/weights to
 //! the control subjects of a real nats-server and hands back whatever
 //! answers there (a responder played by the test), byte for byte; with
-//! nobody answering it says so in JSON, quickly. With a control token, the
-//! POSTs need it.
+//! nobody answering it says so in JSON, quickly. With a token, they need
+//! it, reads included.
 
 mod common;
 
@@ -11,23 +11,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use igentai_protocol::MAX_CONTROL_BYTES;
 use igentai_protocol::subjects::{CONTROL_START, CONTROL_STATUS, CONTROL_STOP, CONTROL_WEIGHTS};
-
-fn json_error(response: &Response) -> String {
-    assert_eq!(
-        response.header("content-type"),
-        Some("application/json"),
-        "{response:?}"
-    );
-    #[derive(serde::Deserialize)]
-    struct Error {
-        ok: bool,
-        error: String,
-    }
-    let error: Error = serde_json::from_str(&response.body)
-        .unwrap_or_else(|e| panic!("not a JSON error ({e}): {response:?}"));
-    assert!(!error.ok, "{response:?}");
-    error.error
-}
 
 #[tokio::test]
 async fn status_is_answered_through_or_reported_missing() {
@@ -183,9 +166,10 @@ async fn weights_are_forwarded_verbatim() {
 }
 
 #[tokio::test]
-async fn with_a_control_token_the_controls_need_it() {
+async fn with_a_token_the_controls_and_reads_need_it() {
     const TOKEN: &str = "s3cret-Token_42";
-    let s = setup(&["--control-token", TOKEN]).await;
+    // The old flag name still works.
+    let s = setup_with_token(&["--control-token", TOKEN], TOKEN).await;
     let mut starts = responder(&s, CONTROL_START, |_| {
         Some(br#"{"ok":true,"run_id":"r1","topic":"t","slug":"t","output_dir":"data/t","resumed":false,"known_items":0}"#.to_vec())
     })
@@ -215,7 +199,7 @@ async fn with_a_control_token_the_controls_need_it() {
             let response = http(&s.addr, "POST", path, &headers, br#"{"topic":"t"}"#).await;
             assert_eq!(response.status, 401, "{path} {headers:?}: {response:?}");
             assert!(
-                json_error(&response).contains("control token"),
+                json_error(&response).contains("requires its token"),
                 "{response:?}"
             );
             assert_eq!(
@@ -243,8 +227,11 @@ async fn with_a_control_token_the_controls_need_it() {
     assert_eq!(weights.recv().await.as_deref(), Some(&b""[..]));
     assert!(starts.try_recv().is_err() && stops.try_recv().is_err() && weights.try_recv().is_err());
 
-    // Reading needs no token.
-    let response = http(&s.addr, "GET", "/api/status", &[], b"").await;
-    assert_eq!(response.status, 200, "{response:?}");
-    assert_eq!(http(&s.addr, "GET", "/metrics", &[], b"").await.status, 200);
+    // Reading needs it too, on loopback as well.
+    for path in ["/api/status", "/metrics", "/api/relay"] {
+        let response = http(&s.addr, "GET", path, &[], b"").await;
+        assert_eq!(response.status, 401, "{path}: {response:?}");
+        let response = http(&s.addr, "GET", path, &auth, b"").await;
+        assert_eq!(response.status, 200, "{path}: {response:?}");
+    }
 }

@@ -189,7 +189,7 @@ async fn starts_before_nats_and_relays_once_it_is_up() {
     let first = prime(&client, &addr, BASE).await;
     let mut ws = ws_connect(&addr).await;
     assert_eq!(recv(&mut ws).await.data, first);
-    wait_nats_connected(&addr).await;
+    wait_nats_connected(&addr, &[]).await;
 }
 
 #[tokio::test]

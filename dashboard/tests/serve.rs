@@ -10,7 +10,6 @@ use common::*;
 use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[tokio::test]
 async fn serves_health_and_the_page() {
@@ -68,26 +67,17 @@ async fn serves_health_and_the_page() {
     );
 
     // Another site's page may not open the feed; the dashboard's own page may.
-    let evil = ws_with_origin(&s.addr, "http://evil.example").await;
+    let evil = ws_with(&s.addr, &[("origin", "http://evil.example")]).await;
     assert!(
         matches!(&evil, Err(WsError::Http(response)) if response.status() == 403),
         "{evil:?}"
     );
-    let own = ws_with_origin(&s.addr, &format!("http://{}", s.addr)).await;
+    let own = ws_with(
+        &s.addr,
+        &[("origin", format!("http://{}", s.addr).as_str())],
+    )
+    .await;
     assert!(own.is_ok(), "{own:?}");
-}
-
-async fn ws_with_origin(addr: &str, origin: &str) -> Result<Ws, WsError> {
-    let mut request = format!("ws://{addr}/ws")
-        .into_client_request()
-        .expect("websocket request");
-    request
-        .headers_mut()
-        .insert("origin", origin.parse().expect("header value"));
-    tokio::time::timeout(FRAME, tokio_tungstenite::connect_async(request))
-        .await
-        .expect("websocket handshake timed out")
-        .map(|(ws, _)| ws)
 }
 
 #[tokio::test]

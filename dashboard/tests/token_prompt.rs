@@ -1,15 +1,18 @@
-//! The page with a control token configured, in a real headless Chromium:
-//! the first control action is refused with 401, the page asks for the
-//! token, retries with it, and keeps it for the tab, so the next action
-//! goes through without asking. A wrong token is said to be refused. The
-//! coordinator is played by a responder on the real nats-server.
+//! The page of a dashboard with a token, in a real headless Chromium: the
+//! WebSocket is refused, so the page asks for the token at once; a control
+//! action meanwhile is refused with 401 too. A wrong token is said to be
+//! refused; the right one is traded on `/api/login` for a cookie scripts
+//! cannot read, after which the page goes live, the refused action is sent
+//! again, and the next one goes through without asking. The coordinator is
+//! played by a responder on the real nats-server.
 
 mod common;
 
 use common::browser::Browser;
+use common::browser::PAGE;
 use common::*;
 use igentai_protocol::subjects::CONTROL_STOP;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TOKEN: &str = "s3cret-Token_42";
 const WIDTH: u32 = 1280;
@@ -40,8 +43,8 @@ async fn token_form_shown(browser: &Browser) -> bool {
 }
 
 #[tokio::test]
-async fn the_page_asks_for_the_control_token_once() {
-    let s = setup(&["--control-token", TOKEN]).await;
+async fn the_page_asks_for_the_token_once() {
+    let s = setup_with_token(&["--token", TOKEN], TOKEN).await;
     let mut stops = responder(&s, CONTROL_STOP, |_| {
         Some(br#"{"ok":false,"error":"no run is active <b>(as is)</b>"}"#.to_vec())
     })
@@ -49,30 +52,42 @@ async fn the_page_asks_for_the_control_token_once() {
     let browser = Browser::start(s.dir.path(), WIDTH, 900).await;
     browser.goto(&format!("http://{}/", s.addr)).await;
 
-    // No token yet: refused, and the page asks for it.
+    // The feed is refused without the token: the page asks for it.
+    browser
+        .wait_until(
+            "the page to ask for the token",
+            "return !document.getElementById('token-form').hidden \
+                 && !document.getElementById('banner').hidden;",
+            vec![],
+        )
+        .await;
+    let banner = browser.text("#banner").await.unwrap_or_default();
+    assert!(banner.contains("needs its token"), "{banner}");
+
+    // A control action meanwhile: refused too.
     browser.click("#stop").await;
     let (kind, text) = result(&browser).await;
     assert_eq!(
         (kind.as_str(), text.as_str()),
-        ("error", "This dashboard needs its control token.")
+        ("error", "This dashboard needs its token.")
     );
     assert!(token_form_shown(&browser).await);
     let message = browser.text("#token-message").await.unwrap_or_default();
-    assert!(message.contains("requires its control token"), "{message}");
+    assert!(message.contains("requires its token"), "{message}");
 
-    // A wrong token: the retried request is refused too.
+    // A wrong token is refused, and asked for again.
     browser.reset_result().await;
     browser.type_into("#token-form [name=token]", "guess").await;
     browser.click("#token-form button").await;
     let (kind, text) = result(&browser).await;
     assert_eq!(
         (kind.as_str(), text.as_str()),
-        ("error", "The control token was refused.")
+        ("error", "The token was refused.")
     );
     assert!(token_form_shown(&browser).await);
 
-    // The right one: the retried request reaches the coordinator, whose
-    // answer is shown as it wrote it.
+    // The right one: the refused request is sent again and reaches the
+    // coordinator, whose answer is shown as it wrote it.
     browser.reset_result().await;
     browser.type_into("#token-form [name=token]", TOKEN).await;
     browser.click("#token-form button").await;
@@ -84,14 +99,42 @@ async fn the_page_asks_for_the_control_token_once() {
     assert!(!token_form_shown(&browser).await);
     assert_eq!(stops.recv().await.as_deref(), Some(&b""[..]));
 
-    // Kept for the tab: the next action does not ask again.
-    let kept = browser
+    // The feed is live now: snapshots reach the page.
+    let (client, browser_ref) = (&s.client, &browser);
+    let mut seq = 0;
+    let seq = &mut seq;
+    testkit::wait_for("the page to show live metrics", PAGE, move || {
+        *seq += 1;
+        let seq = *seq;
+        async move {
+            publish_snapshot(client, &snapshot(seq, 10)).await;
+            let live = browser_ref
+                .eval(
+                    "return document.body.dataset.connected === 'yes' \
+                         && document.getElementById('freshness').dataset.kind === 'live';",
+                    vec![],
+                )
+                .await;
+            (live == json!(true)).then_some(())
+        }
+    })
+    .await;
+
+    // The page keeps no token scripts can read: the cookie is HttpOnly.
+    let readable = browser
         .eval(
-            "return sessionStorage.getItem('igentai.controlToken');",
+            "return [document.cookie, JSON.stringify(sessionStorage), \
+                     JSON.stringify(localStorage)].join(' ');",
             vec![],
         )
         .await;
-    assert_eq!(kept, Value::String(TOKEN.into()));
+    let readable = readable.as_str().unwrap_or_default().to_string();
+    assert!(
+        !readable.contains(TOKEN) && !readable.contains("igentai_dashboard"),
+        "{readable}"
+    );
+
+    // The next action does not ask again.
     browser.reset_result().await;
     browser.click("#stop").await;
     let (kind, _) = result(&browser).await;

@@ -22,7 +22,8 @@ use testkit::{NatsServer, Proc, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -40,11 +41,21 @@ pub struct Setup {
 /// nats-server, then the dashboard (with `extra` arguments), up and healthy.
 /// The client plays the coordinator, with the coordinator's permissions.
 pub async fn setup(extra: &[&str]) -> Setup {
+    setup_authorized(extra, &[]).await
+}
+
+/// [`setup`] for a dashboard started with `token` among `extra`.
+pub async fn setup_with_token(extra: &[&str], token: &str) -> Setup {
+    let bearer = format!("Bearer {token}");
+    setup_authorized(extra, &[("authorization", bearer.as_str())]).await
+}
+
+async fn setup_authorized(extra: &[&str], auth: &[(&str, &str)]) -> Setup {
     let dir = testkit::test_dir();
     let nats = NatsServer::start(dir.path()).await;
     let client = nats.client_as(Role::Coordinator).await;
     let (dashboard, addr) = start_dashboard(&nats.url, extra, dir.path()).await;
-    wait_nats_connected(&addr).await;
+    wait_nats_connected(&addr, auth).await;
     Setup {
         dashboard,
         addr,
@@ -82,8 +93,9 @@ pub async fn wait_healthy(addr: &str) {
     .await;
 }
 
-/// The dashboard connects to NATS in the background: wait until it has.
-pub async fn wait_nats_connected(addr: &str) {
+/// The dashboard connects to NATS in the background: wait until it has
+/// (`auth`: the headers that pass its token, if it has one).
+pub async fn wait_nats_connected(addr: &str, auth: &[(&str, &str)]) {
     #[derive(Deserialize)]
     struct Relay {
         nats: String,
@@ -92,7 +104,7 @@ pub async fn wait_nats_connected(addr: &str) {
         "the dashboard to connect to NATS",
         WAIT,
         move || async move {
-            let response = try_http(addr, "GET", "/api/relay", &[], b"").await.ok()?;
+            let response = try_http(addr, "GET", "/api/relay", auth, b"").await.ok()?;
             let relay: Relay = serde_json::from_str(&response.body).ok()?;
             (relay.nats == "connected").then_some(())
         },
@@ -242,6 +254,25 @@ pub async fn ws_connect(addr: &str) -> Ws {
     ws
 }
 
+/// A WebSocket handshake with extra `headers` (they replace the ones the
+/// client would send, `Host` included); the refusal when there is one.
+pub async fn ws_with(addr: &str, headers: &[(&str, &str)]) -> Result<Ws, WsError> {
+    let mut request = format!("ws://{addr}/ws")
+        .into_client_request()
+        .expect("websocket request");
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .expect("header name"),
+            value.parse().expect("header value"),
+        );
+    }
+    tokio::time::timeout(FRAME, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("websocket handshake timed out")
+        .map(|(ws, _)| ws)
+}
+
 /// A client whose socket receive buffer is capped at `bytes`, so a client
 /// that stops reading pushes back on the dashboard quickly.
 pub async fn ws_connect_with_recv_buffer(addr: &str, bytes: u32) -> Ws {
@@ -359,6 +390,7 @@ pub async fn http(
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
+/// Sends `Host: <addr>` unless `headers` name a host of their own.
 pub async fn try_http(
     addr: &str,
     method: &str,
@@ -366,18 +398,31 @@ pub async fn try_http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Response> {
+    let mut request = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        request.push_str(&format!("Host: {addr}\r\n"));
+    }
+    request.push_str(&format!(
+        "Connection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    ));
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut raw = request.into_bytes();
+    raw.extend_from_slice(body);
+    raw_http(addr, &raw).await
+}
+
+/// Sends `request` as it is (no header added) and reads the response.
+pub async fn raw_http(addr: &str, request: &[u8]) -> std::io::Result<Response> {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        stream.write_all(body).await?;
+        stream.write_all(request).await?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await?;
         parse_response(&raw)
@@ -385,6 +430,24 @@ pub async fn try_http(
     tokio::time::timeout(FRAME, exchange)
         .await
         .map_err(|_| std::io::Error::other("HTTP exchange timed out"))?
+}
+
+/// The `error` of a JSON error answer (`{"ok":false,"error":..}`).
+pub fn json_error(response: &Response) -> String {
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/json"),
+        "{response:?}"
+    );
+    #[derive(serde::Deserialize)]
+    struct Error {
+        ok: bool,
+        error: String,
+    }
+    let error: Error = serde_json::from_str(&response.body)
+        .unwrap_or_else(|e| panic!("not a JSON error ({e}): {response:?}"));
+    assert!(!error.ok, "{response:?}");
+    error.error
 }
 
 fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
