@@ -9,6 +9,7 @@
 //! replies.
 
 mod process;
+pub mod stream;
 pub use process::{init_tracing, shutdown_on_signals};
 
 use std::fmt;

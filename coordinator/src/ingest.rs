@@ -19,12 +19,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
+use async_nats::jetstream::{self, AckKind, consumer::pull};
 use bytes::Bytes;
 use igentai_protocol::{CandidateBatch, subjects};
 use tokio::task::JoinHandle;
 
 use crate::batch::{self, Reject};
+use crate::batchlog::BatchLine;
 use crate::normalize::normalize;
 use crate::stats::BatchOutcome;
 use crate::store::Recovery;
@@ -43,6 +44,10 @@ pub enum Ingested {
         batch: Box<CandidateBatch>,
         outcome: BatchOutcome,
     },
+    /// A batch counted before, delivered again: deduplicated (it may
+    /// still add items a crash kept off the disk) and acknowledged with the
+    /// next commit, but not counted again.
+    Repeat,
     /// Unreadable: terminated (never redelivered) and to be counted.
     Rejected(Reject),
 }
@@ -65,6 +70,8 @@ pub struct Ingest {
     syncing: Option<Syncing>,
     scratch: Scratch,
     logged_rejects: HashSet<&'static str>,
+    /// The open topics were dropped after a write error.
+    abandoned: bool,
     /// Messages the server still holds for us, as of the last one received.
     pub backlog: u64,
 }
@@ -79,6 +86,7 @@ impl Ingest {
             syncing: None,
             scratch: Scratch::default(),
             logged_rejects: HashSet::new(),
+            abandoned: false,
             backlog: 0,
         }
     }
@@ -109,7 +117,9 @@ impl Ingest {
     }
 
     /// Reads one stream message: rejects it, or deduplicates its items into
-    /// the topic's buffers and keeps it for the next commit's ack.
+    /// the topic's buffers and keeps it for the next commit's ack. A topic
+    /// folder that cannot be opened is an error: the batch is handed back
+    /// for later, and nothing else changes.
     pub async fn receive(&mut self, msg: jetstream::Message) -> io::Result<Ingested> {
         if let Ok(info) = msg.info() {
             self.backlog = info.pending;
@@ -130,23 +140,32 @@ impl Ingest {
         };
 
         let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let now_ms = igentai_protocol::now_ms();
         let mut scratch = std::mem::take(&mut self.scratch);
-        let deduped = self
-            .topic(&batch.topic)
-            .and_then(|topic| topic.dedup(&batch, &items, &now, &mut scratch));
-        self.scratch = scratch;
-        let (outcome, event) = match deduped {
-            Ok(done) => done,
+        let topic = match self.topic(&batch.topic) {
+            Ok(topic) => topic,
             Err(e) => {
-                // The buffers may hold part of this batch: hand it back and
-                // forget the topics, to be reopened from what is on disk.
-                self.pending.push(msg);
-                self.abandon();
-                return Err(e);
+                // This topic's batches wait (redelivered later); the other
+                // topics, and a sync in flight, go on untouched.
+                self.scratch = scratch;
+                nak(vec![msg]);
+                let folder = format!("cannot open the folder of topic {:?}: {e}", batch.topic);
+                return Err(io::Error::new(e.kind(), folder));
             }
         };
+        let first = !topic.batches.is_counted(&batch.batch_id);
+        let (outcome, event) = topic.dedup(&batch, &items, &now, first, &mut scratch);
+        if first {
+            topic
+                .batches
+                .append(&BatchLine::new(&batch, outcome, now_ms));
+        }
+        self.scratch = scratch;
         self.events.extend(event);
         self.pending.push(msg);
+        if !first {
+            return Ok(Ingested::Repeat);
+        }
         Ok(Ingested::Pending {
             batch: Box::new(batch),
             outcome,
@@ -167,10 +186,12 @@ impl Ingest {
         if self.syncing.is_some() || self.pending.is_empty() {
             return Ok(());
         }
+        // A topic's batch lines are synced before its items (batchlog.rs).
         let flushed: io::Result<Vec<_>> = self
             .topics
             .values_mut()
-            .filter_map(|t| t.store.take_for_sync().transpose())
+            .flat_map(|t| [t.batches.take_for_sync(), t.store.take_for_sync()])
+            .filter_map(Result::transpose)
             .collect();
         let files = match flushed {
             Ok(files) => files,
@@ -253,6 +274,21 @@ impl Ingest {
         nak(std::mem::take(&mut self.pending));
         self.events.clear();
         self.topics.clear();
+        self.abandoned = true;
+    }
+
+    /// Whether the open topics were dropped since the last call: the
+    /// batches counted since their last sync come again, so counters must
+    /// be rebuilt from what is on disk.
+    pub fn take_abandoned(&mut self) -> bool {
+        std::mem::take(&mut self.abandoned)
+    }
+
+    /// The folder `topic` is (or will be) stored in.
+    pub fn folder(&self, topic: &str) -> io::Result<PathBuf> {
+        Ok(self
+            .data_dir
+            .join(crate::folders::folder_for(&self.data_dir, topic)?))
     }
 
     pub fn topics(&self) -> impl Iterator<Item = &Topic> {
@@ -306,26 +342,6 @@ fn nak(messages: Vec<jetstream::Message>) {
     }
 }
 
-/// The candidate stream: file-backed work queue, refusing rather than
-/// dropping when full, deduplicating retried publishes by `Nats-Msg-Id`.
-pub fn stream_config() -> stream::Config {
-    stream::Config {
-        name: subjects::STREAM.to_string(),
-        subjects: vec![subjects::CANDIDATES_ALL.to_string()],
-        storage: stream::StorageType::File,
-        // A batch leaves the stream once the coordinator has written it.
-        retention: stream::RetentionPolicy::WorkQueue,
-        // Refuse new batches rather than drop unread ones when full.
-        discard: stream::DiscardPolicy::New,
-        max_bytes: 8 * 1024 * 1024 * 1024,
-        max_message_size: 1024 * 1024,
-        // Workers retry a publish with the same Nats-Msg-Id for up to
-        // this long and it is still stored once.
-        duplicate_window: Duration::from_secs(600),
-        ..Default::default()
-    }
-}
-
 /// The coordinator's durable pull consumer on the candidate stream.
 pub fn consumer_config() -> pull::Config {
     pull::Config {
@@ -337,13 +353,38 @@ pub fn consumer_config() -> pull::Config {
     }
 }
 
-/// Creates (or finds) the candidate stream and the coordinator's durable
-/// consumer, and starts pulling from it.
+/// An existing candidate stream whose settings could drop or lose batches:
+/// the coordinator refuses to run on it rather than retry.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the candidate stream {stream} could lose batches: {problems}. Drain it (stop the workers, \
+     let the coordinator empty it), then delete it (`nats stream rm {stream}`) so the \
+     coordinator creates it anew, or fix it with `nats stream edit`"
+)]
+pub struct UnsafeStream {
+    pub stream: String,
+    pub problems: String,
+}
+
+/// Creates (or finds and checks) the candidate stream and the
+/// coordinator's durable consumer, and starts pulling from it.
 pub async fn open_stream(js: &jetstream::Context) -> anyhow::Result<pull::Stream> {
-    let stream = js
-        .get_or_create_stream(stream_config())
+    let mut stream = js
+        .get_or_create_stream(igentai_client::stream::candidates())
         .await
         .context("create or find the candidate stream")?;
+    let info = stream
+        .info()
+        .await
+        .context("read the candidate stream's settings")?;
+    let problems = igentai_client::stream::unsafe_settings(&info.config);
+    if !problems.is_empty() {
+        return Err(UnsafeStream {
+            stream: info.config.name.clone(),
+            problems: problems.join("; "),
+        }
+        .into());
+    }
     let consumer: jetstream::consumer::PullConsumer = stream
         .get_or_create_consumer(subjects::CONSUMER, consumer_config())
         .await

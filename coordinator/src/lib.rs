@@ -8,12 +8,14 @@
 pub mod arms;
 pub mod avoid;
 pub mod batch;
+pub mod batchlog;
 pub mod commands;
 pub mod config;
 pub mod control;
 pub mod ctl;
 pub mod dedup;
 pub mod fleet;
+pub mod folders;
 pub mod fuzzing;
 pub mod ingest;
 pub mod name_pairs;

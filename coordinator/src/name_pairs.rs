@@ -137,7 +137,11 @@ mod tests {
         assert!(same >= 80 && pairs.len() - same >= 80, "{same} same");
         let score = score(&pairs);
         // A wrong merge loses a real item: none is allowed.
-        assert_eq!(score.false_merges, 0, "wrong merges: {:?}", score.false_merge_pairs);
+        assert_eq!(
+            score.false_merges, 0,
+            "wrong merges: {:?}",
+            score.false_merge_pairs
+        );
         assert!(
             score.recall() >= 0.80,
             "recall {:.3}; missed: {:?}",

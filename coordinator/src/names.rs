@@ -99,10 +99,36 @@ impl Default for NameRules {
 /// plural is a different name: a film and its sequel ("Alien", "Aliens"),
 /// an album and a band's hit ("Transformer", "Transformers").
 const TITLED: &[&str] = &[
-    "album", "anime", "band", "book", "brand", "cartoon", "comic", "episode", "film",
-    "franchise", "game", "manga", "movie", "musical", "novel", "opera", "painting", "play",
-    "podcast", "poem", "record", "series", "show", "sitcom", "single", "song", "soundtrack",
-    "title", "track", "videogame",
+    "album",
+    "anime",
+    "band",
+    "book",
+    "brand",
+    "cartoon",
+    "comic",
+    "episode",
+    "film",
+    "franchise",
+    "game",
+    "manga",
+    "movie",
+    "musical",
+    "novel",
+    "opera",
+    "painting",
+    "play",
+    "podcast",
+    "poem",
+    "record",
+    "series",
+    "show",
+    "sitcom",
+    "single",
+    "song",
+    "soundtrack",
+    "title",
+    "track",
+    "videogame",
 ];
 
 impl NameRules {
@@ -110,9 +136,9 @@ impl NameRules {
     /// its items are titles ("Science fiction films", "Beatles songs").
     pub fn for_topic(topic: &str) -> NameRules {
         let key = crate::normalize::normalize(topic);
-        let titled = key
-            .split(|c: char| !c.is_alphanumeric())
-            .any(|w| TITLED.contains(&w) || w.strip_suffix('s').is_some_and(|w| TITLED.contains(&w)));
+        let titled = key.split(|c: char| !c.is_alphanumeric()).any(|w| {
+            TITLED.contains(&w) || w.strip_suffix('s').is_some_and(|w| TITLED.contains(&w))
+        });
         NameRules {
             fold_plurals: !titled,
         }
@@ -581,11 +607,7 @@ mod tests {
             ("Filmmakers", true),
             ("Playgrounds", true),
         ] {
-            assert_eq!(
-                NameRules::for_topic(topic).fold_plurals,
-                folds,
-                "{topic:?}"
-            );
+            assert_eq!(NameRules::for_topic(topic).fold_plurals, folds, "{topic:?}");
         }
         let key = |s: &str, topic: &str| {
             Namer::default()

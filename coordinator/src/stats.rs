@@ -3,9 +3,9 @@
 //!
 //! Pure accounting: callers pass batches, outcomes and the time; nothing here
 //! reads a clock or touches I/O, so every number is testable exactly. The
-//! whole value is saved in `state.json`, so a restarted coordinator keeps
-//! counting the same run (and its budget) where it was; only the sliding
-//! windows start empty again.
+//! whole value is saved in `state.json` for readers; a restarted
+//! coordinator rebuilds it from the topic's batch log (`batchlog.rs`), so
+//! it keeps counting the same run (and its budget) where it was.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -22,7 +22,7 @@ pub const RECENT_BATCHES: usize = 50;
 pub const WHOLE_TOPIC: &str = "(whole topic)";
 
 /// What ingesting one batch produced.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchOutcome {
     /// Usable candidates (after dropping invalid lines).
     pub candidates: u64,
@@ -124,6 +124,9 @@ pub struct RunStats {
     started_at_ms: u64,
     total: Acc,
     rejected: BTreeMap<String, u64>,
+    /// Batches delivered again after they were counted.
+    #[serde(default)]
+    repeated: u64,
     /// Provider name → (model, counters).
     providers: BTreeMap<String, (String, Acc)>,
     models: BTreeMap<String, Acc>,
@@ -173,6 +176,17 @@ impl RunStats {
         *self.rejected.entry(kind.to_string()).or_default() += 1;
     }
 
+    pub fn record_repeated(&mut self) {
+        self.repeated += 1;
+    }
+
+    /// Takes the counts of batches that are not in the batch log (rejected
+    /// and repeated ones) from `earlier`: the rest is rebuilt from the log.
+    pub fn carry_uncounted(&mut self, earlier: &RunStats) {
+        self.rejected.clone_from(&earlier.rejected);
+        self.repeated = earlier.repeated;
+    }
+
     /// Drops rate buckets that fell out of the longest window.
     pub fn expire(&mut self, now_ms: u64) {
         self.total.expire(now_ms);
@@ -201,6 +215,7 @@ impl RunStats {
             invalid_items: t.invalid,
             rejected_batches: self.rejected.values().sum(),
             rejected_by_kind: self.rejected.clone(),
+            repeated_batches: self.repeated,
             uniqueness_ratio: y.uniqueness_ratio,
             unique_per_min: y.unique_per_min,
             tokens_in: t.tokens_in,

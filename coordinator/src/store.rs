@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::normalize::{key_hash, normalize};
@@ -27,20 +27,32 @@ pub const METRICS: &str = "metrics.json";
 /// Sighting counts of the items, one byte per line of `output.txt`.
 pub const SIGHTINGS: &str = "sightings.bin";
 
-/// Appended lines on their way to disk ([`TopicStore::take_for_sync`]):
-/// `items.jsonl`'s and `output.txt`'s, with handles to their files.
+/// Appended lines on their way to disk ([`TopicStore::take_for_sync`],
+/// `BatchLog::take_for_sync`): files with the bytes to append to each, in
+/// the order they are made durable.
 pub struct PendingSync {
-    files: [File; 2],
-    bufs: [Vec<u8>; 2],
+    parts: Vec<(File, Vec<u8>)>,
 }
 
 impl PendingSync {
-    /// Appends the lines and `fdatasync`s both files: blocking, so run off
-    /// the event loop. `items.jsonl` goes first: a crash between the two
+    pub fn new(parts: Vec<(File, Vec<u8>)>) -> Self {
+        Self { parts }
+    }
+
+    /// This, then `next`: nothing of `next` is written before all of this
+    /// is synced.
+    pub fn then(mut self, next: PendingSync) -> PendingSync {
+        self.parts.extend(next.parts);
+        self
+    }
+
+    /// Appends each part and `fdatasync`s its file before the next one is
+    /// written: blocking, so run off the event loop. A topic's
+    /// `items.jsonl` goes before its `output.txt`: a crash between the two
     /// leaves surplus records, trimmed on open, rather than items without
     /// provenance.
     pub fn write_and_sync(self) -> io::Result<()> {
-        for (mut file, buf) in self.files.into_iter().zip(self.bufs) {
+        for (mut file, buf) in self.parts {
             file.write_all(&buf)?;
             file.sync_data()?;
         }
@@ -130,7 +142,7 @@ impl TopicStore {
         topic: &str,
         mut known: impl FnMut(Known<'_>),
     ) -> io::Result<(TopicStore, Recovery)> {
-        let slug = folder_for(data_dir, topic)?;
+        let slug = crate::folders::folder_for(data_dir, topic)?;
         let dir = data_dir.join(&slug);
         std::fs::create_dir_all(&dir)?;
 
@@ -257,7 +269,7 @@ impl TopicStore {
     }
 
     /// Buffers one new item; returns its sequence number (line in `output.txt`).
-    pub fn append(&mut self, mut record: RecordRef<'_>) -> io::Result<u64> {
+    pub fn append(&mut self, mut record: RecordRef<'_>) -> u64 {
         record.alias_of = None;
         record.seq = self.next_seq;
         // items.jsonl first: if a crash cuts between the two writes, the
@@ -268,7 +280,7 @@ impl TopicStore {
         self.output_buf.push(b'\n');
         self.next_seq += 1;
         self.dirty = true;
-        Ok(record.seq)
+        record.seq
     }
 
     /// Buffers an alias record: `record.item` is a near-duplicate spelling
@@ -306,37 +318,15 @@ impl TopicStore {
         let records = std::mem::replace(&mut self.records_buf, Vec::with_capacity(records_len));
         let output = std::mem::replace(&mut self.output_buf, Vec::with_capacity(output_len));
         self.dirty = false;
-        Ok(Some(PendingSync {
-            files,
-            bufs: [records, output],
-        }))
+        let [records_file, output_file] = files;
+        Ok(Some(PendingSync::new(vec![
+            (records_file, records),
+            (output_file, output),
+        ])))
     }
 
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> io::Result<()> {
         write_atomic(&self.dir.join(name), &serde_json::to_vec_pretty(value)?)
-    }
-}
-
-/// The folder for `topic`: its slug, unless that folder belongs to a
-/// different topic (two topics can share a slug), then slug + hash. Topics
-/// that differ only as items would ("Paris attractions", "paris
-/// attractions.") share a folder.
-fn folder_for(data_dir: &Path, topic: &str) -> io::Result<String> {
-    #[derive(Deserialize)]
-    struct Owner {
-        topic: String,
-    }
-    let base = slug(topic);
-    let state = data_dir.join(&base).join(STATE);
-    match std::fs::read(&state) {
-        Ok(bytes) => match serde_json::from_slice::<Owner>(&bytes) {
-            Ok(owner) if normalize(&owner.topic) != normalize(topic) => {
-                Ok(format!("{base}-{:08x}", key_hash(topic) as u32))
-            }
-            _ => Ok(base),
-        },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(base),
-        Err(e) => Err(e),
     }
 }
 
@@ -373,7 +363,9 @@ fn read_complete_lines(file: &mut File, mut line: impl FnMut(&[u8])) -> io::Resu
 /// folder does not exist yet): what opening it will load, to size the
 /// seen-set once instead of growing it.
 pub fn count_items(data_dir: &Path, topic: &str) -> io::Result<u64> {
-    let path = data_dir.join(folder_for(data_dir, topic)?).join(OUTPUT);
+    let path = data_dir
+        .join(crate::folders::folder_for(data_dir, topic)?)
+        .join(OUTPUT);
     match File::open(&path) {
         Ok(mut file) => Ok(scan_lines(&mut file)?.0),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
@@ -505,8 +497,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut store, rec, known) = open(tmp.path(), "Paris attractions");
         assert_eq!((rec.items, known.len()), (0, 0));
-        assert_eq!(store.append(record("Louvre").borrowed()).unwrap(), 1);
-        assert_eq!(store.append(record("Musée d'Orsay").borrowed()).unwrap(), 2);
+        assert_eq!(store.append(record("Louvre").borrowed()), 1);
+        assert_eq!(store.append(record("Musée d'Orsay").borrowed()), 2);
         store.commit().unwrap();
         drop(store);
 
@@ -534,6 +526,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("cheeses");
         std::fs::create_dir_all(&dir).unwrap();
+        // The folder is the topic's (as state.json says), not a stranger's.
+        std::fs::write(dir.join(STATE), r#"{"topic":"cheeses"}"#).unwrap();
         std::fs::write(dir.join(OUTPUT), "Brie\nComté\nRoquef").unwrap();
         // Three records: one more than output.txt's complete lines, plus a torn one.
         let full: String = ["Brie", "Comté", "Roquefort"]
@@ -567,9 +561,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("cheeses");
         let (mut store, _, _) = open(tmp.path(), "cheeses");
-        store.append(record("Brie").borrowed()).unwrap();
+        store.append(record("Brie").borrowed());
         store.append_alias(record("Brie (Meaux)").borrowed(), 1);
-        store.append(record("Comté").borrowed()).unwrap();
+        store.append(record("Comté").borrowed());
         store.append_alias(record("Comte").borrowed(), 2);
         store.commit().unwrap();
         drop(store);
@@ -596,12 +590,11 @@ mod tests {
         // A crash after items.jsonl was written and before output.txt was:
         // a surplus item, with aliases before and after it.
         store.append_alias(record("BRIE (Meaux)").borrowed(), 1);
-        store.append(record("Gouda").borrowed()).unwrap();
+        store.append(record("Gouda").borrowed());
         store.append_alias(record("Gouda (Holland)").borrowed(), 3);
         store.append_alias(record("Comte (Jura)").borrowed(), 2);
         let pending = store.take_for_sync().unwrap().unwrap();
-        let [records, _] = pending.files;
-        let [records_buf, _] = pending.bufs;
+        let (records, records_buf) = pending.parts.into_iter().next().unwrap();
         (&records).write_all(&records_buf).unwrap();
         drop(store);
         let (_, rec, known) = open(tmp.path(), "cheeses");
@@ -640,10 +633,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("cheeses");
         std::fs::create_dir_all(&dir).unwrap();
+        // The folder is the topic's (as state.json says), not a stranger's.
+        std::fs::write(dir.join(STATE), r#"{"topic":"cheeses"}"#).unwrap();
         std::fs::write(dir.join(OUTPUT), "Brie\nComté\n").unwrap();
         let (mut store, rec, _) = open(tmp.path(), "cheeses");
         assert_eq!(rec.records_rebuilt, 2);
-        assert_eq!(store.append(record("Gouda").borrowed()).unwrap(), 3);
+        assert_eq!(store.append(record("Gouda").borrowed()), 3);
         store.commit().unwrap();
         let seqs: Vec<u64> = read(&dir, ITEMS)
             .lines()
@@ -656,15 +651,16 @@ mod tests {
     fn colliding_slugs_get_their_own_folder() {
         let tmp = tempfile::tempdir().unwrap();
         let (a, _, _) = open(tmp.path(), "Rare cheeses");
-        a.write_json(STATE, &serde_json::json!({ "topic": "Rare cheeses" }))
-            .unwrap();
-        let (same, _, _) = open(tmp.path(), "rare cheeses!");
+        let (same, _, _) = open(tmp.path(), "Rare-cheeses!");
         assert_eq!(same.slug, a.slug);
-        let (b, _, _) = open(tmp.path(), "Rare-cheeses");
-        assert_ne!(a.slug, b.slug);
-        assert!(b.slug.starts_with("rare-cheeses-"));
-        let (again, _, _) = open(tmp.path(), "Rare cheeses");
-        assert_eq!(again.slug, a.slug);
+        let (c, _, _) = open(tmp.path(), "C libraries");
+        let (cpp, _, _) = open(tmp.path(), "C++ libraries");
+        assert_eq!(
+            (c.slug.as_str(), cpp.slug.as_str()),
+            ("c-libraries", "c-libraries-2")
+        );
+        let (again, _, _) = open(tmp.path(), "C++ Libraries");
+        assert_eq!(again.slug, cpp.slug);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use igentai_protocol::{CandidateBatch, VERSION};
 use serde::Serialize;
 
 use crate::batch::Vetter;
+use crate::batchlog::BatchLog;
 use crate::dedup::SeenSet;
 use crate::names::{NameIndex, NameRules, Namer};
 use crate::normalize::{Normalizer, key_hash};
@@ -37,6 +38,8 @@ pub struct Topic {
     pub names: NameIndex,
     /// What the topic's name key folds (plurals, unless items are titles).
     pub rules: NameRules,
+    /// The batches counted into this folder.
+    pub batches: BatchLog,
 }
 
 impl Topic {
@@ -72,12 +75,14 @@ impl Topic {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
+        let batches = BatchLog::open(&store.dir)?;
         Ok((
             Topic {
                 store,
                 seen,
                 names,
                 rules,
+                batches,
             },
             recovery,
         ))
@@ -95,13 +100,18 @@ impl Topic {
     /// what happened and the `igentai.items` payload of the new items (if
     /// any); a sample of the candidates that were already known (as they
     /// are or as a variant) stays in `scratch` ([`Scratch::duplicates`]).
+    ///
+    /// `first` is false for a batch counted before (delivered again): its
+    /// items are still deduplicated, since after a crash some may not be on
+    /// disk yet, but the items it knows are not sighted again.
     pub fn dedup(
         &mut self,
         batch: &CandidateBatch,
         items: &[Cow<'_, str>],
         now: &str,
+        first: bool,
         scratch: &mut Scratch,
-    ) -> io::Result<(BatchOutcome, Option<Bytes>)> {
+    ) -> (BatchOutcome, Option<Bytes>) {
         let mut outcome = BatchOutcome::default();
         scratch.clear();
         for raw in items {
@@ -157,14 +167,16 @@ impl Topic {
                 }
             };
             if let Some(index) = known {
-                self.seen.sight(index);
+                if first {
+                    self.seen.sight(index);
+                }
                 if scratch.duplicates.len() < DUPLICATE_SAMPLE {
                     scratch.duplicates.push(i);
                 }
                 continue;
             }
             outcome.new += 1;
-            let seq = self.store.append(record)?;
+            let seq = self.store.append(record);
             debug_assert_eq!(seq, self.seen.len() as u64, "items are lines");
             new_items.push(NewItemRef {
                 seq,
@@ -182,7 +194,7 @@ impl Topic {
             };
             Bytes::from(event.to_json())
         });
-        Ok((outcome, event))
+        (outcome, event)
     }
 }
 
@@ -306,14 +318,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut topic, _) = Topic::open(tmp.path(), "Cheeses").unwrap();
         let mut scratch = Scratch::default();
-        let (outcome, event) = topic
-            .dedup(
-                &batch(),
-                &cows(&["Brie", "  The  Brie.", "bad\u{7}", "Comté", "brie"]),
-                "2026-01-01T00:00:00.000Z",
-                &mut scratch,
-            )
-            .unwrap();
+        let (outcome, event) = topic.dedup(
+            &batch(),
+            &cows(&["Brie", "  The  Brie.", "bad\u{7}", "Comté", "brie"]),
+            "2026-01-01T00:00:00.000Z",
+            true,
+            &mut scratch,
+        );
         assert_eq!(
             (outcome.candidates, outcome.new, outcome.invalid),
             (4, 2, 1)
@@ -359,9 +370,7 @@ mod tests {
         };
         assert_eq!(event.to_json(), serde_json::to_vec(&event).unwrap());
         // A batch of known items only: nothing to announce.
-        let (outcome, event) = topic
-            .dedup(&batch(), &cows(&["COMTÉ"]), "t", &mut scratch)
-            .unwrap();
+        let (outcome, event) = topic.dedup(&batch(), &cows(&["COMTÉ"]), "t", true, &mut scratch);
         assert_eq!((outcome.candidates, outcome.new), (1, 0));
         assert!(event.is_none());
 
@@ -374,7 +383,7 @@ mod tests {
     }
 
     fn outcome_of(topic: &mut Topic, items: &[&str], scratch: &mut Scratch) -> (u64, u64, u64) {
-        let (o, _) = topic.dedup(&batch(), &cows(items), "t", scratch).unwrap();
+        let (o, _) = topic.dedup(&batch(), &cows(items), "t", true, scratch);
         (o.candidates, o.new, o.near_duplicates)
     }
 

@@ -67,6 +67,11 @@ pub struct Totals {
     /// Rejected batches by kind: `too_large`, `not_utf8`, `schema`, `field`.
     #[serde(default)]
     pub rejected_by_kind: BTreeMap<String, u64>,
+    /// Batches that arrived again after they were counted (redelivered by
+    /// JetStream or published again by a worker): deduplicated, not
+    /// counted twice.
+    #[serde(default)]
+    pub repeated_batches: u64,
     /// new_this_run / candidates.
     pub uniqueness_ratio: f64,
     /// New unique items per minute over the last minute.

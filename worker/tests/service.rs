@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::consumer;
 use clap::Parser;
 use common::json;
 use futures::StreamExt;
@@ -33,17 +33,8 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
     let dir = testkit::test_dir();
     let nats = NatsServer::start(dir.path()).await;
     let client = nats.client().await;
-    let js = jetstream::new(client.clone());
     // What the coordinator creates; the worker only publishes into it.
-    let stream = js
-        .create_stream(stream::Config {
-            name: subjects::STREAM.into(),
-            subjects: vec![subjects::CANDIDATES_ALL.into()],
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let stream = common::create_stream(&client).await;
 
     let good = common::serving(
         "/v1/chat/completions",

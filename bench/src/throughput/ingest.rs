@@ -66,7 +66,7 @@ pub async fn measure(dir: &Path, batches: u64) -> anyhow::Result<Results> {
         topic: TOPIC.into(),
         ..StartRequest::default()
     };
-    let slug = coordinator::store::slug(TOPIC);
+    let slug = coordinator::folders::folder_for(&data, TOPIC)?;
     let now = igentai_protocol::now_ms();
     let run = coordinator::run::Run::new(&request, &slug, &data.join(&slug), 0, now);
     run.save(&data)?;

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::commands::{self, Answer};
 use crate::config::Config;
 use crate::fleet::{Fleet, Seen};
-use crate::ingest::{Ingest, Ingested, MAX_PENDING, open_stream};
+use crate::ingest::{Ingest, Ingested, MAX_PENDING, UnsafeStream, open_stream};
 use crate::run::{Progress, Run};
 use crate::stats::RunStats;
 use crate::steer::Steering;
@@ -74,7 +74,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let (results_tx, mut results_rx) = mpsc::channel(256);
     let mut state = Coordinator::new(config.clone(), client.clone(), results_tx)?;
 
-    let Some(mut batches) = open_stream_retrying(&js, &shutdown).await else {
+    let Some(mut batches) = open_stream_retrying(&js, &shutdown).await? else {
         return Ok(());
     };
     tracing::info!(data_dir = %config.data_dir.display(), "coordinator ready");
@@ -121,7 +121,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 }
                 None => {
                     tracing::warn!("candidate stream ended; reopening");
-                    match open_stream_retrying(&js, &shutdown).await {
+                    match open_stream_retrying(&js, &shutdown).await? {
                         Some(s) => batches = s,
                         None => break,
                     }
@@ -151,6 +151,29 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     Ok(())
 }
 
+/// The run's counters: every batch in its topic's batch log, plus the
+/// rejected and repeated counts of `earlier` (those batches are not in the
+/// log). A folder from before the batch log keeps `earlier` as it is.
+fn counted_stats(
+    ingest: &Ingest,
+    run: &Run,
+    earlier: Option<&RunStats>,
+) -> anyhow::Result<RunStats> {
+    let mut stats = RunStats::new(run.info.started_at_ms);
+    let folder = ingest.folder(&run.info.topic)?;
+    let logged = crate::batchlog::replay(&folder, &run.info.run_id, |line| {
+        stats.record_batch(&line.batch, line.outcome, line.at_ms);
+    })?;
+    match earlier {
+        Some(earlier) if !logged => Ok(earlier.clone()),
+        Some(earlier) => {
+            stats.carry_uncounted(earlier);
+            Ok(stats)
+        }
+        None => Ok(stats),
+    }
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -158,21 +181,23 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Opens the candidate stream, retrying while NATS is unreachable.
+/// Opens the candidate stream, retrying while NATS is unreachable; an
+/// existing stream that could lose batches is an error ([`UnsafeStream`]).
 async fn open_stream_retrying(
     js: &jetstream::Context,
     shutdown: &CancellationToken,
-) -> Option<async_nats::jetstream::consumer::pull::Stream> {
+) -> anyhow::Result<Option<async_nats::jetstream::consumer::pull::Stream>> {
     let mut delay = Duration::from_millis(200);
     loop {
         match open_stream(js).await {
-            Ok(stream) => return Some(stream),
+            Ok(stream) => return Ok(Some(stream)),
+            Err(e) if e.is::<UnsafeStream>() => return Err(e),
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), retry_in = ?delay, "cannot open the candidate stream")
             }
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return None,
+            _ = shutdown.cancelled() => return Ok(None),
             _ = tokio::time::sleep(delay) => {}
         }
         delay = (delay * 2).min(Duration::from_secs(5));
@@ -209,14 +234,16 @@ impl Coordinator {
             let topic = ingest
                 .topic(&run.info.topic)
                 .with_context(|| format!("open the folder of topic {:?}", run.info.topic))?;
-            stats = std::fs::read(topic.store.dir.join(STATE))
+            let saved = std::fs::read(topic.store.dir.join(STATE))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<TopicState>(&b).ok())
                 .filter(|s| s.run.as_ref().map(|r| &r.info.run_id) == Some(&run.info.run_id))
-                .map(|s| s.stats)
-                .unwrap_or_else(|| RunStats::new(run.info.started_at_ms));
+                .map(|s| s.stats);
+            let unique = topic.store.len();
+            stats = counted_stats(&ingest, run, saved.as_ref())
+                .with_context(|| format!("read the batch log of topic {:?}", run.info.topic))?;
             tracing::info!(run_id = %run.info.run_id, topic = %run.info.topic, state = ?run.state,
-                unique = topic.store.len(), "restored the last run");
+                unique, batches = stats.totals(unique, now_ms()).batches, "restored the last run");
         }
         let strategies = run.as_ref().map(|r| r.info.strategies).unwrap_or_default();
         Ok(Self {
@@ -345,10 +372,9 @@ impl Coordinator {
                     self.steering.observe(&batch, outcome, &duplicates, now);
                 }
             }
+            Ok(Ingested::Repeat) => self.stats.record_repeated(),
             Ok(Ingested::Rejected(reject)) => self.stats.record_rejected(reject.kind()),
-            Err(e) => self.report_error(format!(
-                "cannot write items: {e}; batches are held back and retried"
-            )),
+            Err(e) => self.report_error(format!("{e}; its batches wait and are retried")),
         }
     }
 
@@ -381,7 +407,23 @@ impl Coordinator {
                 "cannot sync items to disk: {e}; batches are held back and retried"
             )),
         }
+        if self.ingest.take_abandoned() {
+            self.recount();
+        }
         self.check_stop(now_ms());
+    }
+
+    /// Rebuilds the run's counters from the batch log after the open
+    /// topics were dropped: the batches counted since the last sync are
+    /// handed back and will be counted when they come again.
+    fn recount(&mut self) {
+        let Some(run) = &self.run else {
+            return;
+        };
+        match counted_stats(&self.ingest, run, Some(&self.stats)) {
+            Ok(stats) => self.stats = stats,
+            Err(e) => self.report_error(format!("cannot read the batch log: {e:#}")),
+        }
     }
 
     fn report_error(&mut self, error: String) {

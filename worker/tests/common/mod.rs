@@ -63,16 +63,11 @@ pub fn json(status: u16, body: &str) -> ResponseTemplate {
 /// be, and whether the provider is still healthy afterwards.
 pub type ErrorCase = (&'static str, ResponseTemplate, fn(&LlmError) -> bool, bool);
 
-/// The candidate stream, as the coordinator creates it.
+/// The candidate stream, as the coordinator creates it: a work queue that
+/// deduplicates by `Nats-Msg-Id`.
 pub async fn create_stream(client: &async_nats::Client) -> async_nats::jetstream::stream::Stream {
-    use async_nats::jetstream::{self, stream};
-    jetstream::new(client.clone())
-        .create_stream(stream::Config {
-            name: igentai_protocol::subjects::STREAM.into(),
-            subjects: vec![igentai_protocol::subjects::CANDIDATES_ALL.into()],
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
+    async_nats::jetstream::new(client.clone())
+        .create_stream(igentai_client::stream::candidates())
         .await
         .expect("create the candidate stream")
 }

@@ -1,0 +1,101 @@
+//! One folder per topic, for good, with the real coordinator on a real
+//! nats-server: spellings of one topic reach one folder across restarts
+//! (even once its `state.json` is gone), topics whose slugs collide get
+//! folders of their own, and no topic writes into the JetStream store.
+
+mod common;
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use igentai_protocol::{StartReply, subjects};
+use testkit::wait_for;
+
+use common::{Fleet, batch, lines, publish_batch, spawn_coordinator, wait_drained, wait_stream};
+
+/// Starts a run on `topic` (stopping the one before) and returns it.
+async fn start(fleet: &Fleet, topic: &str) -> StartReply {
+    let _ = fleet.request(subjects::CONTROL_STOP, "{}").await;
+    let reply = fleet
+        .request(
+            subjects::CONTROL_START,
+            serde_json::json!({ "topic": topic }).to_string(),
+        )
+        .await;
+    serde_json::from_value(reply.clone()).unwrap_or_else(|_| panic!("{reply}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_topic_keeps_one_folder_across_spellings_and_restarts() {
+    // The scripts keep nats-server's store in data/nats.
+    let (mut fleet, ()) = Fleet::start_with(0, |data| {
+        std::fs::create_dir_all(data.join("nats").join("jetstream")).unwrap();
+    })
+    .await;
+    fleet.wait_workers(0).await;
+    let js = jetstream::new(fleet.client.clone());
+
+    let beatles = start(&fleet, "The Beatles songs").await;
+    wait_stream(&js).await;
+    let b = batch(
+        "s1",
+        &beatles.run_id,
+        "The Beatles songs",
+        "p",
+        &["Help!", "Yesterday"],
+    );
+    publish_batch(&js, &b).await;
+    assert_eq!(start(&fleet, "Beatles songs").await.slug, beatles.slug);
+    assert_eq!(start(&fleet, "the beatles-songs").await.slug, beatles.slug);
+
+    let nats = start(&fleet, "nats").await;
+    assert_ne!(nats.slug, "nats");
+    publish_batch(
+        &js,
+        &batch("s2", &nats.run_id, "nats", "p", &["Core", "JetStream"]),
+    )
+    .await;
+
+    let c = start(&fleet, "C libraries").await;
+    let cpp = start(&fleet, "C++ libraries").await;
+    assert_ne!(c.slug, cpp.slug);
+    publish_batch(&js, &batch("s3", &c.run_id, "C libraries", "p", &["zlib"])).await;
+    publish_batch(
+        &js,
+        &batch("s4", &cpp.run_id, "C++ libraries", "p", &["Boost"]),
+    )
+    .await;
+    wait_drained(&js, Duration::from_secs(30)).await;
+
+    let output = |slug: &str| lines(&fleet.data.join(slug).join("output.txt"));
+    assert_eq!(output(&beatles.slug), ["Help!", "Yesterday"]);
+    assert_eq!(output(&nats.slug), ["Core", "JetStream"]);
+    assert_eq!(output(&c.slug), ["zlib"]);
+    assert_eq!(output(&cpp.slug), ["Boost"]);
+    assert!(!fleet.data.join("nats").join("output.txt").exists());
+
+    // Restarted, and with the folder's state.json lost, the same spellings
+    // reach the same folders.
+    let status = fleet.coordinator.terminate(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status:?}");
+    std::fs::remove_file(fleet.data.join(&beatles.slug).join("state.json")).unwrap();
+    fleet.coordinator = spawn_coordinator(fleet.dir.path(), &fleet.nats.url, &fleet.data);
+    wait_for("the restarted coordinator", Duration::from_secs(30), || {
+        fleet.try_status()
+    })
+    .await;
+    let again = start(&fleet, "BEATLES SONGS").await;
+    assert_eq!(again.slug, beatles.slug);
+    assert_eq!(start(&fleet, "C++ Libraries").await.slug, cpp.slug);
+    assert_eq!(start(&fleet, "C libraries").await.slug, c.slug);
+    let b = batch(
+        "s5",
+        &again.run_id,
+        "BEATLES SONGS",
+        "p",
+        &["Help!", "Let It Be"],
+    );
+    publish_batch(&js, &b).await;
+    wait_drained(&js, Duration::from_secs(30)).await;
+    assert_eq!(output(&beatles.slug), ["Help!", "Yesterday", "Let It Be"]);
+}
