@@ -30,7 +30,7 @@ use coordinator::store::ItemRecord;
 use igentai_protocol::{Assignment, MetricsSnapshot, RunState, StartReply, VERSION, decode_reply};
 use igentai_protocol::{WorkerState, subjects};
 use testkit::llama::MODEL_ALIAS;
-use testkit::{LlamaServer, NatsServer, Proc, Role, bin_path, creds, wait_for};
+use testkit::{LlamaServer, NatsServer, Proc, Role, WorkerIdentity, bin_path, creds, wait_for};
 
 use common::{lines, spawn_coordinator, wait_drained};
 
@@ -76,7 +76,8 @@ timeout_s = 300
 /// The worker, on the local provider; in-flight answers may finish after
 /// a stop (they are paid for and slow).
 fn spawn_worker(dir: &Path, nats_url: &str, providers: &Path) -> Proc {
-    let [user, password] = creds(Role::Worker);
+    let identity = WorkerIdentity::new("w1");
+    let [user, password] = identity.env();
     Proc::spawn(
         "w1",
         &bin_path("worker"),
@@ -119,6 +120,7 @@ impl RealFleet {
         let toml = providers_toml(&llama.base_url(), output, price_in, price_out);
         std::fs::write(&providers, toml).unwrap();
         let coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+        nats.add_worker("w1").await;
         let worker = spawn_worker(dir.path(), &nats.url, &providers);
         let client = nats.client().await;
         let mut fleet = RealFleet {

@@ -1,193 +1,32 @@
-//! The locked-down NATS of `nats.conf`, enforced by the real nats-server:
-//! no anonymous or wrongly authenticated client gets in, each role may
-//! publish and subscribe only what it needs (the server answers anything
-//! else with a permissions violation and delivers nothing), and a control
-//! command forged with worker credentials changes nothing.
-//!
-//! "Delivered nothing" is shown without waiting for silence: messages from
-//! one connection reach a subscriber in the order they were published, so
-//! once an allowed message published *after* a forbidden one has arrived,
-//! the forbidden one would already be there.
+//! What a compromised client can and cannot do, each sentence of the
+//! README's Security section proved against the real nats-server running
+//! the repository's `nats.conf` and the real coordinator: no anonymous or
+//! wrongly authenticated client gets in; each role, and each worker with its
+//! own user, may publish and subscribe only what it needs (the server
+//! answers anything else with a permissions violation and delivers
+//! nothing); and what a worker may still publish on its own subjects is
+//! checked by the coordinator: a batch that speaks for another worker, for
+//! a run never started or claims more than one LLM call can is rejected and
+//! counted, and a stop confirmation counts only from the worker stopped.
 
 mod common;
+#[path = "security/probe.rs"]
+mod probe;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::{ConnectErrorKind, Event, ServerError};
-use futures::{FutureExt, StreamExt};
-use igentai_protocol::{MetricsSnapshot, RunState, decode_reply, subjects};
+use async_nats::ConnectErrorKind;
+use async_nats::jetstream;
+use igentai_protocol::{
+    CandidateBatch, Heartbeat, MetricsSnapshot, RunState, StopReply, VERSION, WorkerAck,
+    WorkerState, decode_reply, now_ms, subjects,
+};
 use testkit::{NatsServer, Role, wait_for};
 
-use common::spawn_coordinator;
+use common::{batch, lines, spawn_coordinator, start_run};
+use probe::{Login, check_publishes, check_subscriptions, publish_violation, watched};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A client logged in as `role`, with every error the server sent it.
-struct Watched {
-    client: async_nats::Client,
-    errors: Arc<Mutex<Vec<String>>>,
-}
-
-async fn watched(nats: &NatsServer, role: Role) -> Watched {
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let seen = errors.clone();
-    let client = testkit::options(role)
-        // A refused request gets no answer: give up on it soon.
-        .request_timeout(Some(Duration::from_secs(2)))
-        .event_callback(move |event| {
-            let seen = seen.clone();
-            async move {
-                if let Event::ServerError(ServerError::Other(message)) = event {
-                    seen.lock().unwrap().push(message);
-                }
-            }
-        })
-        .connect(&nats.url)
-        .await
-        .unwrap_or_else(|e| panic!("{} logs in: {e}", role.user()));
-    Watched { client, errors }
-}
-
-impl Watched {
-    /// Waits until the server has reported each of `violations`.
-    async fn wait_violations(&self, role: Role, violations: &[String]) {
-        wait_for(
-            &format!("the server to refuse {violations:?} to {}", role.user()),
-            WAIT,
-            || async {
-                let errors = self.errors.lock().unwrap();
-                violations.iter().all(|v| errors.contains(v)).then_some(())
-            },
-        )
-        .await;
-    }
-
-    fn no_violation(&self, what: &str) {
-        let errors = self.errors.lock().unwrap();
-        assert!(
-            !errors.iter().any(|e| e.contains(what)),
-            "the server refused {what}: {errors:?}"
-        );
-    }
-}
-
-fn publish_violation(subject: &str) -> String {
-    format!("Permissions Violation for Publish to \"{subject}\"")
-}
-
-fn subscribe_violation(subject: &str) -> String {
-    format!("Permissions Violation for Subscription to \"{subject}\"")
-}
-
-/// `role` publishes every forbidden subject, then every allowed one: the
-/// server refuses each forbidden one by name, an operator listening on all
-/// of them gets the allowed ones and none of the forbidden ones.
-async fn check_publishes(nats: &NatsServer, role: Role, allowed: &[&str], forbidden: &[&str]) {
-    let observer = nats.client().await;
-    let listen = |subject: &str| {
-        let observer = observer.clone();
-        let subject = subject.to_string();
-        async move {
-            observer
-                .subscribe(subject)
-                .await
-                .expect("operator subscribes")
-        }
-    };
-    let mut forbidden_subs = Vec::new();
-    for subject in forbidden {
-        forbidden_subs.push((*subject, listen(subject).await));
-    }
-    let mut allowed_subs = Vec::new();
-    for subject in allowed {
-        allowed_subs.push((*subject, listen(subject).await));
-    }
-    observer.flush().await.expect("flush");
-
-    let sender = watched(nats, role).await;
-    for subject in forbidden.iter().chain(allowed) {
-        sender
-            .client
-            .publish(subject.to_string(), "forged?".into())
-            .await
-            .expect("the client sends");
-    }
-    sender.client.flush().await.expect("flush");
-
-    let violations: Vec<String> = forbidden.iter().map(|s| publish_violation(s)).collect();
-    sender.wait_violations(role, &violations).await;
-    for (subject, sub) in &mut allowed_subs {
-        sender.no_violation(&publish_violation(subject));
-        tokio::time::timeout(WAIT, sub.next())
-            .await
-            .unwrap_or_else(|_| panic!("{} may publish {subject}", role.user()))
-            .expect("subscription open");
-    }
-    for (subject, sub) in &mut forbidden_subs {
-        assert!(
-            sub.next().now_or_never().is_none(),
-            "{}'s publish to {subject} was delivered",
-            role.user()
-        );
-    }
-}
-
-/// `role` subscribes every forbidden pattern and every allowed one: the
-/// server refuses each forbidden one by name; the operator then publishes
-/// on a subject matching each (forbidden ones first), and only the allowed
-/// subscriptions get anything.
-async fn check_subscriptions(
-    nats: &NatsServer,
-    role: Role,
-    allowed: &[(&str, &str)],
-    forbidden: &[(&str, &str)],
-) {
-    let listener = watched(nats, role).await;
-    let subscribe = |pattern: &str| {
-        let client = listener.client.clone();
-        let pattern = pattern.to_string();
-        async move { client.subscribe(pattern).await.expect("the client sends") }
-    };
-    let mut forbidden_subs = Vec::new();
-    for (pattern, subject) in forbidden {
-        forbidden_subs.push((*pattern, *subject, subscribe(pattern).await));
-    }
-    let mut allowed_subs = Vec::new();
-    for (pattern, subject) in allowed {
-        allowed_subs.push((*pattern, *subject, subscribe(pattern).await));
-    }
-    listener.client.flush().await.expect("flush");
-    let violations: Vec<String> = forbidden
-        .iter()
-        .map(|(p, _)| subscribe_violation(p))
-        .collect();
-    listener.wait_violations(role, &violations).await;
-
-    let operator = nats.client().await;
-    for (_, subject) in forbidden.iter().chain(allowed) {
-        operator
-            .publish(subject.to_string(), "secret".into())
-            .await
-            .expect("operator publishes");
-    }
-    operator.flush().await.expect("flush");
-    for (pattern, subject, sub) in &mut allowed_subs {
-        listener.no_violation(&subscribe_violation(pattern));
-        let msg = tokio::time::timeout(WAIT, sub.next())
-            .await
-            .unwrap_or_else(|_| panic!("{} may subscribe {pattern}", role.user()))
-            .expect("subscription open");
-        assert_eq!(msg.subject.as_str(), *subject);
-    }
-    for (pattern, _, sub) in &mut forbidden_subs {
-        assert!(
-            sub.next().now_or_never().is_none(),
-            "{} read {pattern}",
-            role.user()
-        );
-    }
-}
 
 #[tokio::test]
 async fn only_known_users_with_their_password_connect() {
@@ -207,20 +46,31 @@ async fn only_known_users_with_their_password_connect() {
         async_nats::ConnectOptions::new().connect(&nats.url).await,
         "an anonymous client",
     );
+    let w1 = nats.add_worker("w1").await;
+    let w2 = nats.add_worker("w2").await;
     refused(
-        async_nats::ConnectOptions::with_user_and_password("worker".into(), "guess".into())
+        async_nats::ConnectOptions::with_user_and_password(w1.user.clone(), "guess".into())
             .connect(&nats.url)
             .await,
         "a worker with a wrong password",
     );
     refused(
-        async_nats::ConnectOptions::with_user_and_password(
-            "operator".into(),
-            Role::Worker.password().into(),
-        )
-        .connect(&nats.url)
-        .await,
-        "the operator with the worker's password",
+        async_nats::ConnectOptions::with_user_and_password(w1.user.clone(), w2.password.clone())
+            .connect(&nats.url)
+            .await,
+        "a worker with another worker's password",
+    );
+    refused(
+        async_nats::ConnectOptions::with_user_and_password("worker".into(), w1.password.clone())
+            .connect(&nats.url)
+            .await,
+        "the shared worker user of old",
+    );
+    refused(
+        async_nats::ConnectOptions::with_user_and_password("operator".into(), w1.password.clone())
+            .connect(&nats.url)
+            .await,
+        "the operator with a worker's password",
     );
     refused(
         async_nats::ConnectOptions::with_user_and_password("root".into(), "root".into())
@@ -234,24 +84,34 @@ async fn only_known_users_with_their_password_connect() {
             .await,
         "a token instead of a user",
     );
-    for role in Role::ALL {
-        let client = testkit::options(role)
-            .connect(&nats.url)
+    for login in Role::ALL
+        .map(Login::Role)
+        .into_iter()
+        .chain([Login::Worker(w1)])
+    {
+        watched(&nats, &login)
             .await
-            .unwrap_or_else(|e| panic!("{} connects: {e}", role.user()));
-        client.flush().await.expect("the connection works");
+            .client
+            .flush()
+            .await
+            .expect("the connection works");
     }
 }
 
 #[tokio::test]
-async fn workers_publish_only_batches_and_heartbeats() {
+async fn a_worker_publishes_only_its_own_batches_and_heartbeats() {
     let dir = testkit::test_dir();
     let nats = NatsServer::start(dir.path()).await;
+    let w1 = Login::Worker(nats.add_worker("w1").await);
+    nats.add_worker("w2").await;
     check_publishes(
         &nats,
-        Role::Worker,
+        &w1,
         &["igentai.candidates.w1", "igentai.heartbeat.w1"],
         &[
+            "igentai.candidates.w2",
+            "igentai.heartbeat.w2",
+            "igentai.candidates.w1.x",
             subjects::CONTROL_START,
             subjects::CONTROL_STOP,
             subjects::CONTROL_WEIGHTS,
@@ -264,26 +124,34 @@ async fn workers_publish_only_batches_and_heartbeats() {
             "$JS.API.CONSUMER.DELETE.IGENTAI_CANDIDATES.coordinator",
             "$JS.ACK.IGENTAI_CANDIDATES.coordinator.1.1.1.0.0",
             "_INBOX.coordinator.reply",
+            "_INBOX.worker.w2.reply",
         ],
     )
     .await;
 }
 
 #[tokio::test]
-async fn workers_read_only_their_work_weights_and_service_pings() {
+async fn a_worker_reads_only_its_own_work_and_replies_weights_and_service_pings() {
     let dir = testkit::test_dir();
     let nats = NatsServer::start(dir.path()).await;
+    let w1 = Login::Worker(nats.add_worker("w1").await);
+    nats.add_worker("w2").await;
     check_subscriptions(
         &nats,
-        Role::Worker,
+        &w1,
         &[
             ("igentai.work.w1", "igentai.work.w1"),
             (subjects::PARTITION_JOBS, subjects::PARTITION_JOBS),
             (subjects::WEIGHTS, subjects::WEIGHTS),
             ("$SRV.PING", "$SRV.PING"),
-            ("_INBOX.worker.x.*", "_INBOX.worker.x.1"),
+            ("_INBOX.worker.w1.*", "_INBOX.worker.w1.1"),
         ],
         &[
+            ("igentai.work.w2", "igentai.work.w2"),
+            ("igentai.work.*", "igentai.work.w2"),
+            ("igentai.work.>", "igentai.work.w2"),
+            ("_INBOX.worker.w2.>", "_INBOX.worker.w2.1"),
+            ("_INBOX.worker.>", "_INBOX.worker.w2.2"),
             (subjects::CONTROL_ALL, subjects::CONTROL_START),
             (subjects::CANDIDATES_ALL, "igentai.candidates.w2"),
             (subjects::HEARTBEAT_ALL, "igentai.heartbeat.w2"),
@@ -304,7 +172,7 @@ async fn the_dashboard_reads_metrics_and_items_and_sends_only_control() {
     let nats = NatsServer::start(dir.path()).await;
     check_publishes(
         &nats,
-        Role::Dashboard,
+        &Login::Role(Role::Dashboard),
         &[subjects::CONTROL_STATUS, subjects::CONTROL_START],
         &[
             "igentai.work.w1",
@@ -321,7 +189,7 @@ async fn the_dashboard_reads_metrics_and_items_and_sends_only_control() {
     .await;
     check_subscriptions(
         &nats,
-        Role::Dashboard,
+        &Login::Role(Role::Dashboard),
         &[
             (subjects::METRICS, subjects::METRICS),
             (subjects::ITEMS, subjects::ITEMS),
@@ -346,7 +214,7 @@ async fn the_coordinator_publishes_work_and_results_but_no_control_or_batches() 
     let nats = NatsServer::start(dir.path()).await;
     check_publishes(
         &nats,
-        Role::Coordinator,
+        &Login::Role(Role::Coordinator),
         &[
             "igentai.work.w1",
             subjects::PARTITION_JOBS,
@@ -363,7 +231,7 @@ async fn the_coordinator_publishes_work_and_results_but_no_control_or_batches() 
     .await;
     check_subscriptions(
         &nats,
-        Role::Coordinator,
+        &Login::Role(Role::Coordinator),
         &[
             (subjects::CONTROL_ALL, subjects::CONTROL_STOP),
             (subjects::HEARTBEAT_ALL, "igentai.heartbeat.w1"),
@@ -390,10 +258,11 @@ async fn the_operator_may_do_anything() {
         "igentai.candidates.w1",
         subjects::METRICS,
     ];
-    check_publishes(&nats, Role::Operator, &all, &[]).await;
+    let operator = Login::Role(Role::Operator);
+    check_publishes(&nats, &operator, &all, &[]).await;
     check_subscriptions(
         &nats,
-        Role::Operator,
+        &operator,
         &[
             (">", "igentai.anything"),
             ("_INBOX.coordinator.>", "_INBOX.coordinator.x.1"),
@@ -423,7 +292,7 @@ async fn control_forged_with_worker_credentials_changes_nothing() {
 
     // A compromised worker tries to start a run: as a request and as a
     // fire-and-forget message, JSON and plain text.
-    let worker = watched(&nats, Role::Worker).await;
+    let worker = watched(&nats, &Login::Worker(nats.add_worker("w1").await)).await;
     let asked = tokio::time::timeout(
         WAIT,
         worker
@@ -443,7 +312,7 @@ async fn control_forged_with_worker_credentials_changes_nothing() {
         .unwrap();
     worker.client.flush().await.unwrap();
     worker
-        .wait_violations(Role::Worker, &[publish_violation(subjects::CONTROL_START)])
+        .wait_violations(&[publish_violation(subjects::CONTROL_START)])
         .await;
     let after = status(&operator).await.expect("the coordinator answers");
     assert_eq!(after.state, RunState::Idle, "{after:?}");
@@ -481,7 +350,7 @@ async fn control_forged_with_worker_credentials_changes_nothing() {
     }
     worker.client.flush().await.unwrap();
     let violations: Vec<String> = forged.iter().map(|(s, _)| publish_violation(s)).collect();
-    worker.wait_violations(Role::Worker, &violations).await;
+    worker.wait_violations(&violations).await;
 
     let after = status(&operator).await.expect("status");
     let after_run = after.run.clone().expect("still a run");
@@ -496,4 +365,381 @@ async fn control_forged_with_worker_credentials_changes_nothing() {
         !data.join("forged-topic").exists(),
         "a folder for the forged topic exists"
     );
+}
+
+/// A coordinator on a fresh data dir, with a run on `topic` started by the
+/// operator.
+struct Running {
+    dir: tempfile::TempDir,
+    nats: NatsServer,
+    _coordinator: testkit::Proc,
+    operator: async_nats::Client,
+    run_id: String,
+}
+
+impl Running {
+    async fn start(topic: &str) -> Running {
+        let dir = testkit::test_dir();
+        let nats = NatsServer::start(dir.path()).await;
+        let coordinator = spawn_coordinator(dir.path(), &nats.url, &dir.path().join("data"));
+        let operator = nats.client().await;
+        common::wait_stream(&jetstream::new(operator.clone())).await;
+        let run_id = start_run(&operator, topic).await;
+        Running {
+            dir,
+            nats,
+            _coordinator: coordinator,
+            operator,
+            run_id,
+        }
+    }
+
+    fn folder(&self, slug: &str) -> std::path::PathBuf {
+        self.dir.path().join("data").join(slug)
+    }
+
+    /// Waits until the coordinator counted `batches` ingested and
+    /// `rejected` rejected batches, and returns that snapshot.
+    async fn counted(&self, batches: u64, rejected: u64) -> MetricsSnapshot {
+        wait_for(
+            &format!("{batches} batches ingested and {rejected} rejected"),
+            WAIT,
+            || async {
+                let s = status(&self.operator).await?;
+                (s.totals.batches == batches && s.totals.rejected_batches == rejected).then_some(s)
+            },
+        )
+        .await
+    }
+}
+
+/// Publishes `batch` to JetStream as worker `as_worker`, on its own subject,
+/// until the stream acknowledges it.
+async fn publish_as(nats: &NatsServer, as_worker: &str, batch: &CandidateBatch) {
+    let js = jetstream::new(nats.worker_client(as_worker).await);
+    let payload: bytes::Bytes = serde_json::to_vec(batch).unwrap().into();
+    wait_for("JetStream to store the batch", WAIT, || {
+        let (js, payload) = (js.clone(), payload.clone());
+        async move {
+            let message = jetstream::message::PublishMessage::build()
+                .payload(payload)
+                .message_id(&batch.batch_id);
+            let ack = js
+                .send_publish(subjects::candidates(as_worker), message)
+                .await
+                .ok()?;
+            tokio::time::timeout(Duration::from_secs(2), ack)
+                .await
+                .ok()?
+                .ok()
+        }
+    })
+    .await;
+}
+
+/// A batch from worker `worker_id` of run `run_id` on `topic`.
+fn from(worker_id: &str, id: &str, run_id: &str, topic: &str, items: &[&str]) -> CandidateBatch {
+    CandidateBatch {
+        worker_id: worker_id.to_string(),
+        ..batch(id, run_id, topic, "sim", items)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_claiming_another_worker_is_rejected_counted_and_changes_nothing() {
+    let run = Running::start("Rare cheeses").await;
+    // w1 may publish only on its own subject; there it claims to be w2.
+    let forged = from("w2", "forged", &run.run_id, "Rare cheeses", &["Forged"]);
+    publish_as(&run.nats, "w1", &forged).await;
+    let honest = from(
+        "w1",
+        "honest",
+        &run.run_id,
+        "Rare cheeses",
+        &["Brie", "Comté"],
+    );
+    publish_as(&run.nats, "w1", &honest).await;
+
+    let s = run.counted(1, 1).await;
+    assert_eq!(
+        s.totals.rejected_by_kind.get("wrong_worker"),
+        Some(&1),
+        "{:?}",
+        s.totals
+    );
+    assert_eq!(
+        (s.totals.candidates, s.totals.unique),
+        (2, 2),
+        "{:?}",
+        s.totals
+    );
+    assert_eq!(s.totals.cost_usd, honest.cost_usd);
+    assert!(
+        !s.workers.iter().any(|w| w.worker_id == "w2"),
+        "{:?}",
+        s.workers
+    );
+    assert_eq!(
+        lines(&run.folder("rare-cheeses").join("output.txt")),
+        ["Brie", "Comté"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_a_run_never_started_or_of_another_topic_is_rejected() {
+    let run = Running::start("Rare cheeses").await;
+    let unknown = from(
+        "w1",
+        "unknown",
+        "rare-cheeses-1",
+        "Rare cheeses",
+        &["Unknown"],
+    );
+    let elsewhere = from(
+        "w1",
+        "elsewhere",
+        &run.run_id,
+        "Forged topic",
+        &["Elsewhere"],
+    );
+    publish_as(&run.nats, "w1", &unknown).await;
+    publish_as(&run.nats, "w1", &elsewhere).await;
+
+    // A batch of an earlier run still lands in that run's folder.
+    let stopped = run
+        .operator
+        .request(subjects::CONTROL_STOP, "".into())
+        .await
+        .expect("stop answered");
+    decode_reply::<StopReply>(&stopped.payload).expect("the run stops");
+    let paris = start_run(&run.operator, "Paris attractions").await;
+    let late = from("w1", "late", &run.run_id, "Rare cheeses", &["Brie"]);
+    let current = from("w1", "current", &paris, "Paris attractions", &["Louvre"]);
+    publish_as(&run.nats, "w1", &late).await;
+    publish_as(&run.nats, "w1", &current).await;
+
+    // The new run's counters start at zero: the rejections before it were
+    // counted by the first run, so wait for the files instead.
+    wait_for("both good batches written", WAIT, || async {
+        let cheeses =
+            std::fs::read_to_string(run.folder("rare-cheeses").join("output.txt")).ok()?;
+        let paris =
+            std::fs::read_to_string(run.folder("paris-attractions").join("output.txt")).ok()?;
+        (cheeses == "Brie\n" && paris == "Louvre\n").then_some(())
+    })
+    .await;
+    common::wait_drained(&jetstream::new(run.operator.clone()), WAIT).await;
+    assert!(
+        !run.folder("forged-topic").exists(),
+        "a folder for the forged topic"
+    );
+    assert_eq!(
+        lines(&run.folder("rare-cheeses").join("output.txt")),
+        ["Brie"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_rejections_of_a_run_are_counted_by_kind() {
+    let run = Running::start("Rare cheeses").await;
+    let unknown = from(
+        "w1",
+        "unknown",
+        "rare-cheeses-1",
+        "Rare cheeses",
+        &["Unknown"],
+    );
+    let elsewhere = from(
+        "w1",
+        "elsewhere",
+        &run.run_id,
+        "Forged topic",
+        &["Elsewhere"],
+    );
+    publish_as(&run.nats, "w1", &unknown).await;
+    publish_as(&run.nats, "w1", &elsewhere).await;
+    let s = run.counted(0, 2).await;
+    assert_eq!(
+        s.totals.rejected_by_kind.get("unknown_run"),
+        Some(&1),
+        "{:?}",
+        s.totals
+    );
+    assert_eq!(
+        s.totals.rejected_by_kind.get("wrong_topic"),
+        Some(&1),
+        "{:?}",
+        s.totals
+    );
+    assert_eq!(s.totals.candidates, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_beyond_one_call_are_rejected_and_the_run_does_not_stop_on_budget() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let _coordinator = spawn_coordinator(dir.path(), &nats.url, &dir.path().join("data"));
+    let operator = nats.client().await;
+    common::wait_stream(&jetstream::new(operator.clone())).await;
+    let reply = operator
+        .request(
+            subjects::CONTROL_START,
+            r#"{"topic":"Rare cheeses","budget_usd":1.0}"#.into(),
+        )
+        .await
+        .expect("start answered");
+    let started: igentai_protocol::StartReply = decode_reply(&reply.payload).expect("started");
+    let run_id = started.run_id;
+
+    let good = from("w1", "good", &run_id, "Rare cheeses", &["Brie"]);
+    let mut huge_cost = from("w1", "huge-cost", &run_id, "Rare cheeses", &["A"]);
+    huge_cost.cost_usd = 1e300;
+    // 150 tokens at the default ceiling of $100 per million: at most $0.015.
+    let mut over_price = from("w1", "over-price", &run_id, "Rare cheeses", &["B"]);
+    over_price.cost_usd = 0.9;
+    let mut tokens = from("w1", "tokens", &run_id, "Rare cheeses", &["C"]);
+    (tokens.tokens_out, tokens.cost_usd) = (1_000_000_000, 0.9);
+    let many: Vec<String> = (0..2001).map(|i| format!("i{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let items = from("w1", "items", &run_id, "Rare cheeses", &many);
+    let mut negative = from("w1", "negative", &run_id, "Rare cheeses", &["D"]);
+    negative.cost_usd = -5.0;
+    for b in [&huge_cost, &over_price, &tokens, &items, &negative, &good] {
+        publish_as(&nats, "w1", b).await;
+    }
+
+    let s = wait_for("6 batches counted", WAIT, || async {
+        let s = status(&operator).await?;
+        (s.totals.batches == 1 && s.totals.rejected_batches == 5).then_some(s)
+    })
+    .await;
+    assert_eq!(
+        s.totals.rejected_by_kind.get("over_limit"),
+        Some(&5),
+        "{:?}",
+        s.totals
+    );
+    assert_eq!(s.totals.cost_usd, good.cost_usd);
+    assert_eq!(
+        (s.totals.candidates, s.totals.tokens_out),
+        (1, good.tokens_out)
+    );
+    assert_eq!(s.state, RunState::Running, "{:?}", s.run);
+    // The next snapshots too: nothing is left to stop the run later.
+    let seq = s.seq;
+    let later = wait_for("a later snapshot", WAIT, || async {
+        status(&operator).await.filter(|l| l.seq > seq)
+    })
+    .await;
+    assert_eq!(later.state, RunState::Running, "{:?}", later.run);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_confirmation_counts_only_from_the_worker_stopped() {
+    let run = Running::start("Rare cheeses").await;
+    let w1 = run.nats.add_worker("w1").await;
+    let w2 = watched(&run.nats, &Login::Worker(run.nats.add_worker("w2").await)).await;
+
+    // w1 is alive (it heartbeats) and answers its commands, but names
+    // another worker in its answers.
+    let w1_client = w1
+        .options()
+        .connect(&run.nats.url)
+        .await
+        .expect("w1 logs in");
+    let mut commands =
+        testkit::subscribe_confirmed(&run.nats, &w1_client, &subjects::worker_command("w1")).await;
+    let answering = w1_client.clone();
+    let answers = tokio::spawn(async move {
+        use futures::StreamExt;
+        while let Some(msg) = commands.next().await {
+            let ack = WorkerAck {
+                v: VERSION,
+                worker_id: "w9".into(),
+                ok: true,
+                error: None,
+            };
+            if let Some(reply) = msg.reply {
+                let _ = answering
+                    .publish(reply, serde_json::to_vec(&ack).unwrap().into())
+                    .await;
+            }
+        }
+    });
+    let beating = w1_client.clone();
+    let heartbeats = tokio::spawn(async move {
+        loop {
+            let hb = Heartbeat {
+                v: VERSION,
+                worker_id: "w1".into(),
+                state: WorkerState::Idle,
+                run_id: None,
+                partition: None,
+                concurrency: 1,
+                in_flight: 0,
+                batches_published: 0,
+                items_published: 0,
+                publish_retries: 0,
+                llm_failures: 0,
+                providers: Vec::new(),
+                started_at_ms: 0,
+                sent_at_ms: now_ms(),
+                version: "test".into(),
+            };
+            let _ = beating
+                .publish(
+                    subjects::heartbeat("w1"),
+                    serde_json::to_vec(&hb).unwrap().into(),
+                )
+                .await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    wait_for("w1 alive", WAIT, || async {
+        let s = status(&run.operator).await?;
+        s.workers
+            .iter()
+            .any(|w| w.worker_id == "w1" && w.alive)
+            .then_some(())
+    })
+    .await;
+
+    // w2 tries to take w1's commands, to confirm a stop for it.
+    let mut stolen = w2
+        .client
+        .subscribe(subjects::worker_command("w1"))
+        .await
+        .expect("the client sends");
+    w2.client.flush().await.unwrap();
+    w2.wait_violations(&[probe::subscribe_violation(&subjects::worker_command("w1"))])
+        .await;
+    let w2_client = w2.client.clone();
+    let forging = tokio::spawn(async move {
+        use futures::StreamExt;
+        while let Some(msg) = stolen.next().await {
+            let ack = WorkerAck {
+                v: VERSION,
+                worker_id: "w1".into(),
+                ok: true,
+                error: None,
+            };
+            if let Some(reply) = msg.reply {
+                let _ = w2_client
+                    .publish(reply, serde_json::to_vec(&ack).unwrap().into())
+                    .await;
+            }
+        }
+    });
+
+    let stopped = run
+        .operator
+        .request(subjects::CONTROL_STOP, "".into())
+        .await
+        .expect("stop answered");
+    let reply: StopReply = decode_reply(&stopped.payload).expect("the run stops");
+    assert!(reply.workers_stopped.is_empty(), "{reply:?}");
+    assert_eq!(reply.workers_unresponsive, ["w1"], "{reply:?}");
+    for task in [answers, heartbeats, forging] {
+        task.abort();
+    }
 }

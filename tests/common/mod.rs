@@ -34,9 +34,11 @@ impl Fleet {
         let data = dir.path().join("data");
         let prepared = prepare(&data);
         let coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
-        let workers = (1..=workers)
-            .map(|i| spawn_worker(dir.path(), &nats.url, &format!("w{i}")))
-            .collect();
+        let mut procs = Vec::new();
+        for i in 1..=workers {
+            procs.push(spawn_worker(dir.path(), &nats, &format!("w{i}")).await);
+        }
+        let workers = procs;
         let client = nats.client().await;
         let fleet = Fleet {
             dir,
@@ -116,9 +118,10 @@ pub fn spawn_coordinator(dir: &Path, nats_url: &str, data: &Path) -> Proc {
     )
 }
 
-/// A sim worker, logged in as `worker`.
-pub fn spawn_worker(dir: &Path, nats_url: &str, id: &str) -> Proc {
-    let [user, password] = creds(Role::Worker);
+/// A sim worker, logged in as its own user `worker-<id>`.
+pub async fn spawn_worker(dir: &Path, nats: &NatsServer, id: &str) -> Proc {
+    let identity = nats.add_worker(id).await;
+    let [user, password] = identity.env();
     Proc::spawn(
         id,
         &bin_path("worker"),
@@ -131,7 +134,7 @@ pub fn spawn_worker(dir: &Path, nats_url: &str, id: &str) -> Proc {
             "40",
         ],
         &[
-            ("NATS_URL", nats_url),
+            ("NATS_URL", nats.url.as_str()),
             user,
             password,
             ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
@@ -218,6 +221,28 @@ pub async fn publish_raw(js: &jetstream::Context, msg_id: &str, payload: Vec<u8>
 
 pub async fn publish_batch(js: &jetstream::Context, batch: &CandidateBatch) {
     publish_raw(js, &batch.batch_id, serde_json::to_vec(batch).unwrap()).await;
+}
+
+/// Starts a run on `topic` as the operator and returns its id: batches are
+/// admitted only for runs the coordinator started.
+pub async fn start_run(client: &async_nats::Client, topic: &str) -> String {
+    let request = serde_json::json!({ "topic": topic }).to_string();
+    let msg = wait_for(
+        "the coordinator to answer start",
+        Duration::from_secs(30),
+        || {
+            let request = request.clone();
+            async move {
+                client
+                    .request(subjects::CONTROL_START, request.into())
+                    .await
+                    .ok()
+            }
+        },
+    )
+    .await;
+    let reply: igentai_protocol::StartReply = decode_reply(&msg.payload).expect("the run starts");
+    reply.run_id
 }
 
 /// Waits until the coordinator created the candidate stream.

@@ -77,14 +77,15 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
         ),
     )
     .unwrap();
+    let identity = nats.add_worker("t1").await;
     let config = worker::Config::parse_from([
         "worker",
         "--nats-url",
         &nats.url,
         "--nats-user",
-        Role::Worker.user(),
+        &identity.user,
         "--nats-password",
-        Role::Worker.password(),
+        &identity.password,
         "--worker-id",
         "t1",
         "--concurrency",
