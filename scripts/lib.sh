@@ -256,7 +256,7 @@ build_binaries() {
 # in $IGENTAI_WORKERS_DIR/<id>.env: the only file a worker on another
 # machine needs.
 
-# The variable holding ROLE's password (IGENTAI_WORKER_PASSWORD for worker).
+# The variable holding ROLE's password (IGENTAI_OPERATOR_PASSWORD for operator).
 password_var() { printf 'IGENTAI_%s_PASSWORD' "$(printf '%s' "$1" | tr '[:lower:]' '[:upper:]')"; }
 
 # A random password: a letter, then 48 hex digits (nats.conf reads a

@@ -140,4 +140,17 @@ async fn add_worker_sh_gives_a_worker_its_own_user_on_a_running_server() {
     .map(|_| ())
     .expect_err("w1 with w2's password");
     assert_eq!(refused.kind(), ConnectErrorKind::AuthorizationViolation);
+
+    // A worker whose file is deleted loses its user at the next render.
+    let w2 = nats.identity("w2");
+    w2.options().connect(&url).await.expect("w2 logs in");
+    std::fs::remove_file(nats.dir.path().join("run/workers/w2.env")).unwrap();
+    nats.script("add-worker.sh", &["w1"]);
+    let gone = w2
+        .options()
+        .connect(&url)
+        .await
+        .map(|_| ())
+        .expect_err("w2 after its file was deleted");
+    assert_eq!(gone.kind(), ConnectErrorKind::AuthorizationViolation);
 }
