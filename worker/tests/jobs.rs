@@ -14,7 +14,7 @@ use igentai_protocol::{
     Assignment, CandidateBatch, PartitionReply, PartitionRequest, WeightsUpdate, WorkerAck,
     WorkerCommand, subjects,
 };
-use testkit::{NatsServer, Role, wait_for};
+use testkit::{NatsServer, wait_for};
 use tokio_util::sync::CancellationToken;
 use worker::micro::SERVICE_NAME;
 

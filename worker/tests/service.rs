@@ -15,7 +15,7 @@ use clap::Parser;
 use common::json;
 use futures::StreamExt;
 use igentai_protocol::{Assignment, CandidateBatch, Heartbeat, WorkerAck, WorkerCommand, subjects};
-use testkit::{NatsServer, Role, wait_for};
+use testkit::{NatsServer, wait_for};
 use tokio_util::sync::CancellationToken;
 use worker::micro::SERVICE_NAME;
 
