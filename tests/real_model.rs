@@ -30,7 +30,7 @@ use coordinator::store::ItemRecord;
 use igentai_protocol::{Assignment, MetricsSnapshot, RunState, StartReply, VERSION, decode_reply};
 use igentai_protocol::{WorkerState, subjects};
 use testkit::llama::MODEL_ALIAS;
-use testkit::{LlamaServer, NatsServer, Proc, Role, WorkerIdentity, bin_path, creds, wait_for};
+use testkit::{LlamaServer, NatsServer, Proc, WorkerIdentity, bin_path, wait_for};
 
 use common::{lines, spawn_coordinator, wait_drained};
 

@@ -16,7 +16,7 @@ use async_nats::jetstream;
 use coordinator::store::ItemRecord;
 use futures::StreamExt;
 use igentai_protocol::{Heartbeat, StartReply, StopReply, WorkerState, subjects};
-use testkit::{NatsServer, Proc, Role, WorkerIdentity, bin_path, creds, wait_for};
+use testkit::{NatsServer, Proc, WorkerIdentity, bin_path, wait_for};
 
 use common::{lines, spawn_coordinator, wait_drained};
 

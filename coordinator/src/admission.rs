@@ -197,11 +197,12 @@ mod tests {
         }
     }
 
+    /// A change to a batch, its item count and its subject.
+    type Edit = Box<dyn FnOnce(&mut CandidateBatch, &mut usize, &mut String)>;
+
     /// `edit` applied to a good batch of 2 items from `igentai.candidates.w1`
     /// is admitted (`None`) or rejected with this kind.
-    fn check_case(
-        edit: impl FnOnce(&mut CandidateBatch, &mut usize, &mut String),
-    ) -> Option<&'static str> {
+    fn check_case(edit: Edit) -> Option<&'static str> {
         let runs = HashMap::from([("cheese-1".to_string(), normalize("Rare cheeses"))]);
         let (mut b, mut items, mut subject) = (batch(), 2, subjects::candidates("w1"));
         edit(&mut b, &mut items, &mut subject);
@@ -212,11 +213,7 @@ mod tests {
 
     #[test]
     fn admits_only_what_a_worker_may_claim() {
-        let cases: Vec<(
-            &str,
-            Option<&str>,
-            Box<dyn FnOnce(&mut CandidateBatch, &mut usize, &mut String)>,
-        )> = vec![
+        let cases: Vec<(&str, Option<&str>, Edit)> = vec![
             ("good", None, Box::new(|_, _, _| {})),
             (
                 "topic spelled differently",
