@@ -32,7 +32,7 @@ use igentai_protocol::{WorkerState, subjects};
 use testkit::llama::MODEL_ALIAS;
 use testkit::{LlamaServer, NatsServer, Proc, WorkerIdentity, bin_path, wait_for};
 
-use common::{lines, spawn_coordinator, wait_drained};
+use common::{lines, spawn_coordinator_with, wait_drained};
 
 const TOPIC: &str = "fruits";
 const TARGET: u64 = 30;
@@ -119,7 +119,15 @@ impl RealFleet {
         let providers = dir.path().join("providers.toml");
         let toml = providers_toml(&llama.base_url(), output, price_in, price_out);
         std::fs::write(&providers, toml).unwrap();
-        let coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+        // The coordinator is told the dearest price, as an operator of
+        // expensive models must: it rejects batches costing more.
+        let ceiling = price_in.max(price_out).to_string();
+        let coordinator = spawn_coordinator_with(
+            dir.path(),
+            &nats.url,
+            &data,
+            &[("IGENTAI_MAX_USD_PER_MTOK", &ceiling)],
+        );
         nats.add_worker("w1").await;
         let worker = spawn_worker(dir.path(), &nats.url, &providers);
         let client = nats.client().await;

@@ -50,12 +50,33 @@ struct Started {
     topic: String,
 }
 
+/// A run's topic as started, and its normalized key: a batch names the
+/// topic as its assignment spelled it, so the key is needed only when it
+/// does not.
+#[derive(Debug, Clone, PartialEq)]
+struct RunTopic {
+    topic: String,
+    key: String,
+}
+
+impl RunTopic {
+    fn new(topic: &str) -> RunTopic {
+        RunTopic {
+            topic: topic.to_string(),
+            key: normalize(topic),
+        }
+    }
+
+    fn matches(&self, topic: &str) -> bool {
+        self.topic == topic || self.key == normalize(topic)
+    }
+}
+
 /// The runs started on a data dir and the limits of one batch.
 #[derive(Debug)]
 pub struct Admission {
     limits: Limits,
-    /// Run id → the run's normalized topic.
-    runs: HashMap<String, String>,
+    runs: HashMap<String, RunTopic>,
     ledger: PathBuf,
 }
 
@@ -72,7 +93,7 @@ impl Admission {
         let runs = text
             .lines()
             .filter_map(|l| serde_json::from_str::<Started>(l).ok())
-            .map(|s| (s.run_id, normalize(&s.topic)))
+            .map(|s| (s.run_id, RunTopic::new(&s.topic)))
             .collect();
         Ok(Admission {
             limits,
@@ -102,7 +123,7 @@ impl Admission {
         }
         file.write_all(&line)?;
         file.sync_data()?;
-        self.runs.insert(run_id.to_string(), normalize(topic));
+        self.runs.insert(run_id.to_string(), RunTopic::new(topic));
         Ok(())
     }
 
@@ -122,7 +143,7 @@ fn ends_with_newline(path: &Path) -> io::Result<bool> {
 }
 
 fn check(
-    runs: &HashMap<String, String>,
+    runs: &HashMap<String, RunTopic>,
     limits: &Limits,
     batch: &CandidateBatch,
     items: usize,
@@ -136,7 +157,7 @@ fn check(
     }
     match runs.get(&batch.run_id) {
         None => return Err(Reject::UnknownRun(batch.run_id.clone())),
-        Some(topic) if *topic != normalize(&batch.topic) => {
+        Some(topic) if !topic.matches(&batch.topic) => {
             return Err(Reject::WrongTopic(batch.run_id.clone()));
         }
         Some(_) => {}
@@ -203,7 +224,7 @@ mod tests {
     /// `edit` applied to a good batch of 2 items from `igentai.candidates.w1`
     /// is admitted (`None`) or rejected with this kind.
     fn check_case(edit: Edit) -> Option<&'static str> {
-        let runs = HashMap::from([("cheese-1".to_string(), normalize("Rare cheeses"))]);
+        let runs = HashMap::from([("cheese-1".to_string(), RunTopic::new("Rare cheeses"))]);
         let (mut b, mut items, mut subject) = (batch(), 2, subjects::candidates("w1"));
         edit(&mut b, &mut items, &mut subject);
         check(&runs, &LIMITS, &b, items, &subject)

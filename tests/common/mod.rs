@@ -101,21 +101,27 @@ impl Fleet {
 
 /// The coordinator, logged in as `coordinator`.
 pub fn spawn_coordinator(dir: &Path, nats_url: &str, data: &Path) -> Proc {
+    spawn_coordinator_with(dir, nats_url, data, &[])
+}
+
+/// The coordinator with `extra` settings in its environment.
+pub fn spawn_coordinator_with(
+    dir: &Path,
+    nats_url: &str,
+    data: &Path,
+    extra: &[(&str, &str)],
+) -> Proc {
     let [user, password] = creds(Role::Coordinator);
-    Proc::spawn(
-        "coordinator",
-        &bin_path("coordinator"),
-        &[],
-        &[
-            ("NATS_URL", nats_url),
-            user,
-            password,
-            ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
-            ("IGENTAI_METRICS_INTERVAL_MS", "200"),
-            ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
-        ],
-        dir,
-    )
+    let mut env = vec![
+        ("NATS_URL", nats_url),
+        user,
+        password,
+        ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
+        ("IGENTAI_METRICS_INTERVAL_MS", "200"),
+        ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
+    ];
+    env.extend_from_slice(extra);
+    Proc::spawn("coordinator", &bin_path("coordinator"), &[], &env, dir)
 }
 
 /// A sim worker, logged in as its own user `worker-<id>`.

@@ -191,7 +191,7 @@ async fn a_batch_of_a_run_never_started_or_of_another_topic_is_rejected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_rejections_of_a_run_are_counted_by_kind() {
+async fn batches_of_unknown_runs_and_other_topics_are_counted_by_kind() {
     let run = Running::start("Rare cheeses").await;
     let unknown = from(
         "w1",
