@@ -322,6 +322,8 @@ impl NatsServer {
     /// started first and already looks there.
     pub async fn start_on(dir: &Path, port: u16) -> NatsServer {
         let store = dir.join("jetstream");
+        // A new server knows no worker; a restart keeps the ones added.
+        Self::render(dir, &[]);
         let proc = Self::spawn(port, &store, dir);
         let server = NatsServer {
             port,
@@ -348,9 +350,6 @@ impl NatsServer {
 
     fn spawn(port: u16, store: &Path, dir: &Path) -> Proc {
         let conf = Self::conf_path(dir);
-        if !conf.exists() {
-            Self::render(dir, &[]);
-        }
         let port_s = port.to_string();
         let monitor = free_port().to_string();
         let mut env = vec![("IGENTAI_NATS_STORE_DIR", store.to_str().unwrap())];
