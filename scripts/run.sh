@@ -19,8 +19,9 @@
 # workers finish and publish their answers, the coordinator ingests them and
 # commits, then the dashboard and nats-server stop; exit code 130 (143).
 #
-# Each role logs in to NATS as its own user; the passwords are generated into
-# run/credentials.env on first run (see README: Security).
+# Each role logs in to NATS as its own user, and each worker as a user of its
+# own; the passwords are generated into run/credentials.env and
+# run/workers/<id>.env on first run (see README: Security).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -91,6 +92,8 @@ trap '[ "$stopping" = 1 ] || { stopping=1; stop_all; }' EXIT
 
 # ---- start ----------------------------------------------------------------
 
+# Every worker's NATS user exists before nats-server starts: no reloads.
+for i in $(seq 1 "$worker_count"); do ensure_worker "$(worker_id "$i")" || true; done
 start_role nats
 start_role coordinator
 for role in "${roles[@]}"; do

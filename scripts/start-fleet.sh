@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Starts N workers (default 5) in the background against $NATS_URL, logged
-# in as the `worker` NATS user. Extra arguments go to every worker, e.g.
-# --concurrency 8.
+# Starts N workers (default 5) in the background against $NATS_URL, worker
+# i with id HOST-i, each logged in as its own NATS user worker-HOST-i. Extra
+# arguments go to every worker, e.g. --concurrency 8.
 #
-# On another machine: set NATS_URL to the server and IGENTAI_WORKER_PASSWORD
-# to the worker password from the server machine's run/credentials.env.
+# Against the local nats-server, a missing worker user is created and the
+# server reloaded. On another machine: create each worker's user on the
+# nats-server machine (scripts/add-worker.sh HOST-i, which prints what to
+# do), copy its run/workers/HOST-i.env here, and set NATS_URL to the server.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -12,13 +14,25 @@ count="${1:-5}"
 shift || true
 { [[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ]; } || die "usage: start-fleet.sh [N] [worker args...]"
 need_binaries
-# Local credentials are generated for a local server only; a remote one's
-# worker password must come from that machine.
+# Worker users are created for a local server only; a remote one's must
+# come from that machine.
 case "$NATS_URL" in
-  *://127.0.0.1:* | *://localhost:* | *://127.0.0.1 | *://localhost) mode=generate ;;
-  *) mode=nogenerate ;;
+  *://127.0.0.1:* | *://localhost:* | *://127.0.0.1 | *://localhost) local_server=1 ;;
+  *) local_server=0 ;;
 esac
-role_password worker "$mode" >/dev/null
+created=0
+for i in $(seq 1 "$count"); do
+  id="$(worker_id "$i")"
+  if [ "$local_server" = 1 ]; then
+    if ensure_worker "$id"; then created=1; fi
+  else
+    worker_password "$id" >/dev/null
+  fi
+done
+if [ "$created" = 1 ] && running nats; then
+  render_nats_conf
+  reload_nats
+fi
 for i in $(seq 1 "$count"); do
   if running "worker-$i"; then
     say "worker-$i already running"

@@ -70,9 +70,10 @@ impl Run {
             ],
             dir.path(),
         )];
-        let [user, password] = creds(Role::Worker);
         for i in 1..=3 {
             let id = format!("w{i}");
+            let identity = nats.add_worker(&id).await;
+            let [user, password] = identity.env();
             procs.push(Proc::spawn(
                 &id,
                 &bin_path("worker"),

@@ -20,7 +20,7 @@ use igentai_protocol::{
     Heartbeat, MetricsSnapshot, RunState, StartReply, WeightsUpdate, WorkerState, decode_reply,
     subjects,
 };
-use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
+use testkit::{NatsServer, Proc, Role, WorkerIdentity, bin_path, creds, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -44,9 +44,10 @@ fn coordinator_with(dir: &Path, nats_url: &str, data: &Path, extra: &[(&str, &st
 }
 
 /// A worker calling the providers of `providers` (a providers.toml),
-/// logged in as `worker`.
+/// logged in as its own user, which `nats.add_worker(id)` made.
 fn worker_with(dir: &Path, nats_url: &str, id: &str, providers: &Path) -> Proc {
-    let [user, password] = creds(Role::Worker);
+    let identity = WorkerIdentity::new(id);
+    let [user, password] = identity.env();
     Proc::spawn(
         id,
         &bin_path("worker"),
@@ -176,6 +177,9 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
             ("IGENTAI_PARTITION_JUDGE_AFTER", "1000000000"),
         ],
     );
+    for i in 1..=4 {
+        nats.add_worker(&format!("w{i}")).await;
+    }
     let mut workers: BTreeMap<String, Proc> = (1..=4)
         .map(|i| {
             let id = format!("w{i}");
@@ -358,6 +362,9 @@ async fn weights_move_away_from_faulty_providers_while_production_continues() {
     let data = dir.path().join("data");
     let providers = write_providers(dir.path(), FAULTY);
     let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+    for i in 1..=2 {
+        nats.add_worker(&format!("w{i}")).await;
+    }
     let _workers: Vec<Proc> = (1..=2)
         .map(|i| worker_with(dir.path(), &nats.url, &format!("w{i}"), &providers))
         .collect();
@@ -544,9 +551,10 @@ async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
     let mut nats = NatsServer::start(dir.path()).await;
     let data = dir.path().join("data");
     let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
-    let _workers: Vec<Proc> = (1..=2)
-        .map(|i| common::spawn_worker(dir.path(), &nats.url, &format!("w{i}")))
-        .collect();
+    let mut _workers: Vec<Proc> = Vec::new();
+    for i in 1..=2 {
+        _workers.push(common::spawn_worker(dir.path(), &nats, &format!("w{i}")).await);
+    }
     let (_dashboard, addr) = spawn_dashboard(dir.path(), &nats.url, &data);
     let client = nats.client_as(Role::Operator).await;
     wait_alive(&client, 2).await;

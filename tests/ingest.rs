@@ -11,7 +11,8 @@ use igentai_protocol::{StartReply, subjects};
 use testkit::wait_for;
 
 use common::{
-    Fleet, batch, lines, publish_batch, publish_raw, spawn_coordinator, wait_drained, wait_stream,
+    Fleet, batch, lines, publish_batch, publish_raw, spawn_coordinator, start_run, wait_drained,
+    wait_stream,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,9 +28,10 @@ async fn torn_last_line_is_repaired_on_start() {
     let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
     let js = jetstream::new(nats.client().await);
     wait_stream(&js).await;
+    let run_id = start_run(&nats.client().await, "Rare cheeses").await;
     let b = batch(
         "b1",
-        "r1",
+        &run_id,
         "Rare cheeses",
         "sim",
         &["Gamma", "alpha", "Delta", "The Beta."],

@@ -65,16 +65,20 @@ async fn partitions_are_created_assigned_split_and_retired() {
         ],
         dir.path(),
     );
-    let [user, password] = creds(Role::Worker);
-    let _workers: Vec<Proc> = (1..=3)
-        .map(|i| {
-            let id = format!("w{i}");
+    let mut identities = Vec::new();
+    for i in 1..=3 {
+        identities.push(nats.add_worker(&format!("w{i}")).await);
+    }
+    let _workers: Vec<Proc> = identities
+        .iter()
+        .map(|identity| {
+            let (id, [user, password]) = (&identity.id, identity.env());
             Proc::spawn(
-                &id,
+                id,
                 &bin_path("worker"),
                 &[
                     "--worker-id",
-                    &id,
+                    id,
                     "--concurrency",
                     "2",
                     "--providers",

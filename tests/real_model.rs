@@ -30,9 +30,9 @@ use coordinator::store::ItemRecord;
 use igentai_protocol::{Assignment, MetricsSnapshot, RunState, StartReply, VERSION, decode_reply};
 use igentai_protocol::{WorkerState, subjects};
 use testkit::llama::MODEL_ALIAS;
-use testkit::{LlamaServer, NatsServer, Proc, Role, bin_path, creds, wait_for};
+use testkit::{LlamaServer, NatsServer, Proc, WorkerIdentity, bin_path, wait_for};
 
-use common::{lines, spawn_coordinator, wait_drained};
+use common::{lines, spawn_coordinator_with, wait_drained};
 
 const TOPIC: &str = "fruits";
 const TARGET: u64 = 30;
@@ -76,7 +76,8 @@ timeout_s = 300
 /// The worker, on the local provider; in-flight answers may finish after
 /// a stop (they are paid for and slow).
 fn spawn_worker(dir: &Path, nats_url: &str, providers: &Path) -> Proc {
-    let [user, password] = creds(Role::Worker);
+    let identity = WorkerIdentity::new("w1");
+    let [user, password] = identity.env();
     Proc::spawn(
         "w1",
         &bin_path("worker"),
@@ -118,7 +119,16 @@ impl RealFleet {
         let providers = dir.path().join("providers.toml");
         let toml = providers_toml(&llama.base_url(), output, price_in, price_out);
         std::fs::write(&providers, toml).unwrap();
-        let coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+        // The coordinator is told the dearest price, as an operator of
+        // expensive models must: it rejects batches costing more.
+        let ceiling = price_in.max(price_out).to_string();
+        let coordinator = spawn_coordinator_with(
+            dir.path(),
+            &nats.url,
+            &data,
+            &[("IGENTAI_MAX_USD_PER_MTOK", &ceiling)],
+        );
+        nats.add_worker("w1").await;
         let worker = spawn_worker(dir.path(), &nats.url, &providers);
         let client = nats.client().await;
         let mut fleet = RealFleet {

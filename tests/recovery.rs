@@ -13,7 +13,9 @@ use async_nats::jetstream;
 use coordinator::store::ItemRecord;
 use testkit::wait_for;
 
-use common::{batch, lines, publish_batch, spawn_coordinator, wait_drained, wait_stream};
+use common::{
+    batch, lines, publish_batch, spawn_coordinator, start_run, wait_drained, wait_stream,
+};
 
 const TOPIC: &str = "Crash test items";
 const BATCHES: usize = 800;
@@ -78,16 +80,13 @@ fn check_output(data: &Path, expected: &BTreeSet<String>) {
 /// Publishes the whole stream in the background, as a worker would.
 fn spawn_publisher(
     js: jetstream::Context,
+    run_id: String,
     batches: Vec<Vec<String>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         for (i, items) in batches.iter().enumerate() {
             let items: Vec<&str> = items.iter().map(String::as_str).collect();
-            publish_batch(
-                &js,
-                &batch(&format!("b{i}"), "crash-run", TOPIC, "sim", &items),
-            )
-            .await;
+            publish_batch(&js, &batch(&format!("b{i}"), &run_id, TOPIC, "sim", &items)).await;
         }
     })
 }
@@ -100,9 +99,10 @@ async fn coordinator_killed_three_times_loses_and_repeats_nothing() {
     let mut coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
     let js = jetstream::new(nats.client().await);
     wait_stream(&js).await;
+    let run_id = start_run(&nats.client().await, TOPIC).await;
 
     let (batches, expected) = candidate_stream();
-    let publisher = spawn_publisher(js.clone(), batches);
+    let publisher = spawn_publisher(js.clone(), run_id, batches);
     for (kill, share) in [0.2, 0.45, 0.7].into_iter().enumerate() {
         let threshold = (expected.len() as f64 * share) as usize;
         wait_for(
@@ -132,9 +132,10 @@ async fn nats_server_restarted_mid_stream_loses_and_repeats_nothing() {
     let mut coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
     let js = jetstream::new(nats.client().await);
     wait_stream(&js).await;
+    let run_id = start_run(&nats.client().await, TOPIC).await;
 
     let (batches, expected) = candidate_stream();
-    let publisher = spawn_publisher(js.clone(), batches);
+    let publisher = spawn_publisher(js.clone(), run_id, batches);
     let threshold = expected.len() / 3;
     wait_for("a third of the items", Duration::from_secs(120), || async {
         (output_lines(&data) >= threshold).then_some(())

@@ -53,6 +53,7 @@ impl RunScript {
             .env("WORKERS", "2")
             .env_remove("NATS_URL")
             .env_remove("IGENTAI_CREDENTIALS")
+            .env_remove("IGENTAI_WORKERS_DIR")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

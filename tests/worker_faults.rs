@@ -16,7 +16,7 @@ use async_nats::jetstream;
 use coordinator::store::ItemRecord;
 use futures::StreamExt;
 use igentai_protocol::{Heartbeat, StartReply, StopReply, WorkerState, subjects};
-use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
+use testkit::{NatsServer, Proc, WorkerIdentity, bin_path, wait_for};
 
 use common::{lines, spawn_coordinator, wait_drained};
 
@@ -42,8 +42,10 @@ kind = "sim"
 latency_ms = 60
 "#;
 
+/// A worker logged in as its own user, which `nats.add_worker(id)` made.
 fn spawn_worker(dir: &Path, nats_url: &str, id: &str, providers: &Path) -> Proc {
-    let [user, password] = creds(Role::Worker);
+    let identity = WorkerIdentity::new(id);
+    let [user, password] = identity.env();
     Proc::spawn(
         id,
         &bin_path("worker"),
@@ -113,6 +115,8 @@ async fn fleet_survives_faulty_providers_a_nats_restart_and_sigterm() {
     let providers = dir.path().join("providers.toml");
     std::fs::write(&providers, PROVIDERS).unwrap();
     let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+    nats.add_worker("w1").await;
+    nats.add_worker("w2").await;
     let _w1 = spawn_worker(dir.path(), &nats.url, "w1", &providers);
     let mut w2 = spawn_worker(dir.path(), &nats.url, "w2", &providers);
     let client = nats.client().await;

@@ -1,8 +1,9 @@
 //! Decoding candidate batches and vetting their items.
 //!
 //! Pure. A batch that cannot be read is rejected whole with a [`Reject`]
-//! kind that the coordinator counts; an unusable item inside a good batch is
-//! dropped and counted, and the rest of the batch is kept.
+//! kind that the coordinator counts (so is one that `admission.rs` turns
+//! away); an unusable item inside a good batch is dropped and counted, and
+//! the rest of the batch is kept.
 
 use std::borrow::Cow;
 
@@ -21,6 +22,14 @@ pub enum Reject {
     Schema(String),
     #[error("batch has an invalid field: {0}")]
     Field(&'static str),
+    #[error("batch on {subject} claims to come from worker {worker_id:?}")]
+    WrongWorker { subject: String, worker_id: String },
+    #[error("batch of run {0:?}, which this coordinator never started")]
+    UnknownRun(String),
+    #[error("batch of run {0:?} names a topic that is not the run's")]
+    WrongTopic(String),
+    #[error("batch claims more than one call can: {0}")]
+    OverLimit(String),
 }
 
 impl Reject {
@@ -31,6 +40,10 @@ impl Reject {
             Self::NotUtf8 => "not_utf8",
             Self::Schema(_) => "schema",
             Self::Field(_) => "field",
+            Self::WrongWorker { .. } => "wrong_worker",
+            Self::UnknownRun(_) => "unknown_run",
+            Self::WrongTopic(_) => "wrong_topic",
+            Self::OverLimit(_) => "over_limit",
         }
     }
 }

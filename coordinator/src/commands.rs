@@ -1,5 +1,9 @@
 //! Commands to workers (`igentai.work.<worker_id>`, request-reply), sent
 //! from spawned tasks so the event loop never waits on a worker.
+//!
+//! A command names its run and goes to one worker's subject, which only
+//! that worker may read (`nats.conf`); its answer counts only when it names
+//! that worker, so no worker confirms a stop for another.
 
 use std::time::Duration;
 
@@ -113,7 +117,7 @@ async fn request(
         Err(_) => (false, Some(format!("no answer within {timeout:?}"))),
         Ok(Err(e)) => (false, Some(e.to_string())),
         Ok(Ok(msg)) => match serde_json::from_slice::<WorkerAck>(&msg.payload) {
-            Ok(ack) => (ack.ok, ack.error),
+            Ok(ack) => confirmed(worker_id, ack),
             Err(e) => (false, Some(format!("unreadable answer: {e}"))),
         },
     };
@@ -122,6 +126,21 @@ async fn request(
         ok,
         error,
     }
+}
+
+/// Whether `ack` confirms a command sent to `worker_id`: only an answer
+/// that names the addressee counts, whoever else managed to answer.
+fn confirmed(worker_id: &str, ack: WorkerAck) -> (bool, Option<String>) {
+    if ack.worker_id != worker_id {
+        return (
+            false,
+            Some(format!(
+                "answered as worker {:?}, not {worker_id:?}",
+                ack.worker_id
+            )),
+        );
+    }
+    (ack.ok, ack.error)
 }
 
 /// Stops `workers` on `run_id` in parallel and, once all confirmed (or the
@@ -162,4 +181,31 @@ pub fn stop_all(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(addressee: &str, ack: (&str, bool), expected: bool) {
+        let ack = WorkerAck {
+            v: VERSION,
+            worker_id: ack.0.to_string(),
+            ok: ack.1,
+            error: None,
+        };
+        assert_eq!(confirmed(addressee, ack).0, expected, "{addressee}");
+    }
+
+    #[test]
+    fn only_the_addressee_confirms() {
+        for (addressee, ack, expected) in [
+            ("w1", ("w1", true), true),
+            ("w1", ("w1", false), false),
+            ("w1", ("w2", true), false),
+            ("w1", ("", true), false),
+        ] {
+            check(addressee, ack, expected);
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::admission::{Limits, MAX_BATCH_ITEMS};
 use crate::partitions::Policy;
 use crate::steer::{self, Tuning};
 
@@ -77,6 +78,17 @@ pub struct Config {
     /// How often a worker's avoid hint is refreshed.
     #[arg(long, env = "IGENTAI_AVOID_REFRESH_MS", default_value_t = steer::AVOID_REFRESH_MS)]
     pub avoid_refresh_ms: u64,
+
+    /// Tokens (in + out) one candidate batch may claim; a batch claiming
+    /// more is rejected.
+    #[arg(long, env = "IGENTAI_MAX_BATCH_TOKENS", default_value_t = 200_000)]
+    pub max_batch_tokens: u64,
+
+    /// The highest price of any provider the workers call, in USD per
+    /// million tokens: a batch claiming more than its tokens at this price
+    /// is rejected, so no batch can spend a run's budget by itself.
+    #[arg(long, env = "IGENTAI_MAX_USD_PER_MTOK", default_value_t = 100.0)]
+    pub max_usd_per_mtok: f64,
 }
 
 impl Config {
@@ -90,6 +102,15 @@ impl Config {
 
     pub fn stop_timeout(&self) -> Duration {
         Duration::from_millis(self.stop_timeout_ms)
+    }
+
+    /// What one candidate batch may claim.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_items: MAX_BATCH_ITEMS,
+            max_tokens: self.max_batch_tokens,
+            max_usd_per_mtok: self.max_usd_per_mtok,
+        }
     }
 
     /// The steering policies with this configuration's knobs.

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use igentai_protocol::{CandidateBatch, subjects};
 use tokio::task::JoinHandle;
 
+use crate::admission::Admission;
 use crate::batch::{self, Reject};
 use crate::batchlog::BatchLine;
 use crate::normalize::normalize;
@@ -48,7 +49,8 @@ pub enum Ingested {
     /// still add items a crash kept off the disk) and acknowledged with the
     /// next commit, but not counted again.
     Repeat,
-    /// Unreadable: terminated (never redelivered) and to be counted.
+    /// Unreadable or not admitted: terminated (never redelivered) and to be
+    /// counted.
     Rejected(Reject),
 }
 
@@ -116,16 +118,25 @@ impl Ingest {
         self.syncing.is_some()
     }
 
-    /// Reads one stream message: rejects it, or deduplicates its items into
-    /// the topic's buffers and keeps it for the next commit's ack. A topic
-    /// folder that cannot be opened is an error: the batch is handed back
-    /// for later, and nothing else changes.
-    pub async fn receive(&mut self, msg: jetstream::Message) -> io::Result<Ingested> {
+    /// Reads one stream message: rejects it (unreadable, or not admitted),
+    /// or deduplicates its items into the topic's buffers and keeps it for
+    /// the next commit's ack. A topic folder that cannot be opened is an
+    /// error: the batch is handed back for later, and nothing else changes.
+    pub async fn receive(
+        &mut self,
+        msg: jetstream::Message,
+        admission: &Admission,
+    ) -> io::Result<Ingested> {
         if let Ok(info) = msg.info() {
             self.backlog = info.pending;
         }
         let payload = msg.payload.clone();
-        let batch::Decoded { batch, items } = match batch::decode(&payload) {
+        let decoded = batch::decode(&payload).and_then(|d| {
+            admission
+                .check(&d.batch, d.items.len(), &msg.subject)
+                .map(|()| d)
+        });
+        let batch::Decoded { batch, items } = match decoded {
             Ok(b) => b,
             Err(reject) => {
                 if self.logged_rejects.insert(reject.kind()) {

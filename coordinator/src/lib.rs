@@ -5,6 +5,7 @@
 //! every unique item exactly once, keeps statistics and publishes metrics.
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
+pub mod admission;
 pub mod arms;
 pub mod avoid;
 pub mod batch;

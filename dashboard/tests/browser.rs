@@ -81,13 +81,16 @@ async fn fleet(dir: &Path) -> Fleet {
     );
     let providers = dir.join("providers.toml");
     std::fs::write(&providers, PROVIDERS).expect("providers file");
-    let [user, password] = creds(Role::Worker);
-    let worker_env = [
-        ("NATS_URL", nats.url.as_str()),
-        user,
-        password,
-        ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
-    ];
+    let identities = [nats.add_worker("w1").await, nats.add_worker("w2").await];
+    let worker_env = |i: usize| {
+        let [user, password] = identities[i].env();
+        [
+            ("NATS_URL", nats.url.as_str()),
+            user,
+            password,
+            ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
+        ]
+    };
     let worker = testkit::bin_path("worker");
     let workers = vec![
         Proc::spawn(
@@ -101,7 +104,7 @@ async fn fleet(dir: &Path) -> Fleet {
                 "--sim-latency-ms",
                 "40",
             ],
-            &worker_env,
+            &worker_env(0),
             dir,
         ),
         Proc::spawn(
@@ -115,7 +118,7 @@ async fn fleet(dir: &Path) -> Fleet {
                 "--providers",
                 providers.to_str().expect("UTF-8 path"),
             ],
-            &worker_env,
+            &worker_env(1),
             dir,
         ),
     ];
@@ -273,7 +276,7 @@ async fn an_operator_runs_a_topic_from_the_page() {
         request_id: None,
         created_at_ms: igentai_protocol::now_ms(),
     };
-    publish_batch(&fleet.nats.client_as(Role::Worker).await, &batch).await;
+    publish_batch(&fleet.nats.worker_client("test-publisher").await, &batch).await;
     browser
         .wait_until(
             "the hostile item in the feed, as text",

@@ -64,6 +64,11 @@ pub fn heartbeat_worker(subject: &str) -> Option<&str> {
     subject.strip_prefix(HEARTBEAT_PREFIX)
 }
 
+/// The worker id at the end of a candidate subject.
+pub fn candidates_worker(subject: &str) -> Option<&str> {
+    subject.strip_prefix(CANDIDATES_PREFIX)
+}
+
 /// Whether `s` can stand as one subject token: non-empty, at most 64 bytes of
 /// ASCII letters, digits, `-` and `_`.
 pub fn valid_token(s: &str) -> bool {
@@ -99,6 +104,8 @@ mod tests {
         assert_eq!(heartbeat_worker(&heartbeat("w1")), Some("w1"));
         assert_eq!(control_verb(CONTROL_STOP), Some("stop"));
         assert_eq!(candidates("w1"), "igentai.candidates.w1");
+        assert_eq!(candidates_worker(&candidates("w1")), Some("w1"));
+        assert_eq!(candidates_worker(&heartbeat("w1")), None);
         assert_eq!(worker_command("w1"), "igentai.work.w1");
     }
 }

@@ -6,7 +6,10 @@
 //! clients and enforces each role's permissions: every client and binary a
 //! test starts logs in as a [`Role`] with that role's fixed test password
 //! ([`creds`] for a binary's environment, [`NatsServer::client_as`] for a
-//! client; [`NatsServer::client`] is the all-powerful operator).
+//! client; [`NatsServer::client`] is the all-powerful operator). A worker
+//! logs in as its own user, which [`NatsServer::add_worker`] adds to the
+//! running server the way `scripts/add-worker.sh` does: the `#worker`
+//! template of `nats.conf` rendered once per worker, then a reload.
 //!
 //! Every wait is bounded and polls a condition; nothing sleeps to
 //! synchronise. A process's output goes to a log file that is printed when a
@@ -19,6 +22,7 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -59,28 +63,22 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port")
 }
 
-/// The NATS users of `nats.conf`, one per role.
+/// The NATS users of `nats.conf` with one user per role. Workers have a
+/// user each: see [`NatsServer::add_worker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Coordinator,
-    Worker,
     Dashboard,
     Operator,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::Coordinator,
-        Role::Worker,
-        Role::Dashboard,
-        Role::Operator,
-    ];
+    pub const ALL: [Role; 3] = [Role::Coordinator, Role::Dashboard, Role::Operator];
 
     /// The user name in `nats.conf`, also the role's inbox prefix token.
     pub fn user(self) -> &'static str {
         match self {
             Role::Coordinator => "coordinator",
-            Role::Worker => "worker",
             Role::Dashboard => "dashboard",
             Role::Operator => "operator",
         }
@@ -90,7 +88,6 @@ impl Role {
     pub fn password(self) -> &'static str {
         match self {
             Role::Coordinator => "test-coordinator-secret",
-            Role::Worker => "test-worker-secret",
             Role::Dashboard => "test-dashboard-secret",
             Role::Operator => "test-operator-secret",
         }
@@ -100,7 +97,6 @@ impl Role {
     pub fn password_var(self) -> &'static str {
         match self {
             Role::Coordinator => "IGENTAI_COORDINATOR_PASSWORD",
-            Role::Worker => "IGENTAI_WORKER_PASSWORD",
             Role::Dashboard => "IGENTAI_DASHBOARD_PASSWORD",
             Role::Operator => "IGENTAI_OPERATOR_PASSWORD",
         }
@@ -108,7 +104,7 @@ impl Role {
 }
 
 /// `NATS_USER` and `NATS_PASSWORD` for a binary started as `role`, to put in
-/// its environment: `let [user, password] = creds(Role::Worker);`.
+/// its environment: `let [user, password] = creds(Role::Coordinator);`.
 pub fn creds(role: Role) -> [(&'static str, &'static str); 2] {
     [
         ("NATS_USER", role.user()),
@@ -124,6 +120,76 @@ pub fn options(role: Role) -> async_nats::ConnectOptions {
         role.password().to_string(),
     )
     .custom_inbox_prefix(format!("_INBOX.{}", role.user()))
+}
+
+/// One worker's own NATS user, as `scripts/add-worker.sh` creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerIdentity {
+    pub id: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl WorkerIdentity {
+    /// The identity every test server gives worker `id`.
+    pub fn new(id: &str) -> WorkerIdentity {
+        WorkerIdentity {
+            id: id.to_string(),
+            user: format!("worker-{id}"),
+            password: format!("test-worker-{id}-secret"),
+        }
+    }
+
+    /// `NATS_USER` and `NATS_PASSWORD` for the worker binary's environment.
+    pub fn env(&self) -> [(&'static str, &str); 2] {
+        [
+            ("NATS_USER", self.user.as_str()),
+            ("NATS_PASSWORD", self.password.as_str()),
+        ]
+    }
+
+    /// Connect options logging in as this worker, with its inbox prefix, as
+    /// the worker binary's own client does.
+    pub fn options(&self) -> async_nats::ConnectOptions {
+        async_nats::ConnectOptions::with_user_and_password(self.user.clone(), self.password.clone())
+            .custom_inbox_prefix(format!("_INBOX.worker.{}", self.id))
+    }
+}
+
+/// The marker of `nats.conf`'s worker template lines.
+const WORKER_TEMPLATE: &str = "#worker ";
+
+/// `nats.conf` with the `#worker` template filled in once per worker, after
+/// the template, as `scripts/lib.sh`'s `render_nats_conf` does.
+pub fn render_nats_conf(conf: &str, workers: &[WorkerIdentity]) -> String {
+    let template: Vec<&str> = conf
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix(WORKER_TEMPLATE))
+        .collect();
+    let last = conf
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with(WORKER_TEMPLATE))
+        .map(|(i, _)| i)
+        .last()
+        .expect("nats.conf has a #worker template");
+    let mut out = String::new();
+    for (i, line) in conf.lines().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if i == last {
+            for w in workers {
+                for t in &template {
+                    out.push_str(
+                        &t.replace("WORKER_ID", &w.id)
+                            .replace("WORKER_PASSWORD", &w.password),
+                    );
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A child process whose output is logged to a file; killed on drop.
@@ -268,6 +334,8 @@ pub struct NatsServer {
     pub store: PathBuf,
     proc: Proc,
     dir: PathBuf,
+    /// The workers with a user in the rendered configuration.
+    workers: Mutex<Vec<WorkerIdentity>>,
 }
 
 impl NatsServer {
@@ -279,6 +347,8 @@ impl NatsServer {
     /// started first and already looks there.
     pub async fn start_on(dir: &Path, port: u16) -> NatsServer {
         let store = dir.join("jetstream");
+        // A new server knows no worker; a restart keeps the ones added.
+        Self::render(dir, &[]);
         let proc = Self::spawn(port, &store, dir);
         let server = NatsServer {
             port,
@@ -286,13 +356,25 @@ impl NatsServer {
             store,
             proc,
             dir: dir.to_path_buf(),
+            workers: Mutex::new(Vec::new()),
         };
         server.wait_ready().await;
         server
     }
 
+    /// The rendered configuration the server runs with.
+    fn conf_path(dir: &Path) -> PathBuf {
+        dir.join("nats-server.conf")
+    }
+
+    fn render(dir: &Path, workers: &[WorkerIdentity]) {
+        let conf = std::fs::read_to_string(repo_root().join("nats.conf")).expect("read nats.conf");
+        std::fs::write(Self::conf_path(dir), render_nats_conf(&conf, workers))
+            .expect("write the rendered nats.conf");
+    }
+
     fn spawn(port: u16, store: &Path, dir: &Path) -> Proc {
-        let conf = repo_root().join("nats.conf");
+        let conf = Self::conf_path(dir);
         let port_s = port.to_string();
         let monitor = free_port().to_string();
         let mut env = vec![("IGENTAI_NATS_STORE_DIR", store.to_str().unwrap())];
@@ -330,6 +412,48 @@ impl NatsServer {
     /// `NATS_USER` and `NATS_PASSWORD` for a binary started as `role`.
     pub fn creds(&self, role: Role) -> [(&'static str, &'static str); 2] {
         creds(role)
+    }
+
+    /// Gives worker `id` its own user on the running server: renders
+    /// `nats.conf` with it, reloads the server (SIGHUP) and waits until the
+    /// worker can log in. Adding a worker twice changes nothing.
+    pub async fn add_worker(&self, id: &str) -> WorkerIdentity {
+        let identity = WorkerIdentity::new(id);
+        {
+            let mut workers = self.workers.lock().expect("workers lock");
+            if workers.contains(&identity) {
+                return identity;
+            }
+            workers.push(identity.clone());
+            Self::render(&self.dir, &workers);
+        }
+        let status = Command::new("kill")
+            .args(["-HUP", &self.proc.pid().to_string()])
+            .status()
+            .expect("signal nats-server");
+        assert!(status.success(), "could not signal nats-server to reload");
+        let (url, options) = (self.url.clone(), identity.clone());
+        wait_for(
+            &format!("nats-server to let worker {id} log in"),
+            Duration::from_secs(20),
+            || {
+                let (url, options) = (url.clone(), options.clone());
+                async move { options.options().connect(&url).await.ok().map(|_| ()) }
+            },
+        )
+        .await;
+        identity
+    }
+
+    /// A client logged in as worker `id` (added first), held to that
+    /// worker's permissions.
+    pub async fn worker_client(&self, id: &str) -> async_nats::Client {
+        let identity = self.add_worker(id).await;
+        identity
+            .options()
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to nats-server as worker {id}: {e}"))
     }
 
     /// A client logged in as the operator, who may publish and subscribe

@@ -34,9 +34,11 @@ impl Fleet {
         let data = dir.path().join("data");
         let prepared = prepare(&data);
         let coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
-        let workers = (1..=workers)
-            .map(|i| spawn_worker(dir.path(), &nats.url, &format!("w{i}")))
-            .collect();
+        let mut procs = Vec::new();
+        for i in 1..=workers {
+            procs.push(spawn_worker(dir.path(), &nats, &format!("w{i}")).await);
+        }
+        let workers = procs;
         let client = nats.client().await;
         let fleet = Fleet {
             dir,
@@ -99,26 +101,33 @@ impl Fleet {
 
 /// The coordinator, logged in as `coordinator`.
 pub fn spawn_coordinator(dir: &Path, nats_url: &str, data: &Path) -> Proc {
-    let [user, password] = creds(Role::Coordinator);
-    Proc::spawn(
-        "coordinator",
-        &bin_path("coordinator"),
-        &[],
-        &[
-            ("NATS_URL", nats_url),
-            user,
-            password,
-            ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
-            ("IGENTAI_METRICS_INTERVAL_MS", "200"),
-            ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
-        ],
-        dir,
-    )
+    spawn_coordinator_with(dir, nats_url, data, &[])
 }
 
-/// A sim worker, logged in as `worker`.
-pub fn spawn_worker(dir: &Path, nats_url: &str, id: &str) -> Proc {
-    let [user, password] = creds(Role::Worker);
+/// The coordinator with `extra` settings in its environment.
+pub fn spawn_coordinator_with(
+    dir: &Path,
+    nats_url: &str,
+    data: &Path,
+    extra: &[(&str, &str)],
+) -> Proc {
+    let [user, password] = creds(Role::Coordinator);
+    let mut env = vec![
+        ("NATS_URL", nats_url),
+        user,
+        password,
+        ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
+        ("IGENTAI_METRICS_INTERVAL_MS", "200"),
+        ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
+    ];
+    env.extend_from_slice(extra);
+    Proc::spawn("coordinator", &bin_path("coordinator"), &[], &env, dir)
+}
+
+/// A sim worker, logged in as its own user `worker-<id>`.
+pub async fn spawn_worker(dir: &Path, nats: &NatsServer, id: &str) -> Proc {
+    let identity = nats.add_worker(id).await;
+    let [user, password] = identity.env();
     Proc::spawn(
         id,
         &bin_path("worker"),
@@ -131,7 +140,7 @@ pub fn spawn_worker(dir: &Path, nats_url: &str, id: &str) -> Proc {
             "40",
         ],
         &[
-            ("NATS_URL", nats_url),
+            ("NATS_URL", nats.url.as_str()),
             user,
             password,
             ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
@@ -218,6 +227,28 @@ pub async fn publish_raw(js: &jetstream::Context, msg_id: &str, payload: Vec<u8>
 
 pub async fn publish_batch(js: &jetstream::Context, batch: &CandidateBatch) {
     publish_raw(js, &batch.batch_id, serde_json::to_vec(batch).unwrap()).await;
+}
+
+/// Starts a run on `topic` as the operator and returns its id: batches are
+/// admitted only for runs the coordinator started.
+pub async fn start_run(client: &async_nats::Client, topic: &str) -> String {
+    let request = serde_json::json!({ "topic": topic }).to_string();
+    let msg = wait_for(
+        "the coordinator to answer start",
+        Duration::from_secs(30),
+        || {
+            let request = request.clone();
+            async move {
+                client
+                    .request(subjects::CONTROL_START, request.into())
+                    .await
+                    .ok()
+            }
+        },
+    )
+    .await;
+    let reply: igentai_protocol::StartReply = decode_reply(&msg.payload).expect("the run starts");
+    reply.run_id
 }
 
 /// Waits until the coordinator created the candidate stream.

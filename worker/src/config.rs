@@ -7,6 +7,9 @@ use clap::Parser;
 
 use crate::providers::{SimConfig, config as providers_file};
 
+/// A worker's own NATS user is this prefix and its id (`nats.conf`).
+pub const WORKER_USER_PREFIX: &str = "worker-";
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "worker",
@@ -17,7 +20,8 @@ pub struct Config {
     #[command(flatten)]
     pub nats: igentai_client::NatsArgs,
 
-    /// This worker's id (letters, digits, `-`, `_`); default: host name and pid.
+    /// This worker's id (letters, digits, `-`, `_`); default: the id of its
+    /// NATS user `worker-<id>`, else host name and pid.
     #[arg(long, env = "IGENTAI_WORKER_ID")]
     pub worker_id: Option<String>,
 
@@ -67,9 +71,21 @@ pub struct Config {
 
 impl Config {
     pub fn worker_id(&self) -> anyhow::Result<String> {
-        let id = match &self.worker_id {
-            Some(id) => id.clone(),
-            None => default_worker_id(),
+        // nats.conf lets user worker-<id> publish only as <id>: another id
+        // would have every batch refused, so say so at once.
+        let of_user = self
+            .nats
+            .user
+            .as_deref()
+            .and_then(|u| u.strip_prefix(WORKER_USER_PREFIX));
+        let id = match (&self.worker_id, of_user) {
+            (Some(id), Some(user_id)) if id != user_id => anyhow::bail!(
+                "worker id {id:?} is not the id of NATS user {WORKER_USER_PREFIX}{user_id}, \
+                 which may publish only as {user_id:?}"
+            ),
+            (Some(id), _) => id.clone(),
+            (None, Some(user_id)) => user_id.to_string(),
+            (None, None) => default_worker_id(),
         };
         anyhow::ensure!(
             igentai_protocol::subjects::valid_token(&id),
@@ -124,4 +140,47 @@ fn default_worker_id() -> String {
         .take(40)
         .collect();
     format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worker id of these arguments, or the start of the error.
+    fn check(args: &[&str], expected: Result<&str, &str>) {
+        let config = Config::parse_from(["worker"].iter().chain(args));
+        match (config.worker_id(), expected) {
+            (Ok(id), Ok(want)) => assert_eq!(id, want, "{args:?}"),
+            (Err(e), Err(want)) => assert!(e.to_string().starts_with(want), "{args:?}: {e}"),
+            (got, want) => panic!("{args:?}: got {got:?}, expected {want:?}"),
+        }
+    }
+
+    #[test]
+    fn the_worker_id_is_its_users() {
+        let pw = ["--nats-password", "p"];
+        for (args, expected) in [
+            (vec!["--worker-id", "w1"], Ok("w1")),
+            (vec!["--nats-user", "worker-w1"], Ok("w1")),
+            (
+                vec!["--nats-user", "worker-w1", "--worker-id", "w1"],
+                Ok("w1"),
+            ),
+            (
+                vec!["--nats-user", "operator", "--worker-id", "w1"],
+                Ok("w1"),
+            ),
+            (
+                vec!["--nats-user", "worker-w1", "--worker-id", "w2"],
+                Err("worker id \"w2\" is not the id of NATS user worker-w1"),
+            ),
+            (vec!["--worker-id", "a.b"], Err("worker id \"a.b\" must be")),
+        ] {
+            let mut args = args;
+            if args.contains(&"--nats-user") {
+                args.extend(pw);
+            }
+            check(&args, expected);
+        }
+    }
 }

@@ -90,7 +90,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let providers = Providers::build(&settings, &worker_id)?;
     let client = config
         .nats
-        .connect("worker", &format!("igentai-worker-{worker_id}"))
+        // Its own inbox prefix, the only one its NATS user may read: no
+        // worker sees another's JetStream acks or replies.
+        .connect(
+            &format!("worker.{worker_id}"),
+            &format!("igentai-worker-{worker_id}"),
+        )
         .await?;
     let shared = Arc::new(Shared::new(client.clone(), worker_id.clone(), providers));
     let micro::Micro {

@@ -14,7 +14,7 @@ use igentai_protocol::{
     Assignment, CandidateBatch, PartitionReply, PartitionRequest, WeightsUpdate, WorkerAck,
     WorkerCommand, subjects,
 };
-use testkit::{NatsServer, Role, wait_for};
+use testkit::{NatsServer, wait_for};
 use tokio_util::sync::CancellationToken;
 use worker::micro::SERVICE_NAME;
 
@@ -36,14 +36,15 @@ async fn partition_jobs_and_weight_updates() {
     )
     .unwrap();
     let shutdown = CancellationToken::new();
+    let identity = nats.add_worker("j1").await;
     let running = common::spawn_worker(
         &[
             "--nats-url",
             &nats.url,
             "--nats-user",
-            Role::Worker.user(),
+            &identity.user,
             "--nats-password",
-            Role::Worker.password(),
+            &identity.password,
             "--worker-id",
             "j1",
             "--providers",

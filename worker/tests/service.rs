@@ -15,7 +15,7 @@ use clap::Parser;
 use common::json;
 use futures::StreamExt;
 use igentai_protocol::{Assignment, CandidateBatch, Heartbeat, WorkerAck, WorkerCommand, subjects};
-use testkit::{NatsServer, Role, wait_for};
+use testkit::{NatsServer, wait_for};
 use tokio_util::sync::CancellationToken;
 use worker::micro::SERVICE_NAME;
 
@@ -68,14 +68,15 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
         ),
     )
     .unwrap();
+    let identity = nats.add_worker("t1").await;
     let config = worker::Config::parse_from([
         "worker",
         "--nats-url",
         &nats.url,
         "--nats-user",
-        Role::Worker.user(),
+        &identity.user,
         "--nats-password",
-        Role::Worker.password(),
+        &identity.password,
         "--worker-id",
         "t1",
         "--concurrency",

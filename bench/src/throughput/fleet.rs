@@ -66,18 +66,22 @@ pub async fn measure(dir: &Path, s: &Settings) -> anyhow::Result<Results> {
         dir,
     );
     let worker_bin = bin("worker")?;
-    let [worker_user, worker_password] = creds(Role::Worker);
+    let mut identities = Vec::new();
+    for i in 0..s.workers {
+        identities.push(nats.add_worker(&format!("bench-w{i:03}")).await);
+    }
     let concurrency = s.concurrency.to_string();
     let providers_s = providers.to_str().context("utf-8 path")?;
-    let mut workers: Vec<Proc> = (0..s.workers)
-        .map(|i| {
-            let id = format!("bench-w{i:03}");
+    let mut workers: Vec<Proc> = identities
+        .iter()
+        .map(|identity| {
+            let (id, [worker_user, worker_password]) = (&identity.id, identity.env());
             Proc::spawn(
-                &id,
+                id,
                 &worker_bin,
                 &[
                     "--worker-id",
-                    &id,
+                    id,
                     "--providers",
                     providers_s,
                     "--concurrency",

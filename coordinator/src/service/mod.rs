@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::Admission;
 use crate::commands::{self, Answer};
 use crate::config::Config;
 use crate::fleet::{Fleet, Seen};
@@ -213,6 +214,8 @@ struct Coordinator {
     steering: Steering,
     fleet: Fleet,
     ingest: Ingest,
+    /// The runs started here and what one batch may claim.
+    admission: Admission,
     seq: u64,
     last_error: Option<String>,
     last_command_ms: HashMap<String, u64>,
@@ -229,6 +232,14 @@ impl Coordinator {
     ) -> anyhow::Result<Self> {
         let mut ingest = Ingest::new(config.data_dir.clone());
         let run = Run::load(&config.data_dir).context("read current-run.json")?;
+        let mut admission = Admission::load(&config.data_dir, config.limits())
+            .context("read the ledger of runs")?;
+        if let Some(run) = &run {
+            // A data dir from before the ledger knows its current run.
+            admission
+                .remember(&run.info.run_id, &run.info.topic)
+                .context("record the current run in the ledger of runs")?;
+        }
         let mut stats = RunStats::new(now_ms());
         if let Some(run) = &run {
             let topic = ingest
@@ -255,6 +266,7 @@ impl Coordinator {
             run,
             stats,
             ingest,
+            admission,
             seq: 0,
             last_error: None,
             sightings_saved_ms: now_ms(),
@@ -363,7 +375,7 @@ impl Coordinator {
     }
 
     async fn handle_batch(&mut self, msg: jetstream::Message) {
-        match self.ingest.receive(msg).await {
+        match self.ingest.receive(msg, &self.admission).await {
             Ok(Ingested::Pending { batch, outcome }) => {
                 if self.run.as_ref().map(|r| &r.info.run_id) == Some(&batch.run_id) {
                     let now = now_ms();

@@ -102,6 +102,9 @@ impl Coordinator {
             .map_err(|e| format!("cannot open the topic's folder: {e}"))?;
         let known = topic.store.len();
         let run = Run::new(&request, &topic.store.slug, &topic.store.dir, known, now);
+        self.admission
+            .remember(&run.info.run_id, &run.info.topic)
+            .map_err(|e| format!("cannot record the run: {e}"))?;
         run.save(&self.config.data_dir)
             .map_err(|e| format!("cannot save the run: {e}"))?;
         let reply = StartReply {
