@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod name_pairs;
 pub mod names;
 pub mod normalize;
+pub mod owner;
 pub mod partitions;
 pub mod record;
 pub mod run;

@@ -23,6 +23,7 @@ use crate::commands::{self, Answer};
 use crate::config::Config;
 use crate::fleet::{Fleet, Seen};
 use crate::ingest::{Ingest, Ingested, MAX_PENDING, open_stream};
+use crate::owner;
 use crate::run::{Progress, Run};
 use crate::stats::RunStats;
 use crate::steer::Steering;
@@ -51,6 +52,7 @@ struct TopicState {
 
 enum Event {
     Shutdown,
+    LeaseLost,
     Commit,
     Tick,
     Control(async_nats::Message),
@@ -62,15 +64,29 @@ enum Event {
 }
 
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("create data dir {}", config.data_dir.display()))?;
     let client = config
         .nats
         .connect("coordinator", "igentai-coordinator")
         .await?;
+    let js = jetstream::new(client.clone());
+    // One writer: nothing below (control, the stream, the data dir) before
+    // this coordinator owns the data dir and the stream.
+    let ownership = owner::acquire(
+        &js,
+        &config.data_dir,
+        config.lease_ttl(),
+        config.standby,
+        &shutdown,
+    )
+    .await?;
+    let Some(ownership) = ownership else {
+        return Ok(());
+    };
+    let keeper = ownership.keep();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("create data dir {}", config.data_dir.display()))?;
     let mut control = client.subscribe(subjects::CONTROL_ALL).await?;
     let mut heartbeats = client.subscribe(subjects::HEARTBEAT_ALL).await?;
-    let js = jetstream::new(client.clone());
     let (results_tx, mut results_rx) = mpsc::channel(256);
     let mut state = Coordinator::new(config.clone(), client.clone(), results_tx)?;
 
@@ -90,6 +106,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let event = tokio::select! {
             biased;
             _ = shutdown.cancelled() => Event::Shutdown,
+            _ = keeper.lost() => Event::LeaseLost,
             result = state.ingest.synced(), if state.ingest.is_syncing() => Event::Synced(result),
             _ = sleep_until(commit_at) => Event::Commit,
             _ = tick.tick() => Event::Tick,
@@ -100,6 +117,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         };
         match event {
             Event::Shutdown => break,
+            // Another coordinator may be consuming already: write and
+            // acknowledge nothing more; what is pending is redelivered to it.
+            Event::LeaseLost => anyhow::bail!(
+                "lost ownership of the candidate stream (lease not renewed): stopped without committing"
+            ),
             Event::Commit => {
                 commit_at = None;
                 commit_due = true;
@@ -147,6 +169,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         Ok(Err(e)) => tracing::warn!(error = %e, "could not flush NATS before exit"),
         Err(_) => tracing::warn!("could not flush NATS within 5 s before exit"),
     }
+    // Everything is written and acknowledged: a standby may take over now.
+    keeper.release().await;
     client.drain().await.context("drain NATS connection")?;
     Ok(())
 }
