@@ -99,21 +99,34 @@ impl Fleet {
 
 /// The coordinator, logged in as `coordinator`.
 pub fn spawn_coordinator(dir: &Path, nats_url: &str, data: &Path) -> Proc {
+    spawn_coordinator_as("coordinator", dir, nats_url, data, &[])
+}
+
+/// Another coordinator process, logging to `<dir>/<name>.log`, with extra
+/// arguments (`--standby`, `--lease-ttl-ms`).
+pub fn spawn_coordinator_as(
+    name: &str,
+    dir: &Path,
+    nats_url: &str,
+    data: &Path,
+    args: &[&str],
+) -> Proc {
+    let env = coordinator_env(nats_url, data);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Proc::spawn(name, &bin_path("coordinator"), args, &env, dir)
+}
+
+/// The environment every test coordinator runs with.
+pub fn coordinator_env(nats_url: &str, data: &Path) -> Vec<(&'static str, String)> {
     let [user, password] = creds(Role::Coordinator);
-    Proc::spawn(
-        "coordinator",
-        &bin_path("coordinator"),
-        &[],
-        &[
-            ("NATS_URL", nats_url),
-            user,
-            password,
-            ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
-            ("IGENTAI_METRICS_INTERVAL_MS", "200"),
-            ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
-        ],
-        dir,
-    )
+    vec![
+        ("NATS_URL", nats_url.to_string()),
+        (user.0, user.1.to_string()),
+        (password.0, password.1.to_string()),
+        ("IGENTAI_DATA_DIR", data.to_str().unwrap().to_string()),
+        ("IGENTAI_METRICS_INTERVAL_MS", "200".to_string()),
+        ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000".to_string()),
+    ]
 }
 
 /// A sim worker, logged in as `worker`.
