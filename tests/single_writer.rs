@@ -12,12 +12,12 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::owner::{LEASE_BUCKET, LEASE_KEY, LOCK_FILE, Owner};
+use coordinator::owner::{LEASE_BUCKET, LEASE_KEY, LOCK_FILE};
 use testkit::{NatsServer, bin_path, wait_for};
 
 use common::{
-    batch, coordinator_env, item_records, lines, publish_batch, spawn_coordinator,
-    spawn_coordinator_as, wait_drained, wait_stream,
+    batch, coordinator_env, item_records, lines, lock_owner, log_has, publish_batch,
+    spawn_coordinator, spawn_coordinator_as, wait_drained, wait_log, wait_stream,
 };
 
 const TOPIC: &str = "One writer items";
@@ -69,22 +69,6 @@ async fn run_to_exit(
 ) -> (ExitStatus, String) {
     let mut started = start(name, dir, nats_url, data, args);
     wait_exit(name, dir, &mut started).await
-}
-
-fn log_has(dir: &Path, name: &str, needle: &str) -> bool {
-    std::fs::read_to_string(dir.join(format!("{name}.log"))).is_ok_and(|l| l.contains(needle))
-}
-
-async fn wait_log(dir: &Path, name: &str, needle: &str, within: Duration) {
-    wait_for(&format!("{name} to log {needle:?}"), within, || async {
-        log_has(dir, name, needle).then_some(())
-    })
-    .await;
-}
-
-/// The pid named in a data dir's lock file.
-fn lock_owner(data: &Path) -> Option<u32> {
-    Owner::decode(&std::fs::read(data.join(LOCK_FILE)).ok()?).map(|o| o.pid)
 }
 
 /// `n` batches of 20 items drawn from 600, so many repeat across batches.

@@ -129,6 +129,27 @@ pub fn coordinator_env(nats_url: &str, data: &Path) -> Vec<(&'static str, String
     ]
 }
 
+/// True once the log of the process named `name` (in `dir`) holds `needle`.
+pub fn log_has(dir: &Path, name: &str, needle: &str) -> bool {
+    std::fs::read_to_string(dir.join(format!("{name}.log"))).is_ok_and(|l| l.contains(needle))
+}
+
+/// Waits (bounded) until the log of `name` holds `needle`.
+pub async fn wait_log(dir: &Path, name: &str, needle: &str, within: Duration) {
+    wait_for(&format!("{name} to log {needle:?}"), within, || async {
+        log_has(dir, name, needle).then_some(())
+    })
+    .await;
+}
+
+/// The pid named in a data dir's lock file.
+pub fn lock_owner(data: &Path) -> Option<u32> {
+    coordinator::owner::Owner::decode(
+        &std::fs::read(data.join(coordinator::owner::LOCK_FILE)).ok()?,
+    )
+    .map(|o| o.pid)
+}
+
 /// A sim worker, logged in as `worker`.
 pub fn spawn_worker(dir: &Path, nats_url: &str, id: &str) -> Proc {
     let [user, password] = creds(Role::Worker);
