@@ -225,9 +225,7 @@ async fn plurals_merge_in_topics_of_kinds_but_not_of_titles() {
     publish_batch(&js, &batch("f1", &run, TOPIC, "p1", &cheeses)).await;
     wait_drained(&js, Duration::from_secs(30)).await;
     counted(&fleet, 1).await;
-    fleet
-        .request(subjects::CONTROL_STOP, "{}".to_string())
-        .await;
+    fleet.request(subjects::CONTROL_STOP, "{}".to_string()).await;
 
     let films = "Science fiction films";
     let run = start(&fleet, films).await;

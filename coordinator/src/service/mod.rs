@@ -23,7 +23,7 @@ use crate::commands::{self, Answer};
 use crate::config::Config;
 use crate::fleet::{Fleet, Seen};
 use crate::ingest::{Ingest, Ingested, MAX_PENDING, open_stream};
-use crate::owner;
+use crate::ownership;
 use crate::run::{Progress, Run};
 use crate::stats::RunStats;
 use crate::steer::Steering;
@@ -71,7 +71,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let js = jetstream::new(client.clone());
     // One writer: nothing below (control, the stream, the data dir) before
     // this coordinator owns the data dir and the stream.
-    let ownership = owner::acquire(
+    let ownership = ownership::acquire(
         &js,
         &config.data_dir,
         config.lease_ttl(),
