@@ -128,8 +128,9 @@ async fn a_second_coordinator_on_the_same_data_dir_is_refused_naming_the_owner()
     wait_stream(&jetstream::new(nats.client().await)).await;
 
     let (status, log) = run_to_exit("second", dir.path(), &nats.url, &data, &[]).await;
-    assert!(
-        !status.success(),
+    assert_eq!(
+        status.code(),
+        Some(1),
         "the second coordinator must not run\n{log}"
     );
     assert!(
@@ -154,8 +155,9 @@ async fn a_second_coordinator_on_the_same_nats_is_refused_by_the_lease() {
 
     let other = dir.path().join("other-data");
     let (status, log) = run_to_exit("second", dir.path(), &nats.url, &other, &[]).await;
-    assert!(
-        !status.success(),
+    assert_eq!(
+        status.code(),
+        Some(1),
         "the second coordinator must not run\n{log}"
     );
     assert!(
@@ -356,15 +358,16 @@ async fn an_owner_whose_lease_is_taken_away_stops_and_says_so() {
         Duration::from_secs(30),
     )
     .await;
-    // The operator deletes the lease (as another host's takeover would
-    // replace it): the owner's next renewal finds it changed.
+    // The operator deletes the lease (`nats kv del igentai_lease
+    // coordinator`; another owner would replace it): the owner's next
+    // renewal finds it changed.
     let lease = js
         .get_key_value(LEASE_BUCKET)
         .await
         .expect("the lease bucket");
-    lease.purge(LEASE_KEY).await.expect("purge the lease");
+    lease.delete(LEASE_KEY).await.expect("delete the lease");
     let (status, log) = wait_exit("owner", dir.path(), &mut owner).await;
-    assert!(!status.success(), "{log}");
+    assert_eq!(status.code(), Some(1), "{log}");
     assert!(
         log.contains("lost ownership of the candidate stream"),
         "{log}"

@@ -91,6 +91,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let mut state = Coordinator::new(config.clone(), client.clone(), results_tx)?;
 
     let Some(mut batches) = open_stream_retrying(&js, &shutdown).await else {
+        keeper.release().await;
         return Ok(());
     };
     tracing::info!(data_dir = %config.data_dir.display(), "coordinator ready");
