@@ -204,8 +204,11 @@ async fn a_standby_takes_over_from_a_killed_owner_without_a_duplicate() {
     ));
 
     let (batches, expected) = candidate_batches(300);
-    let (first, second) = batches.split_at(150);
-    publish(&js, first, 0).await;
+    // Published in the background, so the owner dies mid-stream.
+    let publisher = {
+        let js = js.clone();
+        tokio::spawn(async move { publish(&js, &batches, 0).await })
+    };
     wait_for("the owner to ingest", Duration::from_secs(60), || async {
         (output_len(&data) >= 300).then_some(())
     })
@@ -225,7 +228,10 @@ async fn a_standby_takes_over_from_a_killed_owner_without_a_duplicate() {
     )
     .await;
     assert_eq!(lock_owner(&data), Some(standby.pid()));
-    publish(&js, second, 150).await;
+    tokio::time::timeout(Duration::from_secs(60), publisher)
+        .await
+        .expect("the publisher finishes")
+        .unwrap();
     // Batches the killed owner held unacknowledged come back after the ack wait.
     wait_drained(&js, Duration::from_secs(120)).await;
     check_output(&data, &expected);
@@ -372,4 +378,30 @@ async fn an_owner_whose_lease_is_taken_away_stops_and_says_so() {
         log.contains("lost ownership of the candidate stream"),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_stopped_while_standing_by_exits_cleanly_and_takes_nothing() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    let mut owner = spawn_coordinator(dir.path(), &nats.url, &data);
+    wait_stream(&jetstream::new(nats.client().await)).await;
+    let mut standby = spawn_coordinator_as("standby", dir.path(), &nats.url, &data, &["--standby"]);
+    wait_log(
+        dir.path(),
+        "standby",
+        "standing by",
+        Duration::from_secs(30),
+    )
+    .await;
+
+    assert!(standby.terminate(Duration::from_secs(30)).await.success());
+    assert!(owner.is_running());
+    assert_eq!(lock_owner(&data), Some(owner.pid()));
+    // The owner still holds the lease too.
+    let other = dir.path().join("other-data");
+    let (status, log) = run_to_exit("second", dir.path(), &nats.url, &other, &[]).await;
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains(&format!("pid {}", owner.pid())), "{log}");
 }
