@@ -97,8 +97,13 @@ impl Lease {
     }
 
     /// Takes the lease for `me` (whose folder lock is held), or returns the
-    /// current owner's description. Errors are NATS not answering.
-    pub async fn try_take(store: &kv::Store, me: &Owner) -> anyhow::Result<Result<Lease, String>> {
+    /// current owner's description. Errors are worth another try (NATS not
+    /// answering). `ttl` is renewal's pace only if the bucket has none.
+    pub async fn try_take(
+        store: &kv::Store,
+        me: &Owner,
+        ttl: Duration,
+    ) -> anyhow::Result<Result<Lease, String>> {
         let record = me.encode();
         let sent = Instant::now();
         let revision = match store.create(LEASE_KEY, record.clone()).await {
@@ -110,8 +115,8 @@ impl Lease {
                     .filter(|e| e.operation == kv::Operation::Put)
                     .map(|e| (e.value.as_ref(), e.revision));
                 match claim(current, me) {
-                    // Released or expired between the two calls.
-                    Claim::Create => return Ok(Err("a coordinator releasing it".to_string())),
+                    // Released or expired between the two calls: try again.
+                    Claim::Create => return Err(anyhow!("the lease changed while it was read")),
                     Claim::Held(owner) => return Ok(Err(owner)),
                     Claim::Steal(revision) => {
                         match store.update(LEASE_KEY, record.clone(), revision).await {
@@ -131,7 +136,17 @@ impl Lease {
             }
             Err(e) => return Err(e).context("create the lease"),
         };
-        let ttl = store.stream.cached_info().config.max_age;
+        let ttl = match store.stream.cached_info().config.max_age {
+            // Made by hand without a TTL: a killed owner's lease never
+            // expires, only one on the same data dir is taken over.
+            age if age.is_zero() => {
+                tracing::warn!(
+                    "the lease bucket {LEASE_BUCKET} has no TTL: delete it (nats kv rm {LEASE_BUCKET}) to let standbys on other hosts take over"
+                );
+                ttl
+            }
+            age => age,
+        };
         Ok(Ok(Lease {
             store: store.clone(),
             record,
@@ -218,9 +233,9 @@ pub async fn acquire(
         }
         if let Some(held) = lock.take() {
             let attempt = match &store {
-                Some(s) => Lease::try_take(s, &me).await,
+                Some(s) => Lease::try_take(s, &me, ttl).await,
                 None => match Lease::bucket(js, ttl).await {
-                    Ok(s) => Lease::try_take(store.insert(s), &me).await,
+                    Ok(s) => Lease::try_take(store.insert(s), &me, ttl).await,
                     Err(e) => Err(e),
                 },
             };
