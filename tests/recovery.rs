@@ -1,7 +1,9 @@
 //! Exactly-once ingest under crashes: a predetermined candidate stream with
 //! many duplicates, while the coordinator is killed with SIGKILL and
-//! restarted, or nats-server itself is. At the end `output.txt` holds the
-//! expected unique set exactly: nothing lost, nothing twice.
+//! replaced (by a standby, or restarted by hand) with a second coordinator
+//! refused each round, or nats-server itself is restarted. At the end
+//! `output.txt` holds the expected unique set exactly: nothing lost,
+//! nothing twice.
 
 mod common;
 
@@ -14,7 +16,8 @@ use coordinator::store::ItemRecord;
 use testkit::wait_for;
 
 use common::{
-    batch, lines, publish_batch, spawn_coordinator, start_run, wait_drained, wait_stream,
+    batch, lines, lock_owner, log_has, publish_batch, spawn_coordinator, spawn_coordinator_as,
+    start_run, wait_drained, wait_log, wait_stream,
 };
 
 const TOPIC: &str = "Crash test items";
@@ -104,6 +107,32 @@ async fn coordinator_killed_three_times_loses_and_repeats_nothing() {
     let (batches, expected) = candidate_stream();
     let publisher = spawn_publisher(js.clone(), run_id, batches);
     for (kill, share) in [0.2, 0.45, 0.7].into_iter().enumerate() {
+        // Each round a second coordinator is refused while the owner lives,
+        // and in the first and last a standby waits to take over; in the
+        // middle one a coordinator started by hand after the kill does.
+        let refused = format!("refused-{kill}");
+        let mut second = spawn_coordinator_as(&refused, dir.path(), &nats.url, &data, &[]);
+        let standby = format!("standby-{kill}");
+        let next = (kill != 1)
+            .then(|| spawn_coordinator_as(&standby, dir.path(), &nats.url, &data, &["--standby"]));
+        wait_for(
+            &format!("{refused} to exit"),
+            Duration::from_secs(30),
+            || {
+                let exited = !second.is_running();
+                async move { exited.then_some(()) }
+            },
+        )
+        .await;
+        assert!(log_has(
+            dir.path(),
+            &refused,
+            "another coordinator owns data dir"
+        ));
+        if next.is_some() {
+            wait_log(dir.path(), &standby, "standing by", Duration::from_secs(30)).await;
+        }
+
         let threshold = (expected.len() as f64 * share) as usize;
         wait_for(
             &format!("{threshold} items before kill {}", kill + 1),
@@ -112,7 +141,14 @@ async fn coordinator_killed_three_times_loses_and_repeats_nothing() {
         )
         .await;
         coordinator.kill9();
-        coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+        coordinator = next.unwrap_or_else(|| spawn_coordinator(dir.path(), &nats.url, &data));
+        let pid = coordinator.pid();
+        wait_for(
+            "the next coordinator to own the data dir",
+            Duration::from_secs(30),
+            || async { (lock_owner(&data) == Some(pid)).then_some(()) },
+        )
+        .await;
     }
     tokio::time::timeout(Duration::from_secs(120), publisher)
         .await

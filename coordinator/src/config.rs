@@ -75,6 +75,20 @@ pub struct Config {
     #[arg(long, env = "IGENTAI_PARTITION_MAX_DEPTH", default_value_t = Policy::default().max_depth)]
     pub partition_max_depth: u32,
 
+    /// Wait while another coordinator owns the data dir or the candidate
+    /// stream, and take over when it exits or dies, instead of refusing
+    /// to start.
+    #[arg(long, env = "IGENTAI_STANDBY")]
+    pub standby: bool,
+
+    /// The lease in NATS that makes this coordinator the only consumer of
+    /// the candidate stream expires this long after its last renewal
+    /// (renewed every third of it): how long a standby on another data dir
+    /// waits after the owner was killed. Set when the lease bucket is
+    /// created; an existing bucket keeps its own.
+    #[arg(long, env = "IGENTAI_LEASE_TTL_MS", default_value_t = 10_000)]
+    pub lease_ttl_ms: u64,
+
     /// How often a worker's avoid hint is refreshed.
     #[arg(long, env = "IGENTAI_AVOID_REFRESH_MS", default_value_t = steer::AVOID_REFRESH_MS)]
     pub avoid_refresh_ms: u64,
@@ -98,6 +112,12 @@ impl Config {
 
     pub fn commit_interval(&self) -> Duration {
         Duration::from_millis(self.commit_interval_ms)
+    }
+
+    /// The lease TTL, at least a second so that renewing it every third of
+    /// it stays cheap.
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_millis(self.lease_ttl_ms.max(1_000))
     }
 
     pub fn stop_timeout(&self) -> Duration {

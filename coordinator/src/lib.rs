@@ -22,6 +22,8 @@ pub mod ingest;
 pub mod name_pairs;
 pub mod names;
 pub mod normalize;
+pub mod owner;
+pub mod ownership;
 pub mod partitions;
 pub mod record;
 pub mod run;

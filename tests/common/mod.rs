@@ -101,7 +101,55 @@ impl Fleet {
 
 /// The coordinator, logged in as `coordinator`.
 pub fn spawn_coordinator(dir: &Path, nats_url: &str, data: &Path) -> Proc {
-    spawn_coordinator_with(dir, nats_url, data, &[])
+    spawn_coordinator_as("coordinator", dir, nats_url, data, &[])
+}
+
+/// Another coordinator process, logging to `<dir>/<name>.log`, with extra
+/// arguments (`--standby`, `--lease-ttl-ms`).
+pub fn spawn_coordinator_as(
+    name: &str,
+    dir: &Path,
+    nats_url: &str,
+    data: &Path,
+    args: &[&str],
+) -> Proc {
+    let env = coordinator_env(nats_url, data);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Proc::spawn(name, &bin_path("coordinator"), args, &env, dir)
+}
+
+/// The environment every test coordinator runs with.
+pub fn coordinator_env(nats_url: &str, data: &Path) -> Vec<(&'static str, String)> {
+    let [user, password] = creds(Role::Coordinator);
+    vec![
+        ("NATS_URL", nats_url.to_string()),
+        (user.0, user.1.to_string()),
+        (password.0, password.1.to_string()),
+        ("IGENTAI_DATA_DIR", data.to_str().unwrap().to_string()),
+        ("IGENTAI_METRICS_INTERVAL_MS", "200".to_string()),
+        ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000".to_string()),
+    ]
+}
+
+/// True once the log of the process named `name` (in `dir`) holds `needle`.
+pub fn log_has(dir: &Path, name: &str, needle: &str) -> bool {
+    std::fs::read_to_string(dir.join(format!("{name}.log"))).is_ok_and(|l| l.contains(needle))
+}
+
+/// Waits (bounded) until the log of `name` holds `needle`.
+pub async fn wait_log(dir: &Path, name: &str, needle: &str, within: Duration) {
+    wait_for(&format!("{name} to log {needle:?}"), within, || async {
+        log_has(dir, name, needle).then_some(())
+    })
+    .await;
+}
+
+/// The pid named in a data dir's lock file.
+pub fn lock_owner(data: &Path) -> Option<u32> {
+    coordinator::owner::Owner::decode(
+        &std::fs::read(data.join(coordinator::owner::LOCK_FILE)).ok()?,
+    )
+    .map(|o| o.pid)
 }
 
 /// The coordinator with `extra` settings in its environment.
@@ -111,15 +159,8 @@ pub fn spawn_coordinator_with(
     data: &Path,
     extra: &[(&str, &str)],
 ) -> Proc {
-    let [user, password] = creds(Role::Coordinator);
-    let mut env = vec![
-        ("NATS_URL", nats_url),
-        user,
-        password,
-        ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
-        ("IGENTAI_METRICS_INTERVAL_MS", "200"),
-        ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
-    ];
+    let env = coordinator_env(nats_url, data);
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     env.extend_from_slice(extra);
     Proc::spawn("coordinator", &bin_path("coordinator"), &[], &env, dir)
 }

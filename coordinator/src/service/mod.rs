@@ -24,6 +24,7 @@ use crate::commands::{self, Answer};
 use crate::config::Config;
 use crate::fleet::{Fleet, Seen};
 use crate::ingest::{Ingest, Ingested, MAX_PENDING, UnsafeStream, open_stream};
+use crate::ownership;
 use crate::run::{Progress, Run};
 use crate::stats::RunStats;
 use crate::steer::Steering;
@@ -52,6 +53,7 @@ struct TopicState {
 
 enum Event {
     Shutdown,
+    LeaseLost,
     Commit,
     Tick,
     Control(async_nats::Message),
@@ -63,19 +65,41 @@ enum Event {
 }
 
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("create data dir {}", config.data_dir.display()))?;
     let client = config
         .nats
         .connect("coordinator", "igentai-coordinator")
         .await?;
+    let js = jetstream::new(client.clone());
+    // One writer: nothing below (control, the stream, the data dir) before
+    // this coordinator owns the data dir and the stream.
+    let ownership = ownership::acquire(
+        &js,
+        &config.data_dir,
+        config.lease_ttl(),
+        config.standby,
+        &shutdown,
+    )
+    .await?;
+    let Some(ownership) = ownership else {
+        return Ok(());
+    };
+    let keeper = ownership.keep();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("create data dir {}", config.data_dir.display()))?;
     let mut control = client.subscribe(subjects::CONTROL_ALL).await?;
     let mut heartbeats = client.subscribe(subjects::HEARTBEAT_ALL).await?;
-    let js = jetstream::new(client.clone());
     let (results_tx, mut results_rx) = mpsc::channel(256);
     let mut state = Coordinator::new(config.clone(), client.clone(), results_tx)?;
 
-    let Some(mut batches) = open_stream_retrying(&js, &shutdown).await? else {
+    let opened = match open_stream_retrying(&js, &shutdown).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            keeper.release().await;
+            return Err(e);
+        }
+    };
+    let Some(mut batches) = opened else {
+        keeper.release().await;
         return Ok(());
     };
     tracing::info!(data_dir = %config.data_dir.display(), "coordinator ready");
@@ -91,6 +115,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         let event = tokio::select! {
             biased;
             _ = shutdown.cancelled() => Event::Shutdown,
+            _ = keeper.lost() => Event::LeaseLost,
             result = state.ingest.synced(), if state.ingest.is_syncing() => Event::Synced(result),
             _ = sleep_until(commit_at) => Event::Commit,
             _ = tick.tick() => Event::Tick,
@@ -101,6 +126,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         };
         match event {
             Event::Shutdown => break,
+            // Another coordinator may be consuming already: write and
+            // acknowledge nothing more; what is pending is redelivered to it.
+            Event::LeaseLost => anyhow::bail!(
+                "lost ownership of the candidate stream (lease not renewed): stopped without committing"
+            ),
             Event::Commit => {
                 commit_at = None;
                 commit_due = true;
@@ -148,6 +178,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         Ok(Err(e)) => tracing::warn!(error = %e, "could not flush NATS before exit"),
         Err(_) => tracing::warn!("could not flush NATS within 5 s before exit"),
     }
+    // Everything is written and acknowledged: a standby may take over now.
+    keeper.release().await;
     client.drain().await.context("drain NATS connection")?;
     Ok(())
 }

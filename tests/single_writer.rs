@@ -1,0 +1,407 @@
+//! One writer: a second coordinator on the same data dir, or on another
+//! data dir against the same NATS, refuses to start and names the owner;
+//! with `--standby` it waits without writing and takes over when the owner
+//! is killed (nothing lost, nothing twice) or stops (at once, not after the
+//! lease's TTL); and an owner whose lease is taken away stops.
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use coordinator::owner::{LEASE_BUCKET, LEASE_KEY, LOCK_FILE};
+use testkit::{NatsServer, bin_path, wait_for};
+
+use common::{
+    batch, coordinator_env, item_records, lines, lock_owner, log_has, publish_batch,
+    spawn_coordinator, spawn_coordinator_as, wait_drained, wait_log, wait_stream,
+};
+
+const TOPIC: &str = "One writer items";
+const FOLDER: &str = "one-writer-items";
+
+/// A coordinator whose exit status the test reads; killed on drop.
+struct Started(std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(name: &str, dir: &Path, nats_url: &str, data: &Path, args: &[&str]) -> Started {
+    let out = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = Command::new(bin_path("coordinator"))
+        .args(args)
+        .envs(coordinator_env(nats_url, data))
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("start the coordinator");
+    Started(child)
+}
+
+/// Waits (bounded) for `name` to exit; its status and everything it printed.
+async fn wait_exit(name: &str, dir: &Path, started: &mut Started) -> (ExitStatus, String) {
+    let status = wait_for(&format!("{name} to exit"), Duration::from_secs(30), || {
+        let status = started.0.try_wait().expect("try_wait");
+        async move { status }
+    })
+    .await;
+    (
+        status,
+        std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap(),
+    )
+}
+
+async fn run_to_exit(
+    name: &str,
+    dir: &Path,
+    nats_url: &str,
+    data: &Path,
+    args: &[&str],
+) -> (ExitStatus, String) {
+    let mut started = start(name, dir, nats_url, data, args);
+    wait_exit(name, dir, &mut started).await
+}
+
+/// `n` batches of 20 items drawn from 600, so many repeat across batches.
+fn candidate_batches(n: usize) -> (Vec<Vec<String>>, BTreeSet<String>) {
+    let batches: Vec<Vec<String>> = (0..n)
+        .map(|i| {
+            (0..20)
+                .map(|j| format!("Item {:03}", (i * 37 + j * 11) % 600))
+                .collect()
+        })
+        .collect();
+    let all = batches.iter().flatten().cloned().collect();
+    (batches, all)
+}
+
+async fn publish(js: &jetstream::Context, batches: &[Vec<String>], first_id: usize) {
+    for (i, items) in batches.iter().enumerate() {
+        let items: Vec<&str> = items.iter().map(String::as_str).collect();
+        publish_batch(
+            js,
+            &batch(
+                &format!("b{}", first_id + i),
+                "one-writer-run",
+                TOPIC,
+                "sim",
+                &items,
+            ),
+        )
+        .await;
+    }
+}
+
+fn output_len(data: &Path) -> usize {
+    std::fs::read_to_string(data.join(FOLDER).join("output.txt")).map_or(0, |s| s.lines().count())
+}
+
+/// Every expected item exactly once, and `items.jsonl`'s seq = line number.
+fn check_output(data: &Path, expected: &BTreeSet<String>) {
+    let output = lines(&data.join(FOLDER).join("output.txt"));
+    let unique: HashSet<&String> = output.iter().collect();
+    assert_eq!(unique.len(), output.len(), "an item was written twice");
+    let got: BTreeSet<String> = output.iter().cloned().collect();
+    assert_eq!(&got, expected);
+    let records = item_records(&data.join(FOLDER).join("items.jsonl"));
+    assert_eq!(records.len(), output.len());
+    for (i, (r, item)) in records.iter().zip(&output).enumerate() {
+        assert_eq!((r.seq, &r.item), (i as u64 + 1, item));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_coordinator_on_the_same_data_dir_is_refused_naming_the_owner() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    let mut owner = spawn_coordinator(dir.path(), &nats.url, &data);
+    wait_stream(&jetstream::new(nats.client().await)).await;
+
+    let (status, log) = run_to_exit("second", dir.path(), &nats.url, &data, &[]).await;
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the second coordinator must not run\n{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "another coordinator owns data dir {}",
+            data.display()
+        )) && log.contains(&format!("pid {}", owner.pid()))
+            && log.contains("--standby"),
+        "the refusal names the owner:\n{log}"
+    );
+    assert!(owner.is_running());
+    assert_eq!(lock_owner(&data), Some(owner.pid()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_coordinator_on_the_same_nats_is_refused_by_the_lease() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    let mut owner = spawn_coordinator(dir.path(), &nats.url, &data);
+    wait_stream(&jetstream::new(nats.client().await)).await;
+
+    let other = dir.path().join("other-data");
+    let (status, log) = run_to_exit("second", dir.path(), &nats.url, &other, &[]).await;
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the second coordinator must not run\n{log}"
+    );
+    assert!(
+        log.contains("another coordinator consumes the candidate stream on this NATS")
+            && log.contains(&format!("pid {}", owner.pid()))
+            && log.contains(&format!(
+                "data dir {}",
+                data.canonicalize().unwrap().display()
+            )),
+        "the refusal names the owner:\n{log}"
+    );
+    assert!(owner.is_running());
+    let written: Vec<_> = std::fs::read_dir(&other)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        written,
+        [LOCK_FILE],
+        "the refused one wrote only its lock file"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_from_a_killed_owner_without_a_duplicate() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    let mut owner = spawn_coordinator(dir.path(), &nats.url, &data);
+    let js = jetstream::new(nats.client().await);
+    wait_stream(&js).await;
+    let mut standby = spawn_coordinator_as("standby", dir.path(), &nats.url, &data, &["--standby"]);
+    wait_log(
+        dir.path(),
+        "standby",
+        "standing by",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(log_has(
+        dir.path(),
+        "standby",
+        &format!("pid {}", owner.pid())
+    ));
+
+    let (batches, expected) = candidate_batches(300);
+    // Published in the background, so the owner dies mid-stream.
+    let publisher = {
+        let js = js.clone();
+        tokio::spawn(async move { publish(&js, &batches, 0).await })
+    };
+    wait_for("the owner to ingest", Duration::from_secs(60), || async {
+        (output_len(&data) >= 300).then_some(())
+    })
+    .await;
+    // While the owner lives the standby has written nothing: the lock still
+    // names the owner and the standby never got ready.
+    assert!(standby.is_running());
+    assert_eq!(lock_owner(&data), Some(owner.pid()));
+    assert!(!log_has(dir.path(), "standby", "coordinator ready"));
+
+    owner.kill9();
+    wait_log(
+        dir.path(),
+        "standby",
+        "coordinator ready",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(lock_owner(&data), Some(standby.pid()));
+    tokio::time::timeout(Duration::from_secs(60), publisher)
+        .await
+        .expect("the publisher finishes")
+        .unwrap();
+    // Batches the killed owner held unacknowledged come back after the ack wait.
+    wait_drained(&js, Duration::from_secs(120)).await;
+    check_output(&data, &expected);
+    assert!(standby.is_running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_from_a_stopped_owner_without_waiting_for_the_ttl() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    // The owner creates the lease bucket: its entries live a minute.
+    let mut owner = spawn_coordinator_as(
+        "owner",
+        dir.path(),
+        &nats.url,
+        &data,
+        &["--lease-ttl-ms", "60000"],
+    );
+    let js = jetstream::new(nats.client().await);
+    wait_stream(&js).await;
+    let other = dir.path().join("other-data");
+    let mut standby = spawn_coordinator_as(
+        "standby",
+        dir.path(),
+        &nats.url,
+        &other,
+        &["--standby", "--lease-ttl-ms", "1500"],
+    );
+    wait_log(
+        dir.path(),
+        "standby",
+        "standing by",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(log_has(
+        dir.path(),
+        "standby",
+        "consumes the candidate stream"
+    ));
+    let written: Vec<_> = std::fs::read_dir(&other)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        written,
+        [LOCK_FILE],
+        "a standby writes nothing but its lock"
+    );
+
+    assert!(owner.terminate(Duration::from_secs(30)).await.success());
+    // Far less than the lease's minute: the owner released it on exit.
+    wait_log(
+        dir.path(),
+        "standby",
+        "coordinator ready",
+        Duration::from_secs(20),
+    )
+    .await;
+    let (batches, expected) = candidate_batches(20);
+    publish(&js, &batches, 0).await;
+    wait_drained(&js, Duration::from_secs(60)).await;
+    check_output(&other, &expected);
+    assert!(standby.is_running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_on_another_data_dir_takes_over_once_a_killed_owners_lease_expires() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    let mut owner = spawn_coordinator_as(
+        "owner",
+        dir.path(),
+        &nats.url,
+        &data,
+        &["--lease-ttl-ms", "2000"],
+    );
+    let js = jetstream::new(nats.client().await);
+    wait_stream(&js).await;
+    let other = dir.path().join("other-data");
+    let mut standby = spawn_coordinator_as(
+        "standby",
+        dir.path(),
+        &nats.url,
+        &other,
+        &["--standby", "--lease-ttl-ms", "2000"],
+    );
+    wait_log(
+        dir.path(),
+        "standby",
+        "standing by",
+        Duration::from_secs(30),
+    )
+    .await;
+    owner.kill9();
+    wait_log(
+        dir.path(),
+        "standby",
+        "coordinator ready",
+        Duration::from_secs(30),
+    )
+    .await;
+    let (batches, expected) = candidate_batches(20);
+    publish(&js, &batches, 0).await;
+    wait_drained(&js, Duration::from_secs(60)).await;
+    check_output(&other, &expected);
+    assert!(standby.is_running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_whose_lease_is_taken_away_stops_and_says_so() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    let mut owner = start(
+        "owner",
+        dir.path(),
+        &nats.url,
+        &data,
+        &["--lease-ttl-ms", "1500"],
+    );
+    let js = jetstream::new(nats.client().await);
+    wait_stream(&js).await;
+    wait_log(
+        dir.path(),
+        "owner",
+        "coordinator ready",
+        Duration::from_secs(30),
+    )
+    .await;
+    // The operator deletes the lease (`nats kv del igentai_lease
+    // coordinator`; another owner would replace it): the owner's next
+    // renewal finds it changed.
+    let lease = js
+        .get_key_value(LEASE_BUCKET)
+        .await
+        .expect("the lease bucket");
+    lease.delete(LEASE_KEY).await.expect("delete the lease");
+    let (status, log) = wait_exit("owner", dir.path(), &mut owner).await;
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("lost ownership of the candidate stream"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_stopped_while_standing_by_exits_cleanly_and_takes_nothing() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let data = dir.path().join("data");
+    let mut owner = spawn_coordinator(dir.path(), &nats.url, &data);
+    wait_stream(&jetstream::new(nats.client().await)).await;
+    let mut standby = spawn_coordinator_as("standby", dir.path(), &nats.url, &data, &["--standby"]);
+    wait_log(
+        dir.path(),
+        "standby",
+        "standing by",
+        Duration::from_secs(30),
+    )
+    .await;
+
+    assert!(standby.terminate(Duration::from_secs(30)).await.success());
+    assert!(owner.is_running());
+    assert_eq!(lock_owner(&data), Some(owner.pid()));
+    // The owner still holds the lease too.
+    let other = dir.path().join("other-data");
+    let (status, log) = run_to_exit("second", dir.path(), &nats.url, &other, &[]).await;
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(log.contains(&format!("pid {}", owner.pid())), "{log}");
+}
