@@ -262,8 +262,8 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
     assert_eq!(active(&after).len(), 3, "{:?}", after.partitions);
     assert_eq!(after.state, RunState::Running);
 
-    // The items on disk tell the same: the partition was the victim's
-    // alone until it died, and survivors found new items in it since.
+    // The items on disk tell the same: the victim worked the partition
+    // until it died, and survivors found new items in it since.
     let survivors = wait_for(
         "survivors' items in the partition on disk",
         WITHIN,
@@ -274,10 +274,11 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
                 .filter(|r| in_partition(r) && r.seq <= unique_at_kill)
                 .map(|r| r.worker.clone())
                 .collect();
-            assert_eq!(
-                earlier,
-                BTreeSet::from([victim.clone()]),
-                "who worked {partition:?} before the kill"
+            // Others may have produced in it too while the spread settled
+            // (a batch is published under the partition it was asked for).
+            assert!(
+                earlier.contains(&victim),
+                "who worked {partition:?} before the kill: {earlier:?}"
             );
             let later: BTreeSet<String> = records
                 .iter()

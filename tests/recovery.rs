@@ -157,6 +157,21 @@ async fn coordinator_killed_three_times_loses_and_repeats_nothing() {
     // Batches delivered to a killed coordinator come back after the ack wait.
     wait_drained(&js, Duration::from_secs(180)).await;
     check_output(&data, &expected);
+    // Each of those redeliveries counted once: every batch and candidate
+    // of the stream, none twice, none lost with a killed process.
+    let client = nats.client().await;
+    let totals = wait_for("the counters", Duration::from_secs(30), || async {
+        common::try_status(&client).await.map(|s| s.totals)
+    })
+    .await;
+    assert_eq!(
+        (totals.batches, totals.candidates, totals.unique),
+        (
+            BATCHES as u64,
+            (BATCHES * PER_BATCH) as u64,
+            expected.len() as u64
+        )
+    );
     assert!(coordinator.is_running());
 }
 

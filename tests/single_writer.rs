@@ -17,7 +17,7 @@ use testkit::{NatsServer, bin_path, wait_for};
 
 use common::{
     batch, coordinator_env, item_records, lines, lock_owner, log_has, publish_batch,
-    spawn_coordinator, spawn_coordinator_as, wait_drained, wait_log, wait_stream,
+    spawn_coordinator, spawn_coordinator_as, start_run, wait_drained, wait_log, wait_stream,
 };
 
 const TOPIC: &str = "One writer items";
@@ -84,18 +84,12 @@ fn candidate_batches(n: usize) -> (Vec<Vec<String>>, BTreeSet<String>) {
     (batches, all)
 }
 
-async fn publish(js: &jetstream::Context, batches: &[Vec<String>], first_id: usize) {
+async fn publish(js: &jetstream::Context, run_id: &str, batches: &[Vec<String>], first_id: usize) {
     for (i, items) in batches.iter().enumerate() {
         let items: Vec<&str> = items.iter().map(String::as_str).collect();
         publish_batch(
             js,
-            &batch(
-                &format!("b{}", first_id + i),
-                "one-writer-run",
-                TOPIC,
-                "sim",
-                &items,
-            ),
+            &batch(&format!("b{}", first_id + i), run_id, TOPIC, "sim", &items),
         )
         .await;
     }
@@ -189,6 +183,7 @@ async fn a_standby_takes_over_from_a_killed_owner_without_a_duplicate() {
     let mut owner = spawn_coordinator(dir.path(), &nats.url, &data);
     let js = jetstream::new(nats.client().await);
     wait_stream(&js).await;
+    let run_id = start_run(&nats.client().await, TOPIC).await;
     let mut standby = spawn_coordinator_as("standby", dir.path(), &nats.url, &data, &["--standby"]);
     wait_log(
         dir.path(),
@@ -207,7 +202,8 @@ async fn a_standby_takes_over_from_a_killed_owner_without_a_duplicate() {
     // Published in the background, so the owner dies mid-stream.
     let publisher = {
         let js = js.clone();
-        tokio::spawn(async move { publish(&js, &batches, 0).await })
+        let run_id = run_id.clone();
+        tokio::spawn(async move { publish(&js, &run_id, &batches, 0).await })
     };
     wait_for("the owner to ingest", Duration::from_secs(60), || async {
         (output_len(&data) >= 300).then_some(())
@@ -253,6 +249,7 @@ async fn a_standby_takes_over_from_a_stopped_owner_without_waiting_for_the_ttl()
     );
     let js = jetstream::new(nats.client().await);
     wait_stream(&js).await;
+    let run_id = start_run(&nats.client().await, TOPIC).await;
     let other = dir.path().join("other-data");
     let mut standby = spawn_coordinator_as(
         "standby",
@@ -293,7 +290,7 @@ async fn a_standby_takes_over_from_a_stopped_owner_without_waiting_for_the_ttl()
     )
     .await;
     let (batches, expected) = candidate_batches(20);
-    publish(&js, &batches, 0).await;
+    publish(&js, &run_id, &batches, 0).await;
     wait_drained(&js, Duration::from_secs(60)).await;
     check_output(&other, &expected);
     assert!(standby.is_running());
@@ -313,6 +310,7 @@ async fn a_standby_on_another_data_dir_takes_over_once_a_killed_owners_lease_exp
     );
     let js = jetstream::new(nats.client().await);
     wait_stream(&js).await;
+    let run_id = start_run(&nats.client().await, TOPIC).await;
     let other = dir.path().join("other-data");
     let mut standby = spawn_coordinator_as(
         "standby",
@@ -337,7 +335,7 @@ async fn a_standby_on_another_data_dir_takes_over_once_a_killed_owners_lease_exp
     )
     .await;
     let (batches, expected) = candidate_batches(20);
-    publish(&js, &batches, 0).await;
+    publish(&js, &run_id, &batches, 0).await;
     wait_drained(&js, Duration::from_secs(60)).await;
     check_output(&other, &expected);
     assert!(standby.is_running());

@@ -99,3 +99,69 @@ async fn each_topic_keeps_one_folder_across_spellings_and_restarts() {
     wait_drained(&js, Duration::from_secs(30)).await;
     assert_eq!(output(&beatles.slug), ["Help!", "Yesterday", "Let It Be"]);
 }
+
+/// A topic whose folder cannot be opened holds back its own batches and
+/// says so in `last_error`; the other topic's batches land, each counted
+/// once, and the held-back ones land once the folder is repaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_that_cannot_be_opened_holds_back_only_its_batches() {
+    let mut fleet = Fleet::start(0).await;
+    fleet.wait_workers(0).await;
+    let js = jetstream::new(fleet.client.clone());
+    let broken = start(&fleet, "Broken topic").await;
+    let good = start(&fleet, "Good topic").await;
+    wait_stream(&js).await;
+
+    // Restarted with the broken topic closed, and its output.txt made a
+    // folder: opening the topic fails.
+    let status = fleet.coordinator.terminate(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status:?}");
+    let output = fleet.data.join(&broken.slug).join("output.txt");
+    std::fs::remove_file(&output).unwrap();
+    std::fs::create_dir(&output).unwrap();
+    fleet.coordinator = spawn_coordinator(fleet.dir.path(), &fleet.nats.url, &fleet.data);
+
+    let mut candidates = 0;
+    for i in 0..20 {
+        let held = batch(
+            &format!("x{i}"),
+            &broken.run_id,
+            "Broken topic",
+            "p",
+            &["Held"],
+        );
+        publish_batch(&js, &held).await;
+        let items = [format!("Good {i}"), format!("Fine {i}")];
+        let items: Vec<&str> = items.iter().map(String::as_str).collect();
+        candidates += items.len() as u64;
+        publish_batch(
+            &js,
+            &batch(&format!("g{i}"), &good.run_id, "Good topic", "p", &items),
+        )
+        .await;
+    }
+    let s = wait_for(
+        "the good topic's batches",
+        Duration::from_secs(60),
+        || async {
+            let s = fleet.try_status().await?;
+            (s.totals.batches == 20).then_some(s)
+        },
+    )
+    .await;
+    let error = s.last_error.clone().unwrap_or_default();
+    assert!(error.contains("Broken topic"), "{error:?}");
+    assert_eq!(
+        (s.totals.candidates, s.totals.repeated_batches),
+        (candidates, 0)
+    );
+    let good_output = lines(&fleet.data.join(&good.slug).join("output.txt"));
+    assert_eq!(good_output.len(), 40);
+
+    // Repaired, the held-back batches land (one item: the same one).
+    std::fs::remove_dir(&output).unwrap();
+    wait_drained(&js, Duration::from_secs(60)).await;
+    assert_eq!(lines(&output), ["Held"]);
+    let s = fleet.status().await;
+    assert_eq!(s.totals.candidates, candidates);
+}

@@ -74,6 +74,8 @@ pub struct Ingest {
     logged_rejects: HashSet<&'static str>,
     /// The open topics were dropped after a write error.
     abandoned: bool,
+    /// Topics whose folder could not be opened, by normalized topic: why.
+    open_errors: std::collections::BTreeMap<String, String>,
     /// Messages the server still holds for us, as of the last one received.
     pub backlog: u64,
 }
@@ -89,6 +91,7 @@ impl Ingest {
             scratch: Scratch::default(),
             logged_rejects: HashSet::new(),
             abandoned: false,
+            open_errors: std::collections::BTreeMap::new(),
             backlog: 0,
         }
     }
@@ -97,8 +100,21 @@ impl Ingest {
     pub fn topic(&mut self, topic: &str) -> io::Result<&mut Topic> {
         let key = normalize(topic);
         if !self.topics.contains_key(&key) {
-            let (opened, recovery) = Topic::open(&self.data_dir, topic)?;
+            let (opened, recovery) = match Topic::open(&self.data_dir, topic) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    let error = format!(
+                        "cannot open the folder of topic {topic:?}: {e}; its batches wait and are retried"
+                    );
+                    if self.open_errors.get(&key) != Some(&error) {
+                        tracing::error!(%error);
+                    }
+                    self.open_errors.insert(key, error);
+                    return Err(e);
+                }
+            };
             log_opened(topic, &opened, &recovery);
+            self.open_errors.remove(&key);
             self.topics.insert(key.clone(), opened);
         }
         Ok(self.topics.get_mut(&key).expect("inserted above"))
@@ -286,6 +302,11 @@ impl Ingest {
         self.events.clear();
         self.topics.clear();
         self.abandoned = true;
+    }
+
+    /// Why a topic's folder could not be opened, while one cannot.
+    pub fn open_error(&self) -> Option<&str> {
+        self.open_errors.values().next().map(String::as_str)
     }
 
     /// Whether the open topics were dropped since the last call: the

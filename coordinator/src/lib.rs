@@ -27,6 +27,7 @@ pub mod ownership;
 pub mod partitions;
 pub mod record;
 pub mod run;
+pub mod runs_kv;
 pub mod service;
 pub mod stats;
 pub mod steer;

@@ -75,57 +75,8 @@ pub struct RecordRef<'a> {
 }
 
 impl RecordRef<'_> {
-    /// Appends the record as one line of JSON, the same bytes as
-    /// `serde_json::to_writer` writes, without its per-field machinery.
+    /// Appends the record as one line of JSON (without the newline).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        match self.alias_of {
-            Some(of) => {
-                out.extend_from_slice(ALIAS_PREFIX);
-                out.extend_from_slice(of.to_string().as_bytes());
-                if self.seq != 0 {
-                    out.extend_from_slice(b",\"seq\":");
-                    out.extend_from_slice(self.seq.to_string().as_bytes());
-                }
-            }
-            None => {
-                out.extend_from_slice(b"{\"seq\":");
-                out.extend_from_slice(self.seq.to_string().as_bytes());
-            }
-        }
-        for (name, value) in [
-            ("item", Some(self.item)),
-            ("key", Some(self.key)),
-            ("provider", Some(self.provider)),
-            ("model", Some(self.model)),
-            ("worker", Some(self.worker)),
-            ("partition", self.partition),
-            ("run", Some(self.run)),
-            ("batch", Some(self.batch)),
-            ("ts", Some(self.ts)),
-        ] {
-            out.extend_from_slice(b",\"");
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"\":");
-            match value {
-                Some(v) => write_json_str(out, v),
-                None => out.extend_from_slice(b"null"),
-            }
-        }
-        out.push(b'}');
-    }
-}
-
-/// Appends `s` as a JSON string: copied as is when nothing in it needs
-/// escaping (the usual case), else escaped by serde_json.
-pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    let plain = s
-        .bytes()
-        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+        serde_json::to_writer(&mut *out, self).expect("writing to a Vec cannot fail");
     }
 }

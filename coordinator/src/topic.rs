@@ -16,8 +16,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use bytes::Bytes;
-use igentai_protocol::{CandidateBatch, VERSION};
-use serde::Serialize;
+use igentai_protocol::{CandidateBatch, ItemsEvent, NewItem, VERSION};
 
 use crate::batch::Vetter;
 use crate::batchlog::BatchLog;
@@ -25,9 +24,7 @@ use crate::dedup::SeenSet;
 use crate::names::{NameIndex, NameRules, Namer};
 use crate::normalize::{Normalizer, key_hash};
 use crate::stats::BatchOutcome;
-use crate::store::{
-    self, Known, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic, write_json_str,
-};
+use crate::store::{self, Known, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic};
 
 /// Duplicates kept per batch for the avoid hints.
 const DUPLICATE_SAMPLE: usize = 64;
@@ -178,21 +175,21 @@ impl Topic {
             outcome.new += 1;
             let seq = self.store.append(record);
             debug_assert_eq!(seq, self.seen.len() as u64, "items are lines");
-            new_items.push(NewItemRef {
+            new_items.push(NewItem {
                 seq,
-                text,
-                provider: &batch.provider,
-                worker_id: &batch.worker_id,
-                partition: batch.partition.as_deref(),
+                text: text.to_string(),
+                provider: batch.provider.clone(),
+                worker_id: batch.worker_id.clone(),
+                partition: batch.partition.clone(),
             });
         }
         let event = (!new_items.is_empty()).then(|| {
-            let event = ItemsEventRef {
+            let event = ItemsEvent {
                 v: VERSION,
-                run_id: &batch.run_id,
-                items: &new_items,
+                run_id: batch.run_id.clone(),
+                items: new_items,
             };
-            Bytes::from(event.to_json())
+            Bytes::from(serde_json::to_vec(&event).expect("an items event serializes"))
         });
         (outcome, event)
     }
@@ -236,57 +233,9 @@ fn push(arena: &mut String, s: &str) -> Range<usize> {
     start..arena.len()
 }
 
-/// [`igentai_protocol::ItemsEvent`], borrowed: the same JSON.
-#[derive(Serialize)]
-struct ItemsEventRef<'a> {
-    v: u32,
-    run_id: &'a str,
-    items: &'a [NewItemRef<'a>],
-}
-
-impl ItemsEventRef<'_> {
-    /// The same bytes as `serde_json::to_vec`, written field by field.
-    fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + 96 * self.items.len());
-        out.extend_from_slice(format!("{{\"v\":{},\"run_id\":", self.v).as_bytes());
-        write_json_str(&mut out, self.run_id);
-        out.extend_from_slice(b",\"items\":[");
-        for (i, item) in self.items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(format!("{{\"seq\":{},\"text\":", item.seq).as_bytes());
-            write_json_str(&mut out, item.text);
-            out.extend_from_slice(b",\"provider\":");
-            write_json_str(&mut out, item.provider);
-            out.extend_from_slice(b",\"worker_id\":");
-            write_json_str(&mut out, item.worker_id);
-            out.extend_from_slice(b",\"partition\":");
-            match item.partition {
-                Some(p) => write_json_str(&mut out, p),
-                None => out.extend_from_slice(b"null"),
-            }
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"]}");
-        out
-    }
-}
-
-/// [`igentai_protocol::NewItem`], borrowed: the same JSON.
-#[derive(Serialize)]
-struct NewItemRef<'a> {
-    seq: u64,
-    text: &'a str,
-    provider: &'a str,
-    worker_id: &'a str,
-    partition: Option<&'a str>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use igentai_protocol::{ItemsEvent, NewItem};
 
     fn cows<'a>(items: &[&'a str]) -> Vec<Cow<'a, str>> {
         items.iter().map(|s| Cow::Borrowed(*s)).collect()
@@ -347,28 +296,6 @@ mod tests {
                 items: vec![item(1, "Brie"), item(2, "Comté")],
             }
         );
-        let tricky = [
-            NewItemRef {
-                seq: 7,
-                text: "say \"hi\"\\",
-                provider: "p",
-                worker_id: "w",
-                partition: None,
-            },
-            NewItemRef {
-                seq: 8,
-                text: "東京",
-                provider: "p",
-                worker_id: "w",
-                partition: Some("x\ty"),
-            },
-        ];
-        let event = ItemsEventRef {
-            v: VERSION,
-            run_id: "r\"1",
-            items: &tricky,
-        };
-        assert_eq!(event.to_json(), serde_json::to_vec(&event).unwrap());
         // A batch of known items only: nothing to announce.
         let (outcome, event) = topic.dedup(&batch(), &cows(&["COMTÉ"]), "t", true, &mut scratch);
         assert_eq!((outcome.candidates, outcome.new), (1, 0));

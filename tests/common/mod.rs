@@ -73,12 +73,7 @@ impl Fleet {
 
     /// The status, or `None` while no coordinator answers.
     pub async fn try_status(&self) -> Option<MetricsSnapshot> {
-        let msg = self
-            .client
-            .request(subjects::CONTROL_STATUS, "".into())
-            .await
-            .ok()?;
-        Some(decode_reply(&msg.payload).expect("status is ok"))
+        try_status(&self.client).await
     }
 
     pub fn coordinator_alive(&mut self) -> bool {
@@ -97,6 +92,16 @@ impl Fleet {
         )
         .await;
     }
+}
+
+/// The coordinator's status through `client`, or `None` while no
+/// coordinator answers.
+pub async fn try_status(client: &async_nats::Client) -> Option<MetricsSnapshot> {
+    let msg = client
+        .request(subjects::CONTROL_STATUS, "".into())
+        .await
+        .ok()?;
+    Some(decode_reply(&msg.payload).expect("status is ok"))
 }
 
 /// The coordinator, logged in as `coordinator`.

@@ -102,6 +102,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         keeper.release().await;
         return Ok(());
     };
+    // Runs another coordinator started (on another data dir) are known too.
+    let runs = match crate::runs_kv::bucket(&js).await {
+        Ok(runs) => runs,
+        Err(e) => {
+            keeper.release().await;
+            return Err(e);
+        }
+    };
+    match crate::runs_kv::learn(&runs, &mut state.admission).await {
+        Ok(n) => tracing::debug!(runs = n, "runs known from NATS"),
+        Err(e) => {
+            keeper.release().await;
+            return Err(e);
+        }
+    }
+    state.runs = Some(runs);
     tracing::info!(data_dir = %config.data_dir.display(), "coordinator ready");
 
     let mut tick = tokio::time::interval(config.metrics_interval());
@@ -248,6 +264,8 @@ struct Coordinator {
     ingest: Ingest,
     /// The runs started here and what one batch may claim.
     admission: Admission,
+    /// The runs bucket in NATS (`runs_kv.rs`), once opened.
+    runs: Option<async_nats::jetstream::kv::Store>,
     seq: u64,
     last_error: Option<String>,
     last_command_ms: HashMap<String, u64>,
@@ -299,6 +317,7 @@ impl Coordinator {
             stats,
             ingest,
             admission,
+            runs: None,
             seq: 0,
             last_error: None,
             sightings_saved_ms: now_ms(),
@@ -418,7 +437,8 @@ impl Coordinator {
             }
             Ok(Ingested::Repeat) => self.stats.record_repeated(),
             Ok(Ingested::Rejected(reject)) => self.stats.record_rejected(reject.kind()),
-            Err(e) => self.report_error(format!("{e}; its batches wait and are retried")),
+            // Reported in last_error while it lasts (`Ingest::open_error`).
+            Err(e) => tracing::debug!(error = %e, "a batch waits"),
         }
     }
 
@@ -592,7 +612,10 @@ impl Coordinator {
             weights_manual,
             backlog: self.ingest.backlog + self.ingest.pending() as u64,
             estimate: topic.and_then(|t| t.seen.estimate()),
-            last_error: self.last_error.clone(),
+            last_error: self
+                .last_error
+                .clone()
+                .or_else(|| self.ingest.open_error().map(str::to_string)),
         }
     }
 

@@ -18,7 +18,7 @@ impl Coordinator {
     pub(super) async fn handle_control(&mut self, msg: async_nats::Message) {
         let verb = subjects::control_verb(&msg.subject).unwrap_or_default();
         let reply: Option<Vec<u8>> = match ControlVerb::parse(verb) {
-            Some(ControlVerb::Start) => Some(match self.start(&msg.payload) {
+            Some(ControlVerb::Start) => Some(match self.start(&msg.payload).await {
                 Ok(r) => Reply::ok(r).to_json(),
                 Err(e) => Reply::err(e).to_json(),
             }),
@@ -87,7 +87,7 @@ impl Coordinator {
             .flatten()
     }
 
-    fn start(&mut self, payload: &[u8]) -> Result<StartReply, String> {
+    async fn start(&mut self, payload: &[u8]) -> Result<StartReply, String> {
         let request = control::decode_start(payload).map_err(|e| e.to_string())?;
         if let Some(run) = self.run.as_ref().filter(|r| r.is_running()) {
             return Err(format!(
@@ -105,6 +105,11 @@ impl Coordinator {
         self.admission
             .remember(&run.info.run_id, &run.info.topic)
             .map_err(|e| format!("cannot record the run: {e}"))?;
+        if let Some(runs) = &self.runs {
+            crate::runs_kv::record(runs, &run.info.run_id, &run.info.topic)
+                .await
+                .map_err(|e| format!("cannot record the run: {e:#}"))?;
+        }
         run.save(&self.config.data_dir)
             .map_err(|e| format!("cannot save the run: {e}"))?;
         let reply = StartReply {

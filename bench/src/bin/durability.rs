@@ -1,0 +1,205 @@
+//! `durability`: what JetStream's `sync_interval: always` costs a worker
+//! publishing candidate batches. nats-server acknowledges a publish once
+//! the message is written to its store file; by default it `fsync`s that
+//! file every two minutes, so a machine crash (power loss, kernel panic)
+//! can lose batches it already acknowledged; with `always` it `fsync`s
+//! before every acknowledgement. This runs the repository's `nats.conf`
+//! both ways in one run and compares the publish rates: one publish at a
+//! time (a worker's pattern: one batch per LLM answer) and many in flight.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_nats::jetstream::{self, message::PublishMessage};
+use bench::throughput::procs;
+use bench::throughput::report::{Report, Row, write_between};
+use clap::Parser;
+use testkit::{Proc, Role, free_port, options, render_nats_conf, repo_root, wait_for};
+
+const BEGIN: &str = "<!-- durability:begin -->";
+const END: &str = "<!-- durability:end -->";
+/// About one LLM answer's batch.
+const BATCH_BYTES: usize = 2048;
+
+#[derive(Debug, Parser)]
+#[command(about = "the cost of sync_interval: always on publishing batches")]
+struct Args {
+    /// Batches published one at a time, per mode.
+    #[arg(long, default_value_t = 2_000)]
+    sequential: u64,
+    /// Batches published with many in flight, per mode.
+    #[arg(long, default_value_t = 20_000)]
+    pipelined: u64,
+    /// Publishes in flight in the pipelined phase.
+    #[arg(long, default_value_t = 64)]
+    in_flight: usize,
+    /// Rewrite the durability section of this file (BENCHMARKS.md).
+    #[arg(long)]
+    write: Option<PathBuf>,
+}
+
+/// Publish rates of one server configuration.
+struct Rates {
+    sequential: f64,
+    pipelined: f64,
+}
+
+/// The repository's `nats.conf`, with `sync_interval: always` in its
+/// `jetstream` block when `always`.
+fn config(always: bool) -> anyhow::Result<String> {
+    let conf = std::fs::read_to_string(repo_root().join("nats.conf")).context("read nats.conf")?;
+    let conf = render_nats_conf(&conf, &[]);
+    if !always {
+        return Ok(conf);
+    }
+    anyhow::ensure!(
+        conf.contains("jetstream {"),
+        "nats.conf has no jetstream block"
+    );
+    Ok(conf.replacen("jetstream {", "jetstream {\n  sync_interval: always", 1))
+}
+
+async fn measure(dir: &Path, always: bool, args: &Args) -> anyhow::Result<Rates> {
+    let conf = dir.join("nats.conf");
+    std::fs::write(&conf, config(always)?)?;
+    let store = dir.join("store");
+    let port = free_port();
+    let mut env = vec![(
+        "IGENTAI_NATS_STORE_DIR",
+        store.to_str().context("store path")?,
+    )];
+    env.extend(Role::ALL.map(|r| (r.password_var(), r.password())));
+    let mut server = Proc::spawn(
+        "nats-server",
+        Path::new("nats-server"),
+        &[
+            "-c",
+            conf.to_str().context("conf path")?,
+            "-p",
+            &port.to_string(),
+            "-m",
+            &free_port().to_string(),
+        ],
+        &env,
+        dir,
+    );
+    let url = format!("nats://127.0.0.1:{port}");
+    let client = wait_for("nats-server", Duration::from_secs(20), || async {
+        options(Role::Operator).connect(&url).await.ok()
+    })
+    .await;
+    let js = jetstream::new(client);
+    js.get_or_create_stream(igentai_client::stream::candidates())
+        .await
+        .context("create the candidate stream")?;
+    let payload = bytes::Bytes::from(vec![b'x'; BATCH_BYTES]);
+    let subject = igentai_protocol::subjects::candidates("bench");
+
+    let started = Instant::now();
+    for i in 0..args.sequential {
+        let message = PublishMessage::build()
+            .payload(payload.clone())
+            .message_id(format!("s{i}"));
+        js.send_publish(subject.clone(), message)
+            .await?
+            .await
+            .context("publish ack")?;
+    }
+    let sequential = args.sequential as f64 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut acks = futures::stream::FuturesUnordered::<
+        futures::future::BoxFuture<'static, anyhow::Result<()>>,
+    >::new();
+    for i in 0..args.pipelined {
+        if acks.len() >= args.in_flight
+            && let Some(ack) = futures::StreamExt::next(&mut acks).await
+        {
+            ack?;
+        }
+        let message = PublishMessage::build()
+            .payload(payload.clone())
+            .message_id(format!("p{i}"));
+        let ack = js.send_publish(subject.clone(), message).await?;
+        acks.push(Box::pin(async move {
+            ack.await.map(|_| ()).context("publish ack")
+        }));
+    }
+    while let Some(ack) = futures::StreamExt::next(&mut acks).await {
+        ack?;
+    }
+    let pipelined = args.pipelined as f64 / started.elapsed().as_secs_f64();
+    server.kill9();
+    Ok(Rates {
+        sequential,
+        pipelined,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let load_before = procs::load_average();
+    let mut rates = Vec::new();
+    for always in [false, true] {
+        let dir = tempfile::Builder::new()
+            .prefix("igentai-bench-durability-")
+            .tempdir()?;
+        rates.push(measure(dir.path(), always, &args).await?);
+    }
+    let (default, always) = (&rates[0], &rates[1]);
+    let rows = vec![
+        Row::info(
+            "durability",
+            "one publish at a time, acks/s: default (fsync every 2 min) / always",
+            format!("{:.0} / {:.0}", default.sequential, always.sequential),
+        ),
+        Row::info(
+            "durability",
+            "one publish at a time, always ÷ default",
+            format!("{:.2}", always.sequential / default.sequential),
+        ),
+        Row::info(
+            "durability",
+            format!(
+                "{} publishes in flight, acks/s: default / always",
+                args.in_flight
+            ),
+            format!("{:.0} / {:.0}", default.pipelined, always.pipelined),
+        ),
+        Row::info(
+            "durability",
+            format!("{} in flight, always ÷ default", args.in_flight),
+            format!("{:.2}", always.pipelined / default.pipelined),
+        ),
+    ];
+    let report = Report {
+        machine: procs::machine(),
+        load_before,
+        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        command: "cargo run --release -p bench --bin durability -- --write BENCHMARKS.md".into(),
+        rows,
+        notes: Vec::new(),
+    };
+    let mut section = String::new();
+    section.push_str("## Durability: `sync_interval: always`\n\n");
+    let _ = writeln!(section, "- Machine: {}", report.machine);
+    let _ = writeln!(section, "- Date: {}", report.date);
+    let _ = writeln!(section, "- Command: `{}`", report.command);
+    let _ = writeln!(
+        section,
+        "- Load average (1 min) when the run started: {}; batches of {BATCH_BYTES} bytes to \
+         the candidate stream, the repository's `nats.conf` with and without \
+         `sync_interval: always`, one run\n",
+        report.load_before
+    );
+    section.push_str(&report.table());
+    print!("{section}");
+    if let Some(path) = &args.write {
+        write_between(path, BEGIN, END, &section)?;
+        println!("written to {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! The ledger of runs in NATS: every run a coordinator starts is also a key
+//! of the JetStream key-value bucket `igentai_runs` (run id → topic), so a
+//! coordinator taking over on another data dir (another host) knows the
+//! runs whose batches are still in the stream and lets them in
+//! (`admission.rs`) instead of rejecting them as unknown.
+
+use anyhow::Context;
+use async_nats::jetstream::{self, kv};
+use futures::TryStreamExt;
+
+use crate::admission::Admission;
+
+pub const RUNS_BUCKET: &str = "igentai_runs";
+
+/// The bucket, created when missing.
+pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
+    if let Ok(store) = js.get_key_value(RUNS_BUCKET).await {
+        return Ok(store);
+    }
+    js.create_key_value(kv::Config {
+        bucket: RUNS_BUCKET.to_string(),
+        description: "runs started by a coordinator: run id -> topic".to_string(),
+        history: 1,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .context("create the runs bucket")
+}
+
+/// Adds every run in the bucket to `admission` (and its local ledger);
+/// returns how many the bucket holds.
+pub async fn learn(store: &kv::Store, admission: &mut Admission) -> anyhow::Result<usize> {
+    let keys: Vec<String> = store
+        .keys()
+        .await
+        .context("list the runs bucket")?
+        .try_collect()
+        .await
+        .context("list the runs bucket")?;
+    for run_id in &keys {
+        let Some(topic) = store.get(run_id).await.context("read a run")? else {
+            continue;
+        };
+        let topic = String::from_utf8_lossy(&topic);
+        admission
+            .remember(run_id, &topic)
+            .context("record a run in the ledger of runs")?;
+    }
+    Ok(keys.len())
+}
+
+/// Records a run started here in the bucket.
+pub async fn record(store: &kv::Store, run_id: &str, topic: &str) -> anyhow::Result<()> {
+    store
+        .put(run_id, topic.to_string().into())
+        .await
+        .with_context(|| format!("record run {run_id} in NATS"))?;
+    Ok(())
+}
