@@ -32,7 +32,7 @@ use crate::store::PendingSync;
 pub const BATCHES: &str = "batches.jsonl";
 
 /// Keeps batch id hashes apart from key hashes.
-const BATCH_SEED: u64 = 0x6261_7463_68;
+const BATCH_SEED: u64 = 0x0062_6174_6368;
 
 /// One counted batch: when, what it added, and its header (items left out:
 /// they are in `items.jsonl`).

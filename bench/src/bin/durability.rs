@@ -179,7 +179,7 @@ async fn main() -> anyhow::Result<()> {
         machine: procs::machine(),
         load_before,
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        command: "cargo run --release -p bench --bin durability -- --write BENCHMARKS.md".into(),
+        command: "cargo run -p bench --bin durability -- --write BENCHMARKS.md".into(),
         rows,
         notes: Vec::new(),
     };
