@@ -8,6 +8,7 @@ pub mod breaker;
 pub mod config;
 pub mod counters;
 pub mod fuzzing;
+pub mod gate;
 pub mod generate;
 pub mod jobs;
 pub mod limiter;

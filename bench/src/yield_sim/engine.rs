@@ -38,10 +38,10 @@ use worker::providers::{Completion, LlmError, choose};
 use worker::rng::Rng;
 
 use super::fleet::{Degradation, Fleet};
-use super::gate::Gate;
 pub use super::scenario::{Limit, Scenario};
 pub use super::trace::{Answer, Point, Trace};
 use super::truth::Ledger;
+use worker::gate::Gate;
 
 /// The coordinator's tick (its metrics interval), when it steers.
 pub const TICK_MS: u64 = 1_000;
@@ -241,6 +241,8 @@ impl Engine<'_> {
             match w.gates[p].admit(now) {
                 Ok(admission) => return Ok((p, admission)),
                 Err(t) => {
+                    // The probe already out ends within a call.
+                    let t = t.unwrap_or(now + std::time::Duration::from_millis(500));
                     let ms = t.saturating_duration_since(self.base).as_millis() as u64;
                     retry = retry.min(ms.max(self.now + 1));
                 }
@@ -296,8 +298,13 @@ impl Engine<'_> {
         let now = self.instant(self.now);
         let w = &mut self.workers[call.worker];
         let unit = w.rng.unit();
-        let outcome = call.result.as_ref().map(|_| ());
-        w.gates[call.provider].record(outcome, call.admission, now, unit);
+        let gate = &mut w.gates[call.provider];
+        match &call.result {
+            Ok(_) => gate.on_success(),
+            Err(e) => {
+                gate.on_failure(e, call.admission, now, unit);
+            }
+        }
         let name = &self.fleet.providers[call.provider].name;
         if call.result.is_err() {
             // The coordinator hears of failed calls from heartbeats.

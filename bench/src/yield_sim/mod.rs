@@ -8,7 +8,6 @@
 pub mod engine;
 pub mod experiments;
 pub mod fleet;
-pub mod gate;
 pub mod report;
 pub mod scenario;
 pub mod trace;

@@ -8,23 +8,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use igentai_protocol::ProviderHealth;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::{Completion, LlmError, Provider, Settings};
-use crate::breaker::{Admission, Breaker, Policy};
+use crate::breaker::Admission;
+pub use crate::gate::MISCONFIGURED_COOLDOWN;
+use crate::gate::{Failed, Gate};
 use crate::limiter::Limiter;
 use crate::prompt::Prompt;
-use crate::retry::Backoff;
 use crate::rng::{Rng, entropy};
-
-/// How long a misconfigured provider rests before it is probed again: long
-/// enough not to hammer a refused key, short enough that a fixed one
-/// recovers overnight without a restart.
-pub const MISCONFIGURED_COOLDOWN: Duration = Duration::from_secs(600);
 
 /// Why a provider cannot be leased right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +31,7 @@ pub enum Unavailable {
 }
 
 struct State {
-    breaker: Breaker,
-    backoff: Backoff,
+    gate: Gate,
     limiter: Limiter,
     requests: u64,
     failures: BTreeMap<&'static str, u64>,
@@ -71,8 +65,7 @@ impl Entry {
             permits: Arc::new(Semaphore::new(settings.max_concurrency.max(1) as usize)),
             released,
             state: Mutex::new(State {
-                breaker: Breaker::new(Policy::default()),
-                backoff: Backoff::default(),
+                gate: Gate::default(),
                 limiter: Limiter::new(settings.requests_per_min, settings.tokens_per_min, now),
                 requests: 0,
                 failures: BTreeMap::new(),
@@ -89,14 +82,14 @@ impl Entry {
 
     /// Usable and its breaker not open.
     pub fn healthy(&self, now: Instant) -> bool {
-        self.unusable.is_none() && self.state().breaker.healthy(now)
+        self.unusable.is_none() && self.state().gate.healthy(now)
     }
 
     pub fn reopens_at(&self) -> Option<Instant> {
         if self.unusable.is_some() {
             return None;
         }
-        self.state().breaker.reopens_at()
+        self.state().gate.reopens_at()
     }
 
     /// A lease for one call of about `tokens` tokens, if the breaker, the
@@ -111,23 +104,13 @@ impl Entry {
             .try_acquire_owned()
             .map_err(|_| Unavailable::Busy)?;
         let mut state = self.state();
-        let backoff = state.backoff.wait_until(now);
-        if let Some(t) = state.breaker.reopens_at().filter(|t| *t > now) {
-            return Err(Unavailable::Until(backoff.map_or(t, |b| b.max(t))));
-        }
-        if let Some(t) = backoff {
-            return Err(Unavailable::Until(t));
-        }
-        let Some(admission) = state.breaker.admit(now) else {
-            return Err(state
-                .breaker
-                .reopens_at()
-                .map_or(Unavailable::Busy, Unavailable::Until));
+        let admission = match state.gate.admit(now) {
+            Ok(admission) => admission,
+            Err(Some(t)) => return Err(Unavailable::Until(t)),
+            Err(None) => return Err(Unavailable::Busy),
         };
         if let Err(t) = state.limiter.try_take(now, tokens) {
-            if admission == Admission::Probe {
-                state.breaker.on_neutral();
-            }
+            state.gate.on_unused(admission);
             return Err(Unavailable::Until(t));
         }
         Ok(Lease {
@@ -152,8 +135,7 @@ impl Entry {
         state.requests += 1;
         let error = match result {
             Ok(c) => {
-                state.breaker.on_success();
-                state.backoff.on_success();
+                state.gate.on_success();
                 state.limiter.settle(estimated, c.tokens_in + c.tokens_out);
                 state.limiter.observe(now, &c.limits);
                 return;
@@ -162,21 +144,17 @@ impl Entry {
         };
         *state.failures.entry(error.kind()).or_default() += 1;
         state.limiter.settle(estimated, 0);
-        let was = state.breaker.state_name(now);
-        if error.is_misconfiguration() {
-            state.breaker.trip(now, MISCONFIGURED_COOLDOWN);
-            tracing::error!(provider = %self.name, %error,
-                cooldown_s = MISCONFIGURED_COOLDOWN.as_secs(), "provider misconfigured; not calling it until the cooldown ends");
-            return;
-        }
-        if error.is_unhealthy() {
-            state.breaker.on_failure(now);
-        } else if admission == Admission::Probe {
-            state.breaker.on_neutral();
-        }
+        let was = state.gate.state_name(now);
         let unit = state.rng.unit();
-        let wait = state.backoff.on_failure(now, error.retry_after(), unit);
-        let is = state.breaker.state_name(now);
+        let wait = match state.gate.on_failure(error, admission, now, unit) {
+            Failed::Misconfigured => {
+                tracing::error!(provider = %self.name, %error,
+                    cooldown_s = MISCONFIGURED_COOLDOWN.as_secs(), "provider misconfigured; not calling it until the cooldown ends");
+                return;
+            }
+            Failed::Backoff(wait) => wait,
+        };
+        let is = state.gate.state_name(now);
         if is == "open" && was != "open" {
             tracing::warn!(provider = %self.name, %error, "circuit breaker open");
         } else {
@@ -190,9 +168,7 @@ impl Entry {
             state.requests += 1;
             *state.failures.entry("abandoned").or_default() += 1;
         }
-        if admission == Admission::Probe {
-            state.breaker.on_neutral();
-        }
+        state.gate.on_unused(admission);
     }
 
     pub fn health(&self, now: Instant) -> ProviderHealth {
@@ -206,7 +182,7 @@ impl Entry {
             breaker: if self.unusable.is_some() {
                 "open"
             } else {
-                state.breaker.state_name(now)
+                state.gate.state_name(now)
             }
             .to_string(),
             requests: state.requests,
