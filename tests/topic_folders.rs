@@ -157,9 +157,11 @@ async fn a_topic_that_cannot_be_opened_holds_back_only_its_batches() {
     );
     // Counted when received, written with the next commit.
     let good_output = fleet.data.join(&good.slug).join("output.txt");
-    wait_for("the good topic's items", Duration::from_secs(30), || async {
-        (lines(&good_output).len() == 40).then_some(())
-    })
+    wait_for(
+        "the good topic's items",
+        Duration::from_secs(30),
+        || async { (lines(&good_output).len() == 40).then_some(()) },
+    )
     .await;
 
     // Repaired, the held-back batches land (one item: the same one).
