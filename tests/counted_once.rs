@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use igentai_protocol::{CandidateBatch, MetricsSnapshot, StartReply, Totals, subjects};
+use igentai_protocol::{CandidateBatch, MetricsSnapshot, Totals};
 use testkit::wait_for;
 
 use common::{
-    Fleet, batch, lines, publish_batch, publish_raw, spawn_coordinator, wait_drained, wait_stream,
+    Fleet, batch, lines, publish_batch, publish_raw, spawn_coordinator, start_run, wait_drained,
+    wait_stream,
 };
 
 const TOPIC: &str = "Rare cheeses";
@@ -42,16 +43,6 @@ fn batches(run_id: &str) -> Vec<CandidateBatch> {
             b
         })
         .collect()
-}
-
-async fn start_run(fleet: &Fleet) -> String {
-    fleet.wait_workers(0).await;
-    let reply = fleet
-        .request(subjects::CONTROL_START, format!(r#"{{"topic":"{TOPIC}"}}"#))
-        .await;
-    let run: StartReply =
-        serde_json::from_value(reply.clone()).unwrap_or_else(|_| panic!("{reply}"));
-    run.run_id
 }
 
 async fn wait_counted(
@@ -116,7 +107,7 @@ fn counted(s: &MetricsSnapshot) -> Counted {
 async fn batches_published_again_count_once_across_a_restart() {
     // The reference: every batch delivered once.
     let once = Fleet::start(0).await;
-    let run = start_run(&once).await;
+    let run = start_run(&once.client, TOPIC).await;
     let js = jetstream::new(once.client.clone());
     wait_stream(&js).await;
     for b in batches(&run) {
@@ -132,7 +123,7 @@ async fn batches_published_again_count_once_across_a_restart() {
     // duplicate window would (another message id, the same batch id),
     // some right after the first copy, some after the others.
     let mut fleet = Fleet::start(0).await;
-    let run = start_run(&fleet).await;
+    let run = start_run(&fleet.client, TOPIC).await;
     let js = jetstream::new(fleet.client.clone());
     wait_stream(&js).await;
     let batches = batches(&run);
@@ -178,7 +169,7 @@ async fn batches_published_again_count_once_across_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coordinator_killed_mid_backlog_counts_every_batch_once() {
     let mut fleet = Fleet::start(0).await;
-    let run = start_run(&fleet).await;
+    let run = start_run(&fleet.client, TOPIC).await;
     let js = jetstream::new(fleet.client.clone());
     wait_stream(&js).await;
     fleet.coordinator.kill9();

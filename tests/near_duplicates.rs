@@ -16,7 +16,9 @@ use coordinator::store::ItemRecord;
 use igentai_protocol::{MetricsSnapshot, StartReply, subjects};
 use testkit::wait_for;
 
-use common::{Fleet, batch, lines, publish_batch, spawn_coordinator, wait_drained, wait_stream};
+use common::{
+    Fleet, batch, lines, publish_batch, spawn_coordinator, start_run, wait_drained, wait_stream,
+};
 
 const TOPIC: &str = "Rare cheeses";
 
@@ -210,16 +212,8 @@ async fn plurals_merge_in_topics_of_kinds_but_not_of_titles() {
     let mut fleet = Fleet::start(0).await;
     fleet.wait_workers(0).await;
     let js = jetstream::new(fleet.client.clone());
-    let start = async |fleet: &Fleet, topic: &str| -> String {
-        let reply = fleet
-            .request(subjects::CONTROL_START, format!(r#"{{"topic":"{topic}"}}"#))
-            .await;
-        let run: StartReply =
-            serde_json::from_value(reply.clone()).unwrap_or_else(|_| panic!("{reply}"));
-        run.run_id
-    };
 
-    let run = start(&fleet, TOPIC).await;
+    let run = start_run(&fleet.client, TOPIC).await;
     wait_stream(&js).await;
     let cheeses = ["Blue Cheeses", "Blue Cheese", "Goat Cheeses"];
     publish_batch(&js, &batch("f1", &run, TOPIC, "p1", &cheeses)).await;
@@ -230,7 +224,7 @@ async fn plurals_merge_in_topics_of_kinds_but_not_of_titles() {
         .await;
 
     let films = "Science fiction films";
-    let run = start(&fleet, films).await;
+    let run = start_run(&fleet.client, films).await;
     let titles = ["Alien", "Aliens", "Predators", "Predator", "Alien (1979)"];
     publish_batch(&js, &batch("f2", &run, films, "p1", &titles)).await;
     wait_drained(&js, Duration::from_secs(30)).await;

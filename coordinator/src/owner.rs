@@ -157,18 +157,20 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
+/// An owner record for tests, started at a fixed time.
+#[cfg(test)]
+pub(crate) fn owner(host: &str, pid: u32, data_dir: &str) -> Owner {
+    Owner {
+        host: host.to_string(),
+        pid,
+        since_ms: 1_795_000_000_000,
+        data_dir: data_dir.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn owner(host: &str, pid: u32, data_dir: &str) -> Owner {
-        Owner {
-            host: host.to_string(),
-            pid,
-            since_ms: 1_795_000_000_000,
-            data_dir: data_dir.to_string(),
-        }
-    }
 
     fn check(record: &[u8], expected: &str) {
         assert_eq!(describe(record), expected, "record {record:?}");

@@ -354,15 +354,7 @@ pub fn lock_path(data_dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn owner(host: &str, pid: u32, data_dir: &str) -> Owner {
-        Owner {
-            host: host.to_string(),
-            pid,
-            since_ms: 1_795_000_000_000,
-            data_dir: data_dir.to_string(),
-        }
-    }
+    use crate::owner::owner;
 
     #[test]
     fn a_second_lock_on_a_folder_names_the_first_owner() {

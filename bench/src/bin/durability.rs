@@ -183,11 +183,7 @@ async fn main() -> anyhow::Result<()> {
         rows,
         notes: Vec::new(),
     };
-    let mut section = String::new();
-    section.push_str("## Durability: `sync_interval: always`\n\n");
-    let _ = writeln!(section, "- Machine: {}", report.machine);
-    let _ = writeln!(section, "- Date: {}", report.date);
-    let _ = writeln!(section, "- Command: `{}`", report.command);
+    let mut section = report.header("Durability: `sync_interval: always`");
     let _ = writeln!(
         section,
         "- Load average (1 min) when the run started: {}; batches of {BATCH_BYTES} bytes to \

@@ -106,11 +106,7 @@ fn main() -> anyhow::Result<()> {
         notes: Vec::new(),
     };
 
-    let mut section = String::new();
-    section.push_str("## Near-duplicate merge\n\n");
-    let _ = writeln!(section, "- Machine: {}", report.machine);
-    let _ = writeln!(section, "- Date: {}", report.date);
-    let _ = writeln!(section, "- Command: `{}`", report.command);
+    let mut section = report.header("Near-duplicate merge");
     let _ = writeln!(
         section,
         "- Labeled set: `bench/data/name_pairs.tsv`; the rule: `coordinator/src/names.rs`\n"

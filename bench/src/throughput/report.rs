@@ -80,13 +80,19 @@ impl Report {
         out
     }
 
-    /// The section written between the markers.
-    pub fn section(&self) -> String {
-        let mut out = String::new();
-        out.push_str("## Throughput and memory\n\n");
+    /// A section's title and where, when and how it was measured: every
+    /// benchmark's section of `BENCHMARKS.md` starts with it.
+    pub fn header(&self, title: &str) -> String {
+        let mut out = format!("## {title}\n\n");
         let _ = writeln!(out, "- Machine: {}", self.machine);
         let _ = writeln!(out, "- Date: {}", self.date);
         let _ = writeln!(out, "- Command: `{}`", self.command);
+        out
+    }
+
+    /// The section written between the markers.
+    pub fn section(&self) -> String {
+        let mut out = self.header("Throughput and memory");
         let _ = writeln!(
             out,
             "- Load average (1 min) when the run started: {} (the machine is shared: \
