@@ -184,15 +184,16 @@ async fn partitions_a_model_ignores_are_suppressed_for_the_broad_prompt() {
 async fn partitions_a_model_follows_keep_most_of_the_work() {
     let run = Run::start(FOLLOWS_PARTITIONS).await;
     // Once both arms have plenty of answers, partitions clearly yield more
-    // (early on, while the broad prompt still finds popular items, they
-    // may not yet).
+    // and keep (or, if the early answers suppressed them while the broad
+    // prompt still found the popular items, win back) most of the work.
     let judged = wait_for(
-        "partitions measured ahead of the broad prompt",
+        "partitions measured ahead of the broad prompt and active",
         WITHIN,
         || async {
             let s = run.status().await?;
             let (p, b) = (arm(&s, "partitions"), arm(&s, "broad"));
-            (p.batches >= 1_000 && b.batches >= 200 && p.vs_baseline > 1.05).then_some(s)
+            (p.batches >= 1_000 && b.batches >= 200 && p.vs_baseline > 1.05 && p.state == "active")
+                .then_some(s)
         },
     )
     .await;

@@ -56,7 +56,7 @@ impl Default for Config {
             // looks better than it will: judged on a few dozen answers, a
             // strategy that wins later was suppressed in its first seconds
             // (and at a 10% re-test share takes long to win back).
-            min_answers: 100.0,
+            min_answers: 60.0,
             margin: 0.05,
             z: 2.5,
             rotate_ms: 5_000,
