@@ -1,19 +1,23 @@
 //! Strategies earning their place, on a real nats-server with the real
 //! binaries and sim workers: the broad prompt stays measured as an arm, and
-//! partitioned work is judged against it while the run goes. With a model
-//! that ignores partitions (`partition_obedience = 0`: its answers under a
-//! sub-category come from the whole topic, while the longer prompts and the
-//! partition jobs cost more), partitions are suppressed and the broad
-//! prompt gets the work; with a model that follows them (the sim's default
-//! obedience) partitions keep most of the work.
+//! partitioned work is judged against it while the run goes. With a weak
+//! model as measured on a real one (`partition_sense = 0`: it names
+//! nonsense sub-categories and answers few items under them, drawn from
+//! the whole topic, while the longer prompts and the partition jobs cost
+//! more), partitions are suppressed and the broad prompt gets the work;
+//! with a model that follows them (the sim's default obedience)
+//! partitions keep most of the work.
 
 use std::time::Duration;
 
 use igentai_protocol::{ArmStats, MetricsSnapshot, StartReply, decode_reply, subjects};
 use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
 
-/// A sim that does not follow partitions. In and out tokens cost the same,
-/// so a dollar and a token tell the same story.
+/// A sim that cannot use partitions: nonsense sub-categories, under which
+/// it answers fewer items and from the whole topic (a small real model
+/// held 3.4 items under its own sub-categories against 7.9 under the broad
+/// prompt). In and out tokens cost the same, so a dollar and a token tell
+/// the same story.
 const IGNORES_PARTITIONS: &str = r#"
 [[providers]]
 name = "sim-ignores-partitions"
@@ -23,6 +27,7 @@ price_out_per_m = 1.0
 [providers.sim]
 latency_ms = 20
 partition_obedience = 0.0
+partition_sense = 0.0
 "#;
 
 /// The sim's default obedience to partitions.
