@@ -99,11 +99,14 @@ impl BatchLog {
         self.counted.contains(&id_hash(id))
     }
 
-    /// Records `line`'s batch as counted, to be written with the next sync.
-    pub fn append(&mut self, line: &BatchLine) {
+    /// Records `line`'s batch as counted, to be written with the next
+    /// sync; returns the line as written (without its newline).
+    pub fn append(&mut self, line: &BatchLine) -> &[u8] {
         self.counted.insert(id_hash(&line.batch.batch_id));
+        let start = self.buf.len();
         serde_json::to_writer(&mut self.buf, line).expect("a batch line serializes");
         self.buf.push(b'\n');
+        &self.buf[start..self.buf.len() - 1]
     }
 
     /// The lines appended since the last call, with a handle to write and

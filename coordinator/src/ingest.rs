@@ -27,11 +27,12 @@ use tokio::task::JoinHandle;
 use crate::admission::Admission;
 use crate::batch::{self, Reject};
 use crate::batchlog::BatchLine;
+use crate::ledger::{self, Entry, Ledger, Marks, Outbox};
 use crate::normalize::normalize;
 use crate::stats::BatchOutcome;
 use crate::store::Recovery;
-use crate::topic::Scratch;
 pub use crate::topic::Topic;
+use crate::topic::{Apply, Scratch};
 
 /// Start a commit once this many batches wait for one, without waiting
 /// for the commit interval.
@@ -56,7 +57,7 @@ pub enum Ingested {
 
 /// A sync in flight and the batches it makes durable.
 struct Syncing {
-    task: JoinHandle<io::Result<()>>,
+    task: JoinHandle<io::Result<Marks>>,
     messages: Vec<jetstream::Message>,
     events: Vec<Bytes>,
 }
@@ -70,6 +71,8 @@ pub struct Ingest {
     /// Their new items, as `igentai.items` payloads.
     events: Vec<Bytes>,
     syncing: Option<Syncing>,
+    /// The items ledger, once the coordinator opened it.
+    ledger: Option<Ledger>,
     scratch: Scratch,
     logged_rejects: HashSet<&'static str>,
     /// The open topics were dropped after a write error.
@@ -88,6 +91,7 @@ impl Ingest {
             pending: Vec::new(),
             events: Vec::new(),
             syncing: None,
+            ledger: None,
             scratch: Scratch::default(),
             logged_rejects: HashSet::new(),
             abandoned: false,
@@ -96,11 +100,19 @@ impl Ingest {
         }
     }
 
-    /// The open topic, opening (and repairing) its folder if needed.
-    pub fn topic(&mut self, topic: &str) -> io::Result<&mut Topic> {
+    /// Publishes what the folders gain to the items ledger from now on,
+    /// and catches topics up from it when they are opened.
+    pub fn set_ledger(&mut self, ledger: Ledger) {
+        self.ledger = Some(ledger);
+    }
+
+    /// The open topic, opening (and repairing) its folder if needed, and
+    /// catching it up with the items ledger: a fresh folder is restored
+    /// from it (see `ledger.rs`).
+    pub async fn open(&mut self, topic: &str) -> io::Result<&mut Topic> {
         let key = normalize(topic);
         if !self.topics.contains_key(&key) {
-            let (opened, recovery) = match Topic::open(&self.data_dir, topic) {
+            let opened = match self.open_folder(topic).await {
                 Ok(opened) => opened,
                 Err(e) => {
                     let error = format!(
@@ -113,11 +125,20 @@ impl Ingest {
                     return Err(e);
                 }
             };
-            log_opened(topic, &opened, &recovery);
             self.open_errors.remove(&key);
             self.topics.insert(key.clone(), opened);
         }
         Ok(self.topics.get_mut(&key).expect("inserted above"))
+    }
+
+    async fn open_folder(&self, topic: &str) -> io::Result<Topic> {
+        let (mut opened, recovery) = Topic::open(&self.data_dir, topic)?;
+        log_opened(topic, &opened, &recovery);
+        if let Some(ledger) = &self.ledger {
+            catch_up(ledger, topic, &mut opened).await?;
+            opened.ledger = Some(Vec::new());
+        }
+        Ok(opened)
     }
 
     /// Batches received and not yet acknowledged (waiting or syncing).
@@ -169,7 +190,7 @@ impl Ingest {
         let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
         let now_ms = igentai_protocol::now_ms();
         let mut scratch = std::mem::take(&mut self.scratch);
-        let topic = match self.topic(&batch.topic) {
+        let topic = match self.open(&batch.topic).await {
             Ok(topic) => topic,
             Err(e) => {
                 // This topic's batches wait (redelivered later); the other
@@ -183,9 +204,14 @@ impl Ingest {
         let first = !topic.batches.is_counted(&batch.batch_id);
         let (outcome, event) = topic.dedup(&batch, &items, &now, first, &mut scratch);
         if first {
-            topic
+            let line = topic
                 .batches
                 .append(&BatchLine::new(&batch, outcome, now_ms));
+            if let Some(ledger) = &mut topic.ledger {
+                // The batch's line goes before its items, as on disk.
+                let at = ledger.len() - (outcome.new + outcome.near_duplicates) as usize;
+                ledger.insert(at, Entry::batch(&batch.batch_id, line));
+            }
         }
         self.scratch = scratch;
         self.events.extend(event);
@@ -227,14 +253,39 @@ impl Ingest {
                 return Err(e);
             }
         };
+        let outboxes: Vec<Outbox> = self
+            .topics
+            .iter_mut()
+            .filter_map(|(key, t)| {
+                let entries = std::mem::take(t.ledger.as_mut()?);
+                (!entries.is_empty()).then(|| Outbox {
+                    topic: key.clone(),
+                    subject: ledger::topic_subject(&t.store.topic),
+                    entries,
+                })
+            })
+            .collect();
         let messages = std::mem::take(&mut self.pending);
         let events = std::mem::take(&mut self.events);
         if files.is_empty() {
             acknowledge(&messages, &events, client).await;
             return Ok(());
         }
-        let task = tokio::task::spawn_blocking(move || {
-            files.into_iter().try_for_each(|f| f.write_and_sync())
+        // The ledger first: what the files gain is in NATS before it is on
+        // disk, so a batch acknowledged after both is in both, and a
+        // failure in between leaves the ledger ahead (caught up on open).
+        let ledger = self.ledger.clone();
+        let task = tokio::spawn(async move {
+            let marks = match &ledger {
+                Some(ledger) => ledger.publish(&outboxes).await?,
+                None => Vec::new(),
+            };
+            tokio::task::spawn_blocking(move || {
+                files.into_iter().try_for_each(|f| f.write_and_sync())
+            })
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))?;
+            Ok(marks)
         });
         self.syncing = Some(Syncing {
             task,
@@ -246,7 +297,7 @@ impl Ingest {
 
     /// Waits for the sync in flight (forever when there is none). Safe to
     /// cancel: the sync goes on and is awaited again next time.
-    pub async fn synced(&mut self) -> io::Result<()> {
+    pub async fn synced(&mut self) -> io::Result<Marks> {
         match self.syncing.as_mut() {
             Some(syncing) => (&mut syncing.task)
                 .await
@@ -261,18 +312,31 @@ impl Ingest {
     /// topics, to be reopened from disk. Returns how many were acknowledged.
     pub async fn finish_commit(
         &mut self,
-        result: io::Result<()>,
+        result: io::Result<Marks>,
         client: &async_nats::Client,
     ) -> io::Result<usize> {
         let Some(syncing) = self.syncing.take() else {
-            return result.map(|()| 0);
+            return result.map(|_| 0);
         };
-        if let Err(e) = result {
-            nak(syncing.messages);
-            self.abandon();
-            return Err(e);
-        }
+        let marks = match result {
+            Ok(marks) => marks,
+            Err(e) => {
+                nak(syncing.messages);
+                self.abandon();
+                return Err(e);
+            }
+        };
         acknowledge(&syncing.messages, &syncing.events, client).await;
+        for (key, sequence) in marks {
+            let Some(topic) = self.topics.get(&key) else {
+                continue;
+            };
+            let subject = ledger::topic_subject(&topic.store.topic);
+            // A mark left behind only makes the next open read more.
+            if let Err(e) = ledger::set_mark(&topic.store.dir, &subject, sequence) {
+                tracing::warn!(error = %e, "cannot record the folder's place in the items ledger");
+            }
+        }
         Ok(syncing.messages.len())
     }
 
@@ -342,6 +406,45 @@ fn log_opened(topic: &str, opened: &Topic, recovery: &Recovery) {
         records_rebuilt = recovery.records_rebuilt,
         "opened topic folder"
     );
+}
+
+/// Applies what the items ledger holds for `topic` beyond the folder's
+/// mark, and makes it durable before the topic takes batches.
+async fn catch_up(ledger: &Ledger, name: &str, topic: &mut Topic) -> io::Result<()> {
+    let subject = ledger::topic_subject(name);
+    let dir = topic.store.dir.clone();
+    let after = ledger::mark(&dir, &subject);
+    let started = std::time::Instant::now();
+    let mut apply = Apply::default();
+    let last = ledger
+        .read_after(&subject, after, |kind, line| {
+            topic.apply(kind, line, &mut apply);
+            Ok(())
+        })
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("read the items ledger: {e}")))?;
+    topic.finish_apply(&mut apply);
+    if let Some(pending) = topic.batches.take_for_sync()? {
+        pending.write_and_sync()?;
+    }
+    topic.store.commit()?;
+    if last != after {
+        ledger::set_mark(&dir, &subject, last)?;
+        let a = &apply.applied;
+        tracing::info!(
+            topic = name,
+            from = after + 1,
+            to = last,
+            batches = a.batches,
+            items = a.items,
+            aliases = a.aliases,
+            known = a.known,
+            skipped = a.skipped,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "caught up with the items ledger"
+        );
+    }
+    Ok(())
 }
 
 /// Acknowledges synced batches, then announces their new items.

@@ -19,6 +19,7 @@ pub mod fleet;
 pub mod folders;
 pub mod fuzzing;
 pub mod ingest;
+pub mod ledger;
 pub mod name_pairs;
 pub mod names;
 pub mod normalize;

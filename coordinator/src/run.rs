@@ -157,6 +157,24 @@ impl Run {
     }
 }
 
+/// The run to carry on with, from this data dir's `current-run.json` and
+/// the copy shared in NATS (`runs_kv.rs`): the one started later; of one
+/// run, the stopped copy (a stop is final, and the copy that missed it was
+/// saved before it).
+pub fn latest(local: Option<Run>, shared: Option<Run>) -> Option<Run> {
+    match (local, shared) {
+        (Some(l), Some(s)) if l.info.run_id == s.info.run_id => match s.is_running() {
+            true => Some(l),
+            false => Some(s),
+        },
+        (Some(l), Some(s)) => match s.info.started_at_ms > l.info.started_at_ms {
+            true => Some(s),
+            false => Some(l),
+        },
+        (l, s) => l.or(s),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +281,34 @@ mod tests {
         let back = Run::load(tmp.path()).unwrap().unwrap();
         assert_eq!(back, r);
         assert_eq!(back.info.stop_reason.as_deref(), Some("stop command"));
+    }
+
+    #[test]
+    fn the_latest_copy_of_the_run_wins() {
+        let started = |at: u64| {
+            let request = StartRequest {
+                v: 1,
+                topic: "t".into(),
+                ..Default::default()
+            };
+            Run::new(&request, "t", Path::new("data/t"), 0, at)
+        };
+        let stopped = |at: u64| {
+            let mut run = started(at);
+            run.finish("stopped", at + 5);
+            run
+        };
+        let check = |local: Option<Run>, shared: Option<Run>, expected: Option<Run>| {
+            assert_eq!(latest(local, shared), expected);
+        };
+        check(None, None, None);
+        check(Some(started(1)), None, Some(started(1)));
+        check(None, Some(started(1)), Some(started(1)));
+        // Another host started a newer run; or this one did.
+        check(Some(stopped(1)), Some(started(9)), Some(started(9)));
+        check(Some(started(9)), Some(stopped(1)), Some(started(9)));
+        // One run: the stop wins, from either side.
+        check(Some(started(1)), Some(stopped(1)), Some(stopped(1)));
+        check(Some(stopped(1)), Some(started(1)), Some(stopped(1)));
     }
 }

@@ -2,15 +2,21 @@
 //! of the JetStream key-value bucket `igentai_runs` (run id → topic), so a
 //! coordinator taking over on another data dir (another host) knows the
 //! runs whose batches are still in the stream and lets them in
-//! (`admission.rs`) instead of rejecting them as unknown.
+//! (`admission.rs`) instead of rejecting them as unknown. The key
+//! [`CURRENT`] holds the current run itself (its `current-run.json`), so
+//! that coordinator carries on with it.
 
 use anyhow::Context;
 use async_nats::jetstream::{self, kv};
 use futures::TryStreamExt;
 
 use crate::admission::Admission;
+use crate::run::Run;
 
 pub const RUNS_BUCKET: &str = "igentai_runs";
+/// The key of the current run (no run id looks like it: ids end in a
+/// timestamp).
+pub const CURRENT: &str = "current";
 
 /// The bucket, created when missing.
 pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
@@ -38,7 +44,7 @@ pub async fn learn(store: &kv::Store, admission: &mut Admission) -> anyhow::Resu
         .try_collect()
         .await
         .context("list the runs bucket")?;
-    for run_id in &keys {
+    for run_id in keys.iter().filter(|k| *k != CURRENT) {
         let Some(topic) = store.get(run_id).await.context("read a run")? else {
             continue;
         };
@@ -47,7 +53,7 @@ pub async fn learn(store: &kv::Store, admission: &mut Admission) -> anyhow::Resu
             .remember(run_id, &topic)
             .context("record a run in the ledger of runs")?;
     }
-    Ok(keys.len())
+    Ok(keys.iter().filter(|k| *k != CURRENT).count())
 }
 
 /// Records a run started here in the bucket.
@@ -56,5 +62,29 @@ pub async fn record(store: &kv::Store, run_id: &str, topic: &str) -> anyhow::Res
         .put(run_id, topic.to_string().into())
         .await
         .with_context(|| format!("record run {run_id} in NATS"))?;
+    Ok(())
+}
+
+/// The current run as the last coordinator shared it.
+pub async fn current(store: &kv::Store) -> anyhow::Result<Option<Run>> {
+    let Some(bytes) = store.get(CURRENT).await.context("read the current run")? else {
+        return Ok(None);
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(run) => Ok(Some(run)),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring an unreadable current run in NATS");
+            Ok(None)
+        }
+    }
+}
+
+/// Shares the current run (after every change of it).
+pub async fn save_current(store: &kv::Store, run: &Run) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec(run).context("encode the current run")?;
+    store
+        .put(CURRENT, bytes.into())
+        .await
+        .context("share the current run in NATS")?;
     Ok(())
 }

@@ -123,6 +123,8 @@ pub struct TopicStore {
     /// Appended and not yet written: `output.txt` lines, `items.jsonl` lines.
     output_buf: Vec<u8>,
     records_buf: Vec<u8>,
+    /// Where the last appended record starts in `records_buf`.
+    last_record: usize,
     next_seq: u64,
     dirty: bool,
 }
@@ -253,6 +255,7 @@ impl TopicStore {
             records: records.into_inner()?,
             output_buf: Vec::new(),
             records_buf: Vec::new(),
+            last_record: 0,
             next_seq: recovery.items + 1,
             dirty: false,
         };
@@ -274,6 +277,7 @@ impl TopicStore {
         record.seq = self.next_seq;
         // items.jsonl first: if a crash cuts between the two writes, the
         // surplus record is trimmed on open; a missing one would lose provenance.
+        self.last_record = self.records_buf.len();
         record.write_json(&mut self.records_buf);
         self.records_buf.push(b'\n');
         self.output_buf.extend_from_slice(record.item.as_bytes());
@@ -290,9 +294,16 @@ impl TopicStore {
         debug_assert!((1..self.next_seq).contains(&of), "an alias of a known item");
         record.alias_of = Some(of);
         record.seq = 0;
+        self.last_record = self.records_buf.len();
         record.write_json(&mut self.records_buf);
         self.records_buf.push(b'\n');
         self.dirty = true;
+    }
+
+    /// The record (item or alias) appended last, without its newline.
+    pub fn last_record(&self) -> &[u8] {
+        let line = &self.records_buf[self.last_record..];
+        line.strip_suffix(b"\n").unwrap_or(line)
     }
 
     /// Writes and syncs what was appended: after this, appended items
@@ -316,6 +327,7 @@ impl TopicStore {
         // The next buffers start as large as these grew.
         let (records_len, output_len) = (self.records_buf.len(), self.output_buf.len());
         let records = std::mem::replace(&mut self.records_buf, Vec::with_capacity(records_len));
+        self.last_record = 0;
         let output = std::mem::replace(&mut self.output_buf, Vec::with_capacity(output_len));
         self.dirty = false;
         let [records_file, output_file] = files;

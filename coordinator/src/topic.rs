@@ -19,12 +19,15 @@ use bytes::Bytes;
 use igentai_protocol::{CandidateBatch, ItemsEvent, NewItem, VERSION};
 
 use crate::batch::Vetter;
-use crate::batchlog::BatchLog;
+use crate::batchlog::{BatchLine, BatchLog};
 use crate::dedup::SeenSet;
+use crate::ledger::{Entry, Kind};
 use crate::names::{NameIndex, NameRules, Namer};
 use crate::normalize::{Normalizer, key_hash};
 use crate::stats::BatchOutcome;
-use crate::store::{self, Known, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic};
+use crate::store::{
+    self, ItemRecord, Known, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic,
+};
 
 /// Duplicates kept per batch for the avoid hints.
 const DUPLICATE_SAMPLE: usize = 64;
@@ -37,6 +40,9 @@ pub struct Topic {
     pub rules: NameRules,
     /// The batches counted into this folder.
     pub batches: BatchLog,
+    /// What this folder gained since the last commit, for the items ledger
+    /// (`ledger.rs`); `None` when there is no ledger to publish to.
+    pub ledger: Option<Vec<Entry>>,
 }
 
 impl Topic {
@@ -80,6 +86,7 @@ impl Topic {
                 names,
                 rules,
                 batches,
+                ledger: None,
             },
             recovery,
         ))
@@ -151,6 +158,9 @@ impl Topic {
                             outcome.near_duplicates += 1;
                             self.seen.add_alias(hash, index);
                             self.store.append_alias(record, index as u64 + 1);
+                            if let Some(ledger) = &mut self.ledger {
+                                ledger.push(Entry::alias(hash, self.store.last_record()));
+                            }
                             Some(index)
                         }
                         None => {
@@ -175,6 +185,9 @@ impl Topic {
             outcome.new += 1;
             let seq = self.store.append(record);
             debug_assert_eq!(seq, self.seen.len() as u64, "items are lines");
+            if let Some(ledger) = &mut self.ledger {
+                ledger.push(Entry::item(hash, self.store.last_record()));
+            }
             new_items.push(NewItem {
                 seq,
                 text: text.to_string(),
@@ -192,6 +205,99 @@ impl Topic {
             Bytes::from(serde_json::to_vec(&event).expect("an items event serializes"))
         });
         (outcome, event)
+    }
+}
+
+/// What applying ledger entries to a topic did ([`Topic::apply`]).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Applied {
+    pub batches: u64,
+    pub items: u64,
+    pub aliases: u64,
+    /// Entries the folder had already.
+    pub known: u64,
+    /// Entries that could not be read, or aliases whose item never came.
+    pub skipped: u64,
+}
+
+/// Tools and leftovers of applying ledger entries: aliases that came
+/// before their item wait for the end ([`Topic::finish_apply`]).
+#[derive(Default)]
+pub struct Apply {
+    normalizer: Normalizer,
+    namer: Namer,
+    later: Vec<ItemRecord>,
+    pub applied: Applied,
+}
+
+impl Topic {
+    /// Applies one entry of the items ledger (a line another process, or
+    /// this one before a crash, wrote): a batch not counted yet is counted,
+    /// an item whose key is new is appended, an alias whose key is new is
+    /// recorded against the item its name key finds. What the folder has
+    /// already changes nothing, so entries may come again. Buffered like
+    /// ingest's appends; the caller commits.
+    pub fn apply(&mut self, kind: Kind, line: &[u8], apply: &mut Apply) {
+        match kind {
+            Kind::Batch => match serde_json::from_slice::<BatchLine>(line) {
+                Ok(line) if self.batches.is_counted(&line.batch.batch_id) => {
+                    apply.applied.known += 1
+                }
+                Ok(line) => {
+                    self.batches.append(&line);
+                    apply.applied.batches += 1;
+                }
+                Err(_) => apply.applied.skipped += 1,
+            },
+            Kind::Item | Kind::Alias => match serde_json::from_slice::<ItemRecord>(line) {
+                Ok(record) => match kind {
+                    Kind::Item => self.apply_item(&record, apply),
+                    _ if !self.apply_alias(&record, apply) => apply.later.push(record),
+                    _ => {}
+                },
+                Err(_) => apply.applied.skipped += 1,
+            },
+        }
+    }
+
+    /// Applies the aliases that waited for their item.
+    pub fn finish_apply(&mut self, apply: &mut Apply) {
+        for record in std::mem::take(&mut apply.later) {
+            if !self.apply_alias(&record, apply) {
+                apply.applied.skipped += 1;
+            }
+        }
+    }
+
+    fn apply_item(&mut self, record: &ItemRecord, apply: &mut Apply) {
+        let hash = key_hash(apply.normalizer.key(&record.item));
+        if self.seen.find(hash).is_some() {
+            apply.applied.known += 1;
+            return;
+        }
+        let index = self.seen.add(hash);
+        if let Some(name) = apply.namer.key(&record.item, self.rules) {
+            self.names.insert(&name, index);
+        }
+        self.store.append(record.borrowed());
+        apply.applied.items += 1;
+    }
+
+    /// False when the alias's item is not known (yet).
+    fn apply_alias(&mut self, record: &ItemRecord, apply: &mut Apply) -> bool {
+        let hash = key_hash(apply.normalizer.key(&record.item));
+        if self.seen.find(hash).is_some() {
+            apply.applied.known += 1;
+            return true;
+        }
+        let name = apply.namer.key(&record.item, self.rules);
+        let Some(index) = name.as_ref().and_then(|name| self.names.find(name)) else {
+            return false;
+        };
+        self.seen.add_alias(hash, index);
+        self.store.append_alias(record.borrowed(), index as u64 + 1);
+        apply.applied.aliases += 1;
+        true
     }
 }
 
@@ -235,6 +341,8 @@ fn push(arena: &mut String, s: &str) -> Range<usize> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn cows<'a>(items: &[&'a str]) -> Vec<Cow<'a, str>> {
@@ -382,5 +490,80 @@ mod tests {
                 (2, "Mercury".to_string()),
             ]
         );
+    }
+
+    /// The topic's files: output.txt lines and items.jsonl records.
+    fn files(dir: &Path) -> (String, Vec<ItemRecord>) {
+        let folder = dir.join(crate::folders::folder_for(dir, "Cheeses").unwrap());
+        let output = std::fs::read_to_string(folder.join(store::OUTPUT)).unwrap();
+        let records = std::fs::read_to_string(folder.join(store::ITEMS))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (output, records)
+    }
+
+    #[test]
+    fn ledger_entries_rebuild_the_folder_in_any_order_and_only_once() {
+        // A folder written by ingest, its entries captured as the ledger
+        // gets them (the batch lines are left to ingest).
+        let written = tempfile::tempdir().unwrap();
+        let (mut topic, _) = Topic::open(written.path(), "Cheeses").unwrap();
+        topic.ledger = Some(Vec::new());
+        let mut scratch = Scratch::default();
+        for items in [
+            &["Brie", "Comté", "Brie de Meaux"][..],
+            &["Brie (French cheese)", "Gouda", "comte"][..],
+            &["Gouda - a Dutch cheese", "Stilton"][..],
+        ] {
+            topic.dedup(&batch(), &cows(items), "t", true, &mut scratch);
+        }
+        let entries = topic.ledger.take().unwrap();
+        let kinds: Vec<Kind> = entries.iter().map(|e| e.kind).collect();
+        assert!(kinds.contains(&Kind::Alias), "{kinds:?}");
+        topic.store.commit().unwrap();
+        let expected = files(written.path());
+
+        let restore = |order: &[Entry]| {
+            let fresh = tempfile::tempdir().unwrap();
+            let (mut topic, _) = Topic::open(fresh.path(), "Cheeses").unwrap();
+            let mut apply = Apply::default();
+            // Twice: the second pass finds everything known.
+            for entry in order.iter().chain(order) {
+                topic.apply(entry.kind, &entry.line, &mut apply);
+            }
+            topic.finish_apply(&mut apply);
+            topic.store.commit().unwrap();
+            (files(fresh.path()), apply.applied)
+        };
+        let (got, applied) = restore(&entries);
+        assert_eq!(got, expected);
+        let n = entries.len() as u64;
+        assert_eq!(
+            (
+                applied.items + applied.aliases,
+                applied.known,
+                applied.skipped
+            ),
+            (n, n, 0)
+        );
+        // Aliases before their items wait for them: the same items, and
+        // every alias of an item kept.
+        let mut reversed = entries.clone();
+        reversed.reverse();
+        let ((output, records), applied) = restore(&reversed);
+        let lines = |s: &str| s.lines().map(str::to_string).collect::<BTreeSet<_>>();
+        assert_eq!(lines(&output), lines(&expected.0));
+        assert_eq!(records.len(), expected.1.len());
+        assert_eq!(applied.skipped, 0);
+        // Unreadable entries are skipped and counted, nothing else.
+        let fresh = tempfile::tempdir().unwrap();
+        let (mut topic, _) = Topic::open(fresh.path(), "Cheeses").unwrap();
+        let mut apply = Apply::default();
+        topic.apply(Kind::Item, b"{not json", &mut apply);
+        topic.apply(Kind::Batch, b"[]", &mut apply);
+        assert_eq!(apply.applied.skipped, 2);
+        assert!(topic.store.is_empty());
     }
 }

@@ -42,12 +42,25 @@ pub const STREAM: &str = "IGENTAI_CANDIDATES";
 /// The coordinator's durable pull consumer on [`STREAM`].
 pub const CONSUMER: &str = "coordinator";
 
+/// The JetStream stream holding every line the topic folders gained (the
+/// items ledger): a topic can be restored from it on another host.
+pub const ITEMS_STREAM: &str = "IGENTAI_ITEMS";
+/// Ledger entries, captured by [`ITEMS_STREAM`]:
+/// `igentai.ledger.<topic id>.<batch|item|alias>`.
+pub const LEDGER_ALL: &str = "igentai.ledger.>";
+const LEDGER_PREFIX: &str = "igentai.ledger.";
+
 pub fn heartbeat(worker_id: &str) -> String {
     format!("{HEARTBEAT_PREFIX}{worker_id}")
 }
 
 pub fn candidates(worker_id: &str) -> String {
     format!("{CANDIDATES_PREFIX}{worker_id}")
+}
+
+/// The subject prefix of one topic's ledger entries.
+pub fn ledger(topic_id: &str) -> String {
+    format!("{LEDGER_PREFIX}{topic_id}")
 }
 
 pub fn worker_command(worker_id: &str) -> String {

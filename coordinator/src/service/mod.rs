@@ -24,6 +24,7 @@ use crate::commands::{self, Answer};
 use crate::config::Config;
 use crate::fleet::{Fleet, Seen};
 use crate::ingest::{Ingest, Ingested, MAX_PENDING, UnsafeStream, open_stream};
+use crate::ledger::Ledger;
 use crate::ownership;
 use crate::run::{Progress, Run};
 use crate::stats::RunStats;
@@ -59,7 +60,7 @@ enum Event {
     Control(async_nats::Message),
     Heartbeat(async_nats::Message),
     /// The sync in flight ended.
-    Synced(std::io::Result<()>),
+    Synced(std::io::Result<crate::ledger::Marks>),
     Batch(Box<Option<Result<jetstream::Message, Box<dyn std::error::Error + Send + Sync>>>>),
     Answer(Answer),
 }
@@ -89,35 +90,34 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let mut control = client.subscribe(subjects::CONTROL_ALL).await?;
     let mut heartbeats = client.subscribe(subjects::HEARTBEAT_ALL).await?;
     let (results_tx, mut results_rx) = mpsc::channel(256);
-    let mut state = Coordinator::new(config.clone(), client.clone(), results_tx)?;
 
-    let opened = match open_stream_retrying(&js, &shutdown).await {
-        Ok(opened) => opened,
+    let setup = async {
+        let Some(batches) = open_stream_retrying(&js, &shutdown).await? else {
+            return Ok(None);
+        };
+        // Runs another coordinator started (on another data dir) are known
+        // too, and its current run is carried on.
+        let runs = crate::runs_kv::bucket(&js).await?;
+        let shared = crate::runs_kv::current(&runs).await?;
+        let ledger = Ledger::open(&js, 1).await?;
+        let mut state =
+            Coordinator::new(config.clone(), client.clone(), results_tx, ledger, shared).await?;
+        let known = crate::runs_kv::learn(&runs, &mut state.admission).await?;
+        tracing::debug!(runs = known, "runs known from NATS");
+        state.runs = Some(runs);
+        anyhow::Ok(Some((batches, state)))
+    };
+    let (mut batches, mut state) = match setup.await {
+        Ok(Some(ready)) => ready,
+        Ok(None) => {
+            keeper.release().await;
+            return Ok(());
+        }
         Err(e) => {
             keeper.release().await;
             return Err(e);
         }
     };
-    let Some(mut batches) = opened else {
-        keeper.release().await;
-        return Ok(());
-    };
-    // Runs another coordinator started (on another data dir) are known too.
-    let runs = match crate::runs_kv::bucket(&js).await {
-        Ok(runs) => runs,
-        Err(e) => {
-            keeper.release().await;
-            return Err(e);
-        }
-    };
-    match crate::runs_kv::learn(&runs, &mut state.admission).await {
-        Ok(n) => tracing::debug!(runs = n, "runs known from NATS"),
-        Err(e) => {
-            keeper.release().await;
-            return Err(e);
-        }
-    }
-    state.runs = Some(runs);
     tracing::info!(data_dir = %config.data_dir.display(), "coordinator ready");
 
     let mut tick = tokio::time::interval(config.metrics_interval());
@@ -186,6 +186,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!("shutting down: committing pending batches");
     state.commit().await;
     state.persist(now_ms());
+    state.share_run().await;
     state.save_sightings(now_ms(), true);
     // drain() returns once it is queued; flush first so the last acks and
     // the final snapshot reach the server before the process exits.
@@ -266,6 +267,8 @@ struct Coordinator {
     admission: Admission,
     /// The runs bucket in NATS (`runs_kv.rs`), once opened.
     runs: Option<async_nats::jetstream::kv::Store>,
+    /// The current run as last shared there.
+    shared_run: Option<Run>,
     seq: u64,
     last_error: Option<String>,
     last_command_ms: HashMap<String, u64>,
@@ -274,14 +277,20 @@ struct Coordinator {
 }
 
 impl Coordinator {
-    /// Loads the saved run, if any, and reopens its topic.
-    fn new(
+    /// Loads the current run (this data dir's, or the one another
+    /// coordinator shared, whichever is later) and reopens its topic,
+    /// restoring it from the items ledger where this data dir lacks it.
+    async fn new(
         config: Config,
         client: async_nats::Client,
         results: mpsc::Sender<Answer>,
+        ledger: Ledger,
+        shared: Option<Run>,
     ) -> anyhow::Result<Self> {
         let mut ingest = Ingest::new(config.data_dir.clone());
-        let run = Run::load(&config.data_dir).context("read current-run.json")?;
+        ingest.set_ledger(ledger);
+        let local = Run::load(&config.data_dir).context("read current-run.json")?;
+        let mut run = crate::run::latest(local, shared.clone());
         let mut admission = Admission::load(&config.data_dir, config.limits())
             .context("read the ledger of runs")?;
         if let Some(run) = &run {
@@ -291,10 +300,14 @@ impl Coordinator {
                 .context("record the current run in the ledger of runs")?;
         }
         let mut stats = RunStats::new(now_ms());
-        if let Some(run) = &run {
+        if let Some(run) = &mut run {
             let topic = ingest
-                .topic(&run.info.topic)
+                .open(&run.info.topic)
+                .await
                 .with_context(|| format!("open the folder of topic {:?}", run.info.topic))?;
+            // The folder is this data dir's, wherever the run started.
+            run.info.output_dir = topic.store.dir.display().to_string();
+            run.info.slug = topic.store.slug.clone();
             let saved = std::fs::read(topic.store.dir.join(STATE))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<TopicState>(&b).ok())
@@ -305,6 +318,10 @@ impl Coordinator {
                 .with_context(|| format!("read the batch log of topic {:?}", run.info.topic))?;
             tracing::info!(run_id = %run.info.run_id, topic = %run.info.topic, state = ?run.state,
                 unique, batches = stats.totals(unique, now_ms()).batches, "restored the last run");
+        }
+        if let Some(run) = &run {
+            run.save(&config.data_dir)
+                .context("save current-run.json")?;
         }
         let strategies = run.as_ref().map(|r| r.info.strategies).unwrap_or_default();
         Ok(Self {
@@ -318,6 +335,7 @@ impl Coordinator {
             ingest,
             admission,
             runs: None,
+            shared_run: shared,
             seq: 0,
             last_error: None,
             sightings_saved_ms: now_ms(),
@@ -455,7 +473,7 @@ impl Coordinator {
         }
     }
 
-    async fn finish_commit(&mut self, result: std::io::Result<()>) {
+    async fn finish_commit(&mut self, result: std::io::Result<crate::ledger::Marks>) {
         let result = self.ingest.finish_commit(result, &self.client).await;
         self.committed(result);
     }
@@ -541,6 +559,21 @@ impl Coordinator {
             tracing::warn!(error = %e, "could not publish metrics");
         }
         self.persist_with(now, &snapshot);
+        self.share_run().await;
+    }
+
+    /// Shares the current run in NATS when it changed since it last was.
+    async fn share_run(&mut self) {
+        let (Some(runs), Some(run)) = (&self.runs, &self.run) else {
+            return;
+        };
+        if self.shared_run.as_ref() == Some(run) {
+            return;
+        }
+        match crate::runs_kv::save_current(runs, run).await {
+            Ok(()) => self.shared_run = Some(run.clone()),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "cannot share the current run"),
+        }
     }
 
     /// Carries out the steering plan: weights, partition requests, fresh

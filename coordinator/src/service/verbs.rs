@@ -30,6 +30,7 @@ impl Coordinator {
                 Ok(()) => {
                     // Answered by the stop task once the workers confirmed.
                     self.finish_run("stop command", msg.reply.clone());
+                    self.share_run().await;
                     None
                 }
             },
@@ -98,7 +99,8 @@ impl Coordinator {
         let now = now_ms();
         let topic = self
             .ingest
-            .topic(&request.topic)
+            .open(&request.topic)
+            .await
             .map_err(|e| format!("cannot open the topic's folder: {e}"))?;
         let known = topic.store.len();
         let run = Run::new(&request, &topic.store.slug, &topic.store.dir, known, now);
@@ -112,6 +114,12 @@ impl Coordinator {
         }
         run.save(&self.config.data_dir)
             .map_err(|e| format!("cannot save the run: {e}"))?;
+        if let Some(runs) = &self.runs {
+            crate::runs_kv::save_current(runs, &run)
+                .await
+                .map_err(|e| format!("cannot share the run: {e:#}"))?;
+            self.shared_run = Some(run.clone());
+        }
         let reply = StartReply {
             run_id: run.info.run_id.clone(),
             topic: run.info.topic.clone(),

@@ -1,0 +1,384 @@
+//! The items ledger: what a topic folder gains also goes to NATS, so a
+//! topic survives the loss of the coordinator's disk and can move hosts.
+//!
+//! Every line a commit adds to a folder (a counted batch's line in
+//! `batches.jsonl`, an item record or an alias record in `items.jsonl`) is
+//! published to the JetStream stream `IGENTAI_ITEMS`, on the topic's
+//! subject `igentai.ledger.<topic id>.<kind>`, with `Nats-Msg-Id` naming
+//! the batch or the item's key, and the stream acknowledges it before the
+//! files are written and before the batches behind it are (`ingest.rs`).
+//! So the ledger holds everything acknowledged, and perhaps more (a commit
+//! whose local write failed), never less.
+//!
+//! A folder remembers how far into the stream it is (`ledger.json`, the
+//! last stream sequence it wrote or read). Opening a topic reads what the
+//! stream has after that and applies it (`Topic::apply`): a fresh data dir
+//! (another host) restores the whole topic, a folder left behind while
+//! another host owned the run catches up, and one that is current reads
+//! nothing. Applying is idempotent (batches by id, items and aliases by
+//! key), so a stale mark only costs time.
+//!
+//! The topic id is a hash of the topic key (`folders::topic_key`), not the
+//! folder name: folder names depend on what else a data dir holds, the key
+//! does not.
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, consumer, stream};
+use bytes::Bytes;
+use futures::StreamExt;
+use igentai_protocol::subjects;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::store::write_atomic;
+
+/// The folder's mark: the last stream sequence of its topic it holds.
+pub const MARK: &str = "ledger.json";
+
+/// Publishes awaiting their acknowledgement at a time: the client holds
+/// back a publish beyond its own limit of acks in flight until one comes
+/// back, so a commit larger than that must not send everything before
+/// awaiting anything.
+const IN_FLIGHT: usize = 256;
+
+/// How long a commit keeps retrying publishes the stream does not
+/// acknowledge (a node failing over elects a new leader within seconds).
+const PUBLISH_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The items stream: file-backed, every entry kept (limits retention
+/// without limits), refusing rather than dropping when a limit is set,
+/// retried publishes stored once within the candidates' window.
+pub fn stream_config(replicas: usize) -> stream::Config {
+    stream::Config {
+        name: subjects::ITEMS_STREAM.to_string(),
+        description: Some(
+            "every line igentai's topic folders gained: batches, items, aliases".into(),
+        ),
+        subjects: vec![subjects::LEDGER_ALL.to_string()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::New,
+        max_message_size: 1024 * 1024,
+        duplicate_window: igentai_client::stream::DUPLICATE_WINDOW,
+        num_replicas: replicas.max(1),
+        ..Default::default()
+    }
+}
+
+/// What a ledger entry is: one line of which file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A line of `batches.jsonl`.
+    Batch,
+    /// An item record of `items.jsonl` (and a line of `output.txt`).
+    Item,
+    /// An alias record of `items.jsonl`.
+    Alias,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Batch, Kind::Item, Kind::Alias];
+
+    fn token(self) -> &'static str {
+        match self {
+            Kind::Batch => "batch",
+            Kind::Item => "item",
+            Kind::Alias => "alias",
+        }
+    }
+
+    /// The kind a ledger subject ends with.
+    pub fn of_subject(subject: &str) -> Option<Kind> {
+        let last = subject.rsplit('.').next()?;
+        Kind::ALL.into_iter().find(|k| k.token() == last)
+    }
+}
+
+/// One line on its way to the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub kind: Kind,
+    /// What makes it unique within its topic: the batch id, or the key's
+    /// hash.
+    pub id: String,
+    pub line: Bytes,
+}
+
+impl Entry {
+    pub fn batch(batch_id: &str, line: &[u8]) -> Entry {
+        Entry {
+            kind: Kind::Batch,
+            id: batch_id.to_string(),
+            line: Bytes::copy_from_slice(line),
+        }
+    }
+
+    pub fn item(key_hash: u128, line: &[u8]) -> Entry {
+        Entry {
+            kind: Kind::Item,
+            id: format!("{key_hash:032x}"),
+            line: Bytes::copy_from_slice(line),
+        }
+    }
+
+    pub fn alias(key_hash: u128, line: &[u8]) -> Entry {
+        Entry {
+            kind: Kind::Alias,
+            id: format!("{key_hash:032x}"),
+            line: Bytes::copy_from_slice(line),
+        }
+    }
+}
+
+/// A topic's id in ledger subjects: stable across hosts and data dirs.
+pub fn topic_id(topic: &str) -> String {
+    format!(
+        "{:016x}",
+        xxh3_64(crate::folders::topic_key(topic).as_bytes())
+    )
+}
+
+/// The subject prefix of `topic`'s entries.
+pub fn topic_subject(topic: &str) -> String {
+    subjects::ledger(&topic_id(topic))
+}
+
+/// One topic's entries of a commit.
+pub struct Outbox {
+    /// The topic, as `Ingest` keys it.
+    pub topic: String,
+    /// [`topic_subject`].
+    pub subject: String,
+    pub entries: Vec<Entry>,
+}
+
+/// The highest stream sequence a commit reached per topic.
+pub type Marks = Vec<(String, u64)>;
+
+/// The items stream, opened.
+#[derive(Clone)]
+pub struct Ledger {
+    js: jetstream::Context,
+    stream: stream::Stream,
+}
+
+impl Ledger {
+    /// Finds or creates the items stream with `replicas` copies.
+    pub async fn open(js: &jetstream::Context, replicas: usize) -> anyhow::Result<Ledger> {
+        use anyhow::Context;
+        let stream = js
+            .get_or_create_stream(stream_config(replicas))
+            .await
+            .context("create or find the items stream")?;
+        Ok(Ledger {
+            js: js.clone(),
+            stream,
+        })
+    }
+
+    /// Publishes every entry and waits until the stream acknowledged each
+    /// (retrying with the same message ids, so a retry is stored once);
+    /// returns each topic's highest sequence. An error after
+    /// [`PUBLISH_PATIENCE`]: nothing of the commit may be acknowledged.
+    pub async fn publish(&self, outboxes: &[Outbox]) -> io::Result<Marks> {
+        let deadline = tokio::time::Instant::now() + PUBLISH_PATIENCE;
+        let mut marks = Vec::with_capacity(outboxes.len());
+        for outbox in outboxes {
+            let mut highest = 0;
+            let mut todo: Vec<&Entry> = outbox.entries.iter().collect();
+            let mut delay = Duration::from_millis(100);
+            loop {
+                let mut failed = Vec::new();
+                for chunk in todo.chunks(IN_FLIGHT) {
+                    self.publish_chunk(&outbox.subject, chunk, &mut highest, &mut failed)
+                        .await;
+                }
+                if failed.is_empty() {
+                    break;
+                }
+                if tokio::time::Instant::now() + delay > deadline {
+                    return Err(io::Error::other(format!(
+                        "the items stream did not acknowledge {} entries of topic {:?} within {:?}",
+                        failed.len(),
+                        outbox.topic,
+                        PUBLISH_PATIENCE
+                    )));
+                }
+                tracing::warn!(
+                    pending = failed.len(),
+                    retry_in = ?delay,
+                    "items stream unavailable; retrying the commit's entries"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+                todo = failed;
+            }
+            // A commit holding only repeats the stream already had still
+            // reaches the duplicates' sequences: the mark never goes back.
+            marks.push((outbox.topic.clone(), highest));
+        }
+        Ok(marks)
+    }
+
+    /// Publishes `chunk` and waits for every acknowledgement: the highest
+    /// sequence into `highest`, the entries not acknowledged into `failed`.
+    async fn publish_chunk<'a>(
+        &self,
+        subject: &str,
+        chunk: &[&'a Entry],
+        highest: &mut u64,
+        failed: &mut Vec<&'a Entry>,
+    ) {
+        let mut acks = Vec::with_capacity(chunk.len());
+        for entry in chunk {
+            let kind = entry.kind.token();
+            let mut headers = HeaderMap::new();
+            let id = format!("{subject}.{kind}.{}", entry.id);
+            headers.insert("Nats-Msg-Id", id.as_str());
+            let sent = self
+                .js
+                .publish_with_headers(format!("{subject}.{kind}"), headers, entry.line.clone())
+                .await;
+            match sent {
+                Ok(ack) => acks.push((*entry, ack)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "items stream publish failed");
+                    failed.push(*entry);
+                }
+            }
+        }
+        for (entry, ack) in acks {
+            match ack.await {
+                Ok(ack) => *highest = (*highest).max(ack.sequence),
+                Err(e) => {
+                    tracing::debug!(error = %e, "items stream did not acknowledge");
+                    failed.push(entry);
+                }
+            }
+        }
+    }
+
+    /// Calls `each` with every entry of `subject` (a topic's prefix) after
+    /// stream sequence `after`, in order; returns the last sequence read
+    /// (`after` when there was nothing). A mark beyond the stream's end
+    /// (the stream was recreated) reads from its start.
+    pub async fn read_after(
+        &self,
+        subject: &str,
+        after: u64,
+        mut each: impl FnMut(Kind, &[u8]) -> io::Result<()>,
+    ) -> io::Result<u64> {
+        let mut stream = self.stream.clone();
+        let info = stream.info().await.map_err(io::Error::other)?;
+        let after = match after > info.state.last_sequence {
+            true => 0,
+            false => after,
+        };
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: format!("{subject}.*"),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: after + 1,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(io::Error::other)?;
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(after);
+        }
+        let mut messages = consumer.messages().await.map_err(io::Error::other)?;
+        let mut last = after;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(io::Error::other)?;
+            let info = message.info().map_err(io::Error::other)?;
+            let (sequence, pending) = (info.stream_sequence, info.pending);
+            match Kind::of_subject(&message.subject) {
+                Some(kind) => each(kind, &message.payload)?,
+                None => {
+                    tracing::warn!(subject = %message.subject, "skipped an entry of unknown kind")
+                }
+            }
+            last = sequence;
+            if pending == 0 {
+                break;
+            }
+        }
+        Ok(last)
+    }
+}
+
+/// `ledger.json`: the folder holds its topic's entries up to `sequence`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Mark {
+    subject: String,
+    sequence: u64,
+}
+
+/// How far into the stream the folder `dir` is for `subject` (0: not at
+/// all, or a mark of another subject).
+pub fn mark(dir: &Path, subject: &str) -> u64 {
+    std::fs::read(dir.join(MARK))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Mark>(&b).ok())
+        .filter(|m| m.subject == subject)
+        .map_or(0, |m| m.sequence)
+}
+
+/// Records that the folder `dir` holds `subject` up to `sequence`.
+pub fn set_mark(dir: &Path, subject: &str, sequence: u64) -> io::Result<()> {
+    let mark = Mark {
+        subject: subject.to_string(),
+        sequence,
+    };
+    write_atomic(&dir.join(MARK), &serde_json::to_vec(&mark)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_subjects() {
+        let subject = topic_subject("Rare cheeses");
+        for kind in Kind::ALL {
+            assert_eq!(
+                Kind::of_subject(&format!("{subject}.{}", kind.token())),
+                Some(kind)
+            );
+        }
+        assert_eq!(Kind::of_subject(&format!("{subject}.other")), None);
+    }
+
+    #[test]
+    fn one_topic_one_subject_on_every_host() {
+        // Spellings that are one topic share a subject; others do not.
+        assert_eq!(
+            topic_subject("The Beatles songs"),
+            topic_subject("beatles-songs")
+        );
+        assert_eq!(topic_subject("Rare-cheeses"), topic_subject("rare cheeses"));
+        assert_ne!(topic_subject("Rare cheeses"), topic_subject("Rare wines"));
+        let subject = topic_subject("nats");
+        assert!(subject.starts_with("igentai.ledger."), "{subject}");
+        assert!(
+            subject
+                .rsplit('.')
+                .next()
+                .is_some_and(igentai_protocol::subjects::valid_token)
+        );
+    }
+
+    #[test]
+    fn marks_name_their_subject() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(mark(dir.path(), "igentai.ledger.a"), 0);
+        set_mark(dir.path(), "igentai.ledger.a", 42).unwrap();
+        assert_eq!(mark(dir.path(), "igentai.ledger.a"), 42);
+        assert_eq!(mark(dir.path(), "igentai.ledger.b"), 0);
+    }
+}
