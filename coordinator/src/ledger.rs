@@ -264,14 +264,15 @@ impl Ledger {
 
     /// Calls `each` with every entry of `subject` (a topic's prefix) after
     /// stream sequence `after`, in order; returns the last sequence read
-    /// (`after` when there was nothing). A mark beyond the stream's end
-    /// (the stream was recreated) reads from its start.
+    /// (`after` when there was nothing) and whether the stream holds the
+    /// topic at all. A mark beyond the stream's end (the stream was
+    /// recreated) reads from its start.
     pub async fn read_after(
         &self,
         subject: &str,
         after: u64,
         mut each: impl FnMut(Kind, &[u8]) -> io::Result<()>,
-    ) -> io::Result<u64> {
+    ) -> io::Result<Read> {
         let mut stream = self.stream.clone();
         let info = stream.info().await.map_err(io::Error::other)?;
         let after = match after > info.state.last_sequence {
@@ -288,8 +289,10 @@ impl Ledger {
             })
             .await
             .map_err(io::Error::other)?;
-        if consumer.cached_info().num_pending == 0 {
-            return Ok(after);
+        let pending = consumer.cached_info().num_pending;
+        let held = after > 0 || pending > 0;
+        if pending == 0 {
+            return Ok(Read { last: after, held });
         }
         let mut messages = consumer.messages().await.map_err(io::Error::other)?;
         let mut last = after;
@@ -308,8 +311,17 @@ impl Ledger {
                 break;
             }
         }
-        Ok(last)
+        Ok(Read { last, held })
     }
+}
+
+/// What [`Ledger::read_after`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    /// The last stream sequence read, or the mark when nothing was new.
+    pub last: u64,
+    /// Whether the stream holds any entry of the topic.
+    pub held: bool,
 }
 
 /// `ledger.json`: the folder holds its topic's entries up to `sequence`.

@@ -88,9 +88,18 @@ async fn write_topic(data: &Path, ledger: &Ledger, items: u64) -> anyhow::Result
             .map(|i| format!("Benchmark item {i} of the ledger").into())
             .collect();
         let batch = batch(n);
-        let (outcome, _) = topic.dedup(&batch, &names, "2026-01-01T00:00:00.000Z", true, &mut scratch);
+        let (outcome, _) = topic.dedup(
+            &batch,
+            &names,
+            "2026-01-01T00:00:00.000Z",
+            true,
+            &mut scratch,
+        );
         anyhow::ensure!(outcome.new == count, "every item is new: {outcome:?}");
-        let line = topic.batches.append(&BatchLine::new(&batch, outcome, 0)).to_vec();
+        let line = topic
+            .batches
+            .append(&BatchLine::new(&batch, outcome, 0))
+            .to_vec();
         let mut entries = topic.ledger.replace(Vec::new()).unwrap_or_default();
         entries.insert(0, Entry::batch(&batch.batch_id, &line));
         ledger
@@ -113,8 +122,12 @@ async fn write_topic(data: &Path, ledger: &Ledger, items: u64) -> anyhow::Result
 async fn measure(nats: &NatsServer, root: &Path, items: u64) -> anyhow::Result<Measured> {
     let js = jetstream::new(nats.client().await);
     // A stream of its own for each size.
-    if let Ok(stream) = js.get_stream(igentai_protocol::subjects::ITEMS_STREAM).await {
-        js.delete_stream(stream.cached_info().config.name.clone()).await?;
+    if let Ok(stream) = js
+        .get_stream(igentai_protocol::subjects::ITEMS_STREAM)
+        .await
+    {
+        js.delete_stream(stream.cached_info().config.name.clone())
+            .await?;
     }
     let ledger = Ledger::open(&js, 1).await?;
     let (written, restored) = (root.join("written"), root.join("restored"));
@@ -142,7 +155,9 @@ async fn measure(nats: &NatsServer, root: &Path, items: u64) -> anyhow::Result<M
         == std::fs::read(folder(&restored).join("output.txt"))?;
     anyhow::ensure!(same, "the restored output.txt differs");
 
-    let mut stream = js.get_stream(igentai_protocol::subjects::ITEMS_STREAM).await?;
+    let mut stream = js
+        .get_stream(igentai_protocol::subjects::ITEMS_STREAM)
+        .await?;
     let stream_bytes = stream.info().await?.state.bytes;
     std::fs::remove_dir_all(&written)?;
     std::fs::remove_dir_all(&restored)?;
@@ -183,7 +198,11 @@ async fn main() -> anyhow::Result<()> {
         rows.push(Row::info(
             "restore",
             format!("{size}: reopen from output.txt / restore from the ledger, s"),
-            format!("{:.1} / {:.1}", m.reopen.as_secs_f64(), m.restore.as_secs_f64()),
+            format!(
+                "{:.1} / {:.1}",
+                m.reopen.as_secs_f64(),
+                m.restore.as_secs_f64()
+            ),
         ));
         rows.push(Row::info(
             "restore",
