@@ -89,6 +89,13 @@ pub struct Config {
     #[arg(long, env = "IGENTAI_LEASE_TTL_MS", default_value_t = 10_000)]
     pub lease_ttl_ms: u64,
 
+    /// Copies of the candidate stream and of the coordinator's buckets:
+    /// `auto` (min(3, nodes of the NATS cluster)) or a count; a count the
+    /// cluster cannot place stops the coordinator with an error. An
+    /// existing stream with fewer copies is grown to it.
+    #[arg(long, env = "IGENTAI_STREAM_REPLICAS", default_value = "auto")]
+    pub stream_replicas: crate::replicas::Replicas,
+
     /// How often a worker's avoid hint is refreshed.
     #[arg(long, env = "IGENTAI_AVOID_REFRESH_MS", default_value_t = steer::AVOID_REFRESH_MS)]
     pub avoid_refresh_ms: u64,

@@ -12,8 +12,8 @@ use crate::admission::Admission;
 
 pub const RUNS_BUCKET: &str = "igentai_runs";
 
-/// The bucket, created when missing.
-pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
+/// The bucket, created with `replicas` copies when missing.
+pub async fn bucket(js: &jetstream::Context, replicas: usize) -> anyhow::Result<kv::Store> {
     if let Ok(store) = js.get_key_value(RUNS_BUCKET).await {
         return Ok(store);
     }
@@ -22,6 +22,7 @@ pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
         description: "runs started by a coordinator: run id -> topic".to_string(),
         history: 1,
         storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas,
         ..Default::default()
     })
     .await

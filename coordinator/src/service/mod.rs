@@ -70,12 +70,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .connect("coordinator", "igentai-coordinator")
         .await?;
     let js = jetstream::new(client.clone());
+    // Copies of the stream and the buckets: decided once, from the cluster.
+    let Some(replicas) =
+        crate::replicas::decide(&client, config.stream_replicas, &shutdown).await?
+    else {
+        return Ok(());
+    };
     // One writer: nothing below (control, the stream, the data dir) before
     // this coordinator owns the data dir and the stream.
     let ownership = ownership::acquire(
         &js,
         &config.data_dir,
         config.lease_ttl(),
+        replicas,
         config.standby,
         &shutdown,
     )
@@ -91,7 +98,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let (results_tx, mut results_rx) = mpsc::channel(256);
     let mut state = Coordinator::new(config.clone(), client.clone(), results_tx)?;
 
-    let opened = match open_stream_retrying(&js, &shutdown).await {
+    state.replicas = replicas;
+    let opened = match open_stream_retrying(&js, replicas, &shutdown).await {
         Ok(opened) => opened,
         Err(e) => {
             keeper.release().await;
@@ -103,7 +111,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         return Ok(());
     };
     // Runs another coordinator started (on another data dir) are known too.
-    let runs = match crate::runs_kv::bucket(&js).await {
+    let runs = match crate::runs_kv::bucket(&js, replicas).await {
         Ok(runs) => runs,
         Err(e) => {
             keeper.release().await;
@@ -118,6 +126,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     }
     state.runs = Some(runs);
+    state.streams = crate::replicas::watch_streams(
+        js.clone(),
+        vec![subjects::STREAM.to_string()],
+        shutdown.clone(),
+    );
     tracing::info!(data_dir = %config.data_dir.display(), "coordinator ready");
 
     let mut tick = tokio::time::interval(config.metrics_interval());
@@ -168,7 +181,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 }
                 None => {
                     tracing::warn!("candidate stream ended; reopening");
-                    match open_stream_retrying(&js, &shutdown).await? {
+                    match open_stream_retrying(&js, replicas, &shutdown).await? {
                         Some(s) => batches = s,
                         None => break,
                     }
@@ -234,11 +247,12 @@ async fn sleep_until(at: Option<Instant>) {
 /// existing stream that could lose batches is an error ([`UnsafeStream`]).
 async fn open_stream_retrying(
     js: &jetstream::Context,
+    replicas: usize,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<async_nats::jetstream::consumer::pull::Stream>> {
     let mut delay = Duration::from_millis(200);
     loop {
-        match open_stream(js).await {
+        match open_stream(js, replicas).await {
             Ok(stream) => return Ok(Some(stream)),
             Err(e) if e.is::<UnsafeStream>() => return Err(e),
             Err(e) => {
@@ -266,6 +280,11 @@ struct Coordinator {
     admission: Admission,
     /// The runs bucket in NATS (`runs_kv.rs`), once opened.
     runs: Option<async_nats::jetstream::kv::Store>,
+    /// Copies of each stream and bucket the coordinator creates
+    /// (`replicas.rs`).
+    replicas: usize,
+    /// The streams' replication, read in the background (`replicas.rs`).
+    streams: tokio::sync::watch::Receiver<Vec<igentai_protocol::StreamStatus>>,
     seq: u64,
     last_error: Option<String>,
     last_command_ms: HashMap<String, u64>,
@@ -318,6 +337,8 @@ impl Coordinator {
             ingest,
             admission,
             runs: None,
+            replicas: 1,
+            streams: tokio::sync::watch::channel(Vec::new()).1,
             seq: 0,
             last_error: None,
             sightings_saved_ms: now_ms(),
@@ -595,6 +616,7 @@ impl Coordinator {
         let mut partitions = self.stats.partitions(now);
         self.steering.annotate(&mut partitions);
         let (weights, weights_version, weights_manual) = self.steering.weights();
+        let streams = self.streams.borrow().clone();
         MetricsSnapshot {
             v: VERSION,
             seq: self.seq,
@@ -615,7 +637,9 @@ impl Coordinator {
             last_error: self
                 .last_error
                 .clone()
-                .or_else(|| self.ingest.open_error().map(str::to_string)),
+                .or_else(|| self.ingest.open_error().map(str::to_string))
+                .or_else(|| crate::replicas::problem(&streams, self.replicas)),
+            streams,
         }
     }
 
