@@ -401,10 +401,7 @@ pub struct UnsafeStream {
 /// Creates (or finds and checks) the candidate stream with `replicas`
 /// copies (growing an existing one with fewer) and the coordinator's
 /// durable consumer, and starts pulling from it.
-pub async fn open_stream(
-    js: &jetstream::Context,
-    replicas: usize,
-) -> anyhow::Result<pull::Stream> {
+pub async fn open_stream(js: &jetstream::Context, replicas: usize) -> anyhow::Result<pull::Stream> {
     let mut stream = js
         .get_or_create_stream(igentai_client::stream::candidates(replicas))
         .await

@@ -263,7 +263,11 @@ mod tests {
         check_problem(&[stream(1, Some("n1"), &[])], 1, None);
         let healthy = stream(3, Some("n1"), &[("n2", true), ("n3", true)]);
         check_problem(std::slice::from_ref(&healthy), 3, None);
-        check_problem(&[stream(1, Some("n1"), &[])], 3, Some("keeps 1 copies, 3 wanted"));
+        check_problem(
+            &[stream(1, Some("n1"), &[])],
+            3,
+            Some("keeps 1 copies, 3 wanted"),
+        );
         check_problem(
             &[stream(3, Some("n1"), &[("n2", true), ("n3", false)])],
             3,

@@ -81,7 +81,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let ownership = ownership::acquire(
         &js,
         &config.data_dir,
-        config.lease_ttl(),
+        config.lease_ttl(replicas),
         replicas,
         config.standby,
         &shutdown,

@@ -1,0 +1,295 @@
+//! igentai on a three-node NATS cluster (real nats-servers on loopback
+//! ports, the real binaries): the candidate stream is kept on three nodes,
+//! and killing one of them with SIGKILL, the stream's leader, then
+//! restarting it, stalls the fleet for a moment and loses or repeats
+//! nothing. A single server keeps one copy, and refuses more.
+//!
+//! What "nothing lost" means is known in advance: besides two sim workers
+//! (the fleet riding the failover), a publisher plays a predetermined
+//! candidate stream, as `recovery.rs` does, whose unique items must all be
+//! in `output.txt` once at the end.
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use igentai_protocol::{MetricsSnapshot, StreamStatus, subjects};
+use testkit::{NatsCluster, NatsServer, wait_for};
+
+use common::{
+    batch, lines, publish_batch, spawn_coordinator, spawn_coordinator_with, spawn_worker,
+    start_run, try_status, wait_drained, wait_stream,
+};
+
+const TOPIC: &str = "Cluster test items";
+const FOLDER: &str = "cluster-test-items";
+const BATCHES: usize = 400;
+const PER_BATCH: usize = 20;
+/// The publisher's items, which no sim answer spells.
+const MARK: &str = "Replicated ";
+
+/// Popularity-skewed draws from 2000 items, so most are duplicates.
+fn candidate_stream() -> (Vec<Vec<String>>, BTreeSet<String>) {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut all = BTreeSet::new();
+    let batches = (0..BATCHES)
+        .map(|_| {
+            (0..PER_BATCH)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let u = (x % 10_000) as f64 / 10_000.0;
+                    let item = format!("{MARK}{:04}", (u * u * 2000.0) as u64);
+                    all.insert(item.clone());
+                    item
+                })
+                .collect()
+        })
+        .collect();
+    (batches, all)
+}
+
+fn output(data: &Path) -> Vec<String> {
+    let path = data.join(FOLDER).join("output.txt");
+    if !path.exists() {
+        return Vec::new();
+    }
+    lines(&path)
+}
+
+/// The candidate stream's status in a snapshot.
+fn stream_status(s: &MetricsSnapshot) -> Option<&StreamStatus> {
+    s.streams.iter().find(|s| s.name == subjects::STREAM)
+}
+
+/// Batches each worker has had ingested, by worker id.
+fn worker_batches(s: &MetricsSnapshot) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = s
+        .workers
+        .iter()
+        .map(|w| (w.worker_id.clone(), w.yields.batches))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_stream_leader_loses_and_repeats_nothing() {
+    let dir = testkit::test_dir();
+    let mut cluster = NatsCluster::start(dir.path(), 3).await;
+    let client = cluster.client().await;
+    let js = jetstream::new(client.clone());
+    // A stream from before the cluster, with one copy: the coordinator
+    // grows it to three.
+    js.create_stream(igentai_client::stream::candidates(1))
+        .await
+        .expect("create an R1 candidate stream");
+    let data = dir.path().join("data");
+    let _coordinator = spawn_coordinator(dir.path(), &cluster.urls(), &data);
+    wait_stream(&js).await;
+    let run_id = start_run(&client, TOPIC).await;
+    let _workers = [
+        spawn_worker(dir.path(), &cluster, "w1").await,
+        spawn_worker(dir.path(), &cluster, "w2").await,
+    ];
+
+    let replicated = wait_for(
+        "status to report three copies and a leader",
+        Duration::from_secs(60),
+        || async {
+            let s = try_status(&client).await?;
+            let stream = stream_status(&s)?;
+            // Grown from one copy: killing the leader before the others
+            // caught up would lose the only full copy.
+            (stream.replicas == 3
+                && stream.leader.is_some()
+                && stream.peers.len() == 2
+                && stream.peers.iter().all(|p| p.current))
+            .then(|| stream.clone())
+        },
+    )
+    .await;
+
+    // The predetermined stream, published as a worker does (retried with
+    // the same id until acknowledged); when each batch was acknowledged.
+    let (batches, expected) = candidate_stream();
+    let acks: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let publisher = {
+        let (js, run_id, acks) = (js.clone(), run_id.clone(), acks.clone());
+        tokio::spawn(async move {
+            for (i, items) in batches.iter().enumerate() {
+                let items: Vec<&str> = items.iter().map(String::as_str).collect();
+                publish_batch(&js, &batch(&format!("c{i}"), &run_id, TOPIC, "sim", &items)).await;
+                acks.lock().unwrap().push(Instant::now());
+            }
+        })
+    };
+    wait_for("a quarter of the batches", Duration::from_secs(120), || {
+        let n = acks.lock().unwrap().len();
+        async move { (n >= BATCHES / 4).then_some(()) }
+    })
+    .await;
+    let before = wait_for("both workers' batches", Duration::from_secs(60), || async {
+        let s = try_status(&client).await?;
+        let b = worker_batches(&s);
+        (b.len() == 2 && b.iter().all(|(_, n)| *n > 0)).then_some(b)
+    })
+    .await;
+
+    let victim = cluster
+        .stream_leader(subjects::STREAM)
+        .await
+        .or_else(|| cluster.index(replicated.leader.as_deref()?))
+        .expect("the stream has a leader");
+    let killed = Instant::now();
+    cluster.kill9(victim);
+    let workers_stall = wait_for(
+        "both workers' next ingested batch",
+        Duration::from_secs(60),
+        || async {
+            let s = try_status(&client).await?;
+            let now = worker_batches(&s);
+            (now.len() == 2 && now.iter().zip(&before).all(|(a, b)| a.1 > b.1))
+                .then(|| killed.elapsed())
+        },
+    )
+    .await;
+    // The longest pause between two acknowledgements of the publisher
+    // from the kill on (it publishes one batch after the other).
+    wait_for(
+        "the publisher's acknowledgements to resume",
+        Duration::from_secs(60),
+        || {
+            let n = acks.lock().unwrap().iter().filter(|t| **t > killed).count();
+            async move { (n >= 10).then_some(()) }
+        },
+    )
+    .await;
+    let publisher_stall = {
+        let acks = acks.lock().unwrap();
+        let mut last = killed;
+        let mut longest = Duration::ZERO;
+        for t in acks.iter().filter(|t| **t > killed) {
+            longest = longest.max(*t - last);
+            last = *t;
+        }
+        longest
+    };
+    eprintln!(
+        "killed node {} (the stream leader): publisher's longest pause between \
+         acknowledgements {publisher_stall:?}, both workers' next batch ingested after \
+         {workers_stall:?}",
+        cluster.name(victim)
+    );
+    let victim_name = cluster.name(victim).to_string();
+    wait_for(
+        "status to name a new leader",
+        Duration::from_secs(60),
+        || async {
+            let s = try_status(&client).await?;
+            let leader = stream_status(&s)?.leader.clone()?;
+            (leader != victim_name).then_some(())
+        },
+    )
+    .await;
+
+    cluster.restart(victim).await;
+    tokio::time::timeout(Duration::from_secs(180), publisher)
+        .await
+        .expect("the publisher finishes")
+        .unwrap();
+    wait_for(
+        "the restarted node's copy to be current again",
+        Duration::from_secs(60),
+        || async {
+            let s = try_status(&client).await?;
+            let stream = stream_status(&s)?;
+            (stream.replicas == 3
+                && stream.leader.is_some()
+                && stream.peers.len() == 2
+                && stream.peers.iter().all(|p| p.current && !p.offline))
+            .then_some(())
+        },
+    )
+    .await;
+
+    let stop = client
+        .request(subjects::CONTROL_STOP, "".into())
+        .await
+        .expect("the coordinator answers stop");
+    assert!(
+        String::from_utf8_lossy(&stop.payload).contains("\"ok\":true"),
+        "{:?}",
+        stop.payload
+    );
+    wait_drained(&js, Duration::from_secs(120)).await;
+
+    let out = output(&data);
+    let distinct: HashSet<&String> = out.iter().collect();
+    assert_eq!(distinct.len(), out.len(), "an item was written twice");
+    let published: BTreeSet<String> = out
+        .iter()
+        .filter(|l| l.starts_with(MARK))
+        .cloned()
+        .collect();
+    let missing: Vec<_> = expected.difference(&published).take(5).collect();
+    let extra: Vec<_> = published.difference(&expected).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, unexpected {extra:?}"
+    );
+    assert!(
+        out.len() > expected.len(),
+        "the sim workers' items are there too"
+    );
+    let unique = wait_for("the final count", Duration::from_secs(30), || async {
+        let s = try_status(&client).await?;
+        let n = output(&data).len() as u64;
+        (s.totals.unique == n).then_some(n)
+    })
+    .await;
+    assert_eq!(unique as usize, out.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_server_keeps_one_copy_and_refuses_more() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let client = nats.client().await;
+    let data = dir.path().join("data");
+
+    let mut refused = spawn_coordinator_with(
+        dir.path(),
+        &nats.url,
+        &data,
+        &[("IGENTAI_STREAM_REPLICAS", "3")],
+    );
+    let status = refused.wait_exit(Duration::from_secs(30)).await;
+    assert!(!status.success());
+    assert!(
+        refused
+            .log_text()
+            .contains("JetStream cannot place 3 copies"),
+        "{}",
+        refused.log_tail()
+    );
+    drop(refused);
+
+    let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+    let stream = wait_for(
+        "status to report the stream",
+        Duration::from_secs(30),
+        || async {
+            let s = try_status(&client).await?;
+            stream_status(&s).cloned().map(|st| (st, s.last_error))
+        },
+    )
+    .await;
+    assert_eq!((stream.0.replicas, stream.0.peers.len()), (1, 0));
+    assert_eq!(stream.1, None);
+}
