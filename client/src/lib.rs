@@ -271,9 +271,15 @@ mod tests {
             "nats://h1:4222,nats://h2:4223, nats://h3:4224 ,",
             Ok(&["h1:4222", "h2:4223", "h3:4224"]),
         );
-        check("nats://h1:4222,http://h2:4222", Err("bad NATS URL \"http://h2:4222\""));
+        check(
+            "nats://h1:4222,http://h2:4222",
+            Err("bad NATS URL \"http://h2:4222\""),
+        );
         check("nats://h1:notaport", Err("bad NATS URL"));
-        check("nats://h1:4222,nats://bob:pw@h2:4222", Err("must not hold credentials"));
+        check(
+            "nats://h1:4222,nats://bob:pw@h2:4222",
+            Err("must not hold credentials"),
+        );
         check("nats://tok@h1", Err("must not hold credentials"));
         check("", Err("names no server"));
         check(" , ", Err("names no server"));
