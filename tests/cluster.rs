@@ -2,7 +2,8 @@
 //! ports, the real binaries): the candidate stream is kept on three nodes,
 //! and killing one of them with SIGKILL, the stream's leader, then
 //! restarting it, stalls the fleet for a moment and loses or repeats
-//! nothing. A single server keeps one copy, and refuses more.
+//! nothing. A single server keeps one copy, and refuses more; a URL list
+//! whose first server is down still connects.
 //!
 //! What "nothing lost" means is known in advance: besides two sim workers
 //! (the fleet riding the failover), a publisher plays a predetermined
@@ -11,13 +12,14 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use igentai_protocol::{MetricsSnapshot, StreamStatus, subjects};
+use futures::StreamExt;
+use igentai_protocol::{Heartbeat, MetricsSnapshot, StreamStatus, subjects};
 use testkit::{NatsCluster, NatsServer, wait_for};
 
 use common::{
@@ -67,15 +69,51 @@ fn stream_status(s: &MetricsSnapshot) -> Option<&StreamStatus> {
     s.streams.iter().find(|s| s.name == subjects::STREAM)
 }
 
-/// Batches each worker has had ingested, by worker id.
-fn worker_batches(s: &MetricsSnapshot) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = s
-        .workers
+/// When each worker's count of acknowledged batches grew, as its
+/// heartbeats (every 200 ms) report it: (when, worker id).
+type Progress = Arc<Mutex<Vec<(Instant, String)>>>;
+
+fn watch_heartbeats(mut heartbeats: async_nats::Subscriber) -> Progress {
+    let progress: Progress = Arc::default();
+    let record = progress.clone();
+    tokio::spawn(async move {
+        let mut published: HashMap<String, u64> = HashMap::new();
+        while let Some(msg) = heartbeats.next().await {
+            let Ok(hb) = serde_json::from_slice::<Heartbeat>(&msg.payload) else {
+                continue;
+            };
+            let last = published.entry(hb.worker_id.clone()).or_default();
+            if hb.batches_published > *last {
+                *last = hb.batches_published;
+                record.lock().unwrap().push((Instant::now(), hb.worker_id));
+            }
+        }
+    });
+    progress
+}
+
+/// The longest time, from `since` on, in which `worker` had no batch
+/// acknowledged, once it had `after` acknowledged since then.
+fn longest_pause(
+    progress: &Progress,
+    worker: &str,
+    since: Instant,
+    after: usize,
+) -> Option<Duration> {
+    let progress = progress.lock().unwrap();
+    let times: Vec<Instant> = progress
         .iter()
-        .map(|w| (w.worker_id.clone(), w.yields.batches))
+        .filter(|(t, w)| w == worker && *t > since)
+        .map(|(t, _)| *t)
         .collect();
-    v.sort();
-    v
+    (times.len() >= after).then(|| {
+        let mut last = since;
+        times.iter().fold(Duration::ZERO, |longest, t| {
+            let gap = *t - last;
+            last = *t;
+            longest.max(gap)
+        })
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,6 +128,12 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
         .await
         .expect("create an R1 candidate stream");
     let data = dir.path().join("data");
+    let progress = watch_heartbeats(
+        client
+            .subscribe(subjects::HEARTBEAT_ALL)
+            .await
+            .expect("subscribe to heartbeats"),
+    );
     let _coordinator = spawn_coordinator(dir.path(), &cluster.urls(), &data);
     wait_stream(&js).await;
     let run_id = start_run(&client, TOPIC).await;
@@ -134,10 +178,12 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
         async move { (n >= BATCHES / 4).then_some(()) }
     })
     .await;
-    let before = wait_for("both workers' batches", Duration::from_secs(60), || async {
-        let s = try_status(&client).await?;
-        let b = worker_batches(&s);
-        (b.len() == 2 && b.iter().all(|(_, n)| *n > 0)).then_some(b)
+    let started = Instant::now();
+    wait_for("both workers' batches", Duration::from_secs(60), || {
+        let both = ["w1", "w2"]
+            .iter()
+            .all(|w| longest_pause(&progress, w, started, 1).is_some());
+        async move { both.then_some(()) }
     })
     .await;
 
@@ -148,14 +194,17 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
         .expect("the stream has a leader");
     let killed = Instant::now();
     cluster.kill9(victim);
+    // The longest pause in each worker's acknowledged batches from the
+    // kill on, once each had a few more.
     let workers_stall = wait_for(
-        "both workers' next ingested batch",
+        "both workers' batches acknowledged again",
         Duration::from_secs(60),
-        || async {
-            let s = try_status(&client).await?;
-            let now = worker_batches(&s);
-            (now.len() == 2 && now.iter().zip(&before).all(|(a, b)| a.1 > b.1))
-                .then(|| killed.elapsed())
+        || {
+            let pauses: Option<Vec<Duration>> = ["w1", "w2"]
+                .iter()
+                .map(|w| longest_pause(&progress, w, killed, 5))
+                .collect();
+            async move { pauses.map(|p| p.into_iter().max().unwrap_or_default()) }
         },
     )
     .await;
@@ -182,8 +231,8 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
     };
     eprintln!(
         "killed node {} (the stream leader): publisher's longest pause between \
-         acknowledgements {publisher_stall:?}, both workers' next batch ingested after \
-         {workers_stall:?}",
+         acknowledgements {publisher_stall:?}; workers' longest pause between acknowledged \
+         batches {workers_stall:?} (heartbeats every 200 ms)",
         cluster.name(victim)
     );
     let victim_name = cluster.name(victim).to_string();
@@ -257,7 +306,7 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_single_server_keeps_one_copy_and_refuses_more() {
+async fn a_single_server_keeps_one_copy_and_refuses_more_and_a_dead_first_url_is_skipped() {
     let dir = testkit::test_dir();
     let nats = NatsServer::start(dir.path()).await;
     let client = nats.client().await;
@@ -280,7 +329,9 @@ async fn a_single_server_keeps_one_copy_and_refuses_more() {
     );
     drop(refused);
 
-    let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+    // The first URL of the list answers nothing: the client moves on.
+    let urls = format!("nats://127.0.0.1:{},{}", testkit::free_port(), nats.url);
+    let _coordinator = spawn_coordinator(dir.path(), &urls, &data);
     let stream = wait_for(
         "status to report the stream",
         Duration::from_secs(30),
