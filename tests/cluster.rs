@@ -137,7 +137,7 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
     let _coordinator = spawn_coordinator(dir.path(), &cluster.urls(), &data);
     wait_stream(&js).await;
     let run_id = start_run(&client, TOPIC).await;
-    let _workers = [
+    let workers = [
         spawn_worker(dir.path(), &cluster, "w1").await,
         spawn_worker(dir.path(), &cluster, "w2").await,
     ];
@@ -303,6 +303,10 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
     })
     .await;
     assert_eq!(unique as usize, out.len());
+    for w in &workers {
+        let log = w.log_text();
+        assert!(!log.contains("Permissions Violation"), "{}", w.log_tail());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

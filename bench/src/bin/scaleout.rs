@@ -206,7 +206,7 @@ async fn main() -> anyhow::Result<()> {
          failure domains). Many publishes in flight hide the RTT (each generation slot of \
          a worker has its own publish in flight, and a fleet runs many slots), and the coordinator's group commit acknowledges batches in \
          bulk. A killed node costs a leader election for the streams it led: a \
-         worker's publishes stall for about 5-7 s (measured in tests/cluster.rs: the \
+         worker's publishes stall for about 5-9 s (measured in tests/cluster.rs: the \
          longest pause between a worker's acknowledged batches after the stream's leader \
          was killed), then continue.\n",
     );
