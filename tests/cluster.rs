@@ -3,7 +3,8 @@
 //! and killing one of them with SIGKILL, the stream's leader, then
 //! restarting it, stalls the fleet for a moment and loses or repeats
 //! nothing. A single server keeps one copy, and refuses more; a URL list
-//! whose first server is down still connects.
+//! whose first server is down still connects. `NATS_CLUSTER=3` makes the
+//! scripts start, reload (a new worker user) and stop three nodes.
 //!
 //! What "nothing lost" means is known in advance: besides two sim workers
 //! (the fleet riding the failover), a publisher plays a predetermined
@@ -347,4 +348,117 @@ async fn a_single_server_keeps_one_copy_and_refuses_more_and_a_dead_first_url_is
     .await;
     assert_eq!((stream.0.replicas, stream.0.peers.len()), (1, 0));
     assert_eq!(stream.1, None);
+}
+
+/// `count` consecutive free ports.
+fn free_ports(count: u16) -> u16 {
+    loop {
+        let base = testkit::free_port();
+        if base < u16::MAX - count
+            && (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return base;
+        }
+    }
+}
+
+/// Runs `scripts/<script>` with `env`; its combined output, or a panic
+/// with it when it fails.
+fn script(script: &str, args: &[&str], env: &[(&str, String)]) -> String {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(testkit::repo_root().join("scripts").join(script))
+        .args(args)
+        .current_dir(testkit::repo_root())
+        .env_remove("NATS_URL")
+        .env_remove("IGENTAI_CREDENTIALS")
+        .env_remove("IGENTAI_WORKERS_DIR");
+    for role in testkit::Role::ALL {
+        cmd.env_remove(role.password_var());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run a script");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script} failed:\n{text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scripts_start_reload_and_stop_a_local_cluster() {
+    let dir = testkit::test_dir();
+    let run = dir.path().join("run");
+    let (port, monitor, route) = (free_ports(3), free_ports(3), free_ports(3));
+    let env = [
+        ("NATS_CLUSTER", "3".to_string()),
+        ("NATS_PORT", port.to_string()),
+        ("NATS_MONITOR_PORT", monitor.to_string()),
+        ("NATS_ROUTE_PORT", route.to_string()),
+        (
+            "IGENTAI_DATA_DIR",
+            dir.path().join("data").display().to_string(),
+        ),
+        ("IGENTAI_RUN_DIR", run.display().to_string()),
+    ];
+    let urls: Vec<String> = (0..3)
+        .map(|i| format!("nats://127.0.0.1:{}", port + i))
+        .collect();
+    let said = script("start-nats.sh", &[], &env);
+    assert!(said.contains(&urls.join(",")), "{said}");
+
+    let credentials = std::fs::read_to_string(run.join("credentials.env")).unwrap();
+    let operator = credentials
+        .lines()
+        .find_map(|l| l.strip_prefix("IGENTAI_OPERATOR_PASSWORD="))
+        .expect("the operator's password")
+        .to_string();
+    let login = |user: &str, password: &str| {
+        async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+    };
+    // One cluster: JetStream answers through any node once a meta leader
+    // was elected, and a stream gets three copies.
+    let js = jetstream::new(
+        login("operator", &operator)
+            .connect(urls.clone())
+            .await
+            .unwrap(),
+    );
+    wait_for(
+        "the cluster's JetStream",
+        Duration::from_secs(30),
+        || async { js.query_account().await.ok().map(|_| ()) },
+    )
+    .await;
+    let mut stream = js
+        .create_stream(igentai_client::stream::candidates(3))
+        .await
+        .expect("a stream with three copies");
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.cluster.as_ref().map(|c| c.replicas.len()), Some(2));
+
+    // A worker added while the nodes run may log in on each of them.
+    let said = script("add-worker.sh", &["t1"], &env);
+    assert!(said.contains(&urls.join(",")), "{said}");
+    let worker = std::fs::read_to_string(run.join("workers/t1.env")).unwrap();
+    let password = worker
+        .lines()
+        .find_map(|l| l.strip_prefix("NATS_PASSWORD="))
+        .expect("the worker's password")
+        .to_string();
+    for url in &urls {
+        login("worker-t1", &password)
+            .connect(url.as_str())
+            .await
+            .unwrap_or_else(|e| panic!("worker-t1 on {url}: {e}"));
+    }
+
+    script("stop.sh", &[], &env);
+    for i in 1..=3 {
+        assert!(!run.join(format!("nats-{i}.pid")).exists());
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port + i as u16 - 1)).is_err());
+    }
 }
