@@ -22,23 +22,26 @@ else
   say "worker $id already has a NATS user ($(worker_file "$id"))"
 fi
 render_nats_conf
-if running nats; then
+if nats_running; then
   reload_nats
   say "nats-server reloaded: worker-$id can log in"
 fi
 password="$(worker_password "$id")"
 host="${NATS_HOST:-127.0.0.1}"
 [ "$host" = 0.0.0.0 ] && host="$(hostname)"
+url="nats://$host:$NATS_PORT"
+# A local cluster: every node's URL, so the worker rides failover.
+[ "$NATS_CLUSTER" -gt 1 ] && url="$(for i in $(seq 0 $((NATS_CLUSTER - 1))); do printf 'nats://%s:%s\n' "$host" $((NATS_PORT + i)); done | paste -sd, -)"
 cat <<MSG
 
   On the worker's machine (keep the password private; it is also in
   $(worker_file "$id"), which scripts/start-fleet.sh reads there):
 
-    NATS_URL=nats://$host:$NATS_PORT
+    NATS_URL=$url
     NATS_USER=worker-$id
     NATS_PASSWORD=$password
 
-    NATS_URL=nats://$host:$NATS_PORT NATS_USER=worker-$id NATS_PASSWORD=$password \\
+    NATS_URL=$url NATS_USER=worker-$id NATS_PASSWORD=$password \\
       worker --worker-id $id
 
 MSG

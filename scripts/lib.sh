@@ -6,7 +6,12 @@
 #   IGENTAI_RUN_DIR    pid files and logs of started processes (default: ./run)
 #   NATS_PORT          nats-server client port              (default: 4222)
 #   NATS_MONITOR_PORT  nats-server monitoring port          (default: 8222)
-#   NATS_URL           where the roles connect              (default: nats://127.0.0.1:$NATS_PORT)
+#   NATS_CLUSTER       nodes of the local NATS cluster       (default: 1, one
+#                      nats-server; 3: nodes on ports NATS_PORT..+2,
+#                      NATS_MONITOR_PORT..+2, routes on NATS_ROUTE_PORT..+2)
+#   NATS_ROUTE_PORT    first node's cluster route port       (default: 6222)
+#   NATS_URL           where the roles connect              (default: nats://127.0.0.1:$NATS_PORT,
+#                      or every local node's URL, comma-separated, when clustered)
 #   IGENTAI_PROFILE    cargo profile of the binaries        (default: release;
 #                      "debug" for the dev profile)
 #   CARGO_TARGET_DIR   where cargo builds                   (default: ./target)
@@ -26,6 +31,12 @@ export IGENTAI_DATA_DIR="${IGENTAI_DATA_DIR:-$IGENTAI_ROOT/data}"
 export IGENTAI_RUN_DIR="${IGENTAI_RUN_DIR:-$IGENTAI_ROOT/run}"
 export NATS_PORT="${NATS_PORT:-4222}"
 export NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
+export NATS_CLUSTER="${NATS_CLUSTER:-1}"
+export NATS_ROUTE_PORT="${NATS_ROUTE_PORT:-6222}"
+[[ "$NATS_CLUSTER" =~ ^[1-9][0-9]*$ ]] || { echo "NATS_CLUSTER must be a node count (1, 3, ...), not '$NATS_CLUSTER'" >&2; exit 1; }
+if [ -z "${NATS_URL:-}" ] && [ "$NATS_CLUSTER" -gt 1 ]; then
+  NATS_URL="$(for i in $(seq 0 $((NATS_CLUSTER - 1))); do printf 'nats://127.0.0.1:%s\n' $((NATS_PORT + i)); done | paste -sd, -)"
+fi
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:$NATS_PORT}"
 IGENTAI_PROFILE="${IGENTAI_PROFILE:-release}"
 IGENTAI_CREDENTIALS="${IGENTAI_CREDENTIALS:-$IGENTAI_RUN_DIR/credentials.env}"
@@ -179,7 +190,7 @@ worker_id() {
 start_worker() {
   local n="$1" id password; shift
   id="$(worker_id "$n")"
-  if ensure_worker "$id" && running nats; then
+  if ensure_worker "$id" && nats_running; then
     render_nats_conf
     reload_nats
   fi
@@ -197,6 +208,49 @@ worker_names() {
   return 0
 }
 
+# ---- nats-server, or the nodes of a local cluster -------------------------
+# One server runs as `nats` (run/nats.pid, run/nats.conf, run/nats.log); the
+# nodes of a local cluster (NATS_CLUSTER=3) as nats-1, nats-2, ... with their
+# own run/nats-<i>.conf, which includes run/nats.conf (the users) and adds
+# the node's name and routes.
+
+# The names of the nats-servers started here, running or not.
+nats_names() {
+  local f
+  for f in "$IGENTAI_RUN_DIR"/nats.pid "$IGENTAI_RUN_DIR"/nats-[0-9]*.pid; do
+    [ -e "$f" ] && basename "$f" .pid
+  done
+  return 0
+}
+
+# True when a nats-server started here runs.
+nats_running() {
+  local name
+  while read -r name; do
+    running "$name" && return 0
+  done < <(nats_names)
+  return 1
+}
+
+# Writes run/nats-I.conf for node I of NATS_CLUSTER: the shared rendered
+# configuration, plus the node's server name (JetStream clustering needs
+# one per node) and routes to every node (its own route is skipped).
+render_node_conf() {
+  local i="$1" routes j
+  routes="$(for j in $(seq 0 $((NATS_CLUSTER - 1))); do printf 'nats-route://127.0.0.1:%s\n' $((NATS_ROUTE_PORT + j)); done | paste -sd, - | sed 's/,/, /g')"
+  cat >"$IGENTAI_RUN_DIR/nats-$i.conf" <<CONF
+# Node $i of the local igentai NATS cluster, written by scripts/start-nats.sh.
+include ./nats.conf
+
+server_name: n$i
+cluster {
+  name: igentai
+  listen: 127.0.0.1:$((NATS_ROUTE_PORT + i - 1))
+  routes: [$routes]
+}
+CONF
+}
+
 # Stops everything in order: workers first (they finish their calls and
 # publish what they hold), then the coordinator once it has ingested what
 # the workers published (it commits on exit), then the dashboard, and
@@ -205,10 +259,13 @@ stop_all() {
   local workers=()
   mapfile -t workers < <(worker_names)
   [ "${#workers[@]}" -gt 0 ] && stop_named "${workers[@]}"
-  if running coordinator && running nats; then wait_ingested; fi
+  if running coordinator && nats_running; then wait_ingested; fi
   stop_named coordinator
   stop_named dashboard
-  stop_named nats
+  local servers=()
+  mapfile -t servers < <(nats_names)
+  [ "${#servers[@]}" -gt 0 ] && stop_named "${servers[@]}"
+  return 0
 }
 
 # Waits (up to 15 s) until the coordinator reports no batch left to read.
@@ -382,16 +439,25 @@ render_nats_conf() {
   mv "$out.tmp.$$" "$out"
 }
 
-# Makes the running nats-server read $IGENTAI_RUN_DIR/nats.conf again (it
-# keeps its clients) and waits (bounded) until it says it did.
+# Makes every running nats-server started here (one, or each node of a
+# local cluster) read its configuration again (it keeps its clients) and
+# waits (bounded) until each says it did.
 reload_nats() {
-  local pid log="$IGENTAI_RUN_DIR/nats.log" before tries=100
-  pid="$(pid_of nats)" || return 0
+  local name
+  while read -r name; do
+    running "$name" && reload_one "$name"
+  done < <(nats_names)
+  return 0
+}
+
+reload_one() {
+  local name="$1" pid log="$IGENTAI_RUN_DIR/$1.log" before tries=100
+  pid="$(pid_of "$name")" || return 0
   before="$(grep -c 'Reloaded server configuration' "$log" 2>/dev/null || true)"
-  kill -HUP "$pid" 2>/dev/null || die "could not signal nats-server (pid $pid) to reload"
+  kill -HUP "$pid" 2>/dev/null || die "could not signal $name (pid $pid) to reload"
   while [ "$(grep -c 'Reloaded server configuration' "$log" 2>/dev/null || true)" -le "${before:-0}" ]; do
     tries=$((tries - 1))
-    [ "$tries" -gt 0 ] || die "nats-server did not reload its configuration (see $log)"
+    [ "$tries" -gt 0 ] || die "$name did not reload its configuration (see $log)"
     sleep 0.1
   done
 }

@@ -56,11 +56,16 @@ mkdir -p "$IGENTAI_RUN_DIR"
 # ---- the roles, each startable again by name ------------------------------
 
 roles=(nats coordinator dashboard)
+# A local cluster (NATS_CLUSTER=3): each node is a role, restarted alone.
+if [ "$NATS_CLUSTER" -gt 1 ]; then
+  roles=(coordinator dashboard)
+  for i in $(seq 1 "$NATS_CLUSTER"); do roles+=("nats-$i"); done
+fi
 for i in $(seq 1 "$worker_count"); do roles+=("worker-$i"); done
 
 start_role() {
   case "$1" in
-    nats) "$IGENTAI_ROOT/scripts/start-nats.sh" ;;
+    nats | nats-*) "$IGENTAI_ROOT/scripts/start-nats.sh" ;;
     coordinator)
       start_bg_as coordinator coordinator "$IGENTAI_BIN/coordinator" --nats-url "$NATS_URL" --data-dir "$IGENTAI_DATA_DIR" ;;
     dashboard)

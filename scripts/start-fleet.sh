@@ -29,7 +29,7 @@ for i in $(seq 1 "$count"); do
     worker_password "$id" >/dev/null
   fi
 done
-if [ "$created" = 1 ] && running nats; then
+if [ "$created" = 1 ] && nats_running; then
   render_nats_conf
   reload_nats
 fi

@@ -19,7 +19,7 @@ async fn a_stream_that_could_drop_batches_is_refused() {
     let js = jetstream::new(nats.client().await);
     // As an operator might have made it by hand: keeps everything, and
     // drops the oldest unread batches when full.
-    let mut unsafe_config = igentai_client::stream::candidates();
+    let mut unsafe_config = igentai_client::stream::candidates(1);
     unsafe_config.retention = stream::RetentionPolicy::Limits;
     unsafe_config.discard = stream::DiscardPolicy::Old;
     js.create_stream(unsafe_config).await.unwrap();

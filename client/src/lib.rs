@@ -1,10 +1,12 @@
-//! The NATS connection every igentai role opens: where (`--nats-url`) and
-//! as whom (`--nats-user`/`--nats-password`, `--nats-token` or
+//! The NATS connection every igentai role opens: where (`--nats-url`, one
+//! URL or a comma-separated list of a cluster's nodes) and as whom (`--nats-user`/`--nats-password`, `--nats-token` or
 //! `--nats-creds`), each with an environment fallback.
 //!
 //! Credentials never go in the URL (async-nats ignores them there, so a
 //! URL with credentials is refused with a clear error) and never appear in
-//! `Debug` output or logs. Each role gets its own inbox prefix
+//! `Debug` output or logs. With a list, the client starts with whichever
+//! node answers and moves to another when its node dies: the first node
+//! being down at start is no different from it dying later. Each role gets its own inbox prefix
 //! (`_INBOX.<role>`), so `nats.conf` can let a role read only its own
 //! replies.
 
@@ -46,7 +48,9 @@ impl std::str::FromStr for Secret {
 /// Where and as whom to connect.
 #[derive(Debug, Clone, Args)]
 pub struct NatsArgs {
-    /// NATS server URL (no credentials in it: use the flags below).
+    /// NATS server URL, or a comma-separated list of a cluster's nodes
+    /// (`nats://h1:4222,nats://h2:4222`); no credentials in them: use the
+    /// flags below.
     #[arg(
         long = "nats-url",
         env = "NATS_URL",
@@ -86,17 +90,7 @@ impl NatsArgs {
     /// Connect options for `role` (`coordinator`, `worker`, `dashboard`,
     /// `operator`), after checking the settings make sense.
     pub async fn options(&self, role: &str) -> anyhow::Result<async_nats::ConnectOptions> {
-        if let Some((_, rest)) = self.url.split_once("://")
-            && rest
-                .split('/')
-                .next()
-                .is_some_and(|host| host.contains('@'))
-        {
-            bail!(
-                "the NATS URL must not hold credentials (the client ignores them): \
-                 use --nats-user/--nats-password, --nats-token or --nats-creds"
-            );
-        }
+        self.servers()?;
         let methods = [
             self.user.is_some(),
             self.token.is_some(),
@@ -128,6 +122,12 @@ impl NatsArgs {
         Ok(options)
     }
 
+    /// The servers of `--nats-url`, in order: each one a URL without
+    /// credentials.
+    pub fn servers(&self) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
+        parse_servers(&self.url)
+    }
+
     /// Connects as `role` under the connection name `name` (shown by the
     /// server's monitoring), retrying forever in the background: a role may
     /// start before nats-server and must outlive its restarts.
@@ -140,7 +140,7 @@ impl NatsArgs {
             .event_callback(|event| async move {
                 tracing::info!(%event, "nats connection event");
             })
-            .connect(&self.url)
+            .connect(self.servers()?)
             .await
             .with_context(|| format!("connect to NATS at {}", self.url))
     }
@@ -155,10 +155,36 @@ impl NatsArgs {
             .await?
             .name(format!("igentai-{role}"))
             .connection_timeout(timeout)
-            .connect(&self.url)
+            .connect(self.servers()?)
             .await
             .with_context(|| format!("connect to NATS at {}", self.url))
     }
+}
+
+/// Parses a comma-separated list of NATS URLs (a bare `host:port` means
+/// `nats://host:port`), refusing an empty list, an unparsable entry and
+/// credentials in any of them.
+pub fn parse_servers(list: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
+    let mut servers = Vec::new();
+    for url in list.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        // Checked on the text too: a URL that does not parse may still
+        // carry a password, which must not be echoed back.
+        let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+        if authority.split('/').next().is_some_and(|h| h.contains('@')) {
+            bail!(
+                "the NATS URL must not hold credentials (the client ignores them): \
+                 use --nats-user/--nats-password, --nats-token or --nats-creds"
+            );
+        }
+        let server = url
+            .parse::<async_nats::ServerAddr>()
+            .map_err(|e| anyhow::anyhow!("bad NATS URL {url:?} in --nats-url/NATS_URL: {e}"))?;
+        servers.push(server);
+    }
+    if servers.is_empty() {
+        bail!("--nats-url/NATS_URL names no server");
+    }
+    Ok(servers)
 }
 
 #[cfg(test)]
@@ -218,6 +244,45 @@ mod tests {
                 .is_ok()
         );
         assert!(args(&[]).options("worker").await.is_ok());
+    }
+
+    /// The servers `list` parses to (as `host:port`), or the start of the
+    /// error.
+    fn check(list: &str, expected: Result<&[&str], &str>) {
+        let got = parse_servers(list).map(|servers| {
+            servers
+                .iter()
+                .map(|s| format!("{}:{}", s.host(), s.port()))
+                .collect::<Vec<_>>()
+        });
+        match (got, expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{list}"),
+            (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{list}: {e}"),
+            (got, want) => panic!("{list}: got {got:?}, expected {want:?}"),
+        }
+    }
+
+    #[test]
+    fn url_lists() {
+        check("nats://127.0.0.1:4222", Ok(&["127.0.0.1:4222"]));
+        check("nats://h1", Ok(&["h1:4222"]));
+        check("h1:5000", Ok(&["h1:5000"]));
+        check(
+            "nats://h1:4222,nats://h2:4223, nats://h3:4224 ,",
+            Ok(&["h1:4222", "h2:4223", "h3:4224"]),
+        );
+        check(
+            "nats://h1:4222,http://h2:4222",
+            Err("bad NATS URL \"http://h2:4222\""),
+        );
+        check("nats://h1:notaport", Err("bad NATS URL"));
+        check(
+            "nats://h1:4222,nats://bob:pw@h2:4222",
+            Err("must not hold credentials"),
+        );
+        check("nats://tok@h1", Err("must not hold credentials"));
+        check("", Err("names no server"));
+        check(" , ", Err("names no server"));
     }
 
     #[test]

@@ -13,8 +13,9 @@ use igentai_protocol::subjects;
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 
 /// The candidate stream: file-backed work queue, refusing rather than
-/// dropping when full, deduplicating retried publishes by `Nats-Msg-Id`.
-pub fn candidates() -> Config {
+/// dropping when full, deduplicating retried publishes by `Nats-Msg-Id`,
+/// kept on `replicas` nodes of a cluster (1 on a single server).
+pub fn candidates(replicas: usize) -> Config {
     Config {
         name: subjects::STREAM.to_string(),
         subjects: vec![subjects::CANDIDATES_ALL.to_string()],
@@ -26,6 +27,7 @@ pub fn candidates() -> Config {
         max_bytes: 8 * 1024 * 1024 * 1024,
         max_message_size: 1024 * 1024,
         duplicate_window: DUPLICATE_WINDOW,
+        num_replicas: replicas.max(1),
         ..Default::default()
     }
 }
@@ -74,7 +76,7 @@ mod tests {
     use super::*;
 
     fn check(change: impl FnOnce(&mut Config), problem: Option<&str>) {
-        let mut config = candidates();
+        let mut config = candidates(1);
         change(&mut config);
         let problems = unsafe_settings(&config);
         match problem {
@@ -90,6 +92,7 @@ mod tests {
     fn drops_and_losses_are_named() {
         check(|_| {}, None);
         check(|c| c.max_bytes = 1 << 30, None);
+        check(|c| c.num_replicas = 3, None);
         check(|c| c.storage = StorageType::Memory, Some("memory"));
         check(|c| c.retention = RetentionPolicy::Limits, Some("retention"));
         check(|c| c.discard = DiscardPolicy::Old, Some("discard"));

@@ -40,6 +40,11 @@ pub enum Command {
     },
 }
 
+/// The lease TTL on one nats-server.
+pub const LEASE_TTL_MS: u64 = 10_000;
+/// The lease TTL on a cluster, where the lease's node may die.
+pub const CLUSTER_LEASE_TTL_MS: u64 = 30_000;
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     #[command(flatten)]
@@ -85,9 +90,17 @@ pub struct Config {
     /// the candidate stream expires this long after its last renewal
     /// (renewed every third of it): how long a standby on another data dir
     /// waits after the owner was killed. Set when the lease bucket is
-    /// created; an existing bucket keeps its own.
-    #[arg(long, env = "IGENTAI_LEASE_TTL_MS", default_value_t = 10_000)]
-    pub lease_ttl_ms: u64,
+    /// created; an existing bucket keeps its own. Default 10 s on one
+    /// nats-server, 30 s on a cluster (see `lease_ttl`).
+    #[arg(long, env = "IGENTAI_LEASE_TTL_MS")]
+    pub lease_ttl_ms: Option<u64>,
+
+    /// Copies of the candidate stream and of the coordinator's buckets:
+    /// `auto` (min(3, nodes of the NATS cluster)) or a count; a count the
+    /// cluster cannot place stops the coordinator with an error. An
+    /// existing stream with fewer copies is grown to it.
+    #[arg(long, env = "IGENTAI_STREAM_REPLICAS", default_value = "auto")]
+    pub stream_replicas: crate::replicas::Replicas,
 
     /// How often a worker's avoid hint is refreshed.
     #[arg(long, env = "IGENTAI_AVOID_REFRESH_MS", default_value_t = steer::AVOID_REFRESH_MS)]
@@ -114,10 +127,19 @@ impl Config {
         Duration::from_millis(self.commit_interval_ms)
     }
 
-    /// The lease TTL, at least a second so that renewing it every third of
-    /// it stays cheap.
-    pub fn lease_ttl(&self) -> Duration {
-        Duration::from_millis(self.lease_ttl_ms.max(1_000))
+    /// The lease TTL for a lease kept in `replicas` copies, at least a
+    /// second so that renewing it every third of it stays cheap. A
+    /// replicated lease is unanswered while its node's successor is
+    /// elected (about 5 s, measured in tests/cluster.rs), and a lease
+    /// unrenewed for two thirds of its TTL is given up: on a cluster the
+    /// default outlasts an election.
+    pub fn lease_ttl(&self, replicas: usize) -> Duration {
+        let default = if replicas > 1 {
+            CLUSTER_LEASE_TTL_MS
+        } else {
+            LEASE_TTL_MS
+        };
+        Duration::from_millis(self.lease_ttl_ms.unwrap_or(default).max(1_000))
     }
 
     pub fn stop_timeout(&self) -> Duration {

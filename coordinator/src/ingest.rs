@@ -578,13 +578,15 @@ pub struct UnsafeStream {
     pub problems: String,
 }
 
-/// Creates (or finds and checks) the candidate stream and the
-/// coordinator's durable consumer, and starts pulling from it.
-pub async fn open_stream(js: &jetstream::Context) -> anyhow::Result<pull::Stream> {
+/// Creates (or finds and checks) the candidate stream with `replicas`
+/// copies (growing an existing one with fewer) and the coordinator's
+/// durable consumer, and starts pulling from it.
+pub async fn open_stream(js: &jetstream::Context, replicas: usize) -> anyhow::Result<pull::Stream> {
     let mut stream = js
-        .get_or_create_stream(igentai_client::stream::candidates())
+        .get_or_create_stream(igentai_client::stream::candidates(replicas))
         .await
         .context("create or find the candidate stream")?;
+    crate::replicas::grow(js, &mut stream, replicas).await?;
     let info = stream
         .info()
         .await

@@ -27,6 +27,7 @@ pub mod owner;
 pub mod ownership;
 pub mod partitions;
 pub mod record;
+pub mod replicas;
 pub mod run;
 pub mod runs_kv;
 pub mod service;

@@ -78,9 +78,14 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The lease bucket, created with entries expiring after `ttl` when
-    /// missing. An existing bucket keeps the TTL it was created with.
-    pub async fn bucket(js: &jetstream::Context, ttl: Duration) -> anyhow::Result<kv::Store> {
+    /// The lease bucket, created with entries expiring after `ttl` and
+    /// `replicas` copies when missing (a lease kept on one node dies with
+    /// it). An existing bucket keeps the TTL it was created with.
+    pub async fn bucket(
+        js: &jetstream::Context,
+        ttl: Duration,
+        replicas: usize,
+    ) -> anyhow::Result<kv::Store> {
         if let Ok(store) = js.get_key_value(LEASE_BUCKET).await {
             return Ok(store);
         }
@@ -90,6 +95,7 @@ impl Lease {
             history: 1,
             max_age: ttl,
             storage: jetstream::stream::StorageType::File,
+            num_replicas: replicas,
             ..Default::default()
         })
         .await
@@ -212,6 +218,7 @@ pub async fn acquire(
     js: &jetstream::Context,
     data_dir: &Path,
     ttl: Duration,
+    replicas: usize,
     standby: bool,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<Ownership>> {
@@ -234,7 +241,7 @@ pub async fn acquire(
         if let Some(held) = lock.take() {
             let attempt = match &store {
                 Some(s) => Lease::try_take(s, &me, ttl).await,
-                None => match Lease::bucket(js, ttl).await {
+                None => match Lease::bucket(js, ttl, replicas).await {
                     Ok(s) => Lease::try_take(store.insert(s), &me, ttl).await,
                     Err(e) => Err(e),
                 },

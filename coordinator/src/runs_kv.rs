@@ -18,8 +18,8 @@ pub const RUNS_BUCKET: &str = "igentai_runs";
 /// timestamp).
 pub const CURRENT: &str = "current";
 
-/// The bucket, created when missing.
-pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
+/// The bucket, created with `replicas` copies when missing.
+pub async fn bucket(js: &jetstream::Context, replicas: usize) -> anyhow::Result<kv::Store> {
     if let Ok(store) = js.get_key_value(RUNS_BUCKET).await {
         return Ok(store);
     }
@@ -28,6 +28,7 @@ pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
         description: "runs started by a coordinator: run id -> topic".to_string(),
         history: 1,
         storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas,
         ..Default::default()
     })
     .await

@@ -147,6 +147,14 @@ pub fn status_line(s: &MetricsSnapshot, width: usize) -> String {
         None => usd(t.cost_usd),
     });
     parts.push(duration(t.elapsed_s));
+    // On a cluster, where the candidate stream is led from: a leaderless
+    // stream is a stalled fleet.
+    if let Some(stream) = s.streams.iter().find(|st| st.replicas > 1) {
+        parts.push(match &stream.leader {
+            Some(leader) => format!("R{} leader {leader}", stream.replicas),
+            None => format!("R{} no leader", stream.replicas),
+        });
+    }
     fit(&parts.join("  "), width)
 }
 
@@ -381,6 +389,19 @@ mod tests {
         check(
             serde_json::json!({"totals": {"unique": 7, "unique_per_min": 3.25, "cost_usd": 0.004, "elapsed_s": 7300.0, "uniqueness_ratio": 0.05}}),
             "running  \"Paris attractions\"  7 unique  3.2/min  5.0% new  $0.0040  2h01m",
+        );
+        // On a cluster: the stream's copies and leader.
+        check(
+            serde_json::json!({"streams": [{"name": "IGENTAI_CANDIDATES", "replicas": 3, "leader": "n2"}]}),
+            "running  \"Paris attractions\"  1,234 unique  812/min  41% new  $0.23  1m32s  R3 leader n2",
+        );
+        check(
+            serde_json::json!({"streams": [{"name": "IGENTAI_CANDIDATES", "replicas": 3}]}),
+            "running  \"Paris attractions\"  1,234 unique  812/min  41% new  $0.23  1m32s  R3 no leader",
+        );
+        check(
+            serde_json::json!({"streams": [{"name": "IGENTAI_CANDIDATES", "replicas": 1, "leader": "x"}]}),
+            "running  \"Paris attractions\"  1,234 unique  812/min  41% new  $0.23  1m32s",
         );
         // Past the target the bar is full, not longer.
         let s = snapshot(1, "running", serde_json::json!({"run": {"target": 1000}}));

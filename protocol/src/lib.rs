@@ -17,7 +17,7 @@ pub use control::{
 };
 pub use metrics::{
     ArmStats, Estimate, ItemsEvent, MetricsSnapshot, NewItem, PartitionStats, ProviderStats,
-    RunInfo, RunState, Totals, WorkerStats, Yield,
+    RunInfo, RunState, StreamPeer, StreamStatus, Totals, WorkerStats, Yield,
 };
 pub use work::{
     Assignment, CandidateBatch, Heartbeat, PartitionReply, PartitionRequest, ProviderHealth,

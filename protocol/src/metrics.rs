@@ -233,6 +233,35 @@ pub struct MetricsSnapshot {
     /// cleared once things work again.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The JetStream streams the coordinator depends on: where their
+    /// copies are and which node leads them.
+    #[serde(default)]
+    pub streams: Vec<StreamStatus>,
+}
+
+/// A JetStream stream's replication as its info reports it: the candidate
+/// stream survives the loss of a node when `replicas` is 3 and every peer
+/// is current.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamStatus {
+    pub name: String,
+    /// Copies the stream is configured to keep.
+    pub replicas: usize,
+    /// The node (server name) that leads the stream; `None` on a single
+    /// server without a name, or while a new leader is being elected.
+    #[serde(default)]
+    pub leader: Option<String>,
+    /// The other nodes holding a copy, with whether each is up to date.
+    #[serde(default)]
+    pub peers: Vec<StreamPeer>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPeer {
+    pub name: String,
+    pub current: bool,
+    #[serde(default)]
+    pub offline: bool,
 }
 
 /// Published on `igentai.items` for each ingested batch with new items.

@@ -15,6 +15,10 @@
 //! synchronise. A process's output goes to a log file that is printed when a
 //! test fails, so a red CI run shows what each process said.
 //!
+//! [`NatsCluster`] (in `cluster.rs`) is several such servers routed into one
+//! cluster; both are [`Nats`], what the shared helpers need to start a
+//! binary against either.
+//!
 //! [`LlamaServer`] (in `llama.rs`) is a real small language model behind an
 //! OpenAI-compatible server, for tests of what real answers turn into.
 
@@ -27,8 +31,29 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod cluster;
 pub mod llama;
+pub use cluster::NatsCluster;
 pub use llama::LlamaServer;
+
+/// What starting a binary needs from a single server or a cluster: the
+/// `NATS_URL` to give it, and a user for a worker.
+pub trait Nats {
+    /// The `NATS_URL` of a role: one URL, or every node's, comma-separated.
+    fn urls(&self) -> String;
+    /// Gives worker `id` its own user (see [`NatsServer::add_worker`]).
+    fn add_worker(&self, id: &str) -> impl Future<Output = WorkerIdentity>;
+}
+
+impl Nats for NatsServer {
+    fn urls(&self) -> String {
+        self.url.clone()
+    }
+
+    async fn add_worker(&self, id: &str) -> WorkerIdentity {
+        NatsServer::add_worker(self, id).await
+    }
+}
 
 /// Where `cargo` put the workspace binaries: the test executable lives in
 /// `target/<profile>/deps/`, the binaries one level up.

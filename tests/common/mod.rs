@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use igentai_protocol::{CandidateBatch, MetricsSnapshot, VERSION, decode_reply, subjects};
-use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
+use testkit::{Nats, NatsServer, Proc, Role, bin_path, creds, wait_for};
 
 pub struct Fleet {
     pub dir: tempfile::TempDir,
@@ -171,8 +171,9 @@ pub fn spawn_coordinator_with(
 }
 
 /// A sim worker, logged in as its own user `worker-<id>`.
-pub async fn spawn_worker(dir: &Path, nats: &NatsServer, id: &str) -> Proc {
+pub async fn spawn_worker(dir: &Path, nats: &impl Nats, id: &str) -> Proc {
     let identity = nats.add_worker(id).await;
+    let urls = nats.urls();
     let [user, password] = identity.env();
     Proc::spawn(
         id,
@@ -186,7 +187,7 @@ pub async fn spawn_worker(dir: &Path, nats: &NatsServer, id: &str) -> Proc {
             "40",
         ],
         &[
-            ("NATS_URL", nats.url.as_str()),
+            ("NATS_URL", urls.as_str()),
             user,
             password,
             ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),

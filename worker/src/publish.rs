@@ -15,8 +15,14 @@ use tokio_util::sync::CancellationToken;
 use crate::counters::Counters;
 use crate::rng::{Rng, entropy};
 
-/// How long to wait for the stream's acknowledgement of one attempt.
-const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the stream's acknowledgement of one attempt. On a
+/// cluster, a publish the stream's leader took and died with is never
+/// acknowledged while the worker's own connection stays up: only this
+/// timeout ends the wait, so it bounds how long a dead node stalls a
+/// worker (with the new leader's election, about 5 s; tests/cluster.rs
+/// measures it). An acknowledgement normally takes milliseconds, and a
+/// retry with the same id is stored once.
+const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Publishes until acknowledged; false when `give_up` fired first.
 pub async fn publish(

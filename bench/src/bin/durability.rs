@@ -91,7 +91,7 @@ async fn measure(dir: &Path, always: bool, args: &Args) -> anyhow::Result<Rates>
     })
     .await;
     let js = jetstream::new(client);
-    js.get_or_create_stream(igentai_client::stream::candidates())
+    js.get_or_create_stream(igentai_client::stream::candidates(1))
         .await
         .context("create the candidate stream")?;
     let payload = bytes::Bytes::from(vec![b'x'; BATCH_BYTES]);

@@ -150,6 +150,7 @@ fn snapshot(seq: u64, workers: usize) -> anyhow::Result<Vec<u8>> {
             f2: 5_000,
         }),
         last_error: None,
+        streams: Vec::new(),
     };
     Ok(serde_json::to_vec(&snapshot)?)
 }

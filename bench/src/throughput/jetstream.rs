@@ -16,7 +16,7 @@ const WINDOW: usize = 1024;
 
 /// The candidate stream with the coordinator's own configuration.
 pub async fn create_stream(js: &jetstream::Context) -> anyhow::Result<jetstream::stream::Stream> {
-    js.get_or_create_stream(igentai_client::stream::candidates())
+    js.get_or_create_stream(igentai_client::stream::candidates(1))
         .await
         .context("create the candidate stream")
 }

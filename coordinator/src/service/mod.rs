@@ -71,12 +71,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .connect("coordinator", "igentai-coordinator")
         .await?;
     let js = jetstream::new(client.clone());
+    // Copies of the stream and the buckets: decided once, from the cluster.
+    let Some(replicas) =
+        crate::replicas::decide(&client, config.stream_replicas, &shutdown).await?
+    else {
+        return Ok(());
+    };
     // One writer: nothing below (control, the stream, the data dir) before
     // this coordinator owns the data dir and the stream.
     let ownership = ownership::acquire(
         &js,
         &config.data_dir,
-        config.lease_ttl(),
+        config.lease_ttl(replicas),
+        replicas,
         config.standby,
         &shutdown,
     )
@@ -92,19 +99,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let (results_tx, mut results_rx) = mpsc::channel(256);
 
     let setup = async {
-        let Some(batches) = open_stream_retrying(&js, &shutdown).await? else {
+        let Some(batches) = open_stream_retrying(&js, replicas, &shutdown).await? else {
             return Ok(None);
         };
         // Runs another coordinator started (on another data dir) are known
         // too, and its current run is carried on.
-        let runs = crate::runs_kv::bucket(&js).await?;
+        let runs = crate::runs_kv::bucket(&js, replicas).await?;
         let shared = crate::runs_kv::current(&runs).await?;
-        let ledger = Ledger::open(&js, 1).await?;
+        let ledger = Ledger::open(&js, replicas).await?;
         let mut state =
             Coordinator::new(config.clone(), client.clone(), results_tx, ledger, shared).await?;
         let known = crate::runs_kv::learn(&runs, &mut state.admission).await?;
         tracing::debug!(runs = known, "runs known from NATS");
         state.runs = Some(runs);
+        state.replicas = replicas;
+        state.streams = crate::replicas::watch_streams(
+            js.clone(),
+            vec![
+                subjects::STREAM.to_string(),
+                subjects::ITEMS_STREAM.to_string(),
+            ],
+            shutdown.clone(),
+        );
         anyhow::Ok(Some((batches, state)))
     };
     let (mut batches, mut state) = match setup.await {
@@ -168,7 +184,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 }
                 None => {
                     tracing::warn!("candidate stream ended; reopening");
-                    match open_stream_retrying(&js, &shutdown).await? {
+                    match open_stream_retrying(&js, replicas, &shutdown).await? {
                         Some(s) => batches = s,
                         None => break,
                     }
@@ -235,11 +251,12 @@ async fn sleep_until(at: Option<Instant>) {
 /// existing stream that could lose batches is an error ([`UnsafeStream`]).
 async fn open_stream_retrying(
     js: &jetstream::Context,
+    replicas: usize,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<async_nats::jetstream::consumer::pull::Stream>> {
     let mut delay = Duration::from_millis(200);
     loop {
-        match open_stream(js).await {
+        match open_stream(js, replicas).await {
             Ok(stream) => return Ok(Some(stream)),
             Err(e) if e.is::<UnsafeStream>() => return Err(e),
             Err(e) => {
@@ -269,6 +286,11 @@ struct Coordinator {
     runs: Option<async_nats::jetstream::kv::Store>,
     /// The current run as last shared there.
     shared_run: Option<Run>,
+    /// Copies of each stream and bucket the coordinator creates
+    /// (`replicas.rs`).
+    replicas: usize,
+    /// The streams' replication, read in the background (`replicas.rs`).
+    streams: tokio::sync::watch::Receiver<Vec<igentai_protocol::StreamStatus>>,
     seq: u64,
     last_error: Option<String>,
     last_command_ms: HashMap<String, u64>,
@@ -336,6 +358,8 @@ impl Coordinator {
             admission,
             runs: None,
             shared_run: shared,
+            replicas: 1,
+            streams: tokio::sync::watch::channel(Vec::new()).1,
             seq: 0,
             last_error: None,
             sightings_saved_ms: now_ms(),
@@ -628,6 +652,7 @@ impl Coordinator {
         let mut partitions = self.stats.partitions(now);
         self.steering.annotate(&mut partitions);
         let (weights, weights_version, weights_manual) = self.steering.weights();
+        let streams = self.streams.borrow().clone();
         MetricsSnapshot {
             v: VERSION,
             seq: self.seq,
@@ -648,7 +673,9 @@ impl Coordinator {
             last_error: self
                 .last_error
                 .clone()
-                .or_else(|| self.ingest.open_error().map(str::to_string)),
+                .or_else(|| self.ingest.open_error().map(str::to_string))
+                .or_else(|| crate::replicas::problem(&streams, self.replicas)),
+            streams,
         }
     }
 

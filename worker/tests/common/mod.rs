@@ -67,7 +67,7 @@ pub type ErrorCase = (&'static str, ResponseTemplate, fn(&LlmError) -> bool, boo
 /// deduplicates by `Nats-Msg-Id`.
 pub async fn create_stream(client: &async_nats::Client) -> async_nats::jetstream::stream::Stream {
     async_nats::jetstream::new(client.clone())
-        .create_stream(igentai_client::stream::candidates())
+        .create_stream(igentai_client::stream::candidates(1))
         .await
         .expect("create the candidate stream")
 }
