@@ -38,6 +38,9 @@ use crate::topic::{Apply, Scratch};
 /// for the commit interval.
 pub const MAX_PENDING: usize = 512;
 
+/// Ledger entries applied between two writes of a restoring folder.
+const RESTORE_FLUSH: usize = 100_000;
+
 /// What became of one stream message.
 pub enum Ingested {
     /// Read and deduplicated; waits for the next commit to be acknowledged.
@@ -418,18 +421,22 @@ async fn catch_up(ledger: &Ledger, name: &str, topic: &mut Topic) -> io::Result<
     let after = ledger::mark(&dir, &subject);
     let started = std::time::Instant::now();
     let mut apply = Apply::default();
+    let mut applied = 0usize;
     let read = ledger
         .read_after(&subject, after, |kind, line| {
             topic.apply(kind, line, &mut apply);
-            Ok(())
+            applied += 1;
+            // Written as it goes, so a large topic is not held in memory;
+            // a crash before the mark moves only means reading it again.
+            match applied % RESTORE_FLUSH {
+                0 => write_applied(topic),
+                _ => Ok(()),
+            }
         })
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("read the items ledger: {e}")))?;
     topic.finish_apply(&mut apply);
-    if let Some(pending) = topic.batches.take_for_sync()? {
-        pending.write_and_sync()?;
-    }
-    topic.store.commit()?;
+    write_applied(topic)?;
     if !read.held && (!topic.store.is_empty() || !topic.batches.is_empty()) {
         let (entries, last) = backfill(ledger, name, &subject, &dir).await?;
         ledger::set_mark(&dir, &subject, last)?;
@@ -456,6 +463,15 @@ async fn catch_up(ledger: &Ledger, name: &str, topic: &mut Topic) -> io::Result<
         );
     }
     Ok(())
+}
+
+/// Writes and syncs what applying ledger entries appended: batch lines
+/// first, as ingest does.
+fn write_applied(topic: &mut Topic) -> io::Result<()> {
+    if let Some(pending) = topic.batches.take_for_sync()? {
+        pending.write_and_sync()?;
+    }
+    topic.store.commit()
 }
 
 /// Publishes every line of the folder `dir` (its batch log, then its item
