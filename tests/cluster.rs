@@ -163,20 +163,27 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
     // The predetermined stream, published as a worker does (retried with
     // the same id until acknowledged); when each batch was acknowledged.
     let (batches, expected) = candidate_stream();
+    // It publishes the first half, then waits for the kill, so the second
+    // half rides the failover however fast the first went.
     let acks: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let killed_signal = Arc::new(tokio::sync::Notify::new());
     let publisher = {
         let (js, run_id, acks) = (js.clone(), run_id.clone(), acks.clone());
+        let killed_signal = killed_signal.clone();
         tokio::spawn(async move {
             for (i, items) in batches.iter().enumerate() {
+                if i == BATCHES / 2 {
+                    killed_signal.notified().await;
+                }
                 let items: Vec<&str> = items.iter().map(String::as_str).collect();
                 publish_batch(&js, &batch(&format!("c{i}"), &run_id, TOPIC, "sim", &items)).await;
                 acks.lock().unwrap().push(Instant::now());
             }
         })
     };
-    wait_for("a quarter of the batches", Duration::from_secs(120), || {
+    wait_for("half of the batches", Duration::from_secs(120), || {
         let n = acks.lock().unwrap().len();
-        async move { (n >= BATCHES / 4).then_some(()) }
+        async move { (n >= BATCHES / 2).then_some(()) }
     })
     .await;
     let started = Instant::now();
@@ -195,6 +202,7 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
         .expect("the stream has a leader");
     let killed = Instant::now();
     cluster.kill9(victim);
+    killed_signal.notify_one();
     // The longest pause in each worker's acknowledged batches from the
     // kill on, once each had a few more.
     let workers_stall = wait_for(

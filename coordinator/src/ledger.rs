@@ -167,13 +167,15 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Finds or creates the items stream with `replicas` copies.
+    /// Finds or creates the items stream with `replicas` copies (growing
+    /// an existing one with fewer).
     pub async fn open(js: &jetstream::Context, replicas: usize) -> anyhow::Result<Ledger> {
         use anyhow::Context;
-        let stream = js
+        let mut stream = js
             .get_or_create_stream(stream_config(replicas))
             .await
             .context("create or find the items stream")?;
+        crate::replicas::grow(js, &mut stream, replicas).await?;
         Ok(Ledger {
             js: js.clone(),
             stream,
@@ -251,8 +253,16 @@ impl Ledger {
                 }
             }
         }
-        for (entry, ack) in acks {
-            match ack.await {
+        // Awaited together: each acknowledgement's timeout starts when it
+        // is first awaited, so one after the other a chunk lost with a
+        // connection would wait out every timeout in turn.
+        let acked = futures::future::join_all(
+            acks.into_iter()
+                .map(|(entry, ack)| async move { (entry, ack.await) }),
+        )
+        .await;
+        for (entry, ack) in acked {
+            match ack {
                 Ok(ack) => *highest = (*highest).max(ack.sequence),
                 Err(e) => {
                     tracing::debug!(error = %e, "items stream did not acknowledge");
