@@ -312,9 +312,17 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
     })
     .await;
     assert_eq!(unique as usize, out.len());
+    // Every node knows the workers' users and permissions. A reply may be
+    // refused: the right to answer a request lives on the node that
+    // delivered it, so an answer sent after the worker failed over to
+    // another node is denied (the coordinator asks again).
     for w in &workers {
         let log = w.log_text();
-        assert!(!log.contains("Permissions Violation"), "{}", w.log_tail());
+        let denied: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("Permissions Violation") && !l.contains("_INBOX."))
+            .collect();
+        assert!(denied.is_empty(), "{denied:?}");
     }
 }
 
