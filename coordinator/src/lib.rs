@@ -28,6 +28,7 @@ pub mod ownership;
 pub mod partitions;
 pub mod record;
 pub mod replicas;
+pub mod restore;
 pub mod run;
 pub mod runs_kv;
 pub mod service;
