@@ -28,7 +28,6 @@ use crate::admission::Admission;
 use crate::batch::{self, Reject};
 use crate::batchlog::BatchLine;
 use crate::ledger::{self, Entry, Ledger, Marks, Outbox};
-use crate::normalize::normalize;
 use crate::stats::BatchOutcome;
 use crate::store::Recovery;
 use crate::topic::Scratch;
@@ -64,7 +63,9 @@ struct Syncing {
 
 pub struct Ingest {
     data_dir: PathBuf,
-    /// Open topics by normalized topic.
+    /// Open topics by topic key ([`key`]): every spelling of one topic
+    /// shares one open folder. Two would each hold what the other buffered
+    /// and not yet synced, and write it again.
     topics: HashMap<String, Topic>,
     /// Deduplicated and written to the buffers, waiting for a commit.
     pending: Vec<jetstream::Message>,
@@ -110,7 +111,7 @@ impl Ingest {
     /// catching it up with the items ledger: a fresh folder is restored
     /// from it (see `ledger.rs`).
     pub async fn open(&mut self, topic: &str) -> io::Result<&mut Topic> {
-        let key = normalize(topic);
+        let key = key(topic);
         if !self.topics.contains_key(&key) {
             let opened = match self.open_folder(topic).await {
                 Ok(opened) => opened,
@@ -392,7 +393,7 @@ impl Ingest {
     }
 
     pub fn get(&self, topic: &str) -> Option<&Topic> {
-        self.topics.get(&normalize(topic))
+        self.topics.get(&key(topic))
     }
 }
 
@@ -406,6 +407,11 @@ fn log_opened(topic: &str, opened: &Topic, recovery: &Recovery) {
         records_rebuilt = recovery.records_rebuilt,
         "opened topic folder"
     );
+}
+
+/// What open topics are keyed by: the key that picks the topic's folder.
+fn key(topic: &str) -> String {
+    crate::folders::topic_key(topic)
 }
 
 /// Acknowledges synced batches, then announces their new items.
@@ -493,4 +499,25 @@ pub async fn open_stream(js: &jetstream::Context, replicas: usize) -> anyhow::Re
         .messages()
         .await
         .context("start pulling candidate batches")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_spelling_of_a_topic_shares_one_open_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ingest = Ingest::new(dir.path().to_path_buf());
+        let dir_of = |t: &Topic| t.store.dir.clone();
+        let folder = dir_of(ingest.open("The Beatles songs").await.unwrap());
+        for spelling in ["Beatles songs", "the beatles-songs"] {
+            let open = ingest.get(spelling).map(dir_of);
+            assert_eq!(open, Some(folder.clone()), "{spelling}");
+        }
+        ingest.open("beatles songs").await.unwrap();
+        assert_eq!(ingest.topics().count(), 1);
+        ingest.open("Rare cheeses").await.unwrap();
+        assert_eq!(ingest.topics().count(), 2);
+    }
 }
