@@ -408,7 +408,9 @@ fn script(script: &str, args: &[&str], env: &[(&str, String)]) -> String {
 async fn the_scripts_start_reload_and_stop_a_local_cluster() {
     let dir = testkit::test_dir();
     let run = dir.path().join("run");
-    let (port, monitor, route) = (free_ports(3), free_ports(3), free_ports(3));
+    // One block of nine, so the three ranges cannot overlap.
+    let base = free_ports(9);
+    let (port, monitor, route) = (base, base + 3, base + 6);
     let env = [
         ("NATS_CLUSTER", "3".to_string()),
         ("NATS_PORT", port.to_string()),
@@ -445,7 +447,9 @@ async fn the_scripts_start_reload_and_stop_a_local_cluster() {
     );
     wait_for(
         "the cluster's JetStream",
-        Duration::from_secs(30),
+        // A meta leader is elected within seconds, or tens of seconds on
+        // a loaded 2-core machine running other clusters.
+        Duration::from_secs(90),
         || async { js.query_account().await.ok().map(|_| ()) },
     )
     .await;

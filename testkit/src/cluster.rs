@@ -151,7 +151,8 @@ impl NatsCluster {
         let js = async_nats::jetstream::new(self.client().await);
         crate::wait_for(
             "JetStream to elect a meta leader",
-            Duration::from_secs(30),
+            // Seconds, or tens of seconds on a loaded 2-core machine.
+            Duration::from_secs(90),
             || {
                 let js = js.clone();
                 async move { js.query_account().await.ok().map(|_| ()) }
