@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,8 +16,8 @@ use igentai_protocol::{MetricsSnapshot, RunState, subjects};
 use testkit::{NatsServer, wait_for};
 
 use common::{
-    batch, item_records, lines, publish_batch, spawn_coordinator_as, start_run, try_status,
-    wait_drained, wait_log, wait_stream,
+    batch, publish_batch, spawn_coordinator_as, start_run, try_status, wait_drained, wait_log,
+    wait_stream,
 };
 
 const TOPIC: &str = "Items that move hosts";
@@ -51,16 +51,7 @@ async fn publish(js: &jetstream::Context, run_id: &str, batches: &[(String, Vec<
 
 /// Every expected item exactly once, and `items.jsonl`'s seq = line number.
 fn check_output(data: &Path, expected: &BTreeSet<String>) {
-    let output = lines(&data.join(FOLDER).join("output.txt"));
-    let unique: HashSet<&String> = output.iter().collect();
-    assert_eq!(unique.len(), output.len(), "an item was written twice");
-    let got: BTreeSet<String> = output.iter().cloned().collect();
-    assert_eq!(&got, expected);
-    let records = item_records(&data.join(FOLDER).join("items.jsonl"));
-    assert_eq!(records.len(), output.len());
-    for (i, (r, item)) in records.iter().zip(&output).enumerate() {
-        assert_eq!((r.seq, &r.item), (i as u64 + 1, item));
-    }
+    common::check_folder(&data.join(FOLDER), expected);
 }
 
 /// The status once the coordinator counted `batches` batches.

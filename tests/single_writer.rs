@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -16,8 +16,8 @@ use coordinator::owner::{LEASE_BUCKET, LEASE_KEY, LOCK_FILE};
 use testkit::{NatsServer, bin_path, wait_for};
 
 use common::{
-    batch, coordinator_env, item_records, lines, lock_owner, log_has, publish_batch,
-    spawn_coordinator, spawn_coordinator_as, start_run, wait_drained, wait_log, wait_stream,
+    batch, coordinator_env, lock_owner, log_has, publish_batch, spawn_coordinator,
+    spawn_coordinator_as, start_run, wait_drained, wait_log, wait_stream,
 };
 
 const TOPIC: &str = "One writer items";
@@ -101,16 +101,7 @@ fn output_len(data: &Path) -> usize {
 
 /// Every expected item exactly once, and `items.jsonl`'s seq = line number.
 fn check_output(data: &Path, expected: &BTreeSet<String>) {
-    let output = lines(&data.join(FOLDER).join("output.txt"));
-    let unique: HashSet<&String> = output.iter().collect();
-    assert_eq!(unique.len(), output.len(), "an item was written twice");
-    let got: BTreeSet<String> = output.iter().cloned().collect();
-    assert_eq!(&got, expected);
-    let records = item_records(&data.join(FOLDER).join("items.jsonl"));
-    assert_eq!(records.len(), output.len());
-    for (i, (r, item)) in records.iter().zip(&output).enumerate() {
-        assert_eq!((r.seq, &r.item), (i as u64 + 1, item));
-    }
+    common::check_folder(&data.join(FOLDER), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -315,3 +315,18 @@ pub async fn wait_drained(js: &jetstream::Context, within: Duration) {
     })
     .await;
 }
+
+/// A topic folder holds every expected item exactly once, and
+/// `items.jsonl`'s `seq` is each item's line in `output.txt`.
+pub fn check_folder(folder: &Path, expected: &std::collections::BTreeSet<String>) {
+    let output = lines(&folder.join("output.txt"));
+    let unique: std::collections::HashSet<&String> = output.iter().collect();
+    assert_eq!(unique.len(), output.len(), "an item was written twice");
+    let got: std::collections::BTreeSet<String> = output.iter().cloned().collect();
+    assert_eq!(&got, expected);
+    let records = item_records(&folder.join("items.jsonl"));
+    assert_eq!(records.len(), output.len());
+    for (i, (r, item)) in records.iter().zip(&output).enumerate() {
+        assert_eq!((r.seq, &r.item), (i as u64 + 1, item));
+    }
+}
