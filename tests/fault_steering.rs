@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::normalize::normalize;
-use coordinator::store::ItemRecord;
+use coordinator::keys::normalize::normalize;
+use coordinator::topic::store::ItemRecord;
 use futures::StreamExt;
 use igentai_protocol::{
     Heartbeat, MetricsSnapshot, RunState, StartReply, WeightsUpdate, WorkerState, decode_reply,

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::stats::WHOLE_TOPIC;
-use coordinator::store::ItemRecord;
+use coordinator::run::stats::WHOLE_TOPIC;
+use coordinator::topic::store::ItemRecord;
 use igentai_protocol::{MetricsSnapshot, StartReply, subjects};
 use testkit::wait_for;
 

@@ -25,8 +25,8 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use coordinator::normalize::normalize;
-use coordinator::store::ItemRecord;
+use coordinator::keys::normalize::normalize;
+use coordinator::topic::store::ItemRecord;
 use igentai_protocol::{Assignment, MetricsSnapshot, RunState, StartReply, VERSION, decode_reply};
 use igentai_protocol::{WorkerState, subjects};
 use testkit::llama::MODEL_ALIAS;

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::store::ItemRecord;
+use coordinator::topic::store::ItemRecord;
 use testkit::wait_for;
 
 use common::{

@@ -12,7 +12,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::owner::{LEASE_BUCKET, LEASE_KEY, LOCK_FILE};
+use coordinator::replication::owner::{LEASE_BUCKET, LEASE_KEY, LOCK_FILE};
 use testkit::{NatsServer, bin_path, wait_for};
 
 use common::{

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::store::ItemRecord;
+use coordinator::topic::store::ItemRecord;
 use futures::StreamExt;
 use igentai_protocol::{Heartbeat, StartReply, StopReply, WorkerState, subjects};
 use testkit::{NatsServer, Proc, WorkerIdentity, bin_path, wait_for};

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::admission::{Limits, MAX_BATCH_ITEMS};
-use crate::partitions::Policy;
+use crate::ingest::admission::{Limits, MAX_BATCH_ITEMS};
+use crate::steer::partitions::Policy;
 use crate::steer::{self, Tuning};
 
 #[derive(Debug, Parser)]
@@ -27,7 +27,7 @@ pub enum Command {
     /// Send a control command to the running coordinator (no `nats` CLI needed).
     Ctl {
         #[command(subcommand)]
-        verb: crate::ctl::Verb,
+        verb: crate::cli::ctl::Verb,
     },
     /// Check a topic folder's `output.txt`: every dedup key once, no torn
     /// line; exits non-zero with what is wrong.
@@ -100,7 +100,7 @@ pub struct Config {
     /// cluster cannot place stops the coordinator with an error. An
     /// existing stream with fewer copies is grown to it.
     #[arg(long, env = "IGENTAI_STREAM_REPLICAS", default_value = "auto")]
-    pub stream_replicas: crate::replicas::Replicas,
+    pub stream_replicas: crate::replication::replicas::Replicas,
 
     /// How often a worker's avoid hint is refreshed.
     #[arg(long, env = "IGENTAI_AVOID_REFRESH_MS", default_value_t = steer::AVOID_REFRESH_MS)]

@@ -3,7 +3,9 @@
 //! and checks the properties every output must have. A violated property
 //! panics, which the fuzzer reports as a crash.
 
-use crate::{batch, control, normalize};
+use crate::ingest::batch;
+use crate::keys::normalize;
+use crate::service::decode as control;
 
 /// The normalized key: no panic, no surrounding, doubled or odd whitespace.
 pub fn normalize(data: &[u8]) {

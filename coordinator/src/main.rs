@@ -8,12 +8,14 @@ use coordinator::config::{Cli, Command};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Ctl { verb }) => return coordinator::ctl::ctl(&cli.config.nats, verb).await,
+        Some(Command::Ctl { verb }) => {
+            return coordinator::cli::ctl::ctl(&cli.config.nats, verb).await;
+        }
         Some(Command::Verify { folder, min_items }) => {
-            return coordinator::verify::verify(&folder, min_items);
+            return coordinator::cli::verify::verify(&folder, min_items);
         }
         None => {}
     }
     igentai_client::init_tracing("info,async_nats=warn");
-    coordinator::run(cli.config, igentai_client::shutdown_on_signals()).await
+    coordinator::serve(cli.config, igentai_client::shutdown_on_signals()).await
 }

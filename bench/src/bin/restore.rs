@@ -19,9 +19,9 @@ use async_nats::jetstream;
 use bench::throughput::procs;
 use bench::throughput::report::{Report, Row, write_between};
 use clap::Parser;
-use coordinator::batchlog::BatchLine;
 use coordinator::ingest::Ingest;
-use coordinator::ledger::{self, Entry, Ledger, Outbox};
+use coordinator::replication::ledger::{self, Entry, Ledger, Outbox};
+use coordinator::topic::batchlog::BatchLine;
 use coordinator::topic::{Scratch, Topic};
 use igentai_protocol::{CandidateBatch, VERSION};
 use testkit::NatsServer;
@@ -150,7 +150,8 @@ async fn measure(nats: &NatsServer, root: &Path, items: u64) -> anyhow::Result<M
     let len = ingest.open(TOPIC).await?.store.len();
     let restore = started.elapsed();
     anyhow::ensure!(len == items, "restored {len} of {items} items");
-    let folder = |data: &Path| data.join(coordinator::folders::folder_for(data, TOPIC).unwrap());
+    let folder =
+        |data: &Path| data.join(coordinator::topic::folders::folder_for(data, TOPIC).unwrap());
     let same = std::fs::read(folder(&written).join("output.txt"))?
         == std::fs::read(folder(&restored).join("output.txt"))?;
     anyhow::ensure!(same, "the restored output.txt differs");

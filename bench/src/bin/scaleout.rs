@@ -99,7 +99,7 @@ async fn measure(
     // after a commit; the work queue is empty once every ack is applied.
     let total = args.sequential + args.pipelined;
     let consumer: jetstream::consumer::PullConsumer = stream
-        .create_consumer(coordinator::ingest::consumer_config())
+        .create_consumer(coordinator::ingest::stream::consumer_config())
         .await
         .context("create the consumer")?;
     let started = Instant::now();

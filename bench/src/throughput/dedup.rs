@@ -7,9 +7,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use coordinator::batch::Vetter;
-use coordinator::dedup::SeenSet;
-use coordinator::normalize::{Normalizer, key_hash, normalize};
+use coordinator::ingest::batch::Vetter;
+use coordinator::keys::normalize::{Normalizer, key_hash, normalize};
+use coordinator::keys::seen::SeenSet;
 
 use super::report::Row;
 use super::workload;

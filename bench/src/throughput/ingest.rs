@@ -66,7 +66,7 @@ pub async fn measure(dir: &Path, batches: u64) -> anyhow::Result<Results> {
         topic: TOPIC.into(),
         ..StartRequest::default()
     };
-    let slug = coordinator::folders::folder_for(&data, TOPIC)?;
+    let slug = coordinator::topic::folders::folder_for(&data, TOPIC)?;
     let now = igentai_protocol::now_ms();
     let run = coordinator::run::Run::new(&request, &slug, &data.join(&slug), 0, now);
     run.save(&data)?;
@@ -102,7 +102,7 @@ pub async fn measure(dir: &Path, batches: u64) -> anyhow::Result<Results> {
     let server_cpu = procs::cpu_time(server)? - server_before;
     coordinator.terminate(Duration::from_secs(30)).await;
 
-    let written = count_lines(&data.join(&slug).join(coordinator::store::OUTPUT))?;
+    let written = count_lines(&data.join(&slug).join(coordinator::topic::store::OUTPUT))?;
     let expected = batches * NEW_PER_BATCH as u64;
     anyhow::ensure!(
         written == expected,
@@ -135,7 +135,7 @@ async fn bare_drain(
     let consumer = stream
         .create_consumer(pull::Config {
             durable_name: Some("bare".into()),
-            ..coordinator::ingest::consumer_config()
+            ..coordinator::ingest::stream::consumer_config()
         })
         .await?;
     let mut messages = consumer

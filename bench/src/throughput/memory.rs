@@ -29,7 +29,7 @@ pub struct Results {
 /// Writes the folder of a topic holding `items` unique items, with its
 /// current run; returns the sizes of `output.txt` and `items.jsonl`.
 pub fn generate(data: &Path, items: u64) -> anyhow::Result<(u64, u64)> {
-    let slug = coordinator::folders::folder_for(data, TOPIC)?;
+    let slug = coordinator::topic::folders::folder_for(data, TOPIC)?;
     let folder = data.join(&slug);
     std::fs::create_dir_all(&folder)?;
     let request = StartRequest {
@@ -63,7 +63,10 @@ pub fn generate(data: &Path, items: u64) -> anyhow::Result<(u64, u64)> {
     }
     output.flush()?;
     records.flush()?;
-    std::fs::write(folder.join(coordinator::store::SIGHTINGS), &sightings)?;
+    std::fs::write(
+        folder.join(coordinator::topic::store::SIGHTINGS),
+        &sightings,
+    )?;
     let size = |name: &str| std::fs::metadata(folder.join(name)).map(|m| m.len());
     Ok((size("output.txt")?, size("items.jsonl")?))
 }

@@ -21,10 +21,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coordinator::batch;
-use coordinator::dedup::SeenSet;
+use coordinator::ingest::batch;
+use coordinator::keys::seen::SeenSet;
 use coordinator::run::Run;
-use coordinator::stats::BatchOutcome;
+use coordinator::run::stats::BatchOutcome;
 use coordinator::steer::Steering;
 use igentai_protocol::{Assignment, CandidateBatch, PartitionRequest, StartRequest, VERSION};
 use tokio::time::Instant;

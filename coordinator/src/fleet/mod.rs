@@ -3,11 +3,13 @@
 //! A worker silent for longer than the timeout is marked gone (kept in the
 //! table so the dashboard shows it); one silent for ten timeouts is dropped.
 
+pub mod dispatch;
+
 use std::collections::BTreeMap;
 
 use igentai_protocol::{Heartbeat, ProviderStats, WorkerState, WorkerStats};
 
-use crate::stats::RunStats;
+use crate::run::stats::RunStats;
 
 struct Entry {
     heartbeat: Heartbeat,

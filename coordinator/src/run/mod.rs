@@ -4,13 +4,15 @@
 //! a coordinator restarted mid-run (after a crash, or on another host with
 //! the same data dir) carries on with the same run.
 
+pub mod stats;
+
 use std::io;
 use std::path::Path;
 
 use igentai_protocol::{Assignment, Estimate, RunInfo, RunState, StartRequest, VERSION};
 use serde::{Deserialize, Serialize};
 
-use crate::store::write_atomic;
+use crate::topic::store::write_atomic;
 
 pub const CURRENT_RUN: &str = "current-run.json";
 /// Items asked for per LLM request when the start command does not say.
@@ -205,7 +207,7 @@ mod tests {
             unique: 1_000_000,
             cost_usd: 1e6,
             candidates: 1 << 40,
-            estimate: crate::dedup::chao1(10, 0, 5),
+            estimate: crate::keys::seen::chao1(10, 0, 5),
             recent_yield_per_1k_tokens: Some(0.0),
         };
         assert_eq!(run(None, None, None).stop_reason(&huge, 1e12 as u64), None);
@@ -239,7 +241,7 @@ mod tests {
         // 100 found, f1 = 10, f2 = 5: estimate 110, coverage 0.909.
         let mut p = Progress {
             unique: 100,
-            estimate: crate::dedup::chao1(100, 10, 5),
+            estimate: crate::keys::seen::chao1(100, 10, 5),
             ..Progress::default()
         };
         p.candidates = MIN_CANDIDATES_FOR_ESTIMATE - 1;
@@ -254,7 +256,7 @@ mod tests {
                 .unwrap()
                 .starts_with("coverage reached (90.9%")
         );
-        p.estimate = crate::dedup::chao1(100, 40, 5);
+        p.estimate = crate::keys::seen::chao1(100, 40, 5);
         assert_eq!(r.stop_reason(&p, 2_000), None);
 
         let mut r = run(None, None, None);

@@ -18,8 +18,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{NameRules, Namer};
-use crate::store::{STATE, slug, write_atomic};
+use crate::keys::names::{NameRules, Namer};
+use crate::topic::store::{STATE, slug, write_atomic};
 
 pub const TOPICS: &str = "topics.json";
 

@@ -10,7 +10,7 @@ use anyhow::Context;
 use async_nats::jetstream::{self, kv};
 use futures::TryStreamExt;
 
-use crate::admission::Admission;
+use crate::ingest::admission::Admission;
 use crate::run::Run;
 
 pub const RUNS_BUCKET: &str = "igentai_runs";

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::normalize::normalize;
-use crate::store::OUTPUT;
+use crate::keys::normalize::normalize;
+use crate::topic::store::OUTPUT;
 
 /// Duplicates listed in a report, at most.
 const LISTED: usize = 10;

@@ -13,7 +13,7 @@
 
 use igentai_protocol::Estimate;
 
-use crate::table::HashTable;
+use crate::keys::table::HashTable;
 
 /// Unique items seen so far and how often each was seen.
 pub struct SeenSet {

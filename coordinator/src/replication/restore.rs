@@ -12,9 +12,9 @@
 use std::io::{self, BufRead};
 use std::path::Path;
 
-use crate::batchlog::BatchLine;
-use crate::ledger::{self, Entry, Ledger, Outbox};
-use crate::normalize::{Normalizer, key_hash};
+use crate::keys::normalize::{Normalizer, key_hash};
+use crate::replication::ledger::{self, Entry, Ledger, Outbox};
+use crate::topic::batchlog::BatchLine;
 use crate::topic::{Apply, Topic};
 
 /// Ledger entries applied between two writes of a restoring folder.
@@ -97,8 +97,8 @@ async fn backfill(
     let (mut published, mut last) = (0u64, 0u64);
     let mut entries = Vec::with_capacity(CHUNK);
     for (file, batches) in [
-        (crate::batchlog::BATCHES, true),
-        (crate::store::ITEMS, false),
+        (crate::topic::batchlog::BATCHES, true),
+        (crate::topic::store::ITEMS, false),
     ] {
         let reader = match std::fs::File::open(dir.join(file)) {
             Ok(f) => io::BufReader::new(f),
@@ -111,7 +111,7 @@ async fn backfill(
                 true => serde_json::from_slice::<BatchLine>(&line)
                     .ok()
                     .map(|b| Entry::batch(&b.batch.batch_id, &line)),
-                false => serde_json::from_slice::<crate::record::ItemRecord>(&line)
+                false => serde_json::from_slice::<crate::topic::record::ItemRecord>(&line)
                     .ok()
                     .map(|r| {
                         let hash = key_hash(normalizer.key(&r.item));

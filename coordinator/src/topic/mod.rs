@@ -10,6 +10,11 @@
 //! Anything else is a new item. Records and the `igentai.items` payload are
 //! written from borrowed strings.
 
+pub mod batchlog;
+pub mod folders;
+pub mod record;
+pub mod store;
+
 use std::borrow::Cow;
 use std::io;
 use std::ops::Range;
@@ -18,15 +23,15 @@ use std::path::Path;
 use bytes::Bytes;
 use igentai_protocol::{CandidateBatch, ItemsEvent, NewItem, VERSION};
 
-use crate::batch::Vetter;
-use crate::batchlog::{BatchLine, BatchLog};
-use crate::dedup::SeenSet;
-use crate::ledger::{Entry, Kind};
-use crate::names::{NameIndex, NameRules, Namer};
-use crate::normalize::{Normalizer, key_hash};
-use crate::stats::BatchOutcome;
-use crate::store::{
-    self, ItemRecord, Known, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic,
+use crate::ingest::batch::Vetter;
+use crate::keys::names::{NameIndex, NameRules, Namer};
+use crate::keys::normalize::{Normalizer, key_hash};
+use crate::keys::seen::SeenSet;
+use crate::replication::ledger::{Entry, Kind};
+use crate::run::stats::BatchOutcome;
+use crate::topic::batchlog::{BatchLine, BatchLog};
+use crate::topic::store::{
+    ItemRecord, Known, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic,
 };
 
 /// Duplicates kept per batch for the avoid hints.
@@ -494,7 +499,7 @@ mod tests {
 
     /// The topic's files: output.txt lines and items.jsonl records.
     fn files(dir: &Path) -> (String, Vec<ItemRecord>) {
-        let folder = dir.join(crate::folders::folder_for(dir, "Cheeses").unwrap());
+        let folder = dir.join(crate::topic::folders::folder_for(dir, "Cheeses").unwrap());
         let output = std::fs::read_to_string(folder.join(store::OUTPUT)).unwrap();
         let records = std::fs::read_to_string(folder.join(store::ITEMS))
             .unwrap()

@@ -26,8 +26,8 @@ use igentai_protocol::CandidateBatch;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
-use crate::stats::BatchOutcome;
-use crate::store::PendingSync;
+use crate::run::stats::BatchOutcome;
+use crate::topic::store::PendingSync;
 
 pub const BATCHES: &str = "batches.jsonl";
 

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::owner::{
+use crate::replication::owner::{
     Claim, LEASE_BUCKET, LEASE_KEY, LOCK_FILE, Owner, Renewal, Verdict, claim, describe,
     renew_period, verdict,
 };
@@ -361,7 +361,7 @@ pub fn lock_path(data_dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::owner::owner;
+    use crate::replication::owner::owner;
 
     #[test]
     fn a_second_lock_on_a_folder_names_the_first_owner() {

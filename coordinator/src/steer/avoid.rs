@@ -189,7 +189,7 @@ impl Avoid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::{key_hash, normalize};
+    use crate::keys::normalize::{key_hash, normalize};
 
     fn key(item: &str) -> u128 {
         key_hash(&normalize(item))

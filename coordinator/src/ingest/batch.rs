@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use igentai_protocol::{CandidateBatch, MAX_BATCH_BYTES, MAX_ITEM_CHARS, subjects};
 
-use crate::normalize::{Normalizer, is_invisible, key_hash};
+use crate::keys::normalize::{Normalizer, is_invisible, key_hash};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Reject {

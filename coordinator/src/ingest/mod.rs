@@ -13,25 +13,28 @@
 //! ([`Ingest::synced`]), [`Ingest::finish_commit`] acknowledges exactly the
 //! batches it covered. One sync is in flight at a time.
 
+pub mod admission;
+pub mod batch;
+pub mod stream;
+
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
-use async_nats::jetstream::{self, AckKind, consumer::pull};
+use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
 use igentai_protocol::{CandidateBatch, subjects};
 use tokio::task::JoinHandle;
 
-use crate::admission::Admission;
-use crate::batch::{self, Reject};
-use crate::batchlog::BatchLine;
-use crate::ledger::{self, Entry, Ledger, Marks, Outbox};
-use crate::stats::BatchOutcome;
-use crate::store::Recovery;
+use crate::ingest::admission::Admission;
+use crate::ingest::batch::Reject;
+use crate::replication::ledger::{self, Entry, Ledger, Marks, Outbox};
+use crate::run::stats::BatchOutcome;
 use crate::topic::Scratch;
 pub use crate::topic::Topic;
+use crate::topic::batchlog::BatchLine;
+use crate::topic::store::Recovery;
 
 /// Start a commit once this many batches wait for one, without waiting
 /// for the commit interval.
@@ -136,7 +139,7 @@ impl Ingest {
         let (mut opened, recovery) = Topic::open(&self.data_dir, topic)?;
         log_opened(topic, &opened, &recovery);
         if let Some(ledger) = &self.ledger {
-            crate::restore::catch_up(ledger, topic, &mut opened).await?;
+            crate::replication::restore::catch_up(ledger, topic, &mut opened).await?;
             opened.ledger = Some(Vec::new());
         }
         Ok(opened)
@@ -385,7 +388,7 @@ impl Ingest {
     pub fn folder(&self, topic: &str) -> io::Result<PathBuf> {
         Ok(self
             .data_dir
-            .join(crate::folders::folder_for(&self.data_dir, topic)?))
+            .join(crate::topic::folders::folder_for(&self.data_dir, topic)?))
     }
 
     pub fn topics(&self) -> impl Iterator<Item = &Topic> {
@@ -411,7 +414,7 @@ fn log_opened(topic: &str, opened: &Topic, recovery: &Recovery) {
 
 /// What open topics are keyed by: the key that picks the topic's folder.
 fn key(topic: &str) -> String {
-    crate::folders::topic_key(topic)
+    crate::topic::folders::topic_key(topic)
 }
 
 /// Acknowledges synced batches, then announces their new items.
@@ -442,63 +445,6 @@ fn nak(messages: Vec<jetstream::Message>) {
                 .await;
         });
     }
-}
-
-/// The coordinator's durable pull consumer on the candidate stream.
-pub fn consumer_config() -> pull::Config {
-    pull::Config {
-        durable_name: Some(subjects::CONSUMER.to_string()),
-        ack_policy: jetstream::consumer::AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(30),
-        max_ack_pending: (MAX_PENDING * 8) as i64,
-        ..Default::default()
-    }
-}
-
-/// An existing candidate stream whose settings could drop or lose batches:
-/// the coordinator refuses to run on it rather than retry.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the candidate stream {stream} could lose batches: {problems}. Drain it (stop the workers, \
-     let the coordinator empty it), then delete it (`nats stream rm {stream}`) so the \
-     coordinator creates it anew, or fix it with `nats stream edit`"
-)]
-pub struct UnsafeStream {
-    pub stream: String,
-    pub problems: String,
-}
-
-/// Creates (or finds and checks) the candidate stream with `replicas`
-/// copies (growing an existing one with fewer) and the coordinator's
-/// durable consumer, and starts pulling from it.
-pub async fn open_stream(js: &jetstream::Context, replicas: usize) -> anyhow::Result<pull::Stream> {
-    let mut stream = js
-        .get_or_create_stream(igentai_client::stream::candidates(replicas))
-        .await
-        .context("create or find the candidate stream")?;
-    crate::replicas::grow(js, &mut stream, replicas).await?;
-    let info = stream
-        .info()
-        .await
-        .context("read the candidate stream's settings")?;
-    let problems = igentai_client::stream::unsafe_settings(&info.config);
-    if !problems.is_empty() {
-        return Err(UnsafeStream {
-            stream: info.config.name.clone(),
-            problems: problems.join("; "),
-        }
-        .into());
-    }
-    let consumer: jetstream::consumer::PullConsumer = stream
-        .get_or_create_consumer(subjects::CONSUMER, consumer_config())
-        .await
-        .context("create or find the coordinator's consumer")?;
-    consumer
-        .stream()
-        .max_messages_per_batch(MAX_PENDING)
-        .messages()
-        .await
-        .context("start pulling candidate batches")
 }
 
 #[cfg(test)]

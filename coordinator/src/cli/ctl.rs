@@ -1,7 +1,7 @@
 //! `coordinator ctl`: control commands from a terminal, for machines without
 //! the `nats` CLI. `start`, `stop`, `status` and `weights` send the same
 //! requests as `nats req` and print the reply; `watch` follows a run's
-//! progress live ([`crate::watch`]).
+//! progress live ([`crate::cli::watch`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -87,7 +87,7 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
         .connect_once("operator", Duration::from_secs(5))
         .await?;
     let (verb, payload) = match verb {
-        Verb::Watch { run_id } => return crate::watch::watch(&client, run_id).await,
+        Verb::Watch { run_id } => return crate::cli::watch::watch(&client, run_id).await,
         Verb::Start {
             topic,
             target,

@@ -42,8 +42,8 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
-use crate::normalize::Normalizer;
-use crate::table::HashTable;
+use crate::keys::normalize::Normalizer;
+use crate::keys::table::HashTable;
 
 /// A spelling's name key: its folded head and optional qualifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +135,7 @@ impl NameRules {
     /// The rules for `topic`: plurals fold unless a word of the topic says
     /// its items are titles ("Science fiction films", "Beatles songs").
     pub fn for_topic(topic: &str) -> NameRules {
-        let key = crate::normalize::normalize(topic);
+        let key = crate::keys::normalize::normalize(topic);
         let titled = key.split(|c: char| !c.is_alphanumeric()).any(|w| {
             TITLED.contains(&w) || w.strip_suffix('s').is_some_and(|w| TITLED.contains(&w))
         });

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use igentai_protocol::{CandidateBatch, subjects};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::Reject;
-use crate::normalize::normalize;
+use crate::ingest::batch::Reject;
+use crate::keys::normalize::normalize;
 
 /// The ledger of runs started on a data dir.
 pub const RUNS: &str = "runs.jsonl";

@@ -4,11 +4,11 @@
 //! variants it finds (recall). Used by the names tests and by `bench --bin
 //! merge`, so both judge the same decision the same way.
 
-use crate::names::{NameRules, Namer};
-use crate::normalize::normalize;
+use crate::keys::names::{NameRules, Namer};
+use crate::keys::normalize::normalize;
 
 /// The labeled set as shipped, for tests and the benchmark.
-pub const LABELED: &str = include_str!("../../bench/data/name_pairs.tsv");
+pub const LABELED: &str = include_str!("../../../bench/data/name_pairs.tsv");
 
 /// One labeled pair: whether `a` and `b` name one item among the items of
 /// `topic` (the merge's rules depend on it; empty for any topic).

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use igentai_protocol::PartitionStats;
 
-use crate::normalize::normalize;
-use crate::stats::WHOLE_TOPIC;
+use crate::keys::normalize::normalize;
+use crate::run::stats::WHOLE_TOPIC;
 
 /// Separator of partition paths: "Museums > Art museums".
 pub const PATH_SEP: &str = " > ";

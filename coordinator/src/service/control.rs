@@ -1,5 +1,5 @@
 //! Control verbs: `start`, `stop`, `status`, `weights`, as methods of the
-//! coordinator's state. Decoding and validation are in `crate::control`;
+//! coordinator's state. Decoding and validation are in `crate::service::decode`;
 //! this file applies a valid request and answers it.
 
 use igentai_protocol::{
@@ -7,11 +7,11 @@ use igentai_protocol::{
     WorkerCommand, now_ms, subjects,
 };
 
-use super::Coordinator;
-use crate::commands;
-use crate::control;
+use super::state::Coordinator;
+use crate::fleet::dispatch;
 use crate::run::Run;
-use crate::stats::RunStats;
+use crate::run::stats::RunStats;
+use crate::service::decode;
 use crate::steer::Steering;
 
 impl Coordinator {
@@ -22,7 +22,7 @@ impl Coordinator {
                 Ok(r) => Reply::ok(r).to_json(),
                 Err(e) => Reply::err(e).to_json(),
             }),
-            Some(ControlVerb::Stop) => match control::decode_no_args(&msg.payload) {
+            Some(ControlVerb::Stop) => match decode::decode_no_args(&msg.payload) {
                 Err(e) => Some(Reply::err(e.to_string()).to_json()),
                 Ok(()) if !self.run.as_ref().is_some_and(Run::is_running) => {
                     Some(Reply::err("no run is active").to_json())
@@ -34,7 +34,7 @@ impl Coordinator {
                     None
                 }
             },
-            Some(ControlVerb::Status) => Some(match control::decode_no_args(&msg.payload) {
+            Some(ControlVerb::Status) => Some(match decode::decode_no_args(&msg.payload) {
                 Ok(()) => {
                     let mut snapshot = self.snapshot(now_ms());
                     if let Some(backlog) = self.live_backlog().await {
@@ -56,7 +56,7 @@ impl Coordinator {
             ),
         };
         if let (Some(reply), Some(to)) = (reply, msg.reply)
-            && let Err(e) = self.client.publish(to, reply.into()).await
+            && let Err(e) = self.nats.client.publish(to, reply.into()).await
         {
             tracing::warn!(error = %e, "could not answer a control request");
         }
@@ -70,7 +70,7 @@ impl Coordinator {
     /// written (scripts/stop.sh waits for it before stopping the
     /// coordinator). `None` when JetStream does not answer.
     async fn live_backlog(&self) -> Option<u64> {
-        let js = async_nats::jetstream::new(self.client.clone());
+        let js = async_nats::jetstream::new(self.nats.client.clone());
         let lookup = async {
             let mut consumer = js
                 .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
@@ -89,7 +89,7 @@ impl Coordinator {
     }
 
     async fn start(&mut self, payload: &[u8]) -> Result<StartReply, String> {
-        let request = control::decode_start(payload).map_err(|e| e.to_string())?;
+        let request = decode::decode_start(payload).map_err(|e| e.to_string())?;
         if let Some(run) = self.run.as_ref().filter(|r| r.is_running()) {
             return Err(format!(
                 "a run is already active ({:?}, run {}); stop it first",
@@ -107,18 +107,18 @@ impl Coordinator {
         self.admission
             .remember(&run.info.run_id, &run.info.topic)
             .map_err(|e| format!("cannot record the run: {e}"))?;
-        if let Some(runs) = &self.runs {
-            crate::runs_kv::record(runs, &run.info.run_id, &run.info.topic)
+        if let Some(runs) = &self.shared.bucket {
+            crate::replication::runs_bucket::record(runs, &run.info.run_id, &run.info.topic)
                 .await
                 .map_err(|e| format!("cannot record the run: {e:#}"))?;
         }
         run.save(&self.config.data_dir)
             .map_err(|e| format!("cannot save the run: {e}"))?;
-        if let Some(runs) = &self.runs {
-            crate::runs_kv::save_current(runs, &run)
+        if let Some(runs) = &self.shared.bucket {
+            crate::replication::runs_bucket::save_current(runs, &run)
                 .await
                 .map_err(|e| format!("cannot share the run: {e:#}"))?;
-            self.shared_run = Some(run.clone());
+            self.shared.run = Some(run.clone());
         }
         let reply = StartReply {
             run_id: run.info.run_id.clone(),
@@ -135,7 +135,12 @@ impl Coordinator {
             self.steering.manual(),
             self.config.tuning(),
         );
-        let workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
+        let workers: Vec<String> = self
+            .workers
+            .fleet
+            .alive()
+            .map(|h| h.worker_id.clone())
+            .collect();
         for worker_id in workers {
             let assignment = self.steering.assignment(&run, &worker_id, now);
             self.command(&worker_id, WorkerCommand::Assign(assignment), now);
@@ -147,7 +152,7 @@ impl Coordinator {
 
     /// `weights`: read the weights, set a manual override, or clear it.
     async fn weights(&mut self, payload: &[u8]) -> Result<WeightsReply, String> {
-        let request = control::decode_weights(payload).map_err(|e| e.to_string())?;
+        let request = decode::decode_weights(payload).map_err(|e| e.to_string())?;
         if request.clear {
             self.steering.set_manual(None);
             tracing::info!("manual weights cleared");
@@ -179,7 +184,12 @@ impl Coordinator {
             manual,
         };
         let payload = serde_json::to_vec(&update).expect("weight updates serialize");
-        if let Err(e) = self.client.publish(subjects::WEIGHTS, payload.into()).await {
+        if let Err(e) = self
+            .nats
+            .client
+            .publish(subjects::WEIGHTS, payload.into())
+            .await
+        {
             tracing::warn!(error = %e, "could not publish weights");
         }
     }
@@ -206,12 +216,17 @@ impl Coordinator {
             workers_unresponsive: Vec::new(),
         };
         tracing::info!(run_id = %reply.run_id, reason, unique = reply.unique, "run stopped");
-        let workers: Vec<String> = self.fleet.alive().map(|h| h.worker_id.clone()).collect();
+        let workers: Vec<String> = self
+            .workers
+            .fleet
+            .alive()
+            .map(|h| h.worker_id.clone())
+            .collect();
         for w in &workers {
-            self.last_command_ms.insert(w.clone(), now);
+            self.workers.last_command_ms.insert(w.clone(), now);
         }
-        commands::stop_all(
-            &self.client,
+        dispatch::stop_all(
+            &self.nats.client,
             workers,
             reply,
             reply_to,

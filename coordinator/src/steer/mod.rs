@@ -9,16 +9,21 @@
 //! (`arms.rs`): partitioned work against the broad prompt, hinted prompts
 //! against unhinted ones; what loses gets only a small share of the work.
 
+pub mod arms;
+pub mod avoid;
+pub mod partitions;
+pub mod weights;
+
 use std::collections::{BTreeMap, HashMap};
 
 use igentai_protocol::{ArmStats, Assignment, CandidateBatch, PartitionStats, Strategies};
 
-use crate::arms::{self, Arms};
-use crate::avoid::{self, Avoid};
-use crate::partitions::{Action, Policy, Tree};
 use crate::run::Run;
-use crate::stats::BatchOutcome;
-use crate::weights::{self, Bandit};
+use crate::run::stats::BatchOutcome;
+use crate::steer::arms::Arms;
+use crate::steer::avoid::Avoid;
+use crate::steer::partitions::{Action, Policy, Tree};
+use crate::steer::weights::Bandit;
 
 /// How often a worker's avoid hint is refreshed.
 pub const AVOID_REFRESH_MS: u64 = 15_000;
@@ -294,7 +299,7 @@ impl Steering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::{key_hash, normalize};
+    use crate::keys::normalize::{key_hash, normalize};
     use igentai_protocol::StartRequest;
 
     fn run(strategies: Strategies) -> Run {

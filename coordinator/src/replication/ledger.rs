@@ -34,7 +34,7 @@ use igentai_protocol::subjects;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::store::write_atomic;
+use crate::topic::store::write_atomic;
 
 /// The folder's mark: the last stream sequence of its topic it holds.
 pub const MARK: &str = "ledger.json";
@@ -138,7 +138,7 @@ impl Entry {
 pub fn topic_id(topic: &str) -> String {
     format!(
         "{:016x}",
-        xxh3_64(crate::folders::topic_key(topic).as_bytes())
+        xxh3_64(crate::topic::folders::topic_key(topic).as_bytes())
     )
 }
 
@@ -175,7 +175,7 @@ impl Ledger {
             .get_or_create_stream(stream_config(replicas))
             .await
             .context("create or find the items stream")?;
-        crate::replicas::grow(js, &mut stream, replicas).await?;
+        crate::replication::replicas::grow(js, &mut stream, replicas).await?;
         Ok(Ledger {
             js: js.clone(),
             stream,

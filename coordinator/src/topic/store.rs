@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::normalize::{key_hash, normalize};
-use crate::record::ALIAS_PREFIX;
-pub use crate::record::{ItemRecord, RecordRef};
+use crate::keys::normalize::{key_hash, normalize};
+use crate::topic::record::ALIAS_PREFIX;
+pub use crate::topic::record::{ItemRecord, RecordRef};
 
 pub const OUTPUT: &str = "output.txt";
 pub const ITEMS: &str = "items.jsonl";
@@ -144,7 +144,7 @@ impl TopicStore {
         topic: &str,
         mut known: impl FnMut(Known<'_>),
     ) -> io::Result<(TopicStore, Recovery)> {
-        let slug = crate::folders::folder_for(data_dir, topic)?;
+        let slug = crate::topic::folders::folder_for(data_dir, topic)?;
         let dir = data_dir.join(&slug);
         std::fs::create_dir_all(&dir)?;
 
@@ -376,7 +376,7 @@ fn read_complete_lines(file: &mut File, mut line: impl FnMut(&[u8])) -> io::Resu
 /// seen-set once instead of growing it.
 pub fn count_items(data_dir: &Path, topic: &str) -> io::Result<u64> {
     let path = data_dir
-        .join(crate::folders::folder_for(data_dir, topic)?)
+        .join(crate::topic::folders::folder_for(data_dir, topic)?)
         .join(OUTPUT);
     match File::open(&path) {
         Ok(mut file) => Ok(scan_lines(&mut file)?.0),
