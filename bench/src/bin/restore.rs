@@ -20,8 +20,7 @@ use bench::throughput::procs;
 use bench::throughput::report::{Report, Row, write_between};
 use clap::Parser;
 use coordinator::ingest::Ingest;
-use coordinator::replication::ledger::{self, Entry, Ledger, Outbox};
-use coordinator::topic::batchlog::BatchLine;
+use coordinator::replication::ledger::Ledger;
 use coordinator::topic::{Scratch, Topic};
 use igentai_protocol::{CandidateBatch, VERSION};
 use testkit::NatsServer;
@@ -77,9 +76,8 @@ fn batch(n: u64) -> CandidateBatch {
 /// commit to the ledger first, as ingest does.
 async fn write_topic(data: &Path, ledger: &Ledger, items: u64) -> anyhow::Result<()> {
     let (mut topic, _) = Topic::open(data, TOPIC)?;
-    topic.ledger = Some(Vec::new());
+    topic.publish_to_ledger();
     let mut scratch = Scratch::default();
-    let subject = ledger::topic_subject(TOPIC);
     let mut next = 0u64;
     let mut n = 0u64;
     while next < items {
@@ -88,31 +86,16 @@ async fn write_topic(data: &Path, ledger: &Ledger, items: u64) -> anyhow::Result
             .map(|i| format!("Benchmark item {i} of the ledger").into())
             .collect();
         let batch = batch(n);
-        let (outcome, _) = topic.dedup(
-            &batch,
-            &names,
-            "2026-01-01T00:00:00.000Z",
-            true,
-            &mut scratch,
+        let taken = topic.take(&batch, &names, "2026-01-01T00:00:00.000Z", 0, &mut scratch);
+        anyhow::ensure!(
+            taken.outcome.new == count,
+            "every item is new: {:?}",
+            taken.outcome
         );
-        anyhow::ensure!(outcome.new == count, "every item is new: {outcome:?}");
-        let line = topic
-            .batches
-            .append(&BatchLine::new(&batch, outcome, 0))
-            .to_vec();
-        let mut entries = topic.ledger.replace(Vec::new()).unwrap_or_default();
-        entries.insert(0, Entry::batch(&batch.batch_id, &line));
-        ledger
-            .publish(&[Outbox {
-                topic: TOPIC.into(),
-                subject: subject.clone(),
-                entries,
-            }])
-            .await?;
-        if let Some(pending) = topic.batches.take_for_sync()? {
-            pending.write_and_sync()?;
+        if let Some(outbox) = topic.take_outbox(TOPIC) {
+            ledger.publish(&[outbox]).await?;
         }
-        topic.store.commit()?;
+        topic.write_all()?;
         next += count;
         n += 1;
     }
@@ -147,7 +130,7 @@ async fn measure(nats: &NatsServer, root: &Path, items: u64) -> anyhow::Result<M
     let mut ingest = Ingest::new(restored.clone());
     ingest.set_ledger(ledger);
     let started = Instant::now();
-    let len = ingest.open(TOPIC).await?.store.len();
+    let len = ingest.open(TOPIC).await?.len();
     let restore = started.elapsed();
     anyhow::ensure!(len == items, "restored {len} of {items} items");
     let folder =

@@ -29,11 +29,10 @@ use tokio::task::JoinHandle;
 
 use crate::ingest::admission::Admission;
 use crate::ingest::batch::Reject;
-use crate::replication::ledger::{self, Entry, Ledger, Marks, Outbox};
+use crate::replication::ledger::{Ledger, Marks, Outbox};
 use crate::run::stats::BatchOutcome;
 use crate::topic::Scratch;
 pub use crate::topic::Topic;
-use crate::topic::batchlog::BatchLine;
 use crate::topic::store::Recovery;
 
 /// Start a commit once this many batches wait for one, without waiting
@@ -140,7 +139,7 @@ impl Ingest {
         log_opened(topic, &opened, &recovery);
         if let Some(ledger) = &self.ledger {
             crate::replication::restore::catch_up(ledger, topic, &mut opened).await?;
-            opened.ledger = Some(Vec::new());
+            opened.publish_to_ledger();
         }
         Ok(opened)
     }
@@ -205,27 +204,16 @@ impl Ingest {
                 return Err(io::Error::new(e.kind(), folder));
             }
         };
-        let first = !topic.batches.is_counted(&batch.batch_id);
-        let (outcome, event) = topic.dedup(&batch, &items, &now, first, &mut scratch);
-        if first {
-            let line = topic
-                .batches
-                .append(&BatchLine::new(&batch, outcome, now_ms));
-            if let Some(ledger) = &mut topic.ledger {
-                // The batch's line goes before its items, as on disk.
-                let at = ledger.len() - (outcome.new + outcome.near_duplicates) as usize;
-                ledger.insert(at, Entry::batch(&batch.batch_id, line));
-            }
-        }
+        let taken = topic.take(&batch, &items, &now, now_ms, &mut scratch);
         self.scratch = scratch;
-        self.events.extend(event);
+        self.events.extend(taken.event);
         self.pending.push(msg);
-        if !first {
+        if !taken.first {
             return Ok(Ingested::Repeat);
         }
         Ok(Ingested::Pending {
             batch: Box::new(batch),
-            outcome,
+            outcome: taken.outcome,
         })
     }
 
@@ -244,14 +232,10 @@ impl Ingest {
             return Ok(());
         }
         // A topic's batch lines are synced before its items (batchlog.rs).
-        let flushed: io::Result<Vec<_>> = self
-            .topics
-            .values_mut()
-            .flat_map(|t| [t.batches.take_for_sync(), t.store.take_for_sync()])
-            .filter_map(Result::transpose)
-            .collect();
-        let files = match flushed {
-            Ok(files) => files,
+        let flushed: io::Result<Vec<_>> =
+            self.topics.values_mut().map(Topic::take_for_sync).collect();
+        let files: Vec<_> = match flushed {
+            Ok(files) => files.into_iter().flatten().collect(),
             Err(e) => {
                 self.abandon();
                 return Err(e);
@@ -260,14 +244,7 @@ impl Ingest {
         let outboxes: Vec<Outbox> = self
             .topics
             .iter_mut()
-            .filter_map(|(key, t)| {
-                let entries = std::mem::take(t.ledger.as_mut()?);
-                (!entries.is_empty()).then(|| Outbox {
-                    topic: key.clone(),
-                    subject: ledger::topic_subject(&t.store.topic),
-                    entries,
-                })
-            })
+            .filter_map(|(key, t)| t.take_outbox(key))
             .collect();
         let messages = std::mem::take(&mut self.pending);
         let events = std::mem::take(&mut self.events);
@@ -335,9 +312,8 @@ impl Ingest {
             let Some(topic) = self.topics.get(&key) else {
                 continue;
             };
-            let subject = ledger::topic_subject(&topic.store.topic);
             // A mark left behind only makes the next open read more.
-            if let Err(e) = ledger::set_mark(&topic.store.dir, &subject, sequence) {
+            if let Err(e) = topic.set_mark(sequence) {
                 tracing::warn!(error = %e, "cannot record the folder's place in the items ledger");
             }
         }
@@ -403,7 +379,7 @@ impl Ingest {
 fn log_opened(topic: &str, opened: &Topic, recovery: &Recovery) {
     tracing::info!(
         topic,
-        folder = %opened.store.dir.display(),
+        folder = %opened.dir().display(),
         items = recovery.items,
         torn_bytes = recovery.torn_bytes,
         records_trimmed = recovery.records_trimmed,
@@ -455,7 +431,7 @@ mod tests {
     async fn every_spelling_of_a_topic_shares_one_open_folder() {
         let dir = tempfile::tempdir().unwrap();
         let mut ingest = Ingest::new(dir.path().to_path_buf());
-        let dir_of = |t: &Topic| t.store.dir.clone();
+        let dir_of = |t: &Topic| t.dir().to_path_buf();
         let folder = dir_of(ingest.open("The Beatles songs").await.unwrap());
         for spelling in ["Beatles songs", "the beatles-songs"] {
             let open = ingest.get(spelling).map(dir_of);

@@ -26,7 +26,7 @@ const RESTORE_FLUSH: usize = 100_000;
 /// stream was deleted) is published to it instead.
 pub async fn catch_up(ledger: &Ledger, name: &str, topic: &mut Topic) -> io::Result<()> {
     let subject = ledger::topic_subject(name);
-    let dir = topic.store.dir.clone();
+    let dir = topic.dir().to_path_buf();
     let after = ledger::mark(&dir, &subject);
     let started = std::time::Instant::now();
     let mut apply = Apply::default();
@@ -38,15 +38,15 @@ pub async fn catch_up(ledger: &Ledger, name: &str, topic: &mut Topic) -> io::Res
             // Written as it goes, so a large topic is not held in memory;
             // a crash before the mark moves only means reading it again.
             match applied % RESTORE_FLUSH {
-                0 => write_applied(topic),
+                0 => topic.write_all(),
                 _ => Ok(()),
             }
         })
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("read the items ledger: {e}")))?;
     topic.finish_apply(&mut apply);
-    write_applied(topic)?;
-    if !read.held && (!topic.store.is_empty() || !topic.batches.is_empty()) {
+    topic.write_all()?;
+    if !read.held && !topic.is_empty() {
         let (entries, last) = backfill(ledger, name, &subject, &dir).await?;
         ledger::set_mark(&dir, &subject, last)?;
         tracing::info!(
@@ -72,15 +72,6 @@ pub async fn catch_up(ledger: &Ledger, name: &str, topic: &mut Topic) -> io::Res
         );
     }
     Ok(())
-}
-
-/// Writes and syncs what applying ledger entries appended: batch lines
-/// first, as ingest does.
-fn write_applied(topic: &mut Topic) -> io::Result<()> {
-    if let Some(pending) = topic.batches.take_for_sync()? {
-        pending.write_and_sync()?;
-    }
-    topic.store.commit()
 }
 
 /// Publishes every line of the folder `dir` (its batch log, then its item

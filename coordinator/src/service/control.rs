@@ -102,8 +102,8 @@ impl Coordinator {
             .open(&request.topic)
             .await
             .map_err(|e| format!("cannot open the topic's folder: {e}"))?;
-        let known = topic.store.len();
-        let run = Run::new(&request, &topic.store.slug, &topic.store.dir, known, now);
+        let known = topic.len();
+        let run = Run::new(&request, topic.slug(), topic.dir(), known, now);
         self.admission
             .remember(&run.info.run_id, &run.info.topic)
             .map_err(|e| format!("cannot record the run: {e}"))?;
@@ -208,10 +208,7 @@ impl Coordinator {
             topic: run.info.topic.clone(),
             state: RunState::Stopped,
             stop_reason: reason.to_string(),
-            unique: self
-                .ingest
-                .get(&run.info.topic)
-                .map_or(0, |t| t.store.len()),
+            unique: self.ingest.get(&run.info.topic).map_or(0, |t| t.len()),
             workers_stopped: Vec::new(),
             workers_unresponsive: Vec::new(),
         };

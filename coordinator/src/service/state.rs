@@ -147,14 +147,14 @@ impl Coordinator {
                 .await
                 .with_context(|| format!("open the folder of topic {:?}", run.info.topic))?;
             // The folder is this data dir's, wherever the run started.
-            run.info.output_dir = topic.store.dir.display().to_string();
-            run.info.slug = topic.store.slug.clone();
-            let saved = std::fs::read(topic.store.dir.join(STATE))
+            run.info.output_dir = topic.dir().display().to_string();
+            run.info.slug = topic.slug().to_string();
+            let saved = std::fs::read(topic.dir().join(STATE))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<TopicState>(&b).ok())
                 .filter(|s| s.run.as_ref().map(|r| &r.info.run_id) == Some(&run.info.run_id))
                 .map(|s| s.stats);
-            let unique = topic.store.len();
+            let unique = topic.len();
             stats = counted_stats(&ingest, run, saved.as_ref())
                 .with_context(|| format!("read the batch log of topic {:?}", run.info.topic))?;
             tracing::info!(run_id = %run.info.run_id, topic = %run.info.topic, state = ?run.state,
@@ -379,10 +379,10 @@ impl Coordinator {
         };
         let topic = self.ingest.get(&run.info.topic);
         let progress = Progress {
-            unique: topic.map_or(0, |t| t.store.len()),
+            unique: topic.map_or(0, |t| t.len()),
             cost_usd: self.stats.cost_usd(),
             candidates: self.stats.candidates(),
-            estimate: topic.and_then(|t| t.seen.estimate()),
+            estimate: topic.and_then(|t| t.estimate()),
             recent_yield_per_1k_tokens: self.stats.recent_yield_per_1k_tokens(),
         };
         if let Some(reason) = run.stop_reason(&progress, now) {
@@ -495,7 +495,7 @@ impl Coordinator {
             .run
             .as_ref()
             .and_then(|r| self.ingest.get(&r.info.topic));
-        let unique = topic.map_or(0, |t| t.store.len());
+        let unique = topic.map_or(0, |t| t.len());
         let mut providers = self.stats.providers(now);
         self.workers.fleet.add_provider_health(&mut providers);
         let mut partitions = self.stats.partitions(now);
@@ -518,7 +518,7 @@ impl Coordinator {
             weights_version,
             weights_manual,
             backlog: self.ingest.backlog + self.ingest.pending() as u64,
-            estimate: topic.and_then(|t| t.seen.estimate()),
+            estimate: topic.and_then(|t| t.estimate()),
             last_error: self
                 .report
                 .last_error
@@ -542,16 +542,15 @@ impl Coordinator {
         };
         let state = TopicState {
             topic: run.info.topic.clone(),
-            slug: topic.store.slug.clone(),
-            unique: topic.store.len(),
+            slug: topic.slug().to_string(),
+            unique: topic.len(),
             updated_at_ms: now,
             run: Some(run.clone()),
             stats: self.stats.clone(),
         };
         let written = topic
-            .store
             .write_json(STATE, &state)
-            .and_then(|()| topic.store.write_json(METRICS, snapshot));
+            .and_then(|()| topic.write_json(METRICS, snapshot));
         if let Err(e) = written {
             self.report_error(format!("cannot write state.json/metrics.json: {e}"));
         }

@@ -27,27 +27,36 @@ use crate::ingest::batch::Vetter;
 use crate::keys::names::{NameIndex, NameRules, Namer};
 use crate::keys::normalize::{Normalizer, key_hash};
 use crate::keys::seen::SeenSet;
-use crate::replication::ledger::{Entry, Kind};
+use crate::replication::ledger::{self, Entry, Kind, Outbox};
 use crate::run::stats::BatchOutcome;
 use crate::topic::batchlog::{BatchLine, BatchLog};
 use crate::topic::store::{
-    ItemRecord, Known, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic,
+    ItemRecord, Known, PendingSync, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic,
 };
 
 /// Duplicates kept per batch for the avoid hints.
 const DUPLICATE_SAMPLE: usize = 64;
 
 pub struct Topic {
-    pub store: TopicStore,
-    pub seen: SeenSet,
-    pub names: NameIndex,
+    store: TopicStore,
+    seen: SeenSet,
+    names: NameIndex,
     /// What the topic's name key folds (plurals, unless items are titles).
-    pub rules: NameRules,
+    rules: NameRules,
     /// The batches counted into this folder.
-    pub batches: BatchLog,
+    batches: BatchLog,
     /// What this folder gained since the last commit, for the items ledger
-    /// (`ledger.rs`); `None` when there is no ledger to publish to.
-    pub ledger: Option<Vec<Entry>>,
+    /// (`replication/ledger.rs`); `None` when there is no ledger to publish to.
+    ledger: Option<Vec<Entry>>,
+}
+
+/// What taking one batch into a topic did ([`Topic::take`]).
+pub struct Taken {
+    /// False for a batch counted before, delivered again.
+    pub first: bool,
+    pub outcome: BatchOutcome,
+    /// The `igentai.items` payload of its new items, if any.
+    pub event: Option<Bytes>,
 }
 
 impl Topic {
@@ -57,13 +66,15 @@ impl Topic {
     pub fn open(data_dir: &Path, topic: &str) -> io::Result<(Topic, Recovery)> {
         // Sized once: growing a ten-million-item set would briefly hold the
         // old table and the new one.
-        let expected = store::count_items(data_dir, topic)? as usize;
+        // The folder is resolved once, here.
+        let slug = folders::folder_for(data_dir, topic)?;
+        let expected = store::count_items(&data_dir.join(&slug))? as usize;
         let mut seen = SeenSet::with_capacity(expected);
         let mut names = NameIndex::with_capacity(expected);
         let mut normalizer = Normalizer::default();
         let mut namer = Namer::default();
         let rules = NameRules::for_topic(topic);
-        let (store, recovery) = TopicStore::open(data_dir, topic, |known| match known {
+        let (store, recovery) = TopicStore::open(data_dir, slug, topic, |known| match known {
             Known::Item(line) => {
                 // Every line takes the next index, so indexes stay lines.
                 let index = seen.add(key_hash(normalizer.key(line)));
@@ -97,6 +108,107 @@ impl Topic {
         ))
     }
 
+    /// Unique items in the folder, written or buffered.
+    pub fn len(&self) -> u64 {
+        self.store.len()
+    }
+
+    /// Whether the folder holds neither items nor counted batches.
+    pub fn is_empty(&self) -> bool {
+        self.store.is_empty() && self.batches.is_empty()
+    }
+
+    /// The topic as first spelled.
+    pub fn name(&self) -> &str {
+        &self.store.topic
+    }
+
+    /// The folder's name under the data dir.
+    pub fn slug(&self) -> &str {
+        &self.store.slug
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.store.dir
+    }
+
+    /// The coverage estimate (Chao1) over the sighting counts.
+    pub fn estimate(&self) -> Option<igentai_protocol::Estimate> {
+        self.seen.estimate()
+    }
+
+    /// Writes `value` as the folder's JSON file `name`, atomically.
+    pub fn write_json<T: serde::Serialize>(&self, name: &str, value: &T) -> io::Result<()> {
+        self.store.write_json(name, value)
+    }
+
+    /// From now on, what the folder gains is also kept for the items
+    /// ledger ([`Self::take_outbox`]).
+    pub fn publish_to_ledger(&mut self) {
+        self.ledger = Some(Vec::new());
+    }
+
+    /// Takes a batch in: deduplicates its items ([`Self::dedup`]) and, the
+    /// first time the batch is seen, appends its line to the batch log. Its
+    /// ledger entry goes before the entries of its items, as on disk.
+    pub fn take(
+        &mut self,
+        batch: &CandidateBatch,
+        items: &[Cow<'_, str>],
+        now: &str,
+        now_ms: u64,
+        scratch: &mut Scratch,
+    ) -> Taken {
+        let first = !self.batches.is_counted(&batch.batch_id);
+        let at = self.ledger.as_ref().map_or(0, Vec::len);
+        let (outcome, event) = self.dedup(batch, items, now, first, scratch);
+        if first {
+            let line = self.batches.append(&BatchLine::new(batch, outcome, now_ms));
+            if let Some(ledger) = &mut self.ledger {
+                ledger.insert(at, Entry::batch(&batch.batch_id, line));
+            }
+        }
+        Taken {
+            first,
+            outcome,
+            event,
+        }
+    }
+
+    /// The lines appended since the last call, to be written and synced:
+    /// the batch log's first, then the items (`batchlog.rs`).
+    pub fn take_for_sync(&mut self) -> io::Result<Vec<PendingSync>> {
+        let batches = self.batches.take_for_sync()?;
+        let items = self.store.take_for_sync()?;
+        Ok(batches.into_iter().chain(items).collect())
+    }
+
+    /// Writes and syncs everything appended (after applying ledger
+    /// entries), batch lines first.
+    pub fn write_all(&mut self) -> io::Result<()> {
+        if let Some(pending) = self.batches.take_for_sync()? {
+            pending.write_and_sync()?;
+        }
+        self.store.commit()
+    }
+
+    /// The ledger entries gained since the last call, addressed to this
+    /// topic's subject; `None` when there are none (or no ledger).
+    pub fn take_outbox(&mut self, key: &str) -> Option<Outbox> {
+        let entries = std::mem::take(self.ledger.as_mut()?);
+        (!entries.is_empty()).then(|| Outbox {
+            topic: key.to_string(),
+            subject: ledger::topic_subject(&self.store.topic),
+            entries,
+        })
+    }
+
+    /// Records how far into the items ledger the folder is.
+    pub fn set_mark(&self, sequence: u64) -> io::Result<()> {
+        let subject = ledger::topic_subject(&self.store.topic);
+        ledger::set_mark(&self.store.dir, &subject, sequence)
+    }
+
     /// Saves the sighting counts (one byte per item, `output.txt` order),
     /// so the saturation estimate survives a restart.
     pub fn save_sightings(&self) -> io::Result<()> {
@@ -113,7 +225,7 @@ impl Topic {
     /// `first` is false for a batch counted before (delivered again): its
     /// items are still deduplicated, since after a crash some may not be on
     /// disk yet, but the items it knows are not sighted again.
-    pub fn dedup(
+    fn dedup(
         &mut self,
         batch: &CandidateBatch,
         items: &[Cow<'_, str>],

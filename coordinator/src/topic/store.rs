@@ -141,10 +141,10 @@ impl TopicStore {
     /// again; those before it are kept.
     pub fn open(
         data_dir: &Path,
+        slug: String,
         topic: &str,
         mut known: impl FnMut(Known<'_>),
     ) -> io::Result<(TopicStore, Recovery)> {
-        let slug = crate::topic::folders::folder_for(data_dir, topic)?;
         let dir = data_dir.join(&slug);
         std::fs::create_dir_all(&dir)?;
 
@@ -371,13 +371,11 @@ fn read_complete_lines(file: &mut File, mut line: impl FnMut(&[u8])) -> io::Resu
     Ok(torn)
 }
 
-/// Complete lines in `output.txt` of `topic` under `data_dir` (0 when the
+/// Complete lines in the folder `dir`'s `output.txt` (0 when the
 /// folder does not exist yet): what opening it will load, to size the
 /// seen-set once instead of growing it.
-pub fn count_items(data_dir: &Path, topic: &str) -> io::Result<u64> {
-    let path = data_dir
-        .join(crate::topic::folders::folder_for(data_dir, topic)?)
-        .join(OUTPUT);
+pub fn count_items(dir: &Path) -> io::Result<u64> {
+    let path = dir.join(OUTPUT);
     match File::open(&path) {
         Ok(mut file) => Ok(scan_lines(&mut file)?.0),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
@@ -443,7 +441,8 @@ mod tests {
 
     fn open(dir: &Path, topic: &str) -> (TopicStore, Recovery, Vec<String>) {
         let mut known = Vec::new();
-        let (store, rec) = TopicStore::open(dir, topic, |k| {
+        let slug = crate::topic::folders::folder_for(dir, topic).unwrap();
+        let (store, rec) = TopicStore::open(dir, slug, topic, |k| {
             known.push(match k {
                 Known::Item(s) => s.to_string(),
                 Known::Alias { item, of } => format!("{item} -> {of}"),
