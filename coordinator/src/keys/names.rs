@@ -4,39 +4,8 @@
 //! index that finds the earlier item a new spelling merges into.
 //!
 //! A wrong merge loses a real item, a missed one only keeps a variant, so
-//! the key is conservative. From a spelling:
-//! - a description after a spaced dash is cut when it reads as one: its
-//!   first word is all lower case ("Eiffel Tower - iconic iron tower"); a
-//!   capitalized part is kept ("Mission: Impossible - Fallout");
-//! - a trailing parenthetical or bracketed part is the qualifier, the rest
-//!   the head ("Mercury (planet)": head `mercury`, qualifier `planet`);
-//! - both are folded as the exact key folds them (NFKC, case folding,
-//!   invisible characters, a leading English article), then diacritics of
-//!   Latin, Greek and Cyrillic letters are dropped (`ø`, `æ`, `œ`, `ł`,
-//!   `đ`, `ð`, `þ`, `ı` spelled out), `&` is `and`, dots and apostrophes
-//!   join (`St.` = `St`, `U.S.A.` = `USA`), other punctuation separates
-//!   words (`Notre-Dame` = `Notre Dame`, `Paris, Texas` = `Paris Texas`),
-//!   while digits, roman numerals and symbols such as `+` and `#` stay
-//!   (`Henry IV` ≠ `Henry V`, `Toy Story` ≠ `Toy Story 2`, `2. Bundesliga`
-//!   ≠ `Bundesliga`, `C++` ≠ `C`);
-//! - the head's last word, when a regular English plural of five letters
-//!   or more, is its singular (`Bananas` = `banana`, `Wild Cherries` =
-//!   `wild cherry`), since models switch between the two from one answer
-//!   to the next; except in topics whose items are titles (films, songs,
-//!   books, games, bands, ...: [`NameRules::for_topic`]), where the number
-//!   is part of the name (`Alien` ≠ `Aliens`, `Predator` ≠ `Predators`);
-//! - `St`, `Ste` and `Mt` before another word are `Saint`, `Sainte` and
-//!   `Mount`; a leading `l'` is dropped, and a leading `le`, `la`, `les`,
-//!   `el`, `il`, `der` or `das` only when two words or more follow (`La
-//!   Sagrada Familia` = `Sagrada Familia`, but `El Salvador` ≠ `Salvador`).
-//!
-//! The merge rule: two spellings are one item when their heads are equal and
-//! either has no qualifier or their qualifiers are equal. So `Salmaella
-//! (Bergamo)` merges into `Salmaella`, `Mercury (planet)` and `Mercury
-//! (element)` stay two items, and the first spelling seen is the item. The
-//! index ([`NameIndex`]) stores hashes, not strings, in the same compact
-//! table as the seen-set: one entry per distinct head, and one per item
-//! with a qualifier.
+//! the key is conservative: the folding rules and the merge rule are on
+//! [`Namer::key`].
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -160,6 +129,39 @@ pub struct Namer {
 }
 
 impl Namer {
+    /// The name key of a spelling, folded so:
+    /// - a description after a spaced dash is cut when it reads as one: its
+    ///   first word is all lower case ("Eiffel Tower - iconic iron tower"); a
+    ///   capitalized part is kept ("Mission: Impossible - Fallout");
+    /// - a trailing parenthetical or bracketed part is the qualifier, the rest
+    ///   the head ("Mercury (planet)": head `mercury`, qualifier `planet`);
+    /// - both are folded as the exact key folds them (NFKC, case folding,
+    ///   invisible characters, a leading English article), then diacritics of
+    ///   Latin, Greek and Cyrillic letters are dropped (`ø`, `æ`, `œ`, `ł`,
+    ///   `đ`, `ð`, `þ`, `ı` spelled out), `&` is `and`, dots and apostrophes
+    ///   join (`St.` = `St`, `U.S.A.` = `USA`), other punctuation separates
+    ///   words (`Notre-Dame` = `Notre Dame`, `Paris, Texas` = `Paris Texas`),
+    ///   while digits, roman numerals and symbols such as `+` and `#` stay
+    ///   (`Henry IV` ≠ `Henry V`, `Toy Story` ≠ `Toy Story 2`, `2. Bundesliga`
+    ///   ≠ `Bundesliga`, `C++` ≠ `C`);
+    /// - the head's last word, when a regular English plural of five letters
+    ///   or more, is its singular (`Bananas` = `banana`, `Wild Cherries` =
+    ///   `wild cherry`), since models switch between the two from one answer
+    ///   to the next; except in topics whose items are titles (films, songs,
+    ///   books, games, bands, ...: [`NameRules::for_topic`]), where the number
+    ///   is part of the name (`Alien` ≠ `Aliens`, `Predator` ≠ `Predators`);
+    /// - `St`, `Ste` and `Mt` before another word are `Saint`, `Sainte` and
+    ///   `Mount`; a leading `l'` is dropped, and a leading `le`, `la`, `les`,
+    ///   `el`, `il`, `der` or `das` only when two words or more follow (`La
+    ///   Sagrada Familia` = `Sagrada Familia`, but `El Salvador` ≠ `Salvador`).
+    ///
+    /// The merge rule: two spellings are one item when their heads are equal and
+    /// either has no qualifier or their qualifiers are equal. So `Salmaella
+    /// (Bergamo)` merges into `Salmaella`, `Mercury (planet)` and `Mercury
+    /// (element)` stay two items, and the first spelling seen is the item. The
+    /// index ([`NameIndex`]) stores hashes, not strings, in the same compact
+    /// table as the seen-set: one entry per distinct head, and one per item
+    /// with a qualifier.
     pub fn key(&mut self, spelling: &str, rules: NameRules) -> Option<NameKey> {
         let (head, qualifier) = split_qualifier(cut_description(spelling));
         let head = self.fold(head, Some(rules));

@@ -9,18 +9,6 @@
 //! files are written and before the batches behind it are (`ingest.rs`).
 //! So the ledger holds everything acknowledged, and perhaps more (a commit
 //! whose local write failed), never less.
-//!
-//! A folder remembers how far into the stream it is (`ledger.json`, the
-//! last stream sequence it wrote or read). Opening a topic reads what the
-//! stream has after that and applies it (`Topic::apply`): a fresh data dir
-//! (another host) restores the whole topic, a folder left behind while
-//! another host owned the run catches up, and one that is current reads
-//! nothing. Applying is idempotent (batches by id, items and aliases by
-//! key), so a stale mark only costs time.
-//!
-//! The topic id is a hash of the topic key (`folders::topic_key`), not the
-//! folder name: folder names depend on what else a data dir holds, the key
-//! does not.
 
 use std::io;
 use std::path::Path;
@@ -160,6 +148,18 @@ pub struct Outbox {
 pub type Marks = Vec<(String, u64)>;
 
 /// The items stream, opened.
+///
+/// A folder remembers how far into the stream it is (`ledger.json`, the
+/// last stream sequence it wrote or read). Opening a topic reads what the
+/// stream has after that and applies it (`Topic::apply`): a fresh data dir
+/// (another host) restores the whole topic, a folder left behind while
+/// another host owned the run catches up, and one that is current reads
+/// nothing. Applying is idempotent (batches by id, items and aliases by
+/// key), so a stale mark only costs time.
+///
+/// The topic id is a hash of the topic key (`folders::topic_key`), not the
+/// folder name: folder names depend on what else a data dir holds, the key
+/// does not.
 #[derive(Clone)]
 pub struct Ledger {
     js: jetstream::Context,

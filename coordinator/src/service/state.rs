@@ -10,7 +10,6 @@ use igentai_protocol::{
     Heartbeat, MetricsSnapshot, PartitionRequest, RunState, VERSION, WorkerCommand, WorkerState,
     now_ms, subjects,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
@@ -22,6 +21,7 @@ use crate::replication::ledger::Ledger;
 use crate::run::stats::RunStats;
 use crate::run::{Progress, Run};
 use crate::steer::Steering;
+use crate::topic::state::TopicState;
 use crate::topic::store::{METRICS, STATE};
 
 /// Workers are not sent the same kind of command again within this time.
@@ -30,18 +30,6 @@ const COMMAND_RETRY_MS: u64 = 3_000;
 const PARTITION_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often sighting counts are saved (they only feed the estimate).
 const SIGHTINGS_SAVE_MS: u64 = 10_000;
-
-/// `state.json`: the topic's last known state, written atomically each tick.
-#[derive(Serialize, Deserialize)]
-struct TopicState {
-    topic: String,
-    slug: String,
-    unique: u64,
-    updated_at_ms: u64,
-    run: Option<Run>,
-    #[serde(default)]
-    stats: RunStats,
-}
 
 /// The run's counters: every batch in its topic's batch log, plus the
 /// rejected and repeated counts of `earlier` (those batches are not in the
@@ -149,9 +137,9 @@ impl Coordinator {
             // The folder is this data dir's, wherever the run started.
             run.info.output_dir = topic.dir().display().to_string();
             run.info.slug = topic.slug().to_string();
-            let saved = std::fs::read(topic.dir().join(STATE))
+            let saved = TopicState::read(topic.dir())
                 .ok()
-                .and_then(|b| serde_json::from_slice::<TopicState>(&b).ok())
+                .flatten()
                 .filter(|s| s.run.as_ref().map(|r| &r.info.run_id) == Some(&run.info.run_id))
                 .map(|s| s.stats);
             let unique = topic.len();

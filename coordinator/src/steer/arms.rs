@@ -1,22 +1,7 @@
 //! Arms: the plain broad prompt and each steering strategy measured side by
 //! side while a run goes, so a strategy that does not pay is used less.
 //!
-//! Pure. Partitions and avoid hints cost tokens and depend on the model
-//! following them; a weak model names nonsense sub-categories and its
-//! answers under them hold fewer new items. So each strategy is an arm
-//! judged against its baseline on the same measure: partitioned prompts
-//! against the broad prompt (partition jobs charged to the partitions
-//! arm), hinted prompts against the same prompts with the hint withheld
-//! (the hint's tokens are in the answer's input tokens). The measure is new
-//! items per dollar when every answer was priced, per token otherwise, over
-//! evidence that halves every [`Config::half_life_answers`] answers of the
-//! pair (in answers, not seconds: a slow local model and a fast API both
-//! get enough). A strategy is `Active` (most of the work) until it loses
-//! clearly: its yield below `1 - margin` of the baseline's by more than `z`
-//! standard errors (of the ratio estimates, from the answers' spread), each
-//! side with enough answers. Then it is `Suppressed`, re-tested on a small
-//! share, and comes back once it beats the baseline as clearly. The band
-//! between keeps noise from switching it back and forth.
+//! Pure; how a strategy is judged is on [`Arms`].
 
 use igentai_protocol::ArmStats;
 
@@ -289,6 +274,23 @@ pub const UNHINTED: &str = "unhinted";
 
 /// The two strategies judged: partitioned against broad prompts, hinted
 /// against unhinted ones (where a hint was available).
+///
+/// Pure. Partitions and avoid hints cost tokens and depend on the model
+/// following them; a weak model names nonsense sub-categories and its
+/// answers under them hold fewer new items. So each strategy is an arm
+/// judged against its baseline on the same measure: partitioned prompts
+/// against the broad prompt (partition jobs charged to the partitions
+/// arm), hinted prompts against the same prompts with the hint withheld
+/// (the hint's tokens are in the answer's input tokens). The measure is new
+/// items per dollar when every answer was priced, per token otherwise, over
+/// evidence that halves every [`Config::half_life_answers`] answers of the
+/// pair (in answers, not seconds: a slow local model and a fast API both
+/// get enough). A strategy is `Active` (most of the work) until it loses
+/// clearly: its yield below `1 - margin` of the baseline's by more than `z`
+/// standard errors (of the ratio estimates, from the answers' spread), each
+/// side with enough answers. Then it is `Suppressed`, re-tested on a small
+/// share, and comes back once it beats the baseline as clearly. The band
+/// between keeps noise from switching it back and forth.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arms {
     config: Config,

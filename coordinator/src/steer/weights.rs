@@ -1,31 +1,7 @@
 //! Provider weights: a bandit that steers the fleet towards the providers
 //! that currently yield the most new items per dollar.
 //!
-//! Pure. Each answer adds its new items, cost and latency to its provider's
-//! exponentially decayed sums (half-life [`Config::half_life_s`], and
-//! [`Config::half_life_answers`] of its own answers), so old evidence fades
-//! and a provider that degrades loses weight within seconds. The count
-//! half-life matters for the busiest provider: a cheap model answering
-//! dozens of times a second runs out of the items it knows while a
-//! 20-second window still averages in its better past, so its score would
-//! lag behind its marginal yield.
-//! A provider's score is new items per dollar, or per second of LLM time
-//! when some provider has no price, times the square root of the share of
-//! its calls that answer: failed calls, reported by worker heartbeats,
-//! cost no money but hold a worker's call slot and time (the square root,
-//! measured with the yield benchmark, weighs that against the dollars). The target allocation is a share of
-//! the *spend* (dollars, or LLM-seconds): it favours the best score sharply
-//! (a softmax over scores relative to the best) with an exploration floor,
-//! so every healthy provider keeps being measured without an expensive one
-//! eating the budget; it becomes weights per call by dividing each share by
-//! the provider's cost per answer. A provider that has not answered yet
-//! while others have gets only the floor: its price is unknown, and the
-//! calls it already has in flight will measure it. The target follows the decayed evidence,
-//! and the published weights move most of the way to it each update (at
-//! most once a tick), so allocations change smoothly yet leave a provider
-//! that stopped paying within seconds.
-//! Providers unhealthy across the whole fleet get zero. A manual override
-//! replaces all of this until cleared.
+//! Pure; the scoring and allocation rules are on [`Bandit`].
 
 use std::collections::BTreeMap;
 
@@ -96,6 +72,31 @@ impl Evidence {
     }
 }
 
+/// Pure. Each answer adds its new items, cost and latency to its provider's
+/// exponentially decayed sums (half-life [`Config::half_life_s`], and
+/// [`Config::half_life_answers`] of its own answers), so old evidence fades
+/// and a provider that degrades loses weight within seconds. The count
+/// half-life matters for the busiest provider: a cheap model answering
+/// dozens of times a second runs out of the items it knows while a
+/// 20-second window still averages in its better past, so its score would
+/// lag behind its marginal yield.
+/// A provider's score is new items per dollar, or per second of LLM time
+/// when some provider has no price, times the square root of the share of
+/// its calls that answer: failed calls, reported by worker heartbeats,
+/// cost no money but hold a worker's call slot and time (the square root,
+/// measured with the yield benchmark, weighs that against the dollars). The target allocation is a share of
+/// the *spend* (dollars, or LLM-seconds): it favours the best score sharply
+/// (a softmax over scores relative to the best) with an exploration floor,
+/// so every healthy provider keeps being measured without an expensive one
+/// eating the budget; it becomes weights per call by dividing each share by
+/// the provider's cost per answer. A provider that has not answered yet
+/// while others have gets only the floor: its price is unknown, and the
+/// calls it already has in flight will measure it. The target follows the decayed evidence,
+/// and the published weights move most of the way to it each update (at
+/// most once a tick), so allocations change smoothly yet leave a provider
+/// that stopped paying within seconds.
+/// Providers unhealthy across the whole fleet get zero. A manual override
+/// replaces all of this until cleared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bandit {
     config: Config,

@@ -19,7 +19,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::names::{NameRules, Namer};
-use crate::topic::store::{STATE, slug, write_atomic};
+use crate::topic::state::TopicState;
+use crate::topic::store::{slug, write_atomic};
 
 pub const TOPICS: &str = "topics.json";
 
@@ -108,25 +109,13 @@ fn claim(data_dir: &Path, mapping: &Mapping, name: &str, key: &str) -> io::Resul
     }
     // A folder from before the mapping: this topic's only if its state
     // says so.
-    #[derive(Deserialize)]
-    struct Owner {
-        topic: String,
-    }
-    match std::fs::read(dir.join(STATE)) {
-        Ok(bytes) => Ok(serde_json::from_slice::<Owner>(&bytes)
-            .is_ok_and(|owner| topic_key(&owner.topic) == key)),
-        Err(e)
-            if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
+    Ok(TopicState::read(&dir)?.is_some_and(|state| topic_key(&state.topic) == key))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topic::store::STATE;
 
     #[test]
     fn spellings_of_one_topic_share_a_key() {

@@ -13,6 +13,7 @@
 pub mod batchlog;
 pub mod folders;
 pub mod record;
+pub mod state;
 pub mod store;
 
 use std::borrow::Cow;
