@@ -10,9 +10,9 @@
 //! endlessly many: spellings per item stay bounded and repetition still
 //! saturates, as with real models.
 
-use super::super::universe::{ROOT, Universe};
-use super::SimConfig;
+use super::knobs::SimConfig;
 use super::truth::{Line, Shape, Truth};
+use super::universe::{ROOT, Universe};
 use crate::prompt::Prompt;
 use crate::rng::Rng;
 

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::super::universe::{NodeId, ROOT, key};
+use super::universe::{NodeId, ROOT, key};
 use super::*;
 use crate::parse::parse;
 

@@ -16,7 +16,6 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::sim::SimConfig;
-use super::universe::{MAX_DEPTH, MAX_FANOUT, MAX_UNIVERSE};
 
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
@@ -87,32 +86,6 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// The `[providers.sim]` table: knobs of a simulated model. Unset fields
-/// keep [`SimConfig`]'s defaults.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimOptions {
-    pub seed: Option<u64>,
-    pub universe: Option<usize>,
-    pub fanout: Option<u32>,
-    pub depth: Option<u32>,
-    pub zipf_s: Option<f64>,
-    pub category_s: Option<f64>,
-    pub latency_ms: Option<f64>,
-    pub latency_sigma: Option<f64>,
-    pub failure_rate: Option<f64>,
-    pub rate_limit_rate: Option<f64>,
-    pub avoid_obedience: Option<f64>,
-    pub partition_obedience: Option<f64>,
-    pub description_rate: Option<f64>,
-    pub variant_rate: Option<f64>,
-    pub echo_rate: Option<f64>,
-    pub placeholder_rate: Option<f64>,
-    pub partition_sense: Option<f64>,
-    /// Always answer `{"items": [...]}`.
-    pub json: Option<bool>,
-}
-
 /// One `[[providers]]` entry of the file, as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,8 +125,9 @@ pub struct ProviderSpec {
     /// `json` (default for openai and anthropic) or `text`.
     #[serde(default)]
     pub output: Option<Output>,
+    /// The `[providers.sim]` table, for kind `sim` only.
     #[serde(default)]
-    pub sim: SimOptions,
+    pub sim: Option<SimConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -270,7 +244,7 @@ fn spec(name: &str, kind: Kind) -> ProviderSpec {
         temperature: None,
         max_tokens: None,
         output: None,
-        sim: SimOptions::default(),
+        sim: None,
     }
 }
 
@@ -376,71 +350,17 @@ fn settle(spec: ProviderSpec, env: &impl Fn(&str) -> Option<String>) -> anyhow::
 }
 
 fn sim_config(spec: &ProviderSpec) -> anyhow::Result<SimConfig> {
-    let d = SimConfig::default();
-    let o = &spec.sim;
-    anyhow::ensure!(
-        spec.kind == Kind::Sim || o == &SimOptions::default(),
-        "a [providers.sim] table only applies to kind \"sim\""
-    );
-    let config = SimConfig {
-        model: d.model.clone(),
-        seed: o.seed.unwrap_or(d.seed),
-        universe: o.universe.unwrap_or(d.universe).max(1),
-        fanout: o.fanout.unwrap_or(d.fanout),
-        depth: o.depth.unwrap_or(d.depth),
-        zipf_s: o.zipf_s.unwrap_or(d.zipf_s),
-        category_s: o.category_s.unwrap_or(d.category_s),
-        latency_ms: o.latency_ms.unwrap_or(d.latency_ms),
-        latency_sigma: o.latency_sigma.unwrap_or(d.latency_sigma),
-        failure_rate: o.failure_rate.unwrap_or(d.failure_rate),
-        rate_limit_rate: o.rate_limit_rate.unwrap_or(d.rate_limit_rate),
-        avoid_obedience: o.avoid_obedience.unwrap_or(d.avoid_obedience),
-        partition_obedience: o.partition_obedience.unwrap_or(d.partition_obedience),
-        price_in_per_m: d.price_in_per_m,
-        price_out_per_m: d.price_out_per_m,
-        description_rate: o.description_rate.unwrap_or(d.description_rate),
-        variant_rate: o.variant_rate.unwrap_or(d.variant_rate),
-        echo_rate: o.echo_rate.unwrap_or(d.echo_rate),
-        placeholder_rate: o.placeholder_rate.unwrap_or(d.placeholder_rate),
-        partition_sense: o.partition_sense.unwrap_or(d.partition_sense),
-        json: o.json.unwrap_or(d.json),
+    let config = match &spec.sim {
+        None => SimConfig::default(),
+        Some(_) if spec.kind != Kind::Sim => {
+            anyhow::bail!("a [providers.sim] table only applies to kind \"sim\"")
+        }
+        Some(sim) => SimConfig {
+            universe: sim.universe.max(1),
+            ..sim.clone()
+        },
     };
-    for (what, v) in [
-        ("failure_rate", config.failure_rate),
-        ("rate_limit_rate", config.rate_limit_rate),
-        ("avoid_obedience", config.avoid_obedience),
-        ("partition_obedience", config.partition_obedience),
-        ("description_rate", config.description_rate),
-        ("variant_rate", config.variant_rate),
-        ("echo_rate", config.echo_rate),
-        ("placeholder_rate", config.placeholder_rate),
-        ("partition_sense", config.partition_sense),
-    ] {
-        anyhow::ensure!((0.0..=1.0).contains(&v), "sim.{what} must be within 0..=1");
-    }
-    anyhow::ensure!(
-        (2..=MAX_FANOUT).contains(&config.fanout),
-        "sim.fanout must be within 2..={MAX_FANOUT}"
-    );
-    anyhow::ensure!(
-        (1..=MAX_DEPTH).contains(&config.depth),
-        "sim.depth must be within 1..={MAX_DEPTH}"
-    );
-    anyhow::ensure!(
-        config.universe <= MAX_UNIVERSE,
-        "sim.universe must be at most {MAX_UNIVERSE}"
-    );
-    for (what, v) in [
-        ("latency_ms", config.latency_ms),
-        ("latency_sigma", config.latency_sigma),
-        ("zipf_s", config.zipf_s),
-        ("category_s", config.category_s),
-    ] {
-        anyhow::ensure!(
-            v.is_finite() && v >= 0.0,
-            "sim.{what} must be a number >= 0"
-        );
-    }
+    config.check()?;
     Ok(config)
 }
 
