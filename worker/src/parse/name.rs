@@ -3,24 +3,10 @@
 //! comma, a descriptive parenthetical) taken off, what belongs to it kept.
 //!
 //! Pure. The rule, from answers of small and large models: a tail is a
-//! description unless it reads as part of a title. `Brie; cheese with a
-//! sweet flavor`, `Pecorino Romano - A traditional Italian cheese`,
-//! `Chesser, a shortcut cheese from Switzerland` lose their tails;
-//! `Spider-Man - Far From Home`, `2001: A Space Odyssey`, `Paris, Texas`
-//! keep them. A parenthetical is a disambiguator when it is short (a year,
-//! or one or two words with no comma and no linking word: `(planet)`,
-//! `(element)`, `(2001 film)`, `(U.S. state)`), and then stays part of the
-//! name, so `Mercury (planet)` and `Mercury (element)` remain two items;
-//! anything longer or phrased (`(Bergamo, Italy)`, `(French Cheese of
-//! France)`, `(modern art museum)`), a measure (`(365m)`), or a second
-//! name in capitals (`(Luxembourg Gardens)`, `(Musée du Louvre)`)
-//! describes or renames the item and is dropped, so the variants a weak
-//! model invents collapse onto one name. Two words rather than three: in
-//! recorded answers the three-word parentheticals were descriptions or
-//! translations, the disambiguators one or two words. A one-word
-//! capitalised label stays (`Springfield (Illinois)`, but also a weak
-//! model's `Louis Armstrong (Songwriter)`): dropping it would merge real
-//! places, and a wrong merge loses an item for good.
+//! description unless it reads as part of a title (`Brie; cheese with a
+//! sweet flavor` loses it, `2001: A Space Odyssey` keeps it), and a
+//! parenthetical stays only when it disambiguates (`Mercury (planet)`);
+//! [`name`] gives the details.
 
 use crate::prompt::Task;
 
@@ -92,6 +78,25 @@ const LINKING_WORDS: &[&str] = &[
 /// The name in `item`, or `None` when nothing usable is left. `task`
 /// matters for a comma: sub-categories are phrases by nature (`Museums by
 /// the river, open late`), so their comma tails are kept.
+///
+/// A tail is a description unless it reads as part of a title. `Brie;
+/// cheese with a sweet flavor`, `Pecorino Romano - A traditional Italian
+/// cheese`, `Chesser, a shortcut cheese from Switzerland` lose their tails;
+/// `Spider-Man - Far From Home`, `2001: A Space Odyssey`, `Paris, Texas`
+/// keep them. A parenthetical is a disambiguator when it is short (a year,
+/// or one or two words with no comma and no linking word: `(planet)`,
+/// `(element)`, `(2001 film)`, `(U.S. state)`), and then stays part of the
+/// name, so `Mercury (planet)` and `Mercury (element)` remain two items;
+/// anything longer or phrased (`(Bergamo, Italy)`, `(French Cheese of
+/// France)`, `(modern art museum)`), a measure (`(365m)`), or a second
+/// name in capitals (`(Luxembourg Gardens)`, `(Musée du Louvre)`)
+/// describes or renames the item and is dropped, so the variants a weak
+/// model invents collapse onto one name. Two words rather than three: in
+/// recorded answers the three-word parentheticals were descriptions or
+/// translations, the disambiguators one or two words. A one-word
+/// capitalised label stays (`Springfield (Illinois)`, but also a weak
+/// model's `Louis Armstrong (Songwriter)`): dropping it would merge real
+/// places, and a wrong merge loses an item for good.
 pub fn name(item: &str, task: Task) -> Option<String> {
     let mut s = item.trim().to_string();
     // Each step may expose the next ("**Brie** (soft, French) - a cheese").

@@ -4,13 +4,10 @@
 //!
 //! With `output = "json"` (the default) the request asks for a JSON object
 //! `{"items": [...]}` through `response_format`: first `json_schema`
-//! (strict), which OpenAI, llama.cpp's server, vLLM and Ollama accept, with
-//! constrained decoding where the server has it. A server that refuses it
-//! is asked again in the same call with `json_object` plus the schema (what
-//! llama-cpp-python accepts: it answers `json_schema` with HTTP 500 "Input
-//! should be 'text' or 'json_object'"), then with text; the form it
-//! accepted is kept for the life of the worker, logged once and reported
-//! in the provider's health.
+//! (strict), with constrained decoding where the server has it; a server
+//! that refuses it (llama-cpp-python answers HTTP 500 "Input should be
+//! 'text' or 'json_object'") is asked again with `json_object` plus the
+//! schema, then with text (`structured.rs`).
 //!
 //! [`decode`] is pure: status, headers and body in, a [`Completion`] or a
 //! typed [`LlmError`] out, so every shape a server answers with is tested

@@ -16,7 +16,7 @@ use super::universe::{ROOT, Universe};
 use crate::prompt::Prompt;
 use crate::rng::Rng;
 
-/// Remarks every sim has always added after some names; the parser drops
+/// Remarks the sim adds after some names; the parser drops
 /// them ("Name - remark").
 const REMARKS: &[&str] = &[
     "a local favourite",

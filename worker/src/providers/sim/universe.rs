@@ -4,20 +4,11 @@
 //!
 //! The tree and every name in it depend only on the topic, the seed, the
 //! fanout and the depth, so every sim sharing those agrees on what
-//! "Museums > Historic museums" means, whoever proposed it. What a model
-//! knows depends on its `universe`: each leaf has a fixed share of the
-//! world and a model knowing N items knows about N·share of each leaf, its
-//! most popular first; so a "small" model knows the popular part of what a
-//! "large" one knows. Popularity is Zipf at every level: a broad prompt
-//! descends from the root choosing the k-th most popular child with weight
-//! 1/k^c (`category_s`) and then the j-th item of the leaf with weight 1/j^s
-//! (`zipf_s`), so answers crowd into popular corners and the long tail of
-//! unpopular leaves is out of reach; a prompt naming a node starts the
-//! descent there, so a narrower prompt reaches its tail.
-//! Item names are built from scrambled ids, so they never collide, and
-//! each carries one made-up word of its own ("Molavere"), so any spelling
-//! that mentions it can be traced back to the item ([`Universe::identify`]):
-//! the truth the yield benchmark counts distinct items by.
+//! "Museums > Historic museums" means, whoever proposed it. Item names are
+//! built from scrambled ids, so they never collide, and each carries one
+//! made-up word of its own ("Molavere"), so any spelling that mentions it
+//! can be traced back to the item ([`Universe::identify`]): the truth the
+//! yield benchmark counts distinct items by.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -54,6 +45,18 @@ struct Node {
     item_cdf: Vec<f64>,
 }
 
+/// One topic's world as one model knows it.
+///
+/// What a model knows depends on its `universe`: each leaf has a fixed
+/// share of the world and a model knowing N items knows about N·share of
+/// each leaf, its most popular first; so a "small" model knows the popular
+/// part of what a "large" one knows. Popularity is Zipf at every level: a
+/// broad prompt descends from the root choosing the k-th most popular
+/// child with weight 1/k^c (`category_s`) and then the j-th item of the
+/// leaf with weight 1/j^s (`zipf_s`), so answers crowd into popular
+/// corners and the long tail of unpopular leaves is out of reach; a prompt
+/// naming a node starts the descent there, so a narrower prompt reaches
+/// its tail.
 pub struct Universe {
     pub names: Vec<String>,
     nodes: Vec<Node>,
