@@ -154,13 +154,17 @@ fn cut_description(item: &str) -> String {
         if name.is_empty() || words(name) > MAX_NAME_WORDS {
             continue;
         }
-        // A title after a dash or colon holds no comma; a description
-        // often does ("New Orleans Jazz, 1953-1967").
+        // A titled tail after a colon is a subtitle, part of the name
+        // however long and with its commas (`The Chronicles of Narnia: The
+        // Lion, the Witch and the Wardrobe`); a description there reads
+        // as a sentence, or as a record with dates ("Jumbo, 1987-2004").
+        // After a dash, a title is short and holds no comma; a description
+        // often does ("The Largest Art Museum In The World").
+        let subtitle = sep == ": " && titled(rest) && !dated(rest);
         let describes = sep == "; "
             || rest.is_empty()
-            || rest.contains(',')
             || !titled(rest)
-            || words(rest) > MAX_TITLE_TAIL_WORDS;
+            || !subtitle && (rest.contains(',') || words(rest) > MAX_TITLE_TAIL_WORDS);
         if describes {
             return name.to_string();
         }
@@ -250,6 +254,14 @@ pub fn titled(text: &str) -> bool {
     capitalised
 }
 
+/// A part after a comma starts with a number: a year, a span of years, a
+/// date (`Jumbo, 1987-2004`), what a record adds to a title.
+fn dated(text: &str) -> bool {
+    text.split(',')
+        .skip(1)
+        .any(|part| part.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+}
+
 fn words(text: &str) -> usize {
     text.split_whitespace().count()
 }
@@ -296,6 +308,17 @@ mod tests {
                 "Star Wars: Episode IV - A New Hope",
                 Some("Star Wars: Episode IV - A New Hope"),
             ),
+            // A subtitle after a colon is part of the name, however long
+            // and with its commas; a sentence after one is not.
+            (
+                "Star Wars: Episode V – The Empire Strikes Back",
+                Some("Star Wars: Episode V – The Empire Strikes Back"),
+            ),
+            (
+                "The Chronicles of Narnia: The Lion, the Witch and the Wardrobe",
+                Some("The Chronicles of Narnia: The Lion, the Witch and the Wardrobe"),
+            ),
+            ("Brie: a soft cow's-milk cheese from France", Some("Brie")),
             // Comma tails.
             (
                 "Chesser, a shortcut cheese from Switzerland",
