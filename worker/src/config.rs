@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::providers::{SimConfig, config as providers_file};
+use crate::providers::{SimConfig, settings as providers_file};
 
 /// A worker's own NATS user is this prefix and its id (`nats.conf`).
 pub const WORKER_USER_PREFIX: &str = "worker-";
@@ -49,23 +49,23 @@ pub struct Config {
     pub providers: Option<PathBuf>,
 
     /// Seed of the `sim` provider.
-    #[arg(long, env = "IGENTAI_SIM_SEED", default_value_t = 42)]
+    #[arg(long, env = "IGENTAI_SIM_SEED", default_value_t = SimConfig::default().seed)]
     pub sim_seed: u64,
 
     /// Median latency of a `sim` answer.
-    #[arg(long, env = "IGENTAI_SIM_LATENCY_MS", default_value_t = 800.0)]
+    #[arg(long, env = "IGENTAI_SIM_LATENCY_MS", default_value_t = SimConfig::default().latency_ms)]
     pub sim_latency_ms: f64,
 
     /// Distinct items in each topic of the `sim` provider.
-    #[arg(long, env = "IGENTAI_SIM_UNIVERSE", default_value_t = 20_000)]
+    #[arg(long, env = "IGENTAI_SIM_UNIVERSE", default_value_t = SimConfig::default().universe)]
     pub sim_universe: usize,
 
     /// Share of `sim` calls that fail with a server error.
-    #[arg(long, env = "IGENTAI_SIM_FAILURE_RATE", default_value_t = 0.0)]
+    #[arg(long, env = "IGENTAI_SIM_FAILURE_RATE", default_value_t = SimConfig::default().failure_rate)]
     pub sim_failure_rate: f64,
 
     /// Share of `sim` calls answered with a rate limit.
-    #[arg(long, env = "IGENTAI_SIM_RATE_LIMIT_RATE", default_value_t = 0.0)]
+    #[arg(long, env = "IGENTAI_SIM_RATE_LIMIT_RATE", default_value_t = SimConfig::default().rate_limit_rate)]
     pub sim_rate_limit_rate: f64,
 }
 
@@ -94,6 +94,8 @@ impl Config {
         Ok(id)
     }
 
+    /// The `sim` provider of a worker without a providers file: the
+    /// defaults, with what the `--sim-*` flags set.
     pub fn sim(&self) -> SimConfig {
         SimConfig {
             seed: self.sim_seed,

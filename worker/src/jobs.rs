@@ -22,7 +22,7 @@ const LEASE_WAIT: Duration = Duration::from_secs(10);
 const MAX_COUNT: u32 = 100;
 
 /// Answers one job; `cancel` (shutdown) abandons it.
-pub async fn answer(
+pub(crate) async fn answer(
     shared: &Shared,
     request: &PartitionRequest,
     cancel: &CancellationToken,

@@ -3,23 +3,23 @@
 //! slots, each provider behind its own breaker, backoff and limits, parses
 //! their answers and publishes one candidate batch per answer to JetStream.
 //! See `ARCHITECTURE.md` at the repository root for the map.
+//!
+//! Public are the modules the benchmarks, the system tests and the fuzz
+//! target use; the event loop and the slots are private to the crate.
 
-pub mod breaker;
-pub mod config;
+mod config;
 pub mod counters;
 pub mod fuzzing;
-pub mod gate;
-pub mod generate;
+mod generate;
+mod generation;
 pub mod jobs;
-pub mod limiter;
 pub mod micro;
 pub mod parse;
 pub mod prompt;
 pub mod providers;
 pub mod publish;
-pub mod retry;
 pub mod rng;
-pub mod service;
+mod service;
 
-pub use config::Config;
+pub use config::{Config, WORKER_USER_PREFIX};
 pub use service::run;

@@ -25,14 +25,14 @@ use crate::generate::Shared;
 pub const SERVICE_NAME: &str = "igentai-worker";
 
 /// The registered service and the request streams of its endpoints.
-pub struct Micro {
+pub(crate) struct Micro {
     pub service: Service,
     pub commands: Endpoint,
     pub partition_jobs: Endpoint,
 }
 
 /// Registers the service and its endpoints.
-pub async fn start(shared: &Arc<Shared>, concurrency: u32) -> anyhow::Result<Micro> {
+pub(crate) async fn start(shared: &Arc<Shared>, concurrency: u32) -> anyhow::Result<Micro> {
     let providers: Vec<&str> = shared
         .providers
         .entries()

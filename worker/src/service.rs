@@ -1,7 +1,8 @@
 //! The worker's event loop: commands from the coordinator (arriving on the
 //! micro service's `work` endpoint), weight updates, partition jobs, the
-//! heartbeat tick and shutdown. Generation itself runs in slots
-//! (`generate.rs`), partition jobs in tasks of their own (`jobs.rs`).
+//! heartbeat tick and shutdown, each handled by a small `handle_*`
+//! function. The slots working on a run are a `Generation`
+//! (`generation.rs`), partition jobs run in tasks of their own (`jobs.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,73 +12,18 @@ use anyhow::Context;
 use async_nats::service::Request;
 use futures::StreamExt;
 use igentai_protocol::{
-    Assignment, Heartbeat, PartitionRequest, VERSION, WeightsUpdate, WorkerAck, WorkerCommand,
-    WorkerState, now_ms, subjects,
+    Heartbeat, PartitionRequest, VERSION, WeightsUpdate, WorkerAck, WorkerCommand, WorkerState,
+    now_ms, subjects,
 };
-use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::generate::{Shared, Signals, slot};
+use crate::generate::Shared;
+use crate::generation::Generation;
 use crate::providers::Providers;
 use crate::{jobs, micro};
-
-/// The slots working on one run.
-struct Generation {
-    run_id: String,
-    assignment: watch::Sender<Arc<Assignment>>,
-    /// The newest weight update applied (updates may arrive out of order).
-    weights_version: u64,
-    signals: Arc<Signals>,
-    slots: TaskTracker,
-}
-
-impl Generation {
-    fn start(assignment: Assignment, shared: &Arc<Shared>, concurrency: u32) -> Self {
-        let run_id = assignment.run_id.clone();
-        let (tx, rx) = watch::channel(Arc::new(assignment));
-        let signals = Arc::new(Signals {
-            soft: CancellationToken::new(),
-            hard: CancellationToken::new(),
-            give_up: CancellationToken::new(),
-        });
-        let slots = TaskTracker::new();
-        for _ in 0..concurrency.max(1) {
-            slots.spawn(slot(shared.clone(), rx.clone(), signals.clone()));
-        }
-        slots.close();
-        tracing::info!(%run_id, concurrency, "working on run");
-        Generation {
-            run_id,
-            assignment: tx,
-            weights_version: 0,
-            signals,
-            slots,
-        }
-    }
-
-    /// Starts no new call; lets calls in flight finish for `grace`, then
-    /// abandons them; lets paid answers publish for `publish_grace`, then
-    /// gives them up. Ok when nothing was abandoned.
-    async fn finish(self, grace: Duration, publish_grace: Duration) -> Result<(), String> {
-        self.signals.soft.cancel();
-        if tokio::time::timeout(grace, self.slots.wait()).await.is_ok() {
-            return Ok(());
-        }
-        self.signals.hard.cancel();
-        if tokio::time::timeout(publish_grace, self.slots.wait())
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        self.signals.give_up.cancel();
-        self.slots.wait().await;
-        Err("some answers could not be published before the deadline".into())
-    }
-}
 
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let worker_id = config.worker_id()?;

@@ -476,7 +476,7 @@ async fn repeated_server_errors_open_the_breaker() {
 #[test]
 fn keys_stay_out_of_debug_output() {
     let env = |_: &str| Some(KEY.to_string());
-    let settings = worker::providers::config::parse(
+    let settings = worker::providers::settings::parse(
         "[[providers]]\nname='oa'\nkind='openai'\nmodel='m'\napi_key_env='TEST_KEY'",
         env,
     )

@@ -28,12 +28,12 @@ use coordinator::run::stats::BatchOutcome;
 use coordinator::steer::Steering;
 use igentai_protocol::{Assignment, CandidateBatch, PartitionRequest, StartRequest, VERSION};
 use tokio::time::Instant;
-use worker::breaker::Admission;
 use worker::jobs::distinct;
 use worker::parse::parse_answer;
 use worker::prompt::{self, Prompt};
+use worker::providers::guard::{Admission, Gate};
+use worker::providers::sim::Universe;
 use worker::providers::sim::{Truth, Verdict};
-use worker::providers::universe::Universe;
 use worker::providers::{Completion, LlmError, choose};
 use worker::rng::Rng;
 
@@ -41,7 +41,6 @@ use super::fleet::{Degradation, Fleet};
 pub use super::scenario::{Limit, Scenario};
 pub use super::trace::{Answer, Point, Trace};
 use super::truth::Ledger;
-use worker::gate::Gate;
 
 /// The coordinator's tick (its metrics interval), when it steers.
 pub const TICK_MS: u64 = 1_000;

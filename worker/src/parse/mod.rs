@@ -76,11 +76,9 @@ pub fn parse(answer: &str, prompt: &Prompt) -> Vec<String> {
 fn lines(answer: &str) -> Vec<String> {
     let text = strip_fences(&strip_thinking(answer));
     if let Some(items) = parse_json(&text).or_else(|| salvage_json(&text)) {
-        // A weak model numbers the strings too ("1. Brie").
-        return items
-            .iter()
-            .map(|s| strip_marker(s.trim()).unwrap_or(s.trim()).to_string())
-            .collect();
+        // A JSON string is a name as given: "2. Bundesliga" is a league,
+        // not the second item.
+        return items.iter().map(|s| s.trim().to_string()).collect();
     }
     let mut listed = Vec::new();
     let mut plain = Vec::new();

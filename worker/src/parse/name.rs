@@ -3,24 +3,10 @@
 //! comma, a descriptive parenthetical) taken off, what belongs to it kept.
 //!
 //! Pure. The rule, from answers of small and large models: a tail is a
-//! description unless it reads as part of a title. `Brie; cheese with a
-//! sweet flavor`, `Pecorino Romano - A traditional Italian cheese`,
-//! `Chesser, a shortcut cheese from Switzerland` lose their tails;
-//! `Spider-Man - Far From Home`, `2001: A Space Odyssey`, `Paris, Texas`
-//! keep them. A parenthetical is a disambiguator when it is short (a year,
-//! or one or two words with no comma and no linking word: `(planet)`,
-//! `(element)`, `(2001 film)`, `(U.S. state)`), and then stays part of the
-//! name, so `Mercury (planet)` and `Mercury (element)` remain two items;
-//! anything longer or phrased (`(Bergamo, Italy)`, `(French Cheese of
-//! France)`, `(modern art museum)`), a measure (`(365m)`), or a second
-//! name in capitals (`(Luxembourg Gardens)`, `(Musée du Louvre)`)
-//! describes or renames the item and is dropped, so the variants a weak
-//! model invents collapse onto one name. Two words rather than three: in
-//! recorded answers the three-word parentheticals were descriptions or
-//! translations, the disambiguators one or two words. A one-word
-//! capitalised label stays (`Springfield (Illinois)`, but also a weak
-//! model's `Louis Armstrong (Songwriter)`): dropping it would merge real
-//! places, and a wrong merge loses an item for good.
+//! description unless it reads as part of a title (`Brie; cheese with a
+//! sweet flavor` loses it, `2001: A Space Odyssey` keeps it), and a
+//! parenthetical stays only when it disambiguates (`Mercury (planet)`);
+//! [`name`] gives the details.
 
 use crate::prompt::Task;
 
@@ -92,6 +78,25 @@ const LINKING_WORDS: &[&str] = &[
 /// The name in `item`, or `None` when nothing usable is left. `task`
 /// matters for a comma: sub-categories are phrases by nature (`Museums by
 /// the river, open late`), so their comma tails are kept.
+///
+/// A tail is a description unless it reads as part of a title. `Brie;
+/// cheese with a sweet flavor`, `Pecorino Romano - A traditional Italian
+/// cheese`, `Chesser, a shortcut cheese from Switzerland` lose their tails;
+/// `Spider-Man - Far From Home`, `2001: A Space Odyssey`, `Paris, Texas`
+/// keep them. A parenthetical is a disambiguator when it is short (a year,
+/// or one or two words with no comma and no linking word: `(planet)`,
+/// `(element)`, `(2001 film)`, `(U.S. state)`), and then stays part of the
+/// name, so `Mercury (planet)` and `Mercury (element)` remain two items;
+/// anything longer or phrased (`(Bergamo, Italy)`, `(French Cheese of
+/// France)`, `(modern art museum)`), a measure (`(365m)`), or a second
+/// name in capitals (`(Luxembourg Gardens)`, `(Musée du Louvre)`)
+/// describes or renames the item and is dropped, so the variants a weak
+/// model invents collapse onto one name. Two words rather than three: in
+/// recorded answers the three-word parentheticals were descriptions or
+/// translations, the disambiguators one or two words. A one-word
+/// capitalised label stays (`Springfield (Illinois)`, but also a weak
+/// model's `Louis Armstrong (Songwriter)`): dropping it would merge real
+/// places, and a wrong merge loses an item for good.
 pub fn name(item: &str, task: Task) -> Option<String> {
     let mut s = item.trim().to_string();
     // Each step may expose the next ("**Brie** (soft, French) - a cheese").
@@ -149,13 +154,17 @@ fn cut_description(item: &str) -> String {
         if name.is_empty() || words(name) > MAX_NAME_WORDS {
             continue;
         }
-        // A title after a dash or colon holds no comma; a description
-        // often does ("New Orleans Jazz, 1953-1967").
+        // A titled tail after a colon is a subtitle, part of the name
+        // however long and with its commas (`The Chronicles of Narnia: The
+        // Lion, the Witch and the Wardrobe`); a description there reads
+        // as a sentence, or as a record with dates ("Jumbo, 1987-2004").
+        // After a dash, a title is short and holds no comma; a description
+        // often does ("The Largest Art Museum In The World").
+        let subtitle = sep == ": " && titled(rest) && !dated(rest);
         let describes = sep == "; "
             || rest.is_empty()
-            || rest.contains(',')
             || !titled(rest)
-            || words(rest) > MAX_TITLE_TAIL_WORDS;
+            || !subtitle && (rest.contains(',') || words(rest) > MAX_TITLE_TAIL_WORDS);
         if describes {
             return name.to_string();
         }
@@ -245,6 +254,14 @@ pub fn titled(text: &str) -> bool {
     capitalised
 }
 
+/// A part after a comma starts with a number: a year, a span of years, a
+/// date (`Jumbo, 1987-2004`), what a record adds to a title.
+fn dated(text: &str) -> bool {
+    text.split(',')
+        .skip(1)
+        .any(|part| part.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+}
+
 fn words(text: &str) -> usize {
     text.split_whitespace().count()
 }
@@ -291,6 +308,17 @@ mod tests {
                 "Star Wars: Episode IV - A New Hope",
                 Some("Star Wars: Episode IV - A New Hope"),
             ),
+            // A subtitle after a colon is part of the name, however long
+            // and with its commas; a sentence after one is not.
+            (
+                "Star Wars: Episode V – The Empire Strikes Back",
+                Some("Star Wars: Episode V – The Empire Strikes Back"),
+            ),
+            (
+                "The Chronicles of Narnia: The Lion, the Witch and the Wardrobe",
+                Some("The Chronicles of Narnia: The Lion, the Witch and the Wardrobe"),
+            ),
+            ("Brie: a soft cow's-milk cheese from France", Some("Brie")),
             // Comma tails.
             (
                 "Chesser, a shortcut cheese from Switzerland",

@@ -106,6 +106,16 @@ fn answer_shapes() {
         &["Louvre", "Orsay", "Pantheon"],
     );
     check(r#"{"items": ["Louvre", "Orsay"]}"#, &["Louvre", "Orsay"]);
+    // A JSON string is a name as given: what reads as a list marker in a
+    // line is part of it.
+    check(
+        r#"["Bundesliga","2. Bundesliga"]"#,
+        &["Bundesliga", "2. Bundesliga"],
+    );
+    check(
+        r#"{"items": [" Bundesliga ", "2. Bundesliga", "- Ligue 1"]}"#,
+        &["Bundesliga", "2. Bundesliga", "- Ligue 1"],
+    );
     check(
         r#"[{"name":"Louvre","description":"museum"},{"name":"Orsay","description":"museum"}]"#,
         &["Louvre", "Orsay"],

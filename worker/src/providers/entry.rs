@@ -13,11 +13,11 @@ use igentai_protocol::ProviderHealth;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::{Completion, LlmError, Provider, Settings};
-use crate::breaker::Admission;
-pub use crate::gate::MISCONFIGURED_COOLDOWN;
-use crate::gate::{Failed, Gate};
-use crate::limiter::Limiter;
+use super::completion::Completion;
+use super::error::LlmError;
+use super::guard::{Admission, Failed, Gate, Limiter, MISCONFIGURED_COOLDOWN};
+use super::provider::Provider;
+use super::settings::Settings;
 use crate::prompt::Prompt;
 use crate::rng::{Rng, entropy};
 

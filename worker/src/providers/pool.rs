@@ -11,7 +11,9 @@ use igentai_protocol::ProviderHealth;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Entry, Lease, Provider, Settings, Unavailable};
+use super::entry::{Entry, Lease, Unavailable};
+use super::provider::Provider;
+use super::settings::Settings;
 use crate::rng::Rng;
 
 /// Why no provider could be leased now.
@@ -124,12 +126,12 @@ pub fn choose(weights: &[f64], rng: &mut Rng) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::config;
     use super::*;
     use crate::prompt::Prompt;
+    use crate::providers::settings;
 
     fn providers(toml: &str) -> Providers {
-        Providers::build(&config::parse(toml, |_| None).unwrap(), "w1").unwrap()
+        Providers::build(&settings::parse(toml, |_| None).unwrap(), "w1").unwrap()
     }
 
     fn sims(names: &[(&str, f64)]) -> Providers {
@@ -217,7 +219,7 @@ mod tests {
         assert_eq!((health.requests, health.failures["server_error"]), (5, 5));
     }
 
-    use crate::breaker::Policy;
+    use crate::providers::guard::Policy;
 
     #[tokio::test(start_paused = true)]
     async fn breaker_cycles_under_paused_time() {

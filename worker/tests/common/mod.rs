@@ -10,14 +10,14 @@ use tokio::time::Instant;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use worker::prompt::Prompt;
-use worker::providers::{Completion, LlmError, Providers, config};
+use worker::providers::{Completion, LlmError, Providers, settings};
 
 /// The key the fake environment holds under `TEST_KEY`.
 pub const KEY: &str = "sk-test-0123456789abcdef";
 
 pub fn providers(toml: &str) -> Providers {
     let env = |var: &str| (var == "TEST_KEY").then(|| KEY.to_string());
-    let settings = config::parse(toml, env).expect("valid providers file");
+    let settings = settings::parse(toml, env).expect("valid providers file");
     Providers::build(&settings, "w-test").expect("providers build")
 }
 

@@ -10,13 +10,13 @@
 //! endlessly many: spellings per item stay bounded and repetition still
 //! saturates, as with real models.
 
-use super::super::universe::{ROOT, Universe};
-use super::SimConfig;
+use super::knobs::SimConfig;
 use super::truth::{Line, Shape, Truth};
+use super::universe::{ROOT, Universe};
 use crate::prompt::Prompt;
 use crate::rng::Rng;
 
-/// Remarks every sim has always added after some names; the parser drops
+/// Remarks the sim adds after some names; the parser drops
 /// them ("Name - remark").
 const REMARKS: &[&str] = &[
     "a local favourite",

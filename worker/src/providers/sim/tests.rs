@@ -3,10 +3,11 @@
 //! by narrower prompts, a world every sim agrees on, failure rates; and the
 //! noise of small real models at its configured rates, the truth of every
 //! line, JSON answers, nonsense sub-categories, and clean answers unchanged.
+//! Long because it is only tests, one per property of the model.
 
 use std::collections::{HashMap, HashSet};
 
-use super::super::universe::{NodeId, ROOT, key};
+use super::universe::{NodeId, ROOT, key};
 use super::*;
 use crate::parse::parse;
 
@@ -341,7 +342,7 @@ fn digest(sim: &Sim) -> u64 {
     xxhash_rust::xxh3::xxh3_64(all.as_bytes())
 }
 
-/// [`digest`] of a clean default sim, from before it had noise knobs.
+/// [`digest`] of a clean default sim (every noise knob at zero).
 const GOLDEN: u64 = 0x32e136be3eae6dd;
 
 /// Shares measured over many answers: of item lines written with a

@@ -4,7 +4,7 @@
 //! reads it to count true distinct items rather than distinct spellings,
 //! and to tell which stored spellings are junk.
 
-use super::super::universe::Universe;
+use super::universe::Universe;
 
 /// How a line was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::breaker::{Admission, Breaker, Policy};
-use crate::providers::LlmError;
-use crate::retry::Backoff;
+use super::backoff::Backoff;
+use super::breaker::{Admission, Breaker, Policy};
+use crate::providers::error::LlmError;
 
 /// How long a misconfigured provider rests before it is probed again: long
 /// enough not to hammer a refused key, short enough that a fixed one

@@ -4,107 +4,19 @@
 //!
 //! The tree and every name in it depend only on the topic, the seed, the
 //! fanout and the depth, so every sim sharing those agrees on what
-//! "Museums > Historic museums" means, whoever proposed it. What a model
-//! knows depends on its `universe`: each leaf has a fixed share of the
-//! world and a model knowing N items knows about N·share of each leaf, its
-//! most popular first; so a "small" model knows the popular part of what a
-//! "large" one knows. Popularity is Zipf at every level: a broad prompt
-//! descends from the root choosing the k-th most popular child with weight
-//! 1/k^c (`category_s`) and then the j-th item of the leaf with weight 1/j^s
-//! (`zipf_s`), so answers crowd into popular corners and the long tail of
-//! unpopular leaves is out of reach; a prompt naming a node starts the
-//! descent there, so a narrower prompt reaches its tail.
-//! Item names are built from scrambled ids, so they never collide, and
-//! each carries one made-up word of its own ("Molavere"), so any spelling
-//! that mentions it can be traced back to the item ([`Universe::identify`]):
-//! the truth the yield benchmark counts distinct items by.
+//! "Museums > Historic museums" means, whoever proposed it. Item names are
+//! built from scrambled ids, so they never collide, and each carries one
+//! made-up word of its own ("Molavere"), so any spelling that mentions it
+//! can be traced back to the item ([`Universe::identify`]): the truth the
+//! yield benchmark counts distinct items by.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::sim::SimConfig;
+use super::knobs::{MAX_DEPTH, MAX_FANOUT, MAX_UNIVERSE, SimConfig};
+use super::words::{CONSONANTS, KINDS, PREFIXES, VOWELS, label_list, plural};
 use crate::rng::Rng;
 
-/// Level-1 sub-categories are kinds of places; an item carries its kind.
-pub const KINDS: &[&str] = &[
-    "Gardens",
-    "Museum",
-    "Tower",
-    "Market",
-    "Bridge",
-    "Gallery",
-    "Cathedral",
-    "Square",
-    "Palace",
-    "Theatre",
-    "Park",
-    "Library",
-    "Abbey",
-    "Fountain",
-    "Passage",
-    "Observatory",
-    "Hall",
-    "Arcade",
-    "Chapel",
-    "Quarter",
-];
-/// Level 2: "Historic museums".
-const QUALIFIERS: &[&str] = &[
-    "Historic",
-    "Hidden",
-    "Modern",
-    "Famous",
-    "Small",
-    "Riverside",
-    "Free",
-    "Royal",
-    "Family-friendly",
-    "Lesser-known",
-    "Medieval",
-    "Contemporary",
-];
-/// Level 3: "Historic museums by the river".
-const SETTINGS: &[&str] = &[
-    "by the river",
-    "in the old town",
-    "on the left bank",
-    "on the right bank",
-    "in the north",
-    "in the south",
-    "in the east",
-    "in the west",
-    "in the suburbs",
-    "near the station",
-    "on the hills",
-    "around the main square",
-];
-/// Level 4: "Historic museums by the river, open late".
-const ASPECTS: &[&str] = &[
-    "open late",
-    "for children",
-    "with a view",
-    "off the beaten path",
-    "free on sundays",
-    "with guided tours",
-    "with a cafe",
-    "rarely crowded",
-    "recently restored",
-    "seasonal",
-    "by appointment",
-    "with gardens",
-];
-const PREFIXES: &[&str] = &[
-    "Rue", "Place", "Mont", "Pont", "Porte", "Île", "Quai", "Saint",
-];
-const CONSONANTS: &[u8] = b"bcdfglmnprstvz";
-const VOWELS: &[u8] = b"aeiou";
-
-/// Most children a node may have (the shortest name list).
-pub const MAX_FANOUT: u32 = 12;
-/// Most levels of sub-categories.
-pub const MAX_DEPTH: u32 = 4;
-/// Most items a model may know per topic.
-pub const MAX_UNIVERSE: usize = 2_000_000;
 /// Item ids are scrambled within 2^ID_BITS; the name is the id spelled in
 /// syllables, so distinct ids give distinct names.
 const ID_BITS: u32 = 24;
@@ -133,6 +45,18 @@ struct Node {
     item_cdf: Vec<f64>,
 }
 
+/// One topic's world as one model knows it.
+///
+/// What a model knows depends on its `universe`: each leaf has a fixed
+/// share of the world and a model knowing N items knows about N·share of
+/// each leaf, its most popular first; so a "small" model knows the popular
+/// part of what a "large" one knows. Popularity is Zipf at every level: a
+/// broad prompt descends from the root choosing the k-th most popular
+/// child with weight 1/k^c (`category_s`) and then the j-th item of the
+/// leaf with weight 1/j^s (`zipf_s`), so answers crowd into popular
+/// corners and the long tail of unpopular leaves is out of reach; a prompt
+/// naming a node starts the descent there, so a narrower prompt reaches
+/// its tail.
 pub struct Universe {
     pub names: Vec<String>,
     nodes: Vec<Node>,
@@ -441,15 +365,6 @@ pub fn key(text: &str) -> String {
         .to_string()
 }
 
-fn label_list(depth: u32) -> &'static [&'static str] {
-    match depth {
-        1 => KINDS,
-        2 => QUALIFIERS,
-        3 => SETTINGS,
-        _ => ASPECTS,
-    }
-}
-
 /// `n` distinct labels in a seeded order; the order is their popularity.
 fn shuffled(labels: &'static [&'static str], n: usize, seed: u64) -> Vec<&'static str> {
     let mut rng = Rng::new(seed);
@@ -459,15 +374,6 @@ fn shuffled(labels: &'static [&'static str], n: usize, seed: u64) -> Vec<&'stati
     }
     order.truncate(n.min(labels.len()));
     order
-}
-
-/// The plural of a kind: "Museum" → "Museums", "Gallery" → "Galleries".
-pub fn plural(kind: &str) -> String {
-    match kind.strip_suffix('y') {
-        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
-        _ if kind.ends_with('s') => kind.to_string(),
-        _ => format!("{kind}s"),
-    }
 }
 
 fn mix(x: u64) -> u64 {

@@ -1,3 +1,4 @@
+//! `Settings`: what each provider is built from, read from
 //! `providers.toml`: which LLM providers a worker may call, at what price,
 //! under which limits, and with which API key (named by an environment
 //! variable, never written in the file).
@@ -16,7 +17,6 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::sim::SimConfig;
-use super::universe::{MAX_DEPTH, MAX_FANOUT, MAX_UNIVERSE};
 
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
@@ -87,32 +87,6 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// The `[providers.sim]` table: knobs of a simulated model. Unset fields
-/// keep [`SimConfig`]'s defaults.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SimOptions {
-    pub seed: Option<u64>,
-    pub universe: Option<usize>,
-    pub fanout: Option<u32>,
-    pub depth: Option<u32>,
-    pub zipf_s: Option<f64>,
-    pub category_s: Option<f64>,
-    pub latency_ms: Option<f64>,
-    pub latency_sigma: Option<f64>,
-    pub failure_rate: Option<f64>,
-    pub rate_limit_rate: Option<f64>,
-    pub avoid_obedience: Option<f64>,
-    pub partition_obedience: Option<f64>,
-    pub description_rate: Option<f64>,
-    pub variant_rate: Option<f64>,
-    pub echo_rate: Option<f64>,
-    pub placeholder_rate: Option<f64>,
-    pub partition_sense: Option<f64>,
-    /// Always answer `{"items": [...]}`.
-    pub json: Option<bool>,
-}
-
 /// One `[[providers]]` entry of the file, as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,8 +126,9 @@ pub struct ProviderSpec {
     /// `json` (default for openai and anthropic) or `text`.
     #[serde(default)]
     pub output: Option<Output>,
+    /// The `[providers.sim]` table, for kind `sim` only.
     #[serde(default)]
-    pub sim: SimOptions,
+    pub sim: Option<SimConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -270,7 +245,7 @@ fn spec(name: &str, kind: Kind) -> ProviderSpec {
         temperature: None,
         max_tokens: None,
         output: None,
-        sim: SimOptions::default(),
+        sim: None,
     }
 }
 
@@ -376,268 +351,19 @@ fn settle(spec: ProviderSpec, env: &impl Fn(&str) -> Option<String>) -> anyhow::
 }
 
 fn sim_config(spec: &ProviderSpec) -> anyhow::Result<SimConfig> {
-    let d = SimConfig::default();
-    let o = &spec.sim;
-    anyhow::ensure!(
-        spec.kind == Kind::Sim || o == &SimOptions::default(),
-        "a [providers.sim] table only applies to kind \"sim\""
-    );
-    let config = SimConfig {
-        model: d.model.clone(),
-        seed: o.seed.unwrap_or(d.seed),
-        universe: o.universe.unwrap_or(d.universe).max(1),
-        fanout: o.fanout.unwrap_or(d.fanout),
-        depth: o.depth.unwrap_or(d.depth),
-        zipf_s: o.zipf_s.unwrap_or(d.zipf_s),
-        category_s: o.category_s.unwrap_or(d.category_s),
-        latency_ms: o.latency_ms.unwrap_or(d.latency_ms),
-        latency_sigma: o.latency_sigma.unwrap_or(d.latency_sigma),
-        failure_rate: o.failure_rate.unwrap_or(d.failure_rate),
-        rate_limit_rate: o.rate_limit_rate.unwrap_or(d.rate_limit_rate),
-        avoid_obedience: o.avoid_obedience.unwrap_or(d.avoid_obedience),
-        partition_obedience: o.partition_obedience.unwrap_or(d.partition_obedience),
-        price_in_per_m: d.price_in_per_m,
-        price_out_per_m: d.price_out_per_m,
-        description_rate: o.description_rate.unwrap_or(d.description_rate),
-        variant_rate: o.variant_rate.unwrap_or(d.variant_rate),
-        echo_rate: o.echo_rate.unwrap_or(d.echo_rate),
-        placeholder_rate: o.placeholder_rate.unwrap_or(d.placeholder_rate),
-        partition_sense: o.partition_sense.unwrap_or(d.partition_sense),
-        json: o.json.unwrap_or(d.json),
+    let config = match &spec.sim {
+        None => SimConfig::default(),
+        Some(_) if spec.kind != Kind::Sim => {
+            anyhow::bail!("a [providers.sim] table only applies to kind \"sim\"")
+        }
+        Some(sim) => SimConfig {
+            universe: sim.universe.max(1),
+            ..sim.clone()
+        },
     };
-    for (what, v) in [
-        ("failure_rate", config.failure_rate),
-        ("rate_limit_rate", config.rate_limit_rate),
-        ("avoid_obedience", config.avoid_obedience),
-        ("partition_obedience", config.partition_obedience),
-        ("description_rate", config.description_rate),
-        ("variant_rate", config.variant_rate),
-        ("echo_rate", config.echo_rate),
-        ("placeholder_rate", config.placeholder_rate),
-        ("partition_sense", config.partition_sense),
-    ] {
-        anyhow::ensure!((0.0..=1.0).contains(&v), "sim.{what} must be within 0..=1");
-    }
-    anyhow::ensure!(
-        (2..=MAX_FANOUT).contains(&config.fanout),
-        "sim.fanout must be within 2..={MAX_FANOUT}"
-    );
-    anyhow::ensure!(
-        (1..=MAX_DEPTH).contains(&config.depth),
-        "sim.depth must be within 1..={MAX_DEPTH}"
-    );
-    anyhow::ensure!(
-        config.universe <= MAX_UNIVERSE,
-        "sim.universe must be at most {MAX_UNIVERSE}"
-    );
-    for (what, v) in [
-        ("latency_ms", config.latency_ms),
-        ("latency_sigma", config.latency_sigma),
-        ("zipf_s", config.zipf_s),
-        ("category_s", config.category_s),
-    ] {
-        anyhow::ensure!(
-            v.is_finite() && v >= 0.0,
-            "sim.{what} must be a number >= 0"
-        );
-    }
+    config.check()?;
     Ok(config)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(var: &str) -> Option<String> {
-        (var == "GOOD_KEY").then(|| "sk-secret-123456".to_string())
-    }
-
-    #[test]
-    fn the_shipped_example_is_valid() {
-        let text = include_str!("../../../providers.toml.example");
-        let providers = parse(text, env).unwrap();
-        assert!(providers.iter().any(|p| p.kind == Kind::Openai));
-        assert!(providers.iter().any(|p| p.kind == Kind::Anthropic));
-        assert!(providers.iter().filter(|p| p.kind == Kind::Sim).count() >= 2);
-    }
-
-    #[test]
-    fn fields_and_defaults() {
-        let text = r#"
-            [[providers]]
-            name = "local"
-            kind = "openai"
-            base_url = "http://127.0.0.1:8000/v1/"
-            model = "qwen"
-            timeout_s = 300
-            requests_per_min = 60
-            [[providers]]
-            name = "paid"
-            kind = "openai"
-            model = "gpt-4o-mini"
-            api_key_env = "GOOD_KEY"
-            price_in_per_m = 0.15
-            price_out_per_m = 0.6
-            [[providers]]
-            name = "claude"
-            kind = "anthropic"
-            model = "claude-haiku-4-5"
-            api_key_env = "MISSING_KEY"
-            [[providers]]
-            name = "cheap-sim"
-            kind = "sim"
-            [providers.sim]
-            latency_ms = 5
-            failure_rate = 0.5
-            description_rate = 0.4
-            echo_rate = 0
-            partition_sense = 0.3
-            json = true
-        "#;
-        let p = parse(text, env).unwrap();
-        assert_eq!(p[0].base_url, "http://127.0.0.1:8000/v1");
-        assert_eq!(
-            (p[0].api_key.as_ref(), p[0].timeout),
-            (None, Duration::from_secs(300))
-        );
-        assert_eq!(p[0].requests_per_min, Some(60));
-        assert_eq!(p[1].base_url, OPENAI_BASE_URL);
-        assert_eq!(p[1].api_key.as_ref().unwrap().expose(), "sk-secret-123456");
-        assert!(p[2].unusable.as_deref().unwrap().contains("MISSING_KEY"));
-        assert_eq!(p[2].base_url, ANTHROPIC_BASE_URL);
-        assert_eq!((p[3].sim.latency_ms, p[3].sim.failure_rate), (5.0, 0.5));
-        let outputs: Vec<Output> = p.iter().map(|s| s.output).collect();
-        assert_eq!(
-            outputs,
-            [Output::Json, Output::Json, Output::Json, Output::Text]
-        );
-        let text = "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\noutput='text'";
-        assert_eq!(parse(text, env).unwrap()[0].output, Output::Text);
-        let d = SimConfig::default();
-        assert_eq!(
-            (
-                p[3].sim.description_rate,
-                p[3].sim.echo_rate,
-                p[3].sim.variant_rate
-            ),
-            (0.4, 0.0, d.variant_rate)
-        );
-        assert_eq!((p[3].sim.partition_sense, p[3].sim.json), (0.3, true));
-        assert!(!p[0].sim.json, "defaults elsewhere");
-        assert_eq!(p[3].price_in_per_m, SimConfig::default().price_in_per_m);
-    }
-
-    #[test]
-    fn bad_files_are_refused_with_the_reason() {
-        for (text, reason) in [
-            ("", "no [[providers]]"),
-            (
-                "[[providers]]\nname='a'\nkind='gemini'",
-                "not a valid providers file",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\ncolour='red'",
-                "not a valid providers file",
-            ),
-            ("[[providers]]\nname='a b'\nkind='sim'", "name must be"),
-            (
-                "[[providers]]\nname='a'\nkind='openai'",
-                "model is required",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='anthropic'\nmodel='m'",
-                "api_key_env is required",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\n[[providers]]\nname='a'\nkind='sim'",
-                "defined twice",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\nprice_in_per_m=-1",
-                "price_in_per_m",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\nmax_concurrency=0",
-                "max_concurrency",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\nbase_url='ftp://x'",
-                "base_url",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\n[providers.sim]\nseed=1",
-                "only applies",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\nfailure_rate=2",
-                "failure_rate",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\nfanout=40",
-                "fanout",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\ndescription_rate=1.5",
-                "sim.description_rate must be within 0..=1",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\npartition_sense=-0.1",
-                "sim.partition_sense must be within 0..=1",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\njson='yes'",
-                "not a valid providers file",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\ndepth=0",
-                "depth",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='sim'\noutput='json'",
-                "only applies",
-            ),
-            (
-                "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\noutput='xml'",
-                "not a valid providers file",
-            ),
-        ] {
-            let error = format!("{:#}", parse(text, env).unwrap_err());
-            assert!(error.contains(reason), "{text:?}: {error}");
-        }
-    }
-
-    #[test]
-    fn defaults_follow_the_environment() {
-        let names = |env: &dyn Fn(&str) -> Option<String>| -> Vec<String> {
-            defaults(SimConfig::default(), env)
-                .into_iter()
-                .map(|s| s.name)
-                .collect()
-        };
-        assert_eq!(names(&|_| None), ["sim"]);
-        assert_eq!(
-            names(&|v| (v == "OPENAI_API_KEY").then(|| "k1234".into())),
-            ["sim", "openai"]
-        );
-        assert_eq!(
-            names(&|_| Some("k1234".into())),
-            ["sim", "openai", "anthropic"]
-        );
-    }
-
-    #[test]
-    fn keys_never_print() {
-        let key = ApiKey::new("sk-live-abcdef");
-        let settings = &parse(
-            "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\napi_key_env='GOOD_KEY'",
-            env,
-        )
-        .unwrap()[0];
-        assert_eq!(format!("{key:?}"), "ApiKey(***)");
-        assert!(!format!("{settings:?}").contains("sk-secret"));
-        assert_eq!(
-            key.redact("bad key sk-live-abcdef given"),
-            "bad key *** given"
-        );
-    }
-}
+mod tests;

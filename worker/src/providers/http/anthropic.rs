@@ -12,22 +12,25 @@
 //! `tool_use` → `stop`, `max_tokens` → `length`, `refusal` →
 //! `content_filter`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use serde::Deserialize;
 use serde_json::json;
 
-use super::config::{ApiKey, Output, Settings};
+use super::client::{self as http, Response};
+use super::decode::{DecodeContext, Pricing};
 use super::headers;
-use super::http::{self, Response};
-use super::{Completion, DecodeContext, LlmError, Pricing, items_schema, refuses_structure};
+use super::structured::{Form, Forms, items_schema};
 use crate::prompt::{self, Prompt};
+use crate::providers::completion::Completion;
+use crate::providers::error::LlmError;
+use crate::providers::settings::{ApiKey, Settings};
 
 pub const API_VERSION: &str = "2023-06-01";
 /// The tool whose input is the answer.
 pub const TOOL: &str = "record_items";
 /// What an error body says when a server refuses the tool.
 const REFUSAL_WORDS: &[&str] = &["tool", "input_schema"];
+/// The forms asked in, strongest first.
+const LADDER: &[Form] = &[Form::Tool, Form::Text];
 /// Output budget when the file sets none; the API requires one.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
@@ -39,9 +42,8 @@ pub struct Anthropic {
     temperature: Option<f64>,
     max_tokens: u32,
     pricing: Pricing,
-    name: String,
-    /// Answers are asked for through the tool (until a refusal).
-    tool: AtomicBool,
+    /// Through the tool, until a server refuses it.
+    forms: Forms,
 }
 
 impl Anthropic {
@@ -54,28 +56,24 @@ impl Anthropic {
             temperature: settings.temperature,
             max_tokens: settings.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
             pricing: Pricing::of(settings),
-            name: settings.name.clone(),
-            tool: AtomicBool::new(settings.output == Output::Json),
+            forms: Forms::new(&settings.name, LADDER, REFUSAL_WORDS, settings.output),
         })
     }
 
-    /// `tool` or `text`.
-    pub fn output(&self) -> &'static str {
-        if self.tool.load(Ordering::Relaxed) {
-            "tool"
-        } else {
-            "text"
-        }
+    /// The form requests are made in now: `tool` or `text`.
+    pub fn form(&self) -> Form {
+        self.forms.current()
     }
 
     pub fn model(&self) -> &str {
         &self.model
     }
 
-    /// The request body, through the tool when `tool`: enough output
-    /// budget for the items asked for (about 25 tokens each), within the
-    /// configured bound.
-    pub fn body(&self, prompt: &Prompt, tool: bool) -> serde_json::Value {
+    /// The request body in `form` (through the tool or in text): enough
+    /// output budget for the items asked for (about 25 tokens each), within
+    /// the configured bound.
+    pub fn body(&self, prompt: &Prompt, form: Form) -> serde_json::Value {
+        let tool = form == Form::Tool;
         let wanted = prompt.count.saturating_mul(25).saturating_add(256);
         let user = match tool {
             true => prompt::json_user(prompt),
@@ -104,14 +102,9 @@ impl Anthropic {
     /// One call; a refused tool is retried at once in text.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError> {
         loop {
-            let tool = self.tool.load(Ordering::Relaxed);
-            let response = self.send(prompt, tool).await?;
-            if tool && refuses_structure(response.status, &response.body, REFUSAL_WORDS) {
-                let (message, _) = http::error_message(&response.body, self.key.as_ref());
-                if self.tool.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(provider = %self.name, reason = %message,
-                        "the server refuses the items tool; asking for text from now on");
-                }
+            let form = self.form();
+            let response = self.send(prompt, form).await?;
+            if self.forms.refused(form, &response, self.key.as_ref()) {
                 continue;
             }
             let context = DecodeContext {
@@ -124,12 +117,12 @@ impl Anthropic {
         }
     }
 
-    async fn send(&self, prompt: &Prompt, tool: bool) -> Result<Response, LlmError> {
+    async fn send(&self, prompt: &Prompt, form: Form) -> Result<Response, LlmError> {
         let mut request = self
             .http
             .post(&self.url)
             .header("anthropic-version", API_VERSION)
-            .json(&self.body(prompt, tool));
+            .json(&self.body(prompt, form));
         if let Some(key) = &self.key {
             let mut value = reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| {
                 LlmError::Rejected {

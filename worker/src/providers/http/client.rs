@@ -9,9 +9,9 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
-use super::LlmError;
-use super::config::ApiKey;
 use super::headers::{self, RateLimits};
+use crate::providers::error::LlmError;
+use crate::providers::settings::ApiKey;
 
 /// Longest error message kept from a response body.
 const MAX_MESSAGE_CHARS: usize = 300;

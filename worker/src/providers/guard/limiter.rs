@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::providers::headers::RateLimits;
+use crate::providers::http::headers::RateLimits;
 
 /// Share of a minute's quota a bucket can hold.
 const BURST_SECONDS: f64 = 10.0;

@@ -1,115 +1,33 @@
-//! `sim`: an offline, seeded simulation of an LLM answering list prompts, so
-//! the whole system runs without keys and its strategies matter the way
-//! they matter with real models.
-//!
-//! The model. Each topic has a latent world (`universe.rs`): a tree of
-//! named sub-categories, `fanout` children per node and `depth` levels,
-//! whose leaves hold items. Popularity is Zipf among the children of every
-//! node (exponent `category_s`) and among the items of every leaf
-//! (`zipf_s`), so:
-//! - **models repeat popular items**: a broad prompt descends from the root
-//!   by popularity and keeps landing on the same corners and items;
-//! - **a narrower prompt reaches the long tail**: a prompt naming a
-//!   partition ("Museums > Historic museums") starts the descent at that
-//!   node, with popularity *within* it, for a share `partition_obedience`
-//!   of its items; the rest drift back to the broad distribution;
-//! - **models obey avoid lists only partly**: an item named in the prompt's
-//!   avoid list is replaced by another draw with probability
-//!   `avoid_obedience`;
-//! - **models differ in quality**: `universe` is how many items a model
-//!   knows (a smaller model knows the popular part of what a larger one
-//!   knows), `zipf_s` and `category_s` how strongly it repeats itself, the
-//!   obediences how well it follows instructions; plus price, `latency_ms`
-//!   (median for 20 items, lognormal with `latency_sigma`, growing with the
-//!   square root of the count), `failure_rate` (HTTP 500) and
-//!   `rate_limit_rate` (429).
-//!
-//! Partition jobs are answered with the world's own names for the node's
-//! children (none for a leaf), the same for every sim with the same seed,
-//! fanout and depth; text the world does not know maps to a node by the
-//! words it mentions or by its hash, so partitions proposed by real models
-//! work too. Answers come in the shapes real models use (numbered,
-//! bulleted, bold, with preamble and closing remarks, sometimes "Name -
-//! remark" or a leading "The"), and with the noise small real models add,
-//! each at its rate (`render.rs`): descriptions after names
-//! (`description_rate`), other spellings of an item the answer already
-//! named (`variant_rate`), a line echoing the prompt (`echo_rate`),
-//! placeholders such as "2nd item" (`placeholder_rate`). A weak model
-//! (`partition_sense` below 1) names nonsense sub-categories and answers
-//! few items under a partition it cannot place. A request asking for JSON
-//! (`json`, or a prompt mentioning `"items"`) is answered `{"items":
-//! [...]}`, with the same descriptions and variants but fewer echoes and
-//! placeholders. Tokens are counted from the text (about four characters a
-//! token) and priced per million. Everything is drawn from a seeded
-//! generator, so a seed replays the same run; [`Sim::answer_at`] gives an
-//! answer and its latency without waiting, for benchmarks in virtual time,
-//! and [`Sim::answer_with_truth`] also what each line really names
-//! ([`Truth`]), which never goes on the wire.
+//! `sim`: an offline, seeded simulation of an LLM answering list prompts,
+//! so the whole system runs without keys and its strategies matter the way
+//! they matter with real models. [`Sim`] draws each answer's items from
+//! the topic's latent world (`universe.rs`: a tree of named sub-categories
+//! whose leaves hold items, Zipf popularity at every level), writes them in
+//! the shapes and with the noise of small real models (`render.rs`), and
+//! records what each line really names (`truth.rs`, never on the wire).
+//! Its knobs are [`SimConfig`] (`knobs.rs`); the vocabulary of its worlds
+//! is in `words.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::universe::{ROOT, Universe, key};
-use super::{Completion, LlmError};
+use super::completion::Completion;
+use super::error::LlmError;
 use crate::prompt::{Prompt, Task};
 use crate::rng::Rng;
 
+mod knobs;
 mod render;
 mod truth;
+pub mod universe;
+mod words;
 
+pub use knobs::SimConfig;
 use render::{Entry, maybe};
 pub use truth::{Line, Shape, Truth, Verdict};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SimConfig {
-    pub model: String,
-    /// Seed of the world (shared by sims meant to know the same world) and
-    /// of the calls.
-    pub seed: u64,
-    /// Items this model knows in each topic.
-    pub universe: usize,
-    /// Children per node of the latent tree of sub-categories.
-    pub fanout: u32,
-    /// Levels of sub-categories.
-    pub depth: u32,
-    /// Zipf exponent of the items' popularity within a sub-category:
-    /// higher means more repetition.
-    pub zipf_s: f64,
-    /// Zipf exponent of the sub-categories' popularity within their
-    /// parent: higher means broad prompts keep to fewer corners.
-    pub category_s: f64,
-    /// Median latency of an answer of 20 items.
-    pub latency_ms: f64,
-    /// Lognormal shape of the latency.
-    pub latency_sigma: f64,
-    /// Share of calls that fail with a server error.
-    pub failure_rate: f64,
-    /// Share of calls answered with a rate limit.
-    pub rate_limit_rate: f64,
-    /// Share of avoid hints the model obeys.
-    pub avoid_obedience: f64,
-    /// Share of items drawn from the prompt's partition when it has one.
-    pub partition_obedience: f64,
-    pub price_in_per_m: f64,
-    pub price_out_per_m: f64,
-    /// Share of items written with a description ("Brie; cheese with a
-    /// sweet flavor", "Chesser, a cheese from Switzerland").
-    pub description_rate: f64,
-    /// Share of lines re-naming an item the answer already named, in
-    /// another spelling ("Salmaella (Tuscany, Italy)", "The Louvre").
-    pub variant_rate: f64,
-    /// Chance an answer holds a line echoing the prompt or system text.
-    pub echo_rate: f64,
-    /// Chance an answer ends in placeholders ("19th item") for items.
-    pub placeholder_rate: f64,
-    /// Share of the sub-categories it names that are real; below 1 it
-    /// also answers few items, broadly, under a partition it cannot place.
-    pub partition_sense: f64,
-    /// Always answer `{"items": [...]}` (as it does when the prompt asks
-    /// for `"items"`).
-    pub json: bool,
-}
+pub use universe::Universe;
+use universe::{ROOT, key};
 
 /// What a model with `partition_sense` below 1 answers under a partition
 /// it cannot place, as a share of the items asked for: a small real model
@@ -133,53 +51,52 @@ const NONSENSE: &[&str] = &[
     "Top picks",
 ];
 
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self {
-            model: "sim-1".into(),
-            seed: 42,
-            universe: 20_000,
-            fanout: 8,
-            depth: 3,
-            zipf_s: 1.0,
-            category_s: 2.0,
-            latency_ms: 800.0,
-            latency_sigma: 0.5,
-            failure_rate: 0.0,
-            rate_limit_rate: 0.0,
-            avoid_obedience: 0.7,
-            partition_obedience: 0.8,
-            price_in_per_m: 0.15,
-            price_out_per_m: 0.60,
-            description_rate: 0.25,
-            variant_rate: 0.1,
-            echo_rate: 0.2,
-            placeholder_rate: 0.1,
-            partition_sense: 1.0,
-            json: false,
-        }
-    }
-}
-
-impl SimConfig {
-    /// This model without the noise of small real models: no
-    /// descriptions, variants, echoes, placeholders or nonsense
-    /// sub-categories (the answers the sim gave before it had them).
-    pub fn clean(self) -> Self {
-        SimConfig {
-            description_rate: 0.0,
-            variant_rate: 0.0,
-            echo_rate: 0.0,
-            placeholder_rate: 0.0,
-            partition_sense: 1.0,
-            ..self
-        }
-    }
-}
-
 /// Draws per item before the model gives up on finding one it may say.
 const ATTEMPTS: usize = 8;
 
+/// The simulated model.
+///
+/// Each topic has a latent world: `fanout` children per node and `depth`
+/// levels of sub-categories, whose leaves hold items. Popularity is Zipf
+/// among the children of every node (exponent `category_s`) and among the
+/// items of every leaf (`zipf_s`), so:
+/// - **models repeat popular items**: a broad prompt descends from the
+///   root by popularity and keeps landing on the same corners and items;
+/// - **a narrower prompt reaches the long tail**: a prompt naming a
+///   partition ("Museums > Historic museums") starts the descent at that
+///   node, with popularity *within* it, for a share `partition_obedience`
+///   of its items; the rest drift back to the broad distribution;
+/// - **models obey avoid lists only partly**: an item named in the
+///   prompt's avoid list is replaced by another draw with probability
+///   `avoid_obedience`;
+/// - **models differ in quality**: `universe` is how many items a model
+///   knows (a smaller model knows the popular part of what a larger one
+///   knows), `zipf_s` and `category_s` how strongly it repeats itself, the
+///   obediences how well it follows instructions; plus price, `latency_ms`
+///   (median for 20 items, lognormal with `latency_sigma`, growing with the
+///   square root of the count), `failure_rate` (HTTP 500) and
+///   `rate_limit_rate` (429).
+///
+/// Partition jobs are answered with the world's own names for the node's
+/// children (none for a leaf), the same for every sim with the same seed,
+/// fanout and depth; text the world does not know maps to a node by the
+/// words it mentions or by its hash, so partitions proposed by real models
+/// work too. Answers come in the shapes real models use (numbered,
+/// bulleted, bold, with preamble and closing remarks, sometimes "Name -
+/// remark" or a leading "The"), and with the noise small real models add,
+/// each at its rate: descriptions after names (`description_rate`), other
+/// spellings of an item the answer already named (`variant_rate`), a line
+/// echoing the prompt (`echo_rate`), placeholders such as "2nd item"
+/// (`placeholder_rate`). A weak model (`partition_sense` below 1) names
+/// nonsense sub-categories and answers few items under a partition it
+/// cannot place. A request asking for JSON (`json`, or a prompt mentioning
+/// `"items"`) is answered `{"items": [...]}`, with the same descriptions
+/// and variants but fewer echoes and placeholders. Tokens are counted from
+/// the text (about four characters a token) and priced per million.
+/// Everything is drawn from a seeded generator, so a seed replays the same
+/// run; [`Sim::answer_at`] gives an answer and its latency without
+/// waiting, for benchmarks in virtual time, and [`Sim::answer_with_truth`]
+/// also what each line really names ([`Truth`]).
 pub struct Sim {
     config: SimConfig,
     universes: Mutex<HashMap<String, Arc<Universe>>>,

@@ -4,75 +4,41 @@
 //!
 //! With `output = "json"` (the default) the request asks for a JSON object
 //! `{"items": [...]}` through `response_format`: first `json_schema`
-//! (strict), which OpenAI, llama.cpp's server, vLLM and Ollama accept, with
-//! constrained decoding where the server has it. A server that refuses it
-//! is asked again in the same call with `json_object` plus the schema (what
-//! llama-cpp-python accepts: it answers `json_schema` with HTTP 500 "Input
-//! should be 'text' or 'json_object'"), then with text; the form it
-//! accepted is kept for the life of the worker, logged once and reported
-//! in the provider's health.
+//! (strict), with constrained decoding where the server has it; a server
+//! that refuses it (llama-cpp-python answers HTTP 500 "Input should be
+//! 'text' or 'json_object'") is asked again with `json_object` plus the
+//! schema, then with text (`structured.rs`).
 //!
 //! [`decode`] is pure: status, headers and body in, a [`Completion`] or a
 //! typed [`LlmError`] out, so every shape a server answers with is tested
 //! without a network.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-
 use serde::Deserialize;
 use serde_json::json;
 
-use super::config::{ApiKey, Output, Settings};
+use super::client::{self as http, Response};
+use super::decode::{DecodeContext, Pricing};
 use super::headers::{self, RateLimits};
-use super::http::{self, Response};
-use super::{Completion, DecodeContext, LlmError, Pricing, items_schema, refuses_structure};
+use super::structured::{Form, Forms, items_schema};
 use crate::prompt::{self, Prompt};
+use crate::providers::completion::Completion;
+use crate::providers::error::LlmError;
+use crate::providers::settings::{ApiKey, Settings};
 
-/// How a request asks for its answer, strongest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Form {
-    JsonSchema,
-    JsonObject,
-    Text,
-}
-
-impl Form {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Form::JsonSchema => "json_schema",
-            Form::JsonObject => "json_object",
-            Form::Text => "text",
-        }
-    }
-
-    /// The form to try when this one is refused.
-    fn fallback(self) -> Form {
-        match self {
-            Form::JsonSchema => Form::JsonObject,
-            Form::JsonObject | Form::Text => Form::Text,
-        }
-    }
-
-    fn from_u8(n: u8) -> Form {
-        match n {
-            0 => Form::JsonSchema,
-            1 => Form::JsonObject,
-            _ => Form::Text,
-        }
-    }
-
-    /// The `response_format` of a request in this form.
-    fn response_format(self) -> Option<serde_json::Value> {
-        match self {
-            Form::JsonSchema => Some(json!({
-                "type": "json_schema",
-                "json_schema": {"name": "items", "strict": true, "schema": items_schema()},
-            })),
-            Form::JsonObject => Some(json!({"type": "json_object", "schema": items_schema()})),
-            Form::Text => None,
-        }
+/// The `response_format` of a request in `form`.
+fn response_format(form: Form) -> Option<serde_json::Value> {
+    match form {
+        Form::JsonSchema => Some(json!({
+            "type": "json_schema",
+            "json_schema": {"name": "items", "strict": true, "schema": items_schema()},
+        })),
+        Form::JsonObject => Some(json!({"type": "json_object", "schema": items_schema()})),
+        Form::Tool | Form::Text => None,
     }
 }
 
+/// The forms asked in, strongest first.
+const LADDER: &[Form] = &[Form::JsonSchema, Form::JsonObject, Form::Text];
 /// What an error body says when a server refuses a `response_format`.
 const REFUSAL_WORDS: &[&str] = &["response_format", "json_schema", "json_object"];
 
@@ -84,9 +50,8 @@ pub struct OpenAi {
     temperature: Option<f64>,
     max_tokens: Option<u32>,
     pricing: Pricing,
-    name: String,
     /// The [`Form`] this server accepts, as far as we know.
-    form: AtomicU8,
+    forms: Forms,
 }
 
 impl OpenAi {
@@ -99,36 +64,13 @@ impl OpenAi {
             temperature: settings.temperature,
             max_tokens: settings.max_tokens,
             pricing: Pricing::of(settings),
-            name: settings.name.clone(),
-            form: AtomicU8::new(match settings.output {
-                Output::Json => Form::JsonSchema as u8,
-                Output::Text => Form::Text as u8,
-            }),
+            forms: Forms::new(&settings.name, LADDER, REFUSAL_WORDS, settings.output),
         })
     }
 
     /// The form requests are made in now.
     pub fn form(&self) -> Form {
-        Form::from_u8(self.form.load(Ordering::Relaxed))
-    }
-
-    /// Never ask in `refused` again. Only the call that moves the form
-    /// logs, so concurrent calls refused at once warn once.
-    fn refused(&self, refused: Form, message: &str) {
-        let next = refused.fallback();
-        if self
-            .form
-            .compare_exchange(
-                refused as u8,
-                next as u8,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-        {
-            tracing::warn!(provider = %self.name, refused = refused.as_str(), now = next.as_str(),
-                reason = %message, "the server refuses this response_format; asking in the next form from now on");
-        }
+        self.forms.current()
     }
 
     pub fn model(&self) -> &str {
@@ -140,7 +82,7 @@ impl OpenAi {
     /// refuse them.
     pub fn body(&self, prompt: &Prompt, form: Form) -> serde_json::Value {
         let user = match form {
-            Form::Text => prompt.user.clone(),
+            Form::Text | Form::Tool => prompt.user.clone(),
             Form::JsonSchema | Form::JsonObject => prompt::json_user(prompt),
         };
         let mut body = json!({
@@ -150,7 +92,7 @@ impl OpenAi {
                 {"role": "user", "content": user},
             ],
         });
-        if let Some(format) = form.response_format() {
+        if let Some(format) = response_format(form) {
             body["response_format"] = format;
         }
         if let Some(t) = self.temperature {
@@ -168,11 +110,7 @@ impl OpenAi {
         loop {
             let form = self.form();
             let response = self.send(prompt, form).await?;
-            if form != Form::Text
-                && refuses_structure(response.status, &response.body, REFUSAL_WORDS)
-            {
-                let (message, _) = http::error_message(&response.body, self.key.as_ref());
-                self.refused(form, &message);
+            if self.forms.refused(form, &response, self.key.as_ref()) {
                 continue;
             }
             let context = DecodeContext {
