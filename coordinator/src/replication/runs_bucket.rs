@@ -1,4 +1,4 @@
-//! The ledger of runs in NATS: every run a coordinator starts is also a key
+//! The run log in NATS: every run a coordinator starts is also a key
 //! of the JetStream key-value bucket `igentai_runs` (run id → topic), so a
 //! coordinator taking over on another data dir (another host) knows the
 //! runs whose batches are still in the stream and lets them in
@@ -52,7 +52,7 @@ pub async fn learn(store: &kv::Store, admission: &mut Admission) -> anyhow::Resu
         let topic = String::from_utf8_lossy(&topic);
         admission
             .remember(run_id, &topic)
-            .context("record a run in the ledger of runs")?;
+            .context("record a run in the run log")?;
     }
     Ok(keys.iter().filter(|k| *k != CURRENT).count())
 }

@@ -121,12 +121,12 @@ impl Coordinator {
         let local = Run::load(&config.data_dir).context("read current-run.json")?;
         let mut run = crate::run::latest(local, shared.clone());
         let mut admission = Admission::load(&config.data_dir, config.limits())
-            .context("read the ledger of runs")?;
+            .context("read the run log")?;
         if let Some(run) = &run {
-            // A data dir from before the ledger knows its current run.
+            // The run log may predate the current run (a data dir older than it).
             admission
                 .remember(&run.info.run_id, &run.info.topic)
-                .context("record the current run in the ledger of runs")?;
+                .context("record the current run in the run log")?;
         }
         let mut stats = RunStats::new(now_ms());
         if let Some(run) = &mut run {
