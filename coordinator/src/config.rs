@@ -95,7 +95,8 @@ pub struct Config {
     #[arg(long, env = "IGENTAI_LEASE_TTL_MS")]
     pub lease_ttl_ms: Option<u64>,
 
-    /// Copies of the candidate stream and of the coordinator's buckets:
+    /// Copies of the candidate stream, the items stream and the
+    /// coordinator's buckets:
     /// `auto` (min(3, nodes of the NATS cluster)) or a count; a count the
     /// cluster cannot place stops the coordinator with an error. An
     /// existing stream with fewer copies is grown to it.

@@ -200,19 +200,15 @@ pub fn rows(r: &Results) -> Vec<Row> {
             "bare limit: consume + ack, candidates/s",
             format!("{bare:.0}"),
         ),
-        Row::target(
+        Row::info(
             B,
             "coordinator to synced disk, candidates/s",
             format!("{coord:.0}"),
-            "≥ 1,000,000",
-            coord >= 1_000_000.0,
         ),
-        Row::target(
+        Row::info(
             B,
             "coordinator / bare limit",
             format!("{:.0}%", 100.0 * ratio),
-            "≥ 80%",
-            ratio >= 0.8,
         ),
         Row::info(B, "CPU of consumer + nats-server, bare", cpu(&r.bare)),
         Row::info(

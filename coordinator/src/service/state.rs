@@ -120,8 +120,8 @@ impl Coordinator {
         ingest.set_ledger(ledger);
         let local = Run::load(&config.data_dir).context("read current-run.json")?;
         let mut run = crate::run::latest(local, shared.clone());
-        let mut admission = Admission::load(&config.data_dir, config.limits())
-            .context("read the run log")?;
+        let mut admission =
+            Admission::load(&config.data_dir, config.limits()).context("read the run log")?;
         if let Some(run) = &run {
             // The run log may predate the current run (a data dir older than it).
             admission
