@@ -25,6 +25,8 @@
 #                      $IGENTAI_CREDENTIALS, which the first run generates
 #   IGENTAI_WORKERS_DIR each worker's own NATS user and password, one file
 #                      per worker                           (default: $IGENTAI_RUN_DIR/workers)
+#   IGENTAI_COORDINATOR_WAIT seconds run.sh waits for the coordinator to
+#                      answer before it starts the topic     (default: 120)
 
 IGENTAI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export IGENTAI_DATA_DIR="${IGENTAI_DATA_DIR:-$IGENTAI_ROOT/data}"
