@@ -25,6 +25,8 @@
 #                      $IGENTAI_CREDENTIALS, which the first run generates
 #   IGENTAI_WORKERS_DIR each worker's own NATS user and password, one file
 #                      per worker                           (default: $IGENTAI_RUN_DIR/workers)
+#   IGENTAI_COORDINATOR_WAIT seconds run.sh waits for the coordinator to
+#                      answer before it starts the topic     (default: 120)
 
 IGENTAI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export IGENTAI_DATA_DIR="${IGENTAI_DATA_DIR:-$IGENTAI_ROOT/data}"
@@ -274,11 +276,33 @@ wait_ingested() {
   password="$(role_password operator nogenerate 2>/dev/null)" || return 0
   while [ "$tries" -gt 0 ]; do
     status="$(NATS_USER=operator NATS_PASSWORD="$password" timeout 5 "$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" status 2>/dev/null)" || return 0
-    printf '%s' "$status" | grep -Eq '"backlog": ?0[,}[:space:]]' && return 0
+    # Matched in the shell: a pipe into `grep -q` breaks when grep has
+    # seen enough of a long status (with pipefail, the loop then never
+    # ended early and printed a write error each time).
+    [[ "$status" =~ \"backlog\":\ ?0[,}[:space:]] ]] && return 0
     tries=$((tries - 1))
     sleep 0.1
   done
   say "the coordinator still had batches to read after 15 s; they stay in the stream for its next start" >&2
+}
+
+# Waits (bounded: IGENTAI_COORDINATOR_WAIT seconds, default 120) until the
+# coordinator answers `status`. It answers only once it owns the data dir
+# and the stream; on a cluster it first waits for JetStream and creates
+# replicated streams, seconds after its process started. Dies with the
+# reason when it exits first or no coordinator answered in time.
+wait_coordinator() {
+  local wait="${IGENTAI_COORDINATOR_WAIT:-120}" deadline password
+  deadline=$((SECONDS + wait))
+  password="$(role_password operator)" || exit 1
+  until NATS_USER=operator NATS_PASSWORD="$password" timeout 35 \
+    "$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" status >/dev/null 2>&1; do
+    running coordinator \
+      || die "the coordinator exited before it answered (see $IGENTAI_RUN_DIR/coordinator.log)"
+    [ "$SECONDS" -lt "$deadline" ] \
+      || die "no coordinator answered on $NATS_URL within ${wait}s (see $IGENTAI_RUN_DIR/coordinator.log)"
+    sleep 0.5
+  done
 }
 
 need_binaries() {

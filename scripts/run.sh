@@ -13,9 +13,10 @@
 # stopped and the script exits 0. Without one it stays in the foreground
 # until Ctrl-C.
 #
-# While it runs it supervises: a role that dies is restarted with backoff
-# and logged; it gives up (exit 1, with the reason) only when a role keeps
-# dying. Ctrl-C (or SIGTERM) stops the roles in order, so nothing is lost:
+# While it runs it supervises: a role that dies (a node of a local cluster
+# too) is restarted with backoff and logged; it gives up (exit 1, with the
+# reason) only when a role keeps dying. The topic is started once the
+# coordinator answers (bounded: IGENTAI_COORDINATOR_WAIT, 120 s). Ctrl-C (or SIGTERM) stops the roles in order, so nothing is lost:
 # workers finish and publish their answers, the coordinator ingests them and
 # commits, then the dashboard and nats-server stop; exit code 130 (143).
 #
@@ -108,8 +109,16 @@ say "$worker_count workers started against $NATS_URL (logs $IGENTAI_RUN_DIR/work
 start_role dashboard
 wait_port "${dashboard_addr##*:}" dashboard
 
-reply="$(run_as operator "$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" start "$topic" "${start_options[@]}")" \
-  || die "the coordinator refused the topic: $reply"
+# The start goes to a coordinator that answers: sent earlier it would find
+# no responder (on a cluster the coordinator takes seconds longer to be
+# ready: it creates replicated streams first).
+wait_coordinator
+if ! reply="$(run_as operator "$IGENTAI_BIN/coordinator" ctl --nats-url "$NATS_URL" start "$topic" "${start_options[@]}" 2>"$IGENTAI_RUN_DIR/start.err")"; then
+  # A refusal is a JSON reply on stdout; anything else (no coordinator
+  # answered, none in time) is on stderr.
+  [ -n "$reply" ] || die "no coordinator answered the start: $(tr -s '\n ' ' ' <"$IGENTAI_RUN_DIR/start.err")"
+  die "the coordinator refused the topic: $reply"
+fi
 output_dir="$(printf '%s\n' "$reply" | sed -n 's/.*"output_dir": *"\(.*\)".*/\1/p')"
 run_id="$(printf '%s\n' "$reply" | sed -n 's/.*"run_id": *"\(.*\)".*/\1/p')"
 
@@ -165,8 +174,13 @@ while :; do
     if [ -n "${due[$role]:-}" ]; then
       if [ "$SECONDS" -ge "${due[$role]}" ]; then
         unset "due[$role]"
-        start_role "$role"
-        say "$role restarted" >&2
+        # A start that fails (a node that cannot open its port) counts as
+        # one more death on the next pass, not as the script's end.
+        if start_role "$role"; then
+          say "$role restarted" >&2
+        else
+          say "$role could not be restarted" >&2
+        fi
       fi
     elif ! running "$role"; then
       # Its exit status, when it is this shell's child (nats-server is

@@ -7,8 +7,9 @@
 //! `Debug` output or logs. With a list, the client starts with whichever
 //! node answers and moves to another when its node dies: the first node
 //! being down at start is no different from it dying later. Each role gets its own inbox prefix
-//! (`_INBOX.<role>`), so `nats.conf` can let a role read only its own
-//! replies.
+//! (`_INBOX.<role>`, from `protocol`), so `nats.conf` can let a role read
+//! only its own replies. At exit every role closes the connection the same
+//! way ([`close`]).
 
 mod process;
 pub mod stream;
@@ -19,7 +20,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use async_nats::Event;
 use clap::Args;
+use igentai_protocol::subjects;
 
 /// A secret from a flag or the environment; prints as `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -118,7 +121,7 @@ impl NatsArgs {
             }
             (None, None, None, None) => async_nats::ConnectOptions::new(),
         };
-        options = options.custom_inbox_prefix(format!("_INBOX.{role}"));
+        options = options.custom_inbox_prefix(subjects::inbox_prefix(role));
         Ok(options)
     }
 
@@ -132,14 +135,25 @@ impl NatsArgs {
     /// server's monitoring), retrying forever in the background: a role may
     /// start before nats-server and must outlive its restarts.
     pub async fn connect(&self, role: &str, name: &str) -> anyhow::Result<async_nats::Client> {
-        self.options(role)
+        self.connect_with(role, name, |options| options).await
+    }
+
+    /// [`NatsArgs::connect`] with further options set by `tune` (the
+    /// dashboard's request timeout).
+    pub async fn connect_with(
+        &self,
+        role: &str,
+        name: &str,
+        tune: impl FnOnce(async_nats::ConnectOptions) -> async_nats::ConnectOptions,
+    ) -> anyhow::Result<async_nats::Client> {
+        let options = self
+            .options(role)
             .await?
             .name(name)
             .retry_on_initial_connect()
             .max_reconnects(None)
-            .event_callback(|event| async move {
-                tracing::info!(%event, "nats connection event");
-            })
+            .event_callback(|event| async move { log_event(event) });
+        tune(options)
             .connect(self.servers()?)
             .await
             .with_context(|| format!("connect to NATS at {}", self.url))
@@ -159,6 +173,34 @@ impl NatsArgs {
             .await
             .with_context(|| format!("connect to NATS at {}", self.url))
     }
+}
+
+/// Logs a connection event: losing and regaining the server is news, each
+/// failed attempt to reconnect is not.
+fn log_event(event: Event) {
+    match event {
+        Event::Connected => tracing::info!("connected to NATS"),
+        Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+        Event::ClientError(e) => tracing::debug!(error = %e, "NATS client error"),
+        Event::Draining | Event::Closed => {
+            tracing::debug!(%event, "NATS connection closing")
+        }
+        other => tracing::warn!(event = %other, "NATS event"),
+    }
+}
+
+/// Closes the connection at exit: flushes first, up to 5 s, because
+/// `drain` only queues its request and the last acknowledgements,
+/// heartbeats, answers and snapshots must reach the server before the
+/// process ends; then drains (every subscription's messages handled, the
+/// connection closed).
+pub async fn close(client: &async_nats::Client) -> anyhow::Result<()> {
+    match tokio::time::timeout(Duration::from_secs(5), client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not flush NATS before exit"),
+        Err(_) => tracing::warn!("could not flush NATS within 5 s before exit"),
+    }
+    client.drain().await.context("drain NATS connection")
 }
 
 /// Parses a comma-separated list of NATS URLs (a bare `host:port` means

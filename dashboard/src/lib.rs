@@ -35,11 +35,10 @@ pub mod ws;
 use std::sync::Arc;
 
 use anyhow::Context;
-use async_nats::Event;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 pub use config::Config;
 
@@ -98,44 +97,23 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     sessions.wait().await;
     tasks.close();
     tasks.wait().await;
-    match tokio::time::timeout(std::time::Duration::from_secs(5), client.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not flush NATS before exit"),
-        Err(_) => tracing::warn!("could not flush NATS within 5 s before exit"),
-    }
-    if let Err(e) = client.drain().await {
-        warn!(error = %e, "draining the NATS connection failed");
+    if let Err(e) = igentai_client::close(&client).await {
+        warn!(error = %e, "closing the NATS connection failed");
     }
     info!("dashboard stopped");
     served
 }
 
-/// Connects in the background: the page is served (and says "no data")
-/// while NATS is unreachable, and the client reconnects forever.
+/// Connects in the background, as every role does (`igentai_client`): the
+/// page is served (and says "no data") while NATS is unreachable, and the
+/// client reconnects forever.
 async fn connect(config: &Config) -> anyhow::Result<async_nats::Client> {
-    let server = config::redact_url(&config.nats.url);
-    info!(server, "connecting to NATS");
+    info!(server = %config::redact_url(&config.nats.url), "connecting to NATS");
+    let timeout = config.request_timeout();
     config
         .nats
-        .options("dashboard")
-        .await?
-        .name("igentai-dashboard")
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .request_timeout(Some(config.request_timeout()))
-        .event_callback(|event| async move {
-            match event {
-                Event::Connected => info!("connected to NATS"),
-                Event::Disconnected => warn!("disconnected from NATS; reconnecting"),
-                // Every failed reconnect attempt reports one: not news after "disconnected".
-                Event::ClientError(e) => debug!(error = %e, "NATS client error"),
-                Event::Draining | Event::Closed => {
-                    debug!(event = %event, "NATS connection closing")
-                }
-                other => warn!(event = %other, "NATS event"),
-            }
+        .connect_with("dashboard", "igentai-dashboard", |options| {
+            options.request_timeout(Some(timeout))
         })
-        .connect(&config.nats.url)
         .await
-        .with_context(|| format!("cannot connect to NATS at {server}"))
 }

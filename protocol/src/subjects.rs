@@ -50,6 +50,27 @@ pub const ITEMS_STREAM: &str = "IGENTAI_ITEMS";
 pub const LEDGER_ALL: &str = "igentai.ledger.>";
 const LEDGER_PREFIX: &str = "igentai.ledger.";
 
+/// Where replies to a role's requests arrive (`_INBOX.<role>`); `nats.conf`
+/// lets each role read only its own.
+const INBOX_PREFIX: &str = "_INBOX.";
+
+/// The inbox prefix of `role` (`coordinator`, `dashboard`, `operator`):
+/// `_INBOX.<role>`.
+pub fn inbox_prefix(role: &str) -> String {
+    format!("{INBOX_PREFIX}{role}")
+}
+
+/// A worker's NATS role, which its inbox prefix and its user are named
+/// after: `worker.<id>`.
+pub fn worker_role(worker_id: &str) -> String {
+    format!("worker.{worker_id}")
+}
+
+/// The inbox prefix of worker `worker_id`: `_INBOX.worker.<id>`.
+pub fn worker_inbox_prefix(worker_id: &str) -> String {
+    inbox_prefix(&worker_role(worker_id))
+}
+
 pub fn heartbeat(worker_id: &str) -> String {
     format!("{HEARTBEAT_PREFIX}{worker_id}")
 }
@@ -120,5 +141,7 @@ mod tests {
         assert_eq!(candidates_worker(&candidates("w1")), Some("w1"));
         assert_eq!(candidates_worker(&heartbeat("w1")), None);
         assert_eq!(worker_command("w1"), "igentai.work.w1");
+        assert_eq!(inbox_prefix("dashboard"), "_INBOX.dashboard");
+        assert_eq!(worker_inbox_prefix("w1"), "_INBOX.worker.w1");
     }
 }

@@ -94,14 +94,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if let Err(e) = service.stop().await {
         tracing::debug!(error = %e, "micro service stop");
     }
-    // `drain` only queues the request: flush first, so the last heartbeat
-    // and answers reach the server before the process exits.
-    match tokio::time::timeout(Duration::from_secs(5), client.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not flush NATS before exit"),
-        Err(_) => tracing::warn!("could not flush NATS within 5 s before exit"),
-    }
-    client.drain().await.context("drain NATS connection")?;
+    igentai_client::close(&client).await?;
     let c = &shared.counters;
     // Every batch counted here was acknowledged by JetStream: what the
     // coordinator must have ingested from this worker.

@@ -177,17 +177,10 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     state.persist(now_ms());
     state.share_run().await;
     state.save_sightings(now_ms(), true);
-    // drain() returns once it is queued; flush first so the last acks and
-    // the final snapshot reach the server before the process exits.
-    match tokio::time::timeout(std::time::Duration::from_secs(5), client.flush()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not flush NATS before exit"),
-        Err(_) => tracing::warn!("could not flush NATS within 5 s before exit"),
-    }
-    // Everything is written and acknowledged: a standby may take over now.
+    // Everything is written and acknowledged: a standby may take over now
+    // (the release is a request behind the last acks on this connection).
     keeper.release().await;
-    client.drain().await.context("drain NATS connection")?;
-    Ok(())
+    igentai_client::close(&client).await
 }
 
 async fn sleep_until(at: Option<Instant>) {
