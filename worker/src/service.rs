@@ -39,7 +39,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         // Its own inbox prefix, the only one its NATS user may read: no
         // worker sees another's JetStream acks or replies.
         .connect(
-            &format!("worker.{worker_id}"),
+            &igentai_protocol::subjects::worker_role(&worker_id),
             &format!("igentai-worker-{worker_id}"),
         )
         .await?;
