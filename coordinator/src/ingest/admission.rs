@@ -22,7 +22,7 @@ use igentai_protocol::{CandidateBatch, subjects};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::batch::Reject;
-use crate::keys::normalize::normalize;
+use crate::topic::folders::topic_key;
 
 /// The ledger of runs started on a data dir.
 pub const RUNS: &str = "runs.jsonl";
@@ -50,9 +50,10 @@ struct Started {
     topic: String,
 }
 
-/// A run's topic as started, and its normalized key: a batch names the
-/// topic as its assignment spelled it, so the key is needed only when it
-/// does not.
+/// A run's topic as started, and its topic key: a batch names the topic as
+/// its assignment spelled it, so the key is needed only when it does not.
+/// The key is the one that picks the topic's folder, so a batch admitted
+/// into a run is written to that run's folder.
 #[derive(Debug, Clone, PartialEq)]
 struct RunTopic {
     topic: String,
@@ -63,12 +64,12 @@ impl RunTopic {
     fn new(topic: &str) -> RunTopic {
         RunTopic {
             topic: topic.to_string(),
-            key: normalize(topic),
+            key: topic_key(topic),
         }
     }
 
     fn matches(&self, topic: &str) -> bool {
-        self.topic == topic || self.key == normalize(topic)
+        self.topic == topic || self.key == topic_key(topic)
     }
 }
 
@@ -307,6 +308,25 @@ mod tests {
         ];
         for (name, expected, edit) in cases {
             assert_eq!(check_case(edit), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_batch_is_of_a_run_exactly_when_it_is_of_the_run_s_folder() {
+        for (run, batch) in [
+            ("Films (1990s)", "Films (1990s)!"),
+            ("Films (1990s)", "Films 1990s"),
+            ("Python - web frameworks", "Python - testing tools"),
+            ("Python - web frameworks", "Python"),
+            ("The Beatles songs", "beatles-songs"),
+            ("Rare cheeses", "rare  CHEESES"),
+            ("C++ libraries", "C libraries"),
+        ] {
+            assert_eq!(
+                RunTopic::new(run).matches(batch),
+                topic_key(run) == topic_key(batch),
+                "{run:?} / {batch:?}"
+            );
         }
     }
 

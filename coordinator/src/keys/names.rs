@@ -284,7 +284,7 @@ fn singular(word: &str) -> Option<String> {
 }
 
 /// Letters without a decomposition that readers take for a plain one.
-fn spelled_out(c: char) -> Option<&'static str> {
+pub(crate) fn spelled_out(c: char) -> Option<&'static str> {
     Some(match c {
         'ø' => "o",
         'æ' => "ae",

@@ -1,24 +1,50 @@
 //! Which folder of the data dir holds which topic, for good:
 //! `topics.json`, written when a topic gets its folder.
 //!
-//! Topics that differ only in case, accents, punctuation or a leading
-//! article ("The Beatles songs" / "Beatles songs", "Rare-cheeses" / "rare
-//! cheeses") are one topic and share a folder: their [`topic_key`] is the
-//! name key's fold of the whole topic, plurals kept. A new topic gets its
-//! slug as folder name, or the slug with `-2`, `-3`, ... when that name is
-//! taken: by another topic in the mapping, by a folder on disk that is not
-//! this topic's (another topic's whose `state.json` says so, or one without
-//! it), or by a name the data dir keeps for itself (`nats`: the JetStream
-//! store of the scripts). A folder written before the mapping existed is
-//! adopted by the topic its `state.json` names.
+//! One rule says when two spellings are one topic, [`topic_key`], and
+//! everything that tells topics apart uses it: the folder chosen here,
+//! ingest's open topics, admission (whether a batch is of its run's
+//! topic) and the items ledger's subjects. So a batch counted in a run is
+//! written to that run's folder. The key folds spelling only: case,
+//! accents, width, punctuation and spacing, a leading article ("The
+//! Beatles songs" / "beatles-songs", "Rare-cheeses" / "rare cheeses",
+//! "Crème brûlée recipes" / "Creme brulee recipes", "Films (1990s)!" /
+//! "Films (1990s)"). It never reads a topic as an item's name: a dash's
+//! tail is not a description to cut ("Python - web frameworks", "Python -
+//! testing tools" and "Python" are three topics), brackets are kept
+//! ("Films (1990s)" is not "Films", nor "Films 1990s"), and plurals,
+//! saints and foreign articles are left as written.
+//!
+//! A new topic gets its slug as folder name, or the slug with `-2`, `-3`,
+//! ... when that name is taken: by another topic in the mapping, by a
+//! folder on disk that is not this topic's (another topic's whose
+//! `state.json` says so, or one without it), or by a name the data dir
+//! keeps for itself (`nats`: the JetStream store of earlier scripts; the
+//! scripts now keep theirs in `.nats/`, a name no slug can take). A folder
+//! written before the mapping existed is adopted by the topic its
+//! `state.json` names.
+//!
+//! Earlier versions keyed topics by an item's name key, which cut a
+//! dash's tail and split a trailing parenthesis off. A `topics.json`
+//! written then is re-keyed as it is read: each entry moves to the key of
+//! its recorded spelling, so a mapped topic keeps its folder, and an old
+//! key (`python` for "Python - web frameworks") no longer lets another
+//! topic ("Python") into that folder. When two entries now key alike, the
+//! one already under its key (else the first) keeps serving the topic; the
+//! other's folder is left as it is, listed under `retired` and never given
+//! to a topic again.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry as Slot;
 use std::io;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 
-use crate::keys::names::{NameRules, Namer};
+use crate::keys::names::spelled_out;
+use crate::keys::normalize::normalize;
 use crate::topic::state::TopicState;
 use crate::topic::store::{slug, write_atomic};
 
@@ -31,6 +57,10 @@ const RESERVED: [&str; 4] = ["nats", "jetstream", "run", "tmp"];
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Mapping {
     topics: BTreeMap<String, Entry>,
+    /// Folders of spellings that an earlier rule told apart from a topic
+    /// and [`topic_key`] does not: out of use, kept from other topics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    retired: Vec<Entry>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,19 +69,101 @@ struct Entry {
     folder: String,
 }
 
-/// What makes two spellings of a topic the same topic.
-pub fn topic_key(topic: &str) -> String {
-    let rules = NameRules {
-        fold_plurals: false,
-    };
-    match Namer::default().key(topic, rules) {
-        Some(key) => match key.qualifier {
-            Some(q) => format!("{} ({q})", key.head),
-            None => key.head,
-        },
-        // Nothing but punctuation: the spelling itself keeps it apart.
-        None => topic.trim().to_string(),
+impl Mapping {
+    /// Moves every entry recorded under another key than its spelling's
+    /// (an earlier rule's) to its spelling's key; whether any moved.
+    fn rekey(&mut self) -> bool {
+        let stale: Vec<String> = self
+            .topics
+            .iter()
+            .filter(|(key, entry)| topic_key(&entry.topic) != **key)
+            .map(|(key, _)| key.clone())
+            .collect();
+        // All out first: an old key may be another stale entry's new one.
+        let moved: Vec<Entry> = stale
+            .iter()
+            .filter_map(|key| self.topics.remove(key))
+            .collect();
+        for entry in moved {
+            match self.topics.entry(topic_key(&entry.topic)) {
+                Slot::Vacant(slot) => {
+                    slot.insert(entry);
+                }
+                Slot::Occupied(kept) => {
+                    tracing::warn!(
+                        topic = %entry.topic,
+                        folder = %entry.folder,
+                        kept = %kept.get().folder,
+                        "two folders hold one topic: the first keeps it, the other is left as it is"
+                    );
+                    self.retired.push(entry);
+                }
+            }
+        }
+        !stale.is_empty()
     }
+
+    fn holds(&self, folder: &str) -> bool {
+        self.topics
+            .values()
+            .chain(&self.retired)
+            .any(|e| e.folder == folder)
+    }
+}
+
+/// What makes two spellings of a topic the same topic (see the module
+/// doc): the exact key (`normalize`: NFKC, full case folding, invisible
+/// characters, wrapping quotes and emphasis, trailing punctuation, a
+/// leading English article, spacing), then diacritics of Latin, Greek and
+/// Cyrillic letters dropped, dots and apostrophes joined (`U.S.` = `US`;
+/// not a decimal point), `&` read as `and`, brackets kept as `(` `)`,
+/// symbols such as `+` and `#` kept, and any other punctuation a space.
+pub fn topic_key(topic: &str) -> String {
+    let exact = normalize(topic);
+    let chars: Vec<char> = exact.nfkd().collect();
+    let mut text = String::with_capacity(exact.len() + 8);
+    // Whether the last letter is Latin, Greek or Cyrillic: only their
+    // marks are accents (elsewhere, vowel signs are letters).
+    let mut accents = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if is_combining_mark(c) {
+            if !accents {
+                text.push(c);
+            }
+            continue;
+        }
+        accents = c < '\u{530}' || ('\u{1E00}'..='\u{1FFF}').contains(&c);
+        let between_digits = i > 0
+            && chars[i - 1].is_ascii_digit()
+            && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+        match c {
+            c if c.is_alphanumeric() => match spelled_out(c) {
+                Some(s) => text.push_str(s),
+                None => text.push(c),
+            },
+            '.' if between_digits => text.push('.'),
+            ',' if between_digits => {}
+            '.' | '\'' => {}
+            '&' => text.push_str(" and "),
+            '+' | '#' | '@' | '$' | '%' | '=' => text.push(c),
+            '(' | '[' | '{' => text.push_str(" ( "),
+            ')' | ']' | '}' => text.push_str(" ) "),
+            _ => text.push(' '),
+        }
+    }
+    let text: String = text.nfc().collect();
+    let mut key = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !(key.is_empty() || key.ends_with('(') || word == ")") {
+            key.push(' ');
+        }
+        key.push_str(word);
+    }
+    if key.is_empty() {
+        // Nothing but punctuation: the spelling itself keeps it apart.
+        return topic.trim().to_string();
+    }
+    key
 }
 
 /// The folder (a name under `data_dir`) of `topic`, assigning and
@@ -68,9 +180,14 @@ pub fn folder_for(data_dir: &Path, topic: &str) -> io::Result<String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Mapping::default(),
         Err(e) => return Err(e),
     };
+    let rekeyed = mapping.rekey();
     let key = topic_key(topic);
     if let Some(entry) = mapping.topics.get(&key) {
-        return Ok(entry.folder.clone());
+        let folder = entry.folder.clone();
+        if rekeyed {
+            save(data_dir, &mapping)?;
+        }
+        return Ok(folder);
     }
     let base = slug(topic);
     let folder = (1..)
@@ -91,14 +208,18 @@ pub fn folder_for(data_dir: &Path, topic: &str) -> io::Result<String> {
             folder: folder.clone(),
         },
     );
-    std::fs::create_dir_all(data_dir)?;
-    write_atomic(&path, &serde_json::to_vec_pretty(&mapping)?)?;
+    save(data_dir, &mapping)?;
     Ok(folder)
+}
+
+fn save(data_dir: &Path, mapping: &Mapping) -> io::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    write_atomic(&data_dir.join(TOPICS), &serde_json::to_vec_pretty(mapping)?)
 }
 
 /// Whether the topic with `key` may have the folder `name`.
 fn claim(data_dir: &Path, mapping: &Mapping, name: &str, key: &str) -> io::Result<bool> {
-    if RESERVED.contains(&name) || mapping.topics.values().any(|e| e.folder == name) {
+    if RESERVED.contains(&name) || mapping.holds(name) {
         return Ok(false);
     }
     let dir = data_dir.join(name);
@@ -117,6 +238,54 @@ mod tests {
     use super::*;
     use crate::topic::store::STATE;
 
+    fn check(topic: &str, key: &str) {
+        assert_eq!(topic_key(topic), key, "topic_key({topic:?})");
+    }
+
+    #[test]
+    fn topic_keys() {
+        for (topic, key) in [
+            ("Rare cheeses", "rare cheeses"),
+            ("  RARE   CHEESES. ", "rare cheeses"),
+            ("Rare-cheeses", "rare cheeses"),
+            ("rare_cheeses", "rare cheeses"),
+            ("The Beatles songs", "beatles songs"),
+            ("the beatles-songs", "beatles songs"),
+            ("\"The Beatles songs\"", "beatles songs"),
+            ("Crème brûlée recipes", "creme brulee recipes"),
+            ("Smørrebrød toppings", "smorrebrod toppings"),
+            ("Straße names", "strasse names"),
+            ("Ｒａｒｅ cheeses", "rare cheeses"),
+            // A dash is punctuation, never the start of a description.
+            ("Python - web frameworks", "python web frameworks"),
+            ("Python – testing tools", "python testing tools"),
+            ("Python", "python"),
+            // Brackets are kept: "Films (1990s)" is not "Films 1990s".
+            ("Films (1990s)", "films (1990s)"),
+            ("Films (1990s)!", "films (1990s)"),
+            ("films ( 1990s )", "films (1990s)"),
+            ("Films [1990s]", "films (1990s)"),
+            ("Paris (Texas)", "paris (texas)"),
+            ("Paris, Texas", "paris texas"),
+            // Symbols that make another name stay.
+            ("C++ libraries", "c++ libraries"),
+            ("C# libraries", "c# libraries"),
+            ("Salt & pepper dishes", "salt and pepper dishes"),
+            // Dots and apostrophes join; a decimal point stays.
+            ("U.S. states", "us states"),
+            ("Rick's recipes", "ricks recipes"),
+            ("Version 1.5 features", "version 1.5 features"),
+            // Nothing an item's name key does: no saints, no plurals.
+            ("St. Louis restaurants", "st louis restaurants"),
+            ("Rare cheese", "rare cheese"),
+            ("La Sagrada Familia details", "la sagrada familia details"),
+            // Nothing but punctuation: the spelling itself.
+            ("???", "???"),
+        ] {
+            check(topic, key);
+        }
+    }
+
     #[test]
     fn spellings_of_one_topic_share_a_key() {
         for (a, b, same) in [
@@ -124,12 +293,105 @@ mod tests {
             ("Rare-cheeses", "rare cheeses", true),
             ("Rare cheeses.", "RARE CHEESES", true),
             ("Crème brûlée recipes", "Creme brulee recipes", true),
+            ("Films (1990s)!", "Films (1990s)", true),
+            ("nats", "NATS!", true),
             ("Rare cheese", "Rare cheeses", false),
             ("Films (1990s)", "Films", false),
             ("C++ libraries", "C libraries", false),
+            ("Python - web frameworks", "Python - testing tools", false),
+            ("Python - web frameworks", "Python", false),
+            ("Python - testing tools", "Python", false),
+            ("Paris (Texas)", "Paris, Texas", false),
+            ("Mercury (planet)", "Mercury (element)", false),
+            ("Mercury (planet)", "Mercury", false),
         ] {
             assert_eq!(topic_key(a) == topic_key(b), same, "{a:?} / {b:?}");
         }
+    }
+
+    #[test]
+    fn topics_with_a_dash_get_folders_of_their_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = |topic: &str| folder_for(tmp.path(), topic).unwrap();
+        assert_eq!(folder("Python - web frameworks"), "python-web-frameworks");
+        assert_eq!(folder("Python - testing tools"), "python-testing-tools");
+        assert_eq!(folder("Python"), "python");
+        assert_eq!(folder("python -- web frameworks"), "python-web-frameworks");
+    }
+
+    /// `topics.json` as an earlier version wrote it: (key, spelling, folder).
+    fn write_mapping(data: &Path, entries: &[(&str, &str, &str)]) {
+        let topics: serde_json::Map<String, serde_json::Value> = entries
+            .iter()
+            .map(|(key, topic, folder)| {
+                let entry = serde_json::json!({ "topic": topic, "folder": folder });
+                (key.to_string(), entry)
+            })
+            .collect();
+        let mapping = serde_json::json!({ "topics": topics });
+        std::fs::write(data.join(TOPICS), mapping.to_string()).unwrap();
+    }
+
+    #[test]
+    fn mapped_topics_keep_their_folders_under_the_new_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path();
+        // Keys of the rule that cut descriptions, split qualifiers and
+        // spelled out saints: "Python - web frameworks" was `python`, and
+        // "Python - testing tools" shared its folder.
+        write_mapping(
+            data,
+            &[
+                ("python", "Python - web frameworks", "python"),
+                (
+                    "saint louis restaurants",
+                    "St. Louis restaurants",
+                    "st-louis",
+                ),
+                ("rare cheeses", "Rare cheeses", "rare-cheeses"),
+                ("films 1990s", "Films (1990s)!", "films-1990s"),
+            ],
+        );
+        let folder = |topic: &str| folder_for(data, topic).unwrap();
+        // A mapped spelling keeps its folder, whatever the old key was.
+        assert_eq!(folder("Python - web frameworks"), "python");
+        assert_eq!(folder("St. Louis restaurants"), "st-louis");
+        assert_eq!(folder("Rare cheeses"), "rare-cheeses");
+        assert_eq!(folder("Films (1990s)"), "films-1990s");
+        // An old key is no longer a way in: "Python" is not the topic
+        // recorded under `python`, nor is "Saint Louis restaurants".
+        assert_eq!(folder("Python"), "python-2");
+        assert_eq!(folder("Python - testing tools"), "python-testing-tools");
+        assert_eq!(folder("Saint Louis restaurants"), "saint-louis-restaurants");
+        // Written back under the new keys.
+        let mapping: Mapping =
+            serde_json::from_slice(&std::fs::read(data.join(TOPICS)).unwrap()).unwrap();
+        for (key, entry) in &mapping.topics {
+            assert_eq!(&topic_key(&entry.topic), key, "{entry:?}");
+        }
+        assert_eq!(mapping.topics["python web frameworks"].folder, "python");
+        assert_eq!(mapping.topics["python"].folder, "python-2");
+    }
+
+    #[test]
+    fn old_keys_that_now_name_one_topic_keep_the_first_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path();
+        // Two folders of one topic under the new rule: the entry already
+        // under its key wins; the other folder is kept out of use.
+        write_mapping(
+            data,
+            &[
+                ("films 1990s", "Films (1990s)!", "films-1990s-2"),
+                ("films (1990s)", "Films (1990s)", "films-1990s"),
+            ],
+        );
+        assert_eq!(folder_for(data, "Films (1990s)!").unwrap(), "films-1990s");
+        assert_eq!(folder_for(data, "Films 1990s").unwrap(), "films-1990s-3");
+        let mapping: Mapping =
+            serde_json::from_slice(&std::fs::read(data.join(TOPICS)).unwrap()).unwrap();
+        assert_eq!(mapping.retired.len(), 1);
+        assert_eq!(mapping.retired[0].folder, "films-1990s-2");
     }
 
     fn write_state(dir: &Path, topic: &str) {
