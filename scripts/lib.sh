@@ -2,7 +2,7 @@
 # Shared settings and helpers for igentai's scripts; sourced, not run.
 #
 # Every setting can be overridden from the environment:
-#   IGENTAI_DATA_DIR   topic folders and the nats store    (default: ./data)
+#   IGENTAI_DATA_DIR   topic folders, and the nats stores in .nats/ (default: ./data)
 #   IGENTAI_RUN_DIR    pid files and logs of started processes (default: ./run)
 #   NATS_PORT          nats-server client port              (default: 4222)
 #   NATS_MONITOR_PORT  nats-server monitoring port          (default: 8222)
@@ -31,6 +31,10 @@
 IGENTAI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export IGENTAI_DATA_DIR="${IGENTAI_DATA_DIR:-$IGENTAI_ROOT/data}"
 export IGENTAI_RUN_DIR="${IGENTAI_RUN_DIR:-$IGENTAI_ROOT/run}"
+# Each nats-server started here keeps its JetStream store in
+# .nats/<its name>: a name no topic folder can take (slugs are letters,
+# digits and dashes).
+export IGENTAI_NATS_STORES="$IGENTAI_DATA_DIR/.nats"
 export NATS_PORT="${NATS_PORT:-4222}"
 export NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
 export NATS_CLUSTER="${NATS_CLUSTER:-1}"

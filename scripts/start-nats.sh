@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts nats-server with JetStream (nats.conf) in the background; the store
-# lives under $IGENTAI_DATA_DIR/nats. Port: $NATS_PORT (4222); monitoring on
+# lives under $IGENTAI_DATA_DIR/.nats/nats. Port: $NATS_PORT (4222); monitoring on
 # 127.0.0.1:$NATS_MONITOR_PORT (8222) only. Clients listen on 127.0.0.1
 # unless NATS_HOST says otherwise (NATS_HOST=0.0.0.0 for workers on other
 # machines).
@@ -9,7 +9,7 @@
 # several hosts do; README: Scale beyond one machine): node i (n1, n2, n3)
 # on client port NATS_PORT+i-1, monitoring NATS_MONITOR_PORT+i-1, cluster
 # routes on 127.0.0.1:NATS_ROUTE_PORT+i-1 (6222..6224), its store in
-# $IGENTAI_DATA_DIR/nats-<i>, pid and log run/nats-<i>.*; every node has the
+# $IGENTAI_DATA_DIR/.nats/nats-<i>, pid and log run/nats-<i>.*; every node has the
 # same users. NATS_URL lists every node. Nodes already running are kept.
 #
 # Every client must log in: the three role passwords come from the
@@ -17,6 +17,11 @@
 # each worker has its own user (scripts/add-worker.sh); the server runs with
 # run/nats.conf, nats.conf with those users rendered in (see README:
 # Security).
+#
+# The stores live in $IGENTAI_DATA_DIR/.nats/, a name no topic folder can
+# take (README: Output). A store left by an earlier version in
+# $IGENTAI_DATA_DIR/<name>/jetstream, among the topic folders, is moved
+# there (one rename) before its server starts.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -24,9 +29,26 @@ ensure_nats_server
 host_args=()
 [ -n "${NATS_HOST:-}" ] && host_args=(-a "$NATS_HOST")
 
+# move_old_store NAME STORE: the JetStream store an earlier version kept in
+# $IGENTAI_DATA_DIR/NAME moves to STORE (a rename: same file system); the
+# old folder goes if nothing else is in it (a topic folder stays).
+move_old_store() {
+  local old="$IGENTAI_DATA_DIR/$1/jetstream" new="$2/jetstream"
+  [ -d "$old" ] || return 0
+  if [ -e "$new" ]; then
+    say "warning: $old is an earlier store of $1, but $new exists and is used; remove the old one when it is not needed"
+    return 0
+  fi
+  mkdir -p "$2"
+  mv "$old" "$new"
+  rmdir "$IGENTAI_DATA_DIR/$1" 2>/dev/null || true
+  say "moved the JetStream store of $1 from $old to $new"
+}
+
 # start_server NAME CONF STORE PORT MONITOR_PORT
 start_server() {
   local name="$1" conf="$2" store="$3" port="$4" monitor="$5"
+  move_old_store "$name" "$store"
   mkdir -p "$store"
   (
     # Only nats-server gets every password.
@@ -46,7 +68,7 @@ if [ "$NATS_CLUSTER" -le 1 ]; then
     exit 0
   fi
   render_nats_conf
-  start_server nats "$IGENTAI_RUN_DIR/nats.conf" "$IGENTAI_DATA_DIR/nats" "$NATS_PORT" "$NATS_MONITOR_PORT"
+  start_server nats "$IGENTAI_RUN_DIR/nats.conf" "$IGENTAI_NATS_STORES/nats" "$NATS_PORT" "$NATS_MONITOR_PORT"
   wait_port "$NATS_PORT" nats-server
   say "nats-server on $NATS_URL (monitoring http://127.0.0.1:$NATS_MONITOR_PORT), log $IGENTAI_RUN_DIR/nats.log"
 else
@@ -58,7 +80,7 @@ else
       continue
     fi
     render_node_conf "$i"
-    start_server "nats-$i" "$IGENTAI_RUN_DIR/nats-$i.conf" "$IGENTAI_DATA_DIR/nats-$i" \
+    start_server "nats-$i" "$IGENTAI_RUN_DIR/nats-$i.conf" "$IGENTAI_NATS_STORES/nats-$i" \
       $((NATS_PORT + i - 1)) $((NATS_MONITOR_PORT + i - 1))
   done
   for i in $(seq 1 "$NATS_CLUSTER"); do
