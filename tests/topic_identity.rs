@@ -118,7 +118,7 @@ async fn a_batch_lands_in_the_folder_of_the_run_it_is_counted_in() {
                 .then(|| e.file_name().to_string_lossy().into_owned())
         })
         .collect();
-    assert_eq!(folders, [films.slug.clone()]);
+    assert_eq!(folders, [films.slug.as_str()]);
 }
 
 /// A data dir whose `topics.json` an earlier version wrote, with keys that
