@@ -256,6 +256,8 @@ impl Coordinator {
             }
         };
         let now = now_ms();
+        let providers = hb.providers.iter().map(|p| p.name.as_str());
+        self.admission.observe_providers(&hb.worker_id, providers);
         let (seen, failed) = self.workers.fleet.observe(hb.clone(), now);
         match seen {
             Seen::New => tracing::info!(worker_id = %hb.worker_id, "worker joined"),
