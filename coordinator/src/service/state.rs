@@ -526,6 +526,7 @@ impl Coordinator {
                 .last_error
                 .clone()
                 .or_else(|| self.ingest.open_error().map(str::to_string))
+                .or_else(|| self.ingest.set_aside().map(str::to_string))
                 .or_else(|| crate::replication::replicas::problem(&streams, self.shared.replicas)),
             streams,
         }
