@@ -214,13 +214,15 @@ impl Coordinator {
                 run_id,
                 parent,
                 result,
-                tokens,
-                cost_usd,
+                spend,
             } => {
                 if self.run.as_ref().map(|r| &r.info.run_id) != Some(&run_id) {
                     return;
                 }
-                self.steering.charge_split(tokens, cost_usd);
+                // The run paid for it: its totals and budget include it.
+                self.stats.record_job(spend);
+                let tokens = spend.tokens_in.saturating_add(spend.tokens_out);
+                self.steering.charge_split(tokens, spend.cost_usd);
                 let added = self.steering.split_done(parent.as_deref(), result);
                 tracing::info!(parent = ?parent, added, "partitions added");
             }
@@ -482,6 +484,7 @@ impl Coordinator {
                 &self.nats.client,
                 request,
                 PARTITION_TIMEOUT,
+                self.admission.limits(),
                 &self.nats.results,
             );
         }
