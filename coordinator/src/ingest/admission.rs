@@ -3,9 +3,11 @@
 //! A worker may speak only for itself, for a run the coordinator started,
 //! and within what one LLM answer can be. So a batch is rejected (counted,
 //! never clamped) when the worker id in its subject is not the one in its
-//! body, when its run was never started on this data dir or its topic is
-//! not that run's topic, or when it claims more items, tokens or cost than
-//! one call can produce. nats-server already keeps a worker to its own
+//! body, when its batch id is not that worker's own (`<worker_id>-` and 128
+//! random bits, `igentai_protocol::ids`), when its run was never started
+//! on this data dir or its topic is not that run's topic, when it names a
+//! provider its worker does not report in heartbeats, or when it claims
+//! more items, tokens, cost or latency than one call can produce. nats-server already keeps a worker to its own
 //! subject (`nats.conf`); these checks hold even for a batch published with
 //! broader rights, and they are what keeps a claimed cost from ending a run
 //! on budget.
