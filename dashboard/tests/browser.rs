@@ -260,7 +260,7 @@ async fn an_operator_runs_a_topic_from_the_page() {
     let run = status(&fleet.addr).await["run"].clone();
     let batch = CandidateBatch {
         v: VERSION,
-        batch_id: "hostile-1".into(),
+        batch_id: "test-publisher-00000000000000000000000000000001".into(),
         run_id: run["run_id"].as_str().expect("run id").into(),
         topic: run["topic"].as_str().expect("topic").into(),
         worker_id: "test-publisher".into(),

@@ -7,6 +7,7 @@
 //! reading; decoders accept a missing `v` from humans typing commands.
 
 pub mod control;
+pub mod ids;
 pub mod metrics;
 pub mod subjects;
 pub mod work;

@@ -221,7 +221,21 @@ pub fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A candidate batch as a worker would publish it.
+/// A batch id of `worker_id` as a worker makes one (`<worker_id>-` and 32
+/// hex digits), the digits derived from `tag` so a test can name its
+/// batches: the same tag is the same id.
+pub fn batch_id(worker_id: &str, tag: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (tag, salt).hash(&mut h);
+        h.finish()
+    };
+    format!("{worker_id}-{:016x}{:016x}", half(0), half(1))
+}
+
+/// A candidate batch as a worker would publish it, its id made from `id`
+/// ([`batch_id`]).
 pub fn batch(
     id: &str,
     run_id: &str,
@@ -231,7 +245,7 @@ pub fn batch(
 ) -> CandidateBatch {
     CandidateBatch {
         v: VERSION,
-        batch_id: id.to_string(),
+        batch_id: batch_id("test-publisher", id),
         run_id: run_id.to_string(),
         topic: topic.to_string(),
         worker_id: "test-publisher".to_string(),

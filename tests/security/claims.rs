@@ -90,6 +90,7 @@ async fn publish_as(nats: &NatsServer, as_worker: &str, batch: &CandidateBatch) 
 fn from(worker_id: &str, id: &str, run_id: &str, topic: &str, items: &[&str]) -> CandidateBatch {
     CandidateBatch {
         worker_id: worker_id.to_string(),
+        batch_id: common::batch_id(worker_id, id),
         ..batch(id, run_id, topic, "sim", items)
     }
 }

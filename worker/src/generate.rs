@@ -6,7 +6,7 @@
 //! still retries; only at process exit, after its bound).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -31,7 +31,6 @@ pub struct Shared {
     pub providers: Providers,
     pub counters: Counters,
     pub started_at_ms: u64,
-    next_batch: AtomicU64,
 }
 
 impl Shared {
@@ -43,14 +42,13 @@ impl Shared {
             providers,
             counters: Counters::default(),
             started_at_ms: now_ms(),
-            next_batch: AtomicU64::new(1),
         }
     }
 
-    /// Unique across this worker's restarts: id, start time, counter.
+    /// The worker's id and 128 random bits: unique across restarts, and
+    /// no other client can take it first (`igentai_protocol::ids`).
     fn batch_id(&self) -> String {
-        let n = self.next_batch.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{:x}-{n}", self.worker_id, self.started_at_ms)
+        igentai_protocol::ids::new_batch_id(&self.worker_id)
     }
 }
 

@@ -107,7 +107,7 @@ pub fn batch(i: u64, run_id: &str) -> CandidateBatch {
     let worker = i % 8;
     CandidateBatch {
         v: VERSION,
-        batch_id: format!("bench-w{worker}-{i}"),
+        batch_id: format!("bench-w{worker}-{i:032x}"),
         run_id: run_id.to_string(),
         topic: TOPIC.to_string(),
         worker_id: format!("bench-w{worker}"),

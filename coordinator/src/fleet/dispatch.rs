@@ -13,6 +13,9 @@ use igentai_protocol::{
 };
 use tokio::sync::mpsc;
 
+use crate::ingest::admission::{Limits, check_spend};
+use crate::run::stats::Spend;
+
 /// An answer fed back into the event loop.
 #[derive(Debug)]
 pub enum Answer {
@@ -21,9 +24,9 @@ pub enum Answer {
         run_id: String,
         parent: Option<String>,
         result: Result<Vec<String>, String>,
-        /// Tokens and cost the job reported, answered or refused.
-        tokens: u64,
-        cost_usd: f64,
+        /// Tokens and cost the job reported, answered or refused, within
+        /// what one call can spend (nothing when it claimed more).
+        spend: Spend,
     },
 }
 
@@ -51,38 +54,35 @@ pub fn send(
 }
 
 /// Asks one worker of the queue group for sub-categories; the answer comes
-/// back as [`Answer::Partitions`].
+/// back as [`Answer::Partitions`], its spend held to `limits` like a
+/// batch's.
 pub fn request_partitions(
     client: &async_nats::Client,
     request: PartitionRequest,
     timeout: Duration,
+    limits: Limits,
     results: &mpsc::Sender<Answer>,
 ) {
     let (client, results) = (client.clone(), results.clone());
     tokio::spawn(async move {
-        let payload = serde_json::to_vec(&request).expect("partition requests serialize");
+        let payload = match serde_json::to_vec(&request) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode a partition request");
+                return;
+            }
+        };
         let answer = tokio::time::timeout(
             timeout,
             client.request(subjects::PARTITION_JOBS, payload.into()),
         )
         .await;
-        let (mut tokens, mut cost_usd) = (0, 0.0);
+        let mut spend = Spend::default();
         let result = match answer {
             Err(_) => Err(format!("no answer within {timeout:?}")),
             Ok(Err(e)) => Err(e.to_string()),
             Ok(Ok(msg)) => match serde_json::from_slice::<PartitionReply>(&msg.payload) {
-                Ok(r) => {
-                    tokens = r.tokens_in.saturating_add(r.tokens_out);
-                    cost_usd = if r.cost_usd.is_finite() {
-                        r.cost_usd.max(0.0)
-                    } else {
-                        0.0
-                    };
-                    match r.ok {
-                        true => Ok(r.partitions),
-                        false => Err(r.error.unwrap_or_else(|| "refused".into())),
-                    }
-                }
+                Ok(r) => judge(r, &limits, &mut spend),
                 Err(e) => Err(format!("unreadable answer: {e}")),
             },
         };
@@ -94,11 +94,36 @@ pub fn request_partitions(
                 run_id: request.run_id,
                 parent: request.parent,
                 result,
-                tokens,
-                cost_usd,
+                spend,
             })
             .await;
     });
+}
+
+/// A partition job's answer: its names (those that can be partitions) or
+/// why not, and into `spend` what it cost, unless it claims more than one
+/// call can, in which case it is not believed at all.
+fn judge(reply: PartitionReply, limits: &Limits, spend: &mut Spend) -> Result<Vec<String>, String> {
+    let claimed = check_spend(limits, 0, reply.tokens_in, reply.tokens_out, reply.cost_usd);
+    if let Err(reject) = claimed {
+        return Err(format!("answer of worker {:?}: {reject}", reply.worker_id));
+    }
+    *spend = Spend {
+        tokens_in: reply.tokens_in,
+        tokens_out: reply.tokens_out,
+        cost_usd: reply.cost_usd,
+    };
+    match reply.ok {
+        // A name a batch could not carry back as its partition is dropped.
+        true => Ok(reply
+            .partitions
+            .into_iter()
+            .filter(|p| {
+                igentai_protocol::ids::valid_label(p, igentai_protocol::ids::MAX_NOTE_BYTES)
+            })
+            .collect()),
+        false => Err(reply.error.unwrap_or_else(|| "refused".into())),
+    }
 }
 
 async fn request(
@@ -107,7 +132,16 @@ async fn request(
     command: &WorkerCommand,
     timeout: Duration,
 ) -> CommandResult {
-    let payload = serde_json::to_vec(command).expect("worker commands serialize");
+    let payload = match serde_json::to_vec(command) {
+        Ok(payload) => payload,
+        Err(e) => {
+            return CommandResult {
+                worker_id: worker_id.to_string(),
+                ok: false,
+                error: Some(format!("cannot encode the command: {e}")),
+            };
+        }
+    };
     let answer = tokio::time::timeout(
         timeout,
         client.request(subjects::worker_command(worker_id), payload.into()),
@@ -195,6 +229,57 @@ mod tests {
             error: None,
         };
         assert_eq!(confirmed(addressee, ack).0, expected, "{addressee}");
+    }
+
+    const LIMITS: Limits = Limits {
+        max_items: 2_000,
+        max_tokens: 10_000,
+        max_usd_per_mtok: 100.0,
+    };
+
+    fn reply(tokens_in: u64, tokens_out: u64, cost_usd: f64) -> PartitionReply {
+        PartitionReply {
+            v: VERSION,
+            worker_id: "w1".into(),
+            ok: true,
+            error: None,
+            partitions: vec!["Soft".into(), "Blue\nX".into(), "".into()],
+            provider: "sim".into(),
+            tokens_in,
+            tokens_out,
+            cost_usd,
+        }
+    }
+
+    #[test]
+    fn partition_answers_are_held_to_what_one_call_can_spend() {
+        for (tokens_in, tokens_out, cost, believed) in [
+            (2_000, 1_000, 0.25, true),
+            (6_000, 4_000, 1.0, true),
+            (6_000, 4_001, 0.0, false),
+            (u64::MAX, 1, 0.0, false),
+            (2_000, 1_000, 0.31, false),
+            (2_000, 1_000, 1e300, false),
+            (2_000, 1_000, -1.0, false),
+            (2_000, 1_000, f64::NAN, false),
+            (2_000, 1_000, f64::INFINITY, false),
+        ] {
+            let mut spend = Spend::default();
+            let result = judge(reply(tokens_in, tokens_out, cost), &LIMITS, &mut spend);
+            let case = format!("{tokens_in} {tokens_out} {cost}");
+            assert_eq!(result.is_ok(), believed, "{case}: {result:?}");
+            match believed {
+                true => assert_eq!(spend.cost_usd, cost, "{case}"),
+                false => assert_eq!(spend, Spend::default(), "{case}"),
+            }
+        }
+        let mut spend = Spend::default();
+        let names = judge(reply(1, 1, 0.0), &LIMITS, &mut spend).unwrap();
+        assert_eq!(names, ["Soft"]);
+        let mut refused = reply(10, 10, 0.001);
+        (refused.ok, refused.error) = (false, Some("busy".into()));
+        assert_eq!(judge(refused, &LIMITS, &mut spend), Err("busy".into()));
+        assert_eq!(spend.tokens_in, 10, "a refusal still costs what it spent");
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! A worker may speak only for itself, for a run the coordinator started,
 //! and within what one LLM answer can be. So a batch is rejected (counted,
 //! never clamped) when the worker id in its subject is not the one in its
-//! body, when its run was never started on this data dir or its topic is
-//! not that run's topic, or when it claims more items, tokens or cost than
-//! one call can produce. nats-server already keeps a worker to its own
+//! body, when its batch id is not that worker's own (`<worker_id>-` and 128
+//! random bits, `igentai_protocol::ids`), when its run was never started
+//! on this data dir or its topic is not that run's topic, when it names a
+//! provider its worker does not report in heartbeats, or when it claims
+//! more items, tokens, cost or latency than one call can produce. nats-server already keeps a worker to its own
 //! subject (`nats.conf`); these checks hold even for a batch published with
 //! broader rights, and they are what keeps a claimed cost from ending a run
 //! on budget.
@@ -18,7 +20,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use igentai_protocol::{CandidateBatch, subjects};
+use igentai_protocol::{CandidateBatch, ids, subjects};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::batch::Reject;
@@ -79,7 +81,14 @@ pub struct Admission {
     limits: Limits,
     runs: HashMap<String, RunTopic>,
     ledger: PathBuf,
+    /// The providers each worker reports in its heartbeats.
+    providers: Providers,
 }
+
+/// Worker id → the provider names its last heartbeat listed. A worker
+/// not heard from yet (a coordinator just restarted, reading batches still
+/// in the stream) is not judged on its provider.
+pub type Providers = HashMap<String, Vec<String>>;
 
 impl Admission {
     /// Reads the ledger of `data_dir` (a torn or unreadable line is
@@ -100,6 +109,7 @@ impl Admission {
             limits,
             runs,
             ledger,
+            providers: Providers::new(),
         })
     }
 
@@ -130,7 +140,35 @@ impl Admission {
 
     /// Whether `batch` (with `items` items, read from `subject`) may come in.
     pub fn check(&self, batch: &CandidateBatch, items: usize, subject: &str) -> Result<(), Reject> {
-        check(&self.runs, &self.limits, batch, items, subject)
+        check(
+            &self.runs,
+            &self.providers,
+            &self.limits,
+            batch,
+            items,
+            subject,
+        )
+    }
+
+    /// Learns the providers `worker_id` has, from its heartbeat.
+    pub fn observe_providers<'a>(
+        &mut self,
+        worker_id: &str,
+        names: impl IntoIterator<Item = &'a str>,
+    ) {
+        let names: Vec<String> = names.into_iter().map(str::to_string).collect();
+        match self.providers.get_mut(worker_id) {
+            Some(known) if *known == names => {}
+            Some(known) => *known = names,
+            None => {
+                self.providers.insert(worker_id.to_string(), names);
+            }
+        }
+    }
+
+    /// What one call may claim (partition jobs are held to it too).
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 }
 
@@ -145,6 +183,7 @@ fn ends_with_newline(path: &Path) -> io::Result<bool> {
 
 fn check(
     runs: &HashMap<String, RunTopic>,
+    providers: &Providers,
     limits: &Limits,
     batch: &CandidateBatch,
     items: usize,
@@ -156,6 +195,14 @@ fn check(
             worker_id: batch.worker_id.clone(),
         });
     }
+    // Another worker's id would make that worker's own batch a repeat,
+    // neither counted nor in the items ledger.
+    if !ids::batch_id_of(&batch.batch_id, &batch.worker_id) {
+        return Err(Reject::ForeignBatchId {
+            batch_id: batch.batch_id.clone(),
+            worker_id: batch.worker_id.clone(),
+        });
+    }
     match runs.get(&batch.run_id) {
         None => return Err(Reject::UnknownRun(batch.run_id.clone())),
         Some(topic) if !topic.matches(&batch.topic) => {
@@ -163,13 +210,47 @@ fn check(
         }
         Some(_) => {}
     }
+    if let Some(known) = providers.get(&batch.worker_id)
+        && !known.contains(&batch.provider)
+    {
+        return Err(Reject::UnknownProvider {
+            provider: batch.provider.clone(),
+            worker_id: batch.worker_id.clone(),
+        });
+    }
+    if batch.latency_ms > ids::MAX_LATENCY_MS {
+        return Err(Reject::OverLimit(format!(
+            "a call of {} ms; the limit is {} ms",
+            batch.latency_ms,
+            ids::MAX_LATENCY_MS
+        )));
+    }
+    check_spend(
+        limits,
+        items,
+        batch.tokens_in,
+        batch.tokens_out,
+        batch.cost_usd,
+    )
+}
+
+/// Whether `items` items, these tokens and this cost are what one call
+/// can produce (a partition job's answer is held to the same, with no
+/// items).
+pub fn check_spend(
+    limits: &Limits,
+    items: usize,
+    tokens_in: u64,
+    tokens_out: u64,
+    cost_usd: f64,
+) -> Result<(), Reject> {
     if items > limits.max_items {
         return Err(Reject::OverLimit(format!(
             "{items} items; the limit is {}",
             limits.max_items
         )));
     }
-    let tokens = batch.tokens_in.saturating_add(batch.tokens_out);
+    let tokens = tokens_in.saturating_add(tokens_out);
     if tokens > limits.max_tokens {
         return Err(Reject::OverLimit(format!(
             "{tokens} tokens; the limit is {}",
@@ -179,10 +260,10 @@ fn check(
     // Tokens at the highest price, with room for rounding in the worker's
     // own arithmetic.
     let ceiling = tokens as f64 * limits.max_usd_per_mtok / 1e6 * (1.0 + 1e-9);
-    if !(batch.cost_usd >= 0.0 && batch.cost_usd <= ceiling) {
+    if !(cost_usd >= 0.0 && cost_usd <= ceiling) {
         return Err(Reject::OverLimit(format!(
-            "cost ${} for {tokens} tokens; the limit is ${ceiling:.6} (${} per million tokens)",
-            batch.cost_usd, limits.max_usd_per_mtok
+            "cost ${cost_usd} for {tokens} tokens; the limit is ${ceiling:.6} (${} per million tokens)",
+            limits.max_usd_per_mtok
         )));
     }
     Ok(())
@@ -201,7 +282,7 @@ mod tests {
     fn batch() -> CandidateBatch {
         CandidateBatch {
             v: 1,
-            batch_id: "b1".into(),
+            batch_id: "w1-0123456789abcdef0123456789abcdef".into(),
             run_id: "cheese-1".into(),
             topic: "Rare cheeses".into(),
             worker_id: "w1".into(),
@@ -226,9 +307,16 @@ mod tests {
     /// is admitted (`None`) or rejected with this kind.
     fn check_case(edit: Edit) -> Option<&'static str> {
         let runs = HashMap::from([("cheese-1".to_string(), RunTopic::new("Rare cheeses"))]);
+        let providers = Providers::from([
+            (
+                "w1".to_string(),
+                vec!["sim".to_string(), "other".to_string()],
+            ),
+            ("w2".to_string(), vec!["sim".to_string()]),
+        ]);
         let (mut b, mut items, mut subject) = (batch(), 2, subjects::candidates("w1"));
         edit(&mut b, &mut items, &mut subject);
-        check(&runs, &LIMITS, &b, items, &subject)
+        check(&runs, &providers, &LIMITS, &b, items, &subject)
             .err()
             .map(|r| r.kind())
     }
@@ -254,6 +342,45 @@ mod tests {
                 "another worker's id",
                 Some("wrong_worker"),
                 Box::new(|b, _, _| b.worker_id = "w2".into()),
+            ),
+            (
+                "another worker's batch id",
+                Some("foreign_batch_id"),
+                Box::new(|b, _, _| b.batch_id = "w2-0123456789abcdef0123456789abcdef".into()),
+            ),
+            (
+                "a guessable batch id",
+                Some("foreign_batch_id"),
+                Box::new(|b, _, _| b.batch_id = "w1-18c2f3a9b00-7".into()),
+            ),
+            (
+                "a worker not heard from yet",
+                None,
+                Box::new(|b, _, s| {
+                    (b.worker_id, b.provider) = ("w3".into(), "anything".into());
+                    b.batch_id = "w3-0123456789abcdef0123456789abcdef".into();
+                    *s = subjects::candidates("w3");
+                }),
+            ),
+            (
+                "another provider of the worker",
+                None,
+                Box::new(|b, _, _| b.provider = "other".into()),
+            ),
+            (
+                "a provider the worker does not have",
+                Some("unknown_provider"),
+                Box::new(|b, _, _| b.provider = "expensive".into()),
+            ),
+            (
+                "an hour-long call",
+                None,
+                Box::new(|b, _, _| b.latency_ms = ids::MAX_LATENCY_MS),
+            ),
+            (
+                "1e15 ms",
+                Some("over_limit"),
+                Box::new(|b, _, _| b.latency_ms = 1_000_000_000_000_000),
             ),
             (
                 "not a candidate subject",

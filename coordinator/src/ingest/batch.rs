@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use igentai_protocol::{CandidateBatch, MAX_BATCH_BYTES, MAX_ITEM_CHARS, subjects};
+use igentai_protocol::{CandidateBatch, MAX_BATCH_BYTES, MAX_ITEM_CHARS, ids};
 
 use crate::keys::normalize::{Normalizer, is_invisible, key_hash};
 
@@ -21,6 +21,16 @@ pub enum Reject {
     Schema(String),
     #[error("batch has an invalid field: {0}")]
     Field(&'static str),
+    #[error("batch has an identifier out of its charset or length: {0}")]
+    Identifier(&'static str),
+    #[error(
+        "batch id {batch_id:?} is not one of worker {worker_id:?}'s own (`<worker_id>-<32 hex digits>`)"
+    )]
+    ForeignBatchId { batch_id: String, worker_id: String },
+    #[error("batch names provider {provider:?}, which worker {worker_id:?} does not report")]
+    UnknownProvider { provider: String, worker_id: String },
+    #[error("batch failed to commit {strikes} times: {batch_id}")]
+    CommitFailed { batch_id: String, strikes: u32 },
     #[error("batch on {subject} claims to come from worker {worker_id:?}")]
     WrongWorker { subject: String, worker_id: String },
     #[error("batch of run {0:?}, which this coordinator never started")]
@@ -39,6 +49,10 @@ impl Reject {
             Self::NotUtf8 => "not_utf8",
             Self::Schema(_) => "schema",
             Self::Field(_) => "field",
+            Self::Identifier(_) => "bad_identifier",
+            Self::ForeignBatchId { .. } => "foreign_batch_id",
+            Self::UnknownProvider { .. } => "unknown_provider",
+            Self::CommitFailed { .. } => "commit_failed",
             Self::WrongWorker { .. } => "wrong_worker",
             Self::UnknownRun(_) => "unknown_run",
             Self::WrongTopic(_) => "wrong_topic",
@@ -66,11 +80,11 @@ pub fn decode(payload: &[u8]) -> Result<Decoded<'_>, Reject> {
     if batch.topic.trim().is_empty() {
         return Err(Reject::Field("topic"));
     }
-    if batch.run_id.is_empty() || batch.batch_id.is_empty() {
-        return Err(Reject::Field("run_id/batch_id"));
-    }
-    if !subjects::valid_token(&batch.worker_id) {
-        return Err(Reject::Field("worker_id"));
+    // Identifiers go into headers, subjects, file names and metric
+    // labels: a CR or LF in a batch id would break the items ledger's
+    // `Nats-Msg-Id` header and with it the whole commit.
+    if let Some(field) = ids::invalid_identifier(&batch) {
+        return Err(Reject::Identifier(field));
     }
     if !batch.cost_usd.is_finite() {
         return Err(Reject::Field("cost_usd"));
@@ -253,7 +267,7 @@ mod tests {
                 batch_json("[]")
                     .replace(r#""worker_id":"w1""#, r#""worker_id":"a.b""#)
                     .into_bytes(),
-                "field",
+                "bad_identifier",
             ),
             (
                 batch_json("[]")
@@ -262,6 +276,49 @@ mod tests {
                 "field",
             ),
         ];
+        // Every identifier: charset and length.
+        let swap = |from: &str, to: String| (from.to_string(), to);
+        let ids = [
+            swap(
+                r#""batch_id":"b1""#,
+                r#""batch_id":"b1\r\nX-Evil: 1""#.into(),
+            ),
+            swap(r#""batch_id":"b1""#, r#""batch_id":"b1\n""#.into()),
+            swap(r#""batch_id":"b1""#, r#""batch_id":"""#.into()),
+            swap(r#""run_id":"r1""#, r#""run_id":"r1\n""#.into()),
+            swap(r#""run_id":"r1""#, r#""run_id":"""#.into()),
+            swap(r#""worker_id":"w1""#, r#""worker_id":"w1\r""#.into()),
+            swap(r#""provider":"sim""#, r#""provider":"sim.x""#.into()),
+            swap(r#""model":"m""#, r#""model":"m\u0000""#.into()),
+            swap(r#""model":"m""#, r#""model":" ""#.into()),
+            swap(r#""items":[]"#, r#""items":[],"partition":"a\nb""#.into()),
+            swap(
+                r#""items":[]"#,
+                r#""items":[],"request_id":"\u001b[2J""#.into(),
+            ),
+            swap(
+                r#""batch_id":"b1""#,
+                format!(r#""batch_id":"{}""#, "b".repeat(129)),
+            ),
+            swap(
+                r#""run_id":"r1""#,
+                format!(r#""run_id":"{}""#, "r".repeat(129)),
+            ),
+            swap(
+                r#""model":"m""#,
+                format!(r#""model":"{}""#, "m".repeat(257)),
+            ),
+            swap(
+                r#""items":[]"#,
+                format!(r#""items":[],"partition":"{}""#, "p".repeat(4097)),
+            ),
+        ];
+        for (from, to) in ids {
+            let payload = batch_json("[]").replace(&from, &to);
+            assert_ne!(payload, batch_json("[]"), "{to}");
+            let err = decode(payload.as_bytes()).expect_err(&to);
+            assert_eq!(err.kind(), "bad_identifier", "{to}: {err}");
+        }
         for (payload, kind) in cases {
             let err = decode(&payload).expect_err(kind);
             assert_eq!(err.kind(), kind, "{err}");

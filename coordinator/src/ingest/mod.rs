@@ -16,6 +16,7 @@
 pub mod admission;
 pub mod batch;
 pub mod stream;
+pub mod strikes;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -84,6 +85,10 @@ pub struct Ingest {
     open_errors: std::collections::BTreeMap<String, String>,
     /// Messages the server still holds for us, as of the last one received.
     pub backlog: u64,
+    /// Batches whose commits failed on their content (`strikes.rs`), and
+    /// the last one set aside, for `last_error`.
+    strikes: strikes::Strikes,
+    set_aside: Option<String>,
 }
 
 impl Ingest {
@@ -100,6 +105,8 @@ impl Ingest {
             abandoned: false,
             open_errors: std::collections::BTreeMap::new(),
             backlog: 0,
+            strikes: strikes::Strikes::default(),
+            set_aside: None,
         }
     }
 
@@ -171,11 +178,14 @@ impl Ingest {
             self.backlog = info.pending;
         }
         let payload = msg.payload.clone();
-        let decoded = batch::decode(&payload).and_then(|d| {
-            admission
-                .check(&d.batch, d.items.len(), &msg.subject)
-                .map(|()| d)
-        });
+        let decoded = match self.struck_out(&msg) {
+            Some(reject) => Err(reject),
+            None => batch::decode(&payload).and_then(|d| {
+                admission
+                    .check(&d.batch, d.items.len(), &msg.subject)
+                    .map(|()| d)
+            }),
+        };
         let batch::Decoded { batch, items } = match decoded {
             Ok(b) => b,
             Err(reject) => {
@@ -302,7 +312,15 @@ impl Ingest {
         let marks = match result {
             Ok(marks) => marks,
             Err(e) => {
-                nak(syncing.messages);
+                // A batch's content, not the environment: strike them all,
+                // and let them come back apart (strikes.rs).
+                if strikes::content_failure(&e) {
+                    self.strikes
+                        .strike(syncing.messages.iter().filter_map(sequence));
+                    nak_spread(syncing.messages);
+                } else {
+                    nak(syncing.messages);
+                }
                 self.abandon();
                 return Err(e);
             }
@@ -346,6 +364,24 @@ impl Ingest {
         self.events.clear();
         self.topics.clear();
         self.abandoned = true;
+    }
+
+    /// A batch to set aside: its commits failed on its content
+    /// [`strikes::MAX_STRIKES`] times. Named in [`Self::set_aside`].
+    fn struck_out(&mut self, msg: &jetstream::Message) -> Option<Reject> {
+        let strikes = self.strikes.struck_out(sequence(msg)?)?;
+        let batch_id = serde_json::from_slice::<CandidateBatch>(&msg.payload)
+            .map_or_else(|_| "(unreadable)".into(), |b| format!("{:?}", b.batch_id));
+        self.set_aside = Some(format!(
+            "set aside batch {batch_id} on {}: its commits failed {strikes} times",
+            msg.subject
+        ));
+        Some(Reject::CommitFailed { batch_id, strikes })
+    }
+
+    /// The last batch set aside because its commits kept failing.
+    pub fn set_aside(&self) -> Option<&str> {
+        self.set_aside.as_deref()
     }
 
     /// Why a topic's folder could not be opened, while one cannot.
@@ -409,6 +445,24 @@ async fn acknowledge(
         if let Err(e) = client.publish(subjects::ITEMS, payload.clone()).await {
             tracing::warn!(error = %e, "could not publish new items");
         }
+    }
+}
+
+/// A message's place in the candidate stream.
+fn sequence(msg: &jetstream::Message) -> Option<u64> {
+    msg.info().ok().map(|i| i.stream_sequence)
+}
+
+/// Hands batches back each after its own delay (`strikes::spread_delay`).
+fn nak_spread(messages: Vec<jetstream::Message>) {
+    for msg in messages {
+        let delay = msg
+            .info()
+            .map(|i| strikes::spread_delay(i.stream_sequence, i.delivered))
+            .unwrap_or(Duration::from_secs(2));
+        tokio::spawn(async move {
+            let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+        });
     }
 }
 

@@ -12,6 +12,7 @@
 
 use std::io;
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -197,7 +198,7 @@ impl Ledger {
                 let mut failed = Vec::new();
                 for chunk in todo.chunks(IN_FLIGHT) {
                     self.publish_chunk(&outbox.subject, chunk, &mut highest, &mut failed)
-                        .await;
+                        .await?;
                 }
                 if failed.is_empty() {
                     break;
@@ -228,19 +229,19 @@ impl Ledger {
 
     /// Publishes `chunk` and waits for every acknowledgement: the highest
     /// sequence into `highest`, the entries not acknowledged into `failed`.
+    /// An entry whose id cannot be a header value is an `InvalidData`
+    /// error: retrying cannot help (`ingest/strikes.rs`).
     async fn publish_chunk<'a>(
         &self,
         subject: &str,
         chunk: &[&'a Entry],
         highest: &mut u64,
         failed: &mut Vec<&'a Entry>,
-    ) {
+    ) -> io::Result<()> {
         let mut acks = Vec::with_capacity(chunk.len());
         for entry in chunk {
             let kind = entry.kind.token();
-            let mut headers = HeaderMap::new();
-            let id = format!("{subject}.{kind}.{}", entry.id);
-            headers.insert("Nats-Msg-Id", id.as_str());
+            let headers = headers(subject, entry)?;
             let sent = self
                 .js
                 .publish_with_headers(format!("{subject}.{kind}"), headers, entry.line.clone())
@@ -270,6 +271,7 @@ impl Ledger {
                 }
             }
         }
+        Ok(())
     }
 
     /// Calls `each` with every entry of `subject` (a topic's prefix) after
@@ -323,6 +325,23 @@ impl Ledger {
         }
         Ok(Read { last, held })
     }
+}
+
+/// An entry's headers: `Nats-Msg-Id` names its topic, kind and id, so a
+/// retried publish is stored once. Built with the fallible constructor:
+/// the id came from a batch, and a CR or LF in it is an error, not a
+/// panic of the commit.
+fn headers(subject: &str, entry: &Entry) -> io::Result<HeaderMap> {
+    let id = format!("{subject}.{}.{}", entry.kind.token(), entry.id);
+    let value = async_nats::HeaderValue::from_str(&id).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("ledger entry id {id:?} cannot be a header: {e}"),
+        )
+    })?;
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", value);
+    Ok(headers)
 }
 
 /// What [`Ledger::read_after`] found.
@@ -393,6 +412,22 @@ mod tests {
                 .next()
                 .is_some_and(igentai_protocol::subjects::valid_token)
         );
+    }
+
+    #[test]
+    fn an_entry_id_that_cannot_be_a_header_is_an_error_not_a_panic() {
+        let subject = topic_subject("Rare cheeses");
+        let good = Entry::batch("w1-0123456789abcdef0123456789abcdef", b"{}");
+        let headers = headers(&subject, &good).unwrap();
+        assert_eq!(
+            headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+            Some(format!("{subject}.batch.{}", good.id).as_str())
+        );
+        for id in ["b1\r\nX-Evil: 1", "b1\n", "\r"] {
+            let bad = Entry::batch(id, b"{}");
+            let error = super::headers(&subject, &bad).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{id:?}");
+        }
     }
 
     #[test]

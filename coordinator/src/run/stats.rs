@@ -119,6 +119,14 @@ impl Acc {
     }
 }
 
+/// Tokens and cost spent outside batches (partition jobs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spend {
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunStats {
     started_at_ms: u64,
@@ -132,6 +140,9 @@ pub struct RunStats {
     models: BTreeMap<String, Acc>,
     workers: BTreeMap<String, Acc>,
     partitions: BTreeMap<String, Acc>,
+    /// What partition jobs spent: the run's too, though no batch carries it.
+    #[serde(default)]
+    jobs: Spend,
     /// (new items, tokens) of the last answers, newest last.
     #[serde(skip)]
     recent: VecDeque<(u64, u64)>,
@@ -172,6 +183,14 @@ impl RunStats {
         }
     }
 
+    /// A partition job's tokens and cost (already bounded): the run's
+    /// totals and its budget include them.
+    pub fn record_job(&mut self, spend: Spend) {
+        self.jobs.tokens_in = self.jobs.tokens_in.saturating_add(spend.tokens_in);
+        self.jobs.tokens_out = self.jobs.tokens_out.saturating_add(spend.tokens_out);
+        self.jobs.cost_usd += spend.cost_usd.max(0.0);
+    }
+
     pub fn record_rejected(&mut self, kind: &str) {
         *self.rejected.entry(kind.to_string()).or_default() += 1;
     }
@@ -185,6 +204,7 @@ impl RunStats {
     pub fn carry_uncounted(&mut self, earlier: &RunStats) {
         self.rejected.clone_from(&earlier.rejected);
         self.repeated = earlier.repeated;
+        self.jobs = earlier.jobs;
     }
 
     /// Drops rate buckets that fell out of the longest window.
@@ -218,9 +238,9 @@ impl RunStats {
             repeated_batches: self.repeated,
             uniqueness_ratio: y.uniqueness_ratio,
             unique_per_min: y.unique_per_min,
-            tokens_in: t.tokens_in,
-            tokens_out: t.tokens_out,
-            cost_usd: t.cost_usd,
+            tokens_in: t.tokens_in.saturating_add(self.jobs.tokens_in),
+            tokens_out: t.tokens_out.saturating_add(self.jobs.tokens_out),
+            cost_usd: t.cost_usd + self.jobs.cost_usd,
             elapsed_s: self.elapsed(now_ms) as f64 / 1000.0,
         }
     }
@@ -269,8 +289,9 @@ impl RunStats {
             .collect()
     }
 
+    /// What the run spent: its batches and its partition jobs.
     pub fn cost_usd(&self) -> f64 {
-        self.total.cost_usd
+        self.total.cost_usd + self.jobs.cost_usd
     }
 
     pub fn candidates(&self) -> u64 {
@@ -468,5 +489,34 @@ mod tests {
         assert_eq!(restored.totals(5, 2_000).candidates, 10);
         assert_eq!(restored.totals(5, 2_000).rejected_batches, 1);
         assert!((restored.cost_usd() - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn partition_jobs_are_charged_to_the_run() {
+        let mut stats = RunStats::new(0);
+        stats.record_batch(&batch("a", "w1", None, 100), outcome(10, 5, 0), 1_000);
+        let job = Spend {
+            tokens_in: 2_000,
+            tokens_out: 1_000,
+            cost_usd: 0.25,
+        };
+        stats.record_job(job);
+        let t = stats.totals(5, 2_000);
+        assert!(
+            (stats.cost_usd() - 0.26).abs() < 1e-12,
+            "{}",
+            stats.cost_usd()
+        );
+        assert!((t.cost_usd - 0.26).abs() < 1e-12);
+        assert_eq!(t.batches, 1);
+        // Per provider only answers count: a job is not an answer.
+        assert!((stats.providers(2_000)["a"].yields.cost_usd - 0.01).abs() < 1e-12);
+        // Carried over a rebuild from the batch log, and over a restart.
+        let mut rebuilt = RunStats::new(0);
+        rebuilt.carry_uncounted(&stats);
+        assert!((rebuilt.cost_usd() - 0.25).abs() < 1e-12);
+        let restored: RunStats =
+            serde_json::from_str(&serde_json::to_string(&stats).unwrap()).unwrap();
+        assert_eq!(restored.totals(5, 2_000).tokens_out, t.tokens_out);
     }
 }

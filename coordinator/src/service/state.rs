@@ -202,13 +202,15 @@ impl Coordinator {
                 run_id,
                 parent,
                 result,
-                tokens,
-                cost_usd,
+                spend,
             } => {
                 if self.run.as_ref().map(|r| &r.info.run_id) != Some(&run_id) {
                     return;
                 }
-                self.steering.charge_split(tokens, cost_usd);
+                // The run paid for it: its totals and budget include it.
+                self.stats.record_job(spend);
+                let tokens = spend.tokens_in.saturating_add(spend.tokens_out);
+                self.steering.charge_split(tokens, spend.cost_usd);
                 let added = self.steering.split_done(parent.as_deref(), result);
                 tracing::info!(parent = ?parent, added, "partitions added");
             }
@@ -244,6 +246,8 @@ impl Coordinator {
             }
         };
         let now = now_ms();
+        let providers = hb.providers.iter().map(|p| p.name.as_str());
+        self.admission.observe_providers(&hb.worker_id, providers);
         let (seen, failed) = self.workers.fleet.observe(hb.clone(), now);
         match seen {
             Seen::New => tracing::info!(worker_id = %hb.worker_id, "worker joined"),
@@ -468,6 +472,7 @@ impl Coordinator {
                 &self.nats.client,
                 request,
                 PARTITION_TIMEOUT,
+                self.admission.limits(),
                 &self.nats.results,
             );
         }
@@ -512,6 +517,7 @@ impl Coordinator {
                 .last_error
                 .clone()
                 .or_else(|| self.ingest.open_error().map(str::to_string))
+                .or_else(|| self.ingest.set_aside().map(str::to_string))
                 .or_else(|| crate::replication::replicas::problem(&streams, self.shared.replicas)),
             streams,
         }
