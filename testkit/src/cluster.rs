@@ -8,11 +8,10 @@
 //! as the single [`crate::NatsServer`] does (`server.rs`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::login::connect;
-use crate::server::{reload_node, render_nats_conf, spawn_node, wait_node};
+use crate::server::{WorkerUsers, reload_node, render_nats_conf, spawn_node, wait_node};
 use crate::{Nats, Proc, Role, WorkerIdentity, free_port};
 
 /// The cluster's name in every node's cluster block.
@@ -46,7 +45,7 @@ struct Node {
 pub struct NatsCluster {
     dir: PathBuf,
     nodes: Vec<Node>,
-    workers: Mutex<Vec<WorkerIdentity>>,
+    workers: WorkerUsers,
 }
 
 impl NatsCluster {
@@ -66,7 +65,7 @@ impl NatsCluster {
         let mut cluster = NatsCluster {
             dir: dir.to_path_buf(),
             nodes,
-            workers: Mutex::new(Vec::new()),
+            workers: WorkerUsers::default(),
         };
         cluster.render(&[]);
         for i in 0..size {
@@ -163,7 +162,7 @@ impl NatsCluster {
     /// added meanwhile) and waits until it accepts clients.
     pub async fn restart(&mut self, i: usize) {
         self.kill9(i);
-        self.render(&self.workers.lock().expect("workers lock").clone());
+        self.render(&self.workers.all());
         self.spawn(i);
         self.wait_node(i).await;
     }
@@ -194,13 +193,8 @@ impl NatsCluster {
     /// log in on each.
     pub async fn add_worker(&self, id: &str) -> WorkerIdentity {
         let identity = WorkerIdentity::new(id);
-        {
-            let mut workers = self.workers.lock().expect("workers lock");
-            if workers.contains(&identity) {
-                return identity;
-            }
-            workers.push(identity.clone());
-            self.render(&workers);
+        if !self.workers.add(&identity, |all| self.render(all)) {
+            return identity;
         }
         for (i, node) in self.nodes.iter().enumerate() {
             let Some(proc) = &node.proc else { continue };

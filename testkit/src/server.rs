@@ -47,6 +47,29 @@ pub fn render_nats_conf(dir: &Path, workers: &[WorkerIdentity]) -> String {
     std::fs::read_to_string(run.join("nats.conf")).expect("read the rendered nats.conf")
 }
 
+/// The workers with a user in a server's (or a cluster's) rendered
+/// configuration.
+#[derive(Default)]
+pub(crate) struct WorkerUsers(Mutex<Vec<WorkerIdentity>>);
+
+impl WorkerUsers {
+    /// Adds `who` and calls `render` with every worker so far, under the
+    /// lock so renderings land in order; false when `who` was there.
+    pub(crate) fn add(&self, who: &WorkerIdentity, render: impl FnOnce(&[WorkerIdentity])) -> bool {
+        let mut workers = self.0.lock().expect("workers lock");
+        if workers.contains(who) {
+            return false;
+        }
+        workers.push(who.clone());
+        render(&workers);
+        true
+    }
+
+    pub(crate) fn all(&self) -> Vec<WorkerIdentity> {
+        self.0.lock().expect("workers lock").clone()
+    }
+}
+
 /// Starts nats-server `name` from configuration `conf` on `port` with its
 /// store in `store`, the role passwords in its environment, logging in
 /// `dir`.
@@ -112,7 +135,7 @@ pub struct NatsServer {
     proc: Proc,
     dir: PathBuf,
     /// The workers with a user in the rendered configuration.
-    workers: Mutex<Vec<WorkerIdentity>>,
+    workers: WorkerUsers,
 }
 
 impl NatsServer {
@@ -133,7 +156,7 @@ impl NatsServer {
             store,
             proc,
             dir: dir.to_path_buf(),
-            workers: Mutex::new(Vec::new()),
+            workers: WorkerUsers::default(),
         };
         wait_node("nats-server", &server.url).await;
         server
@@ -172,15 +195,12 @@ impl NatsServer {
     /// worker can log in. Adding a worker twice changes nothing.
     pub async fn add_worker(&self, id: &str) -> WorkerIdentity {
         let identity = WorkerIdentity::new(id);
+        if self
+            .workers
+            .add(&identity, |all| Self::render(&self.dir, all))
         {
-            let mut workers = self.workers.lock().expect("workers lock");
-            if workers.contains(&identity) {
-                return identity;
-            }
-            workers.push(identity.clone());
-            Self::render(&self.dir, &workers);
+            reload_node(&self.proc, &self.url, &identity).await;
         }
-        reload_node(&self.proc, &self.url, &identity).await;
         identity
     }
 

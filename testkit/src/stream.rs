@@ -220,12 +220,17 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.batches.len(), 100);
         assert_eq!(a.batches[7].id, "b7");
-        let items = a.items();
-        assert!(items.len() < 2500 / 2, "{} distinct of 2500", items.len());
-        assert!(
-            items.iter().all(|i| i.len() == "Item 0000".len()),
-            "{items:?}"
-        );
+        let draws: Vec<u64> = a
+            .batches
+            .iter()
+            .flat_map(|b| &b.items)
+            .map(|i| i["Item ".len()..].parse().expect("Item <4 digits>"))
+            .collect();
+        assert!(draws.iter().all(|n| *n < 4000));
+        // Half the draws (a quarter if uniform) fall in the first quarter.
+        let low = draws.iter().filter(|n| **n < 1000).count();
+        assert!((1100..1400).contains(&low), "{low} of 2500 below 1000");
+        assert!(a.items().len() < 2500, "popular items repeat");
     }
 
     #[test]
