@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use igentai_protocol::{ArmStats, MetricsSnapshot, StartReply, decode_reply, subjects};
-use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
+use igentai_protocol::{ArmStats, MetricsSnapshot};
+use testkit::{Fleet, wait_for};
 
 /// A sim that cannot use partitions: nonsense sub-categories, under which
 /// it answers fewer items and from the whole topic (a small real model
@@ -43,95 +43,19 @@ latency_ms = 20
 
 const WITHIN: Duration = Duration::from_secs(45);
 
-struct Run {
-    _nats: NatsServer,
-    _dir: tempfile::TempDir,
-    _procs: Vec<Proc>,
-    client: async_nats::Client,
-}
-
-impl Run {
-    /// The coordinator and three sim workers on `providers`, running a
-    /// topic with partitions on (avoid hints off, so partitions alone are
-    /// judged).
-    async fn start(providers: &str) -> Run {
-        let dir = testkit::test_dir();
-        let nats = NatsServer::start(dir.path()).await;
-        let data = dir.path().join("data");
-        let file = dir.path().join("providers.toml");
-        std::fs::write(&file, providers).unwrap();
-        let [user, password] = creds(Role::Coordinator);
-        let mut procs = vec![Proc::spawn(
-            "coordinator",
-            &bin_path("coordinator"),
-            &[],
-            &[
-                ("NATS_URL", nats.url.as_str()),
-                user,
-                password,
-                ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
-                ("IGENTAI_METRICS_INTERVAL_MS", "200"),
-                ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
-            ],
-            dir.path(),
-        )];
-        for i in 1..=3 {
-            let id = format!("w{i}");
-            let identity = nats.add_worker(&id).await;
-            let [user, password] = identity.env();
-            procs.push(Proc::spawn(
-                &id,
-                &bin_path("worker"),
-                &[
-                    "--worker-id",
-                    &id,
-                    "--concurrency",
-                    "2",
-                    "--providers",
-                    file.to_str().unwrap(),
-                ],
-                &[
-                    ("NATS_URL", nats.url.as_str()),
-                    user,
-                    password,
-                    ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
-                ],
-                dir.path(),
-            ));
-        }
-        let client = nats.client().await;
-        let run = Run {
-            _nats: nats,
-            _dir: dir,
-            _procs: procs,
-            client,
-        };
-        wait_for("3 workers alive", WITHIN, || async {
-            let s = run.status().await?;
-            (s.workers.iter().filter(|w| w.alive).count() == 3).then_some(())
-        })
+/// The coordinator and three sim workers on `providers`, running a topic
+/// with partitions on (avoid hints off, so partitions alone are judged).
+async fn start(providers: &str) -> Fleet {
+    let run = Fleet::builder()
+        .workers(3)
+        .providers(providers)
+        .start()
         .await;
-        let start = r#"{"topic":"Paris attractions","items_per_request":10,
-            "strategies":{"weights":true,"partitions":true,"avoid":false}}"#;
-        let reply = run
-            .client
-            .request(subjects::CONTROL_START, start.into())
-            .await
-            .unwrap();
-        let _: StartReply = decode_reply(&reply.payload).expect("the run starts");
-        run
-    }
-
-    async fn status(&self) -> Option<MetricsSnapshot> {
-        let msg = tokio::time::timeout(
-            Duration::from_secs(5),
-            self.client.request(subjects::CONTROL_STATUS, "".into()),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        Some(decode_reply(&msg.payload).expect("status is ok"))
-    }
+    run.control.wait_workers(3, WITHIN).await;
+    let start = r#"{"topic":"Paris attractions","items_per_request":10,
+        "strategies":{"weights":true,"partitions":true,"avoid":false}}"#;
+    run.control.start(start).await;
+    run
 }
 
 fn arm<'a>(s: &'a MetricsSnapshot, name: &str) -> &'a ArmStats {
@@ -148,15 +72,15 @@ fn partitioned(s: &MetricsSnapshot) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_a_model_ignores_are_suppressed_for_the_broad_prompt() {
-    let run = Run::start(IGNORES_PARTITIONS).await;
+    let run = start(IGNORES_PARTITIONS).await;
     // Partitions are tried first: the workers move to sub-categories.
     wait_for("workers on partitions", WITHIN, || async {
-        let s = run.status().await?;
+        let s = run.try_status().await?;
         (partitioned(&s) >= 2).then_some(())
     })
     .await;
     let suppressed = wait_for("the partitions arm suppressed", WITHIN, || async {
-        let s = run.status().await?;
+        let s = run.try_status().await?;
         (arm(&s, "partitions").state == "suppressed").then_some(s)
     })
     .await;
@@ -178,7 +102,7 @@ async fn partitions_a_model_ignores_are_suppressed_for_the_broad_prompt() {
         "the broad prompt doing most of the work",
         WITHIN,
         || async {
-            let s = run.status().await?;
+            let s = run.try_status().await?;
             (partitioned(&s) == 0 && arm(&s, "partitions").state == "suppressed").then_some(())
         },
     )
@@ -187,7 +111,7 @@ async fn partitions_a_model_ignores_are_suppressed_for_the_broad_prompt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_a_model_follows_keep_most_of_the_work() {
-    let run = Run::start(FOLLOWS_PARTITIONS).await;
+    let run = start(FOLLOWS_PARTITIONS).await;
     // Once both arms have plenty of answers, partitions clearly yield more
     // and keep (or, if the early answers suppressed them while the broad
     // prompt still found the popular items, win back) most of the work.
@@ -195,7 +119,7 @@ async fn partitions_a_model_follows_keep_most_of_the_work() {
         "partitions measured ahead of the broad prompt and active",
         WITHIN,
         || async {
-            let s = run.status().await?;
+            let s = run.try_status().await?;
             let (p, b) = (arm(&s, "partitions"), arm(&s, "broad"));
             (p.batches >= 1_000 && b.batches >= 200 && p.vs_baseline > 1.05 && p.state == "active")
                 .then_some(s)
@@ -211,7 +135,7 @@ async fn partitions_a_model_follows_keep_most_of_the_work() {
     assert!(partitions.share >= 0.8);
     // And the workers are on partitions, the broad prompt on its floor.
     wait_for("most workers on partitions", WITHIN, || async {
-        let s = run.status().await?;
+        let s = run.try_status().await?;
         (partitioned(&s) >= 2 && arm(&s, "partitions").state == "active").then_some(())
     })
     .await;

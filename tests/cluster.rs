@@ -21,12 +21,10 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use futures::StreamExt;
 use igentai_protocol::{Heartbeat, MetricsSnapshot, StreamStatus, subjects};
-use testkit::{NatsCluster, NatsServer, wait_for};
+use testkit::stream::publish_all;
+use testkit::{Control, KnownStream, NatsCluster, NatsServer, wait_for};
 
-use common::{
-    batch, lines, publish_batch, spawn_coordinator, spawn_coordinator_with, spawn_worker,
-    start_run, try_status, wait_drained, wait_stream,
-};
+use common::{spawn_coordinator, spawn_coordinator_with, spawn_worker, wait_drained, wait_stream};
 
 const TOPIC: &str = "Cluster test items";
 const FOLDER: &str = "cluster-test-items";
@@ -36,38 +34,35 @@ const PER_BATCH: usize = 20;
 const MARK: &str = "Replicated ";
 
 /// Popularity-skewed draws from 2000 items, so most are duplicates.
-fn candidate_stream() -> (Vec<Vec<String>>, BTreeSet<String>) {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut all = BTreeSet::new();
-    let batches = (0..BATCHES)
-        .map(|_| {
-            (0..PER_BATCH)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let u = (x % 10_000) as f64 / 10_000.0;
-                    let item = format!("{MARK}{:04}", (u * u * 2000.0) as u64);
-                    all.insert(item.clone());
-                    item
-                })
-                .collect()
-        })
-        .collect();
-    (batches, all)
+fn candidate_stream() -> KnownStream {
+    KnownStream::skewed(
+        0x9E37_79B9_7F4A_7C15,
+        BATCHES,
+        PER_BATCH,
+        2000,
+        (MARK, 4),
+        "c",
+    )
 }
 
 fn output(data: &Path) -> Vec<String> {
-    let path = data.join(FOLDER).join("output.txt");
-    if !path.exists() {
-        return Vec::new();
-    }
-    lines(&path)
+    testkit::folder::output_lines(&data.join(FOLDER))
 }
 
 /// The candidate stream's status in a snapshot.
 fn stream_status(s: &MetricsSnapshot) -> Option<&StreamStatus> {
     s.streams.iter().find(|s| s.name == subjects::STREAM)
+}
+
+/// The candidate stream's status once it has three copies, a leader and
+/// both followers current and online.
+fn three_current_copies(s: &MetricsSnapshot) -> Option<StreamStatus> {
+    let stream = stream_status(s)?;
+    (stream.replicas == 3
+        && stream.leader.is_some()
+        && stream.peers.len() == 2
+        && stream.peers.iter().all(|p| p.current && !p.offline))
+    .then(|| stream.clone())
 }
 
 /// When each worker's count of acknowledged batches grew, as its
@@ -137,32 +132,27 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
     );
     let _coordinator = spawn_coordinator(dir.path(), &cluster.urls(), &data);
     wait_stream(&js).await;
-    let run_id = start_run(&client, TOPIC).await;
+    let control = Control::new(&client);
+    let run_id = control.start_topic(TOPIC).await;
     let workers = [
         spawn_worker(dir.path(), &cluster, "w1").await,
         spawn_worker(dir.path(), &cluster, "w2").await,
     ];
 
-    let replicated = wait_for(
-        "status to report three copies and a leader",
-        Duration::from_secs(60),
-        || async {
-            let s = try_status(&client).await?;
-            let stream = stream_status(&s)?;
-            // Grown from one copy: killing the leader before the others
-            // caught up would lose the only full copy.
-            (stream.replicas == 3
-                && stream.leader.is_some()
-                && stream.peers.len() == 2
-                && stream.peers.iter().all(|p| p.current))
-            .then(|| stream.clone())
-        },
-    )
-    .await;
+    // Grown from one copy: killing the leader before the others caught up
+    // would lose the only full copy.
+    let replicated = control
+        .wait_status(
+            "status to report three copies and a leader",
+            Duration::from_secs(60),
+            three_current_copies,
+        )
+        .await;
 
     // The predetermined stream, published as a worker does (retried with
     // the same id until acknowledged); when each batch was acknowledged.
-    let (batches, expected) = candidate_stream();
+    let stream = candidate_stream();
+    let expected = stream.items();
     // It publishes the first half, then waits for the kill, so the second
     // half rides the failover however fast the first went.
     let acks: Arc<Mutex<Vec<Instant>>> = Arc::default();
@@ -171,12 +161,11 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
         let (js, run_id, acks) = (js.clone(), run_id.clone(), acks.clone());
         let killed_signal = killed_signal.clone();
         tokio::spawn(async move {
-            for (i, items) in batches.iter().enumerate() {
+            for (i, b) in stream.batches.iter().enumerate() {
                 if i == BATCHES / 2 {
                     killed_signal.notified().await;
                 }
-                let items: Vec<&str> = items.iter().map(String::as_str).collect();
-                publish_batch(&js, &batch(&format!("c{i}"), &run_id, TOPIC, "sim", &items)).await;
+                publish_all(&js, &run_id, TOPIC, std::slice::from_ref(b)).await;
                 acks.lock().unwrap().push(Instant::now());
             }
         })
@@ -245,46 +234,31 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
         cluster.name(victim)
     );
     let victim_name = cluster.name(victim).to_string();
-    wait_for(
-        "status to name a new leader",
-        Duration::from_secs(60),
-        || async {
-            let s = try_status(&client).await?;
-            let leader = stream_status(&s)?.leader.clone()?;
-            (leader != victim_name).then_some(())
-        },
-    )
-    .await;
+    control
+        .wait_status(
+            "status to name a new leader",
+            Duration::from_secs(60),
+            |s| {
+                let leader = stream_status(s)?.leader.clone()?;
+                (leader != victim_name).then_some(())
+            },
+        )
+        .await;
 
     cluster.restart(victim).await;
     tokio::time::timeout(Duration::from_secs(180), publisher)
         .await
         .expect("the publisher finishes")
         .unwrap();
-    wait_for(
-        "the restarted node's copy to be current again",
-        Duration::from_secs(60),
-        || async {
-            let s = try_status(&client).await?;
-            let stream = stream_status(&s)?;
-            (stream.replicas == 3
-                && stream.leader.is_some()
-                && stream.peers.len() == 2
-                && stream.peers.iter().all(|p| p.current && !p.offline))
-            .then_some(())
-        },
-    )
-    .await;
+    control
+        .wait_status(
+            "the restarted node's copy to be current again",
+            Duration::from_secs(60),
+            three_current_copies,
+        )
+        .await;
 
-    let stop = client
-        .request(subjects::CONTROL_STOP, "".into())
-        .await
-        .expect("the coordinator answers stop");
-    assert!(
-        String::from_utf8_lossy(&stop.payload).contains("\"ok\":true"),
-        "{:?}",
-        stop.payload
-    );
+    control.stop().await;
     wait_drained(&js, Duration::from_secs(120)).await;
 
     let out = output(&data);
@@ -305,12 +279,12 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
         out.len() > expected.len(),
         "the sim workers' items are there too"
     );
-    let unique = wait_for("the final count", Duration::from_secs(30), || async {
-        let s = try_status(&client).await?;
-        let n = output(&data).len() as u64;
-        (s.totals.unique == n).then_some(n)
-    })
-    .await;
+    let unique = control
+        .wait_status("the final count", Duration::from_secs(30), |s| {
+            let n = output(&data).len() as u64;
+            (s.totals.unique == n).then_some(n)
+        })
+        .await;
     assert_eq!(unique as usize, out.len());
     // Every node knows the workers' users and permissions. A reply may be
     // refused: the right to answer a request lives on the node that
@@ -330,7 +304,7 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
 async fn a_single_server_keeps_one_copy_and_refuses_more_and_a_dead_first_url_is_skipped() {
     let dir = testkit::test_dir();
     let nats = NatsServer::start(dir.path()).await;
-    let client = nats.client().await;
+    let control = nats.control().await;
     let data = dir.path().join("data");
 
     let mut refused = spawn_coordinator_with(
@@ -353,15 +327,17 @@ async fn a_single_server_keeps_one_copy_and_refuses_more_and_a_dead_first_url_is
     // The first URL of the list answers nothing: the client moves on.
     let urls = format!("nats://127.0.0.1:{},{}", testkit::free_port(), nats.url);
     let _coordinator = spawn_coordinator(dir.path(), &urls, &data);
-    let stream = wait_for(
-        "status to report the stream",
-        Duration::from_secs(30),
-        || async {
-            let s = try_status(&client).await?;
-            stream_status(&s).cloned().map(|st| (st, s.last_error))
-        },
-    )
-    .await;
+    let stream = control
+        .wait_status(
+            "status to report the stream",
+            Duration::from_secs(30),
+            |s| {
+                stream_status(s)
+                    .cloned()
+                    .map(|st| (st, s.last_error.clone()))
+            },
+        )
+        .await;
     assert_eq!((stream.0.replicas, stream.0.peers.len()), (1, 0));
     assert_eq!(stream.1, None);
 }

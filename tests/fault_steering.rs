@@ -17,57 +17,19 @@ use coordinator::keys::normalize::normalize;
 use coordinator::topic::store::ItemRecord;
 use futures::StreamExt;
 use igentai_protocol::{
-    Heartbeat, MetricsSnapshot, RunState, StartReply, WeightsUpdate, WorkerState, decode_reply,
-    subjects,
+    Heartbeat, MetricsSnapshot, RunState, WeightsUpdate, WorkerState, subjects,
 };
-use testkit::{NatsServer, Proc, Role, WorkerIdentity, bin_path, creds, wait_for};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use testkit::http::get;
+use testkit::{
+    Control, CoordinatorSpec, NatsServer, Proc, Role, WorkerSpec, bin_path, creds, wait_for,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 use common::{lines, spawn_coordinator, wait_drained};
 
 const WITHIN: Duration = Duration::from_secs(60);
-
-/// The coordinator with extra settings, logged in as `coordinator`.
-fn coordinator_with(dir: &Path, nats_url: &str, data: &Path, extra: &[(&str, &str)]) -> Proc {
-    let [user, password] = creds(Role::Coordinator);
-    let mut env = vec![
-        ("NATS_URL", nats_url),
-        user,
-        password,
-        ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
-        ("IGENTAI_METRICS_INTERVAL_MS", "200"),
-        ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
-    ];
-    env.extend_from_slice(extra);
-    Proc::spawn("coordinator", &bin_path("coordinator"), &[], &env, dir)
-}
-
-/// A worker calling the providers of `providers` (a providers.toml),
-/// logged in as its own user, which `nats.add_worker(id)` made.
-fn worker_with(dir: &Path, nats_url: &str, id: &str, providers: &Path) -> Proc {
-    let identity = WorkerIdentity::new(id);
-    let [user, password] = identity.env();
-    Proc::spawn(
-        id,
-        &bin_path("worker"),
-        &[
-            "--worker-id",
-            id,
-            "--concurrency",
-            "2",
-            "--providers",
-            providers.to_str().unwrap(),
-        ],
-        &[
-            ("NATS_URL", nats_url),
-            user,
-            password,
-            ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
-        ],
-        dir,
-    )
-}
+/// How long one request to the dashboard may take.
+const FIVE_S: Duration = Duration::from_secs(5);
 
 fn write_providers(dir: &Path, toml: &str) -> std::path::PathBuf {
     let path = dir.join("providers.toml");
@@ -75,35 +37,12 @@ fn write_providers(dir: &Path, toml: &str) -> std::path::PathBuf {
     path
 }
 
-/// The coordinator's status, or `None` while none answers.
-async fn status(client: &async_nats::Client) -> Option<MetricsSnapshot> {
-    let msg = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.request(subjects::CONTROL_STATUS, "".into()),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    Some(decode_reply(&msg.payload).expect("status is ok"))
-}
-
-async fn wait_alive(client: &async_nats::Client, n: usize) {
-    wait_for(&format!("{n} workers alive"), WITHIN, || async {
-        let s = status(client).await?;
-        (s.workers.iter().filter(|w| w.alive).count() == n).then_some(())
-    })
-    .await;
-}
-
-async fn start(client: &async_nats::Client, request: &str) -> StartReply {
-    let reply = tokio::time::timeout(
-        Duration::from_secs(30),
-        client.request(subjects::CONTROL_START, request.to_string().into()),
-    )
-    .await
-    .expect("start answers within 30 s")
-    .expect("a coordinator answers");
-    decode_reply(&reply.payload).expect("the run starts")
+async fn wait_alive(control: &Control, n: usize) {
+    control
+        .wait_status(&format!("{n} workers alive"), WITHIN, |s| {
+            (s.workers.iter().filter(|w| w.alive).count() == n).then_some(())
+        })
+        .await;
 }
 
 /// The item records of items.jsonl written in full so far.
@@ -168,29 +107,24 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
     // Partitions are never judged, so never split or retired, and rank
     // alike: the coordinator spreads the workers the same way every tick,
     // and only a change in the fleet moves anyone.
-    let _coordinator = coordinator_with(
-        dir.path(),
-        &nats.url,
-        &data,
-        &[
+    let _coordinator = CoordinatorSpec::new()
+        .env(&[
             ("IGENTAI_PARTITION_MAX_DEPTH", "1"),
             ("IGENTAI_PARTITION_JUDGE_AFTER", "1000000000"),
-        ],
-    );
+        ])
+        .spawn(dir.path(), &nats.url, &data);
+    let mut workers: BTreeMap<String, Proc> = BTreeMap::new();
     for i in 1..=4 {
-        nats.add_worker(&format!("w{i}")).await;
+        let id = format!("w{i}");
+        let proc = WorkerSpec::on(&id, &providers)
+            .spawn(dir.path(), &nats)
+            .await;
+        workers.insert(id, proc);
     }
-    let mut workers: BTreeMap<String, Proc> = (1..=4)
-        .map(|i| {
-            let id = format!("w{i}");
-            let proc = worker_with(dir.path(), &nats.url, &id, &providers);
-            (id, proc)
-        })
-        .collect();
     let client = nats.client_as(Role::Operator).await;
-    wait_alive(&client, 4).await;
-    let started = start(
-        &client,
+    let control = Control::new(&client);
+    wait_alive(&control, 4).await;
+    let started = control.start(
         r#"{"topic":"Paris attractions","strategies":{"weights":true,"partitions":true,"avoid":true}}"#,
     )
     .await;
@@ -202,7 +136,7 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
         "every worker on one of three partitions",
         WITHIN,
         || async {
-            let s = status(&client).await?;
+            let s = control.try_status().await?;
             let active = active(&s);
             let on = worked_by(&s, run_id);
             let covered: BTreeSet<String> = on.values().cloned().collect();
@@ -229,10 +163,10 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
         },
     )
     .await;
-    let unique_at_kill = status(&client).await.expect("status").totals.unique;
+    let unique_at_kill = control.try_status().await.expect("status").totals.unique;
     workers.get_mut(&victim).unwrap().kill9();
     let gone = wait_for(&format!("{victim} marked gone"), WITHIN, || async {
-        let s = status(&client).await?;
+        let s = control.try_status().await?;
         s.workers
             .iter()
             .any(|w| w.worker_id == victim && !w.alive)
@@ -247,7 +181,7 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
         &format!("{partition:?} worked by a survivor"),
         WITHIN,
         || async {
-            let s = status(&client).await?;
+            let s = control.try_status().await?;
             let on = worked_by(&s, run_id);
             let covered: BTreeSet<String> = on.values().cloned().collect();
             let taken = on.iter().any(|(w, p)| *w != victim && *p == partition);
@@ -363,17 +297,17 @@ async fn weights_move_away_from_faulty_providers_while_production_continues() {
     let data = dir.path().join("data");
     let providers = write_providers(dir.path(), FAULTY);
     let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
+    let mut _workers: Vec<Proc> = Vec::new();
     for i in 1..=2 {
-        nats.add_worker(&format!("w{i}")).await;
+        let spec = WorkerSpec::on(&format!("w{i}"), &providers);
+        _workers.push(spec.spawn(dir.path(), &nats).await);
     }
-    let _workers: Vec<Proc> = (1..=2)
-        .map(|i| worker_with(dir.path(), &nats.url, &format!("w{i}"), &providers))
-        .collect();
     let client = nats.client_as(Role::Operator).await;
-    wait_alive(&client, 2).await;
+    let control = Control::new(&client);
+    wait_alive(&control, 2).await;
     let mut updates = client.subscribe(subjects::WEIGHTS).await.unwrap();
     client.flush().await.unwrap();
-    let started = start(&client, "Fault weights").await;
+    let started = control.start("Fault weights").await;
     let run_id = started.run_id.as_str();
 
     // The weights move away from the faulty providers: `broken` opens its
@@ -389,7 +323,7 @@ async fn weights_move_away_from_faulty_providers_while_production_continues() {
             && weight("flaky") < weight("steady") / 2.0
     };
     let moved = wait_for("weights away from the faulty providers", WITHIN, || async {
-        let s = status(&client).await?;
+        let s = control.try_status().await?;
         let broken = s.providers.get("broken")?;
         (away(&s.weights) && broken.open_breakers == 2 && s.totals.unique >= 300).then_some(s)
     })
@@ -409,7 +343,7 @@ async fn weights_move_away_from_faulty_providers_while_production_continues() {
     // Production goes on through the others.
     let before = moved.totals.unique;
     let s = wait_for("1000 more unique items", WITHIN, || async {
-        let s = status(&client).await?;
+        let s = control.try_status().await?;
         (s.totals.unique >= before + 1000).then_some(s)
     })
     .await;
@@ -470,26 +404,6 @@ fn spawn_dashboard(dir: &Path, nats_url: &str, data: &Path) -> (Proc, String) {
         dir,
     );
     (proc, addr)
-}
-
-/// `GET path` on the dashboard: the status code and the body, or `None`
-/// when it does not answer within 5 s.
-async fn get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.ok()?;
-        let raw = String::from_utf8(raw).ok()?;
-        let (head, body) = raw.split_once("\r\n\r\n")?;
-        let code = head.split(' ').nth(1)?.parse().ok()?;
-        Some((code, body.to_string()))
-    };
-    tokio::time::timeout(Duration::from_secs(5), exchange)
-        .await
-        .ok()
-        .flatten()
 }
 
 /// What a browser saw of one metrics snapshot.
@@ -558,9 +472,10 @@ async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
     }
     let (_dashboard, addr) = spawn_dashboard(dir.path(), &nats.url, &data);
     let client = nats.client_as(Role::Operator).await;
-    wait_alive(&client, 2).await;
+    let control = Control::new(&client);
+    wait_alive(&control, 2).await;
     wait_for("the dashboard connected to NATS", WITHIN, || async {
-        let (code, body) = get(&addr, "/api/relay").await?;
+        let (code, body) = get(&addr, "/api/relay", FIVE_S).await?;
         (code == 200 && body.contains(r#""nats":"connected""#)).then_some(())
     })
     .await;
@@ -568,14 +483,12 @@ async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
 
     // No partition jobs: then every answer a worker gets is a batch, and
     // its heartbeat counters tell whether one was lost.
-    let started = start(
-        &client,
-        &format!(
+    let started = control
+        .start(&format!(
             r#"{{"topic":"Restart under the dashboard","target":{TARGET},
                 "strategies":{{"partitions":false}}}}"#
-        ),
-    )
-    .await;
+        ))
+        .await;
     let before = wait_for("the browser to see 500 items", WITHIN, || async {
         last_seen(&seen).filter(|s| s.state == RunState::Running && s.unique >= 500)
     })
@@ -594,7 +507,7 @@ async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
     })
     .await;
     let body = wait_for("/api/status answered again", WITHIN, || async {
-        let (code, body) = get(&addr, "/api/status").await?;
+        let (code, body) = get(&addr, "/api/status", FIVE_S).await?;
         (code == 200 && body.contains(&started.run_id)).then_some(body)
     })
     .await;
@@ -603,7 +516,7 @@ async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
     // The run reaches its target and stops; everything acknowledged is
     // ingested.
     let done = wait_for("the run to reach its target", WITHIN, || async {
-        let s = status(&client).await?;
+        let s = control.try_status().await?;
         (s.state == RunState::Stopped).then_some(s)
     })
     .await;
@@ -616,7 +529,7 @@ async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
     );
     let mut heartbeats = client.subscribe(subjects::HEARTBEAT_ALL).await.unwrap();
     wait_for("workers idle", WITHIN, || async {
-        let s = status(&client).await?;
+        let s = control.try_status().await?;
         s.workers
             .iter()
             .all(|w| w.alive && w.state == WorkerState::Idle && w.in_flight == 0)
@@ -624,7 +537,7 @@ async fn whole_fleet_and_dashboard_ride_out_a_nats_restart() {
     })
     .await;
     wait_drained(&jetstream::new(client.clone()), WITHIN).await;
-    let s = status(&client).await.expect("status");
+    let s = control.try_status().await.expect("status");
 
     // Nothing lost, nothing twice: output.txt holds each item once, as many
     // as the coordinator counts, with a provenance record each.

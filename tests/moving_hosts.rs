@@ -8,17 +8,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use igentai_protocol::{MetricsSnapshot, RunState, subjects};
-use testkit::{NatsServer, wait_for};
+use testkit::stream::publish_all;
+use testkit::{KnownBatch, KnownStream, NatsServer, check_folder, wait_for};
 
-use common::{
-    batch, publish_batch, spawn_coordinator_as, start_run, try_status, wait_drained, wait_log,
-    wait_stream,
-};
+use common::{spawn_coordinator_as, start_run, try_status, wait_drained, wait_log, wait_stream};
 
 const TOPIC: &str = "Items that move hosts";
 const FOLDER: &str = "items-that-move-hosts";
@@ -26,32 +23,14 @@ const WITHIN: Duration = Duration::from_secs(60);
 
 /// `n` batches (ids from `first`) of 20 items drawn from 700, so many
 /// repeat across batches; and every item they hold.
-fn batches(first: usize, n: usize) -> (Vec<(String, Vec<String>)>, BTreeSet<String>) {
-    let batches: Vec<(String, Vec<String>)> = (first..first + n)
-        .map(|i| {
-            let items = (0..20)
-                .map(|j| format!("Item {:03}", (i * 41 + j * 13) % 700))
-                .collect();
-            (format!("b{i}"), items)
-        })
-        .collect();
-    let all = batches
-        .iter()
-        .flat_map(|(_, items)| items.clone())
-        .collect();
-    (batches, all)
+fn batches(first: usize, n: usize) -> (Vec<KnownBatch>, BTreeSet<String>) {
+    let stream = KnownStream::spread(first..first + n, 20, 700, (41, 13), ("Item ", 3));
+    let items = stream.items();
+    (stream.batches, items)
 }
 
-async fn publish(js: &jetstream::Context, run_id: &str, batches: &[(String, Vec<String>)]) {
-    for (id, items) in batches {
-        let items: Vec<&str> = items.iter().map(String::as_str).collect();
-        publish_batch(js, &batch(id, run_id, TOPIC, "sim", &items)).await;
-    }
-}
-
-/// Every expected item exactly once, and `items.jsonl`'s seq = line number.
-fn check_output(data: &Path, expected: &BTreeSet<String>) {
-    common::check_folder(&data.join(FOLDER), expected);
+async fn publish(js: &jetstream::Context, run_id: &str, batches: &[KnownBatch]) {
+    publish_all(js, run_id, TOPIC, batches).await;
 }
 
 /// The status once the coordinator counted `batches` batches.
@@ -97,7 +76,7 @@ async fn a_coordinator_on_a_fresh_data_dir_restores_the_topic_and_carries_on_wit
     wait_drained(&js, WITHIN).await;
     let after = counted(&client, 70).await;
     let all: BTreeSet<String> = first_items.union(&second_items).cloned().collect();
-    check_output(&host_b, &all);
+    check_folder(&host_b.join(FOLDER), &all);
     // The same run, its counters continued: each batch counted once.
     let run = after.run.as_ref().expect("a run");
     assert_eq!(run.run_id, run_id);
@@ -124,7 +103,7 @@ async fn a_coordinator_on_a_fresh_data_dir_restores_the_topic_and_carries_on_wit
     assert!(b.terminate(WITHIN).await.success());
     let _a = spawn_coordinator_as("a-again", dir.path(), &nats.url, &host_a, &ttl);
     wait_log(dir.path(), "a-again", "coordinator ready", WITHIN).await;
-    check_output(&host_a, &all);
+    check_folder(&host_a.join(FOLDER), &all);
     let last = try_status(&client).await.expect("status");
     assert_eq!(last.state, RunState::Stopped);
     assert_eq!(last.totals.batches, 70);
@@ -164,7 +143,7 @@ async fn a_folder_the_items_stream_lost_is_published_to_it_again() {
 
     let _b = spawn_coordinator_as("b", dir.path(), &nats.url, &host_b, &[]);
     wait_log(dir.path(), "b", "coordinator ready", WITHIN).await;
-    check_output(&host_b, &expected);
+    check_folder(&host_b.join(FOLDER), &expected);
     let status = counted(&client, 20).await;
     assert_eq!(status.totals.candidates, 20 * 20);
     assert_eq!(status.run.expect("the run").run_id, run_id);

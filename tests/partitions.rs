@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use igentai_protocol::{MetricsSnapshot, PartitionStats, StartReply, decode_reply, subjects};
-use testkit::{NatsServer, Proc, Role, bin_path, creds, wait_for};
+use igentai_protocol::{MetricsSnapshot, PartitionStats};
+use testkit::{Fleet, wait_for};
 
 const PROVIDERS: &str = r#"
 [[providers]]
@@ -22,17 +22,6 @@ latency_ms = 20
 
 const WITHIN: Duration = Duration::from_secs(90);
 
-async fn status(client: &async_nats::Client) -> Option<MetricsSnapshot> {
-    let msg = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.request(subjects::CONTROL_STATUS, "".into()),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    Some(decode_reply(&msg.payload).expect("status is ok"))
-}
-
 /// Partitions of the tree (not the whole topic) in `state`.
 fn in_state<'a>(s: &'a MetricsSnapshot, state: &str) -> Vec<&'a PartitionStats> {
     s.partitions
@@ -43,74 +32,28 @@ fn in_state<'a>(s: &'a MetricsSnapshot, state: &str) -> Vec<&'a PartitionStats> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_are_created_assigned_split_and_retired() {
-    let dir = testkit::test_dir();
-    let nats = NatsServer::start(dir.path()).await;
-    let data = dir.path().join("data");
-    let providers = dir.path().join("providers.toml");
-    std::fs::write(&providers, PROVIDERS).unwrap();
-    let [user, password] = creds(Role::Coordinator);
-    let _coordinator = Proc::spawn(
-        "coordinator",
-        &bin_path("coordinator"),
-        &[],
-        &[
-            ("NATS_URL", nats.url.as_str()),
-            user,
-            password,
-            ("IGENTAI_DATA_DIR", data.to_str().unwrap()),
-            ("IGENTAI_METRICS_INTERVAL_MS", "200"),
-            ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000"),
+    let fleet = Fleet::builder()
+        .workers(3)
+        .providers(PROVIDERS)
+        .coordinator_env(&[
             ("IGENTAI_PARTITION_JUDGE_AFTER", "40"),
             ("IGENTAI_AVOID_REFRESH_MS", "1000"),
-        ],
-        dir.path(),
-    );
-    let mut identities = Vec::new();
-    for i in 1..=3 {
-        identities.push(nats.add_worker(&format!("w{i}")).await);
-    }
-    let _workers: Vec<Proc> = identities
-        .iter()
-        .map(|identity| {
-            let (id, [user, password]) = (&identity.id, identity.env());
-            Proc::spawn(
-                id,
-                &bin_path("worker"),
-                &[
-                    "--worker-id",
-                    id,
-                    "--concurrency",
-                    "2",
-                    "--providers",
-                    providers.to_str().unwrap(),
-                ],
-                &[
-                    ("NATS_URL", nats.url.as_str()),
-                    user,
-                    password,
-                    ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
-                ],
-                dir.path(),
-            )
+        ])
+        .start()
+        .await;
+    let control = &fleet.control;
+    control
+        .wait_status("3 workers alive", WITHIN, |s| {
+            (s.workers.iter().filter(|w| w.alive).count() == 3).then_some(())
         })
-        .collect();
-    let client = nats.client().await;
-    wait_for("3 workers alive", WITHIN, || async {
-        let s = status(&client).await?;
-        (s.workers.iter().filter(|w| w.alive).count() == 3).then_some(())
-    })
-    .await;
+        .await;
 
     let start = r#"{"topic":"Paris attractions","strategies":{"weights":true,"partitions":true,"avoid":true}}"#;
-    let reply = client
-        .request(subjects::CONTROL_START, start.into())
-        .await
-        .unwrap();
-    let started: StartReply = decode_reply(&reply.payload).expect("the run starts");
+    let started = control.start(start).await;
 
     // The topic's sub-categories appear and every worker works on one.
     let created = wait_for("partitions assigned to every worker", WITHIN, || async {
-        let s = status(&client).await?;
+        let s = control.try_status().await?;
         let on_partitions = s
             .workers
             .iter()
@@ -133,7 +76,7 @@ async fn partitions_are_created_assigned_split_and_retired() {
 
     // Saturated partitions split into sub-categories the workers move to.
     let split = wait_for("a partition split, its children worked", WITHIN, || async {
-        let s = status(&client).await?;
+        let s = control.try_status().await?;
         let parents: Vec<String> = in_state(&s, "split")
             .iter()
             .map(|p| p.name.clone())
@@ -168,7 +111,7 @@ async fn partitions_are_created_assigned_split_and_retired() {
     // Leaves cannot split (the sim names nothing below them): once barren
     // they retire.
     let retired = wait_for("a partition retired", WITHIN, || async {
-        let s = status(&client).await?;
+        let s = control.try_status().await?;
         (!in_state(&s, "retired").is_empty()).then_some(s)
     })
     .await;
@@ -188,10 +131,5 @@ async fn partitions_are_created_assigned_split_and_retired() {
                 .is_some_and(|r| r.run_id == started.run_id)
     );
 
-    let reply = client
-        .request(subjects::CONTROL_STOP, "".into())
-        .await
-        .unwrap();
-    let stopped: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
-    assert_eq!(stopped["ok"], true, "{stopped}");
+    control.stop().await;
 }

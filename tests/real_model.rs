@@ -27,10 +27,10 @@ use std::time::Duration;
 
 use coordinator::keys::normalize::normalize;
 use coordinator::topic::store::ItemRecord;
-use igentai_protocol::{Assignment, MetricsSnapshot, RunState, StartReply, VERSION, decode_reply};
-use igentai_protocol::{WorkerState, subjects};
+use igentai_protocol::WorkerState;
+use igentai_protocol::{Assignment, MetricsSnapshot, RunState, StartReply, VERSION};
 use testkit::llama::MODEL_ALIAS;
-use testkit::{LlamaServer, NatsServer, Proc, WorkerIdentity, bin_path, wait_for};
+use testkit::{Control, LlamaServer, NatsServer, Proc, WorkerSpec, wait_for};
 
 use common::{lines, spawn_coordinator_with, wait_drained};
 
@@ -73,38 +73,11 @@ timeout_s = 300
     )
 }
 
-/// The worker, on the local provider; in-flight answers may finish after
-/// a stop (they are paid for and slow).
-fn spawn_worker(dir: &Path, nats_url: &str, providers: &Path) -> Proc {
-    let identity = WorkerIdentity::new("w1");
-    let [user, password] = identity.env();
-    Proc::spawn(
-        "w1",
-        &bin_path("worker"),
-        &[
-            "--worker-id",
-            "w1",
-            "--concurrency",
-            &SLOTS.to_string(),
-            "--providers",
-            providers.to_str().unwrap(),
-        ],
-        &[
-            ("NATS_URL", nats_url),
-            user,
-            password,
-            ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
-            ("IGENTAI_STOP_GRACE_MS", "120000"),
-        ],
-        dir,
-    )
-}
-
 /// The model server, nats-server, the coordinator and one worker.
 struct RealFleet {
     worker: Proc,
     _coordinator: Proc,
-    client: async_nats::Client,
+    control: Control,
     _nats: NatsServer,
     llama: LlamaServer,
     _dir: tempfile::TempDir,
@@ -128,30 +101,24 @@ impl RealFleet {
             &data,
             &[("IGENTAI_MAX_USD_PER_MTOK", &ceiling)],
         );
-        nats.add_worker("w1").await;
-        let worker = spawn_worker(dir.path(), &nats.url, &providers);
-        let client = nats.client().await;
+        // In-flight answers may finish after a stop: they are paid for and
+        // slow.
+        let worker = WorkerSpec::on("w1", &providers)
+            .concurrency(SLOTS as u32)
+            .env(&[("IGENTAI_STOP_GRACE_MS", "120000")])
+            .spawn(dir.path(), &nats)
+            .await;
+        let control = nats.control().await;
         let mut fleet = RealFleet {
             worker,
             _coordinator: coordinator,
-            client,
+            control,
             _nats: nats,
             llama,
             _dir: dir,
         };
         fleet.wait_worker().await;
         fleet
-    }
-
-    async fn status(&self) -> Option<MetricsSnapshot> {
-        let msg = tokio::time::timeout(
-            Duration::from_secs(5),
-            self.client.request(subjects::CONTROL_STATUS, "".into()),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        decode_reply(&msg.payload).ok()
     }
 
     /// Waits until the coordinator sees the worker; a worker that exits
@@ -163,7 +130,7 @@ impl RealFleet {
                 "the worker exited\n{}",
                 self.worker.log_tail()
             );
-            if let Some(s) = self.status().await
+            if let Some(s) = self.control.try_status().await
                 && s.workers.iter().any(|w| w.alive)
             {
                 return;
@@ -180,12 +147,7 @@ impl RealFleet {
             r#"{{"topic":"{TOPIC}","items_per_request":{ITEMS_PER_REQUEST},{limits},
                 "strategies":{{"weights":false,"partitions":false,"avoid":false}}}}"#
         );
-        let reply = self
-            .client
-            .request(subjects::CONTROL_START, request.into())
-            .await
-            .expect("the coordinator answers start");
-        decode_reply(&reply.payload).expect("the run starts")
+        self.control.start(&request).await
     }
 
     /// Waits for the run to stop by itself, then until the worker is idle
@@ -195,7 +157,7 @@ impl RealFleet {
         let mut last = None;
         let stopped = tokio::time::timeout(RUN_WITHIN, async {
             loop {
-                if let Some(s) = self.status().await {
+                if let Some(s) = self.control.try_status().await {
                     if s.state == RunState::Stopped {
                         return;
                     }
@@ -211,16 +173,19 @@ impl RealFleet {
             self.llama.log_tail()
         );
         wait_for("the worker to go idle", RUN_WITHIN, || async {
-            let s = self.status().await?;
+            let s = self.control.try_status().await?;
             s.workers
                 .iter()
                 .all(|w| w.state == WorkerState::Idle && w.in_flight == 0)
                 .then_some(())
         })
         .await;
-        let js = async_nats::jetstream::new(self.client.clone());
+        let js = async_nats::jetstream::new(self.control.client.clone());
         wait_drained(&js, Duration::from_secs(30)).await;
-        self.status().await.expect("status after the run")
+        self.control
+            .try_status()
+            .await
+            .expect("status after the run")
     }
 
     /// The prompt every call of a run sends, as the worker builds it.

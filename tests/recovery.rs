@@ -7,91 +7,37 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::topic::store::ItemRecord;
-use testkit::wait_for;
+use testkit::{KnownStream, check_folder, wait_for};
 
 use common::{
-    batch, lines, lock_owner, log_has, publish_batch, spawn_coordinator, spawn_coordinator_as,
-    start_run, wait_drained, wait_log, wait_stream,
+    lock_owner, log_has, spawn_coordinator, spawn_coordinator_as, start_run, wait_drained,
+    wait_log, wait_stream,
 };
 
 const TOPIC: &str = "Crash test items";
+const FOLDER: &str = "crash-test-items";
 const BATCHES: usize = 800;
 const PER_BATCH: usize = 25;
 
 /// The candidate stream: popularity-skewed draws from 4000 items, so most
-/// candidates are duplicates; one spelling per item, so the expected output
-/// does not depend on which duplicate arrives first.
-fn candidate_stream() -> (Vec<Vec<String>>, BTreeSet<String>) {
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let mut all = BTreeSet::new();
-    let batches = (0..BATCHES)
-        .map(|_| {
-            (0..PER_BATCH)
-                .map(|_| {
-                    // Squaring a uniform draw skews towards small numbers.
-                    let u = (next() % 10_000) as f64 / 10_000.0;
-                    let item = format!("Item {:04}", (u * u * 4000.0) as u64);
-                    all.insert(item.clone());
-                    item
-                })
-                .collect()
-        })
-        .collect();
-    (batches, all)
+/// candidates are duplicates.
+fn candidate_stream() -> KnownStream {
+    KnownStream::skewed(
+        0x2545_F491_4F6C_DD1D,
+        BATCHES,
+        PER_BATCH,
+        4000,
+        ("Item ", 4),
+        "b",
+    )
 }
 
 fn output_lines(data: &Path) -> usize {
-    std::fs::read_to_string(data.join("crash-test-items/output.txt"))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-}
-
-fn check_output(data: &Path, expected: &BTreeSet<String>) {
-    let dir = data.join("crash-test-items");
-    let output = lines(&dir.join("output.txt"));
-    let unique: HashSet<&String> = output.iter().collect();
-    assert_eq!(unique.len(), output.len(), "an item was written twice");
-    let got: BTreeSet<String> = output.iter().cloned().collect();
-    let missing: Vec<_> = expected.difference(&got).take(5).collect();
-    let extra: Vec<_> = got.difference(expected).take(5).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing {missing:?}, unexpected {extra:?}"
-    );
-    let records: Vec<ItemRecord> = lines(&dir.join("items.jsonl"))
-        .iter()
-        .map(|l| serde_json::from_str(l).expect("items.jsonl lines are records"))
-        .collect();
-    assert_eq!(records.len(), output.len());
-    for (i, (r, item)) in records.iter().zip(&output).enumerate() {
-        assert_eq!((r.seq, &r.item), (i as u64 + 1, item));
-    }
-}
-
-/// Publishes the whole stream in the background, as a worker would.
-fn spawn_publisher(
-    js: jetstream::Context,
-    run_id: String,
-    batches: Vec<Vec<String>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        for (i, items) in batches.iter().enumerate() {
-            let items: Vec<&str> = items.iter().map(String::as_str).collect();
-            publish_batch(&js, &batch(&format!("b{i}"), &run_id, TOPIC, "sim", &items)).await;
-        }
-    })
+    testkit::folder::output_lines(&data.join(FOLDER)).len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,8 +50,9 @@ async fn coordinator_killed_three_times_loses_and_repeats_nothing() {
     wait_stream(&js).await;
     let run_id = start_run(&nats.client().await, TOPIC).await;
 
-    let (batches, expected) = candidate_stream();
-    let publisher = spawn_publisher(js.clone(), run_id, batches);
+    let stream = candidate_stream();
+    let expected = stream.items();
+    let publisher = stream.spawn_publish(&js, &run_id, TOPIC);
     for (kill, share) in [0.2, 0.45, 0.7].into_iter().enumerate() {
         // Each round a second coordinator is refused while the owner lives,
         // and in the first and last a standby waits to take over; in the
@@ -156,7 +103,7 @@ async fn coordinator_killed_three_times_loses_and_repeats_nothing() {
         .unwrap();
     // Batches delivered to a killed coordinator come back after the ack wait.
     wait_drained(&js, Duration::from_secs(180)).await;
-    check_output(&data, &expected);
+    check_folder(&data.join(FOLDER), &expected);
     // Each of those redeliveries counted once: every batch and candidate
     // of the stream, none twice, none lost with a killed process.
     let client = nats.client().await;
@@ -185,8 +132,9 @@ async fn nats_server_restarted_mid_stream_loses_and_repeats_nothing() {
     wait_stream(&js).await;
     let run_id = start_run(&nats.client().await, TOPIC).await;
 
-    let (batches, expected) = candidate_stream();
-    let publisher = spawn_publisher(js.clone(), run_id, batches);
+    let stream = candidate_stream();
+    let expected = stream.items();
+    let publisher = stream.spawn_publish(&js, &run_id, TOPIC);
     let threshold = expected.len() / 3;
     wait_for("a third of the items", Duration::from_secs(120), || async {
         (output_lines(&data) >= threshold).then_some(())
@@ -198,7 +146,7 @@ async fn nats_server_restarted_mid_stream_loses_and_repeats_nothing() {
         .expect("publisher finishes after the restart")
         .unwrap();
     wait_drained(&js, Duration::from_secs(180)).await;
-    check_output(&data, &expected);
+    check_folder(&data.join(FOLDER), &expected);
     assert!(
         coordinator.is_running(),
         "the coordinator reconnects by itself"

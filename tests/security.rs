@@ -21,14 +21,12 @@ mod scripts;
 
 use std::time::Duration;
 
-use igentai_protocol::{MetricsSnapshot, decode_reply, subjects};
+use igentai_protocol::MetricsSnapshot;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The coordinator's status through the operator's client, or `None` while
+/// none answers.
 pub async fn status(operator: &async_nats::Client) -> Option<MetricsSnapshot> {
-    let msg = operator
-        .request(subjects::CONTROL_STATUS, "".into())
-        .await
-        .ok()?;
-    Some(decode_reply(&msg.payload).expect("status is ok"))
+    testkit::Control::new(operator).try_status().await
 }

@@ -6,58 +6,27 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use coordinator::replication::owner::{LEASE_BUCKET, LEASE_KEY, LOCK_FILE};
-use testkit::{NatsServer, bin_path, wait_for};
+use testkit::{KnownStream, NatsServer, Proc, check_folder, wait_for};
 
 use common::{
-    batch, coordinator_env, lock_owner, log_has, publish_batch, spawn_coordinator,
-    spawn_coordinator_as, start_run, wait_drained, wait_log, wait_stream,
+    lock_owner, log_has, spawn_coordinator, spawn_coordinator_as, start_run, wait_drained,
+    wait_log, wait_stream,
 };
 
 const TOPIC: &str = "One writer items";
 const FOLDER: &str = "one-writer-items";
 
-/// A coordinator whose exit status the test reads; killed on drop.
-struct Started(std::process::Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(name: &str, dir: &Path, nats_url: &str, data: &Path, args: &[&str]) -> Started {
-    let out = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = Command::new(bin_path("coordinator"))
-        .args(args)
-        .envs(coordinator_env(nats_url, data))
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("start the coordinator");
-    Started(child)
-}
-
-/// Waits (bounded) for `name` to exit; its status and everything it printed.
-async fn wait_exit(name: &str, dir: &Path, started: &mut Started) -> (ExitStatus, String) {
-    let status = wait_for(&format!("{name} to exit"), Duration::from_secs(30), || {
-        let status = started.0.try_wait().expect("try_wait");
-        async move { status }
-    })
-    .await;
-    (
-        status,
-        std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap(),
-    )
+/// Waits (bounded) for coordinator `proc` to exit; its status and
+/// everything it printed.
+async fn wait_exit(proc: &mut Proc) -> (ExitStatus, String) {
+    let status = proc.wait_exit(Duration::from_secs(30)).await;
+    (status, proc.log_text())
 }
 
 async fn run_to_exit(
@@ -67,41 +36,17 @@ async fn run_to_exit(
     data: &Path,
     args: &[&str],
 ) -> (ExitStatus, String) {
-    let mut started = start(name, dir, nats_url, data, args);
-    wait_exit(name, dir, &mut started).await
+    let mut started = spawn_coordinator_as(name, dir, nats_url, data, args);
+    wait_exit(&mut started).await
 }
 
 /// `n` batches of 20 items drawn from 600, so many repeat across batches.
-fn candidate_batches(n: usize) -> (Vec<Vec<String>>, BTreeSet<String>) {
-    let batches: Vec<Vec<String>> = (0..n)
-        .map(|i| {
-            (0..20)
-                .map(|j| format!("Item {:03}", (i * 37 + j * 11) % 600))
-                .collect()
-        })
-        .collect();
-    let all = batches.iter().flatten().cloned().collect();
-    (batches, all)
-}
-
-async fn publish(js: &jetstream::Context, run_id: &str, batches: &[Vec<String>], first_id: usize) {
-    for (i, items) in batches.iter().enumerate() {
-        let items: Vec<&str> = items.iter().map(String::as_str).collect();
-        publish_batch(
-            js,
-            &batch(&format!("b{}", first_id + i), run_id, TOPIC, "sim", &items),
-        )
-        .await;
-    }
+fn candidate_batches(n: usize) -> KnownStream {
+    KnownStream::spread(0..n, 20, 600, (37, 11), ("Item ", 3))
 }
 
 fn output_len(data: &Path) -> usize {
     std::fs::read_to_string(data.join(FOLDER).join("output.txt")).map_or(0, |s| s.lines().count())
-}
-
-/// Every expected item exactly once, and `items.jsonl`'s seq = line number.
-fn check_output(data: &Path, expected: &BTreeSet<String>) {
-    common::check_folder(&data.join(FOLDER), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,13 +134,10 @@ async fn a_standby_takes_over_from_a_killed_owner_without_a_duplicate() {
         &format!("pid {}", owner.pid())
     ));
 
-    let (batches, expected) = candidate_batches(300);
+    let stream = candidate_batches(300);
+    let expected = stream.items();
     // Published in the background, so the owner dies mid-stream.
-    let publisher = {
-        let js = js.clone();
-        let run_id = run_id.clone();
-        tokio::spawn(async move { publish(&js, &run_id, &batches, 0).await })
-    };
+    let publisher = stream.spawn_publish(&js, &run_id, TOPIC);
     wait_for("the owner to ingest", Duration::from_secs(60), || async {
         (output_len(&data) >= 300).then_some(())
     })
@@ -221,7 +163,7 @@ async fn a_standby_takes_over_from_a_killed_owner_without_a_duplicate() {
         .unwrap();
     // Batches the killed owner held unacknowledged come back after the ack wait.
     wait_drained(&js, Duration::from_secs(120)).await;
-    check_output(&data, &expected);
+    check_folder(&data.join(FOLDER), &expected);
     assert!(standby.is_running());
 }
 
@@ -280,10 +222,11 @@ async fn a_standby_takes_over_from_a_stopped_owner_without_waiting_for_the_ttl()
         Duration::from_secs(20),
     )
     .await;
-    let (batches, expected) = candidate_batches(20);
-    publish(&js, &run_id, &batches, 0).await;
+    let stream = candidate_batches(20);
+    let expected = stream.items();
+    stream.publish(&js, &run_id, TOPIC).await;
     wait_drained(&js, Duration::from_secs(60)).await;
-    check_output(&other, &expected);
+    check_folder(&other.join(FOLDER), &expected);
     assert!(standby.is_running());
 }
 
@@ -325,10 +268,11 @@ async fn a_standby_on_another_data_dir_takes_over_once_a_killed_owners_lease_exp
         Duration::from_secs(30),
     )
     .await;
-    let (batches, expected) = candidate_batches(20);
-    publish(&js, &run_id, &batches, 0).await;
+    let stream = candidate_batches(20);
+    let expected = stream.items();
+    stream.publish(&js, &run_id, TOPIC).await;
     wait_drained(&js, Duration::from_secs(60)).await;
-    check_output(&other, &expected);
+    check_folder(&other.join(FOLDER), &expected);
     assert!(standby.is_running());
 }
 
@@ -337,7 +281,7 @@ async fn an_owner_whose_lease_is_taken_away_stops_and_says_so() {
     let dir = testkit::test_dir();
     let nats = NatsServer::start(dir.path()).await;
     let data = dir.path().join("data");
-    let mut owner = start(
+    let mut owner = spawn_coordinator_as(
         "owner",
         dir.path(),
         &nats.url,
@@ -361,7 +305,7 @@ async fn an_owner_whose_lease_is_taken_away_stops_and_says_so() {
         .await
         .expect("the lease bucket");
     lease.delete(LEASE_KEY).await.expect("delete the lease");
-    let (status, log) = wait_exit("owner", dir.path(), &mut owner).await;
+    let (status, log) = wait_exit(&mut owner).await;
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(
         log.contains("lost ownership of the candidate stream"),

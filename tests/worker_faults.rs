@@ -15,8 +15,8 @@ use std::time::Duration;
 use async_nats::jetstream;
 use coordinator::topic::store::ItemRecord;
 use futures::StreamExt;
-use igentai_protocol::{Heartbeat, StartReply, StopReply, WorkerState, subjects};
-use testkit::{NatsServer, Proc, WorkerIdentity, bin_path, wait_for};
+use igentai_protocol::{Heartbeat, WorkerState, subjects};
+use testkit::{NatsServer, WorkerSpec};
 
 use common::{lines, spawn_coordinator, wait_drained};
 
@@ -41,31 +41,6 @@ kind = "sim"
 [providers.sim]
 latency_ms = 60
 "#;
-
-/// A worker logged in as its own user, which `nats.add_worker(id)` made.
-fn spawn_worker(dir: &Path, nats_url: &str, id: &str, providers: &Path) -> Proc {
-    let identity = WorkerIdentity::new(id);
-    let [user, password] = identity.env();
-    Proc::spawn(
-        id,
-        &bin_path("worker"),
-        &[
-            "--worker-id",
-            id,
-            "--concurrency",
-            "4",
-            "--providers",
-            providers.to_str().unwrap(),
-        ],
-        &[
-            ("NATS_URL", nats_url),
-            user,
-            password,
-            ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
-        ],
-        dir,
-    )
-}
 
 /// Answers a worker received: calls made minus calls failed (including
 /// calls abandoned at shutdown).
@@ -115,59 +90,42 @@ async fn fleet_survives_faulty_providers_a_nats_restart_and_sigterm() {
     let providers = dir.path().join("providers.toml");
     std::fs::write(&providers, PROVIDERS).unwrap();
     let _coordinator = spawn_coordinator(dir.path(), &nats.url, &data);
-    nats.add_worker("w1").await;
-    nats.add_worker("w2").await;
-    let _w1 = spawn_worker(dir.path(), &nats.url, "w1", &providers);
-    let mut w2 = spawn_worker(dir.path(), &nats.url, "w2", &providers);
-    let client = nats.client().await;
-    let status = || async {
-        let msg = client
-            .request(subjects::CONTROL_STATUS, "".into())
-            .await
-            .ok()?;
-        igentai_protocol::decode_reply::<igentai_protocol::MetricsSnapshot>(&msg.payload).ok()
-    };
-    wait_for("2 workers alive", Duration::from_secs(30), || async {
-        (status().await?.workers.iter().filter(|w| w.alive).count() == 2).then_some(())
-    })
-    .await;
+    let worker = |id| WorkerSpec::on(id, &providers).concurrency(4);
+    let _w1 = worker("w1").spawn(dir.path(), &nats).await;
+    let mut w2 = worker("w2").spawn(dir.path(), &nats).await;
+    let control = nats.control().await;
+    control.wait_workers(2, Duration::from_secs(30)).await;
 
     // Uniform weights and no partition jobs: the worker alone must route
     // around the faults, and every answer it gets is a batch.
     let start = r#"{"topic":"Fault tolerance","items_per_request":10,
         "strategies":{"weights":false,"partitions":false}}"#;
-    let reply = client
-        .request(subjects::CONTROL_START, start.into())
-        .await
-        .unwrap();
-    let started: StartReply = igentai_protocol::decode_reply(&reply.payload).expect("start is ok");
-    let unique = || async { Some(status().await?.totals.unique) };
-    wait_for(
-        "300 unique items through faulty providers",
-        Duration::from_secs(60),
-        || async { (unique().await? >= 300).then_some(()) },
-    )
-    .await;
+    let started = control.start(start).await;
+    control
+        .wait_status(
+            "300 unique items through faulty providers",
+            Duration::from_secs(60),
+            |s| (s.totals.unique >= 300).then_some(()),
+        )
+        .await;
 
     // nats-server dies with answers in flight; workers hold them, stop
     // calling LLMs while it is away, and resume once it is back.
-    let before = unique().await.unwrap();
+    let before = control.status().await.totals.unique;
     nats.restart().await;
-    let client = nats.client().await;
-    let mut heartbeats = client.subscribe(subjects::HEARTBEAT_ALL).await.unwrap();
-    let status = || async {
-        let msg = client
-            .request(subjects::CONTROL_STATUS, "".into())
-            .await
-            .ok()?;
-        igentai_protocol::decode_reply::<igentai_protocol::MetricsSnapshot>(&msg.payload).ok()
-    };
-    wait_for(
-        "300 more unique items after the restart",
-        Duration::from_secs(90),
-        || async { (status().await?.totals.unique >= before + 300).then_some(()) },
-    )
-    .await;
+    let control = nats.control().await;
+    let mut heartbeats = control
+        .client
+        .subscribe(subjects::HEARTBEAT_ALL)
+        .await
+        .unwrap();
+    control
+        .wait_status(
+            "300 more unique items after the restart",
+            Duration::from_secs(90),
+            |s| (s.totals.unique >= before + 300).then_some(()),
+        )
+        .await;
 
     // The failing provider's calls are half failures, the limited one's all
     // rate limits (and it stays healthy: it is throttled, not broken).
@@ -221,14 +179,7 @@ async fn fleet_survives_faulty_providers_a_nats_restart_and_sigterm() {
         "w2 lost a paid answer: {last:?}"
     );
 
-    let reply = tokio::time::timeout(
-        Duration::from_secs(40),
-        client.request(subjects::CONTROL_STOP, "".into()),
-    )
-    .await
-    .expect("stop answers")
-    .unwrap();
-    let stopped: StopReply = igentai_protocol::decode_reply(&reply.payload).expect("stop is ok");
+    let stopped = control.stop().await;
     assert!(
         stopped.workers_stopped.contains(&"w1".to_string()),
         "{stopped:?}"
@@ -248,9 +199,9 @@ async fn fleet_survives_faulty_providers_a_nats_restart_and_sigterm() {
     );
 
     // Everything acknowledged was ingested; only working providers wrote items.
-    let js = jetstream::new(client.clone());
+    let js = jetstream::new(control.client.clone());
     wait_drained(&js, Duration::from_secs(60)).await;
-    let status = status().await.unwrap();
+    let status = control.status().await;
     let ingested: BTreeMap<&str, u64> = status
         .workers
         .iter()

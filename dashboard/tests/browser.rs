@@ -20,7 +20,7 @@ use common::browser::{Browser, PAGE};
 use common::*;
 use igentai_protocol::{CandidateBatch, VERSION, subjects};
 use serde_json::{Value, json};
-use testkit::{NatsServer, Proc, Role, creds};
+use testkit::{CoordinatorSpec, NatsServer, Proc, Role, WorkerSpec, creds};
 
 const HOSTILE: &str = r#"<img src=x onerror="window.__pwned=1">"#;
 const WIDTH: u32 = 1440;
@@ -65,62 +65,16 @@ async fn fleet(dir: &Path) -> Fleet {
     let nats = NatsServer::start(dir).await;
     let data = dir.join("data");
     let data_s = data.to_str().expect("UTF-8 path").to_string();
-    let [user, password] = creds(Role::Coordinator);
-    let coordinator = Proc::spawn(
-        "coordinator",
-        &testkit::bin_path("coordinator"),
-        &[],
-        &[
-            ("NATS_URL", &nats.url),
-            user,
-            password,
-            ("IGENTAI_DATA_DIR", &data_s),
-            ("IGENTAI_METRICS_INTERVAL_MS", "200"),
-        ],
-        dir,
-    );
+    // The coordinator's default patience with a silent worker: the browser
+    // shares the machine's cores with the fleet.
+    let coordinator = CoordinatorSpec::new()
+        .env(&[("IGENTAI_HEARTBEAT_TIMEOUT_MS", "10000")])
+        .spawn(dir, &nats.url, &data);
     let providers = dir.join("providers.toml");
     std::fs::write(&providers, PROVIDERS).expect("providers file");
-    let identities = [nats.add_worker("w1").await, nats.add_worker("w2").await];
-    let worker_env = |i: usize| {
-        let [user, password] = identities[i].env();
-        [
-            ("NATS_URL", nats.url.as_str()),
-            user,
-            password,
-            ("IGENTAI_HEARTBEAT_INTERVAL_MS", "200"),
-        ]
-    };
-    let worker = testkit::bin_path("worker");
     let workers = vec![
-        Proc::spawn(
-            "worker-w1",
-            &worker,
-            &[
-                "--worker-id",
-                "w1",
-                "--concurrency",
-                "2",
-                "--sim-latency-ms",
-                "40",
-            ],
-            &worker_env(0),
-            dir,
-        ),
-        Proc::spawn(
-            "worker-w2",
-            &worker,
-            &[
-                "--worker-id",
-                "w2",
-                "--concurrency",
-                "2",
-                "--providers",
-                providers.to_str().expect("UTF-8 path"),
-            ],
-            &worker_env(1),
-            dir,
-        ),
+        WorkerSpec::sim("w1").spawn(dir, &nats).await,
+        WorkerSpec::on("w2", &providers).spawn(dir, &nats).await,
     ];
     let (dashboard, addr) = start_dashboard(&nats.url, &["--data-dir", &data_s], dir).await;
     wait_nats_connected(&addr, &[]).await;

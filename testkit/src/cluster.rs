@@ -4,14 +4,15 @@
 //! (`server_name: n<i>`) and the routes to all nodes, as
 //! `scripts/start-nats.sh` renders it with `NATS_CLUSTER=3`; each node has
 //! its own store and log. Nodes can be killed (SIGKILL) and restarted on
-//! the same ports and store.
+//! the same ports and store. A node starts, logs clients in and reloads
+//! as the single [`crate::NatsServer`] does (`server.rs`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::{Nats, Proc, Role, WorkerIdentity, free_port, options, render_nats_conf, repo_root};
+use crate::login::connect;
+use crate::server::{WorkerUsers, reload_node, render_nats_conf, spawn_node, wait_node};
+use crate::{Nats, Proc, Role, WorkerIdentity, free_port};
 
 /// The cluster's name in every node's cluster block.
 pub const CLUSTER_NAME: &str = "igentai";
@@ -44,7 +45,7 @@ struct Node {
 pub struct NatsCluster {
     dir: PathBuf,
     nodes: Vec<Node>,
-    workers: Mutex<Vec<WorkerIdentity>>,
+    workers: WorkerUsers,
 }
 
 impl NatsCluster {
@@ -64,7 +65,7 @@ impl NatsCluster {
         let mut cluster = NatsCluster {
             dir: dir.to_path_buf(),
             nodes,
-            workers: Mutex::new(Vec::new()),
+            workers: WorkerUsers::default(),
         };
         cluster.render(&[]);
         for i in 0..size {
@@ -106,8 +107,7 @@ impl NatsCluster {
 
     /// Writes every node's configuration with `workers`' users.
     fn render(&self, workers: &[WorkerIdentity]) {
-        let conf = std::fs::read_to_string(repo_root().join("nats.conf")).expect("read nats.conf");
-        let base = render_nats_conf(&conf, workers);
+        let base = render_nats_conf(&self.dir, workers);
         let routes: Vec<u16> = self.nodes.iter().map(|n| n.route_port).collect();
         for (i, node) in self.nodes.iter().enumerate() {
             let text = format!(
@@ -121,29 +121,19 @@ impl NatsCluster {
     fn spawn(&mut self, i: usize) {
         let conf = self.conf_path(i);
         let node = &mut self.nodes[i];
-        let (port, monitor) = (node.port.to_string(), node.monitor_port.to_string());
-        let mut env = vec![("IGENTAI_NATS_STORE_DIR", node.store.to_str().unwrap())];
-        env.extend(Role::ALL.map(|r| (r.password_var(), r.password())));
-        node.proc = Some(Proc::spawn(
+        node.proc = Some(spawn_node(
             &format!("nats-{}", node.name),
-            Path::new("nats-server"),
-            &["-c", conf.to_str().unwrap(), "-p", &port, "-m", &monitor],
-            &env,
+            &conf,
+            node.port,
+            node.monitor_port,
+            &node.store,
             &self.dir,
         ));
     }
 
     async fn wait_node(&self, i: usize) {
-        let url = self.url(i);
-        crate::wait_for(
-            &format!("nats node {} to accept clients", self.nodes[i].name),
-            Duration::from_secs(20),
-            || {
-                let url = url.clone();
-                async move { options(Role::Operator).connect(&url).await.ok().map(|_| ()) }
-            },
-        )
-        .await;
+        let what = format!("nats node {}", self.nodes[i].name);
+        wait_node(&what, &self.url(i)).await;
     }
 
     /// Waits until the cluster's JetStream answers API requests.
@@ -172,7 +162,7 @@ impl NatsCluster {
     /// added meanwhile) and waits until it accepts clients.
     pub async fn restart(&mut self, i: usize) {
         self.kill9(i);
-        self.render(&self.workers.lock().expect("workers lock").clone());
+        self.render(&self.workers.all());
         self.spawn(i);
         self.wait_node(i).await;
     }
@@ -194,10 +184,7 @@ impl NatsCluster {
     /// A client logged in as `role`, with every node's URL.
     pub async fn client_as(&self, role: Role) -> async_nats::Client {
         let urls: Vec<String> = (0..self.nodes.len()).map(|i| self.url(i)).collect();
-        options(role)
-            .connect(urls)
-            .await
-            .unwrap_or_else(|e| panic!("connect to the cluster as {}: {e}", role.user()))
+        connect(role, &urls).await
     }
 
     /// Gives worker `id` its own user on every running node, as
@@ -206,31 +193,12 @@ impl NatsCluster {
     /// log in on each.
     pub async fn add_worker(&self, id: &str) -> WorkerIdentity {
         let identity = WorkerIdentity::new(id);
-        {
-            let mut workers = self.workers.lock().expect("workers lock");
-            if workers.contains(&identity) {
-                return identity;
-            }
-            workers.push(identity.clone());
-            self.render(&workers);
+        if !self.workers.add(&identity, |all| self.render(all)) {
+            return identity;
         }
         for (i, node) in self.nodes.iter().enumerate() {
             let Some(proc) = &node.proc else { continue };
-            let status = Command::new("kill")
-                .args(["-HUP", &proc.pid().to_string()])
-                .status()
-                .expect("signal nats-server");
-            assert!(status.success(), "could not signal node {}", node.name);
-            let (url, who) = (self.url(i), identity.clone());
-            crate::wait_for(
-                &format!("node {} to let worker {id} log in", node.name),
-                Duration::from_secs(20),
-                || {
-                    let (url, who) = (url.clone(), who.clone());
-                    async move { who.options().connect(&url).await.ok().map(|_| ()) }
-                },
-            )
-            .await;
+            reload_node(proc, &self.url(i), &identity).await;
         }
         identity
     }

