@@ -60,7 +60,7 @@ pub fn options(role: Role) -> async_nats::ConnectOptions {
         role.user().to_string(),
         role.password().to_string(),
     )
-    .custom_inbox_prefix(format!("_INBOX.{}", role.user()))
+    .custom_inbox_prefix(igentai_protocol::subjects::inbox_prefix(role.user()))
 }
 
 /// One worker's own NATS user, as `scripts/add-worker.sh` creates it.
@@ -93,7 +93,7 @@ impl WorkerIdentity {
     /// the worker binary's own client does.
     pub fn options(&self) -> async_nats::ConnectOptions {
         async_nats::ConnectOptions::with_user_and_password(self.user.clone(), self.password.clone())
-            .custom_inbox_prefix(format!("_INBOX.worker.{}", self.id))
+            .custom_inbox_prefix(igentai_protocol::subjects::worker_inbox_prefix(&self.id))
     }
 }
 /// A client logged in as `role` to `urls` (one server's URL, or a

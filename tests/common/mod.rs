@@ -15,9 +15,7 @@ use testkit::{Control, CoordinatorSpec, Nats, Proc, WorkerSpec, wait_for};
 pub use testkit::Fleet;
 pub use testkit::fleet::coordinator_env;
 pub use testkit::folder::{check_folder, lines};
-pub use testkit::stream::{
-    batch, batch_id, publish_batch, publish_raw, wait_drained, wait_stream,
-};
+pub use testkit::stream::{batch, batch_id, publish_batch, publish_raw, wait_drained, wait_stream};
 
 /// The coordinator's status through `client`, or `None` while no
 /// coordinator answers.
