@@ -6,6 +6,8 @@
 //! A wrong merge loses a real item, a missed one only keeps a variant, so
 //! the key is conservative: the folding rules and the merge rule are on
 //! [`Namer::key`].
+//!
+//! Long only with its unit tests: the code is the first 424 lines.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;

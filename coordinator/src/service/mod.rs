@@ -23,6 +23,7 @@ use state::Coordinator;
 
 mod control;
 pub mod decode;
+mod report;
 mod state;
 
 enum Event {

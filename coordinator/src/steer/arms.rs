@@ -2,6 +2,8 @@
 //! side while a run goes, so a strategy that does not pay is used less.
 //!
 //! Pure; how a strategy is judged is on [`Arms`].
+//!
+//! Long only with its unit tests: the code is the first 409 lines.
 
 use igentai_protocol::ArmStats;
 

@@ -2,6 +2,8 @@
 //! that currently yield the most new items per dollar.
 //!
 //! Pure; the scoring and allocation rules are on [`Bandit`].
+//!
+//! Long only with its unit tests: the code is the first 314 lines.
 
 use std::collections::BTreeMap;
 
