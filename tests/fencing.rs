@@ -160,7 +160,10 @@ async fn check_handover(
             extra.len(),
             &extra[..extra.len().min(5)]
         );
-        assert!(log_has(dir, name, LOST), "{name} did not name the lost lease");
+        assert!(
+            log_has(dir, name, LOST),
+            "{name} did not name the lost lease"
+        );
     }
 }
 
