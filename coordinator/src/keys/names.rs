@@ -435,6 +435,12 @@ impl NameIndex {
         }
     }
 
+    /// Makes inserting names with these head hashes cheaper (see
+    /// [`HashTable::prefetch`]).
+    pub fn prefetch(&mut self, heads: &[u128]) {
+        self.table.prefetch(heads);
+    }
+
     /// Entries held: heads and (head, qualifier) pairs.
     pub fn len(&self) -> usize {
         self.table.len()
