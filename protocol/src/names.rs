@@ -24,6 +24,7 @@ const TITLE_SMALL_WORDS: &[&str] = &[
 ];
 
 /// Words that make a parenthetical read as a phrase rather than a label.
+/// All ASCII, compared without allocating a lower-cased copy.
 const LINKING_WORDS: &[&str] = &[
     "from",
     "of",
@@ -116,7 +117,7 @@ pub fn parenthetical(inside: &str) -> Parenthetical {
         && !renames
         && !inside.contains([',', ';', ':'])
         && inside.split_whitespace().all(|w| {
-            !LINKING_WORDS.contains(&w.to_lowercase().as_str())
+            !LINKING_WORDS.iter().any(|l| l.eq_ignore_ascii_case(w))
                 && (!w.starts_with(|c: char| c.is_ascii_digit()) || is_year(w))
         });
     if !label {
@@ -169,7 +170,9 @@ pub fn titled(text: &str) -> bool {
         if first.is_uppercase() || first.is_lowercase() && bare.chars().any(char::is_uppercase) {
             capitalised = true;
         } else if first.is_lowercase()
-            && !TITLE_SMALL_WORDS.contains(&bare.to_lowercase().as_str())
+            && !TITLE_SMALL_WORDS
+                .iter()
+                .any(|small| small.eq_ignore_ascii_case(bare))
             && !TITLE_SMALL_WORDS
                 .iter()
                 .any(|p| p.ends_with('\'') && bare.starts_with(p))

@@ -225,9 +225,6 @@ impl Namer {
     /// hashes, not strings, in the same compact table as the seen-set.
     pub fn key(&mut self, spelling: &str, rules: NameRules) -> Option<NameKey> {
         let (head, qualifier) = split_qualifier(cut_description(spelling));
-        let rules = NameRules {
-            fold_plurals: rules.fold_plurals && !personal_name(head),
-        };
         let (head, marked) = self.fold(head, Some(rules));
         if head.is_empty() {
             return None;
@@ -247,9 +244,9 @@ impl Namer {
 
     /// Folded words joined by single spaces, without diacritics and with
     /// them (when different); `rules` for a head, `None` for a qualifier.
-    fn fold(&mut self, text: &str, rules: Option<NameRules>) -> (String, Option<String>) {
+    fn fold(&mut self, spelling: &str, rules: Option<NameRules>) -> (String, Option<String>) {
         let head = rules.is_some();
-        let key = self.normalizer.key(text);
+        let key = self.normalizer.key(spelling);
         let key = match key.strip_prefix("l'") {
             Some(rest) if head && rest.starts_with(char::is_alphanumeric) => rest,
             _ => key,
@@ -309,12 +306,12 @@ impl Namer {
         if kept_marks {
             *text = text.nfc().collect();
         }
-        let plain = words_of(text, rules);
+        let plain = words_of(text, rules, spelling);
         if *marked == *text || marked.is_ascii() {
             return (plain, None);
         }
         let composed: String = marked.nfc().collect();
-        let spelled = words_of(&composed, rules);
+        let spelled = words_of(&composed, rules, spelling);
         let differs = spelled != plain;
         (plain, differs.then_some(spelled))
     }
@@ -339,8 +336,8 @@ impl Folded {
 
 /// The words of a folded text, joined by single spaces, with a head's
 /// leading article dropped, `St` and `Mt` spelled out and its last word's
-/// plural folded (under `rules`).
-fn words_of(text: &str, rules: Option<NameRules>) -> String {
+/// plural folded (under `rules`, unless the `spelling` is a person's name).
+fn words_of(text: &str, rules: Option<NameRules>, spelling: &str) -> String {
     let mut words: Vec<&str> = text.split_whitespace().collect();
     if rules.is_some()
         && words.len() >= 3
@@ -376,7 +373,7 @@ fn words_of(text: &str, rules: Option<NameRules>) -> String {
     let mut joined = words.join(" ");
     if rules.is_some_and(|r| r.fold_plurals) {
         let start = joined.rfind(' ').map_or(0, |i| i + 1);
-        if let Some(one) = singular(&joined[start..]) {
+        if let Some(one) = singular(&joined[start..]).filter(|_| !personal_name(spelling)) {
             joined.truncate(start);
             joined.push_str(&one);
         }
@@ -404,12 +401,11 @@ fn ornamental(base: char, mark: char) -> bool {
 /// shape of a person's name (`Robert Adams`), whose last word is not a
 /// plural. Hyphens separate words (`Champs-Élysées` = `Champs Élysées`).
 fn personal_name(head: &str) -> bool {
-    let head = head.replace('-', " ");
     let capitalised = head
-        .split_whitespace()
+        .split(|c: char| c.is_whitespace() || c == '-')
         .filter(|w| w.starts_with(char::is_uppercase))
         .count();
-    capitalised >= 2 && titled(&head)
+    capitalised >= 2 && titled(head)
 }
 
 /// A roman numeral as regnal names end in (`iv`, `xvi`), lower-cased.
