@@ -3,6 +3,7 @@
 //! `seen` the set of keys already stored, `table` the hash table under both.
 //! Pure: values in, values out.
 
+pub mod name_index;
 pub mod name_pairs;
 pub mod names;
 pub mod normalize;

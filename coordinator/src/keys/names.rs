@@ -7,14 +7,13 @@
 //! the key is conservative: the folding rules and the merge rule are on
 //! [`Namer::key`].
 //!
-//! Long only with its unit tests: the code is the first 424 lines.
+//! Long only with its unit tests: the code is the first 363 lines.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 use crate::keys::normalize::Normalizer;
-use crate::keys::table::HashTable;
 
 /// A spelling's name key: its folded head and optional qualifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,11 +37,11 @@ impl NameKey {
             }
     }
 
-    fn head_hash(&self) -> u128 {
+    pub(crate) fn head_hash(&self) -> u128 {
         xxh3_128_with_seed(self.head.as_bytes(), HEAD_SEED)
     }
 
-    fn pair_hash(&self) -> Option<u128> {
+    pub(crate) fn pair_hash(&self) -> Option<u128> {
         self.qualifier.as_ref().map(|q| {
             let mut bytes = Vec::with_capacity(self.head.len() + 1 + q.len());
             bytes.extend_from_slice(self.head.as_bytes());
@@ -160,10 +159,8 @@ impl Namer {
     /// The merge rule: two spellings are one item when their heads are equal and
     /// either has no qualifier or their qualifiers are equal. So `Salmaella
     /// (Bergamo)` merges into `Salmaella`, `Mercury (planet)` and `Mercury
-    /// (element)` stay two items, and the first spelling seen is the item. The
-    /// index ([`NameIndex`]) stores hashes, not strings, in the same compact
-    /// table as the seen-set: one entry per distinct head, and one per item
-    /// with a qualifier.
+    /// (element)` stay two items, and the first spelling seen is the item
+    /// (`name_index.rs` finds it).
     pub fn key(&mut self, spelling: &str, rules: NameRules) -> Option<NameKey> {
         let (head, qualifier) = split_qualifier(cut_description(spelling));
         let head = self.fold(head, Some(rules));
@@ -364,64 +361,6 @@ fn split_qualifier(s: &str) -> (&str, Option<&str>) {
     (s, None)
 }
 
-/// Flag on a head's entry: the first item with that head had a qualifier.
-const QUALIFIED: u32 = 1 << 31;
-
-/// Finds the earlier item a name key merges into. Values are item indexes
-/// (`output.txt` line less one), as in the seen-set.
-pub struct NameIndex {
-    table: HashTable,
-}
-
-impl NameIndex {
-    /// An index that holds `n` items without growing (when few have
-    /// qualifiers).
-    pub fn with_capacity(n: usize) -> Self {
-        Self {
-            table: HashTable::with_capacity(n),
-        }
-    }
-
-    /// The index of the earlier item `key` merges into.
-    pub fn find(&self, key: &NameKey) -> Option<usize> {
-        let entry = self.table.get(key.head_hash())?;
-        let first = (entry & !QUALIFIED) as usize;
-        // An unqualified item is always the first with its head: a later
-        // one would have merged into the first.
-        match key.pair_hash() {
-            None => Some(first),
-            Some(_) if entry & QUALIFIED == 0 => Some(first),
-            Some(pair) => self.table.get(pair).map(|i| i as usize),
-        }
-    }
-
-    /// Records the item at `index` under `key`; earlier items keep theirs.
-    pub fn insert(&mut self, key: &NameKey, index: usize) {
-        let index = u32::try_from(index)
-            .ok()
-            .filter(|&i| i < QUALIFIED)
-            .expect("the name index holds fewer than 2³¹ items");
-        let flag = if key.qualifier.is_some() {
-            QUALIFIED
-        } else {
-            0
-        };
-        self.table.insert(key.head_hash(), index | flag);
-        if let Some(pair) = key.pair_hash() {
-            self.table.insert(pair, index);
-        }
-    }
-
-    /// Entries held: heads and (head, qualifier) pairs.
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,48 +487,6 @@ mod tests {
             assert_eq!(merges(a, b), expected, "{a:?} / {b:?}");
             assert_eq!(merges(b, a), expected, "{b:?} / {a:?}");
         }
-    }
-
-    #[test]
-    fn the_index_finds_what_the_rule_merges() {
-        let items = [
-            "Salmaella",
-            "Mercury (planet)",
-            "Mercury (element)",
-            "Toy Story",
-            "Paris",
-            "Dune (1984)",
-        ];
-        let mut index = NameIndex::with_capacity(0);
-        for (i, item) in items.iter().enumerate() {
-            let key = name_key(item).unwrap();
-            assert_eq!(index.find(&key), None, "{item}");
-            index.insert(&key, i);
-        }
-        // Heads: 5; pairs: 3.
-        assert_eq!(index.len(), 8);
-        for (candidate, expected) in [
-            ("Salmaella (Bergamo, Italy)", Some(0)),
-            ("SALMAELLA", Some(0)),
-            ("Mercury", Some(1)),
-            ("Mercury (Element)", Some(2)),
-            ("Mercury (Roman god)", None),
-            ("Toy Story 2", None),
-            ("Paris, Texas", None),
-            ("Paris (France)", Some(4)),
-            ("Dune", Some(5)),
-            ("Dune (2021)", None),
-        ] {
-            let key = name_key(candidate).unwrap();
-            assert_eq!(index.find(&key), expected, "{candidate}");
-            // The rule and the index agree on the items they find.
-            if let Some(i) = expected {
-                assert!(name_key(items[i]).unwrap().merges_with(&key));
-            }
-        }
-        // An earlier item keeps its entries.
-        index.insert(&name_key("Salmaella (Bergamo)").unwrap(), 9);
-        assert_eq!(index.find(&name_key("Salmaella").unwrap()), Some(0));
     }
 
     #[test]

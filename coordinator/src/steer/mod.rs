@@ -8,8 +8,6 @@
 //! one that is on keeps earning its place against the plain prompt
 //! (`arms.rs`): partitioned work against the broad prompt, hinted prompts
 //! against unhinted ones; what loses gets only a small share of the work.
-//!
-//! Long only with its unit tests: the code is the first 300 lines.
 
 pub mod arms;
 pub mod avoid;

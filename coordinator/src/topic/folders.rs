@@ -44,9 +44,10 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 use crate::keys::names::spelled_out;
+use crate::keys::normalize::key_hash;
 use crate::keys::normalize::normalize;
 use crate::topic::state::TopicState;
-use crate::topic::store::{slug, write_atomic};
+use crate::topic::store::write_atomic;
 
 pub const TOPICS: &str = "topics.json";
 
@@ -233,6 +234,31 @@ fn claim(data_dir: &Path, mapping: &Mapping, name: &str, key: &str) -> io::Resul
     Ok(TopicState::read(&dir)?.is_some_and(|state| topic_key(&state.topic) == key))
 }
 
+/// The folder name for a topic: ASCII letters and digits joined by `-`,
+/// accents dropped, at most 60 characters; a hash when nothing is left.
+pub fn slug(topic: &str) -> String {
+    let mut out = String::new();
+    for c in topic.nfkd() {
+        if unicode_normalization::char::is_combining_mark(c) {
+            continue;
+        }
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+        if out.len() >= 60 {
+            break;
+        }
+    }
+    let out = out.trim_end_matches('-');
+    if out.is_empty() {
+        format!("topic-{:08x}", key_hash(topic) as u32)
+    } else {
+        out.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +266,24 @@ mod tests {
 
     fn check(topic: &str, key: &str) {
         assert_eq!(topic_key(topic), key, "topic_key({topic:?})");
+    }
+
+    #[test]
+    fn slugs() {
+        for (topic, expected) in [
+            ("Paris attractions", "paris-attractions"),
+            ("  Rare cheeses!! ", "rare-cheeses"),
+            ("Crème brûlée variants", "creme-brulee-variants"),
+            (
+                "Failure modes of a jet engine",
+                "failure-modes-of-a-jet-engine",
+            ),
+            ("../../etc/passwd", "etc-passwd"),
+        ] {
+            assert_eq!(slug(topic), expected, "{topic}");
+        }
+        assert!(slug("東京の寺").starts_with("topic-"));
+        assert!(slug(&"x".repeat(500)).len() <= 60);
     }
 
     #[test]

@@ -10,32 +10,37 @@
 //! Anything else is a new item. Records and the `igentai.items` payload are
 //! written from borrowed strings.
 //!
-//! Long only with its unit tests: the code is the first 461 lines.
+//! Long only with its unit tests: the code is the first 335 lines.
 
+mod apply;
 pub mod batchlog;
+pub mod durable;
 pub mod folders;
 pub mod record;
+mod scratch;
 pub mod state;
 pub mod store;
 
 use std::borrow::Cow;
 use std::io;
-use std::ops::Range;
 use std::path::Path;
 
 use bytes::Bytes;
 use igentai_protocol::{CandidateBatch, ItemsEvent, NewItem, VERSION};
 
-use crate::ingest::batch::Vetter;
-use crate::keys::names::{NameIndex, NameRules, Namer};
+use crate::keys::name_index::NameIndex;
+use crate::keys::names::{NameRules, Namer};
 use crate::keys::normalize::{Normalizer, key_hash};
 use crate::keys::seen::SeenSet;
-use crate::replication::ledger::{self, Entry, Kind, Outbox};
+use crate::replication::ledger::{self, Entry, Outbox};
 use crate::run::stats::BatchOutcome;
 use crate::topic::batchlog::{BatchLine, BatchLog};
 use crate::topic::store::{
-    ItemRecord, Known, PendingSync, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic,
+    Known, PendingSync, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic,
 };
+pub use apply::{Applied, Apply};
+pub use scratch::Scratch;
+use scratch::push;
 
 /// Duplicates kept per batch for the avoid hints.
 const DUPLICATE_SAMPLE: usize = 64;
@@ -328,142 +333,13 @@ impl Topic {
     }
 }
 
-/// What applying ledger entries to a topic did ([`Topic::apply`]).
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Applied {
-    pub batches: u64,
-    pub items: u64,
-    pub aliases: u64,
-    /// Entries the folder had already.
-    pub known: u64,
-    /// Entries that could not be read, or aliases whose item never came.
-    pub skipped: u64,
-}
-
-/// Tools and leftovers of applying ledger entries: aliases that came
-/// before their item wait for the end ([`Topic::finish_apply`]).
-#[derive(Default)]
-pub struct Apply {
-    normalizer: Normalizer,
-    namer: Namer,
-    later: Vec<ItemRecord>,
-    pub applied: Applied,
-}
-
-impl Topic {
-    /// Applies one entry of the items ledger (a line another process, or
-    /// this one before a crash, wrote): a batch not counted yet is counted,
-    /// an item whose key is new is appended, an alias whose key is new is
-    /// recorded against the item its name key finds. What the folder has
-    /// already changes nothing, so entries may come again. Buffered like
-    /// ingest's appends; the caller commits.
-    pub fn apply(&mut self, kind: Kind, line: &[u8], apply: &mut Apply) {
-        match kind {
-            Kind::Batch => match serde_json::from_slice::<BatchLine>(line) {
-                Ok(line) if self.batches.is_counted(&line.batch.batch_id) => {
-                    apply.applied.known += 1
-                }
-                Ok(line) => {
-                    self.batches.append(&line);
-                    apply.applied.batches += 1;
-                }
-                Err(_) => apply.applied.skipped += 1,
-            },
-            Kind::Item | Kind::Alias => match serde_json::from_slice::<ItemRecord>(line) {
-                Ok(record) => match kind {
-                    Kind::Item => self.apply_item(&record, apply),
-                    _ if !self.apply_alias(&record, apply) => apply.later.push(record),
-                    _ => {}
-                },
-                Err(_) => apply.applied.skipped += 1,
-            },
-        }
-    }
-
-    /// Applies the aliases that waited for their item.
-    pub fn finish_apply(&mut self, apply: &mut Apply) {
-        for record in std::mem::take(&mut apply.later) {
-            if !self.apply_alias(&record, apply) {
-                apply.applied.skipped += 1;
-            }
-        }
-    }
-
-    fn apply_item(&mut self, record: &ItemRecord, apply: &mut Apply) {
-        let hash = key_hash(apply.normalizer.key(&record.item));
-        if self.seen.find(hash).is_some() {
-            apply.applied.known += 1;
-            return;
-        }
-        let index = self.seen.add(hash);
-        if let Some(name) = apply.namer.key(&record.item, self.rules) {
-            self.names.insert(&name, index);
-        }
-        self.store.append(record.borrowed());
-        apply.applied.items += 1;
-    }
-
-    /// False when the alias's item is not known (yet).
-    fn apply_alias(&mut self, record: &ItemRecord, apply: &mut Apply) -> bool {
-        let hash = key_hash(apply.normalizer.key(&record.item));
-        if self.seen.find(hash).is_some() {
-            apply.applied.known += 1;
-            return true;
-        }
-        let name = apply.namer.key(&record.item, self.rules);
-        let Some(index) = name.as_ref().and_then(|name| self.names.find(name)) else {
-            return false;
-        };
-        self.seen.add_alias(hash, index);
-        self.store.append_alias(record.borrowed(), index as u64 + 1);
-        apply.applied.aliases += 1;
-        true
-    }
-}
-
-/// Buffers reused from batch to batch.
-#[derive(Default)]
-pub struct Scratch {
-    vetter: Vetter,
-    namer: Namer,
-    /// The vetted items' spellings and keys, one after another.
-    arena: String,
-    /// Per vetted item: spelling and key in `arena`; its hash.
-    items: Vec<(Range<usize>, Range<usize>)>,
-    hashes: Vec<u128>,
-    /// The items of the last batch that were known already (a sample).
-    duplicates: Vec<usize>,
-}
-
-impl Scratch {
-    fn clear(&mut self) {
-        self.arena.clear();
-        self.items.clear();
-        self.hashes.clear();
-        self.duplicates.clear();
-    }
-
-    /// A sample of the last batch's candidates that were known already:
-    /// each key's hash and the spelling received.
-    pub fn duplicates(&self) -> Vec<(u128, &str)> {
-        self.duplicates
-            .iter()
-            .map(|&i| (self.hashes[i], &self.arena[self.items[i].0.clone()]))
-            .collect()
-    }
-}
-
-fn push(arena: &mut String, s: &str) -> Range<usize> {
-    let start = arena.len();
-    arena.push_str(s);
-    start..arena.len()
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::replication::ledger::Kind;
+    use crate::topic::store::ItemRecord;
 
     fn cows<'a>(items: &[&'a str]) -> Vec<Cow<'a, str>> {
         items.iter().map(|s| Cow::Borrowed(*s)).collect()

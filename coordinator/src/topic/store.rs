@@ -9,16 +9,16 @@
 //! syncs both files, and only then may the batches behind them be
 //! acknowledged.
 //!
-//! Long only with its unit tests: the code is the first 423 lines.
+//! Long only with its unit tests: the code is the first 353 lines.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use unicode_normalization::UnicodeNormalization;
 
-use crate::keys::normalize::{key_hash, normalize};
+use crate::keys::normalize::normalize;
+pub use crate::topic::durable::{PendingSync, write_atomic};
 use crate::topic::record::ALIAS_PREFIX;
 pub use crate::topic::record::{ItemRecord, RecordRef};
 
@@ -28,64 +28,6 @@ pub const STATE: &str = "state.json";
 pub const METRICS: &str = "metrics.json";
 /// Sighting counts of the items, one byte per line of `output.txt`.
 pub const SIGHTINGS: &str = "sightings.bin";
-
-/// Appended lines on their way to disk ([`TopicStore::take_for_sync`],
-/// `BatchLog::take_for_sync`): files with the bytes to append to each, in
-/// the order they are made durable.
-pub struct PendingSync {
-    parts: Vec<(File, Vec<u8>)>,
-}
-
-impl PendingSync {
-    pub fn new(parts: Vec<(File, Vec<u8>)>) -> Self {
-        Self { parts }
-    }
-
-    /// This, then `next`: nothing of `next` is written before all of this
-    /// is synced.
-    pub fn then(mut self, next: PendingSync) -> PendingSync {
-        self.parts.extend(next.parts);
-        self
-    }
-
-    /// Appends each part and `fdatasync`s its file before the next one is
-    /// written: blocking, so run off the event loop. A topic's
-    /// `items.jsonl` goes before its `output.txt`: a crash between the two
-    /// leaves surplus records, trimmed on open, rather than items without
-    /// provenance.
-    pub fn write_and_sync(self) -> io::Result<()> {
-        for (mut file, buf) in self.parts {
-            file.write_all(&buf)?;
-            file.sync_data()?;
-        }
-        Ok(())
-    }
-}
-
-/// The folder name for a topic: ASCII letters and digits joined by `-`,
-/// accents dropped, at most 60 characters; a hash when nothing is left.
-pub fn slug(topic: &str) -> String {
-    let mut out = String::new();
-    for c in topic.nfkd() {
-        if unicode_normalization::char::is_combining_mark(c) {
-            continue;
-        }
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-        if out.len() >= 60 {
-            break;
-        }
-    }
-    let out = out.trim_end_matches('-');
-    if out.is_empty() {
-        format!("topic-{:08x}", key_hash(topic) as u32)
-    } else {
-        out.to_string()
-    }
-}
 
 /// What opening a topic's folder found.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -409,18 +351,6 @@ fn scan_lines(file: &mut File) -> io::Result<(u64, u64, u64)> {
     Ok((lines, complete, total))
 }
 
-/// Writes `path` so that readers see the old or the new content, never a
-/// mix: a temporary file in the same folder, synced, then renamed over.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_data()?;
-    }
-    std::fs::rename(&tmp, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,24 +404,6 @@ mod tests {
             assert_eq!(back, r);
             assert_eq!(line.starts_with(ALIAS_PREFIX), r.alias_of.is_some());
         }
-    }
-
-    #[test]
-    fn slugs() {
-        for (topic, expected) in [
-            ("Paris attractions", "paris-attractions"),
-            ("  Rare cheeses!! ", "rare-cheeses"),
-            ("Crème brûlée variants", "creme-brulee-variants"),
-            (
-                "Failure modes of a jet engine",
-                "failure-modes-of-a-jet-engine",
-            ),
-            ("../../etc/passwd", "etc-passwd"),
-        ] {
-            assert_eq!(slug(topic), expected, "{topic}");
-        }
-        assert!(slug("東京の寺").starts_with("topic-"));
-        assert!(slug(&"x".repeat(500)).len() <= 60);
     }
 
     #[test]
@@ -663,15 +575,5 @@ mod tests {
         );
         let (again, _, _) = open(tmp.path(), "C++ Libraries");
         assert_eq!(again.slug, cpp.slug);
-    }
-
-    #[test]
-    fn atomic_write_replaces() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join(METRICS);
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert!(!tmp.path().join("metrics.tmp").exists());
     }
 }
