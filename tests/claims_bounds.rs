@@ -11,37 +11,15 @@ use std::time::Duration;
 use async_nats::jetstream;
 use futures::StreamExt;
 use igentai_protocol::{
-    CandidateBatch, Heartbeat, MetricsSnapshot, PartitionReply, PartitionRequest, ProviderHealth,
-    RunState, StartReply, VERSION, WorkerAck, WorkerState, decode_reply, now_ms, subjects,
+    CandidateBatch, MetricsSnapshot, PartitionReply, PartitionRequest, ProviderHealth, RunState,
+    StartReply, VERSION, WorkerAck, decode_reply, subjects,
 };
 use testkit::{NatsServer, wait_for};
 
+use common::claims::{beat, heartbeat, publish_as};
 use common::{batch, spawn_coordinator, try_status};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Publishes `batch` as worker `as_worker` until the stream stores it.
-async fn publish_as(nats: &NatsServer, as_worker: &str, batch: &CandidateBatch) {
-    let js = jetstream::new(nats.worker_client(as_worker).await);
-    let payload: bytes::Bytes = serde_json::to_vec(batch).unwrap().into();
-    wait_for("JetStream to store the batch", WAIT, || {
-        let (js, payload) = (js.clone(), payload.clone());
-        async move {
-            let message = jetstream::message::PublishMessage::build()
-                .payload(payload)
-                .message_id(&batch.batch_id);
-            let ack = js
-                .send_publish(subjects::candidates(as_worker), message)
-                .await
-                .ok()?;
-            tokio::time::timeout(Duration::from_secs(2), ack)
-                .await
-                .ok()?
-                .ok()
-        }
-    })
-    .await;
-}
 
 /// A stand-in worker `w1`: heartbeats listing one healthy provider `sim`,
 /// acknowledges its commands, and answers partition jobs with `reply`.
@@ -100,40 +78,19 @@ async fn fake_worker(nats: &NatsServer, reply: Option<PartitionReply>) -> FakeWo
             }
         }));
     }
-    tasks.push(tokio::spawn(async move {
-        loop {
-            let hb = Heartbeat {
-                v: VERSION,
-                worker_id: "w1".into(),
-                state: WorkerState::Idle,
-                run_id: None,
-                partition: None,
-                concurrency: 1,
-                in_flight: 0,
-                batches_published: 0,
-                items_published: 0,
-                publish_retries: 0,
-                llm_failures: 0,
-                providers: vec![ProviderHealth {
-                    name: "sim".into(),
-                    kind: "sim".into(),
-                    model: "sim-model".into(),
-                    healthy: true,
-                    ..ProviderHealth::default()
-                }],
-                started_at_ms: 0,
-                sent_at_ms: now_ms(),
-                version: "test".into(),
-            };
-            let _ = client
-                .publish(
-                    subjects::heartbeat("w1"),
-                    serde_json::to_vec(&hb).unwrap().into(),
-                )
-                .await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }));
+    tasks.push(beat(
+        client,
+        heartbeat(
+            "w1",
+            vec![ProviderHealth {
+                name: "sim".into(),
+                kind: "sim".into(),
+                model: "sim-model".into(),
+                healthy: true,
+                ..ProviderHealth::default()
+            }],
+        ),
+    ));
     FakeWorker(tasks)
 }
 
@@ -186,7 +143,7 @@ async fn a_huge_latency_or_a_provider_the_worker_does_not_have_is_rejected() {
     forged.provider = "expensive".into();
     let good = from_w1(3, &run_id, &["Brie"]);
     for b in [&slow, &forged, &good] {
-        publish_as(&nats, "w1", b).await;
+        publish_as(&nats, "w1", &b.batch_id, b).await;
     }
     let s: MetricsSnapshot = wait_for("3 batches counted", WAIT, || async {
         let s = try_status(&operator).await?;
@@ -271,7 +228,7 @@ async fn a_partition_job_claiming_more_than_one_call_can_is_not_charged() {
     // Wait for the partition answer to be judged: its partitions are not
     // used, so the steering asks again; meanwhile a batch comes in.
     let good = from_w1(1, &run_id, &["Brie"]);
-    publish_as(&nats, "w1", &good).await;
+    publish_as(&nats, "w1", &good.batch_id, &good).await;
     let s = wait_for("the batch counted", WAIT, || async {
         let s = try_status(&operator).await?;
         (s.totals.batches == 1).then_some(s)

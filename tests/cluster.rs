@@ -342,18 +342,6 @@ async fn a_single_server_keeps_one_copy_and_refuses_more_and_a_dead_first_url_is
     assert_eq!(stream.1, None);
 }
 
-/// `count` consecutive free ports.
-fn free_ports(count: u16) -> u16 {
-    loop {
-        let base = testkit::free_port();
-        if base < u16::MAX - count
-            && (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
-            return base;
-        }
-    }
-}
-
 /// Runs `scripts/<script>` with `env`; its combined output, or a panic
 /// with it when it fails.
 fn script(script: &str, args: &[&str], env: &[(&str, String)]) -> String {
@@ -385,7 +373,7 @@ async fn the_scripts_start_reload_and_stop_a_local_cluster() {
     let dir = testkit::test_dir();
     let run = dir.path().join("run");
     // One block of nine, so the three ranges cannot overlap.
-    let base = free_ports(9);
+    let base = testkit::free_ports(9);
     let (port, monitor, route) = (base, base + 3, base + 6);
     let env = [
         ("NATS_CLUSTER", "3".to_string()),

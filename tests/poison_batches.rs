@@ -10,102 +10,38 @@ mod common;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use igentai_protocol::{CandidateBatch, MetricsSnapshot, subjects};
-use testkit::{NatsServer, wait_for};
+use igentai_protocol::{CandidateBatch, subjects};
+use testkit::wait_for;
 
-use common::{batch, lines, spawn_coordinator, start_run, try_status};
+use common::claims::{Running, publish_as};
+use common::{batch, lines};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A coordinator on a fresh data dir with a run on `topic`.
-struct Running {
-    dir: tempfile::TempDir,
-    nats: NatsServer,
-    _coordinator: testkit::Proc,
-    operator: async_nats::Client,
-    run_id: String,
+/// The output file of topic folder `slug`.
+fn output(run: &Running, slug: &str) -> std::path::PathBuf {
+    run.folder(slug).join("output.txt")
 }
 
-impl Running {
-    async fn start(topic: &str) -> Running {
-        let dir = testkit::test_dir();
-        let nats = NatsServer::start(dir.path()).await;
-        let coordinator = spawn_coordinator(dir.path(), &nats.url, &dir.path().join("data"));
-        let operator = nats.client().await;
-        common::wait_stream(&jetstream::new(operator.clone())).await;
-        let run_id = start_run(&operator, topic).await;
-        Running {
-            dir,
-            nats,
-            _coordinator: coordinator,
-            operator,
-            run_id,
-        }
+/// A batch of worker `worker_id` with its `n`th well-formed batch id.
+fn batch_of(run: &Running, worker_id: &str, n: u128, items: &[&str]) -> CandidateBatch {
+    CandidateBatch {
+        worker_id: worker_id.to_string(),
+        batch_id: format!("{worker_id}-{n:032x}"),
+        ..batch("", &run.run_id, "Rare cheeses", "sim", items)
     }
-
-    fn output(&self, slug: &str) -> std::path::PathBuf {
-        self.dir.path().join("data").join(slug).join("output.txt")
-    }
-
-    /// A batch of worker `worker_id` with its `n`th well-formed batch id.
-    fn batch(&self, worker_id: &str, n: u128, items: &[&str]) -> CandidateBatch {
-        CandidateBatch {
-            worker_id: worker_id.to_string(),
-            batch_id: format!("{worker_id}-{n:032x}"),
-            ..batch("", &self.run_id, "Rare cheeses", "sim", items)
-        }
-    }
-
-    /// Waits until the coordinator counted `batches` ingested and
-    /// `rejected` rejected batches.
-    async fn counted(&self, batches: u64, rejected: u64) -> MetricsSnapshot {
-        wait_for(
-            &format!("{batches} batches ingested and {rejected} rejected"),
-            WAIT,
-            || async {
-                let s = try_status(&self.operator).await?;
-                (s.totals.batches == batches && s.totals.rejected_batches == rejected).then_some(s)
-            },
-        )
-        .await
-    }
-}
-
-/// Publishes `batch` as worker `as_worker` on its own subject, with a
-/// well-formed `Nats-Msg-Id` (`msg_id`) whatever the body says, until the
-/// stream acknowledges it.
-async fn publish_as(nats: &NatsServer, as_worker: &str, msg_id: &str, batch: &CandidateBatch) {
-    let js = jetstream::new(nats.worker_client(as_worker).await);
-    let payload: bytes::Bytes = serde_json::to_vec(batch).unwrap().into();
-    wait_for("JetStream to store the batch", WAIT, || {
-        let (js, payload) = (js.clone(), payload.clone());
-        async move {
-            let message = jetstream::message::PublishMessage::build()
-                .payload(payload)
-                .message_id(msg_id);
-            let ack = js
-                .send_publish(subjects::candidates(as_worker), message)
-                .await
-                .ok()?;
-            tokio::time::timeout(Duration::from_secs(2), ack)
-                .await
-                .ok()?
-                .ok()
-        }
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_id_with_a_line_break_is_set_aside_and_the_batches_around_it_are_stored() {
     let run = Running::start("Rare cheeses").await;
     run.nats.add_worker("w1").await;
-    let before = run.batch("w1", 1, &["Brie"]);
-    let mut poison = run.batch("w1", 2, &["Poison"]);
+    let before = batch_of(&run, "w1", 1, &["Brie"]);
+    let mut poison = batch_of(&run, "w1", 2, &["Poison"]);
     poison.batch_id = "w1-00000000000000000000000000000002\r\nX-Evil: 1".into();
-    let mut line_feed = run.batch("w1", 3, &["Poison too"]);
+    let mut line_feed = batch_of(&run, "w1", 3, &["Poison too"]);
     line_feed.batch_id = "w1-\n00000000000000000000000000000003".into();
-    let after = run.batch("w1", 4, &["Comté"]);
+    let after = batch_of(&run, "w1", 4, &["Comté"]);
     publish_as(&run.nats, "w1", &before.batch_id, &before).await;
     publish_as(&run.nats, "w1", "w1-poison-2", &poison).await;
     publish_as(&run.nats, "w1", "w1-poison-3", &line_feed).await;
@@ -121,14 +57,14 @@ async fn a_batch_id_with_a_line_break_is_set_aside_and_the_batches_around_it_are
     // Stored and acknowledged: the stream drains (the poison is
     // terminated, not handed back) and the folder holds the good items.
     common::wait_drained(&jetstream::new(run.operator.clone()), WAIT).await;
-    assert_eq!(lines(&run.output("rare-cheeses")), ["Brie", "Comté"]);
+    assert_eq!(lines(&output(&run, "rare-cheeses")), ["Brie", "Comté"]);
     // Ingestion goes on for batches published later.
-    let later = run.batch("w1", 5, &["Roquefort"]);
+    let later = batch_of(&run, "w1", 5, &["Roquefort"]);
     publish_as(&run.nats, "w1", &later.batch_id, &later).await;
     run.counted(3, 2).await;
     common::wait_drained(&jetstream::new(run.operator.clone()), WAIT).await;
     assert_eq!(
-        lines(&run.output("rare-cheeses")),
+        lines(&output(&run, "rare-cheeses")),
         ["Brie", "Comté", "Roquefort"]
     );
 }
@@ -153,11 +89,11 @@ async fn every_identifier_of_a_batch_is_checked() {
         }),
     ];
     for (i, (name, edit)) in bad.iter().enumerate() {
-        let mut b = run.batch("w1", i as u128 + 10, &[name]);
+        let mut b = batch_of(&run, "w1", i as u128 + 10, &[name]);
         edit(&mut b);
         publish_as(&run.nats, "w1", &b.batch_id.clone(), &b).await;
     }
-    let good = run.batch("w1", 1, &["Brie"]);
+    let good = batch_of(&run, "w1", 1, &["Brie"]);
     publish_as(&run.nats, "w1", &good.batch_id, &good).await;
 
     let s = run.counted(1, bad.len() as u64).await;
@@ -175,7 +111,7 @@ async fn every_identifier_of_a_batch_is_checked() {
         s.providers
     );
     common::wait_drained(&jetstream::new(run.operator.clone()), WAIT).await;
-    assert_eq!(lines(&run.output("rare-cheeses")), ["Brie"]);
+    assert_eq!(lines(&output(&run, "rare-cheeses")), ["Brie"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,17 +122,17 @@ async fn a_batch_id_must_be_the_worker_s_own_and_unguessable() {
     // w1 takes an id of w2's form: were it admitted, w2's batch with that
     // id would be a repeat, neither counted nor in the ledger.
     let w2_id = "w2-0000000000000000000000000000abcd";
-    let mut shadow = run.batch("w1", 1, &["Shadow"]);
+    let mut shadow = batch_of(&run, "w1", 1, &["Shadow"]);
     shadow.batch_id = w2_id.into();
     // Ids a worker could predict: start time and a counter.
-    let mut counter = run.batch("w1", 2, &["Counter"]);
+    let mut counter = batch_of(&run, "w1", 2, &["Counter"]);
     counter.batch_id = "w1-18c2f3a9b00-7".into();
-    let mut short = run.batch("w1", 3, &["Short"]);
+    let mut short = batch_of(&run, "w1", 3, &["Short"]);
     short.batch_id = "w1-abcd".into();
     for b in [&shadow, &counter, &short] {
         publish_as(&run.nats, "w1", &format!("msg-{}", b.items[0]), b).await;
     }
-    let mut honest = run.batch("w2", 0xabcd, &["Brie"]);
+    let mut honest = batch_of(&run, "w2", 0xabcd, &["Brie"]);
     honest.batch_id = w2_id.into();
     publish_as(&run.nats, "w2", w2_id, &honest).await;
 
@@ -209,7 +145,7 @@ async fn a_batch_id_must_be_the_worker_s_own_and_unguessable() {
     );
     assert_eq!(s.totals.repeated_batches, 0, "{:?}", s.totals);
     common::wait_drained(&jetstream::new(run.operator.clone()), WAIT).await;
-    assert_eq!(lines(&run.output("rare-cheeses")), ["Brie"]);
+    assert_eq!(lines(&output(&run, "rare-cheeses")), ["Brie"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

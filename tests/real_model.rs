@@ -124,20 +124,19 @@ impl RealFleet {
     /// Waits until the coordinator sees the worker; a worker that exits
     /// (a providers file it refuses) fails at once with its log.
     async fn wait_worker(&mut self) {
-        for _ in 0..600 {
+        let (worker, control) = (&mut self.worker, &self.control);
+        wait_for("the worker to join", Duration::from_secs(30), || {
             assert!(
-                self.worker.is_running(),
+                worker.is_running(),
                 "the worker exited\n{}",
-                self.worker.log_tail()
+                worker.log_tail()
             );
-            if let Some(s) = self.control.try_status().await
-                && s.workers.iter().any(|w| w.alive)
-            {
-                return;
+            async move {
+                let s = control.try_status().await?;
+                s.workers.iter().any(|w| w.alive).then_some(())
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the worker did not join within 30 s");
+        })
+        .await;
     }
 
     /// Starts a run with a focused, constant prompt: no partitions and no
@@ -154,19 +153,21 @@ impl RealFleet {
     /// with nothing in flight and every batch is ingested: the final
     /// numbers.
     async fn wait_stopped_and_settled(&self) -> MetricsSnapshot {
-        let mut last = None;
-        let stopped = tokio::time::timeout(RUN_WITHIN, async {
-            loop {
-                if let Some(s) = self.control.try_status().await {
-                    if s.state == RunState::Stopped {
-                        return;
-                    }
-                    last = Some(s.totals);
+        // The last totals seen, for the message when the run never stops.
+        let last = std::cell::RefCell::new(None);
+        let stopped = tokio::time::timeout(
+            RUN_WITHIN,
+            wait_for("the run to stop", RUN_WITHIN * 2, || async {
+                let s = self.control.try_status().await?;
+                if s.state == RunState::Stopped {
+                    return Some(());
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
+                *last.borrow_mut() = Some(s.totals);
+                None
+            }),
+        )
         .await;
+        let last = last.into_inner();
         assert!(
             stopped.is_ok(),
             "the run did not stop within {RUN_WITHIN:?}; last totals: {last:?}\n{}",

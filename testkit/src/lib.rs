@@ -112,6 +112,30 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port")
 }
 
+/// The first of `count` consecutive ports all free on loopback right now:
+/// one block for a cluster's client, monitoring and route ports, so no
+/// two separately picked ranges overlap.
+pub fn free_ports(count: u16) -> u16 {
+    loop {
+        let base = free_port();
+        if base < u16::MAX - count
+            && (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return base;
+        }
+    }
+}
+
+/// True while `pid` is a live process (a zombie has exited).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
 /// Header that marks a [`subscribe_confirmed`] probe, so subscribers can
 /// tell it from real traffic.
 pub const PROBE_HEADER: &str = "Igentai-Test-Probe";

@@ -7,6 +7,9 @@
 #![allow(dead_code, unused_imports)]
 
 use std::path::Path;
+
+pub mod claims;
+pub mod script;
 use std::time::Duration;
 
 use igentai_protocol::MetricsSnapshot;

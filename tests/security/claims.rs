@@ -3,88 +3,16 @@
 //! started or for more than one call can produce is rejected and counted,
 //! and a stop confirmation counts only from the worker stopped.
 
-use std::time::Duration;
-
 use async_nats::jetstream;
 use igentai_protocol::{
-    CandidateBatch, Heartbeat, MetricsSnapshot, RunState, StopReply, VERSION, WorkerAck,
-    WorkerState, decode_reply, now_ms, subjects,
+    CandidateBatch, RunState, StopReply, VERSION, WorkerAck, decode_reply, subjects,
 };
 use testkit::{NatsServer, wait_for};
 
+use crate::common::claims::{Running, beat, heartbeat, publish_as};
 use crate::common::{self, batch, lines, spawn_coordinator, start_run};
 use crate::probe::{self, Login, watched};
 use crate::{WAIT, status};
-
-/// A coordinator on a fresh data dir, with a run on `topic` started by the
-/// operator.
-struct Running {
-    dir: tempfile::TempDir,
-    nats: NatsServer,
-    _coordinator: testkit::Proc,
-    operator: async_nats::Client,
-    run_id: String,
-}
-
-impl Running {
-    async fn start(topic: &str) -> Running {
-        let dir = testkit::test_dir();
-        let nats = NatsServer::start(dir.path()).await;
-        let coordinator = spawn_coordinator(dir.path(), &nats.url, &dir.path().join("data"));
-        let operator = nats.client().await;
-        common::wait_stream(&jetstream::new(operator.clone())).await;
-        let run_id = start_run(&operator, topic).await;
-        Running {
-            dir,
-            nats,
-            _coordinator: coordinator,
-            operator,
-            run_id,
-        }
-    }
-
-    fn folder(&self, slug: &str) -> std::path::PathBuf {
-        self.dir.path().join("data").join(slug)
-    }
-
-    /// Waits until the coordinator counted `batches` ingested and
-    /// `rejected` rejected batches, and returns that snapshot.
-    async fn counted(&self, batches: u64, rejected: u64) -> MetricsSnapshot {
-        wait_for(
-            &format!("{batches} batches ingested and {rejected} rejected"),
-            WAIT,
-            || async {
-                let s = status(&self.operator).await?;
-                (s.totals.batches == batches && s.totals.rejected_batches == rejected).then_some(s)
-            },
-        )
-        .await
-    }
-}
-
-/// Publishes `batch` to JetStream as worker `as_worker`, on its own subject,
-/// until the stream acknowledges it.
-async fn publish_as(nats: &NatsServer, as_worker: &str, batch: &CandidateBatch) {
-    let js = jetstream::new(nats.worker_client(as_worker).await);
-    let payload: bytes::Bytes = serde_json::to_vec(batch).unwrap().into();
-    wait_for("JetStream to store the batch", WAIT, || {
-        let (js, payload) = (js.clone(), payload.clone());
-        async move {
-            let message = jetstream::message::PublishMessage::build()
-                .payload(payload)
-                .message_id(&batch.batch_id);
-            let ack = js
-                .send_publish(subjects::candidates(as_worker), message)
-                .await
-                .ok()?;
-            tokio::time::timeout(Duration::from_secs(2), ack)
-                .await
-                .ok()?
-                .ok()
-        }
-    })
-    .await;
-}
 
 /// A batch from worker `worker_id` of run `run_id` on `topic`.
 fn from(worker_id: &str, id: &str, run_id: &str, topic: &str, items: &[&str]) -> CandidateBatch {
@@ -100,7 +28,7 @@ async fn a_batch_claiming_another_worker_is_rejected_counted_and_changes_nothing
     let run = Running::start("Rare cheeses").await;
     // w1 may publish only on its own subject; there it claims to be w2.
     let forged = from("w2", "forged", &run.run_id, "Rare cheeses", &["Forged"]);
-    publish_as(&run.nats, "w1", &forged).await;
+    publish_as(&run.nats, "w1", &forged.batch_id, &forged).await;
     let honest = from(
         "w1",
         "honest",
@@ -108,7 +36,7 @@ async fn a_batch_claiming_another_worker_is_rejected_counted_and_changes_nothing
         "Rare cheeses",
         &["Brie", "Comté"],
     );
-    publish_as(&run.nats, "w1", &honest).await;
+    publish_as(&run.nats, "w1", &honest.batch_id, &honest).await;
 
     let s = run.counted(1, 1).await;
     assert_eq!(
@@ -154,8 +82,8 @@ async fn a_batch_of_a_run_never_started_or_of_another_topic_is_rejected() {
         "Forged topic",
         &["Elsewhere"],
     );
-    publish_as(&run.nats, "w1", &unknown).await;
-    publish_as(&run.nats, "w1", &elsewhere).await;
+    publish_as(&run.nats, "w1", &unknown.batch_id, &unknown).await;
+    publish_as(&run.nats, "w1", &elsewhere.batch_id, &elsewhere).await;
 
     // A batch of an earlier run still lands in that run's folder.
     let stopped = run
@@ -167,8 +95,8 @@ async fn a_batch_of_a_run_never_started_or_of_another_topic_is_rejected() {
     let paris = start_run(&run.operator, "Paris attractions").await;
     let late = from("w1", "late", &run.run_id, "Rare cheeses", &["Brie"]);
     let current = from("w1", "current", &paris, "Paris attractions", &["Louvre"]);
-    publish_as(&run.nats, "w1", &late).await;
-    publish_as(&run.nats, "w1", &current).await;
+    publish_as(&run.nats, "w1", &late.batch_id, &late).await;
+    publish_as(&run.nats, "w1", &current.batch_id, &current).await;
 
     // The new run's counters start at zero: the rejections before it were
     // counted by the first run, so wait for the files instead.
@@ -208,8 +136,8 @@ async fn batches_of_unknown_runs_and_other_topics_are_counted_by_kind() {
         "Forged topic",
         &["Elsewhere"],
     );
-    publish_as(&run.nats, "w1", &unknown).await;
-    publish_as(&run.nats, "w1", &elsewhere).await;
+    publish_as(&run.nats, "w1", &unknown.batch_id, &unknown).await;
+    publish_as(&run.nats, "w1", &elsewhere.batch_id, &elsewhere).await;
     let s = run.counted(0, 2).await;
     assert_eq!(
         s.totals.rejected_by_kind.get("unknown_run"),
@@ -257,7 +185,7 @@ async fn claims_beyond_one_call_are_rejected_and_the_run_does_not_stop_on_budget
     let mut negative = from("w1", "negative", &run_id, "Rare cheeses", &["D"]);
     negative.cost_usd = -5.0;
     for b in [&huge_cost, &over_price, &tokens, &items, &negative, &good] {
-        publish_as(&nats, "w1", b).await;
+        publish_as(&nats, "w1", &b.batch_id, b).await;
     }
 
     let s = wait_for("6 batches counted", WAIT, || async {
@@ -318,35 +246,7 @@ async fn a_stop_confirmation_counts_only_from_the_worker_stopped() {
             }
         }
     });
-    let beating = w1_client.clone();
-    let heartbeats = tokio::spawn(async move {
-        loop {
-            let hb = Heartbeat {
-                v: VERSION,
-                worker_id: "w1".into(),
-                state: WorkerState::Idle,
-                run_id: None,
-                partition: None,
-                concurrency: 1,
-                in_flight: 0,
-                batches_published: 0,
-                items_published: 0,
-                publish_retries: 0,
-                llm_failures: 0,
-                providers: Vec::new(),
-                started_at_ms: 0,
-                sent_at_ms: now_ms(),
-                version: "test".into(),
-            };
-            let _ = beating
-                .publish(
-                    subjects::heartbeat("w1"),
-                    serde_json::to_vec(&hb).unwrap().into(),
-                )
-                .await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
+    let heartbeats = beat(w1_client.clone(), heartbeat("w1", Vec::new()));
     wait_for("w1 alive", WAIT, || async {
         let s = status(&run.operator).await?;
         s.workers
