@@ -101,20 +101,17 @@ impl Anthropic {
 
     /// One call; a refused tool is retried at once in text.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError> {
-        loop {
-            let form = self.form();
-            let response = self.send(prompt, form).await?;
-            if self.forms.refused(form, &response, self.key.as_ref()) {
-                continue;
-            }
-            let context = DecodeContext {
-                model: &self.model,
-                pricing: self.pricing,
-                key: self.key.as_ref(),
-                estimated_in: prompt.estimated_tokens(),
-            };
-            return decode(&response, &context, http::now_unix_s());
-        }
+        let response = self
+            .forms
+            .send(self.key.as_ref(), |form| self.send(prompt, form))
+            .await?;
+        let context = DecodeContext {
+            model: &self.model,
+            pricing: self.pricing,
+            key: self.key.as_ref(),
+            estimated_in: prompt.estimated_tokens(),
+        };
+        decode(&response, &context, http::now_unix_s())
     }
 
     async fn send(&self, prompt: &Prompt, form: Form) -> Result<Response, LlmError> {
@@ -124,14 +121,7 @@ impl Anthropic {
             .header("anthropic-version", API_VERSION)
             .json(&self.body(prompt, form));
         if let Some(key) = &self.key {
-            let mut value = reqwest::header::HeaderValue::from_str(key.expose()).map_err(|_| {
-                LlmError::Rejected {
-                    status: 0,
-                    message: "the API key is not a valid header value".into(),
-                }
-            })?;
-            value.set_sensitive(true);
-            request = request.header("x-api-key", value);
+            request = request.header("x-api-key", http::secret_header(key.expose())?);
         }
         http::send(request).await
     }

@@ -13,6 +13,18 @@ use super::headers::{self, RateLimits};
 use crate::providers::error::LlmError;
 use crate::providers::settings::ApiKey;
 
+/// A header value holding a secret (an API key): marked sensitive, so it
+/// is never printed; one that is no valid header value is a rejected call.
+pub fn secret_header(value: &str) -> Result<reqwest::header::HeaderValue, LlmError> {
+    let mut header =
+        reqwest::header::HeaderValue::from_str(value).map_err(|_| LlmError::Rejected {
+            status: 0,
+            message: "the API key is not a valid header value".into(),
+        })?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
 /// Longest error message kept from a response body.
 const MAX_MESSAGE_CHARS: usize = 300;
 

@@ -107,32 +107,23 @@ impl OpenAi {
     /// One call; a refused `response_format` is retried at once in the
     /// next form.
     pub async fn complete(&self, prompt: &Prompt) -> Result<Completion, LlmError> {
-        loop {
-            let form = self.form();
-            let response = self.send(prompt, form).await?;
-            if self.forms.refused(form, &response, self.key.as_ref()) {
-                continue;
-            }
-            let context = DecodeContext {
-                model: &self.model,
-                pricing: self.pricing,
-                key: self.key.as_ref(),
-                estimated_in: prompt.estimated_tokens(),
-            };
-            return decode(&response, &context, http::now_unix_s());
-        }
+        let response = self
+            .forms
+            .send(self.key.as_ref(), |form| self.send(prompt, form))
+            .await?;
+        let context = DecodeContext {
+            model: &self.model,
+            pricing: self.pricing,
+            key: self.key.as_ref(),
+            estimated_in: prompt.estimated_tokens(),
+        };
+        decode(&response, &context, http::now_unix_s())
     }
 
     async fn send(&self, prompt: &Prompt, form: Form) -> Result<Response, LlmError> {
         let mut request = self.http.post(&self.url).json(&self.body(prompt, form));
         if let Some(key) = &self.key {
-            let mut value =
-                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                    .map_err(|_| LlmError::Rejected {
-                        status: 0,
-                        message: "the API key is not a valid header value".into(),
-                    })?;
-            value.set_sensitive(true);
+            let value = http::secret_header(&format!("Bearer {}", key.expose()))?;
             request = request.header(reqwest::header::AUTHORIZATION, value);
         }
         http::send(request).await

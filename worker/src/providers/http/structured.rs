@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::client::{self, Response};
+use crate::providers::error::LlmError;
 use crate::providers::settings::{ApiKey, Output};
 
 /// How a request asks for its answer.
@@ -96,6 +97,27 @@ impl Forms {
                 "the server refuses this form of structured output; asking in the next form from now on");
         }
         true
+    }
+
+    /// Sends with `send` in the current form until the server answers
+    /// without refusing it: a refused form steps down ([`Self::refused`])
+    /// and the call is made again at once in the next one.
+    pub async fn send<F, Fut>(
+        &self,
+        key: Option<&ApiKey>,
+        mut send: F,
+    ) -> Result<Response, LlmError>
+    where
+        F: FnMut(Form) -> Fut,
+        Fut: Future<Output = Result<Response, LlmError>>,
+    {
+        loop {
+            let form = self.current();
+            let response = send(form).await?;
+            if !self.refused(form, &response, key) {
+                return Ok(response);
+            }
+        }
     }
 }
 
