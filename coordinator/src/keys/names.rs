@@ -191,35 +191,7 @@ impl Namer {
         } else {
             chars.extend(key.nfkd());
         }
-        // Whether the last letter is Latin, Greek or Cyrillic: only their
-        // marks are diacritics to drop (elsewhere, vowel signs are letters).
-        let mut droppable_marks = false;
-        for (i, &c) in chars.iter().enumerate() {
-            // ASCII holds no combining mark: the table lookup is skipped.
-            if !c.is_ascii() && is_combining_mark(c) {
-                if !droppable_marks {
-                    text.push(c);
-                }
-                continue;
-            }
-            droppable_marks = c < '\u{530}' || ('\u{1E00}'..='\u{1FFF}').contains(&c);
-            let between_digits = i > 0
-                && chars[i - 1].is_ascii_digit()
-                && chars.get(i + 1).is_some_and(char::is_ascii_digit);
-            match c {
-                c if c.is_alphanumeric() => match spelled_out(c) {
-                    Some(s) => text.push_str(s),
-                    None => text.push(c),
-                },
-                // "1.5" is not "15", but "1,000" is "1000".
-                '.' if between_digits => text.push('.'),
-                ',' if between_digits => {}
-                '.' | '\'' => {}
-                '&' => text.push_str(" and "),
-                '+' | '#' | '@' | '$' | '%' | '=' => text.push(c),
-                _ => text.push(' '),
-            }
-        }
+        fold_chars(chars, false, text);
         let mut words: Vec<&str> = text.split_whitespace().collect();
         if head
             && words.len() >= 3
@@ -282,8 +254,48 @@ fn singular(word: &str) -> Option<String> {
     word.strip_suffix('s').map(str::to_string)
 }
 
+/// Folds decomposed `chars` into words separated by spaces, appended to
+/// `text`: the marks of Latin, Greek and Cyrillic letters dropped (elsewhere
+/// vowel signs are letters), letters without a decomposition spelled out
+/// ([`spelled_out`]), dots and apostrophes joined (not a decimal point; a
+/// comma between digits dropped), `&` read as `and`, symbols such as `+` and
+/// `#` kept, brackets kept as `(` `)` when `keep_brackets`, and any other
+/// punctuation a space. The one fold of name keys and topic keys.
+pub(crate) fn fold_chars(chars: &[char], keep_brackets: bool, text: &mut String) {
+    // Whether the last letter is Latin, Greek or Cyrillic.
+    let mut droppable_marks = false;
+    for (i, &c) in chars.iter().enumerate() {
+        // ASCII holds no combining mark: the table lookup is skipped.
+        if !c.is_ascii() && is_combining_mark(c) {
+            if !droppable_marks {
+                text.push(c);
+            }
+            continue;
+        }
+        droppable_marks = c < '\u{530}' || ('\u{1E00}'..='\u{1FFF}').contains(&c);
+        let between_digits = i > 0
+            && chars[i - 1].is_ascii_digit()
+            && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+        match c {
+            c if c.is_alphanumeric() => match spelled_out(c) {
+                Some(s) => text.push_str(s),
+                None => text.push(c),
+            },
+            // "1.5" is not "15", but "1,000" is "1000".
+            '.' if between_digits => text.push('.'),
+            ',' if between_digits => {}
+            '.' | '\'' => {}
+            '&' => text.push_str(" and "),
+            '+' | '#' | '@' | '$' | '%' | '=' => text.push(c),
+            '(' | '[' | '{' if keep_brackets => text.push_str(" ( "),
+            ')' | ']' | '}' if keep_brackets => text.push_str(" ) "),
+            _ => text.push(' '),
+        }
+    }
+}
+
 /// Letters without a decomposition that readers take for a plain one.
-pub(crate) fn spelled_out(c: char) -> Option<&'static str> {
+fn spelled_out(c: char) -> Option<&'static str> {
     Some(match c {
         'ø' => "o",
         'æ' => "ae",

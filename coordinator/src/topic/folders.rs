@@ -41,9 +41,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
-use unicode_normalization::char::is_combining_mark;
 
-use crate::keys::names::spelled_out;
+use crate::keys::names::fold_chars;
 use crate::keys::normalize::key_hash;
 use crate::keys::normalize::normalize;
 use crate::topic::state::TopicState;
@@ -123,35 +122,7 @@ pub fn topic_key(topic: &str) -> String {
     let exact = normalize(topic);
     let chars: Vec<char> = exact.nfkd().collect();
     let mut text = String::with_capacity(exact.len() + 8);
-    // Whether the last letter is Latin, Greek or Cyrillic: only their
-    // marks are accents (elsewhere, vowel signs are letters).
-    let mut accents = false;
-    for (i, &c) in chars.iter().enumerate() {
-        if is_combining_mark(c) {
-            if !accents {
-                text.push(c);
-            }
-            continue;
-        }
-        accents = c < '\u{530}' || ('\u{1E00}'..='\u{1FFF}').contains(&c);
-        let between_digits = i > 0
-            && chars[i - 1].is_ascii_digit()
-            && chars.get(i + 1).is_some_and(char::is_ascii_digit);
-        match c {
-            c if c.is_alphanumeric() => match spelled_out(c) {
-                Some(s) => text.push_str(s),
-                None => text.push(c),
-            },
-            '.' if between_digits => text.push('.'),
-            ',' if between_digits => {}
-            '.' | '\'' => {}
-            '&' => text.push_str(" and "),
-            '+' | '#' | '@' | '$' | '%' | '=' => text.push(c),
-            '(' | '[' | '{' => text.push_str(" ( "),
-            ')' | ']' | '}' => text.push_str(" ) "),
-            _ => text.push(' '),
-        }
-    }
+    fold_chars(&chars, true, &mut text);
     let text: String = text.nfc().collect();
     let mut key = String::with_capacity(text.len());
     for word in text.split_whitespace() {
