@@ -1,9 +1,12 @@
 //! Memory: the real release coordinator restoring a topic of ten million
 //! unique items. A data folder is generated as a long run would leave it
 //! (`output.txt`, matching `items.jsonl`, `sightings.bin` and the current
-//! run in `current-run.json`); the coordinator is started on it and timed
-//! until it answers `igentai.control.status`, then its resident memory is
-//! read from `/proc/<pid>/status` (VmRSS now, VmHWM its peak).
+//! run in `current-run.json`), but without `keys.bin`, as a version before
+//! it left it; the coordinator is started on it twice: the first start
+//! computes every line's keys (and writes `keys.bin`), the restart reads
+//! them. Each start is timed until the coordinator answers
+//! `igentai.control.status`, then its resident memory is read from
+//! `/proc/<pid>/status` (VmRSS now, VmHWM its peak).
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -17,13 +20,23 @@ use super::procs::{self, Memory, bin, mib};
 use super::report::Row;
 use super::workload::{TOPIC, item};
 
+/// One start of the coordinator on the folder.
+pub struct Start {
+    pub recovery: Duration,
+    pub memory: Memory,
+    pub cpu: Duration,
+}
+
 pub struct Results {
     pub items: u64,
     pub output_bytes: u64,
     pub records_bytes: u64,
-    pub recovery: Duration,
-    pub memory: Memory,
-    pub cpu: Duration,
+    /// `keys.bin` as the first start left it.
+    pub keys_bytes: u64,
+    /// Without `keys.bin`: every line keyed.
+    pub first: Start,
+    /// With the `keys.bin` the first start wrote.
+    pub restart: Start,
 }
 
 /// Writes the folder of a topic holding `items` unique items, with its
@@ -75,8 +88,26 @@ pub async fn measure(dir: &Path, items: u64) -> anyhow::Result<Results> {
     let data = dir.join("data");
     let (output_bytes, records_bytes) = generate(&data, items)?;
     let nats = NatsServer::start(dir).await;
-    let client = nats.client().await;
+    let first = start(&nats, &data, dir).await?;
+    let keys = data
+        .join(coordinator::topic::folders::folder_for(&data, TOPIC)?)
+        .join(coordinator::topic::keylog::KEYS);
+    let keys_bytes = std::fs::metadata(&keys).map_or(0, |m| m.len());
+    let restart = start(&nats, &data, dir).await?;
+    Ok(Results {
+        items,
+        output_bytes,
+        records_bytes,
+        keys_bytes,
+        first,
+        restart,
+    })
+}
 
+/// Starts the coordinator on `data`, times it until it answers status,
+/// reads its memory once settled, and stops it.
+async fn start(nats: &NatsServer, data: &Path, dir: &Path) -> anyhow::Result<Start> {
+    let client = nats.client().await;
     let started = Instant::now();
     let [user, password] = creds(Role::Coordinator);
     let mut coordinator = Proc::spawn(
@@ -118,10 +149,7 @@ pub async fn measure(dir: &Path, items: u64) -> anyhow::Result<Results> {
     let memory = procs::memory(coordinator.pid())?;
     let cpu = procs::cpu_time(coordinator.pid())?;
     coordinator.terminate(Duration::from_secs(60)).await;
-    Ok(Results {
-        items,
-        output_bytes,
-        records_bytes,
+    Ok(Start {
         recovery,
         memory,
         cpu,
@@ -131,40 +159,52 @@ pub async fn measure(dir: &Path, items: u64) -> anyhow::Result<Results> {
 pub fn rows(r: &Results) -> Vec<Row> {
     const B: &str = "Memory";
     const GIB: u64 = 1 << 30;
+    let (first, restart) = (&r.first, &r.restart);
     vec![
         Row::info(
             B,
             format!(
-                "workload: {} unique items, output.txt {:.0} MiB, items.jsonl {:.0} MiB (page cache warm)",
+                "workload: {} unique items, output.txt {:.0} MiB, items.jsonl {:.0} MiB, keys.bin {:.0} MiB (page cache warm)",
                 r.items,
                 mib(r.output_bytes),
-                mib(r.records_bytes)
+                mib(r.records_bytes),
+                mib(r.keys_bytes)
             ),
             "",
         ),
         Row::target(
             B,
             "coordinator resident memory (VmRSS) with them loaded",
-            format!("{:.0} MiB", mib(r.memory.rss)),
+            format!("{:.0} MiB", mib(restart.memory.rss)),
             "≤ 1024 MiB",
-            r.memory.rss <= GIB,
+            restart.memory.rss <= GIB,
         ),
         Row::info(
             B,
             "coordinator peak resident memory (VmHWM)",
-            format!("{:.0} MiB", mib(r.memory.peak)),
+            format!("{:.0} MiB", mib(restart.memory.peak)),
         ),
         Row::target(
             B,
-            "start until status answered (recovery from output.txt)",
-            format!("{:.2} s", r.recovery.as_secs_f64()),
+            "start until status answered (keys from keys.bin)",
+            format!("{:.2} s", restart.recovery.as_secs_f64()),
             "≤ 10 s",
-            r.recovery <= Duration::from_secs(10),
+            restart.recovery <= Duration::from_secs(10),
         ),
         Row::info(
             B,
             "coordinator CPU time to start and settle",
-            format!("{:.2} s", r.cpu.as_secs_f64()),
+            format!("{:.2} s", restart.cpu.as_secs_f64()),
+        ),
+        Row::info(
+            B,
+            "first start without keys.bin (every line keyed, keys.bin written)",
+            format!(
+                "{:.2} s, {:.2} s CPU, peak {:.0} MiB",
+                first.recovery.as_secs_f64(),
+                first.cpu.as_secs_f64(),
+                mib(first.memory.peak)
+            ),
         ),
     ]
 }

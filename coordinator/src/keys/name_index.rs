@@ -9,8 +9,26 @@ use crate::keys::table::HashTable;
 /// Flag on a head's entry: the first item with that head had a qualifier.
 const QUALIFIED: u32 = 1 << 31;
 
+/// A name key as the index stores it: its head's hash and, when it has a
+/// qualifier, the (head, qualifier) pair's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameHashes {
+    pub head: u128,
+    pub pair: Option<u128>,
+}
+
+impl NameHashes {
+    pub fn of(key: &NameKey) -> NameHashes {
+        NameHashes {
+            head: key.head_hash(),
+            pair: key.pair_hash(),
+        }
+    }
+}
+
 /// Finds the earlier item a name key merges into. Values are item indexes
 /// (`output.txt` line less one), as in the seen-set.
+#[derive(PartialEq)]
 pub struct NameIndex {
     table: HashTable,
 }
@@ -39,19 +57,26 @@ impl NameIndex {
 
     /// Records the item at `index` under `key`; earlier items keep theirs.
     pub fn insert(&mut self, key: &NameKey, index: usize) {
+        self.insert_hashes(NameHashes::of(key), index);
+    }
+
+    /// [`Self::insert`] of a name key's hashes (computed before, or saved).
+    pub fn insert_hashes(&mut self, key: NameHashes, index: usize) {
         let index = u32::try_from(index)
             .ok()
             .filter(|&i| i < QUALIFIED)
             .expect("the name index holds fewer than 2³¹ items");
-        let flag = if key.qualifier.is_some() {
-            QUALIFIED
-        } else {
-            0
-        };
-        self.table.insert(key.head_hash(), index | flag);
-        if let Some(pair) = key.pair_hash() {
+        let flag = if key.pair.is_some() { QUALIFIED } else { 0 };
+        self.table.insert(key.head, index | flag);
+        if let Some(pair) = key.pair {
             self.table.insert(pair, index);
         }
+    }
+
+    /// Makes inserting names with these head hashes cheaper (see
+    /// [`HashTable::prefetch`]).
+    pub fn prefetch(&mut self, heads: &[u128]) {
+        self.table.prefetch(heads);
     }
 
     /// Entries held: heads and (head, qualifier) pairs.

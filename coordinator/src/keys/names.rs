@@ -15,6 +15,12 @@ use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 use crate::keys::normalize::Normalizer;
 
+/// The version of the name key's rules (folding, merge rule, hashes):
+/// saved name-key hashes (`topic/keylog.rs`) are used only under the
+/// version they were computed with, so a change to what [`Namer::key`] or
+/// [`NameRules::for_topic`] returns must bump it.
+pub const NAME_KEY_VERSION: u32 = 1;
+
 /// A spelling's name key: its folded head and optional qualifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameKey {

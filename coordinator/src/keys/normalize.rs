@@ -159,6 +159,12 @@ fn clean(c: char) -> Option<char> {
     }
 }
 
+/// The version of the exact key's rules and hash: saved key hashes
+/// (`topic/keylog.rs`) are used only under the version they were computed
+/// with, so a change to what [`Normalizer::key`] or [`key_hash`] returns
+/// must bump it.
+pub const KEY_VERSION: u32 = 1;
+
 /// The 128-bit hash the seen-set stores for a key.
 pub fn key_hash(key: &str) -> u128 {
     xxhash_rust::xxh3::xxh3_128(key.as_bytes())

@@ -16,6 +16,7 @@ use igentai_protocol::Estimate;
 use crate::keys::table::HashTable;
 
 /// Unique items seen so far and how often each was seen.
+#[derive(PartialEq)]
 pub struct SeenSet {
     keys: HashTable,
     /// Sightings per item, by insertion index; saturates at 255.

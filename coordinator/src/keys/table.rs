@@ -14,7 +14,7 @@ use std::hint::black_box;
 
 /// One slot: the key's low 64 bits, and its next 32 bits above the value
 /// plus one; all zero when empty.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct Slot {
     low: u64,
     high_and_value: u64,
@@ -46,6 +46,9 @@ const MIN_SLOTS: usize = 16;
 /// empty slots once stored plus one).
 pub const MAX_VALUE: u32 = u32::MAX - 1;
 
+/// Two tables are equal when their slots are: the same entries inserted
+/// in the same order.
+#[derive(PartialEq, Eq)]
 pub struct HashTable {
     slots: Vec<Slot>,
     len: usize,

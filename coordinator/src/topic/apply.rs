@@ -7,6 +7,7 @@ use crate::keys::normalize::{Normalizer, key_hash};
 use crate::replication::ledger::Kind;
 use crate::topic::Topic;
 use crate::topic::batchlog::BatchLine;
+use crate::topic::keylog::LineKeys;
 use crate::topic::store::ItemRecord;
 
 /// What applying ledger entries to a topic did ([`Topic::apply`]).
@@ -77,9 +78,12 @@ impl Topic {
             return;
         }
         let index = self.seen.add(hash);
-        if let Some(name) = apply.namer.key(&record.item, self.rules) {
-            self.names.insert(&name, index);
+        let name = apply.namer.key(&record.item, self.rules);
+        if let Some(name) = &name {
+            self.names.insert(name, index);
         }
+        self.keys
+            .push(&record.item, LineKeys::new(hash, name.as_ref()));
         self.store.append(record.borrowed());
         apply.applied.items += 1;
     }

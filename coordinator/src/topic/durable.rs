@@ -11,17 +11,34 @@ use std::path::Path;
 /// the order they are made durable.
 pub struct PendingSync {
     pub(crate) parts: Vec<(File, Vec<u8>)>,
+    /// Bytes appended after the parts are synced, neither synced nor
+    /// fatal when they fail: a file that is only an optimization
+    /// (`keys.bin`).
+    best_effort: Vec<(File, Vec<u8>)>,
 }
 
 impl PendingSync {
     pub fn new(parts: Vec<(File, Vec<u8>)>) -> Self {
-        Self { parts }
+        Self {
+            parts,
+            best_effort: Vec::new(),
+        }
+    }
+
+    /// Bytes to append to `file` after everything else is synced, without
+    /// syncing them; a failure is logged, not returned.
+    pub fn best_effort(file: File, bytes: Vec<u8>) -> Self {
+        Self {
+            parts: Vec::new(),
+            best_effort: vec![(file, bytes)],
+        }
     }
 
     /// This, then `next`: nothing of `next` is written before all of this
     /// is synced.
     pub fn then(mut self, next: PendingSync) -> PendingSync {
         self.parts.extend(next.parts);
+        self.best_effort.extend(next.best_effort);
         self
     }
 
@@ -29,11 +46,16 @@ impl PendingSync {
     /// written: blocking, so run off the event loop. A topic's
     /// `items.jsonl` goes before its `output.txt`: a crash between the two
     /// leaves surplus records, trimmed on open, rather than items without
-    /// provenance.
+    /// provenance. The best-effort bytes are written last, unsynced.
     pub fn write_and_sync(self) -> io::Result<()> {
         for (mut file, buf) in self.parts {
             file.write_all(&buf)?;
             file.sync_data()?;
+        }
+        for (mut file, buf) in self.best_effort {
+            if let Err(error) = file.write_all(&buf) {
+                tracing::warn!(%error, "an optional file was not written");
+            }
         }
         Ok(())
     }

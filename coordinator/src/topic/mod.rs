@@ -1,6 +1,7 @@
 //! A topic open for ingest: its folder ([`TopicStore`]), its seen-set and
 //! its name index, rebuilt from `output.txt` (and the alias records of
-//! `items.jsonl`) when opened, and the dedup of one batch into it.
+//! `items.jsonl`) when opened, each line's keys read from `keys.bin` when
+//! it has them (`keylog.rs`), and the dedup of one batch into it.
 //!
 //! A batch is deduplicated over reused buffers ([`Scratch`]): vet every item
 //! (its spelling, key and hash), then look each up in order. A known key is
@@ -16,6 +17,7 @@ mod apply;
 pub mod batchlog;
 pub mod durable;
 pub mod folders;
+pub mod keylog;
 pub mod record;
 mod scratch;
 pub mod state;
@@ -29,12 +31,13 @@ use bytes::Bytes;
 use igentai_protocol::{CandidateBatch, ItemsEvent, NewItem, VERSION};
 
 use crate::keys::name_index::NameIndex;
-use crate::keys::names::{NameRules, Namer};
+use crate::keys::names::NameRules;
 use crate::keys::normalize::{Normalizer, key_hash};
 use crate::keys::seen::SeenSet;
 use crate::replication::ledger::{self, Entry, Outbox};
 use crate::run::stats::BatchOutcome;
 use crate::topic::batchlog::{BatchLine, BatchLog};
+use crate::topic::keylog::{KeyLoader, KeyLog, LineKeys};
 use crate::topic::store::{
     Known, PendingSync, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic,
 };
@@ -45,6 +48,9 @@ use scratch::push;
 /// Duplicates kept per batch for the avoid hints.
 const DUPLICATE_SAMPLE: usize = 64;
 
+/// Lines added to the tables at a time on open ([`add_lines`]).
+const OPEN_BATCH: usize = 64;
+
 pub struct Topic {
     store: TopicStore,
     seen: SeenSet,
@@ -53,6 +59,8 @@ pub struct Topic {
     rules: NameRules,
     /// The batches counted into this folder.
     batches: BatchLog,
+    /// `keys.bin`: the keys of the lines of `output.txt`.
+    keys: KeyLog,
     /// What this folder gained since the last commit, for the items ledger
     /// (`replication/ledger.rs`); `None` when there is no ledger to publish to.
     ledger: Option<Vec<Entry>>,
@@ -69,28 +77,31 @@ pub struct Taken {
 
 impl Topic {
     /// Opens (and repairs) the topic's folder and loads what it holds.
-    /// Keys are computed again from the stored spellings, so a change of
-    /// the key's rules applies to what is on disk too.
+    /// Each line's keys come from `keys.bin` when it has them under the
+    /// current rules, else are computed again from the stored spelling, so
+    /// a change of the keys' rules applies to what is on disk too.
     pub fn open(data_dir: &Path, topic: &str) -> io::Result<(Topic, Recovery)> {
-        // Sized once: growing a ten-million-item set would briefly hold the
-        // old table and the new one.
         // The folder is resolved once, here.
         let slug = folders::folder_for(data_dir, topic)?;
-        let expected = store::count_items(&data_dir.join(&slug))? as usize;
+        let dir = data_dir.join(&slug);
+        // Sized once: growing a ten-million-item set would briefly hold the
+        // old table and the new one.
+        let expected = store::count_items(&dir)? as usize;
         let mut seen = SeenSet::with_capacity(expected);
         let mut names = NameIndex::with_capacity(expected);
         let mut normalizer = Normalizer::default();
-        let mut namer = Namer::default();
         let rules = NameRules::for_topic(topic);
-        let (store, recovery) = TopicStore::open(data_dir, slug, topic, |known| match known {
+        let mut keys = KeyLoader::open(&dir, rules);
+        let (mut lines, mut hashes) = (Vec::with_capacity(OPEN_BATCH), Vec::new());
+        let (store, mut recovery) = TopicStore::open(data_dir, slug, topic, |known| match known {
             Known::Item(line) => {
-                // Every line takes the next index, so indexes stay lines.
-                let index = seen.add(key_hash(normalizer.key(line)));
-                if let Some(name) = namer.key(line, rules) {
-                    names.insert(&name, index);
+                lines.push(keys.next(line));
+                if lines.len() == OPEN_BATCH {
+                    add_lines(&mut seen, &mut names, &mut lines, &mut hashes);
                 }
             }
             Known::Alias { item, of } => {
+                add_lines(&mut seen, &mut names, &mut lines, &mut hashes);
                 let key = normalizer.key(item);
                 if !key.is_empty() {
                     seen.add_alias(key_hash(key), of as usize - 1);
@@ -102,6 +113,8 @@ impl Topic {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
+        add_lines(&mut seen, &mut names, &mut lines, &mut hashes);
+        recovery.keys_loaded = keys.loaded;
         let batches = BatchLog::open(&store.dir)?;
         Ok((
             Topic {
@@ -110,6 +123,7 @@ impl Topic {
                 names,
                 rules,
                 batches,
+                keys: keys.finish(),
                 ledger: None,
             },
             recovery,
@@ -184,20 +198,22 @@ impl Topic {
     }
 
     /// The lines appended since the last call, to be written and synced:
-    /// the batch log's first, then the items (`batchlog.rs`).
+    /// the batch log's first, then the items (`batchlog.rs`), then (not
+    /// synced) their keys.
     pub fn take_for_sync(&mut self) -> io::Result<Vec<PendingSync>> {
         let batches = self.batches.take_for_sync()?;
         let items = self.store.take_for_sync()?;
-        Ok(batches.into_iter().chain(items).collect())
+        let keys = self.keys.take_for_sync()?;
+        Ok(batches.into_iter().chain(items).chain(keys).collect())
     }
 
     /// Writes and syncs everything appended (after applying ledger
-    /// entries), batch lines first.
+    /// entries), batch lines first, then the items' keys.
     pub fn write_all(&mut self) -> io::Result<()> {
-        if let Some(pending) = self.batches.take_for_sync()? {
+        for pending in self.take_for_sync()? {
             pending.write_and_sync()?;
         }
-        self.store.commit()
+        Ok(())
     }
 
     /// The ledger entries gained since the last call, addressed to this
@@ -293,6 +309,7 @@ impl Topic {
                             if let Some(name) = &name {
                                 self.names.insert(name, index);
                             }
+                            self.keys.push(text, LineKeys::new(hash, name.as_ref()));
                             None
                         }
                     }
@@ -330,6 +347,31 @@ impl Topic {
             Bytes::from(serde_json::to_vec(&event).expect("an items event serializes"))
         });
         (outcome, event)
+    }
+}
+
+/// Adds the next `lines` of `output.txt` (their keys) to the tables, in
+/// order: every line takes the next index, so indexes stay lines. The
+/// slots of a batch are read first, together, so that their cache misses
+/// overlap rather than come one insert after another (with ten million
+/// items the tables are far larger than the caches). `hashes` is scratch.
+fn add_lines(
+    seen: &mut SeenSet,
+    names: &mut NameIndex,
+    lines: &mut Vec<LineKeys>,
+    hashes: &mut Vec<u128>,
+) {
+    hashes.clear();
+    hashes.extend(lines.iter().map(|keys| keys.exact));
+    seen.prefetch(hashes);
+    hashes.clear();
+    hashes.extend(lines.iter().filter_map(|keys| Some(keys.name?.head)));
+    names.prefetch(hashes);
+    for keys in lines.drain(..) {
+        let index = seen.add(keys.exact);
+        if let Some(name) = keys.name {
+            names.insert_hashes(name, index);
+        }
     }
 }
 

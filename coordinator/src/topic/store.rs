@@ -43,6 +43,8 @@ pub struct Recovery {
     pub records_rebuilt: u64,
     /// Alias records loaded: near-duplicate spellings of known items.
     pub aliases: u64,
+    /// Lines whose keys were read from `keys.bin` rather than computed.
+    pub keys_loaded: u64,
 }
 
 /// What a topic's folder knows, as [`TopicStore::open`] hands it over: every
