@@ -48,6 +48,10 @@ pub const ITEMS_STREAM: &str = "IGENTAI_ITEMS";
 /// Ledger entries, captured by [`ITEMS_STREAM`]:
 /// `igentai.ledger.<topic id>.<batch|item|alias>`.
 pub const LEDGER_ALL: &str = "igentai.ledger.>";
+/// The ledger's fence, in [`ITEMS_STREAM`]: each coordinator that takes
+/// the lease publishes here first, and every ledger entry it publishes
+/// expects this subject's last sequence to be its own.
+pub const LEDGER_FENCE: &str = "igentai.ledger.fence";
 const LEDGER_PREFIX: &str = "igentai.ledger.";
 
 /// Where replies to a role's requests arrive (`_INBOX.<role>`); `nats.conf`

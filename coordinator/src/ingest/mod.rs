@@ -356,6 +356,19 @@ impl Ingest {
         Ok(acked)
     }
 
+    /// Fencing: this coordinator lost the lease. Hands back every batch it
+    /// holds, waiting or syncing, unacknowledged, so the new owner gets
+    /// them at once rather than after the ack wait; writes nothing.
+    pub async fn hand_back(&mut self) {
+        let mut messages = std::mem::take(&mut self.pending);
+        if let Some(syncing) = self.syncing.take() {
+            syncing.task.abort();
+            messages.extend(syncing.messages);
+        }
+        let naks = messages.iter().map(|m| m.ack_with(AckKind::Nak(None)));
+        futures::future::join_all(naks).await;
+    }
+
     /// Gives up on everything not yet in a sync: waiting batches are handed
     /// back (redelivered later) and open topics are dropped, to be reopened
     /// and repaired from disk.

@@ -9,6 +9,16 @@
 //! files are written and before the batches behind it are (`ingest.rs`).
 //! So the ledger holds everything acknowledged, and perhaps more (a commit
 //! whose local write failed), never less.
+//!
+//! Only the lease holder adds to it, and NATS checks that, not the
+//! owner's clock: a coordinator that took the lease first publishes its
+//! record to the fence subject (`igentai.ledger.fence`, [`Ledger::fence`]),
+//! and each of its entries carries `Nats-Expected-Last-Subject-Sequence`
+//! (with `-Subject` naming the fence): the stream stores an entry only while
+//! the fence's last message is that owner's. Once a new owner fenced, a
+//! stale one's entries are refused ([`Fenced`]); it stops without
+//! acknowledging, and its batches are redelivered to the new owner, which
+//! caught up with the ledger after fencing.
 
 use std::io;
 use std::path::Path;
@@ -165,6 +175,20 @@ pub type Marks = Vec<(String, u64)>;
 pub struct Ledger {
     js: jetstream::Context,
     stream: stream::Stream,
+    /// The sequence of this owner's fence ([`Ledger::fence`]); every entry
+    /// expects it to be the fence subject's last.
+    fence: Option<u64>,
+}
+
+/// The error of a publish the stream refused because another coordinator
+/// fenced the ledger since: this one lost the lease.
+#[derive(Debug, thiserror::Error)]
+#[error("the items ledger was fenced by the coordinator that took over the lease")]
+pub struct Fenced;
+
+/// Whether `e` (from [`Ledger::publish`]) says this coordinator was fenced.
+pub fn is_fenced(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|e| e.is::<Fenced>())
 }
 
 impl Ledger {
@@ -180,13 +204,64 @@ impl Ledger {
         Ok(Ledger {
             js: js.clone(),
             stream,
+            fence: None,
         })
+    }
+
+    /// Fences the ledger for the owner `record` (who just took the lease):
+    /// publishes it to the fence subject, expecting the fence this owner
+    /// found there to be still the last (two owners racing to fence leave
+    /// one), and makes every later entry expect this fence. Called before
+    /// any topic is opened, so catching up on open reads every entry a
+    /// stale owner got in before it.
+    pub async fn fence(&mut self, record: Bytes) -> anyhow::Result<u64> {
+        use anyhow::Context;
+        let found = match self
+            .stream
+            .get_last_raw_message_by_subject(subjects::LEDGER_FENCE)
+            .await
+        {
+            Ok(message) => message.sequence,
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => 0,
+            Err(e) => return Err(e).context("read the items ledger's fence"),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            found.to_string().as_str(),
+        );
+        let ack = self
+            .js
+            .publish_with_headers(subjects::LEDGER_FENCE, headers, record)
+            .await
+            .context("fence the items ledger")?
+            .await
+            .context("fence the items ledger (another coordinator fenced it meanwhile?)")?;
+        tracing::info!(sequence = ack.sequence, "fenced the items ledger");
+        self.fence = Some(ack.sequence);
+        Ok(ack.sequence)
+    }
+
+    /// The expectation every entry carries: this owner's fence is still
+    /// the last one.
+    fn expect_fence(&self, headers: &mut HeaderMap) {
+        if let Some(fence) = self.fence {
+            headers.insert(
+                "Nats-Expected-Last-Subject-Sequence",
+                fence.to_string().as_str(),
+            );
+            headers.insert(
+                "Nats-Expected-Last-Subject-Sequence-Subject",
+                subjects::LEDGER_FENCE,
+            );
+        }
     }
 
     /// Publishes every entry and waits until the stream acknowledged each
     /// (retrying with the same message ids, so a retry is stored once);
     /// returns each topic's highest sequence. An error after
-    /// [`PUBLISH_PATIENCE`]: nothing of the commit may be acknowledged.
+    /// [`PUBLISH_PATIENCE`], or at once when another owner fenced the
+    /// ledger ([`is_fenced`]): nothing of the commit may be acknowledged.
     pub async fn publish(&self, outboxes: &[Outbox]) -> io::Result<Marks> {
         let deadline = tokio::time::Instant::now() + PUBLISH_PATIENCE;
         let mut marks = Vec::with_capacity(outboxes.len());
@@ -241,7 +316,8 @@ impl Ledger {
         let mut acks = Vec::with_capacity(chunk.len());
         for entry in chunk {
             let kind = entry.kind.token();
-            let headers = headers(subject, entry)?;
+            let mut headers = headers(subject, entry)?;
+            self.expect_fence(&mut headers);
             let sent = self
                 .js
                 .publish_with_headers(format!("{subject}.{kind}"), headers, entry.line.clone())
@@ -262,16 +338,23 @@ impl Ledger {
                 .map(|(entry, ack)| async move { (entry, ack.await) }),
         )
         .await;
+        let mut fenced = false;
         for (entry, ack) in acked {
             match ack {
                 Ok(ack) => *highest = (*highest).max(ack.sequence),
+                Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                    fenced = true;
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "items stream did not acknowledge");
                     failed.push(entry);
                 }
             }
         }
-        Ok(())
+        match fenced {
+            true => Err(io::Error::other(Fenced)),
+            false => Ok(()),
+        }
     }
 
     /// Calls `each` with every entry of `subject` (a topic's prefix) after

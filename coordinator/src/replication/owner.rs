@@ -28,6 +28,12 @@ const MAX_FIELD: usize = 200;
 /// lease, read back to name the owner when a second coordinator is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
+    /// The data dir's id: random, given once and kept in the lock file, so
+    /// two machines reporting the same host name and path (containers with
+    /// a fixed hostname) are told apart. Empty in records written before
+    /// data dirs had one, which then never match.
+    #[serde(default)]
+    pub id: String,
     pub host: String,
     pub pid: u32,
     pub since_ms: u64,
@@ -36,10 +42,11 @@ pub struct Owner {
 }
 
 impl Owner {
-    /// This process, owning `data_dir` from now.
-    pub fn me(data_dir: &Path) -> Owner {
+    /// This process, owning `data_dir` (whose id is `id`) from now.
+    pub fn me(data_dir: &Path, id: &str) -> Owner {
         let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
         Owner {
+            id: id.to_string(),
             host: hostname(),
             pid: std::process::id(),
             since_ms: now_ms(),
@@ -90,7 +97,7 @@ fn printable(field: &str) -> String {
 pub enum Claim {
     /// Nobody holds it: create it.
     Create,
-    /// It names this host and this data dir, whose lock we hold: its writer
+    /// It names this data dir (by its id), whose lock we hold: its writer
     /// is gone (killed before its lease expired). Take it over, if it is
     /// still at this revision.
     Steal(u64),
@@ -105,9 +112,40 @@ pub fn claim(current: Option<(&[u8], u64)>, me: &Owner) -> Claim {
         return Claim::Create;
     };
     match Owner::decode(record) {
-        Some(o) if o.host == me.host && o.data_dir == me.data_dir => Claim::Steal(revision),
+        Some(o) if same_data_dir(&o, me) => Claim::Steal(revision),
         _ => Claim::Held(describe(record)),
     }
+}
+
+/// Whether `a` and `b` own the same data dir: the same id, never an empty
+/// one. Host name and path are no proof: two containers with a fixed
+/// hostname and the same volume path report both alike.
+pub fn same_data_dir(a: &Owner, b: &Owner) -> bool {
+    !a.id.is_empty() && a.id == b.id
+}
+
+/// A new data dir id: 128 random bits from the kernel, in hex (or, where
+/// there is no `/dev/urandom`, the std hasher's random keys mixed with the
+/// time and the pid).
+pub fn new_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let urandom = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if urandom.is_err() {
+        for half in bytes.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(now_ms());
+            h.write_u32(std::process::id());
+            half.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    format!("{:032x}", u128::from_le_bytes(bytes))
+}
+
+/// Whether `text` (read back from a lock file) is a data dir id.
+pub fn valid_id(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// How one renewal went.
@@ -159,8 +197,18 @@ fn hostname() -> String {
 
 /// An owner record for tests, started at a fixed time.
 #[cfg(test)]
+/// Its data dir's id follows from host and path, as if each named one
+/// machine's folder.
 pub(crate) fn owner(host: &str, pid: u32, data_dir: &str) -> Owner {
+    let id = xxhash_rust::xxh3::xxh3_128(format!("{host}:{data_dir}").as_bytes());
+    with_id(host, pid, data_dir, &format!("{id:032x}"))
+}
+
+/// An owner record for tests, of the data dir with id `id`.
+#[cfg(test)]
+pub(crate) fn with_id(host: &str, pid: u32, data_dir: &str, id: &str) -> Owner {
     Owner {
+        id: id.to_string(),
         host: host.to_string(),
         pid,
         since_ms: 1_795_000_000_000,
@@ -232,6 +280,47 @@ mod tests {
             claim(Some((b"garbage", 3)), &me),
             Claim::Held("owner unknown: its record is unreadable".to_string())
         );
+    }
+
+    #[test]
+    fn the_data_dir_id_decides_whose_lease_is_ours_not_host_and_path() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let other = "fedcba9876543210fedcba9876543210";
+        let me = with_id("box", 2, "/data", id);
+        // Two containers with a fixed hostname and one volume path.
+        let twin = with_id("box", 1, "/data", other);
+        check_claim(Some((&twin, 4)), &me, Claim::Held(describe(&twin.encode())));
+        // Our folder, seen from a host renamed since, or mounted elsewhere.
+        check_claim(
+            Some((&with_id("old", 1, "/mnt/d", id), 4)),
+            &me,
+            Claim::Steal(4),
+        );
+        // No id (written before data dirs had one) is never ours.
+        let unknown = with_id("box", 1, "/data", "");
+        let me_without = with_id("box", 2, "/data", "");
+        check_claim(
+            Some((&unknown, 4)),
+            &me_without,
+            Claim::Held(describe(&unknown.encode())),
+        );
+        let legacy = br#"{"host":"box","pid":1,"since_ms":0,"data_dir":"/data"}"#;
+        assert_eq!(claim(Some((legacy, 4)), &me), Claim::Held(describe(legacy)));
+    }
+
+    #[test]
+    fn new_ids_are_valid_and_differ() {
+        let (a, b) = (new_id(), new_id());
+        assert!(valid_id(&a) && valid_id(&b), "{a} {b}");
+        assert_ne!(a, b);
+        for bad in [
+            "",
+            "xyz",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdefg",
+        ] {
+            assert!(!valid_id(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -10,8 +10,17 @@
 //! when absent, renewed by compare-and-set every TTL/3, and deleted at a
 //! clean exit so a standby takes over at once; a killed owner's lease
 //! simply expires. Both hold the same [`Owner`] record, so whoever is
-//! refused can say who owns what, and since when. The decisions are in
-//! `owner.rs`.
+//! refused can say who owns what, and since when. The record names the
+//! data dir by its id (random, given once and kept in the lock file from
+//! then on), so a lease
+//! left by this folder's killed writer is taken over at once, and one of
+//! another machine's folder never is, whatever host name and path both
+//! report. The decisions are in `owner.rs`.
+//!
+//! The lease says who may write; the items ledger enforces it: the owner
+//! fences the ledger right after taking the lease (`ledger.rs`), and NATS
+//! refuses the entries of any owner fenced out since, without waiting for
+//! that owner's next renewal to tell it.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Seek, Write};
@@ -26,18 +35,23 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::replication::owner::{
-    Claim, LEASE_BUCKET, LEASE_KEY, LOCK_FILE, Owner, Renewal, Verdict, claim, describe,
-    renew_period, verdict,
+    Claim, LEASE_BUCKET, LEASE_KEY, LOCK_FILE, Owner, Renewal, Verdict, claim, describe, new_id,
+    renew_period, valid_id, verdict,
 };
 
 /// The data dir's lock, held until dropped (or the process dies).
 pub struct FolderLock {
     _file: File,
+    /// The data dir's id, as the lock file kept it or newly given.
+    id: String,
 }
 
 impl FolderLock {
-    /// Takes the lock of `dir` (created if missing) and writes `me` into it,
-    /// or returns the current owner's description.
+    /// Takes the lock of `dir` (created if missing) and writes `me` into it
+    /// with the data dir's id (the one the file held, or a new one), or
+    /// returns the current owner's description. A lock file lost or torn
+    /// gives the folder a new id: a lease its killed writer left then
+    /// expires instead of being taken over, the safe way to be wrong.
     pub fn try_take(dir: &Path, me: &Owner) -> anyhow::Result<Result<FolderLock, String>> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("create data dir {}", dir.display()))?;
@@ -58,12 +72,22 @@ impl FolderLock {
                 return Err(e).with_context(|| format!("lock {}", path.display()));
             }
         }
+        let id = std::fs::read(&path)
+            .ok()
+            .and_then(|b| Owner::decode(&b))
+            .map(|o| o.id)
+            .filter(|id| valid_id(id))
+            .unwrap_or_else(new_id);
+        let me = Owner {
+            id: id.clone(),
+            ..me.clone()
+        };
         file.set_len(0)
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(&me.encode()))
             .and_then(|()| file.sync_data())
             .with_context(|| format!("write {}", path.display()))?;
-        Ok(Ok(FolderLock { _file: file }))
+        Ok(Ok(FolderLock { _file: file, id }))
     }
 }
 
@@ -230,7 +254,7 @@ pub async fn acquire(
     let mut logged = false;
     let mut delay = Duration::from_millis(200);
     loop {
-        let me = Owner::me(data_dir);
+        let me = Owner::me(data_dir, "");
         let mut blocked = None;
         if lock.is_none() {
             match FolderLock::try_take(data_dir, &me)? {
@@ -239,6 +263,10 @@ pub async fn acquire(
             }
         }
         if let Some(held) = lock.take() {
+            let me = Owner {
+                id: held.id.clone(),
+                ..me
+            };
             let attempt = match &store {
                 Some(s) => Lease::try_take(s, &me, ttl).await,
                 None => match Lease::bucket(js, ttl, replicas).await {
@@ -304,6 +332,11 @@ pub struct Keeper {
 }
 
 impl Ownership {
+    /// The owner record the lease holds.
+    pub fn record(&self) -> Bytes {
+        self.lease.record.clone()
+    }
+
     pub fn keep(self) -> Keeper {
         let lost = CancellationToken::new();
         let stop = CancellationToken::new();
@@ -364,6 +397,24 @@ mod tests {
     use crate::replication::owner::owner;
 
     #[test]
+    fn a_data_dir_keeps_the_id_it_was_given_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let take = |pid| FolderLock::try_take(dir.path(), &owner("h", pid, "/d")).unwrap();
+        let first = take(1).ok().unwrap().id;
+        assert!(valid_id(&first), "{first}");
+        assert_ne!(first, owner("h", 1, "/d").id, "not the caller's");
+        assert_eq!(take(2).ok().unwrap().id, first);
+        let recorded = Owner::decode(&std::fs::read(lock_path(dir.path())).unwrap()).unwrap();
+        assert_eq!((recorded.id, recorded.pid), (first.clone(), 2));
+        let other = tempfile::tempdir().unwrap();
+        let elsewhere = FolderLock::try_take(other.path(), &owner("h", 3, "/d")).unwrap();
+        assert_ne!(elsewhere.ok().unwrap().id, first);
+        std::fs::write(lock_path(dir.path()), "torn").unwrap();
+        let renewed = take(4).ok().unwrap().id;
+        assert!(valid_id(&renewed) && renewed != first);
+    }
+
+    #[test]
     fn a_second_lock_on_a_folder_names_the_first_owner() {
         let dir = tempfile::tempdir().unwrap();
         let first = owner("h", 123, "/d");
@@ -374,9 +425,13 @@ mod tests {
         drop(held);
         let third = FolderLock::try_take(dir.path(), &owner("h", 789, "/d")).unwrap();
         assert!(third.is_ok(), "a released lock can be taken");
+        let recorded = Owner::decode(&std::fs::read(lock_path(dir.path())).unwrap()).unwrap();
         assert_eq!(
-            Owner::decode(&std::fs::read(lock_path(dir.path())).unwrap()),
-            Some(owner("h", 789, "/d"))
+            recorded,
+            Owner {
+                id: recorded.id.clone(),
+                ..owner("h", 789, "/d")
+            }
         );
     }
 }

@@ -65,6 +65,7 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let Some(ownership) = ownership else {
         return Ok(());
     };
+    let record = ownership.record();
     let keeper = ownership.keep();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create data dir {}", config.data_dir.display()))?;
@@ -80,7 +81,10 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         // too, and its current run is carried on.
         let runs = crate::replication::runs_bucket::bucket(&js, replicas).await?;
         let shared = crate::replication::runs_bucket::current(&runs).await?;
-        let ledger = Ledger::open(&js, replicas).await?;
+        let mut ledger = Ledger::open(&js, replicas).await?;
+        // Before any topic is opened (and caught up with the ledger): from
+        // here on NATS refuses a stale owner's entries.
+        ledger.fence(record).await?;
         let mut state =
             Coordinator::new(config.clone(), client.clone(), results_tx, ledger, shared).await?;
         let known = crate::replication::runs_bucket::learn(&runs, &mut state.admission).await?;
@@ -140,6 +144,16 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             Event::Commit => {
                 commit_at = None;
                 commit_due = true;
+            }
+            Event::Synced(Err(e)) if crate::replication::ledger::is_fenced(&e) => {
+                // Nothing of this commit or after is acknowledged: every
+                // batch held goes back to the stream for the new owner.
+                state.ingest.hand_back().await;
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(2), client.flush()).await;
+                anyhow::bail!(
+                    "lost ownership of the candidate stream (lease taken over: the items ledger refused this coordinator's entries): stopped without acknowledging"
+                )
             }
             Event::Synced(result) => state.finish_commit(result).await,
             Event::Tick => state.tick().await,
