@@ -5,10 +5,13 @@
 //! change to the protocol is a change to this crate. Every message carries a
 //! `v` field ([`VERSION`]) so a fleet of mixed versions can tell what it is
 //! reading; decoders accept a missing `v` from humans typing commands.
+//! [`names`] holds the one rule both sides of the wire apply to an item's
+//! spelling: what part of it is the name.
 
 pub mod control;
 pub mod ids;
 pub mod metrics;
+pub mod names;
 pub mod subjects;
 pub mod work;
 

@@ -42,7 +42,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::keys::names::fold_chars;
+use unicode_normalization::char::is_combining_mark;
+
+use crate::keys::names::spelled_out;
 use crate::keys::normalize::key_hash;
 use crate::keys::normalize::normalize;
 use crate::topic::state::TopicState;
@@ -122,7 +124,7 @@ pub fn topic_key(topic: &str) -> String {
     let exact = normalize(topic);
     let chars: Vec<char> = exact.nfkd().collect();
     let mut text = String::with_capacity(exact.len() + 8);
-    fold_chars(&chars, true, &mut text);
+    fold_topic_chars(&chars, &mut text);
     let text: String = text.nfc().collect();
     let mut key = String::with_capacity(text.len());
     for word in text.split_whitespace() {
@@ -136,6 +138,50 @@ pub fn topic_key(topic: &str) -> String {
         return topic.trim().to_string();
     }
     key
+}
+
+/// Folds decomposed `chars` into words separated by spaces, appended to
+/// `text`: the marks of Latin, Greek and Cyrillic letters dropped (elsewhere
+/// vowel signs are letters), letters without a decomposition spelled out
+/// ([`spelled_out`]), dots and apostrophes joined (not a decimal point; a
+/// comma between digits dropped), `&` read as `and`, symbols such as `+` and
+/// `#` kept, brackets kept as `(` `)`, and any other punctuation a space.
+///
+/// The name key (`keys/names.rs`) folds further and changes under its
+/// version (`NAME_KEY_VERSION`, diacritics kept apart, `♯`); the topic
+/// key must not change at all: the folder mapping (`topics.json`) and the
+/// items ledger's topic ids (`replication/ledger.rs`) are made of it.
+fn fold_topic_chars(chars: &[char], text: &mut String) {
+    // Whether the last letter is Latin, Greek or Cyrillic.
+    let mut droppable_marks = false;
+    for (i, &c) in chars.iter().enumerate() {
+        // ASCII holds no combining mark: the table lookup is skipped.
+        if !c.is_ascii() && is_combining_mark(c) {
+            if !droppable_marks {
+                text.push(c);
+            }
+            continue;
+        }
+        droppable_marks = c < '\u{530}' || ('\u{1E00}'..='\u{1FFF}').contains(&c);
+        let between_digits = i > 0
+            && chars[i - 1].is_ascii_digit()
+            && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+        match c {
+            c if c.is_alphanumeric() => match spelled_out(c) {
+                Some(s) => text.push_str(s),
+                None => text.push(c),
+            },
+            // "1.5" is not "15", but "1,000" is "1000".
+            '.' if between_digits => text.push('.'),
+            ',' if between_digits => {}
+            '.' | '\'' => {}
+            '&' => text.push_str(" and "),
+            '+' | '#' | '@' | '$' | '%' | '=' => text.push(c),
+            '(' | '[' | '{' => text.push_str(" ( "),
+            ')' | ']' | '}' => text.push_str(" ) "),
+            _ => text.push(' '),
+        }
+    }
 }
 
 /// The folder (a name under `data_dir`) of `topic`, assigning and

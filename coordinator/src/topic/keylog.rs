@@ -5,9 +5,10 @@
 //! The file is an optimization only: `output.txt` stays the truth. A
 //! 32-byte header names the format and the versions of the key rules
 //! ([`KEY_VERSION`], [`NAME_KEY_VERSION`], the topic's [`NameRules`]); a
-//! file with another header is rebuilt. Then one 56-byte record per line,
+//! file with another header is rebuilt. Then one 73-byte record per line,
 //! in line order: a 64-bit fingerprint of the line's bytes, the exact key's
-//! hash, the name key's head hash and pair hash (0 for none). On open a
+//! hash, the name key's head hash, pair hash and diacritic-less head hash
+//! (0 for none), and whether its qualifier disambiguates. On open a
 //! record is used only when its fingerprint matches its line; from the
 //! first one that does not (a line edited, a record torn or missing, a
 //! line written after the last record), the lines are keyed again and
@@ -35,10 +36,10 @@ use crate::topic::durable::PendingSync;
 pub const KEYS: &str = "keys.bin";
 
 /// The file format's version: bumped when the layout below changes.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"igkeys\0\0";
 const HEADER_LEN: u64 = 32;
-const RECORD_LEN: usize = 56;
+const RECORD_LEN: usize = 73;
 /// Seed of the line fingerprint, apart from the key hashes.
 const LINE_SEED: u64 = 0x6c69_6e65;
 
@@ -88,11 +89,17 @@ fn fingerprint(line: &str) -> u64 {
 }
 
 fn encode(line: &str, keys: LineKeys, out: &mut Vec<u8>) {
-    let (head, pair) = keys.name.map_or((0, 0), |n| (n.head, n.pair.unwrap_or(0)));
+    let name = keys.name;
+    let head = name.map_or(0, |n| n.head);
+    let pair = name.and_then(|n| n.pair).unwrap_or(0);
+    let fold = name.and_then(|n| n.fold).unwrap_or(0);
+    let disambiguates = name.is_some_and(|n| n.disambiguates);
     out.extend_from_slice(&fingerprint(line).to_le_bytes());
     out.extend_from_slice(&keys.exact.to_le_bytes());
     out.extend_from_slice(&head.to_le_bytes());
     out.extend_from_slice(&pair.to_le_bytes());
+    out.extend_from_slice(&fold.to_le_bytes());
+    out.push(u8::from(disambiguates));
 }
 
 /// The keys a record holds for `line`; `None` when it is another line's.
@@ -102,12 +109,15 @@ fn decode(line: &str, record: &[u8; RECORD_LEN]) -> Option<LineKeys> {
         return None;
     }
     // A hash of 0 marks "none": a real hash is 0 once in 2¹²⁸.
-    let (head, pair) = (u128_at(24), u128_at(40));
+    let some = |hash: u128| (hash != 0).then_some(hash);
+    let (head, pair, fold) = (u128_at(24), u128_at(40), u128_at(56));
     Some(LineKeys {
         exact: u128_at(8),
-        name: (head != 0).then_some(NameHashes {
+        name: some(head).map(|head| NameHashes {
             head,
-            pair: (pair != 0).then_some(pair),
+            pair: some(pair),
+            fold: some(fold),
+            disambiguates: record[72] != 0,
         }),
     })
 }
@@ -364,9 +374,15 @@ mod tests {
         // Not an item (no key), and an item without a name key.
         "!!!",
         "-",
-        "Blue Cheeses",
+        "Blue cheeses",
         "Blue cheese (Danish)",
         "Gouda",
+        // Merges into "Comté" through its head without diacritics.
+        "Comte",
+        // A year keeps the film apart from the bare name, which then has
+        // an entry of its own.
+        "Dune (2021)",
+        "Dune",
     ];
 
     fn topic_with_items(dir: &Path) -> u64 {
@@ -379,7 +395,7 @@ mod tests {
     fn a_loaded_index_equals_a_rebuilt_one() {
         let tmp = tempfile::tempdir().unwrap();
         let items = topic_with_items(tmp.path());
-        assert_eq!(items, 8, "two near-duplicates merged");
+        assert_eq!(items, 10, "three near-duplicates merged");
         let records = std::fs::metadata(folder(tmp.path()).join(KEYS))
             .unwrap()
             .len();

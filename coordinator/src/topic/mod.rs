@@ -493,7 +493,7 @@ mod tests {
                 &[
                     "salmaella (bergamo, italy)",
                     "Salmaella (Tuscany)",
-                    "Mercury",
+                    "Mercury [planet]",
                     "Mercury (Roman god)"
                 ],
                 &mut scratch
@@ -525,7 +525,7 @@ mod tests {
             [
                 (1, "Salmaella (Bergamo, Italy)".to_string()),
                 (1, "Salmaella (Tuscany)".to_string()),
-                (2, "Mercury".to_string()),
+                (2, "Mercury [planet]".to_string()),
             ]
         );
     }

@@ -6,74 +6,22 @@
 //! description unless it reads as part of a title (`Brie; cheese with a
 //! sweet flavor` loses it, `2001: A Space Odyssey` keeps it), and a
 //! parenthetical stays only when it disambiguates (`Mercury (planet)`);
-//! [`name`] gives the details.
+//! [`name`] gives the details. Which tails describe and which
+//! parentheticals are part of a name is decided in
+//! `igentai_protocol::names`, the rule the coordinator's name key applies
+//! too.
+
+use igentai_protocol::names::{parenthetical, tail_describes};
 
 use crate::prompt::Task;
 
 /// Longest item kept, in characters: the protocol's limit, which the
 /// coordinator enforces too.
 pub use igentai_protocol::MAX_ITEM_CHARS;
+pub use igentai_protocol::names::titled;
 
 /// Most words a name may have before a description was cut from it.
 const MAX_NAME_WORDS: usize = 10;
-/// Most words a title-cased tail after a dash or colon may have and still
-/// be part of the name (`Star Wars: Episode IV - A New Hope`).
-const MAX_TITLE_TAIL_WORDS: usize = 6;
-/// Most words of a parenthetical disambiguator.
-const MAX_QUALIFIER_WORDS: usize = 2;
-
-/// Small words a title keeps lower-case (`Gone with the Wind`, `Musée
-/// d'Orsay`, `Pont de l'Alma`).
-const TITLE_SMALL_WORDS: &[&str] = &[
-    "a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "for", "with", "by", "from", "de",
-    "du", "des", "la", "le", "les", "l'", "d'", "di", "da", "del", "della", "von", "van", "der",
-    "den", "y", "e", "et", "&", "vs", "vs.",
-];
-
-/// Words that make a parenthetical read as a phrase rather than a label.
-const LINKING_WORDS: &[&str] = &[
-    "from",
-    "of",
-    "in",
-    "on",
-    "at",
-    "by",
-    "with",
-    "near",
-    "for",
-    "named",
-    "called",
-    "known",
-    "aka",
-    "a.k.a.",
-    "also",
-    "or",
-    "and",
-    "is",
-    "was",
-    "are",
-    "were",
-    "located",
-    "made",
-    "founded",
-    "built",
-    "formerly",
-    "originally",
-    "i.e.",
-    "e.g.",
-    "see",
-    "du",
-    "de",
-    "des",
-    "la",
-    "le",
-    "di",
-    "del",
-    "della",
-    "the",
-    "a",
-    "an",
-];
 
 /// The name in `item`, or `None` when nothing usable is left. `task`
 /// matters for a comma: sub-categories are phrases by nature (`Museums by
@@ -154,17 +102,7 @@ fn cut_description(item: &str) -> String {
         if name.is_empty() || words(name) > MAX_NAME_WORDS {
             continue;
         }
-        // A titled tail after a colon is a subtitle, part of the name
-        // however long and with its commas (`The Chronicles of Narnia: The
-        // Lion, the Witch and the Wardrobe`); a description there reads
-        // as a sentence, or as a record with dates ("Jumbo, 1987-2004").
-        // After a dash, a title is short and holds no comma; a description
-        // often does ("The Largest Art Museum In The World").
-        let subtitle = sep == ": " && titled(rest) && !dated(rest);
-        let describes = sep == "; "
-            || rest.is_empty()
-            || !titled(rest)
-            || !subtitle && (rest.contains(',') || words(rest) > MAX_TITLE_TAIL_WORDS);
+        let describes = tail_describes(sep, rest);
         if describes {
             return name.to_string();
         }
@@ -189,7 +127,7 @@ fn cut_parenthetical(item: &str) -> String {
     };
     let inside = item[open + 1..close].trim();
     let after = item[close + 1..].trim();
-    if qualifies(inside) {
+    if parenthetical(inside).is_part_of_name() {
         return item.to_string();
     }
     if after.is_empty() {
@@ -199,29 +137,6 @@ fn cut_parenthetical(item: &str) -> String {
     }
 }
 
-/// A short label that tells two items apart: a year, or one or two words
-/// with no comma and no linking word, the second not capitalised (two
-/// capitalised words are another name). A number other than a year is a
-/// measure (`(365m)`), not a label.
-fn qualifies(inside: &str) -> bool {
-    let n = words(inside);
-    let renames = n >= 2
-        && inside
-            .split_whitespace()
-            .all(|w| w.starts_with(char::is_uppercase));
-    let year = |w: &str| {
-        let digits = w.trim_end_matches('s');
-        digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit())
-    };
-    (1..=MAX_QUALIFIER_WORDS).contains(&n)
-        && !renames
-        && !inside.contains([',', ';', ':'])
-        && inside.split_whitespace().all(|w| {
-            !LINKING_WORDS.contains(&w.to_lowercase().as_str())
-                && (!w.starts_with(|c: char| c.is_ascii_digit()) || year(w))
-        })
-}
-
 /// `Name, a description` → `Name`; `Paris, Texas` unchanged: a tail is
 /// kept only when it reads as part of a title.
 fn cut_comma_tail(item: &str) -> String {
@@ -229,37 +144,6 @@ fn cut_comma_tail(item: &str) -> String {
         Some((name, tail)) if !name.trim().is_empty() && !titled(tail) => name.trim().to_string(),
         _ => item.to_string(),
     }
-}
-
-/// Title case: every word capitalised, a number, a symbol or a small word
-/// titles keep lower-case, and at least one capitalised word.
-pub fn titled(text: &str) -> bool {
-    let mut capitalised = false;
-    for word in text.split_whitespace() {
-        let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
-        let Some(first) = bare.chars().next() else {
-            continue;
-        };
-        if first.is_uppercase() {
-            capitalised = true;
-        } else if first.is_lowercase()
-            && !TITLE_SMALL_WORDS.contains(&bare.to_lowercase().as_str())
-            && !TITLE_SMALL_WORDS
-                .iter()
-                .any(|p| p.ends_with('\'') && bare.starts_with(p))
-        {
-            return false;
-        }
-    }
-    capitalised
-}
-
-/// A part after a comma starts with a number: a year, a span of years, a
-/// date (`Jumbo, 1987-2004`), what a record adds to a title.
-fn dated(text: &str) -> bool {
-    text.split(',')
-        .skip(1)
-        .any(|part| part.trim_start().starts_with(|c: char| c.is_ascii_digit()))
 }
 
 fn words(text: &str) -> usize {
