@@ -326,7 +326,7 @@ build_binaries() {
     [ "$IGENTAI_PROFILE" = debug ] && profile_args=()
     for b in "${IGENTAI_BINARIES[@]}"; do packages+=(-p "$b"); done
     say "building ${IGENTAI_BINARIES[*]} ($IGENTAI_PROFILE) into $IGENTAI_BIN"
-    say "the first build compiles about 400 crates: 10 to 15 minutes on 2 cores; later builds take seconds"
+    say "the first build compiles about 400 crates: about 5 minutes on 2 cores; later builds take seconds"
     (cd "$IGENTAI_ROOT" && CARGO_TARGET_DIR="$IGENTAI_TARGET_DIR" cargo build "${profile_args[@]}" "${packages[@]}" --bins) \
       || die "cargo build failed (see above)"
   fi

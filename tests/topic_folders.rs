@@ -8,26 +8,14 @@ mod common;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use igentai_protocol::{StartReply, subjects};
 use testkit::wait_for;
 
 use common::{Fleet, batch, lines, publish_batch, spawn_coordinator, wait_drained, wait_stream};
 
-/// Starts a run on `topic` (stopping the one before) and returns it.
-async fn start(fleet: &Fleet, topic: &str) -> StartReply {
-    let _ = fleet.request(subjects::CONTROL_STOP, "{}").await;
-    let reply = fleet
-        .request(
-            subjects::CONTROL_START,
-            serde_json::json!({ "topic": topic }).to_string(),
-        )
-        .await;
-    serde_json::from_value(reply.clone()).unwrap_or_else(|_| panic!("{reply}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_topic_keeps_one_folder_across_spellings_and_restarts() {
-    // The scripts keep nats-server's store in data/nats.
+    // Earlier scripts kept nats-server's store in data/nats (now
+    // data/.nats/<name>): a folder by that name is not a topic's.
     let (mut fleet, ()) = Fleet::start_with(0, |data| {
         std::fs::create_dir_all(data.join("nats").join("jetstream")).unwrap();
     })
@@ -35,7 +23,7 @@ async fn each_topic_keeps_one_folder_across_spellings_and_restarts() {
     fleet.wait_workers(0).await;
     let js = jetstream::new(fleet.client.clone());
 
-    let beatles = start(&fleet, "The Beatles songs").await;
+    let beatles = fleet.control.switch_to("The Beatles songs").await;
     wait_stream(&js).await;
     let b = batch(
         "s1",
@@ -45,10 +33,16 @@ async fn each_topic_keeps_one_folder_across_spellings_and_restarts() {
         &["Help!", "Yesterday"],
     );
     publish_batch(&js, &b).await;
-    assert_eq!(start(&fleet, "Beatles songs").await.slug, beatles.slug);
-    assert_eq!(start(&fleet, "the beatles-songs").await.slug, beatles.slug);
+    assert_eq!(
+        fleet.control.switch_to("Beatles songs").await.slug,
+        beatles.slug
+    );
+    assert_eq!(
+        fleet.control.switch_to("the beatles-songs").await.slug,
+        beatles.slug
+    );
 
-    let nats = start(&fleet, "nats").await;
+    let nats = fleet.control.switch_to("nats").await;
     assert_ne!(nats.slug, "nats");
     publish_batch(
         &js,
@@ -56,8 +50,8 @@ async fn each_topic_keeps_one_folder_across_spellings_and_restarts() {
     )
     .await;
 
-    let c = start(&fleet, "C libraries").await;
-    let cpp = start(&fleet, "C++ libraries").await;
+    let c = fleet.control.switch_to("C libraries").await;
+    let cpp = fleet.control.switch_to("C++ libraries").await;
     assert_ne!(c.slug, cpp.slug);
     publish_batch(&js, &batch("s3", &c.run_id, "C libraries", "p", &["zlib"])).await;
     publish_batch(
@@ -84,10 +78,13 @@ async fn each_topic_keeps_one_folder_across_spellings_and_restarts() {
         fleet.try_status()
     })
     .await;
-    let again = start(&fleet, "BEATLES SONGS").await;
+    let again = fleet.control.switch_to("BEATLES SONGS").await;
     assert_eq!(again.slug, beatles.slug);
-    assert_eq!(start(&fleet, "C++ Libraries").await.slug, cpp.slug);
-    assert_eq!(start(&fleet, "C libraries").await.slug, c.slug);
+    assert_eq!(
+        fleet.control.switch_to("C++ Libraries").await.slug,
+        cpp.slug
+    );
+    assert_eq!(fleet.control.switch_to("C libraries").await.slug, c.slug);
     let b = batch(
         "s5",
         &again.run_id,
@@ -108,8 +105,8 @@ async fn a_topic_that_cannot_be_opened_holds_back_only_its_batches() {
     let mut fleet = Fleet::start(0).await;
     fleet.wait_workers(0).await;
     let js = jetstream::new(fleet.client.clone());
-    let broken = start(&fleet, "Broken topic").await;
-    let good = start(&fleet, "Good topic").await;
+    let broken = fleet.control.switch_to("Broken topic").await;
+    let good = fleet.control.switch_to("Good topic").await;
     wait_stream(&js).await;
 
     // Restarted with the broken topic closed, and its output.txt made a

@@ -11,22 +11,9 @@ mod common;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use igentai_protocol::{StartReply, subjects};
 use testkit::wait_for;
 
 use common::{Fleet, batch, lines, publish_batch, wait_drained, wait_stream};
-
-/// Starts a run on `topic` (stopping the one before) and returns it.
-async fn start(fleet: &Fleet, topic: &str) -> StartReply {
-    let _ = fleet.request(subjects::CONTROL_STOP, "{}").await;
-    let reply = fleet
-        .request(
-            subjects::CONTROL_START,
-            serde_json::json!({ "topic": topic }).to_string(),
-        )
-        .await;
-    serde_json::from_value(reply.clone()).unwrap_or_else(|_| panic!("{reply}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_that_share_a_word_before_a_dash_are_different_topics() {
@@ -34,7 +21,7 @@ async fn topics_that_share_a_word_before_a_dash_are_different_topics() {
     fleet.wait_workers(0).await;
     let js = jetstream::new(fleet.client.clone());
 
-    let web = start(&fleet, "Python - web frameworks").await;
+    let web = fleet.control.switch_to("Python - web frameworks").await;
     wait_stream(&js).await;
     let b = batch(
         "web-1",
@@ -46,7 +33,7 @@ async fn topics_that_share_a_word_before_a_dash_are_different_topics() {
     publish_batch(&js, &b).await;
     wait_drained(&js, Duration::from_secs(30)).await;
 
-    let testing = start(&fleet, "Python - testing tools").await;
+    let testing = fleet.control.switch_to("Python - testing tools").await;
     assert_ne!(testing.slug, web.slug);
     assert!(!testing.resumed, "{testing:?}");
     assert_eq!(testing.known_items, 0);
@@ -60,13 +47,13 @@ async fn topics_that_share_a_word_before_a_dash_are_different_topics() {
     publish_batch(&js, &b).await;
     wait_drained(&js, Duration::from_secs(30)).await;
 
-    let python = start(&fleet, "Python").await;
+    let python = fleet.control.switch_to("Python").await;
     assert!(!python.resumed, "{python:?}");
     assert_ne!(python.slug, web.slug);
     assert_ne!(python.slug, testing.slug);
 
     // The same spelling again resumes its own folder, and only its own.
-    let again = start(&fleet, "python - web frameworks").await;
+    let again = fleet.control.switch_to("python - web frameworks").await;
     assert_eq!(again.slug, web.slug);
     assert!(again.resumed);
     assert_eq!(again.known_items, 2);
@@ -82,7 +69,7 @@ async fn a_batch_lands_in_the_folder_of_the_run_it_is_counted_in() {
     fleet.wait_workers(0).await;
     let js = jetstream::new(fleet.client.clone());
 
-    let films = start(&fleet, "Films (1990s)").await;
+    let films = fleet.control.switch_to("Films (1990s)").await;
     wait_stream(&js).await;
     // A worker spelling the topic its own way: admitted into the run.
     let b = batch(
@@ -138,11 +125,11 @@ async fn an_earlier_mapping_keeps_its_folders() {
     .await;
     fleet.wait_workers(0).await;
 
-    let web = start(&fleet, "Python - web frameworks").await;
+    let web = fleet.control.switch_to("Python - web frameworks").await;
     assert_eq!(web.slug, "python");
     assert!(web.resumed);
     assert_eq!(web.known_items, 2);
-    let python = start(&fleet, "Python").await;
+    let python = fleet.control.switch_to("Python").await;
     assert_ne!(python.slug, "python");
     assert!(!python.resumed, "{python:?}");
 }

@@ -112,6 +112,14 @@ impl Control {
         self.start(&request).await.run_id
     }
 
+    /// Starts a run on `topic` in place of whatever run is active (a stop
+    /// first, whether or not one runs).
+    pub async fn switch_to(&self, topic: &str) -> StartReply {
+        let _ = self.request(subjects::CONTROL_STOP, "").await;
+        let request = serde_json::json!({ "topic": topic }).to_string();
+        self.start(&request).await
+    }
+
     /// Stops the active run; the run must stop.
     pub async fn stop(&self) -> StopReply {
         let reply = self.request(subjects::CONTROL_STOP, "").await;

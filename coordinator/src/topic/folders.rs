@@ -33,6 +33,8 @@
 //! one already under its key (else the first) keeps serving the topic; the
 //! other's folder is left as it is, listed under `retired` and never given
 //! to a topic again.
+//!
+//! Long only with its unit tests: the code is the first 280 lines.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry as Slot;
