@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::keys::normalize::normalize;
-use coordinator::topic::store::ItemRecord;
+use coordinator::ItemRecord;
+use coordinator::normalize;
 use futures::StreamExt;
 use igentai_protocol::{
     Heartbeat, MetricsSnapshot, RunState, WeightsUpdate, WorkerState, subjects,

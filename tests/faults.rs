@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::keys::normalize::normalize;
+use coordinator::normalize;
 use igentai_protocol::{RunState, subjects};
 use testkit::wait_for;
 

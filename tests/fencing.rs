@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
-use coordinator::replication::ledger::topic_subject;
-use coordinator::replication::owner::{LEASE_BUCKET, LEASE_KEY};
-use coordinator::topic::store::ItemRecord;
+use coordinator::ItemRecord;
+use coordinator::topic_subject;
+use coordinator::{LEASE_BUCKET, LEASE_KEY};
 use futures::StreamExt;
 use igentai_protocol::subjects;
 use testkit::{NatsServer, Proc, wait_for};

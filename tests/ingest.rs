@@ -20,7 +20,7 @@ async fn torn_last_line_is_repaired_on_start() {
     let dir = testkit::test_dir();
     let nats = testkit::NatsServer::start(dir.path()).await;
     let data = dir.path().join("data");
-    let folder = data.join(coordinator::topic::folders::folder_for(&data, "Rare cheeses").unwrap());
+    let folder = data.join(coordinator::folder_for(&data, "Rare cheeses").unwrap());
     std::fs::create_dir_all(&folder).unwrap();
     // A crash in the middle of writing "Gamma": the line has no newline.
     std::fs::write(folder.join("output.txt"), "Alpha\nBeta\nGam").unwrap();

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::run::stats::WHOLE_TOPIC;
-use coordinator::topic::store::ItemRecord;
+use coordinator::ItemRecord;
+use coordinator::WHOLE_TOPIC;
 use igentai_protocol::{MetricsSnapshot, StartReply, subjects};
 use testkit::wait_for;
 

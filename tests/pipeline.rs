@@ -7,8 +7,8 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use coordinator::keys::normalize::normalize;
-use coordinator::topic::store::ItemRecord;
+use coordinator::ItemRecord;
+use coordinator::normalize;
 use futures::StreamExt;
 use igentai_protocol::{Heartbeat, MetricsSnapshot, RunState, StartReply, StopReply, subjects};
 use testkit::wait_for;

@@ -25,8 +25,8 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use coordinator::keys::normalize::normalize;
-use coordinator::topic::store::ItemRecord;
+use coordinator::ItemRecord;
+use coordinator::normalize;
 use igentai_protocol::WorkerState;
 use igentai_protocol::{Assignment, MetricsSnapshot, RunState, StartReply, VERSION};
 use testkit::llama::MODEL_ALIAS;

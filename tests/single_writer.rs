@@ -11,7 +11,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::replication::owner::{LEASE_BUCKET, LEASE_KEY, LOCK_FILE};
+use coordinator::{LEASE_BUCKET, LEASE_KEY, LOCK_FILE};
 use testkit::{KnownStream, NatsServer, Proc, check_folder, wait_for};
 
 use common::{

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use coordinator::topic::store::ItemRecord;
+use coordinator::ItemRecord;
 use futures::StreamExt;
 use igentai_protocol::{Heartbeat, WorkerState, subjects};
 use testkit::{NatsServer, WorkerSpec};

@@ -2,17 +2,17 @@
 //! or with `verify`, checks a topic folder.
 
 use clap::Parser;
-use coordinator::config::{Cli, Command};
+use coordinator::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Ctl { verb }) => {
-            return coordinator::cli::ctl::ctl(&cli.config.nats, verb).await;
+            return coordinator::ctl(&cli.config.nats, verb).await;
         }
         Some(Command::Verify { folder, min_items }) => {
-            return coordinator::cli::verify::verify(&folder, min_items);
+            return coordinator::verify(&folder, min_items);
         }
         None => {}
     }

@@ -82,22 +82,20 @@ pub async fn wait_log(dir: &Path, name: &str, needle: &str, within: Duration) {
 
 /// The pid named in a data dir's lock file.
 pub fn lock_owner(data: &Path) -> Option<u32> {
-    coordinator::replication::owner::Owner::decode(
-        &std::fs::read(data.join(coordinator::replication::owner::LOCK_FILE)).ok()?,
-    )
-    .map(|o| o.pid)
+    coordinator::Owner::decode(&std::fs::read(data.join(coordinator::LOCK_FILE)).ok()?)
+        .map(|o| o.pid)
 }
 
 /// The item records of `items.jsonl` written in full so far (the
 /// coordinator may be appending the next line), in `output.txt` order:
 /// alias records (near-duplicates of an earlier item) are left out.
-pub fn item_records(path: &Path) -> Vec<coordinator::topic::store::ItemRecord> {
+pub fn item_records(path: &Path) -> Vec<coordinator::ItemRecord> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
         .split_inclusive('\n')
         .filter(|l| l.ends_with('\n'))
         .map(|l| {
-            serde_json::from_str::<coordinator::topic::store::ItemRecord>(l)
+            serde_json::from_str::<coordinator::ItemRecord>(l)
                 .unwrap_or_else(|e| panic!("an items.jsonl record: {e}: {l}"))
         })
         .filter(|r| r.alias_of.is_none())

@@ -7,7 +7,7 @@
 //!
 //! Included only by `tests/real_model.rs` (`#[path]`), not by `common`.
 
-use coordinator::keys::normalize::normalize;
+use coordinator::normalize;
 
 /// Lowercase alphanumeric words of `text`.
 fn words(text: &str) -> Vec<String> {

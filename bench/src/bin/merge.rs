@@ -15,8 +15,8 @@ use anyhow::Context;
 use bench::throughput::report::{Report, Row, write_between};
 use bench::throughput::{procs, workload};
 use clap::Parser;
-use coordinator::keys::name_pairs::{self, LABELED};
-use coordinator::keys::names::{NameRules, Namer};
+use coordinator::name_pairs::{self, LABELED};
+use coordinator::{NameRules, Namer};
 
 const BEGIN: &str = "<!-- merge:begin -->";
 const END: &str = "<!-- merge:end -->";

@@ -19,9 +19,9 @@ use async_nats::jetstream;
 use bench::throughput::procs;
 use bench::throughput::report::{Report, Row, write_between};
 use clap::Parser;
-use coordinator::ingest::Ingest;
-use coordinator::replication::ledger::Ledger;
-use coordinator::topic::{Scratch, Topic};
+use coordinator::Ingest;
+use coordinator::Ledger;
+use coordinator::{Scratch, Topic};
 use igentai_protocol::{CandidateBatch, VERSION};
 use testkit::NatsServer;
 
@@ -133,8 +133,7 @@ async fn measure(nats: &NatsServer, root: &Path, items: u64) -> anyhow::Result<M
     let len = ingest.open(TOPIC).await?.len();
     let restore = started.elapsed();
     anyhow::ensure!(len == items, "restored {len} of {items} items");
-    let folder =
-        |data: &Path| data.join(coordinator::topic::folders::folder_for(data, TOPIC).unwrap());
+    let folder = |data: &Path| data.join(coordinator::folder_for(data, TOPIC).unwrap());
     let same = std::fs::read(folder(&written).join("output.txt"))?
         == std::fs::read(folder(&restored).join("output.txt"))?;
     anyhow::ensure!(same, "the restored output.txt differs");

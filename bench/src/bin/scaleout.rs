@@ -99,13 +99,13 @@ async fn measure(
     // after a commit; the work queue is empty once every ack is applied.
     let total = args.sequential + args.pipelined;
     let consumer: jetstream::consumer::PullConsumer = stream
-        .create_consumer(coordinator::ingest::stream::consumer_config())
+        .create_consumer(coordinator::consumer_config())
         .await
         .context("create the consumer")?;
     let started = Instant::now();
     let mut messages = consumer
         .stream()
-        .max_messages_per_batch(coordinator::ingest::MAX_PENDING)
+        .max_messages_per_batch(coordinator::MAX_PENDING)
         .messages()
         .await?;
     let mut pending = Vec::new();
@@ -118,7 +118,7 @@ async fn measure(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         read += 1;
         pending.push(msg);
-        if pending.len() >= coordinator::ingest::MAX_PENDING || read == total {
+        if pending.len() >= coordinator::MAX_PENDING || read == total {
             for result in futures::future::join_all(pending.iter().map(|m| m.double_ack())).await {
                 result.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
             }

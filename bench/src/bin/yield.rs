@@ -14,7 +14,7 @@ use bench::yield_sim::experiments::{self, Settings};
 use bench::yield_sim::fleet::Fleet;
 use bench::yield_sim::report::{self, Provenance, Results};
 use clap::Parser;
-use coordinator::steer::Tuning;
+use coordinator::Tuning;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -7,9 +7,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use coordinator::ingest::batch::Vetter;
-use coordinator::keys::normalize::{Normalizer, key_hash, normalize};
-use coordinator::keys::seen::SeenSet;
+use coordinator::SeenSet;
+use coordinator::Vetter;
+use coordinator::{Normalizer, key_hash, normalize};
 
 use super::report::Row;
 use super::workload;

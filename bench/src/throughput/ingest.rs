@@ -66,9 +66,9 @@ pub async fn measure(dir: &Path, batches: u64) -> anyhow::Result<Results> {
         topic: TOPIC.into(),
         ..StartRequest::default()
     };
-    let slug = coordinator::topic::folders::folder_for(&data, TOPIC)?;
+    let slug = coordinator::folder_for(&data, TOPIC)?;
     let now = igentai_protocol::now_ms();
-    let run = coordinator::run::Run::new(&request, &slug, &data.join(&slug), 0, now);
+    let run = coordinator::Run::new(&request, &slug, &data.join(&slug), 0, now);
     run.save(&data)?;
     let payloads = workload::payloads(batches, &run.info.run_id);
     let candidates = batches * BATCH_ITEMS as u64;
@@ -102,7 +102,7 @@ pub async fn measure(dir: &Path, batches: u64) -> anyhow::Result<Results> {
     let server_cpu = procs::cpu_time(server)? - server_before;
     coordinator.terminate(Duration::from_secs(30)).await;
 
-    let written = count_lines(&data.join(&slug).join(coordinator::topic::store::OUTPUT))?;
+    let written = count_lines(&data.join(&slug).join(coordinator::OUTPUT))?;
     let expected = batches * NEW_PER_BATCH as u64;
     anyhow::ensure!(
         written == expected,
@@ -135,12 +135,12 @@ async fn bare_drain(
     let consumer = stream
         .create_consumer(pull::Config {
             durable_name: Some("bare".into()),
-            ..coordinator::ingest::stream::consumer_config()
+            ..coordinator::consumer_config()
         })
         .await?;
     let mut messages = consumer
         .stream()
-        .max_messages_per_batch(coordinator::ingest::MAX_PENDING)
+        .max_messages_per_batch(coordinator::MAX_PENDING)
         .messages()
         .await?;
     let mut received = 0;

@@ -42,14 +42,14 @@ pub struct Results {
 /// Writes the folder of a topic holding `items` unique items, with its
 /// current run; returns the sizes of `output.txt` and `items.jsonl`.
 pub fn generate(data: &Path, items: u64) -> anyhow::Result<(u64, u64)> {
-    let slug = coordinator::topic::folders::folder_for(data, TOPIC)?;
+    let slug = coordinator::folder_for(data, TOPIC)?;
     let folder = data.join(&slug);
     std::fs::create_dir_all(&folder)?;
     let request = StartRequest {
         topic: TOPIC.into(),
         ..StartRequest::default()
     };
-    let run = coordinator::run::Run::new(&request, &slug, &folder, 0, igentai_protocol::now_ms());
+    let run = coordinator::Run::new(&request, &slug, &folder, 0, igentai_protocol::now_ms());
     run.save(data)?;
 
     let mut output =
@@ -76,10 +76,7 @@ pub fn generate(data: &Path, items: u64) -> anyhow::Result<(u64, u64)> {
     }
     output.flush()?;
     records.flush()?;
-    std::fs::write(
-        folder.join(coordinator::topic::store::SIGHTINGS),
-        &sightings,
-    )?;
+    std::fs::write(folder.join(coordinator::SIGHTINGS), &sightings)?;
     let size = |name: &str| std::fs::metadata(folder.join(name)).map(|m| m.len());
     Ok((size("output.txt")?, size("items.jsonl")?))
 }
@@ -90,8 +87,8 @@ pub async fn measure(dir: &Path, items: u64) -> anyhow::Result<Results> {
     let nats = NatsServer::start(dir).await;
     let first = start(&nats, &data, dir).await?;
     let keys = data
-        .join(coordinator::topic::folders::folder_for(&data, TOPIC)?)
-        .join(coordinator::topic::keylog::KEYS);
+        .join(coordinator::folder_for(&data, TOPIC)?)
+        .join(coordinator::KEYS);
     let keys_bytes = std::fs::metadata(&keys).map_or(0, |m| m.len());
     let restart = start(&nats, &data, dir).await?;
     Ok(Results {

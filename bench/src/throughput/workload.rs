@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn half_of_every_batch_is_known() {
-        let key = |s: &str| coordinator::keys::normalize::normalize(s);
+        let key = |s: &str| coordinator::normalize(s);
         let mut seen = HashSet::new();
         for i in 0..200 {
             let items = batch_items(i);

@@ -21,11 +21,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coordinator::ingest::batch;
-use coordinator::keys::seen::SeenSet;
-use coordinator::run::Run;
-use coordinator::run::stats::BatchOutcome;
-use coordinator::steer::Steering;
+use coordinator::BatchOutcome;
+use coordinator::Run;
+use coordinator::SeenSet;
+use coordinator::Steering;
+use coordinator::vet;
 use igentai_protocol::{Assignment, CandidateBatch, PartitionRequest, StartRequest, VERSION};
 use tokio::time::Instant;
 use worker::jobs::distinct;
@@ -513,7 +513,7 @@ fn dedup(
     let mut outcome = BatchOutcome::default();
     let mut duplicates = Vec::new();
     for (raw, &verdict) in items.iter().zip(verdicts) {
-        let Some(item) = batch::vet(raw) else {
+        let Some(item) = vet(raw) else {
             outcome.invalid += 1;
             continue;
         };

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use coordinator::steer::Tuning;
+use coordinator::Tuning;
 use igentai_protocol::Strategies;
 
 use super::engine::{self, Limit, Point, Scenario, Trace};

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use coordinator::steer::Tuning;
+use coordinator::Tuning;
 use igentai_protocol::Strategies;
 
 use super::fleet::Degradation;

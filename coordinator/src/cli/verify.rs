@@ -29,6 +29,7 @@ pub struct Report {
 }
 
 impl Report {
+    #[cfg(test)]
     pub fn is_clean(&self) -> bool {
         self.duplicate_count == 0 && self.empty.is_empty()
     }

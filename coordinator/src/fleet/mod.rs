@@ -7,7 +7,7 @@ pub mod dispatch;
 
 use std::collections::BTreeMap;
 
-use igentai_protocol::{Heartbeat, ProviderStats, WorkerState, WorkerStats};
+use igentai_protocol::{Heartbeat, ProviderStats, WorkerStats};
 
 use crate::run::stats::RunStats;
 
@@ -93,9 +93,11 @@ impl Fleet {
             .map(|e| &e.heartbeat)
     }
 
+    #[cfg(test)]
     /// Alive workers that report themselves busy with some run.
     pub fn working(&self) -> impl Iterator<Item = &Heartbeat> {
-        self.alive().filter(|h| h.state != WorkerState::Idle)
+        self.alive()
+            .filter(|h| h.state != igentai_protocol::WorkerState::Idle)
     }
 
     /// Adds what the fleet reports about each provider to `providers`:
@@ -163,7 +165,7 @@ fn failed_since(before: &Heartbeat, now: &Heartbeat) -> Vec<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use igentai_protocol::ProviderHealth;
+    use igentai_protocol::{ProviderHealth, WorkerState};
 
     fn hb(id: &str, state: WorkerState) -> Heartbeat {
         Heartbeat {

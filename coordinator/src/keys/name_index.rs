@@ -143,16 +143,6 @@ impl NameIndex {
     pub fn prefetch(&mut self, heads: &[u128]) {
         self.table.prefetch(heads);
     }
-
-    /// Entries held: heads, (head, qualifier) pairs, heads without
-    /// diacritics and bare names.
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
 }
 
 #[cfg(test)]

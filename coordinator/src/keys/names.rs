@@ -157,6 +157,7 @@ impl NameRules {
     }
 }
 
+#[cfg(test)]
 /// The name key of a spelling under the default rules; `None` when no word
 /// is left (such an item never merges).
 pub fn name_key(spelling: &str) -> Option<NameKey> {

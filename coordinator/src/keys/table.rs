@@ -63,12 +63,9 @@ impl HashTable {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The value stored for `hash`.

@@ -159,6 +159,7 @@ impl Judge {
         }
     }
 
+    #[cfg(test)]
     pub fn state(&self) -> State {
         self.state
     }
@@ -312,10 +313,12 @@ impl Arms {
         }
     }
 
+    #[cfg(test)]
     pub fn partitions(&self) -> &Judge {
         &self.partitions
     }
 
+    #[cfg(test)]
     pub fn avoid(&self) -> &Judge {
         &self.avoid
     }

@@ -295,20 +295,18 @@ impl Tree {
             .collect()
     }
 
+    #[cfg(test)]
     pub fn is_active(&self, path: &str) -> bool {
         self.nodes
             .get(path)
             .is_some_and(|n| n.state == State::Active)
     }
 
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
 
+    #[cfg(test)]
     /// State and counters of every partition, for the metrics.
     pub fn states(&self) -> BTreeMap<String, &'static str> {
         self.nodes

@@ -119,6 +119,7 @@ impl BatchLog {
         Ok(Some(PendingSync::new(vec![(self.file.try_clone()?, buf)])))
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.counted.len()
     }

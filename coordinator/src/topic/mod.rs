@@ -41,7 +41,7 @@ use crate::topic::keylog::{KeyLoader, KeyLog, LineKeys};
 use crate::topic::store::{
     Known, PendingSync, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic,
 };
-pub use apply::{Applied, Apply};
+pub use apply::Apply;
 pub use scratch::Scratch;
 use scratch::push;
 

@@ -252,6 +252,7 @@ impl TopicStore {
         line.strip_suffix(b"\n").unwrap_or(line)
     }
 
+    #[cfg(test)]
     /// Writes and syncs what was appended: after this, appended items
     /// survive a crash of the process or the machine.
     pub fn commit(&mut self) -> io::Result<()> {
