@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::Context;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bench::throughput::procs;
-use bench::throughput::report::{Report, Row, write_between};
+use bench::throughput::report::{Report, Row, publish};
 use clap::Parser;
 use testkit::server::{render_nats_conf, spawn_node, wait_node};
 use testkit::{Role, free_port};
@@ -156,12 +156,9 @@ async fn main() -> anyhow::Result<()> {
         ),
     ];
     let report = Report {
-        machine: procs::machine(),
-        load_before,
-        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        command: "cargo run -p bench --bin durability -- --write BENCHMARKS.md".into(),
         rows,
-        notes: Vec::new(),
+        load_before,
+        ..Report::now("cargo run -p bench --bin durability -- --write BENCHMARKS.md")
     };
     let mut section = report.header("Durability: `sync_interval: always`");
     let _ = writeln!(
@@ -172,10 +169,5 @@ async fn main() -> anyhow::Result<()> {
         report.load_before
     );
     section.push_str(&report.table());
-    print!("{section}");
-    if let Some(path) = &args.write {
-        write_between(path, BEGIN, END, &section)?;
-        println!("written to {}", path.display());
-    }
-    Ok(())
+    publish(&section, args.write.as_deref(), BEGIN, END)
 }

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use bench::throughput::report::{Report, Row, write_between};
-use bench::throughput::{procs, workload};
+use bench::throughput::report::{Report, Row, publish};
+use bench::throughput::workload;
 use clap::Parser;
 use coordinator::name_pairs::{self, LABELED};
 use coordinator::{NameRules, Namer};
@@ -98,12 +98,8 @@ fn main() -> anyhow::Result<()> {
         ),
     ];
     let report = Report {
-        machine: procs::machine(),
-        load_before: procs::load_average(),
-        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        command: "cargo run --release -p bench --bin merge -- --write BENCHMARKS.md".into(),
         rows,
-        notes: Vec::new(),
+        ..Report::now("cargo run --release -p bench --bin merge -- --write BENCHMARKS.md")
     };
 
     let mut section = report.header("Near-duplicate merge");
@@ -133,10 +129,5 @@ fn main() -> anyhow::Result<()> {
         "- Missed (kept as separate items): {}",
         list(&score.missed_pairs)
     );
-    print!("{section}");
-    if let Some(path) = &args.write {
-        write_between(path, BEGIN, END, &section)?;
-        println!("written to {}", path.display());
-    }
-    Ok(())
+    publish(&section, args.write.as_deref(), BEGIN, END)
 }

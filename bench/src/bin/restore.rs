@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream;
 use bench::throughput::procs;
-use bench::throughput::report::{Report, Row, write_between};
+use bench::throughput::report::{Report, Row, publish};
 use clap::Parser;
 use coordinator::Ingest;
 use coordinator::Ledger;
@@ -213,12 +213,9 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     let report = Report {
-        machine: procs::machine(),
-        load_before,
-        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        command: "cargo run --release -p bench --bin restore -- --write BENCHMARKS.md".into(),
         rows,
-        notes: Vec::new(),
+        load_before,
+        ..Report::now("cargo run --release -p bench --bin restore -- --write BENCHMARKS.md")
     };
     let mut section = report.header("Restore from the items ledger");
     let _ = writeln!(
@@ -230,10 +227,5 @@ async fn main() -> anyhow::Result<()> {
         report.load_before
     );
     section.push_str(&report.table());
-    print!("{section}");
-    if let Some(path) = &args.write {
-        write_between(path, BEGIN, END, &section)?;
-        println!("written to {}", path.display());
-    }
-    Ok(())
+    publish(&section, args.write.as_deref(), BEGIN, END)
 }

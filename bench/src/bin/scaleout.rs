@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream::{self, message::PublishMessage};
 use bench::throughput::procs;
-use bench::throughput::report::{Report, Row, write_between};
+use bench::throughput::report::{Report, Row, publish};
 use clap::Parser;
 use futures::StreamExt;
 use igentai_protocol::subjects;
@@ -177,12 +177,9 @@ async fn main() -> anyhow::Result<()> {
         ),
     ];
     let report = Report {
-        machine: procs::machine(),
-        load_before,
-        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        command: "cargo run -p bench --bin scaleout -- --write BENCHMARKS.md".into(),
         rows,
-        notes: Vec::new(),
+        load_before,
+        ..Report::now("cargo run -p bench --bin scaleout -- --write BENCHMARKS.md")
     };
     let mut section = report.header("Scale-out: the candidate stream on one node vs three");
     let _ = writeln!(
@@ -210,10 +207,5 @@ async fn main() -> anyhow::Result<()> {
          longest pause between a worker's acknowledged batches after the stream's leader \
          was killed), then continue.\n",
     );
-    print!("{section}");
-    if let Some(path) = &args.write {
-        write_between(path, BEGIN, END, &section)?;
-        println!("written to {}", path.display());
-    }
-    Ok(())
+    publish(&section, args.write.as_deref(), BEGIN, END)
 }

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bench::throughput::{dashboard, dedup, fleet, ingest, memory, procs, report};
+use bench::throughput::{dashboard, dedup, fleet, ingest, memory, report};
 use clap::{Parser, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,13 +75,7 @@ fn temp_dir(name: &str) -> anyhow::Result<tempfile::TempDir> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runs = |b: Bench| args.only.is_empty() || args.only.contains(&b);
-    let mut report = report::Report {
-        machine: procs::machine(),
-        load_before: procs::load_average(),
-        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        command: args.command.clone(),
-        ..Default::default()
-    };
+    let mut report = report::Report::now(&args.command);
     eprintln!("machine: {}", report.machine);
 
     if runs(Bench::Dedup) {

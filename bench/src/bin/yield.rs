@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use bench::throughput::report::write_between;
 use bench::yield_sim::engine::{self, Limit, Scenario};
 use bench::yield_sim::experiments::{self, Settings};
 use bench::yield_sim::fleet::Fleet;
@@ -125,13 +126,9 @@ fn main() -> anyhow::Result<()> {
     println!("{section}");
     eprintln!("ran in {:.1} s", started.elapsed().as_secs_f64());
     if let Some(path) = args.write {
-        let existing = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
-        };
-        let text = report::splice(existing.as_deref(), &section);
-        std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+        let section = format!("{}\n", section.trim_end());
+        write_between(&path, report::BEGIN, report::END, &section)
+            .with_context(|| format!("write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())

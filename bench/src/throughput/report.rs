@@ -60,6 +60,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// An empty report of a run started now by `command`: the machine, the
+    /// date and the load average filled in.
+    pub fn now(command: &str) -> Report {
+        Report {
+            machine: crate::throughput::procs::machine(),
+            load_before: crate::throughput::procs::load_average(),
+            date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            command: command.to_string(),
+            ..Default::default()
+        }
+    }
+
     /// The results as a Markdown table.
     pub fn table(&self) -> String {
         let mut out = String::new();
@@ -115,6 +127,17 @@ impl Report {
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         write_between(path, BEGIN, END, &self.section())
     }
+}
+
+/// Prints a benchmark's `section` and, with `--write PATH`, puts it into
+/// that file between its markers.
+pub fn publish(section: &str, write: Option<&Path>, begin: &str, end: &str) -> anyhow::Result<()> {
+    print!("{section}");
+    if let Some(path) = write {
+        write_between(path, begin, end, section)?;
+        println!("written to {}", path.display());
+    }
+    Ok(())
 }
 
 /// Rewrites the part of `path` between the markers `begin` and `end` with
@@ -174,5 +197,11 @@ mod tests {
             format!("# Benchmarks\n\n{other}\n{BEGIN}\ntwo\n{END}\n")
         );
         assert_eq!(splice("", "x\n"), format!("{BEGIN}\nx\n{END}\n"));
+        // An end marker before the begin marker is not a section.
+        let crossed = format!("{END} {BEGIN}");
+        assert_eq!(
+            splice(&crossed, "x\n"),
+            format!("{crossed}\n\n{BEGIN}\nx\n{END}\n")
+        );
     }
 }

@@ -309,31 +309,6 @@ fn ratio_pct(a: f64, b: f64) -> f64 {
     if b > 0.0 { 100.0 * a / b } else { 0.0 }
 }
 
-/// `text` with the section between the markers replaced by `section`; the
-/// markers and section appended when the markers are missing. `None`: the
-/// file does not exist yet.
-pub fn splice(text: Option<&str>, section: &str) -> String {
-    let block = format!("{BEGIN}\n{}\n{END}", section.trim_end());
-    let Some(text) = text else {
-        return format!("# Benchmarks\n\n{block}\n");
-    };
-    match (text.find(BEGIN), text.find(END)) {
-        (Some(b), Some(e)) if b < e => {
-            format!("{}{block}{}", &text[..b], &text[e + END.len()..])
-        }
-        _ => {
-            let sep = if text.is_empty() || text.ends_with("\n\n") {
-                ""
-            } else if text.ends_with('\n') {
-                "\n"
-            } else {
-                "\n\n"
-            };
-            format!("{text}{sep}{block}\n")
-        }
-    }
-}
-
 /// 3000000 → "3,000,000".
 fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -352,30 +327,6 @@ fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splices_between_the_markers_only() {
-        let check = |text: Option<&str>, expected: &str| {
-            assert_eq!(splice(text, "new\n"), expected, "{text:?}");
-        };
-        check(
-            None,
-            "# Benchmarks\n\n<!-- yield:begin -->\nnew\n<!-- yield:end -->\n",
-        );
-        check(
-            Some("# B\n\nother\n<!-- yield:begin -->\nold\n<!-- yield:end -->\ntail\n"),
-            "# B\n\nother\n<!-- yield:begin -->\nnew\n<!-- yield:end -->\ntail\n",
-        );
-        check(
-            Some("# B\n\n<!-- throughput:begin -->\nx\n<!-- throughput:end -->\n"),
-            "# B\n\n<!-- throughput:begin -->\nx\n<!-- throughput:end -->\n\n<!-- yield:begin -->\nnew\n<!-- yield:end -->\n",
-        );
-        // An end marker before the begin marker is not a section.
-        check(
-            Some("<!-- yield:end --> <!-- yield:begin -->"),
-            "<!-- yield:end --> <!-- yield:begin -->\n\n<!-- yield:begin -->\nnew\n<!-- yield:end -->\n",
-        );
-    }
 
     #[test]
     fn thousands_separators() {
