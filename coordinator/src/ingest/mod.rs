@@ -79,8 +79,10 @@ pub struct Ingest {
     ledger: Option<Ledger>,
     scratch: Scratch,
     logged_rejects: HashSet<&'static str>,
-    /// The open topics were dropped after a write error.
-    abandoned: bool,
+    /// The run's counters must be rebuilt from the batch logs: the open
+    /// topics were dropped after a write error, or a topic caught up with
+    /// batches from the items ledger.
+    recount: bool,
     /// Topics whose folder could not be opened, by normalized topic: why.
     open_errors: std::collections::BTreeMap<String, String>,
     /// Messages the server still holds for us, as of the last one received.
@@ -102,7 +104,7 @@ impl Ingest {
             ledger: None,
             scratch: Scratch::default(),
             logged_rejects: HashSet::new(),
-            abandoned: false,
+            recount: false,
             open_errors: std::collections::BTreeMap::new(),
             backlog: 0,
             strikes: strikes::Strikes::default(),
@@ -122,7 +124,7 @@ impl Ingest {
     pub async fn open(&mut self, topic: &str) -> io::Result<&mut Topic> {
         let key = key(topic);
         if !self.topics.contains_key(&key) {
-            let opened = match self.open_folder(topic).await {
+            let (opened, caught_up) = match self.open_folder(topic).await {
                 Ok(opened) => opened,
                 Err(e) => {
                     let error = format!(
@@ -136,19 +138,24 @@ impl Ingest {
                 }
             };
             self.open_errors.remove(&key);
+            self.recount |= caught_up;
             self.topics.insert(key.clone(), opened);
         }
         Ok(self.topics.get_mut(&key).expect("inserted above"))
     }
 
-    async fn open_folder(&self, topic: &str) -> io::Result<Topic> {
+    /// The topic's folder, caught up with the items ledger, and whether
+    /// that added batches to its log.
+    async fn open_folder(&self, topic: &str) -> io::Result<(Topic, bool)> {
         let (mut opened, recovery) = Topic::open(&self.data_dir, topic)?;
         log_opened(topic, &opened, &recovery);
+        let logged = opened.batches_counted();
         if let Some(ledger) = &self.ledger {
             crate::replication::restore::catch_up(ledger, topic, &mut opened).await?;
             opened.publish_to_ledger();
         }
-        Ok(opened)
+        let caught_up = opened.batches_counted() > logged;
+        Ok((opened, caught_up))
     }
 
     /// Batches received and not yet acknowledged (waiting or syncing).
@@ -376,7 +383,7 @@ impl Ingest {
         nak(std::mem::take(&mut self.pending));
         self.events.clear();
         self.topics.clear();
-        self.abandoned = true;
+        self.recount = true;
     }
 
     /// A batch to set aside: its commits failed on its content
@@ -402,11 +409,14 @@ impl Ingest {
         self.open_errors.values().next().map(String::as_str)
     }
 
-    /// Whether the open topics were dropped since the last call: the
-    /// batches counted since their last sync come again, so counters must
-    /// be rebuilt from what is on disk.
-    pub fn take_abandoned(&mut self) -> bool {
-        std::mem::take(&mut self.abandoned)
+    /// Whether the run's counters must be rebuilt from the batch logs since
+    /// the last call: the open topics were dropped (the batches counted
+    /// since their last sync come again), or a topic opened and caught up
+    /// with batches from the items ledger (a commit whose ledger publish
+    /// succeeded and whose write failed: those batches come again as
+    /// repeats, counted only in the log).
+    pub fn take_recount(&mut self) -> bool {
+        std::mem::take(&mut self.recount)
     }
 
     /// The folder `topic` is (or will be) stored in.

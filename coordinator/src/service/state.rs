@@ -143,6 +143,8 @@ impl Coordinator {
             let unique = topic.len();
             stats = counted_stats(&ingest, run, saved.as_ref())
                 .with_context(|| format!("read the batch log of topic {:?}", run.info.topic))?;
+            // Counted from the log just now, caught up or not.
+            ingest.take_recount();
             tracing::info!(run_id = %run.info.run_id, topic = %run.info.topic, state = ?run.state,
                 unique, batches = stats.totals(unique, now_ms()).batches, "restored the last run");
         }
@@ -289,7 +291,13 @@ impl Coordinator {
     }
 
     pub(super) async fn handle_batch(&mut self, msg: jetstream::Message) {
-        match self.ingest.receive(msg, &self.admission).await {
+        let received = self.ingest.receive(msg, &self.admission).await;
+        // Before this batch is counted: the log holds what is on disk, and
+        // this batch is not on disk yet.
+        if self.ingest.take_recount() {
+            self.recount();
+        }
+        match received {
             Ok(Ingested::Pending { batch, outcome }) => {
                 if self.run.as_ref().map(|r| &r.info.run_id) == Some(&batch.run_id) {
                     let now = now_ms();
@@ -313,8 +321,12 @@ impl Coordinator {
 
     /// Starts syncing the waiting batches; the loop hears when it is done.
     pub(super) async fn start_commit(&mut self) {
-        if let Err(e) = self.ingest.start_commit(&self.nats.client).await {
-            self.committed(Err(e));
+        match self.ingest.start_commit(&self.nats.client).await {
+            Err(e) => self.committed(Err(e)),
+            // Nothing to write (repeats only): acknowledged at once, and a
+            // commit that works, so an earlier write error is over.
+            Ok(()) if !self.ingest.is_syncing() => self.committed(Ok(0)),
+            Ok(()) => {}
         }
     }
 
@@ -337,7 +349,7 @@ impl Coordinator {
                 "cannot sync items to disk: {e}; batches are held back and retried"
             )),
         }
-        if self.ingest.take_abandoned() {
+        if self.ingest.take_recount() {
             self.recount();
         }
         self.check_stop(now_ms());

@@ -119,7 +119,7 @@ impl BatchLog {
         Ok(Some(PendingSync::new(vec![(self.file.try_clone()?, buf)])))
     }
 
-    #[cfg(test)]
+    /// Batches counted into the folder.
     pub fn len(&self) -> usize {
         self.counted.len()
     }

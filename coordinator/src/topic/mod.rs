@@ -131,6 +131,11 @@ impl Topic {
     }
 
     /// Unique items in the folder, written or buffered.
+    /// Batches counted into this folder (its batch log).
+    pub fn batches_counted(&self) -> usize {
+        self.batches.len()
+    }
+
     pub fn len(&self) -> u64 {
         self.store.len()
     }
