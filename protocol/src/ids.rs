@@ -63,6 +63,25 @@ pub fn valid_label(s: &str, max: usize) -> bool {
             .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
 }
 
+/// `s` made a [`valid_label`] of at most `max` bytes, for names a worker
+/// passes on from a provider's answer (its model, finish reason, request
+/// id): control characters and line separators removed, cut at a character
+/// boundary, trimmed; `None` when nothing is left.
+pub fn clean_label(s: &str, max: usize) -> Option<String> {
+    let mut out = String::with_capacity(s.len().min(max));
+    for c in s
+        .chars()
+        .filter(|&c| !(c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')))
+    {
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    let out = out.trim();
+    (!out.is_empty()).then(|| out.to_string())
+}
+
 /// A fresh batch id of worker `worker_id`: its id, a dash, and 128 bits
 /// no other client can predict.
 pub fn new_batch_id(worker_id: &str) -> String {
@@ -123,6 +142,32 @@ fn random_u128() -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cleaned_label_is_always_valid() {
+        for (raw, max, expected) in [
+            ("qwen2.5-7b", 64, Some("qwen2.5-7b")),
+            ("a\nb\tc\u{2028}d", 64, Some("abcd")),
+            ("  \r\n ", 64, None),
+            ("ééé", 5, Some("éé")),
+            (
+                "/models/qwen2.5-0.5b-instruct-q4_k_m.gguf",
+                16,
+                Some("/models/qwen2.5-"),
+            ),
+        ] {
+            let cleaned = clean_label(raw, max);
+            assert_eq!(cleaned.as_deref(), expected, "{raw:?}");
+            if let Some(c) = cleaned {
+                assert!(valid_label(&c, max), "{c:?}");
+            }
+        }
+        let long = "x".repeat(10_000);
+        assert!(valid_label(
+            &clean_label(&long, MAX_NOTE_BYTES).unwrap(),
+            MAX_NOTE_BYTES
+        ));
+    }
 
     #[test]
     fn ids() {

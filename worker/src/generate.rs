@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use igentai_protocol::{Assignment, CandidateBatch, VERSION, now_ms};
+use igentai_protocol::{Assignment, CandidateBatch, VERSION, ids, now_ms};
 use tokio::sync::futures::Notified;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -118,6 +118,9 @@ pub async fn slot(
     }
 }
 
+/// The model a batch names when its provider's answer named none usable.
+const UNKNOWN_MODEL: &str = "unknown";
+
 /// One answer as a candidate batch. A cut answer (`length`) loses its
 /// last line, which is likely a partial item.
 fn batch(
@@ -129,6 +132,10 @@ fn batch(
     latency: Duration,
 ) -> CandidateBatch {
     let truncated = completion.finish_reason.as_deref() == Some("length");
+    // What the provider reported is passed on only as a batch may carry it
+    // (`protocol::ids`): an odd model name or a long request id must not
+    // get the whole answer rejected.
+    let label = |s: Option<String>, max| s.and_then(|s| ids::clean_label(&s, max));
     CandidateBatch {
         v: VERSION,
         batch_id: shared.batch_id(),
@@ -136,15 +143,16 @@ fn batch(
         topic: assignment.topic.clone(),
         worker_id: shared.worker_id.clone(),
         provider: provider.to_string(),
-        model: completion.model,
+        model: label(Some(completion.model), ids::MAX_MODEL_BYTES)
+            .unwrap_or_else(|| UNKNOWN_MODEL.to_string()),
         partition: assignment.partition.clone(),
         items: parse_answer(&completion.text, truncated, prompt),
         tokens_in: completion.tokens_in,
         tokens_out: completion.tokens_out,
         latency_ms: latency.as_millis() as u64,
         cost_usd: completion.cost_usd,
-        finish_reason: completion.finish_reason,
-        request_id: completion.request_id,
+        finish_reason: label(completion.finish_reason, ids::MAX_NOTE_BYTES),
+        request_id: label(completion.request_id, ids::MAX_NOTE_BYTES),
         created_at_ms: now_ms(),
     }
 }
