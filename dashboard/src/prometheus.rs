@@ -203,7 +203,12 @@ fn run(x: &mut Exposition, s: &MetricsSnapshot) {
         &[],
         t.unique_per_min,
     );
-    tokens(x, "igentai_tokens_total", t.tokens_in, t.tokens_out, &[]);
+    tokens(
+        x,
+        "igentai_tokens_total",
+        [t.tokens_in, t.tokens_cached_in, t.tokens_out],
+        &[],
+    );
     x.counter(
         "igentai_cost_usd_total",
         "US dollars spent by this run.",
@@ -256,19 +261,18 @@ fn run(x: &mut Exposition, s: &MetricsSnapshot) {
     );
 }
 
-fn tokens(
-    x: &mut Exposition,
-    name: &str,
-    tokens_in: u64,
-    tokens_out: u64,
-    labels: &[(&str, &str)],
-) {
-    for (direction, n) in [("in", tokens_in), ("out", tokens_out)] {
+fn tokens(x: &mut Exposition, name: &str, tokens: [u64; 3], labels: &[(&str, &str)]) {
+    let [tokens_in, cached_in, tokens_out] = tokens;
+    for (direction, n) in [
+        ("in", tokens_in),
+        ("cached_in", cached_in),
+        ("out", tokens_out),
+    ] {
         let mut with = labels.to_vec();
         with.push(("direction", direction));
         x.counter(
             name,
-            "LLM tokens, by direction (prompt in, answer out).",
+            "LLM tokens, by direction (prompt in, of which read from a prompt cache cached_in, answer out).",
             &with,
             n,
         );
@@ -297,7 +301,12 @@ fn yields(x: &mut Exposition, entity: &str, label: (&str, &str), y: &Yield) {
         &labels,
         y.unique,
     );
-    tokens(x, &name("tokens_total"), y.tokens_in, y.tokens_out, &labels);
+    tokens(
+        x,
+        &name("tokens_total"),
+        [y.tokens_in, y.tokens_cached_in, y.tokens_out],
+        &labels,
+    );
     x.counter(
         &name("cost_usd_total"),
         "US dollars spent in this run.",

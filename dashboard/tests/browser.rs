@@ -223,6 +223,7 @@ async fn an_operator_runs_a_topic_from_the_page() {
         partition: None,
         items: vec![HOSTILE.into()],
         tokens_in: 10,
+        tokens_cached_in: 0,
         tokens_out: 10,
         latency_ms: 5,
         cost_usd: 0.0,

@@ -63,6 +63,7 @@ async fn metrics_are_strict_prometheus_text_with_odd_names_escaped() {
         candidates: 140,
         unique: 90,
         tokens_in: 1000,
+        tokens_cached_in: 400,
         tokens_out: 2000,
         cost_usd: 0.5,
         uniqueness_ratio: 90.0 / 140.0,
@@ -76,6 +77,7 @@ async fn metrics_are_strict_prometheus_text_with_odd_names_escaped() {
     let mut snapshot = snapshot(BASE, 90);
     snapshot.totals.cost_usd = 0.5;
     snapshot.totals.tokens_in = 1000;
+    snapshot.totals.tokens_cached_in = 400;
     snapshot.totals.rejected_batches = 3;
     snapshot.totals.rejected_by_kind.insert("schema".into(), 2);
     snapshot.providers.insert(
@@ -126,6 +128,7 @@ async fn metrics_are_strict_prometheus_text_with_odd_names_escaped() {
         ("igentai_candidates_total", &[], 180.0),
         ("igentai_cost_usd_total", &[], 0.5),
         ("igentai_tokens_total", &[("direction", "in")], 1000.0),
+        ("igentai_tokens_total", &[("direction", "cached_in")], 400.0),
         ("igentai_run_target_items", &[], 1000.0),
         ("igentai_run_state", &[("state", "running")], 1.0),
         ("igentai_run_state", &[("state", "stopped")], 0.0),

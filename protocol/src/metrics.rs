@@ -77,6 +77,9 @@ pub struct Totals {
     /// New unique items per minute over the last minute.
     pub unique_per_min: f64,
     pub tokens_in: u64,
+    /// Of `tokens_in`, those read from the providers' prompt caches.
+    #[serde(default)]
+    pub tokens_cached_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,
     pub elapsed_s: f64,
@@ -95,6 +98,9 @@ pub struct Yield {
     #[serde(default)]
     pub near_duplicates: u64,
     pub tokens_in: u64,
+    /// Of `tokens_in`, those read from the providers' prompt caches.
+    #[serde(default)]
+    pub tokens_cached_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,
     /// unique / candidates.

@@ -188,7 +188,12 @@ pub struct CandidateBatch {
     #[serde(default)]
     pub partition: Option<String>,
     pub items: Vec<String>,
+    /// Every input token, cached or not.
     pub tokens_in: u64,
+    /// Of `tokens_in`, those the provider read from its prompt cache (and
+    /// billed at its cached price); 0 from workers that predate it.
+    #[serde(default)]
+    pub tokens_cached_in: u64,
     pub tokens_out: u64,
     pub latency_ms: u64,
     pub cost_usd: f64,

@@ -164,6 +164,7 @@ pub fn batch(
         partition: None,
         items: items.iter().map(|s| s.to_string()).collect(),
         tokens_in: 100,
+        tokens_cached_in: 0,
         tokens_out: 50,
         latency_ms: 100,
         cost_usd: 0.01,

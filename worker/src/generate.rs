@@ -148,6 +148,7 @@ fn batch(
         partition: assignment.partition.clone(),
         items: parse_answer(&completion.text, truncated, prompt),
         tokens_in: completion.tokens_in,
+        tokens_cached_in: completion.tokens_cached_in,
         tokens_out: completion.tokens_out,
         latency_ms: latency.as_millis() as u64,
         cost_usd: completion.cost_usd,

@@ -10,8 +10,12 @@
 
 use igentai_protocol::{Assignment, PartitionRequest};
 
-pub const DEFAULT_TEMPLATE: &str = "List {count} distinct {topic}.{partition}{avoid}\n\
-Answer with one item per line, numbered, names only, no descriptions.";
+/// The part every request of a run shares comes first (the system text,
+/// then the task and the answer's layout) and what varies from request to
+/// request last (the partition, the avoid hints), so a provider's prompt
+/// cache can serve the shared prefix.
+pub const DEFAULT_TEMPLATE: &str = "List {count} distinct {topic}.\n\
+Answer with one item per line, numbered, names only, no descriptions.{partition}{avoid}";
 
 /// The closing line of [`DEFAULT_TEMPLATE`]: how a text answer is laid out.
 pub const TEXT_FORMAT: &str =
@@ -165,10 +169,15 @@ mod tests {
             p.user,
             "List 20 distinct Paris attractions.\nAnswer with one item per line, numbered, names only, no descriptions."
         );
+        // What varies between requests comes last, after the shared part.
+        let shared = build(&assignment(None, None, &[])).user;
         let p = build(&assignment(None, Some("museums"), &["Louvre", "Orsay"]));
-        assert!(p.user.starts_with(
-            "List 20 distinct Paris attractions. Focus only on this sub-category: museums.\nThese are already known; do not repeat them: Louvre; Orsay."
-        ), "{}", p.user);
+        assert_eq!(
+            p.user,
+            format!(
+                "{shared} Focus only on this sub-category: museums.\nThese are already known; do not repeat them: Louvre; Orsay."
+            )
+        );
     }
 
     #[test]
@@ -201,7 +210,7 @@ mod tests {
 
     #[test]
     fn format_lines() {
-        assert!(DEFAULT_TEMPLATE.ends_with(TEXT_FORMAT));
+        assert!(DEFAULT_TEMPLATE.contains(TEXT_FORMAT));
         assert!(PARTITIONS_TEMPLATE.ends_with(PARTITIONS_TEXT_FORMAT));
         let p = build(&assignment(None, None, &[]));
         assert_eq!(

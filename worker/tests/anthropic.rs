@@ -293,3 +293,39 @@ fn a_missing_key_disables_the_provider_with_the_reason() {
     assert_eq!((health.healthy, health.breaker.as_str()), (false, "open"));
     assert!(p.entries()[0].try_lease(Instant::now(), 1).is_err());
 }
+
+#[tokio::test]
+async fn cache_reads_and_writes_are_priced_apart_from_input() {
+    // Input after the cache breakpoint, reads of the cached prefix, and
+    // writes, first as one count (5-minute cache), then split by lifetime.
+    let usage = |cache: &str| {
+        ANSWER.replace(
+            r#""usage": {"input_tokens": 48, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 27"#,
+            &format!(r#""usage": {{"input_tokens": 48, "cache_read_input_tokens": 3000, "output_tokens": 27, {cache}"#),
+        )
+    };
+    let single = usage(r#""cache_creation_input_tokens": 200"#);
+    let split = usage(
+        r#""cache_creation_input_tokens": 300, "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 100}"#,
+    );
+    assert_ne!(single, ANSWER, "the usage was replaced");
+    for (body, tokens_in, written) in [
+        (&single, 3248, 200.0 * 1.25),
+        (&split, 3348, 200.0 * 1.25 + 100.0 * 2.0),
+    ] {
+        let server = serving(ROUTE, json(200, body)).await;
+        let c = call(&anthropic(&server.uri(), "")).await.unwrap();
+        assert_eq!(
+            (c.tokens_in, c.tokens_cached_in, c.tokens_out),
+            (tokens_in, 3000, 27)
+        );
+        // Input price 1.0, output 5.0: reads at 0.1 ×, writes at 1.25 ×
+        // (5 minutes) and 2 × (1 hour).
+        let expected = (48.0 + 3000.0 * 0.1 + written + 27.0 * 5.0) / 1e6;
+        assert!(
+            (c.cost_usd - expected).abs() < 1e-12,
+            "{} {expected}",
+            c.cost_usd
+        );
+    }
+}

@@ -487,3 +487,46 @@ fn keys_stay_out_of_debug_output() {
         "{printed}"
     );
 }
+
+#[tokio::test]
+async fn cached_prompt_tokens_are_priced_at_the_cached_price() {
+    // A long prompt whose first 1,536 tokens came from the prompt cache.
+    let body = ANSWER.replace(
+        r#""prompt_tokens": 52, "completion_tokens": 21, "total_tokens": 73,
+    "prompt_tokens_details": {"cached_tokens": 0"#,
+        r#""prompt_tokens": 2006, "completion_tokens": 21, "total_tokens": 2027,
+    "prompt_tokens_details": {"cached_tokens": 1536"#,
+    );
+    assert_ne!(body, ANSWER, "the usage was replaced");
+    let server = serving(ROUTE, json(200, &body)).await;
+    // Default: cached input at half the input price.
+    let c = call(&openai(&server.uri(), "")).await.unwrap();
+    assert_eq!(
+        (c.tokens_in, c.tokens_cached_in, c.tokens_out),
+        (2006, 1536, 21)
+    );
+    let expected = (470.0 * 0.15 + 1536.0 * 0.075 + 21.0 * 0.6) / 1e6;
+    assert!(
+        (c.cost_usd - expected).abs() < 1e-12,
+        "{} {expected}",
+        c.cost_usd
+    );
+    // A model with a deeper discount, set in the providers file.
+    let c = call(&openai(&server.uri(), "price_cache_read_per_m=0.015"))
+        .await
+        .unwrap();
+    let expected = (470.0 * 0.15 + 1536.0 * 0.015 + 21.0 * 0.6) / 1e6;
+    assert!(
+        (c.cost_usd - expected).abs() < 1e-12,
+        "{} {expected}",
+        c.cost_usd
+    );
+}
+
+#[tokio::test]
+async fn more_cached_tokens_than_prompt_tokens_count_as_the_prompt() {
+    let body = ANSWER.replace(r#""cached_tokens": 0"#, r#""cached_tokens": 9999"#);
+    let server = serving(ROUTE, json(200, &body)).await;
+    let c = call(&openai(&server.uri(), "")).await.unwrap();
+    assert_eq!((c.tokens_in, c.tokens_cached_in), (52, 52));
+}

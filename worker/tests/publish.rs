@@ -25,6 +25,7 @@ fn batch() -> CandidateBatch {
         partition: None,
         items: vec!["Brie".into()],
         tokens_in: 10,
+        tokens_cached_in: 0,
         tokens_out: 5,
         latency_ms: 1,
         cost_usd: 0.0,

@@ -63,6 +63,7 @@ fn batch(n: u64) -> CandidateBatch {
         partition: None,
         items: Vec::new(),
         tokens_in: 100,
+        tokens_cached_in: 0,
         tokens_out: 900,
         latency_ms: 1_000,
         cost_usd: 0.001,

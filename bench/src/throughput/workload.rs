@@ -116,6 +116,7 @@ pub fn batch(i: u64, run_id: &str) -> CandidateBatch {
         partition: None,
         items: batch_items(i),
         tokens_in: 180,
+        tokens_cached_in: 0,
         tokens_out: 420,
         latency_ms: 900,
         cost_usd: 0.0003,

@@ -350,6 +350,7 @@ impl Engine<'_> {
                 partition: call.partition.clone(),
                 items,
                 tokens_in: c.tokens_in,
+                tokens_cached_in: 0,
                 tokens_out: c.tokens_out,
                 latency_ms: call.latency_ms,
                 cost_usd: c.cost_usd,

@@ -225,6 +225,12 @@ fn check(
             ids::MAX_LATENCY_MS
         )));
     }
+    if batch.tokens_cached_in > batch.tokens_in {
+        return Err(Reject::OverLimit(format!(
+            "{} cached input tokens of {} input tokens",
+            batch.tokens_cached_in, batch.tokens_in
+        )));
+    }
     check_spend(
         limits,
         items,
@@ -291,6 +297,7 @@ mod tests {
             partition: None,
             items: Vec::new(),
             tokens_in: 400,
+            tokens_cached_in: 0,
             tokens_out: 100,
             latency_ms: 1,
             cost_usd: 0.005,
@@ -381,6 +388,16 @@ mod tests {
                 "1e15 ms",
                 Some("over_limit"),
                 Box::new(|b, _, _| b.latency_ms = 1_000_000_000_000_000),
+            ),
+            (
+                "every input token cached",
+                None,
+                Box::new(|b, _, _| b.tokens_cached_in = b.tokens_in),
+            ),
+            (
+                "more cached tokens than input tokens",
+                Some("over_limit"),
+                Box::new(|b, _, _| b.tokens_cached_in = b.tokens_in + 1),
             ),
             (
                 "not a candidate subject",

@@ -238,6 +238,7 @@ mod tests {
             partition: Some("part".into()),
             items: vec!["a".into(), "b".into()],
             tokens_in: 1,
+            tokens_cached_in: 0,
             tokens_out: 2,
             latency_ms: 3,
             cost_usd: 0.5,

@@ -45,6 +45,8 @@ pub struct Acc {
     #[serde(default)]
     pub near_duplicates: u64,
     pub tokens_in: u64,
+    #[serde(default)]
+    pub tokens_cached_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,
     #[serde(skip)]
@@ -62,6 +64,7 @@ impl Acc {
         self.invalid += outcome.invalid;
         self.near_duplicates += outcome.near_duplicates;
         self.tokens_in += batch.tokens_in;
+        self.tokens_cached_in += batch.tokens_cached_in;
         self.tokens_out += batch.tokens_out;
         self.cost_usd += batch.cost_usd.max(0.0);
         if self.latencies.len() == LATENCY_SAMPLES {
@@ -108,6 +111,7 @@ impl Acc {
             unique: self.unique,
             near_duplicates: self.near_duplicates,
             tokens_in: self.tokens_in,
+            tokens_cached_in: self.tokens_cached_in,
             tokens_out: self.tokens_out,
             cost_usd: self.cost_usd,
             uniqueness_ratio: ratio(self.unique as f64, self.candidates as f64),
@@ -241,6 +245,7 @@ impl RunStats {
             uniqueness_ratio: y.uniqueness_ratio,
             unique_per_min: y.unique_per_min,
             tokens_in: t.tokens_in.saturating_add(self.jobs.tokens_in),
+            tokens_cached_in: t.tokens_cached_in,
             tokens_out: t.tokens_out.saturating_add(self.jobs.tokens_out),
             cost_usd: t.cost_usd + self.jobs.cost_usd,
             elapsed_s: self.elapsed(now_ms) as f64 / 1000.0,
@@ -348,6 +353,7 @@ mod tests {
             partition: partition.map(Into::into),
             items: vec![],
             tokens_in: 100,
+            tokens_cached_in: 0,
             tokens_out: 100,
             latency_ms,
             cost_usd: 0.01,

@@ -327,6 +327,7 @@ mod tests {
             partition: partition.map(Into::into),
             items: vec![],
             tokens_in: 100,
+            tokens_cached_in: 0,
             tokens_out: 100,
             latency_ms: 500,
             cost_usd: 0.001,

@@ -404,6 +404,7 @@ mod tests {
             partition: Some("Soft".into()),
             items: Vec::new(),
             tokens_in: 1,
+            tokens_cached_in: 0,
             tokens_out: 1,
             latency_ms: 1,
             cost_usd: 0.0,

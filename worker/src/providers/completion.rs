@@ -8,7 +8,11 @@ use super::http::headers::RateLimits;
 pub struct Completion {
     pub text: String,
     pub model: String,
+    /// Every input token, cached or not.
     pub tokens_in: u64,
+    /// Of `tokens_in`, those read from the provider's prompt cache (billed
+    /// at its cached price).
+    pub tokens_cached_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,
     /// `stop`, `length` (cut at the output limit), `content_filter`, or the

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::client::{self as http, Response};
-use super::decode::{DecodeContext, Pricing};
+use super::decode::{Billed, DecodeContext, Pricing};
 use super::headers;
 use super::structured::{Form, Forms, items_schema};
 use crate::prompt::{self, Prompt};
@@ -150,10 +150,40 @@ struct Block {
 
 #[derive(Deserialize)]
 struct Usage {
+    /// Input after the last cache breakpoint: not cached.
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
     cache_read_input_tokens: Option<u64>,
+    /// The cache writes by lifetime, when the API splits them.
+    cache_creation: Option<CacheCreation>,
+}
+
+#[derive(Deserialize)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: Option<u64>,
+    ephemeral_1h_input_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// The tokens as billed: cache reads and the two cache writes apart
+    /// from plain input.
+    fn billed(&self, estimated_in: u64, estimated_out: u64) -> Billed {
+        let (write, write_1h) = match &self.cache_creation {
+            Some(c) => (
+                c.ephemeral_5m_input_tokens.unwrap_or(0),
+                c.ephemeral_1h_input_tokens.unwrap_or(0),
+            ),
+            None => (self.cache_creation_input_tokens.unwrap_or(0), 0),
+        };
+        Billed {
+            input: self.input_tokens.unwrap_or(estimated_in),
+            cache_read: self.cache_read_input_tokens.unwrap_or(0),
+            cache_write: write,
+            cache_write_1h: write_1h,
+            output: self.output_tokens.unwrap_or(estimated_out),
+        }
+    }
 }
 
 /// A Messages API answer read from its status, headers and body.
@@ -203,24 +233,25 @@ pub fn decode(
         }
         .to_string()
     });
-    let (tokens_in, tokens_out) = match parsed.usage {
-        Some(u) => (
-            u.input_tokens.unwrap_or(estimated_in)
-                + u.cache_creation_input_tokens.unwrap_or(0)
-                + u.cache_read_input_tokens.unwrap_or(0),
-            u.output_tokens.unwrap_or((text.len() / 4 + 1) as u64),
-        ),
-        None => (estimated_in, (text.len() / 4 + 1) as u64),
+    let estimated_out = (text.len() / 4 + 1) as u64;
+    let billed = match &parsed.usage {
+        Some(u) => u.billed(estimated_in, estimated_out),
+        None => Billed {
+            input: estimated_in,
+            output: estimated_out,
+            ..Billed::default()
+        },
     };
     Ok(Completion {
-        cost_usd: pricing.cost(tokens_in, tokens_out),
+        cost_usd: pricing.cost(&billed),
         model: parsed
             .model
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| model.to_string()),
         text,
-        tokens_in,
-        tokens_out,
+        tokens_in: billed.all_input(),
+        tokens_cached_in: billed.cache_read,
+        tokens_out: billed.output,
         finish_reason,
         request_id: http::request_id(&response.headers, &["request-id"]).or(parsed.id),
         limits,

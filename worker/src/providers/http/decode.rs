@@ -4,11 +4,17 @@
 
 use crate::providers::settings::{ApiKey, Settings};
 
-/// USD per million tokens.
+/// USD per million tokens, for each kind of token a provider bills.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Pricing {
     pub in_per_m: f64,
     pub out_per_m: f64,
+    /// Input read from the provider's prompt cache.
+    pub cache_read_per_m: f64,
+    /// Input written to the prompt cache (Anthropic's 5-minute cache).
+    pub cache_write_per_m: f64,
+    /// Input written to Anthropic's 1-hour cache.
+    pub cache_write_1h_per_m: f64,
 }
 
 impl Pricing {
@@ -16,11 +22,41 @@ impl Pricing {
         Pricing {
             in_per_m: settings.price_in_per_m,
             out_per_m: settings.price_out_per_m,
+            cache_read_per_m: settings.cache.read_per_m,
+            cache_write_per_m: settings.cache.write_per_m,
+            cache_write_1h_per_m: settings.cache.write_1h_per_m,
         }
     }
 
-    pub fn cost(&self, tokens_in: u64, tokens_out: u64) -> f64 {
-        tokens_in as f64 * self.in_per_m / 1e6 + tokens_out as f64 * self.out_per_m / 1e6
+    /// What `tokens` cost, each kind at its own price.
+    pub fn cost(&self, tokens: &Billed) -> f64 {
+        (tokens.input as f64 * self.in_per_m
+            + tokens.cache_read as f64 * self.cache_read_per_m
+            + tokens.cache_write as f64 * self.cache_write_per_m
+            + tokens.cache_write_1h as f64 * self.cache_write_1h_per_m
+            + tokens.output as f64 * self.out_per_m)
+            / 1e6
+    }
+}
+
+/// An answer's tokens as its provider bills them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Billed {
+    /// Input at the full input price.
+    pub input: u64,
+    /// Input read from the prompt cache.
+    pub cache_read: u64,
+    /// Input written to the 5-minute prompt cache.
+    pub cache_write: u64,
+    /// Input written to the 1-hour prompt cache.
+    pub cache_write_1h: u64,
+    pub output: u64,
+}
+
+impl Billed {
+    /// Every input token, cached or not.
+    pub fn all_input(&self) -> u64 {
+        self.input + self.cache_read + self.cache_write + self.cache_write_1h
     }
 }
 

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::client::{self as http, Response};
-use super::decode::{DecodeContext, Pricing};
+use super::decode::{Billed, DecodeContext, Pricing};
 use super::headers::{self, RateLimits};
 use super::structured::{Form, Forms, items_schema};
 use crate::prompt::{self, Prompt};
@@ -166,8 +166,16 @@ struct Part {
 
 #[derive(Deserialize)]
 struct Usage {
+    /// Every input token, the cached ones included.
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    /// Of `prompt_tokens`, those read from the prompt cache.
+    cached_tokens: Option<u64>,
 }
 
 /// A Chat Completions answer read from its status, headers and body.
@@ -210,23 +218,36 @@ pub fn decode(
     };
     let usage = parsed.usage;
     let estimated = || (text.len() / 4 + 1) as u64;
-    let tokens_in = usage
+    let all_in = usage
         .as_ref()
         .and_then(|u| u.prompt_tokens)
         .unwrap_or(estimated_in);
-    let tokens_out = usage
+    // Cached tokens are part of the prompt's; never more than it.
+    let cached = usage
         .as_ref()
-        .and_then(|u| u.completion_tokens)
-        .unwrap_or_else(estimated);
+        .and_then(|u| u.prompt_tokens_details.as_ref())
+        .and_then(|d| d.cached_tokens)
+        .unwrap_or(0)
+        .min(all_in);
+    let billed = Billed {
+        input: all_in - cached,
+        cache_read: cached,
+        output: usage
+            .as_ref()
+            .and_then(|u| u.completion_tokens)
+            .unwrap_or_else(estimated),
+        ..Billed::default()
+    };
     Ok(Completion {
-        cost_usd: pricing.cost(tokens_in, tokens_out),
+        cost_usd: pricing.cost(&billed),
         model: parsed
             .model
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| model.to_string()),
         text,
-        tokens_in,
-        tokens_out,
+        tokens_in: billed.all_input(),
+        tokens_cached_in: billed.cache_read,
+        tokens_out: billed.output,
         finish_reason,
         request_id: http::request_id(&response.headers, &["x-request-id"]).or(parsed.id),
         limits,

@@ -108,6 +108,18 @@ pub struct ProviderSpec {
     /// USD per million output tokens.
     #[serde(default)]
     pub price_out_per_m: Option<f64>,
+    /// USD per million input tokens read from the prompt cache (default:
+    /// Anthropic 0.1 × the input price, OpenAI 0.5 ×).
+    #[serde(default)]
+    pub price_cache_read_per_m: Option<f64>,
+    /// USD per million input tokens written to the 5-minute prompt cache
+    /// (default: Anthropic 1.25 × the input price; elsewhere the input price).
+    #[serde(default)]
+    pub price_cache_write_per_m: Option<f64>,
+    /// USD per million input tokens written to Anthropic's 1-hour cache
+    /// (default: 2 × the input price).
+    #[serde(default)]
+    pub price_cache_write_1h_per_m: Option<f64>,
     #[serde(default)]
     pub requests_per_min: Option<u32>,
     #[serde(default)]
@@ -138,6 +150,35 @@ struct File {
     providers: Vec<ProviderSpec>,
 }
 
+/// USD per million cached input tokens, by how the cache was used.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CachePrices {
+    pub read_per_m: f64,
+    pub write_per_m: f64,
+    pub write_1h_per_m: f64,
+}
+
+impl CachePrices {
+    /// The vendors' published multipliers of the input price, or the
+    /// file's prices where it gives them: Anthropic bills cache reads at
+    /// 0.1 ×, writes at 1.25 × (5-minute cache) and 2 × (1-hour cache);
+    /// OpenAI bills cached input at a discount that depends on the model,
+    /// at least half off (0.5 ×), and no writes. Set
+    /// `price_cache_read_per_m` for a model with a deeper discount.
+    fn of(kind: Kind, price_in: f64, given: [Option<f64>; 3]) -> CachePrices {
+        let (read, write, write_1h) = match kind {
+            Kind::Anthropic => (0.1, 1.25, 2.0),
+            Kind::Openai => (0.5, 1.0, 1.0),
+            Kind::Sim => (1.0, 1.0, 1.0),
+        };
+        CachePrices {
+            read_per_m: given[0].unwrap_or(read * price_in),
+            write_per_m: given[1].unwrap_or(write * price_in),
+            write_1h_per_m: given[2].unwrap_or(write_1h * price_in),
+        }
+    }
+}
+
 /// A spec checked and completed: what a provider is built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -153,6 +194,8 @@ pub struct Settings {
     pub unusable: Option<String>,
     pub price_in_per_m: f64,
     pub price_out_per_m: f64,
+    /// Prices of cached input.
+    pub cache: CachePrices,
     pub requests_per_min: Option<u32>,
     pub tokens_per_min: Option<u32>,
     pub max_concurrency: u32,
@@ -238,6 +281,9 @@ fn spec(name: &str, kind: Kind) -> ProviderSpec {
         api_key_env: None,
         price_in_per_m: None,
         price_out_per_m: None,
+        price_cache_read_per_m: None,
+        price_cache_write_per_m: None,
+        price_cache_write_1h_per_m: None,
         requests_per_min: None,
         tokens_per_min: None,
         max_concurrency: None,
@@ -295,7 +341,22 @@ fn settle(spec: ProviderSpec, env: &impl Fn(&str) -> Option<String>) -> anyhow::
             spec.price_out_per_m.unwrap_or(0.0),
         ),
     };
-    for (what, v) in [("price_in_per_m", price_in), ("price_out_per_m", price_out)] {
+    let cache = CachePrices::of(
+        spec.kind,
+        price_in,
+        [
+            spec.price_cache_read_per_m,
+            spec.price_cache_write_per_m,
+            spec.price_cache_write_1h_per_m,
+        ],
+    );
+    for (what, v) in [
+        ("price_in_per_m", price_in),
+        ("price_out_per_m", price_out),
+        ("price_cache_read_per_m", cache.read_per_m),
+        ("price_cache_write_per_m", cache.write_per_m),
+        ("price_cache_write_1h_per_m", cache.write_1h_per_m),
+    ] {
         anyhow::ensure!(v.is_finite() && v >= 0.0, "{what} must be a number >= 0");
     }
     let timeout_s = spec.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S);
@@ -341,6 +402,7 @@ fn settle(spec: ProviderSpec, env: &impl Fn(&str) -> Option<String>) -> anyhow::
         unusable,
         price_in_per_m: price_in,
         price_out_per_m: price_out,
+        cache,
         requests_per_min: spec.requests_per_min,
         tokens_per_min: spec.tokens_per_min,
         max_concurrency: spec.max_concurrency.unwrap_or(64),

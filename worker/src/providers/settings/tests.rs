@@ -155,6 +155,10 @@ fn bad_files_are_refused_with_the_reason() {
             "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\noutput='xml'",
             "not a valid providers file",
         ),
+        (
+            "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\nprice_cache_read_per_m=-1",
+            "price_cache_read_per_m must be a number >= 0",
+        ),
     ] {
         let error = format!("{:#}", parse(text, env).unwrap_err());
         assert!(error.contains(reason), "{text:?}: {error}");

@@ -218,6 +218,7 @@ impl Sim {
             text,
             model: self.config.model.clone(),
             tokens_in,
+            tokens_cached_in: 0,
             tokens_out,
             finish_reason: Some("stop".into()),
             request_id: Some(format!("sim-{:016x}", rng.next_u64())),
