@@ -108,12 +108,13 @@ impl Topic {
                 }
             }
         })?;
+        // The last lines first: the saved counts cover every line.
+        add_lines(&mut seen, &mut names, &mut lines, &mut hashes);
         match std::fs::read(store.dir.join(SIGHTINGS)) {
             Ok(saved) => seen.restore_counts(&saved),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        add_lines(&mut seen, &mut names, &mut lines, &mut hashes);
         recovery.keys_loaded = keys.loaded;
         let batches = BatchLog::open(&store.dir)?;
         Ok((
