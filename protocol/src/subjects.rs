@@ -49,9 +49,12 @@ pub const ITEMS_STREAM: &str = "IGENTAI_ITEMS";
 /// `igentai.ledger.<topic id>.<batch|item|alias>`.
 pub const LEDGER_ALL: &str = "igentai.ledger.>";
 /// The ledger's fence, in [`ITEMS_STREAM`]: each coordinator that takes
-/// the lease publishes here first, and every ledger entry it publishes
-/// expects this subject's last sequence to be its own.
+/// the lease publishes here first, and the seal of each of its commits
+/// ([`LEDGER_SEALS`]) expects this subject's last sequence to be its own.
 pub const LEDGER_FENCE: &str = "igentai.ledger.fence";
+/// The coordinator's commit seals: one per topic per commit, published
+/// after the commit's entries, expecting its fence to be the last.
+pub const LEDGER_SEALS: &str = "igentai.ledger.seals";
 const LEDGER_PREFIX: &str = "igentai.ledger.";
 
 /// Where replies to a role's requests arrive (`_INBOX.<role>`); `nats.conf`

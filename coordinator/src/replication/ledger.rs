@@ -10,15 +10,19 @@
 //! So the ledger holds everything acknowledged, and perhaps more (a commit
 //! whose local write failed), never less.
 //!
-//! Only the lease holder adds to it, and NATS checks that, not the
+//! Only the lease holder's commits count, and NATS checks that, not the
 //! owner's clock: a coordinator that took the lease first publishes its
 //! record to the fence subject (`igentai.ledger.fence`, [`Ledger::fence`]),
-//! and each of its entries carries `Nats-Expected-Last-Subject-Sequence`
-//! (with `-Subject` naming the fence): the stream stores an entry only while
-//! the fence's last message is that owner's. Once a new owner fenced, a
-//! stale one's entries are refused ([`Fenced`]); it stops without
-//! acknowledging, and its batches are redelivered to the new owner, which
-//! caught up with the ledger after fencing.
+//! and each commit ends with a seal per topic (`igentai.ledger.seals`)
+//! carrying `Nats-Expected-Last-Subject-Sequence` (with `-Subject` naming
+//! the fence), published after the commit's entries are acknowledged: the
+//! stream stores the seal only while the fence's last message is that
+//! owner's. Once a new owner fenced, a stale one's seal is refused
+//! ([`Fenced`]); it stops without acknowledging its batches, which are
+//! redelivered to the new owner. A sealed commit's entries all precede the
+//! new fence, so the new owner, which catches up with the ledger after
+//! fencing, has them. (A refused commit may leave entries in the ledger:
+//! the new owner applies them, and their batches come again as repeats.)
 
 use std::io;
 use std::path::Path;
@@ -242,8 +246,8 @@ impl Ledger {
         Ok(ack.sequence)
     }
 
-    /// The expectation every entry carries: this owner's fence is still
-    /// the last one.
+    /// The expectation a commit's seal carries: this owner's fence is
+    /// still the last one.
     fn expect_fence(&self, headers: &mut HeaderMap) {
         if let Some(fence) = self.fence {
             headers.insert(
@@ -270,17 +274,18 @@ impl Ledger {
             let mut todo: Vec<&Entry> = outbox.entries.iter().collect();
             let mut delay = Duration::from_millis(100);
             loop {
-                let mut failed = Vec::new();
+                let (mut failed, mut why) = (Vec::new(), None);
                 for chunk in todo.chunks(IN_FLIGHT) {
-                    self.publish_chunk(&outbox.subject, chunk, &mut highest, &mut failed)
+                    self.publish_chunk(&outbox.subject, chunk, &mut highest, &mut failed, &mut why)
                         .await?;
                 }
+                let why = why.unwrap_or_default();
                 if failed.is_empty() {
                     break;
                 }
                 if tokio::time::Instant::now() + delay > deadline {
                     return Err(io::Error::other(format!(
-                        "the items stream did not acknowledge {} entries of topic {:?} within {:?}",
+                        "the items stream did not acknowledge {} entries of topic {:?} within {:?} ({why})",
                         failed.len(),
                         outbox.topic,
                         PUBLISH_PATIENCE
@@ -288,6 +293,7 @@ impl Ledger {
                 }
                 tracing::warn!(
                     pending = failed.len(),
+                    error = %why,
                     retry_in = ?delay,
                     "items stream unavailable; retrying the commit's entries"
                 );
@@ -295,6 +301,7 @@ impl Ledger {
                 delay = (delay * 2).min(Duration::from_secs(2));
                 todo = failed;
             }
+            self.seal(&outbox.subject, highest, deadline).await?;
             // A commit holding only repeats the stream already had still
             // reaches the duplicates' sequences: the mark never goes back.
             marks.push((outbox.topic.clone(), highest));
@@ -302,8 +309,60 @@ impl Ledger {
         Ok(marks)
     }
 
+    /// Seals a topic's entries of one commit: a message on
+    /// [`subjects::LEDGER_SEALS`], published once every entry is
+    /// acknowledged, with no message id (so never taken for a duplicate)
+    /// and expecting this owner's fence to be the fence subject's last.
+    /// NATS stores it only while no other owner fenced: so a commit is
+    /// acknowledged only when all its entries precede any later fence in
+    /// the stream, where the owner that fenced reads them when it catches
+    /// up. A refused seal is [`Fenced`]. One expectation per commit, not
+    /// one per entry: a clustered stream takes one message expecting a
+    /// given subject's sequence at a time.
+    async fn seal(
+        &self,
+        subject: &str,
+        through: u64,
+        deadline: tokio::time::Instant,
+    ) -> io::Result<()> {
+        if self.fence.is_none() {
+            return Ok(());
+        }
+        let payload = Bytes::from(
+            serde_json::json!({ "topic": subject, "through": through }).to_string(),
+        );
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let mut headers = HeaderMap::new();
+            self.expect_fence(&mut headers);
+            let sent = self
+                .js
+                .publish_with_headers(subjects::LEDGER_SEALS, headers, payload.clone())
+                .await;
+            let why = match sent {
+                Ok(ack) => match ack.await {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                        return Err(io::Error::other(Fenced));
+                    }
+                    Err(e) => e.to_string(),
+                },
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() + delay > deadline {
+                return Err(io::Error::other(format!(
+                    "the items stream did not acknowledge the seal of topic entries {subject} within {PUBLISH_PATIENCE:?} ({why})"
+                )));
+            }
+            tracing::warn!(error = %why, retry_in = ?delay, "items stream unavailable; retrying the commit's seal");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
     /// Publishes `chunk` and waits for every acknowledgement: the highest
-    /// sequence into `highest`, the entries not acknowledged into `failed`.
+    /// sequence into `highest`, the entries not acknowledged into `failed`
+    /// and the last reason into `why`.
     /// An entry whose id cannot be a header value is an `InvalidData`
     /// error: retrying cannot help (`ingest/strikes.rs`).
     async fn publish_chunk<'a>(
@@ -312,12 +371,12 @@ impl Ledger {
         chunk: &[&'a Entry],
         highest: &mut u64,
         failed: &mut Vec<&'a Entry>,
+        why: &mut Option<String>,
     ) -> io::Result<()> {
         let mut acks = Vec::with_capacity(chunk.len());
         for entry in chunk {
             let kind = entry.kind.token();
-            let mut headers = headers(subject, entry)?;
-            self.expect_fence(&mut headers);
+            let headers = headers(subject, entry)?;
             let sent = self
                 .js
                 .publish_with_headers(format!("{subject}.{kind}"), headers, entry.line.clone())
@@ -325,7 +384,7 @@ impl Ledger {
             match sent {
                 Ok(ack) => acks.push((*entry, ack)),
                 Err(e) => {
-                    tracing::debug!(error = %e, "items stream publish failed");
+                    *why = Some(e.to_string());
                     failed.push(*entry);
                 }
             }
@@ -346,7 +405,7 @@ impl Ledger {
                     fenced = true;
                 }
                 Err(e) => {
-                    tracing::debug!(error = %e, "items stream did not acknowledge");
+                    *why = Some(e.to_string());
                     failed.push(entry);
                 }
             }
