@@ -130,7 +130,7 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
             .await
             .expect("subscribe to heartbeats"),
     );
-    let coordinator = spawn_coordinator(dir.path(), &cluster.urls(), &data);
+    let _coordinator = spawn_coordinator(dir.path(), &cluster.urls(), &data);
     wait_stream(&js).await;
     let control = Control::new(&client);
     let run_id = control.start_topic(TOPIC).await;
@@ -259,7 +259,7 @@ async fn killing_the_stream_leader_loses_and_repeats_nothing() {
         .await;
 
     control.stop().await;
-    if tokio::time::timeout(Duration::from_secs(100), wait_drained(&js, Duration::from_secs(120))).await.is_err() { eprintln!("DEBUGLOG {}", coordinator.log_text()); panic!("x"); }
+    wait_drained(&js, Duration::from_secs(120)).await;
 
     let out = output(&data);
     let distinct: HashSet<&String> = out.iter().collect();

@@ -304,8 +304,9 @@ impl Ingest {
         }
     }
 
-    /// Ends the sync in flight with its `result`: acknowledges the batches
-    /// it covered and publishes their new items, or on a failed sync hands
+    /// Ends the sync in flight with its `result`: counts the sightings of
+    /// the batches it covered (`topic/sightings.rs`), acknowledges them and
+    /// publishes their new items, or on a failed sync hands
     /// back every unacknowledged batch for redelivery and drops the open
     /// topics, to be reopened from disk. Returns how many were acknowledged.
     pub async fn finish_commit(
@@ -332,6 +333,7 @@ impl Ingest {
                 return Err(e);
             }
         };
+        self.topics.values_mut().for_each(Topic::committed);
         acknowledge(&syncing.messages, &syncing.events, client).await;
         for (key, sequence) in marks {
             let Some(topic) = self.topics.get(&key) else {

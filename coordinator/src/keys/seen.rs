@@ -9,7 +9,8 @@
 //! again is then a plain duplicate, and every sighting counts for that item.
 //!
 //! An item's sighting count is one byte in a vector by index (saturating at
-//! 255), saved as one byte per line and restored on start.
+//! 255). Which sightings count, and when, is the topic's business
+//! (`topic/sightings.rs`): this set only adds them up.
 
 use igentai_protocol::Estimate;
 
@@ -76,6 +77,17 @@ impl SeenSet {
     /// The index of the item whose key (or alias) hashes to `hash`.
     pub fn find(&self, hash: u128) -> Option<usize> {
         self.keys.get(hash).map(|i| i as usize)
+    }
+
+    /// The index of the item one of whose keys (or aliases) has a hash
+    /// whose low 64 bits are `low` (a sighting as a batch line records it).
+    pub fn find_low(&self, low: u64) -> Option<usize> {
+        self.keys.get_low(low).map(|i| i as usize)
+    }
+
+    /// Keys held: items and aliases.
+    pub fn keys(&self) -> usize {
+        self.keys.len()
     }
 
     /// Records one more sighting of the item at `index`.

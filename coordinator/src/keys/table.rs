@@ -63,7 +63,7 @@ impl HashTable {
         }
     }
 
-    #[cfg(test)]
+    /// Entries stored.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -79,6 +79,23 @@ impl HashTable {
                 return None;
             }
             if slot.holds(low, high) {
+                return Some(slot.value());
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// The value of an entry whose key's low 64 bits (the bits that place
+    /// it) are `low`: a lookup by a key shortened to those bits.
+    pub fn get_low(&self, low: u64) -> Option<u32> {
+        let mask = self.mask();
+        let mut at = low as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot.is_empty() {
+                return None;
+            }
+            if slot.low == low {
                 return Some(slot.value());
             }
             at = (at + 1) & mask;

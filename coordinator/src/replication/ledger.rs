@@ -328,9 +328,8 @@ impl Ledger {
         if self.fence.is_none() {
             return Ok(());
         }
-        let payload = Bytes::from(
-            serde_json::json!({ "topic": subject, "through": through }).to_string(),
-        );
+        let payload =
+            Bytes::from(serde_json::json!({ "topic": subject, "through": through }).to_string());
         let mut delay = Duration::from_millis(100);
         loop {
             let mut headers = HeaderMap::new();
@@ -342,7 +341,9 @@ impl Ledger {
             let why = match sent {
                 Ok(ack) => match ack.await {
                     Ok(_) => return Ok(()),
-                    Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                    Err(e)
+                        if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence =>
+                    {
                         return Err(io::Error::other(Fenced));
                     }
                     Err(e) => e.to_string(),

@@ -26,7 +26,8 @@ use crate::topic::state::TopicState;
 const COMMAND_RETRY_MS: u64 = 3_000;
 /// How long a worker may take to name sub-categories.
 const PARTITION_TIMEOUT: Duration = Duration::from_secs(120);
-/// How often sighting counts are saved (they only feed the estimate).
+/// How often the sighting counts' cache is saved (it only spares summing
+/// the batch lines again on open).
 const SIGHTINGS_SAVE_MS: u64 = 10_000;
 
 /// The run's counters: every batch in its topic's batch log, plus the
@@ -392,7 +393,8 @@ impl Coordinator {
         }
     }
 
-    /// Saves sighting counts of open topics (every few seconds, and at exit).
+    /// Saves the sighting counts' cache of open topics (every few seconds,
+    /// and at exit).
     pub(super) fn save_sightings(&mut self, now: u64, force: bool) {
         if !force && now.saturating_sub(self.report.sightings_saved_ms) < SIGHTINGS_SAVE_MS {
             return;

@@ -38,7 +38,8 @@ impl Topic {
     /// an item whose key is new is appended, an alias whose key is new is
     /// recorded against the item its name key finds. What the folder has
     /// already changes nothing, so entries may come again. Buffered like
-    /// ingest's appends; the caller commits.
+    /// ingest's appends; the caller commits, and a batch's sightings count
+    /// then.
     pub fn apply(&mut self, kind: Kind, line: &[u8], apply: &mut Apply) {
         match kind {
             Kind::Batch => match serde_json::from_slice::<BatchLine>(line) {
@@ -47,6 +48,9 @@ impl Topic {
                 }
                 Ok(line) => {
                     self.batches.append(&line);
+                    for &low in &line.sighted.0 {
+                        self.sightings.sight_key(&self.seen, low);
+                    }
                     apply.applied.batches += 1;
                 }
                 Err(_) => apply.applied.skipped += 1,
@@ -62,13 +66,16 @@ impl Topic {
         }
     }
 
-    /// Applies the aliases that waited for their item.
+    /// Applies the aliases that waited for their item, and finds the
+    /// items of the sightings that came before them (a batch's line comes
+    /// before its items and aliases).
     pub fn finish_apply(&mut self, apply: &mut Apply) {
         for record in std::mem::take(&mut apply.later) {
             if !self.apply_alias(&record, apply) {
                 apply.applied.skipped += 1;
             }
         }
+        self.sightings.look_up_waiting(&mut self.seen);
     }
 
     fn apply_item(&mut self, record: &ItemRecord, apply: &mut Apply) {

@@ -7,8 +7,9 @@
 //! the stream's duplicate window. Its items deduplicate to nothing either
 //! way, but its candidates, tokens, cost and sightings would be counted
 //! twice: early budget stops, too optimistic coverage. So every counted
-//! batch leaves a line here (its header without the items, and what it
-//! added), and a batch whose id is already here is not counted again.
+//! batch leaves a line here (its header without the items, what it added,
+//! and the known items it sighted again: `sightings.rs`), and a batch whose
+//! id is already here is not counted again.
 //!
 //! The line of a batch is synced before its items are written (see
 //! `store::PendingSync`): after a crash, a batch is either not counted and
@@ -17,6 +18,7 @@
 //! rebuilds the run's statistics from these lines ([`replay`]), so the
 //! counters are exactly those of the batches acknowledged or about to be.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
@@ -27,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 use crate::run::stats::BatchOutcome;
+use crate::topic::sightings::Sighted;
 use crate::topic::store::PendingSync;
 
 pub const BATCHES: &str = "batches.jsonl";
@@ -34,25 +37,59 @@ pub const BATCHES: &str = "batches.jsonl";
 /// Keeps batch id hashes apart from key hashes.
 const BATCH_SEED: u64 = 0x0062_6174_6368;
 
-/// One counted batch: when, what it added, and its header (items left out:
-/// they are in `items.jsonl`).
+/// One counted batch: when, what it added, its header (items left out:
+/// they are in `items.jsonl`), and what it sighted again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchLine {
     pub at_ms: u64,
     pub outcome: BatchOutcome,
     pub batch: CandidateBatch,
+    /// The known items its candidates named again (`sightings.rs`); left
+    /// out when none, and absent from lines of earlier versions.
+    #[serde(default, skip_serializing_if = "Sighted::is_empty")]
+    pub sighted: Sighted,
 }
 
 impl BatchLine {
-    pub fn new(batch: &CandidateBatch, outcome: BatchOutcome, at_ms: u64) -> Self {
+    pub fn new(
+        batch: &CandidateBatch,
+        outcome: BatchOutcome,
+        sighted: Sighted,
+        at_ms: u64,
+    ) -> Self {
         let mut batch = batch.clone();
         batch.items = Vec::new();
         Self {
             at_ms,
             outcome,
             batch,
+            sighted,
         }
     }
+}
+
+/// What opening the log reads of a line: its batch id only, so a large
+/// log opens without building every header.
+#[derive(Deserialize)]
+struct Counted<'a> {
+    #[serde(borrow)]
+    batch: BatchId<'a>,
+}
+
+/// A line still to be summed into the sighting counts on open: its batch
+/// id and its sightings.
+#[derive(Deserialize)]
+struct CountedSighted<'a> {
+    #[serde(borrow)]
+    batch: BatchId<'a>,
+    #[serde(default)]
+    sighted: Sighted,
+}
+
+#[derive(Deserialize)]
+struct BatchId<'a> {
+    #[serde(borrow)]
+    batch_id: Cow<'a, str>,
 }
 
 /// A topic folder's counted batches: their ids, and lines appended since
@@ -61,13 +98,17 @@ pub struct BatchLog {
     file: File,
     buf: Vec<u8>,
     counted: HashSet<u128>,
+    /// The file's length once every line handed to a sync is written.
+    end: u64,
 }
 
 impl BatchLog {
-    /// Opens (creating) `batches.jsonl` in `dir`, cutting a torn last line.
-    /// A line that cannot be read is skipped with a warning: its batch
-    /// would be counted again if it came again, nothing else.
-    pub fn open(dir: &Path) -> io::Result<BatchLog> {
+    /// Opens (creating) `batches.jsonl` in `dir`, cutting a torn last line,
+    /// and calls `sighted` with the sightings of every line starting at
+    /// byte `from` or later (the lines the sighting counts do not hold
+    /// yet). A line that cannot be read is skipped with a warning: its
+    /// batch would be counted again if it came again, nothing else.
+    pub fn open(dir: &Path, from: u64, mut sighted: impl FnMut(&[u64])) -> io::Result<BatchLog> {
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -75,10 +116,18 @@ impl BatchLog {
             .open(dir.join(BATCHES))?;
         let mut counted = HashSet::new();
         let mut unreadable = 0u64;
-        read_lines(&mut file, |line| {
-            match serde_json::from_slice::<BatchLine>(line) {
-                Ok(line) => {
-                    counted.insert(id_hash(&line.batch.batch_id));
+        let end = read_lines(&mut file, |start, line| {
+            let id = match start >= from {
+                true => serde_json::from_slice::<CountedSighted>(line).map(|line| {
+                    sighted(&line.sighted.0);
+                    id_hash(&line.batch.batch_id)
+                }),
+                false => serde_json::from_slice::<Counted>(line)
+                    .map(|line| id_hash(&line.batch.batch_id)),
+            };
+            match id {
+                Ok(id) => {
+                    counted.insert(id);
                 }
                 Err(_) => unreadable += 1,
             }
@@ -90,7 +139,13 @@ impl BatchLog {
             file,
             buf: Vec::new(),
             counted,
+            end,
         })
+    }
+
+    /// The file's length once every line handed to a sync is written.
+    pub fn end(&self) -> u64 {
+        self.end
     }
 
     /// Whether the batch `id` was counted before (now or in an earlier
@@ -115,8 +170,10 @@ impl BatchLog {
         if self.buf.is_empty() {
             return Ok(None);
         }
+        let file = self.file.try_clone()?;
         let buf = std::mem::take(&mut self.buf);
-        Ok(Some(PendingSync::new(vec![(self.file.try_clone()?, buf)])))
+        self.end += buf.len() as u64;
+        Ok(Some(PendingSync::new(vec![(file, buf)])))
     }
 
     /// Batches counted into the folder.
@@ -153,8 +210,9 @@ pub fn replay(dir: &Path, run_id: &str, mut each: impl FnMut(BatchLine)) -> io::
     Ok(true)
 }
 
-/// Reads complete lines from the start of `file`, cutting a torn last one.
-fn read_lines(file: &mut File, mut line: impl FnMut(&[u8])) -> io::Result<()> {
+/// Reads complete lines from the start of `file` (each with where it
+/// starts), cutting a torn last one; returns the length kept.
+fn read_lines(file: &mut File, mut line: impl FnMut(u64, &[u8])) -> io::Result<u64> {
     file.seek(SeekFrom::Start(0))?;
     let mut reader = BufReader::new(&mut *file);
     let mut buf = Vec::new();
@@ -168,14 +226,14 @@ fn read_lines(file: &mut File, mut line: impl FnMut(&[u8])) -> io::Result<()> {
         if buf.last() != Some(&b'\n') {
             break;
         }
+        line(complete, &buf[..n - 1]);
         complete += n as u64;
-        line(&buf[..n - 1]);
     }
     drop(reader);
     if file.metadata()?.len() > complete {
         file.set_len(complete)?;
     }
-    Ok(())
+    Ok(complete)
 }
 
 #[cfg(test)]
@@ -203,10 +261,20 @@ mod tests {
     #[test]
     fn counted_batches_survive_a_reopen_and_replay_by_run() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = BatchLog::open(dir.path()).unwrap();
+        let mut log = BatchLog::open(dir.path(), 0, |_| {}).unwrap();
         assert!(!log.is_counted("b1"));
-        log.append(&BatchLine::new(&batch("b1", "r1"), outcome(2), 10));
-        log.append(&BatchLine::new(&batch("b2", "r2"), outcome(1), 11));
+        log.append(&BatchLine::new(
+            &batch("b1", "r1"),
+            outcome(2),
+            Sighted::default(),
+            10,
+        ));
+        log.append(&BatchLine::new(
+            &batch("b2", "r2"),
+            outcome(1),
+            Sighted::default(),
+            11,
+        ));
         assert!(log.is_counted("b1") && log.is_counted("b2"));
         log.take_for_sync()
             .unwrap()
@@ -222,7 +290,7 @@ mod tests {
         bytes.extend_from_slice(br#"{"at_ms":12,"outcome":"#);
         std::fs::write(&path, bytes).unwrap();
 
-        let log = BatchLog::open(dir.path()).unwrap();
+        let log = BatchLog::open(dir.path(), 0, |_| {}).unwrap();
         assert_eq!(log.len(), 2);
         assert!(log.is_counted("b1") && !log.is_counted("b3"));
         assert!(std::fs::read(&path).unwrap().ends_with(b"}\n"));

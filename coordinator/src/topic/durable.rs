@@ -64,10 +64,18 @@ impl PendingSync {
 /// Writes `path` so that readers see the old or the new content, never a
 /// mix: a temporary file in the same folder, synced, then renamed over.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_parts(path, &[bytes])
+}
+
+/// [`write_atomic`] of `parts` one after another, without joining them
+/// first.
+pub fn write_atomic_parts(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
+        for part in parts {
+            file.write_all(part)?;
+        }
         file.sync_data()?;
     }
     std::fs::rename(&tmp, path)

@@ -9,7 +9,8 @@
 //! (`names.rs`) is a near-duplicate: an alias record in `items.jsonl`, its
 //! key an alias of that item in the seen-set, nothing in `output.txt`.
 //! Anything else is a new item. Records and the `igentai.items` payload are
-//! written from borrowed strings.
+//! written from borrowed strings. A known item's sighting waits for the
+//! commit of its batch's line (`sightings.rs`).
 //!
 //! Long only with its unit tests: the code is the first 335 lines.
 
@@ -20,6 +21,7 @@ pub mod folders;
 pub mod keylog;
 pub mod record;
 mod scratch;
+pub mod sightings;
 pub mod state;
 pub mod store;
 
@@ -38,9 +40,8 @@ use crate::replication::ledger::{self, Entry, Outbox};
 use crate::run::stats::BatchOutcome;
 use crate::topic::batchlog::{BatchLine, BatchLog};
 use crate::topic::keylog::{KeyLoader, KeyLog, LineKeys};
-use crate::topic::store::{
-    Known, PendingSync, RecordRef, Recovery, SIGHTINGS, TopicStore, write_atomic,
-};
+use crate::topic::sightings::{Sighted, Sightings};
+use crate::topic::store::{Known, PendingSync, RecordRef, Recovery, TopicStore};
 pub use apply::Apply;
 pub use scratch::Scratch;
 use scratch::push;
@@ -59,6 +60,8 @@ pub struct Topic {
     rules: NameRules,
     /// The batches counted into this folder.
     batches: BatchLog,
+    /// Sightings on their way into the seen-set's counts.
+    sightings: Sightings,
     /// `keys.bin`: the keys of the lines of `output.txt`.
     keys: KeyLog,
     /// What this folder gained since the last commit, for the items ledger
@@ -108,15 +111,15 @@ impl Topic {
                 }
             }
         })?;
-        // The last lines first: the saved counts cover every line.
+        // The last lines first: the counts cover every line.
         add_lines(&mut seen, &mut names, &mut lines, &mut hashes);
-        match std::fs::read(store.dir.join(SIGHTINGS)) {
-            Ok(saved) => seen.restore_counts(&saved),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
         recovery.keys_loaded = keys.loaded;
-        let batches = BatchLog::open(&store.dir)?;
+        // The cached counts, then the batch lines they do not cover yet.
+        let mut sightings = Sightings::load(&store.dir, &mut seen)?;
+        let batches = BatchLog::open(&store.dir, sightings.covered(), |sighted| {
+            sightings.count_line(&mut seen, sighted)
+        })?;
+        sightings.cover(batches.end());
         Ok((
             Topic {
                 store,
@@ -124,6 +127,7 @@ impl Topic {
                 names,
                 rules,
                 batches,
+                sightings,
                 keys: keys.finish(),
                 ledger: None,
             },
@@ -191,7 +195,10 @@ impl Topic {
         let at = self.ledger.as_ref().map_or(0, Vec::len);
         let (outcome, event) = self.dedup(batch, items, now, first, scratch);
         if first {
-            let line = self.batches.append(&BatchLine::new(batch, outcome, now_ms));
+            let sighted = Sighted(scratch.sighted.clone());
+            let line = self
+                .batches
+                .append(&BatchLine::new(batch, outcome, sighted, now_ms));
             if let Some(ledger) = &mut self.ledger {
                 ledger.insert(at, Entry::batch(&batch.batch_id, line));
             }
@@ -205,20 +212,30 @@ impl Topic {
 
     /// The lines appended since the last call, to be written and synced:
     /// the batch log's first, then the items (`batchlog.rs`), then (not
-    /// synced) their keys.
+    /// synced) their keys. Their batches' sightings count once the sync
+    /// is done ([`Self::committed`]).
     pub fn take_for_sync(&mut self) -> io::Result<Vec<PendingSync>> {
         let batches = self.batches.take_for_sync()?;
         let items = self.store.take_for_sync()?;
         let keys = self.keys.take_for_sync()?;
+        self.sightings.handed(self.batches.end());
         Ok(batches.into_iter().chain(items).chain(keys).collect())
     }
 
+    /// The sync of what [`Self::take_for_sync`] handed out is done: the
+    /// sightings of its batch lines count.
+    pub fn committed(&mut self) {
+        self.sightings.committed(&mut self.seen);
+    }
+
     /// Writes and syncs everything appended (after applying ledger
-    /// entries), batch lines first, then the items' keys.
+    /// entries), batch lines first, then the items' keys, and counts
+    /// their sightings.
     pub fn write_all(&mut self) -> io::Result<()> {
         for pending in self.take_for_sync()? {
             pending.write_and_sync()?;
         }
+        self.committed();
         Ok(())
     }
 
@@ -239,10 +256,10 @@ impl Topic {
         ledger::set_mark(&self.store.dir, &subject, sequence)
     }
 
-    /// Saves the sighting counts (one byte per item, `output.txt` order),
-    /// so the saturation estimate survives a restart.
+    /// Saves the committed sighting counts' cache (`sightings.rs`), so
+    /// that opening the folder sums only the batch lines after it.
     pub fn save_sightings(&self) -> io::Result<()> {
-        write_atomic(&self.store.dir.join(SIGHTINGS), self.seen.counts())
+        self.sightings.save(&self.store.dir, &self.seen)
     }
 
     /// Deduplicates a batch's `items` (the batch itself gives their
@@ -254,7 +271,9 @@ impl Topic {
     ///
     /// `first` is false for a batch counted before (delivered again): its
     /// items are still deduplicated, since after a crash some may not be on
-    /// disk yet, but the items it knows are not sighted again.
+    /// disk yet, but the items it knows are not sighted again. A first
+    /// batch's sightings wait for its line's commit, recorded in
+    /// `scratch` for the line.
     fn dedup(
         &mut self,
         batch: &CandidateBatch,
@@ -323,7 +342,8 @@ impl Topic {
             };
             if let Some(index) = known {
                 if first {
-                    self.seen.sight(index);
+                    self.sightings.sight(index);
+                    scratch.sighted.push(hash as u64);
                 }
                 if scratch.duplicates.len() < DUPLICATE_SAMPLE {
                     scratch.duplicates.push(i);
@@ -485,8 +505,10 @@ mod tests {
         // The variant, the first spelling and the repeated variant were
         // known: all three count for item 1.
         assert_eq!(scratch.duplicates().len(), 2);
+        // They count once the batch is committed.
+        assert_eq!(topic.seen.counts()[0], 1);
+        topic.write_all().unwrap();
         assert_eq!(topic.seen.counts()[0], 3);
-        topic.store.commit().unwrap();
         topic.save_sightings().unwrap();
         drop(topic);
 

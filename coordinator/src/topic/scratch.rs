@@ -19,6 +19,9 @@ pub struct Scratch {
     pub(super) hashes: Vec<u128>,
     /// The items of the last batch that were known already (a sample).
     pub(super) duplicates: Vec<usize>,
+    /// The last batch's sightings of known items, as its line records
+    /// them (`sightings.rs`).
+    pub(super) sighted: Vec<u64>,
 }
 
 impl Scratch {
@@ -27,6 +30,7 @@ impl Scratch {
         self.items.clear();
         self.hashes.clear();
         self.duplicates.clear();
+        self.sighted.clear();
     }
 
     /// A sample of the last batch's candidates that were known already:

@@ -26,7 +26,7 @@ pub const OUTPUT: &str = "output.txt";
 pub const ITEMS: &str = "items.jsonl";
 pub const STATE: &str = "state.json";
 pub const METRICS: &str = "metrics.json";
-/// Sighting counts of the items, one byte per line of `output.txt`.
+/// The cache of the items' sighting counts (`sightings.rs`).
 pub const SIGHTINGS: &str = "sightings.bin";
 
 /// What opening a topic's folder found.
