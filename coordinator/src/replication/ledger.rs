@@ -48,26 +48,6 @@ const IN_FLIGHT: usize = 256;
 /// acknowledge (a node failing over elects a new leader within seconds).
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(30);
 
-/// The items stream: file-backed, every entry kept (limits retention
-/// without limits), refusing rather than dropping when a limit is set,
-/// retried publishes stored once within the candidates' window.
-pub fn stream_config(replicas: usize) -> stream::Config {
-    stream::Config {
-        name: subjects::ITEMS_STREAM.to_string(),
-        description: Some(
-            "every line igentai's topic folders gained: batches, items, aliases".into(),
-        ),
-        subjects: vec![subjects::LEDGER_ALL.to_string()],
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        discard: stream::DiscardPolicy::New,
-        max_message_size: 1024 * 1024,
-        duplicate_window: igentai_client::stream::DUPLICATE_WINDOW,
-        num_replicas: replicas.max(1),
-        ..Default::default()
-    }
-}
-
 /// What a ledger entry is: one line of which file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -197,7 +177,7 @@ impl Ledger {
     pub async fn open(js: &jetstream::Context, replicas: usize) -> anyhow::Result<Ledger> {
         use anyhow::Context;
         let mut stream = js
-            .get_or_create_stream(stream_config(replicas))
+            .get_or_create_stream(igentai_client::stream::items(replicas))
             .await
             .context("create or find the items stream")?;
         crate::replication::replicas::grow(js, &mut stream, replicas).await?;
