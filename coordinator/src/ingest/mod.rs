@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 use crate::ingest::admission::Admission;
 use crate::ingest::batch::Reject;
 use crate::replication::ledger::{Ledger, Marks, Outbox};
+use crate::replication::restore::Gap;
 use crate::run::stats::BatchOutcome;
 use crate::topic::Scratch;
 pub use crate::topic::Topic;
@@ -83,6 +84,11 @@ pub struct Ingest {
     abandoned: bool,
     /// Topics whose folder could not be opened, by normalized topic: why.
     open_errors: std::collections::BTreeMap<String, String>,
+    /// Topics whose restore found entries gone from the items stream, by
+    /// normalized topic: what may be missing. Kept while the coordinator
+    /// runs: the folder's mark has moved past the gap, so the next start
+    /// does not find it again (the log keeps it).
+    restore_gaps: std::collections::BTreeMap<String, String>,
     /// Messages the server still holds for us, as of the last one received.
     pub backlog: u64,
     /// Batches whose commits failed on their content (`strikes.rs`), and
@@ -104,6 +110,7 @@ impl Ingest {
             logged_rejects: HashSet::new(),
             abandoned: false,
             open_errors: std::collections::BTreeMap::new(),
+            restore_gaps: std::collections::BTreeMap::new(),
             backlog: 0,
             strikes: strikes::Strikes::default(),
             set_aside: None,
@@ -123,7 +130,12 @@ impl Ingest {
         let key = key(topic);
         if !self.topics.contains_key(&key) {
             let opened = match self.open_folder(topic).await {
-                Ok(opened) => opened,
+                Ok((opened, gap)) => {
+                    if let Some(gap) = gap {
+                        self.restore_gaps.insert(key.clone(), gap.to_string());
+                    }
+                    opened
+                }
                 Err(e) => {
                     let error = format!(
                         "cannot open the folder of topic {topic:?}: {e}; its batches wait and are retried"
@@ -141,14 +153,17 @@ impl Ingest {
         Ok(self.topics.get_mut(&key).expect("inserted above"))
     }
 
-    async fn open_folder(&self, topic: &str) -> io::Result<Topic> {
+    /// Opens the folder of `topic` and catches it up with the items
+    /// ledger; with the gap the restore found, if any.
+    async fn open_folder(&self, topic: &str) -> io::Result<(Topic, Option<Gap>)> {
         let (mut opened, recovery) = Topic::open(&self.data_dir, topic)?;
         log_opened(topic, &opened, &recovery);
+        let mut gap = None;
         if let Some(ledger) = &self.ledger {
-            crate::replication::restore::catch_up(ledger, topic, &mut opened).await?;
+            gap = crate::replication::restore::catch_up(ledger, topic, &mut opened).await?;
             opened.publish_to_ledger();
         }
-        Ok(opened)
+        Ok((opened, gap))
     }
 
     /// Batches received and not yet acknowledged (waiting or syncing).
@@ -326,12 +341,13 @@ impl Ingest {
             }
         };
         acknowledge(&syncing.messages, &syncing.events, client).await;
+        let created = self.ledger.as_ref().map_or(0, Ledger::created);
         for (key, sequence) in marks {
             let Some(topic) = self.topics.get(&key) else {
                 continue;
             };
             // A mark left behind only makes the next open read more.
-            if let Err(e) = topic.set_mark(sequence) {
+            if let Err(e) = topic.set_mark(sequence, created) {
                 tracing::warn!(error = %e, "cannot record the folder's place in the items ledger");
             }
         }
@@ -400,6 +416,12 @@ impl Ingest {
     /// Why a topic's folder could not be opened, while one cannot.
     pub fn open_error(&self) -> Option<&str> {
         self.open_errors.values().next().map(String::as_str)
+    }
+
+    /// A restore that found entries gone from the items stream: its topic
+    /// may be incomplete (for `last_error`).
+    pub fn restore_gap(&self) -> Option<&str> {
+        self.restore_gaps.values().next().map(String::as_str)
     }
 
     /// Whether the open topics were dropped since the last call: the
