@@ -1,7 +1,7 @@
-//! The candidate stream's configuration, in one place: the coordinator
-//! creates the stream with it and checks an existing one against it, and
-//! the tests and benchmarks that stand in for the coordinator create the
-//! same stream.
+//! The streams' configuration, in one place: the candidate stream and the
+//! items stream (the items ledger). The coordinator creates each with it
+//! and checks an existing one against it, and the tests and benchmarks
+//! that stand in for the coordinator create the same streams.
 
 use std::time::Duration;
 
@@ -32,15 +32,34 @@ pub fn candidates(replicas: usize) -> Config {
     }
 }
 
+/// The items stream (`IGENTAI_ITEMS`, the items ledger): file-backed,
+/// every entry kept (limits retention without limits), refusing rather
+/// than dropping when a limit is set, retried publishes stored once within
+/// the candidates' window.
+pub fn items(replicas: usize) -> Config {
+    Config {
+        name: subjects::ITEMS_STREAM.to_string(),
+        description: Some(
+            "every line igentai's topic folders gained: batches, items, aliases".into(),
+        ),
+        subjects: vec![subjects::LEDGER_ALL.to_string()],
+        storage: StorageType::File,
+        retention: RetentionPolicy::Limits,
+        discard: DiscardPolicy::New,
+        max_message_size: 1024 * 1024,
+        duplicate_window: DUPLICATE_WINDOW,
+        num_replicas: replicas.max(1),
+        ..Default::default()
+    }
+}
+
 /// What makes an existing candidate stream unsafe: settings under which
 /// the server could drop a batch no coordinator has read, or lose it on a
 /// restart. Empty when the stream is fine. Sizes may differ: an operator
 /// may grow or shrink them.
 pub fn unsafe_settings(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
-    if config.storage != StorageType::File {
-        problems.push("storage is memory: batches are lost when nats-server restarts".into());
-    }
+    problems.extend(memory(config, "batches are lost when nats-server restarts"));
     if config.retention != RetentionPolicy::WorkQueue {
         problems.push(format!(
             "retention is {:?}, not WorkQueue: acknowledged batches are kept, unread ones may be removed",
@@ -50,18 +69,11 @@ pub fn unsafe_settings(config: &Config) -> Vec<String> {
     if config.discard != DiscardPolicy::New {
         problems.push("discard policy is Old: a full stream drops unread batches".into());
     }
-    if !config.max_age.is_zero() {
-        problems.push(format!(
-            "max_age is {:?}: unread batches expire",
-            config.max_age
-        ));
-    }
-    if config.max_messages_per_subject > 0 {
-        problems.push(format!(
-            "max_msgs_per_subject is {}: a busy worker's older batches are dropped",
-            config.max_messages_per_subject
-        ));
-    }
+    problems.extend(max_age(config, "unread batches expire"));
+    problems.extend(per_subject(
+        config,
+        "a busy worker's older batches are dropped",
+    ));
     if config.duplicate_window < DUPLICATE_WINDOW {
         problems.push(format!(
             "duplicate_window is {:?}, under {:?}: a worker's retried publish is stored twice",
@@ -69,6 +81,79 @@ pub fn unsafe_settings(config: &Config) -> Vec<String> {
         ));
     }
     problems
+}
+
+/// What makes an existing items stream unsafe: settings under which the
+/// server could drop entries of a topic's history (a host restoring the
+/// topic from it would get part of it, and not know), each with how to
+/// fix it. Empty when the stream is fine. Limits with discard policy New
+/// are fine: a full stream refuses entries, the commit waits and says so.
+pub fn unsafe_items_settings(config: &Config) -> Vec<String> {
+    let edit = |flags: &str| format!("fix: `nats stream edit {} {flags}`", config.name);
+    let remake = format!(
+        "cannot be edited: `nats stream rm {}`, and each coordinator publishes its topic \
+         folders to the new stream when it opens them",
+        config.name
+    );
+    let mut problems = Vec::new();
+    problems.extend(
+        memory(config, "the entries are lost when nats-server restarts")
+            .map(|p| format!("{p} ({remake})")),
+    );
+    if config.retention != RetentionPolicy::Limits {
+        problems.push(format!(
+            "retention is {:?}, not Limits: entries are removed once read ({remake})",
+            config.retention
+        ));
+    }
+    problems.extend(
+        max_age(config, "older entries are deleted")
+            .map(|p| format!("{p} ({})", edit("--max-age=0s"))),
+    );
+    problems.extend(
+        per_subject(
+            config,
+            "a topic keeps only its latest batches, items and aliases",
+        )
+        .map(|p| format!("{p} ({})", edit("--max-msgs-per-subject=-1"))),
+    );
+    if config.discard == DiscardPolicy::Old {
+        let full = "with discard policy Old: a full stream deletes its oldest entries";
+        let discard_new = edit("--discard=new");
+        if config.max_messages > 0 {
+            problems.push(format!(
+                "max_msgs is {} {full} ({discard_new})",
+                config.max_messages
+            ));
+        }
+        if config.max_bytes > 0 {
+            problems.push(format!(
+                "max_bytes is {} {full} ({discard_new})",
+                config.max_bytes
+            ));
+        }
+    }
+    problems
+}
+
+/// Memory storage: what the stream holds is `lost` on a restart.
+fn memory(config: &Config, lost: &str) -> Option<String> {
+    (config.storage != StorageType::File).then(|| format!("storage is memory: {lost}"))
+}
+
+/// A maximum age: what is older is `lost`.
+fn max_age(config: &Config, lost: &str) -> Option<String> {
+    (!config.max_age.is_zero()).then(|| format!("max_age is {:?}: {lost}", config.max_age))
+}
+
+/// A per-subject limit: what is older on one subject is `lost`.
+fn per_subject(config: &Config, lost: &str) -> Option<String> {
+    (config.max_messages_per_subject > 0).then(|| {
+        format!(
+            "max_msgs_per_subject is {}: {lost}",
+            config.max_messages_per_subject
+        )
+    })
 }
 
 #[cfg(test)]
@@ -86,6 +171,65 @@ mod tests {
                 assert!(problems[0].contains(p), "{problems:?}");
             }
         }
+    }
+
+    /// `change` made to the items stream's settings finds `problems`
+    /// (one of each, in order), each saying how to fix it.
+    fn check_items(change: impl FnOnce(&mut Config), problems: &[&str]) {
+        let mut config = items(1);
+        change(&mut config);
+        let found = unsafe_items_settings(&config);
+        assert_eq!(found.len(), problems.len(), "{found:?}");
+        for (found, expected) in found.iter().zip(problems) {
+            assert!(found.contains(expected), "{expected:?} not in {found:?}");
+            assert!(found.contains("nats stream"), "no fix in {found:?}");
+        }
+    }
+
+    #[test]
+    fn history_the_items_stream_could_drop_is_named_with_its_fix() {
+        check_items(|_| {}, &[]);
+        check_items(|c| c.num_replicas = 3, &[]);
+        // Limits that refuse rather than drop are fine.
+        check_items(
+            |c| (c.max_bytes, c.max_messages) = (1 << 30, 1_000_000),
+            &[],
+        );
+        check_items(|c| c.discard = DiscardPolicy::Old, &[]);
+        check_items(|c| c.storage = StorageType::Memory, &["memory"]);
+        check_items(|c| c.retention = RetentionPolicy::WorkQueue, &["retention"]);
+        check_items(|c| c.retention = RetentionPolicy::Interest, &["retention"]);
+        check_items(
+            |c| c.max_age = Duration::from_secs(86_400),
+            &["max_age is 86400s: older entries are deleted \
+                 (fix: `nats stream edit IGENTAI_ITEMS --max-age=0s`)"],
+        );
+        check_items(
+            |c| c.max_messages_per_subject = 100,
+            &[
+                "max_msgs_per_subject is 100: a topic keeps only its latest batches, items and \
+               aliases (fix: `nats stream edit IGENTAI_ITEMS --max-msgs-per-subject=-1`)",
+            ],
+        );
+        check_items(
+            |c| (c.discard, c.max_messages) = (DiscardPolicy::Old, 1000),
+            &["max_msgs is 1000 with discard policy Old"],
+        );
+        check_items(
+            |c| (c.discard, c.max_bytes) = (DiscardPolicy::Old, 1 << 20),
+            &[
+                "max_bytes is 1048576 with discard policy Old: a full stream deletes its oldest \
+               entries (fix: `nats stream edit IGENTAI_ITEMS --discard=new`)",
+            ],
+        );
+        check_items(
+            |c| {
+                c.max_age = Duration::from_secs(60);
+                c.max_messages_per_subject = 5;
+                (c.discard, c.max_bytes) = (DiscardPolicy::Old, 1 << 20);
+            },
+            &["max_age", "max_msgs_per_subject", "max_bytes"],
+        );
     }
 
     #[test]

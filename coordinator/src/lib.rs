@@ -46,7 +46,7 @@ pub use ingest::stream::consumer_config;
 pub use ingest::{Ingest, MAX_PENDING};
 
 /// Replication: the items ledger and the lease.
-pub use replication::ledger::{Ledger, topic_subject};
+pub use replication::ledger::{Ledger, MARK, topic_subject};
 pub use replication::owner::{LEASE_BUCKET, LEASE_KEY, LOCK_FILE, Owner};
 
 /// A run and the steering.

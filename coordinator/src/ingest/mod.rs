@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 use crate::ingest::admission::Admission;
 use crate::ingest::batch::Reject;
 use crate::replication::ledger::{Ledger, Marks, Outbox};
+use crate::replication::restore::Gap;
 use crate::run::stats::BatchOutcome;
 use crate::topic::Scratch;
 pub use crate::topic::Topic;
@@ -85,6 +86,11 @@ pub struct Ingest {
     recount: bool,
     /// Topics whose folder could not be opened, by normalized topic: why.
     open_errors: std::collections::BTreeMap<String, String>,
+    /// Topics whose restore found entries gone from the items stream, by
+    /// normalized topic: what may be missing. Kept while the coordinator
+    /// runs: the folder's mark has moved past the gap, so the next start
+    /// does not find it again (the log keeps it).
+    restore_gaps: std::collections::BTreeMap<String, String>,
     /// Messages the server still holds for us, as of the last one received.
     pub backlog: u64,
     /// Batches whose commits failed on their content (`strikes.rs`), and
@@ -106,6 +112,7 @@ impl Ingest {
             logged_rejects: HashSet::new(),
             recount: false,
             open_errors: std::collections::BTreeMap::new(),
+            restore_gaps: std::collections::BTreeMap::new(),
             backlog: 0,
             strikes: strikes::Strikes::default(),
             set_aside: None,
@@ -125,7 +132,12 @@ impl Ingest {
         let key = key(topic);
         if !self.topics.contains_key(&key) {
             let (opened, caught_up) = match self.open_folder(topic).await {
-                Ok(opened) => opened,
+                Ok((opened, caught_up, gap)) => {
+                    if let Some(gap) = gap {
+                        self.restore_gaps.insert(key.clone(), gap.to_string());
+                    }
+                    (opened, caught_up)
+                }
                 Err(e) => {
                     let error = format!(
                         "cannot open the folder of topic {topic:?}: {e}; its batches wait and are retried"
@@ -144,18 +156,20 @@ impl Ingest {
         Ok(self.topics.get_mut(&key).expect("inserted above"))
     }
 
-    /// The topic's folder, caught up with the items ledger, and whether
-    /// that added batches to its log.
-    async fn open_folder(&self, topic: &str) -> io::Result<(Topic, bool)> {
+    /// Opens the folder of `topic` and catches it up with the items
+    /// ledger; with whether that added batches to its log, and the gap the
+    /// restore found, if any.
+    async fn open_folder(&self, topic: &str) -> io::Result<(Topic, bool, Option<Gap>)> {
         let (mut opened, recovery) = Topic::open(&self.data_dir, topic)?;
         log_opened(topic, &opened, &recovery);
         let logged = opened.batches_counted();
+        let mut gap = None;
         if let Some(ledger) = &self.ledger {
-            crate::replication::restore::catch_up(ledger, topic, &mut opened).await?;
+            gap = crate::replication::restore::catch_up(ledger, topic, &mut opened).await?;
             opened.publish_to_ledger();
         }
         let caught_up = opened.batches_counted() > logged;
-        Ok((opened, caught_up))
+        Ok((opened, caught_up, gap))
     }
 
     /// Batches received and not yet acknowledged (waiting or syncing).
@@ -335,12 +349,13 @@ impl Ingest {
         };
         self.topics.values_mut().for_each(Topic::committed);
         acknowledge(&syncing.messages, &syncing.events, client).await;
+        let created = self.ledger.as_ref().map_or(0, Ledger::created);
         for (key, sequence) in marks {
             let Some(topic) = self.topics.get(&key) else {
                 continue;
             };
             // A mark left behind only makes the next open read more.
-            if let Err(e) = topic.set_mark(sequence) {
+            if let Err(e) = topic.set_mark(sequence, created) {
                 tracing::warn!(error = %e, "cannot record the folder's place in the items ledger");
             }
         }
@@ -409,6 +424,12 @@ impl Ingest {
     /// Why a topic's folder could not be opened, while one cannot.
     pub fn open_error(&self) -> Option<&str> {
         self.open_errors.values().next().map(String::as_str)
+    }
+
+    /// A restore that found entries gone from the items stream: its topic
+    /// may be incomplete (for `last_error`).
+    pub fn restore_gap(&self) -> Option<&str> {
+        self.restore_gaps.values().next().map(String::as_str)
     }
 
     /// Whether the run's counters must be rebuilt from the batch logs since

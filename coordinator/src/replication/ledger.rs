@@ -52,26 +52,6 @@ const IN_FLIGHT: usize = 256;
 /// acknowledge (a node failing over elects a new leader within seconds).
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(30);
 
-/// The items stream: file-backed, every entry kept (limits retention
-/// without limits), refusing rather than dropping when a limit is set,
-/// retried publishes stored once within the candidates' window.
-pub fn stream_config(replicas: usize) -> stream::Config {
-    stream::Config {
-        name: subjects::ITEMS_STREAM.to_string(),
-        description: Some(
-            "every line igentai's topic folders gained: batches, items, aliases".into(),
-        ),
-        subjects: vec![subjects::LEDGER_ALL.to_string()],
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        discard: stream::DiscardPolicy::New,
-        max_message_size: 1024 * 1024,
-        duplicate_window: igentai_client::stream::DUPLICATE_WINDOW,
-        num_replicas: replicas.max(1),
-        ..Default::default()
-    }
-}
-
 /// What a ledger entry is: one line of which file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -179,6 +159,9 @@ pub type Marks = Vec<(String, u64)>;
 pub struct Ledger {
     js: jetstream::Context,
     stream: stream::Stream,
+    /// Which items stream this is ([`incarnation`]): a mark names it, so a
+    /// mark of a stream deleted since is not taken for one of this.
+    created: u64,
     /// The sequence of this owner's fence ([`Ledger::fence`]); every entry
     /// expects it to be the fence subject's last.
     fence: Option<u64>,
@@ -190,6 +173,26 @@ pub struct Ledger {
 #[error("the items ledger was fenced by the coordinator that took over the lease")]
 pub struct Fenced;
 
+/// An existing items stream whose settings could drop entries: a topic
+/// restored from it could be incomplete and nobody would know, so the
+/// coordinator refuses to run on it rather than retry.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the items stream {stream} could drop entries, so a topic restored from it could be \
+     incomplete: {problems}. Fix each setting as named, then start the coordinator again"
+)]
+pub struct UnsafeItems {
+    pub stream: String,
+    pub problems: String,
+}
+
+/// Which incarnation of the items stream `info` describes: its creation
+/// time, in nanoseconds since the epoch. A stream deleted and made again
+/// (even grown past an old mark since) has another.
+pub fn incarnation(info: &stream::Info) -> u64 {
+    u64::try_from(info.created.unix_timestamp_nanos()).unwrap_or(0)
+}
+
 /// Whether `e` (from [`Ledger::publish`]) says this coordinator was fenced.
 pub fn is_fenced(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|e| e.is::<Fenced>())
@@ -197,19 +200,55 @@ pub fn is_fenced(e: &io::Error) -> bool {
 
 impl Ledger {
     /// Finds or creates the items stream with `replicas` copies (growing
-    /// an existing one with fewer).
+    /// an existing one with fewer). An existing one whose settings could
+    /// drop entries is an error ([`UnsafeItems`]), and is left as it is.
     pub async fn open(js: &jetstream::Context, replicas: usize) -> anyhow::Result<Ledger> {
         use anyhow::Context;
         let mut stream = js
-            .get_or_create_stream(stream_config(replicas))
+            .get_or_create_stream(igentai_client::stream::items(replicas))
             .await
             .context("create or find the items stream")?;
+        let info = stream
+            .info()
+            .await
+            .context("read the items stream's settings")?
+            .clone();
+        let problems = igentai_client::stream::unsafe_items_settings(&info.config);
+        if !problems.is_empty() {
+            return Err(UnsafeItems {
+                stream: info.config.name.clone(),
+                problems: problems.join("; "),
+            }
+            .into());
+        }
         crate::replication::replicas::grow(js, &mut stream, replicas).await?;
         Ok(Ledger {
             js: js.clone(),
             stream,
             fence: None,
+            created: incarnation(&info),
         })
+    }
+
+    /// Which incarnation of the items stream this is ([`incarnation`]).
+    pub fn created(&self) -> u64 {
+        self.created
+    }
+
+    /// Whether the stream holds an entry of `subject` (a topic's prefix)
+    /// at or before `sequence`: then a mark of the topic up to there was
+    /// made on this stream. A stream made after the mark holds none there
+    /// (unless another host published the topic to it early on).
+    pub async fn holds_up_to(&self, subject: &str, sequence: u64) -> io::Result<bool> {
+        match self
+            .stream
+            .get_first_raw_message_by_subject(format!("{subject}.*"), 1)
+            .await
+        {
+            Ok(message) => Ok(message.sequence <= sequence),
+            Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(false),
+            Err(e) => Err(io::Error::other(e)),
+        }
     }
 
     /// Fences the ledger for the owner `record` (who just took the lease):
@@ -419,9 +458,10 @@ impl Ledger {
 
     /// Calls `each` with every entry of `subject` (a topic's prefix) after
     /// stream sequence `after`, in order; returns the last sequence read
-    /// (`after` when there was nothing) and whether the stream holds the
-    /// topic at all. A mark beyond the stream's end (the stream was
-    /// recreated) reads from its start.
+    /// (`after` when there was nothing), whether the stream holds the
+    /// topic at all, and whether entries after `after` are gone ([`gap`]).
+    /// A mark beyond the stream's end (the stream was recreated) reads
+    /// from its start.
     pub async fn read_after(
         &self,
         subject: &str,
@@ -429,8 +469,8 @@ impl Ledger {
         mut each: impl FnMut(Kind, &[u8]) -> io::Result<()>,
     ) -> io::Result<Read> {
         let mut stream = self.stream.clone();
-        let info = stream.info().await.map_err(io::Error::other)?;
-        let after = match after > info.state.last_sequence {
+        let state = stream.info().await.map_err(io::Error::other)?.state.clone();
+        let after = match after > state.last_sequence {
             true => 0,
             false => after,
         };
@@ -446,8 +486,13 @@ impl Ledger {
             .map_err(io::Error::other)?;
         let pending = consumer.cached_info().num_pending;
         let held = after > 0 || pending > 0;
+        let gap = gap(after, state.first_sequence, pending);
         if pending == 0 {
-            return Ok(Read { last: after, held });
+            return Ok(Read {
+                last: after,
+                held,
+                gap,
+            });
         }
         let mut messages = consumer.messages().await.map_err(io::Error::other)?;
         let mut last = after;
@@ -466,8 +511,17 @@ impl Ledger {
                 break;
             }
         }
-        Ok(Read { last, held })
+        Ok(Read { last, held, gap })
     }
+}
+
+/// The stream's first sequence when it is beyond `after + 1` while the
+/// folder is behind (`pending` entries of its topic to read): entries
+/// after the folder's mark were removed (a purge, or a limit), so what the
+/// folder reads may miss some of its topic's. Nothing in igentai removes
+/// entries, so any such hole is an operator's or a limit's doing.
+pub fn gap(after: u64, first_sequence: u64, pending: u64) -> Option<u64> {
+    (pending > 0 && first_sequence > after + 1).then_some(first_sequence)
 }
 
 /// An entry's headers: `Nats-Msg-Id` names its topic, kind and id, so a
@@ -494,30 +548,60 @@ pub struct Read {
     pub last: u64,
     /// Whether the stream holds any entry of the topic.
     pub held: bool,
+    /// The stream's first sequence, when entries after the mark are gone
+    /// ([`gap`]).
+    pub gap: Option<u64>,
 }
 
-/// `ledger.json`: the folder holds its topic's entries up to `sequence`.
+/// `ledger.json`: the folder holds its topic's entries up to `sequence`
+/// of the items stream created at `stream_created_ns` ([`incarnation`]).
+/// Marks written before they named their stream lack it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Mark {
     subject: String,
     sequence: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stream_created_ns: Option<u64>,
 }
 
-/// How far into the stream the folder `dir` is for `subject` (0: not at
-/// all, or a mark of another subject).
-pub fn mark(dir: &Path, subject: &str) -> u64 {
-    std::fs::read(dir.join(MARK))
+/// Where a folder's mark puts it in the items stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// No mark of this topic: the folder holds nothing of the stream.
+    Start,
+    /// A mark of this stream: the folder holds it up to this sequence.
+    After(u64),
+    /// A mark of an earlier stream, deleted since: no mark of this one.
+    Earlier(u64),
+    /// A mark written before marks named their stream: this one, or an
+    /// earlier.
+    Unknown(u64),
+}
+
+/// Where the folder `dir` is in the items stream `created`
+/// ([`incarnation`]) for `subject`.
+pub fn place(dir: &Path, subject: &str, created: u64) -> Place {
+    let Some(mark) = std::fs::read(dir.join(MARK))
         .ok()
         .and_then(|b| serde_json::from_slice::<Mark>(&b).ok())
         .filter(|m| m.subject == subject)
-        .map_or(0, |m| m.sequence)
+    else {
+        return Place::Start;
+    };
+    match mark.stream_created_ns {
+        None => Place::Unknown(mark.sequence),
+        Some(c) if c == created => Place::After(mark.sequence),
+        Some(_) => Place::Earlier(mark.sequence),
+    }
 }
 
-/// Records that the folder `dir` holds `subject` up to `sequence`.
-pub fn set_mark(dir: &Path, subject: &str, sequence: u64) -> io::Result<()> {
+/// Records that the folder `dir` holds `subject` up to `sequence` of the
+/// items stream `created`.
+pub fn set_mark(dir: &Path, subject: &str, sequence: u64, created: u64) -> io::Result<()> {
     let mark = Mark {
         subject: subject.to_string(),
         sequence,
+        stream_created_ns: Some(created),
     };
     write_atomic(&dir.join(MARK), &serde_json::to_vec(&mark)?)
 }
@@ -574,11 +658,44 @@ mod tests {
     }
 
     #[test]
-    fn marks_name_their_subject() {
+    fn marks_name_their_subject_and_their_stream() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(mark(dir.path(), "igentai.ledger.a"), 0);
-        set_mark(dir.path(), "igentai.ledger.a", 42).unwrap();
-        assert_eq!(mark(dir.path(), "igentai.ledger.a"), 42);
-        assert_eq!(mark(dir.path(), "igentai.ledger.b"), 0);
+        let (a, b) = ("igentai.ledger.a", "igentai.ledger.b");
+        assert_eq!(place(dir.path(), a, 7), Place::Start);
+        set_mark(dir.path(), a, 42, 7).unwrap();
+        assert_eq!(place(dir.path(), a, 7), Place::After(42));
+        assert_eq!(place(dir.path(), a, 8), Place::Earlier(42));
+        assert_eq!(place(dir.path(), b, 7), Place::Start);
+    }
+
+    #[test]
+    fn a_mark_from_before_marks_named_their_stream_is_of_an_unknown_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = br#"{"subject":"igentai.ledger.a","sequence":42}"#;
+        std::fs::write(dir.path().join(MARK), old).unwrap();
+        assert_eq!(place(dir.path(), "igentai.ledger.a", 7), Place::Unknown(42));
+        assert_eq!(place(dir.path(), "igentai.ledger.b", 7), Place::Start);
+        std::fs::write(dir.path().join(MARK), b"{torn").unwrap();
+        assert_eq!(place(dir.path(), "igentai.ledger.a", 7), Place::Start);
+    }
+
+    #[test]
+    fn entries_gone_after_the_mark_of_a_folder_behind_are_a_gap() {
+        // (mark, the stream's first sequence, entries of the topic to read)
+        let check = |after, first, pending, expected| {
+            assert_eq!(
+                gap(after, first, pending),
+                expected,
+                "{after} {first} {pending}"
+            );
+        };
+        check(0, 1, 10, None);
+        check(0, 0, 0, None);
+        check(41, 42, 10, None);
+        check(41, 30, 10, None);
+        check(0, 500, 10, Some(500));
+        check(41, 43, 1, Some(43));
+        // Nothing of the topic after the mark: the folder is not behind.
+        check(41, 500, 0, None);
     }
 }

@@ -7,27 +7,63 @@
 //! behind while another host owned the run gets what it missed, a current
 //! one reads nothing. A folder the ledger holds nothing of (written before
 //! the ledger existed, or its stream was deleted) is published to it
-//! instead ([`backfill`]), so that any host can restore it later.
+//! instead ([`backfill`]), so that any host can restore it later; so is a
+//! folder whose mark belongs to an earlier items stream (deleted, and
+//! perhaps grown past the mark since), which is no mark of this one.
+//!
+//! A restore that finds entries after the folder's mark already gone from
+//! the stream (a purge, or a limit) says so ([`Gap`]) rather than report
+//! a complete restore.
 
 use std::io::{self, BufRead};
 use std::path::Path;
 
 use crate::keys::normalize::{Normalizer, key_hash};
-use crate::replication::ledger::{self, Entry, Ledger, Outbox};
+use crate::replication::ledger::{self, Entry, Ledger, Outbox, Place};
 use crate::topic::batchlog::BatchLine;
 use crate::topic::{Apply, Topic};
 
 /// Ledger entries applied between two writes of a restoring folder.
 const RESTORE_FLUSH: usize = 100_000;
 
+/// Entries of a topic a restore could not read: the items stream's first
+/// entry is beyond the folder's mark + 1 while the folder was behind, so
+/// the entries between were removed and the folder may miss some.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "topic {topic:?} may be incomplete: the items stream no longer holds every entry after \
+     this folder's mark {mark} (its first is now {first_available}; the entries between were \
+     removed by a purge or a limit), so what was restored from it may miss some of its items"
+)]
+pub struct Gap {
+    pub topic: String,
+    /// The folder's mark: the last sequence it held.
+    pub mark: u64,
+    /// The stream's first sequence.
+    pub first_available: u64,
+}
+
+/// Where a folder starts reading its topic, and what its mark says.
+struct Start {
+    /// The last sequence the folder holds.
+    after: u64,
+    /// Its mark is of an earlier items stream: publish the folder to this
+    /// one, which may lack any of it.
+    republish: bool,
+    /// Its mark does not name this stream yet: write it again.
+    rewrite: bool,
+}
+
 /// Applies what the items ledger holds for `topic` beyond the folder's
 /// mark, and makes it durable before the topic takes batches. A folder the
 /// ledger knows nothing of (written before the ledger existed, or the
-/// stream was deleted) is published to it instead.
-pub async fn catch_up(ledger: &Ledger, name: &str, topic: &mut Topic) -> io::Result<()> {
+/// stream was deleted), or whose mark is of an earlier stream, is
+/// published to it too. Returns the [`Gap`] found, if any (also logged).
+pub async fn catch_up(ledger: &Ledger, name: &str, topic: &mut Topic) -> io::Result<Option<Gap>> {
     let subject = ledger::topic_subject(name);
     let dir = topic.dir().to_path_buf();
-    let after = ledger::mark(&dir, &subject);
+    let start = start(ledger, name, &subject, &dir).await?;
+    let after = start.after;
     let started = std::time::Instant::now();
     let mut apply = Apply::default();
     let mut applied = 0usize;
@@ -46,17 +82,20 @@ pub async fn catch_up(ledger: &Ledger, name: &str, topic: &mut Topic) -> io::Res
         .map_err(|e| io::Error::new(e.kind(), format!("read the items ledger: {e}")))?;
     topic.finish_apply(&mut apply);
     topic.write_all()?;
-    if !read.held && !topic.is_empty() {
+    let created = ledger.created();
+    if (start.republish || !read.held) && !topic.is_empty() {
         let (entries, last) = backfill(ledger, name, &subject, &dir).await?;
-        ledger::set_mark(&dir, &subject, last)?;
+        ledger::set_mark(&dir, &subject, last.max(read.last), created)?;
         tracing::info!(
             topic = name,
             entries,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "published the folder to the items ledger, which did not hold the topic"
         );
-    } else if read.last != after {
-        ledger::set_mark(&dir, &subject, read.last)?;
+    } else if read.last != after || start.rewrite {
+        ledger::set_mark(&dir, &subject, read.last, created)?;
+    }
+    if read.last != after {
         let a = &apply.applied;
         tracing::info!(
             topic = name,
@@ -71,7 +110,75 @@ pub async fn catch_up(ledger: &Ledger, name: &str, topic: &mut Topic) -> io::Res
             "caught up with the items ledger"
         );
     }
-    Ok(())
+    Ok(read
+        .gap
+        .map(|first_available| gap_found(name, after, first_available)))
+}
+
+/// Logs (as a warning) and returns the gap a restore of `name` found.
+fn gap_found(name: &str, mark: u64, first_available: u64) -> Gap {
+    tracing::warn!(
+        topic = name,
+        mark,
+        first_available,
+        "the items stream no longer holds every entry after the folder's mark: \
+         the restored topic may be incomplete"
+    );
+    Gap {
+        topic: name.to_string(),
+        mark,
+        first_available,
+    }
+}
+
+/// Where the folder `dir` starts reading its topic `subject` from.
+///
+/// A mark of an earlier items stream (deleted, perhaps grown past the
+/// mark since) is no mark of this one: the folder reads the whole topic
+/// and is published to this stream, idempotently (the stream drops a
+/// repeated `Nats-Msg-Id` within its window, and applying drops a known
+/// batch or key anywhere).
+///
+/// A mark written before marks named their stream is kept when this
+/// stream holds an entry of the topic at or before it, as the stream the
+/// mark was made on does: treating every such mark as no mark would read
+/// every topic again in full, and publish every folder again, on the
+/// first start after an upgrade. Otherwise (the topic is absent, or
+/// begins after the mark) it is a mark of an earlier stream.
+async fn start(ledger: &Ledger, name: &str, subject: &str, dir: &Path) -> io::Result<Start> {
+    let place = ledger::place(dir, subject, ledger.created());
+    let (after, republish) = match place {
+        Place::Start => (0, false),
+        Place::After(after) => (after, false),
+        Place::Earlier(mark) => earlier(name, mark),
+        Place::Unknown(mark) => {
+            let held = ledger
+                .holds_up_to(subject, mark)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("read the items ledger: {e}")))?;
+            match held {
+                true => (mark, false),
+                false => earlier(name, mark),
+            }
+        }
+    };
+    Ok(Start {
+        after,
+        republish,
+        // A mark that does not name this stream is written again, naming it.
+        rewrite: matches!(place, Place::Earlier(_) | Place::Unknown(_)),
+    })
+}
+
+/// A mark of an earlier items stream: logged, and read as no mark.
+fn earlier(name: &str, mark: u64) -> (u64, bool) {
+    tracing::info!(
+        topic = name,
+        mark,
+        "the folder's mark is of an earlier items stream: reading the topic from the start \
+         and publishing the folder to this one"
+    );
+    (0, true)
 }
 
 /// Publishes every line of the folder `dir` (its batch log, then its item

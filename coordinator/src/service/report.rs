@@ -45,6 +45,7 @@ impl Coordinator {
                 .clone()
                 .or_else(|| self.ingest.open_error().map(str::to_string))
                 .or_else(|| self.ingest.set_aside().map(str::to_string))
+                .or_else(|| self.ingest.restore_gap().map(str::to_string))
                 .or_else(|| crate::replication::replicas::problem(&streams, self.shared.replicas)),
             streams,
         }

@@ -250,10 +250,11 @@ impl Topic {
         })
     }
 
-    /// Records how far into the items ledger the folder is.
-    pub fn set_mark(&self, sequence: u64) -> io::Result<()> {
+    /// Records how far into the items ledger (the stream `created`,
+    /// `ledger::incarnation`) the folder is.
+    pub fn set_mark(&self, sequence: u64, created: u64) -> io::Result<()> {
         let subject = ledger::topic_subject(&self.store.topic);
-        ledger::set_mark(&self.store.dir, &subject, sequence)
+        ledger::set_mark(&self.store.dir, &subject, sequence, created)
     }
 
     /// Saves the committed sighting counts' cache (`sightings.rs`), so
