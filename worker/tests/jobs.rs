@@ -36,22 +36,7 @@ async fn partition_jobs_and_weight_updates() {
     )
     .unwrap();
     let shutdown = CancellationToken::new();
-    let identity = nats.add_worker("j1").await;
-    let running = common::spawn_worker(
-        &[
-            "--nats-url",
-            &nats.url,
-            "--nats-user",
-            &identity.user,
-            "--nats-password",
-            &identity.password,
-            "--worker-id",
-            "j1",
-            "--providers",
-            file.to_str().unwrap(),
-        ],
-        &shutdown,
-    );
+    let running = common::spawn_worker_on(&nats, "j1", &file, &[], &shutdown).await;
     let info: serde_json::Value = wait_for(
         "the micro service answers INFO",
         Duration::from_secs(20),

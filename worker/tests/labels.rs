@@ -40,23 +40,8 @@ async fn odd_provider_labels_are_cleaned_not_rejected() {
         ),
     )
     .unwrap();
-    let identity = nats.add_worker("l1").await;
     let shutdown = CancellationToken::new();
-    let running = common::spawn_worker(
-        &[
-            "--nats-url",
-            &nats.url,
-            "--nats-user",
-            &identity.user,
-            "--nats-password",
-            &identity.password,
-            "--worker-id",
-            "l1",
-            "--providers",
-            file.to_str().unwrap(),
-        ],
-        &shutdown,
-    );
+    let running = common::spawn_worker_on(&nats, "l1", &file, &[], &shutdown).await;
     let assign = WorkerCommand::Assign(Assignment {
         v: 1,
         run_id: "run-1".into(),

@@ -291,7 +291,7 @@ impl KeyLog {
 mod tests {
     use std::borrow::Cow;
 
-    use igentai_protocol::{CandidateBatch, VERSION};
+    use igentai_protocol::CandidateBatch;
 
     use super::*;
     use crate::keys::name_index::NameIndex;
@@ -302,25 +302,7 @@ mod tests {
     const TOPIC: &str = "Cheeses";
 
     fn batch() -> CandidateBatch {
-        CandidateBatch {
-            v: VERSION,
-            batch_id: "b1".into(),
-            run_id: "r1".into(),
-            topic: TOPIC.into(),
-            worker_id: "w1".into(),
-            provider: "sim".into(),
-            model: "m".into(),
-            partition: None,
-            items: Vec::new(),
-            tokens_in: 1,
-            tokens_cached_in: 0,
-            tokens_out: 1,
-            latency_ms: 1,
-            cost_usd: 0.0,
-            finish_reason: None,
-            request_id: None,
-            created_at_ms: 0,
-        }
+        crate::topic::test_batch("b1")
     }
 
     /// Takes `items` into the topic as one batch; with `keys` false, only

@@ -402,6 +402,30 @@ fn add_lines(
     }
 }
 
+/// A batch of topic "Cheeses" without items, for the tests of this folder.
+#[cfg(test)]
+pub(crate) fn test_batch(id: &str) -> CandidateBatch {
+    CandidateBatch {
+        v: VERSION,
+        batch_id: id.into(),
+        run_id: "r1".into(),
+        topic: "Cheeses".into(),
+        worker_id: "w1".into(),
+        provider: "sim".into(),
+        model: "m".into(),
+        partition: None,
+        items: Vec::new(),
+        tokens_in: 1,
+        tokens_cached_in: 0,
+        tokens_out: 1,
+        latency_ms: 1,
+        cost_usd: 0.0,
+        finish_reason: None,
+        request_id: None,
+        created_at_ms: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -416,23 +440,8 @@ mod tests {
 
     fn batch() -> CandidateBatch {
         CandidateBatch {
-            v: VERSION,
-            batch_id: "b1".into(),
-            run_id: "r1".into(),
-            topic: "Cheeses".into(),
-            worker_id: "w1".into(),
-            provider: "sim".into(),
-            model: "m".into(),
             partition: Some("Soft".into()),
-            items: Vec::new(),
-            tokens_in: 1,
-            tokens_cached_in: 0,
-            tokens_out: 1,
-            latency_ms: 1,
-            cost_usd: 0.0,
-            finish_reason: None,
-            request_id: None,
-            created_at_ms: 0,
+            ..test_batch("b1")
         }
     }
 

@@ -355,31 +355,13 @@ fn ends_a_line(dir: &Path, offset: u64) -> io::Result<bool> {
 mod tests {
     use std::borrow::Cow;
 
-    use igentai_protocol::{CandidateBatch, VERSION};
+    use igentai_protocol::CandidateBatch;
 
     use super::*;
     use crate::topic::{Apply, Scratch, Topic};
 
     fn batch(id: &str) -> CandidateBatch {
-        CandidateBatch {
-            v: VERSION,
-            batch_id: id.into(),
-            run_id: "r1".into(),
-            topic: "Cheeses".into(),
-            worker_id: "w1".into(),
-            provider: "sim".into(),
-            model: "m".into(),
-            partition: None,
-            items: Vec::new(),
-            tokens_in: 1,
-            tokens_cached_in: 0,
-            tokens_out: 1,
-            latency_ms: 1,
-            cost_usd: 0.0,
-            finish_reason: None,
-            request_id: None,
-            created_at_ms: 0,
-        }
+        crate::topic::test_batch(id)
     }
 
     fn take(topic: &mut Topic, id: &str, items: &[&str]) -> bool {

@@ -81,3 +81,30 @@ pub fn spawn_worker(
     let config = worker::Config::parse_from(std::iter::once("worker").chain(args.iter().copied()));
     tokio::spawn(worker::run(config, shutdown.clone()))
 }
+
+/// `worker::run` in a task as worker `id` of `nats`, with its own login and
+/// the providers file `providers`, then `extra` arguments.
+pub async fn spawn_worker_on(
+    nats: &testkit::NatsServer,
+    id: &str,
+    providers: &std::path::Path,
+    extra: &[&str],
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let identity = nats.add_worker(id).await;
+    let providers = providers.to_str().expect("a UTF-8 path");
+    let mut args = vec![
+        "--nats-url",
+        &nats.url,
+        "--nats-user",
+        &identity.user,
+        "--nats-password",
+        &identity.password,
+        "--worker-id",
+        id,
+        "--providers",
+        providers,
+    ];
+    args.extend_from_slice(extra);
+    spawn_worker(&args, shutdown)
+}
