@@ -140,7 +140,42 @@ pub struct NatsServer {
 
 impl NatsServer {
     pub async fn start(dir: &Path) -> NatsServer {
-        Self::start_on(dir, free_port()).await
+        // A port found free may be bound by another test's server before
+        // this one binds it: a server that exits before it accepts a
+        // client is started again on other ports.
+        for _ in 0..5 {
+            let port = free_port();
+            let store = dir.join("jetstream");
+            Self::render(dir, &[]);
+            let proc = Self::spawn(port, &store, dir);
+            let url = format!("nats://127.0.0.1:{port}");
+            let accepted = crate::wait_for(
+                "nats-server to accept clients or exit",
+                std::time::Duration::from_secs(20),
+                || {
+                    let (url, pid) = (url.clone(), proc.pid());
+                    async move {
+                        if !crate::alive(pid) {
+                            return Some(false);
+                        }
+                        let options = options(Role::Operator);
+                        options.connect(&url).await.ok().map(|_| true)
+                    }
+                },
+            )
+            .await;
+            if accepted {
+                return NatsServer {
+                    port,
+                    url,
+                    store,
+                    proc,
+                    dir: dir.to_path_buf(),
+                    workers: WorkerUsers::default(),
+                };
+            }
+        }
+        panic!("nats-server exited at start five times: {}", dir.display())
     }
 
     /// Like [`NatsServer::start`], on a given port: for a client that was

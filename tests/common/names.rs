@@ -189,7 +189,7 @@ pub fn offenders<'a>(
 }
 
 /// A looser key than the dedup key: parentheticals dropped, punctuation
-/// ignored, plural `s`/`es` cut, so "Apples" and "Apple (fruit)" meet
+/// ignored, plural `s`/`es` cut, so "Apples" and "Apple (Normandy)" meet
 /// "Apple".
 fn variant_key(line: &str) -> String {
     let mut bare = String::new();
@@ -226,11 +226,26 @@ fn singular(word: &str) -> String {
     }
 }
 
+/// Whether `line` ends in a parenthetical the name key keeps apart from
+/// the bare name (a year or a lower-case class label,
+/// `igentai_protocol::names::Parenthetical::Disambiguator`): by the merge
+/// rule that is another item, not a variant.
+fn disambiguated(line: &str) -> bool {
+    let line = line.trim_end();
+    line.ends_with(')')
+        && line.rfind('(').is_some_and(|open| {
+            igentai_protocol::names::parenthetical(&line[open + 1..line.len() - 1])
+                == igentai_protocol::names::Parenthetical::Disambiguator
+        })
+}
+
 /// Lines that are a variant of an earlier line: (line, earlier line).
+/// A line the merge rule keeps apart on purpose ([`disambiguated`]) is
+/// not one.
 pub fn near_duplicates(lines: &[String]) -> Vec<(&str, &str)> {
     let mut first: std::collections::HashMap<String, &str> = Default::default();
     let mut out = Vec::new();
-    for line in lines {
+    for line in lines.iter().filter(|l| !disambiguated(l)) {
         match first.entry(variant_key(line)) {
             std::collections::hash_map::Entry::Occupied(e) => out.push((line.as_str(), *e.get())),
             std::collections::hash_map::Entry::Vacant(e) => {
@@ -344,7 +359,9 @@ mod tests {
             "Apple",
             "Apples",
             "Banana",
-            "apple (fruit)",
+            "apple (Normandy)",
+            // A class label: another item by the merge rule.
+            "Banana (non-strawberry)",
             "Passion fruit",
             "Passion-fruits",
             "Kiwi",
@@ -360,7 +377,7 @@ mod tests {
             near_duplicates(&lines),
             vec![
                 ("Apples", "Apple"),
-                ("apple (fruit)", "Apple"),
+                ("apple (Normandy)", "Apple"),
                 ("Passion-fruits", "Passion fruit"),
                 ("Berry", "Berries"),
                 ("Peach", "Peaches"),
