@@ -80,10 +80,12 @@ pub struct Ingest {
     ledger: Option<Ledger>,
     scratch: Scratch,
     logged_rejects: HashSet<&'static str>,
-    /// The run's counters must be rebuilt from the batch logs: the open
-    /// topics were dropped after a write error, or a topic caught up with
-    /// batches from the items ledger.
+    /// The open topics were dropped after a write error: the run's
+    /// counters must be rebuilt from the batch logs.
     recount: bool,
+    /// Topics (by key) that caught up with batches from the items ledger
+    /// when opened, since the last [`Ingest::take_recount`].
+    caught_up: HashSet<String>,
     /// Topics whose folder could not be opened, by normalized topic: why.
     open_errors: std::collections::BTreeMap<String, String>,
     /// Topics whose restore found entries gone from the items stream, by
@@ -111,6 +113,7 @@ impl Ingest {
             scratch: Scratch::default(),
             logged_rejects: HashSet::new(),
             recount: false,
+            caught_up: HashSet::new(),
             open_errors: std::collections::BTreeMap::new(),
             restore_gaps: std::collections::BTreeMap::new(),
             backlog: 0,
@@ -150,7 +153,9 @@ impl Ingest {
                 }
             };
             self.open_errors.remove(&key);
-            self.recount |= caught_up;
+            if caught_up {
+                self.caught_up.insert(key.clone());
+            }
             self.topics.insert(key.clone(), opened);
         }
         Ok(self.topics.get_mut(&key).expect("inserted above"))
@@ -432,14 +437,17 @@ impl Ingest {
         self.restore_gaps.values().next().map(String::as_str)
     }
 
-    /// Whether the run's counters must be rebuilt from the batch logs since
-    /// the last call: the open topics were dropped (the batches counted
-    /// since their last sync come again), or a topic opened and caught up
-    /// with batches from the items ledger (a commit whose ledger publish
-    /// succeeded and whose write failed: those batches come again as
-    /// repeats, counted only in the log).
-    pub fn take_recount(&mut self) -> bool {
-        std::mem::take(&mut self.recount)
+    /// Whether the counters of the run on `run_topic` must be rebuilt from
+    /// its batch log since the last call: the open topics were dropped (the
+    /// batches counted since their last sync come again), or its topic
+    /// opened and caught up with batches from the items ledger (a commit
+    /// whose ledger publish succeeded and whose write failed: those
+    /// batches come again as repeats, counted only in the log). Another
+    /// topic catching up changes nothing of the run's counters.
+    pub fn take_recount(&mut self, run_topic: Option<&str>) -> bool {
+        let caught_up = run_topic.is_some_and(|t| self.caught_up.contains(&key(t)));
+        self.caught_up.clear();
+        std::mem::take(&mut self.recount) || caught_up
     }
 
     /// The folder `topic` is (or will be) stored in.

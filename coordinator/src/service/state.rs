@@ -145,7 +145,7 @@ impl Coordinator {
             stats = counted_stats(&ingest, run, saved.as_ref())
                 .with_context(|| format!("read the batch log of topic {:?}", run.info.topic))?;
             // Counted from the log just now, caught up or not.
-            ingest.take_recount();
+            ingest.take_recount(Some(&run.info.topic));
             tracing::info!(run_id = %run.info.run_id, topic = %run.info.topic, state = ?run.state,
                 unique, batches = stats.totals(unique, now_ms()).batches, "restored the last run");
         }
@@ -295,7 +295,8 @@ impl Coordinator {
         let received = self.ingest.receive(msg, &self.admission).await;
         // Before this batch is counted: the log holds what is on disk, and
         // this batch is not on disk yet.
-        if self.ingest.take_recount() {
+        let run_topic = self.run.as_ref().map(|r| r.info.topic.as_str());
+        if self.ingest.take_recount(run_topic) {
             self.recount();
         }
         match received {
@@ -350,7 +351,8 @@ impl Coordinator {
                 "cannot sync items to disk: {e}; batches are held back and retried"
             )),
         }
-        if self.ingest.take_recount() {
+        let run_topic = self.run.as_ref().map(|r| r.info.topic.as_str());
+        if self.ingest.take_recount(run_topic) {
             self.recount();
         }
         self.check_stop(now_ms());
