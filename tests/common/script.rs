@@ -26,8 +26,13 @@ impl Script {
         let out = std::fs::File::create(dir.path().join("run.sh.out")).unwrap();
         let err = std::fs::File::create(dir.path().join("run.sh.err")).unwrap();
         let bin = bin_path("coordinator").parent().unwrap().to_path_buf();
-        let mut cmd = Command::new("bash");
-        cmd.arg(repo_root().join("scripts/run.sh"))
+        // Through `env --default-signal=INT`: a test run started in the
+        // background (`cmd &`, nohup) inherits SIGINT ignored, and a shell
+        // cannot trap a signal ignored when it started; a terminal's
+        // Ctrl-C reaches run.sh with SIGINT at its default.
+        let mut cmd = Command::new("env");
+        cmd.args(["--default-signal=INT", "bash"])
+            .arg(repo_root().join("scripts/run.sh"))
             .args(args)
             .current_dir(repo_root())
             .env("IGENTAI_DATA_DIR", dir.path().join("data"))
