@@ -130,7 +130,7 @@ impl Ingest {
 
     /// The open topic, opening (and repairing) its folder if needed, and
     /// catching it up with the items ledger: a fresh folder is restored
-    /// from it (see `ledger.rs`).
+    /// from it (see `replication/ledger/`).
     pub async fn open(&mut self, topic: &str) -> io::Result<&mut Topic> {
         let key = key(topic);
         if !self.topics.contains_key(&key) {

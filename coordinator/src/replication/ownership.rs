@@ -18,7 +18,7 @@
 //! report. The decisions are in `owner.rs`.
 //!
 //! The lease says who may write; the items ledger enforces it: the owner
-//! fences the ledger right after taking the lease (`ledger.rs`), and NATS
+//! fences the ledger right after taking the lease (`ledger/mod.rs`), and NATS
 //! refuses the entries of any owner fenced out since, without waiting for
 //! that owner's next renewal to tell it.
 

@@ -1,4 +1,4 @@
-//! Restoring a topic from the items ledger (`ledger.rs`), and the other
+//! Restoring a topic from the items ledger (`ledger/`), and the other
 //! way round.
 //!
 //! When a topic is opened, [`catch_up`] reads what the ledger holds for it

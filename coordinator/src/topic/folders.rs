@@ -152,7 +152,7 @@ pub fn topic_key(topic: &str) -> String {
 /// The name key (`keys/names.rs`) folds further and changes under its
 /// version (`NAME_KEY_VERSION`, diacritics kept apart, `♯`); the topic
 /// key must not change at all: the folder mapping (`topics.json`) and the
-/// items ledger's topic ids (`replication/ledger.rs`) are made of it.
+/// items ledger's topic ids (`replication/ledger/entry.rs`) are made of it.
 fn fold_topic_chars(chars: &[char], text: &mut String) {
     // Whether the last letter is Latin, Greek or Cyrillic.
     let mut droppable_marks = false;

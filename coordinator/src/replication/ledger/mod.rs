@@ -24,8 +24,10 @@
 //! fencing, has them. (A refused commit may leave entries in the ledger:
 //! the new owner applies them, and their batches come again as repeats.)
 
+mod entry;
+mod mark;
+
 use std::io;
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -34,13 +36,9 @@ use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
 use futures::StreamExt;
 use igentai_protocol::subjects;
-use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
 
-use crate::topic::store::write_atomic;
-
-/// The folder's mark: the last stream sequence of its topic it holds.
-pub const MARK: &str = "ledger.json";
+pub use entry::{Entry, Kind, Marks, Outbox, topic_subject};
+pub use mark::{MARK, Place, gap, place, set_mark};
 
 /// Publishes awaiting their acknowledgement at a time: the client holds
 /// back a publish beyond its own limit of acks in flight until one comes
@@ -51,96 +49,6 @@ const IN_FLIGHT: usize = 256;
 /// How long a commit keeps retrying publishes the stream does not
 /// acknowledge (a node failing over elects a new leader within seconds).
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(30);
-
-/// What a ledger entry is: one line of which file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A line of `batches.jsonl`.
-    Batch,
-    /// An item record of `items.jsonl` (and a line of `output.txt`).
-    Item,
-    /// An alias record of `items.jsonl`.
-    Alias,
-}
-
-impl Kind {
-    const ALL: [Kind; 3] = [Kind::Batch, Kind::Item, Kind::Alias];
-
-    fn token(self) -> &'static str {
-        match self {
-            Kind::Batch => "batch",
-            Kind::Item => "item",
-            Kind::Alias => "alias",
-        }
-    }
-
-    /// The kind a ledger subject ends with.
-    pub fn of_subject(subject: &str) -> Option<Kind> {
-        let last = subject.rsplit('.').next()?;
-        Kind::ALL.into_iter().find(|k| k.token() == last)
-    }
-}
-
-/// One line on its way to the ledger.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub kind: Kind,
-    /// What makes it unique within its topic: the batch id, or the key's
-    /// hash.
-    pub id: String,
-    pub line: Bytes,
-}
-
-impl Entry {
-    pub fn batch(batch_id: &str, line: &[u8]) -> Entry {
-        Entry {
-            kind: Kind::Batch,
-            id: batch_id.to_string(),
-            line: Bytes::copy_from_slice(line),
-        }
-    }
-
-    pub fn item(key_hash: u128, line: &[u8]) -> Entry {
-        Entry {
-            kind: Kind::Item,
-            id: format!("{key_hash:032x}"),
-            line: Bytes::copy_from_slice(line),
-        }
-    }
-
-    pub fn alias(key_hash: u128, line: &[u8]) -> Entry {
-        Entry {
-            kind: Kind::Alias,
-            id: format!("{key_hash:032x}"),
-            line: Bytes::copy_from_slice(line),
-        }
-    }
-}
-
-/// A topic's id in ledger subjects: stable across hosts and data dirs.
-pub fn topic_id(topic: &str) -> String {
-    format!(
-        "{:016x}",
-        xxh3_64(crate::topic::folders::topic_key(topic).as_bytes())
-    )
-}
-
-/// The subject prefix of `topic`'s entries.
-pub fn topic_subject(topic: &str) -> String {
-    subjects::ledger(&topic_id(topic))
-}
-
-/// One topic's entries of a commit.
-pub struct Outbox {
-    /// The topic, as `Ingest` keys it.
-    pub topic: String,
-    /// [`topic_subject`].
-    pub subject: String,
-    pub entries: Vec<Entry>,
-}
-
-/// The highest stream sequence a commit reached per topic.
-pub type Marks = Vec<(String, u64)>;
 
 /// The items stream, opened.
 ///
@@ -162,8 +70,8 @@ pub struct Ledger {
     /// Which items stream this is ([`incarnation`]): a mark names it, so a
     /// mark of a stream deleted since is not taken for one of this.
     created: u64,
-    /// The sequence of this owner's fence ([`Ledger::fence`]); every entry
-    /// expects it to be the fence subject's last.
+    /// The sequence of this owner's fence ([`Ledger::fence`]); every
+    /// commit's seal expects it to be the fence subject's last.
     fence: Option<u64>,
 }
 
@@ -515,15 +423,6 @@ impl Ledger {
     }
 }
 
-/// The stream's first sequence when it is beyond `after + 1` while the
-/// folder is behind (`pending` entries of its topic to read): entries
-/// after the folder's mark were removed (a purge, or a limit), so what the
-/// folder reads may miss some of its topic's. Nothing in igentai removes
-/// entries, so any such hole is an operator's or a limit's doing.
-pub fn gap(after: u64, first_sequence: u64, pending: u64) -> Option<u64> {
-    (pending > 0 && first_sequence > after + 1).then_some(first_sequence)
-}
-
 /// An entry's headers: `Nats-Msg-Id` names its topic, kind and id, so a
 /// retried publish is stored once. Built with the fallible constructor:
 /// the id came from a batch, and a CR or LF in it is an error, not a
@@ -553,93 +452,9 @@ pub struct Read {
     pub gap: Option<u64>,
 }
 
-/// `ledger.json`: the folder holds its topic's entries up to `sequence`
-/// of the items stream created at `stream_created_ns` ([`incarnation`]).
-/// Marks written before they named their stream lack it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Mark {
-    subject: String,
-    sequence: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stream_created_ns: Option<u64>,
-}
-
-/// Where a folder's mark puts it in the items stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
-    /// No mark of this topic: the folder holds nothing of the stream.
-    Start,
-    /// A mark of this stream: the folder holds it up to this sequence.
-    After(u64),
-    /// A mark of an earlier stream, deleted since: no mark of this one.
-    Earlier(u64),
-    /// A mark written before marks named their stream: this one, or an
-    /// earlier.
-    Unknown(u64),
-}
-
-/// Where the folder `dir` is in the items stream `created`
-/// ([`incarnation`]) for `subject`.
-pub fn place(dir: &Path, subject: &str, created: u64) -> Place {
-    let Some(mark) = std::fs::read(dir.join(MARK))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Mark>(&b).ok())
-        .filter(|m| m.subject == subject)
-    else {
-        return Place::Start;
-    };
-    match mark.stream_created_ns {
-        None => Place::Unknown(mark.sequence),
-        Some(c) if c == created => Place::After(mark.sequence),
-        Some(_) => Place::Earlier(mark.sequence),
-    }
-}
-
-/// Records that the folder `dir` holds `subject` up to `sequence` of the
-/// items stream `created`.
-pub fn set_mark(dir: &Path, subject: &str, sequence: u64, created: u64) -> io::Result<()> {
-    let mark = Mark {
-        subject: subject.to_string(),
-        sequence,
-        stream_created_ns: Some(created),
-    };
-    write_atomic(&dir.join(MARK), &serde_json::to_vec(&mark)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kinds_round_trip_through_subjects() {
-        let subject = topic_subject("Rare cheeses");
-        for kind in Kind::ALL {
-            assert_eq!(
-                Kind::of_subject(&format!("{subject}.{}", kind.token())),
-                Some(kind)
-            );
-        }
-        assert_eq!(Kind::of_subject(&format!("{subject}.other")), None);
-    }
-
-    #[test]
-    fn one_topic_one_subject_on_every_host() {
-        // Spellings that are one topic share a subject; others do not.
-        assert_eq!(
-            topic_subject("The Beatles songs"),
-            topic_subject("beatles-songs")
-        );
-        assert_eq!(topic_subject("Rare-cheeses"), topic_subject("rare cheeses"));
-        assert_ne!(topic_subject("Rare cheeses"), topic_subject("Rare wines"));
-        let subject = topic_subject("nats");
-        assert!(subject.starts_with("igentai.ledger."), "{subject}");
-        assert!(
-            subject
-                .rsplit('.')
-                .next()
-                .is_some_and(igentai_protocol::subjects::valid_token)
-        );
-    }
 
     #[test]
     fn an_entry_id_that_cannot_be_a_header_is_an_error_not_a_panic() {
@@ -655,47 +470,5 @@ mod tests {
             let error = super::headers(&subject, &bad).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{id:?}");
         }
-    }
-
-    #[test]
-    fn marks_name_their_subject_and_their_stream() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = ("igentai.ledger.a", "igentai.ledger.b");
-        assert_eq!(place(dir.path(), a, 7), Place::Start);
-        set_mark(dir.path(), a, 42, 7).unwrap();
-        assert_eq!(place(dir.path(), a, 7), Place::After(42));
-        assert_eq!(place(dir.path(), a, 8), Place::Earlier(42));
-        assert_eq!(place(dir.path(), b, 7), Place::Start);
-    }
-
-    #[test]
-    fn a_mark_from_before_marks_named_their_stream_is_of_an_unknown_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let old = br#"{"subject":"igentai.ledger.a","sequence":42}"#;
-        std::fs::write(dir.path().join(MARK), old).unwrap();
-        assert_eq!(place(dir.path(), "igentai.ledger.a", 7), Place::Unknown(42));
-        assert_eq!(place(dir.path(), "igentai.ledger.b", 7), Place::Start);
-        std::fs::write(dir.path().join(MARK), b"{torn").unwrap();
-        assert_eq!(place(dir.path(), "igentai.ledger.a", 7), Place::Start);
-    }
-
-    #[test]
-    fn entries_gone_after_the_mark_of_a_folder_behind_are_a_gap() {
-        // (mark, the stream's first sequence, entries of the topic to read)
-        let check = |after, first, pending, expected| {
-            assert_eq!(
-                gap(after, first, pending),
-                expected,
-                "{after} {first} {pending}"
-            );
-        };
-        check(0, 1, 10, None);
-        check(0, 0, 0, None);
-        check(41, 42, 10, None);
-        check(41, 30, 10, None);
-        check(0, 500, 10, Some(500));
-        check(41, 43, 1, Some(43));
-        // Nothing of the topic after the mark: the folder is not behind.
-        check(41, 500, 0, None);
     }
 }

@@ -1,0 +1,218 @@
+//! Unit tests of `Topic`: dedup of a batch, its records and its ledger
+//! entries, and reopening a folder.
+
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::replication::ledger::Kind;
+use crate::topic::store::ItemRecord;
+
+fn cows<'a>(items: &[&'a str]) -> Vec<Cow<'a, str>> {
+    items.iter().map(|s| Cow::Borrowed(*s)).collect()
+}
+
+fn batch() -> CandidateBatch {
+    CandidateBatch {
+        partition: Some("Soft".into()),
+        ..test_batch("b1")
+    }
+}
+
+#[test]
+fn dedups_a_batch_and_encodes_its_new_items() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut topic, _) = Topic::open(tmp.path(), "Cheeses").unwrap();
+    let mut scratch = Scratch::default();
+    let (outcome, event) = topic.dedup(
+        &batch(),
+        &cows(&["Brie", "  The  Brie.", "bad\u{7}", "Comté", "brie"]),
+        "2026-01-01T00:00:00.000Z",
+        true,
+        &mut scratch,
+    );
+    assert_eq!(
+        (outcome.candidates, outcome.new, outcome.invalid),
+        (4, 2, 1)
+    );
+    let brie = key_hash("brie");
+    assert_eq!(scratch.duplicates(), [(brie, "The Brie."), (brie, "brie")]);
+    let event: ItemsEvent = serde_json::from_slice(&event.unwrap()).unwrap();
+    let item = |seq: u64, text: &str| NewItem {
+        seq,
+        text: text.into(),
+        provider: "sim".into(),
+        worker_id: "w1".into(),
+        partition: Some("Soft".into()),
+    };
+    assert_eq!(
+        event,
+        ItemsEvent {
+            v: VERSION,
+            run_id: "r1".into(),
+            items: vec![item(1, "Brie"), item(2, "Comté")],
+        }
+    );
+    // A batch of known items only: nothing to announce.
+    let (outcome, event) = topic.dedup(&batch(), &cows(&["COMTÉ"]), "t", true, &mut scratch);
+    assert_eq!((outcome.candidates, outcome.new), (1, 0));
+    assert!(event.is_none());
+
+    topic.store.commit().unwrap();
+    drop(topic);
+    let (mut topic, recovery) = Topic::open(tmp.path(), "Cheeses").unwrap();
+    assert_eq!(recovery.items, 2);
+    assert!(!topic.seen.insert(key_hash("brie")));
+    assert!(topic.seen.insert(key_hash("gouda")));
+}
+
+fn outcome_of(topic: &mut Topic, items: &[&str], scratch: &mut Scratch) -> (u64, u64, u64) {
+    let (o, _) = topic.dedup(&batch(), &cows(items), "t", true, scratch);
+    (o.candidates, o.new, o.near_duplicates)
+}
+
+#[test]
+fn near_duplicates_become_aliases_and_stay_after_reopening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut topic, _) = Topic::open(tmp.path(), "Cheeses").unwrap();
+    let mut scratch = Scratch::default();
+    let batch = [
+        "Salmaella",
+        "Salmaella (Bergamo, Italy)",
+        "Mercury (planet)",
+        "Mercury (element)",
+        "Salmaella (Bergamo, Italy)",
+        "2. Bundesliga",
+        "Bundesliga",
+    ];
+    assert_eq!(outcome_of(&mut topic, &batch, &mut scratch), (7, 5, 1));
+    // The variant, the first spelling and the repeated variant were
+    // known: all three count for item 1.
+    assert_eq!(scratch.duplicates().len(), 2);
+    // They count once the batch is committed.
+    assert_eq!(topic.seen.counts()[0], 1);
+    topic.write_all().unwrap();
+    assert_eq!(topic.seen.counts()[0], 3);
+    topic.save_sightings().unwrap();
+    drop(topic);
+
+    let (mut topic, recovery) = Topic::open(tmp.path(), "Cheeses").unwrap();
+    assert_eq!((recovery.items, recovery.aliases), (5, 1));
+    assert_eq!(topic.seen.counts()[0], 3);
+    // The alias is a plain duplicate now; other variants still merge.
+    assert_eq!(
+        outcome_of(
+            &mut topic,
+            &[
+                "salmaella (bergamo, italy)",
+                "Salmaella (Tuscany)",
+                "Mercury [planet]",
+                "Mercury (Roman god)"
+            ],
+            &mut scratch
+        ),
+        (4, 1, 2)
+    );
+    topic.store.commit().unwrap();
+    let dir = topic.store.dir.clone();
+    let output = std::fs::read_to_string(dir.join(store::OUTPUT)).unwrap();
+    assert_eq!(
+        output.lines().collect::<Vec<_>>(),
+        [
+            "Salmaella",
+            "Mercury (planet)",
+            "Mercury (element)",
+            "2. Bundesliga",
+            "Bundesliga",
+            "Mercury (Roman god)"
+        ]
+    );
+    let aliases: Vec<(u64, String)> = std::fs::read_to_string(dir.join(store::ITEMS))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<store::ItemRecord>(l).unwrap())
+        .filter_map(|r| r.alias_of.map(|of| (of, r.item)))
+        .collect();
+    assert_eq!(
+        aliases,
+        [
+            (1, "Salmaella (Bergamo, Italy)".to_string()),
+            (1, "Salmaella (Tuscany)".to_string()),
+            (2, "Mercury [planet]".to_string()),
+        ]
+    );
+}
+
+/// The topic's files: output.txt lines and items.jsonl records.
+fn files(dir: &Path) -> (String, Vec<ItemRecord>) {
+    let folder = dir.join(crate::topic::folders::folder_for(dir, "Cheeses").unwrap());
+    let output = std::fs::read_to_string(folder.join(store::OUTPUT)).unwrap();
+    let records = std::fs::read_to_string(folder.join(store::ITEMS))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (output, records)
+}
+
+#[test]
+fn ledger_entries_rebuild_the_folder_in_any_order_and_only_once() {
+    // A folder written by ingest, its entries captured as the ledger
+    // gets them (the batch lines are left to ingest).
+    let written = tempfile::tempdir().unwrap();
+    let (mut topic, _) = Topic::open(written.path(), "Cheeses").unwrap();
+    topic.ledger = Some(Vec::new());
+    let mut scratch = Scratch::default();
+    for items in [
+        &["Brie", "Comté", "Brie de Meaux"][..],
+        &["Brie (French cheese)", "Gouda", "comte"][..],
+        &["Gouda - a Dutch cheese", "Stilton"][..],
+    ] {
+        topic.dedup(&batch(), &cows(items), "t", true, &mut scratch);
+    }
+    let entries = topic.ledger.take().unwrap();
+    let kinds: Vec<Kind> = entries.iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&Kind::Alias), "{kinds:?}");
+    topic.store.commit().unwrap();
+    let expected = files(written.path());
+
+    let restore = |order: &[Entry]| {
+        let fresh = tempfile::tempdir().unwrap();
+        let (mut topic, _) = Topic::open(fresh.path(), "Cheeses").unwrap();
+        let mut apply = Apply::default();
+        // Twice: the second pass finds everything known.
+        for entry in order.iter().chain(order) {
+            topic.apply(entry.kind, &entry.line, &mut apply);
+        }
+        topic.finish_apply(&mut apply);
+        topic.store.commit().unwrap();
+        (files(fresh.path()), apply.applied)
+    };
+    let (got, applied) = restore(&entries);
+    assert_eq!(got, expected);
+    let n = entries.len() as u64;
+    assert_eq!(
+        (
+            applied.items + applied.aliases,
+            applied.known,
+            applied.skipped
+        ),
+        (n, n, 0)
+    );
+    // Aliases before their items wait for them: the same items, and
+    // every alias of an item kept.
+    let mut reversed = entries.clone();
+    reversed.reverse();
+    let ((output, records), applied) = restore(&reversed);
+    let lines = |s: &str| s.lines().map(str::to_string).collect::<BTreeSet<_>>();
+    assert_eq!(lines(&output), lines(&expected.0));
+    assert_eq!(records.len(), expected.1.len());
+    assert_eq!(applied.skipped, 0);
+    // Unreadable entries are skipped and counted, nothing else.
+    let fresh = tempfile::tempdir().unwrap();
+    let (mut topic, _) = Topic::open(fresh.path(), "Cheeses").unwrap();
+    let mut apply = Apply::default();
+    topic.apply(Kind::Item, b"{not json", &mut apply);
+    topic.apply(Kind::Batch, b"[]", &mut apply);
+    assert_eq!(apply.applied.skipped, 2);
+    assert!(topic.store.is_empty());
+}
