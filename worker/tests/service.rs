@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer;
-use clap::Parser;
 use common::json;
 use futures::StreamExt;
 use igentai_protocol::{Assignment, CandidateBatch, Heartbeat, WorkerAck, WorkerCommand, subjects};
@@ -68,27 +67,16 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
         ),
     )
     .unwrap();
-    let identity = nats.add_worker("t1").await;
-    let config = worker::Config::parse_from([
-        "worker",
-        "--nats-url",
-        &nats.url,
-        "--nats-user",
-        &identity.user,
-        "--nats-password",
-        &identity.password,
-        "--worker-id",
-        "t1",
-        "--concurrency",
-        "3",
-        "--heartbeat-interval-ms",
-        "100",
-        "--providers",
-        file.to_str().unwrap(),
-    ]);
     let mut heartbeats = client.subscribe(subjects::heartbeat("t1")).await.unwrap();
     let shutdown = CancellationToken::new();
-    let running = tokio::spawn(worker::run(config, shutdown.clone()));
+    let running = common::spawn_worker_on(
+        &nats,
+        "t1",
+        &file,
+        &["--concurrency", "3", "--heartbeat-interval-ms", "100"],
+        &shutdown,
+    )
+    .await;
 
     // Registered as a micro service, its endpoint the command subject.
     let info: serde_json::Value = wait_for(

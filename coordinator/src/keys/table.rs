@@ -71,23 +71,18 @@ impl HashTable {
     /// The value stored for `hash`.
     pub fn get(&self, hash: u128) -> Option<u32> {
         let (low, high) = split(hash);
-        let mask = self.mask();
-        let mut at = low as usize & mask;
-        loop {
-            let slot = self.slots[at];
-            if slot.is_empty() {
-                return None;
-            }
-            if slot.holds(low, high) {
-                return Some(slot.value());
-            }
-            at = (at + 1) & mask;
-        }
+        self.probe(low, |slot| slot.holds(low, high))
     }
 
     /// The value of an entry whose key's low 64 bits (the bits that place
     /// it) are `low`: a lookup by a key shortened to those bits.
     pub fn get_low(&self, low: u64) -> Option<u32> {
+        self.probe(low, |slot| slot.low == low)
+    }
+
+    /// Walks the slots from where `low` places a key to the first empty
+    /// one; the value of the first slot that `matches`.
+    fn probe(&self, low: u64, matches: impl Fn(&Slot) -> bool) -> Option<u32> {
         let mask = self.mask();
         let mut at = low as usize & mask;
         loop {
@@ -95,7 +90,7 @@ impl HashTable {
             if slot.is_empty() {
                 return None;
             }
-            if slot.low == low {
+            if matches(&slot) {
                 return Some(slot.value());
             }
             at = (at + 1) & mask;
