@@ -144,35 +144,8 @@ impl NatsServer {
         // this one binds it: a server that exits before it accepts a
         // client is started again on other ports.
         for _ in 0..5 {
-            let port = free_port();
-            let store = dir.join("jetstream");
-            Self::render(dir, &[]);
-            let proc = Self::spawn(port, &store, dir);
-            let url = format!("nats://127.0.0.1:{port}");
-            let accepted = crate::wait_for(
-                "nats-server to accept clients or exit",
-                std::time::Duration::from_secs(20),
-                || {
-                    let (url, pid) = (url.clone(), proc.pid());
-                    async move {
-                        if !crate::alive(pid) {
-                            return Some(false);
-                        }
-                        let options = options(Role::Operator);
-                        options.connect(&url).await.ok().map(|_| true)
-                    }
-                },
-            )
-            .await;
-            if accepted {
-                return NatsServer {
-                    port,
-                    url,
-                    store,
-                    proc,
-                    dir: dir.to_path_buf(),
-                    workers: WorkerUsers::default(),
-                };
+            if let Some(server) = Self::try_start(dir, free_port()).await {
+                return server;
             }
         }
         panic!("nats-server exited at start five times: {}", dir.display())
@@ -181,20 +154,45 @@ impl NatsServer {
     /// Like [`NatsServer::start`], on a given port: for a client that was
     /// started first and already looks there.
     pub async fn start_on(dir: &Path, port: u16) -> NatsServer {
+        Self::try_start(dir, port)
+            .await
+            .unwrap_or_else(|| panic!("nats-server exited at start on port {port}"))
+    }
+
+    /// Starts a server on `port` and waits until it accepts a client, or
+    /// `None` when it exits first.
+    async fn try_start(dir: &Path, port: u16) -> Option<NatsServer> {
         let store = dir.join("jetstream");
         // A new server knows no worker; a restart keeps the ones added.
         Self::render(dir, &[]);
         let proc = Self::spawn(port, &store, dir);
-        let server = NatsServer {
+        let url = format!("nats://127.0.0.1:{port}");
+        let accepted = crate::wait_for(
+            "nats-server to accept clients or exit",
+            std::time::Duration::from_secs(20),
+            || {
+                let (url, pid) = (url.clone(), proc.pid());
+                async move {
+                    if !crate::alive(pid) {
+                        return Some(false);
+                    }
+                    options(Role::Operator)
+                        .connect(&url)
+                        .await
+                        .ok()
+                        .map(|_| true)
+                }
+            },
+        )
+        .await;
+        accepted.then(|| NatsServer {
             port,
-            url: format!("nats://127.0.0.1:{port}"),
+            url,
             store,
             proc,
             dir: dir.to_path_buf(),
             workers: WorkerUsers::default(),
-        };
-        wait_node("nats-server", &server.url).await;
-        server
+        })
     }
 
     /// The rendered configuration the server runs with.

@@ -135,7 +135,10 @@ fn batch(
     // What the provider reported is passed on only as a batch may carry it
     // (`protocol::ids`): an odd model name or a long request id must not
     // get the whole answer rejected.
-    let label = |s: Option<String>, max| s.and_then(|s| ids::clean_label(&s, max));
+    let label = |s: Option<String>, max| match s {
+        Some(s) if ids::valid_label(&s, max) => Some(s),
+        s => s.and_then(|s| ids::clean_label(&s, max)),
+    };
     CandidateBatch {
         v: VERSION,
         batch_id: shared.batch_id(),
