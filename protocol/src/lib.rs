@@ -24,8 +24,9 @@ pub use metrics::{
     RunInfo, RunState, StreamPeer, StreamStatus, Totals, WorkerStats, Yield,
 };
 pub use work::{
-    Assignment, CandidateBatch, Heartbeat, PartitionReply, PartitionRequest, ProviderHealth,
-    StopWork, WeightsUpdate, WorkerAck, WorkerCommand, WorkerState,
+    Answer, Assignment, CandidateBatch, Heartbeat, JudgeReply, JudgeRequest, MAX_JUDGE_ITEMS,
+    PartitionReply, PartitionRequest, ProviderHealth, StopWork, WeightsUpdate, WorkerAck,
+    WorkerCommand, WorkerState,
 };
 
 /// The protocol version every message is stamped with.

@@ -30,6 +30,9 @@ pub const WEIGHTS: &str = "igentai.weights";
 /// Partition jobs: "list sub-categories of ...", answered by one worker of
 /// the queue group [`WORKERS_QUEUE`] (request-reply).
 pub const PARTITION_JOBS: &str = "igentai.jobs.partitions";
+/// Judge jobs: "which of these items are real instances of the topic",
+/// answered by one worker of the queue group [`WORKERS_QUEUE`].
+pub const JUDGE_JOBS: &str = "igentai.jobs.judge";
 /// The queue group workers answer jobs in.
 pub const WORKERS_QUEUE: &str = "igentai-workers";
 

@@ -91,6 +91,72 @@ pub struct PartitionReply {
     pub cost_usd: f64,
 }
 
+/// Most items one judge job may carry.
+pub const MAX_JUDGE_ITEMS: usize = 100;
+
+/// A request on `igentai.jobs.judge`: say of each item whether it is a
+/// real, specific instance of the topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeRequest {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub run_id: String,
+    pub topic: String,
+    /// The items to judge, as stored (at most [`MAX_JUDGE_ITEMS`]).
+    pub items: Vec<String>,
+    /// Provider name → weight, to choose the provider asked: the run's
+    /// judge provider alone when it has one.
+    #[serde(default)]
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// What a judge said of one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Answer {
+    /// A real, specific instance of the topic.
+    Yes,
+    /// Not real, or real but of another kind (a category, a description).
+    No,
+    /// The judge could not tell, or gave no readable answer.
+    Unsure,
+}
+
+impl Answer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Yes => "yes",
+            Answer::No => "no",
+            Answer::Unsure => "unsure",
+        }
+    }
+}
+
+/// The answer to a [`JudgeRequest`]: one answer per item, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeReply {
+    #[serde(default = "crate::default_version")]
+    pub v: u32,
+    pub worker_id: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub answers: Vec<Answer>,
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub tokens_in: u64,
+    #[serde(default)]
+    pub tokens_cached_in: u64,
+    #[serde(default)]
+    pub tokens_out: u64,
+    #[serde(default)]
+    pub cost_usd: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopWork {
     #[serde(default = "crate::default_version")]

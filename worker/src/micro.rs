@@ -2,9 +2,9 @@
 //! worker of the fleet and `nats micro stats igentai-worker` shows what
 //! each one is doing (`$SRV.PING`, `$SRV.INFO`, `$SRV.STATS`).
 //!
-//! The service's endpoints are the worker's two request subjects: `work`
-//! (its command subject, `igentai.work.<worker_id>`) and `partitions` (the
-//! partition jobs every worker answers in one queue group). Requests are
+//! The service's endpoints are the worker's request subjects: `work` (its
+//! command subject, `igentai.work.<worker_id>`), `partitions` and `judge`
+//! (the jobs every worker answers in one queue group). Requests are
 //! counted and timed by the service, and the stats carry the worker's
 //! counters and its providers' health, the same values its heartbeats
 //! publish.
@@ -29,6 +29,7 @@ pub(crate) struct Micro {
     pub service: Service,
     pub commands: Endpoint,
     pub partition_jobs: Endpoint,
+    pub judge_jobs: Endpoint,
 }
 
 /// Registers the service and its endpoints.
@@ -67,10 +68,18 @@ pub(crate) async fn start(shared: &Arc<Shared>, concurrency: u32) -> anyhow::Res
         .add(subjects::PARTITION_JOBS)
         .await
         .map_err(|e| anyhow::anyhow!("subscribe to partition jobs: {e}"))?;
+    let judge_jobs = service
+        .endpoint_builder()
+        .name("judge")
+        .queue_group(subjects::WORKERS_QUEUE)
+        .add(subjects::JUDGE_JOBS)
+        .await
+        .map_err(|e| anyhow::anyhow!("subscribe to judge jobs: {e}"))?;
     Ok(Micro {
         service,
         commands,
         partition_jobs,
+        judge_jobs,
     })
 }
 

@@ -8,7 +8,7 @@
 //! ([`partitions`]). A provider asking for structured output swaps the
 //! closing format line for one asking for a JSON object ([`json_user`]).
 
-use igentai_protocol::{Assignment, PartitionRequest};
+use igentai_protocol::{Assignment, JudgeRequest, PartitionRequest};
 
 /// The part every request of a run shares comes first (the system text,
 /// then the task and the answer's layout) and what varies from request to
@@ -39,6 +39,8 @@ pub enum Task {
     Items,
     /// Sub-categories of the topic (or of `partition`).
     Partitions,
+    /// Verdicts on `judged`: is each a real, specific instance of the topic?
+    Judge,
 }
 
 pub const PARTITIONS_TEMPLATE: &str = "List {count} distinct sub-categories of {scope}. \
@@ -52,6 +54,7 @@ pub fn json_user(prompt: &Prompt) -> String {
     let (text, json) = match prompt.task {
         Task::Items => (TEXT_FORMAT, JSON_FORMAT),
         Task::Partitions => (PARTITIONS_TEXT_FORMAT, PARTITIONS_JSON_FORMAT),
+        Task::Judge => (JUDGE_TEXT_FORMAT, JUDGE_JSON_FORMAT),
     };
     if prompt.user.contains(text) {
         prompt.user.replace(text, json)
@@ -70,6 +73,8 @@ pub struct Prompt {
     pub partition: Option<String>,
     pub avoid: Vec<String>,
     pub count: u32,
+    /// The items a judge job asks about, in the order of its lines.
+    pub judged: Vec<String>,
 }
 
 impl Prompt {
@@ -122,6 +127,7 @@ pub fn build(assignment: &Assignment) -> Prompt {
         partition: assignment.partition.clone(),
         avoid: assignment.avoid.clone(),
         count: assignment.items_per_request,
+        judged: vec![],
     }
 }
 
@@ -142,6 +148,47 @@ pub fn partitions(request: &PartitionRequest) -> Prompt {
         partition: request.parent.clone(),
         avoid: vec![],
         count: request.count,
+        judged: vec![],
+    }
+}
+
+/// What a judge is told before the items: four labels rather than a bare
+/// yes/no, because small models answer "yes" to nearly every "is X a
+/// member?" and classify better than they confirm. The items come last,
+/// after the part every judge call of a run shares.
+pub const JUDGE_TEMPLATE: &str = "Check this list of {topic}.\n\
+For each numbered line below, say what it names:\n\
+- member: one real, specific instance of {topic}\n\
+- other: something real that is not one of them (a category, a description, a thing of another kind)\n\
+- invented: nothing real that you know of\n\
+- unsure: you cannot tell\n\
+Answer with one line per item: its number, then member, other, invented or unsure. No other text.";
+
+/// The closing line of [`JUDGE_TEMPLATE`].
+pub const JUDGE_TEXT_FORMAT: &str = "Answer with one line per item: its number, then member, other, invented or unsure. No other text.";
+/// Its replacement when the provider asks for structured output.
+pub const JUDGE_JSON_FORMAT: &str = "Answer with a JSON object {\"items\": [...]}: one string per numbered line, in order, each member, other, invented or unsure.";
+
+pub const JUDGE_SYSTEM: &str = "You check lists for errors. You know the subject well and \
+answer strictly: a name you do not recognise is not a member.";
+
+/// The prompt of a judge job: the shared instructions, then the items,
+/// numbered from 1.
+pub fn judge(request: &JudgeRequest) -> Prompt {
+    let mut user = JUDGE_TEMPLATE.replace("{topic}", &request.topic);
+    user.push_str("\n");
+    for (n, item) in request.items.iter().enumerate() {
+        user.push_str(&format!("\n{}. {}", n + 1, item));
+    }
+    Prompt {
+        task: Task::Judge,
+        system: JUDGE_SYSTEM.to_string(),
+        user,
+        topic: request.topic.clone(),
+        partition: None,
+        avoid: vec![],
+        count: request.items.len() as u32,
+        judged: request.items.clone(),
     }
 }
 

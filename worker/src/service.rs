@@ -1,8 +1,9 @@
 //! The worker's event loop: commands from the coordinator (arriving on the
-//! micro service's `work` endpoint), weight updates, partition jobs, the
+//! micro service's `work` endpoint), weight updates, partition and judge jobs, the
 //! heartbeat tick and shutdown, each handled by a small `handle_*`
 //! function. The slots working on a run are a `Generation`
-//! (`generation.rs`), partition jobs run in tasks of their own (`jobs.rs`).
+//! (`generation.rs`), partition and judge jobs run in tasks of their own
+//! (`jobs/`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,8 +13,8 @@ use anyhow::Context;
 use async_nats::service::Request;
 use futures::StreamExt;
 use igentai_protocol::{
-    Heartbeat, PartitionRequest, VERSION, WeightsUpdate, WorkerAck, WorkerCommand, WorkerState,
-    now_ms, subjects,
+    Heartbeat, JudgeRequest, PartitionRequest, VERSION, WeightsUpdate, WorkerAck, WorkerCommand,
+    WorkerState, now_ms, subjects,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +49,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         service,
         mut commands,
         mut partition_jobs,
+        mut judge_jobs,
     } = micro::start(&shared, config.concurrency).await?;
     let mut weights = client
         .subscribe(subjects::WEIGHTS)
@@ -70,6 +72,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             Some(msg) = weights.next() => handle_weights(&msg.payload, current.as_mut()),
             Some(request) = partition_jobs.next() => {
                 jobs.spawn(handle_partition_job(request, shared.clone(), shutdown.clone()));
+            }
+            Some(request) = judge_jobs.next() => {
+                jobs.spawn(handle_judge_job(request, shared.clone(), shutdown.clone()));
             }
         }
     }
@@ -186,7 +191,7 @@ fn handle_weights(payload: &[u8], current: Option<&mut Generation>) {
 async fn handle_partition_job(request: Request, shared: Arc<Shared>, shutdown: CancellationToken) {
     let reply = match serde_json::from_slice::<PartitionRequest>(&request.message.payload) {
         Ok(job) => {
-            let reply = jobs::answer(&shared, &job, &shutdown).await;
+            let reply = jobs::partitions::answer(&shared, &job, &shutdown).await;
             tracing::info!(parent = ?job.parent, ok = reply.ok, found = reply.partitions.len(),
                 provider = %reply.provider, error = ?reply.error, "partition job answered");
             reply
@@ -209,6 +214,26 @@ async fn handle_partition_job(request: Request, shared: Arc<Shared>, shutdown: C
     let payload = serde_json::to_vec(&reply).expect("partition replies serialize");
     if let Err(e) = request.respond(Ok(payload.into())).await {
         tracing::warn!(error = %e, "could not answer a partition job");
+    }
+}
+
+/// Answers a judge job from a task of its own: it makes an LLM call.
+async fn handle_judge_job(request: Request, shared: Arc<Shared>, shutdown: CancellationToken) {
+    let reply = match serde_json::from_slice::<JudgeRequest>(&request.message.payload) {
+        Ok(job) => {
+            let reply = jobs::judge::answer(&shared, &job, &shutdown).await;
+            tracing::info!(items = job.items.len(), ok = reply.ok, provider = %reply.provider,
+                error = ?reply.error, "judge job answered");
+            reply
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refusing an unreadable judge job");
+            jobs::judge::refusal(&shared.worker_id, format!("unreadable judge job: {e}"))
+        }
+    };
+    let payload = serde_json::to_vec(&reply).expect("judge replies serialize");
+    if let Err(e) = request.respond(Ok(payload.into())).await {
+        tracing::warn!(error = %e, "could not answer a judge job");
     }
 }
 

@@ -15,9 +15,11 @@
 
 pub mod name;
 pub mod reject;
+pub mod verdicts;
 
 pub use name::MAX_ITEM_CHARS;
 pub use reject::{Echoes, Reject};
+pub use verdicts::parse_verdicts;
 
 use crate::prompt::Prompt;
 
@@ -115,7 +117,7 @@ fn lines(answer: &str) -> Vec<String> {
 
 /// Drops `<think>…</think>` blocks, which reasoning models served by
 /// local servers put before the answer; an unclosed block is all thinking.
-fn strip_thinking(answer: &str) -> String {
+pub(super) fn strip_thinking(answer: &str) -> String {
     let mut out = String::new();
     let mut rest = answer;
     while let Some(start) = rest.find("<think>") {
@@ -147,7 +149,7 @@ fn split_inline_list(line: &str) -> Option<Vec<&str>> {
 }
 
 /// Drops code-fence lines (```` ``` ```` or ```` ```json ````), keeping their content.
-fn strip_fences(answer: &str) -> String {
+pub(super) fn strip_fences(answer: &str) -> String {
     answer
         .lines()
         .filter(|l| !l.trim_start().starts_with("```"))
@@ -158,7 +160,7 @@ fn strip_fences(answer: &str) -> String {
 /// A JSON array of strings, or of objects with a `name`/`item`/`title`;
 /// or an object holding such an array (`{"items": [...]}`, the shape
 /// structured output asks for).
-fn parse_json(text: &str) -> Option<Vec<String>> {
+pub(super) fn parse_json(text: &str) -> Option<Vec<String>> {
     let trimmed = text.trim();
     if trimmed.starts_with('{')
         && let Ok(serde_json::Value::Object(map)) = serde_json::from_str(trimmed)
@@ -194,7 +196,7 @@ fn strings(values: &[serde_json::Value]) -> Vec<String> {
 /// The complete strings of a JSON array of strings that was cut short
 /// (`["Louvre", "Orsay", "Panth`, or `{"items": ["Louvre", "Or` from
 /// structured output): the cut one is dropped.
-fn salvage_json(text: &str) -> Option<Vec<String>> {
+pub(super) fn salvage_json(text: &str) -> Option<Vec<String>> {
     let text = text.trim_start();
     let body = match text.strip_prefix('{') {
         // `{"items": [` : one key, then the array.

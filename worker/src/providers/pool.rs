@@ -153,6 +153,7 @@ mod tests {
             partition: None,
             avoid: vec![],
             count: 5,
+            judged: vec![],
         }
     }
 

@@ -30,6 +30,7 @@ pub fn prompt() -> Prompt {
         partition: None,
         avoid: vec![],
         count: 3,
+        judged: vec![],
     }
 }
 

@@ -209,6 +209,7 @@ impl Sim {
                 text
             }
             Task::Partitions => self.name_partitions(universe, prompt, json, rng),
+            Task::Judge => self.judge(universe, prompt),
         };
         let tokens_in = prompt.estimated_tokens();
         let tokens_out = (text.len() / 4 + 1) as u64;
@@ -278,6 +279,20 @@ impl Sim {
             }
         }
         entries
+    }
+
+    /// A judge's answer: "member" for each judged item the world holds,
+    /// "invented" for the rest.
+    fn judge(&self, universe: &Universe, prompt: &Prompt) -> String {
+        let mut out = String::new();
+        for (n, item) in prompt.judged.iter().enumerate() {
+            let label = match universe.identify(item) {
+                Some(_) => "member",
+                None => "invented",
+            };
+            out.push_str(&format!("{}. {label}\n", n + 1));
+        }
+        out
     }
 
     /// Sub-categories as a model names them: the world's children of the

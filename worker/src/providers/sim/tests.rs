@@ -24,6 +24,7 @@ fn partitioned(count: u32, avoid: &[&str], partition: Option<&str>) -> Prompt {
         partition: partition.map(Into::into),
         avoid: avoid.iter().map(|s| s.to_string()).collect(),
         count,
+        judged: vec![],
     }
 }
 

@@ -1,23 +1,17 @@
 //! Partition jobs: the coordinator asks one worker of the queue group
 //! (`igentai.jobs.partitions`) for sub-categories of the topic or of a
-//! partition. The worker asks one of its providers, chosen by the job's
-//! weights like any call, and answers with the names and what they cost.
+//! partition, and gets the names and what they cost.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use igentai_protocol::{PartitionReply, PartitionRequest, VERSION};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::generate::{Shared, wait_for_provider};
+use super::call;
+use crate::generate::Shared;
 use crate::parse::parse_answer;
 use crate::prompt;
-use crate::rng::{Rng, entropy};
 
-/// How long a job waits for a provider to become available.
-const LEASE_WAIT: Duration = Duration::from_secs(10);
 /// Most sub-categories a job may ask for.
 const MAX_COUNT: u32 = 100;
 
@@ -42,44 +36,14 @@ pub(crate) async fn answer(
         return refuse(format!("a job needs a topic and a count of 1-{MAX_COUNT}"));
     }
     let prompt = prompt::partitions(request);
-    let mut rng = Rng::new(entropy());
-    let deadline = Instant::now() + LEASE_WAIT;
-    let lease = loop {
-        let released = shared.providers.released().notified();
-        match shared.providers.lease(
-            &request.weights,
-            &mut rng,
-            Instant::now(),
-            prompt.estimated_call_tokens(),
-        ) {
-            Ok(lease) => break lease,
-            Err(_) if Instant::now() >= deadline => {
-                return refuse(format!("no provider available within {LEASE_WAIT:?}"));
-            }
-            Err(wait) => {
-                if !wait_for_provider(wait, released, cancel).await {
-                    return refuse("the worker is shutting down".into());
-                }
-            }
-        }
-    };
-    let provider = lease.entry().name.clone();
-    shared.counters.in_flight.fetch_add(1, Ordering::Relaxed);
-    let result = tokio::select! {
-        r = lease.call(&prompt) => Some(r),
-        _ = cancel.cancelled() => None,
-    };
-    shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let completion = match result {
-        None => return refuse("the worker is shutting down".into()),
-        Some(Err(e)) => {
-            shared.counters.llm_failures.fetch_add(1, Ordering::Relaxed);
+    let (provider, completion) = match call(shared, &request.weights, &prompt, cancel).await {
+        Ok(answered) => answered,
+        Err(failed) => {
             return PartitionReply {
-                provider,
-                ..refuse(e.to_string())
+                provider: failed.provider,
+                ..refuse(failed.error)
             };
         }
-        Some(Ok(c)) => c,
     };
     let truncated = completion.finish_reason.as_deref() == Some("length");
     let partitions = distinct(
