@@ -71,6 +71,23 @@ pub struct Config {
     #[arg(long, env = "IGENTAI_COMMIT_INTERVAL_MS", default_value_t = 5)]
     pub commit_interval_ms: u64,
 
+    /// Share of each run's new items a judge checks, in [0, 1] (a start
+    /// request's `judge_rate` overrides it): 1 judges every item, so
+    /// `valid.txt` is the complete list of valid items; less samples them
+    /// for an estimate of the valid share; 0 judges none.
+    #[arg(long, env = "IGENTAI_JUDGE_RATE", default_value_t = 1.0)]
+    pub judge_rate: f64,
+
+    /// The provider that judges, e.g. a stronger model than the generators
+    /// (a start request's `judge_provider` overrides it); unset, any
+    /// provider by the run's weights.
+    #[arg(long, env = "IGENTAI_JUDGE_PROVIDER")]
+    pub judge_provider: Option<String>,
+
+    /// Items per judge call.
+    #[arg(long, env = "IGENTAI_JUDGE_BATCH", default_value_t = 20)]
+    pub judge_batch: usize,
+
     /// Candidates a partition's recent answers need before it is judged:
     /// kept, split into sub-categories, or retired.
     #[arg(long, env = "IGENTAI_PARTITION_JUDGE_AFTER", default_value_t = Policy::default().judge_after)]

@@ -16,6 +16,7 @@ mod config;
 mod fleet;
 pub mod fuzzing;
 mod ingest;
+mod judge;
 mod keys;
 mod replication;
 mod run;

@@ -215,6 +215,7 @@ fn run(x: &mut Exposition, s: &MetricsSnapshot) {
         &[],
         t.cost_usd,
     );
+    validity(x, &t.validity);
     x.gauge(
         "igentai_run_elapsed_seconds",
         "How long the run has been going.",
@@ -258,6 +259,54 @@ fn run(x: &mut Exposition, s: &MetricsSnapshot) {
         "1 while the coordinator reports a problem that needs an operator (see /api/status).",
         &[],
         s.last_error.is_some(),
+    );
+}
+
+/// What judges said of the run's new items.
+fn validity(x: &mut Exposition, v: &igentai_protocol::Validity) {
+    for (verdict, n) in [("yes", v.valid), ("no", v.invalid), ("unsure", v.unsure)] {
+        x.counter(
+            "igentai_verdicts_total",
+            "Verdicts on this run's new items, by answer (yes: a real instance of the topic).",
+            &[("verdict", verdict)],
+            n,
+        );
+    }
+    x.gauge(
+        "igentai_judge_rate",
+        "Share of the run's new items sent to a judge.",
+        &[],
+        v.rate,
+    );
+    x.gauge(
+        "igentai_valid_share",
+        "Judged items that are valid (0 while none is judged).",
+        &[],
+        v.valid_share,
+    );
+    x.gauge(
+        "igentai_valid_items",
+        "New items that are valid: counted, or estimated from a sample.",
+        &[],
+        v.valid_items,
+    );
+    x.gauge(
+        "igentai_valid_per_usd",
+        "Valid new items per US dollar spent by the run, judging included.",
+        &[],
+        v.valid_per_usd,
+    );
+    x.gauge(
+        "igentai_judge_waiting_items",
+        "Items waiting for their verdict.",
+        &[],
+        v.waiting,
+    );
+    x.counter(
+        "igentai_judge_cost_usd_total",
+        "US dollars spent on judge calls (part of igentai_cost_usd_total).",
+        &[],
+        v.cost_usd,
     );
 }
 
@@ -336,6 +385,18 @@ fn yields(x: &mut Exposition, entity: &str, label: (&str, &str), y: &Yield) {
         "New unique items per US dollar (0 while nothing was spent).",
         &labels,
         y.unique_per_usd,
+    );
+    x.gauge(
+        &name("valid_share"),
+        "Of its new items a judge saw, the share judged valid (0 while none is judged).",
+        &labels,
+        y.valid_share,
+    );
+    x.gauge(
+        &name("valid_per_usd"),
+        "New items times their valid share, per US dollar.",
+        &labels,
+        y.valid_per_usd,
     );
     x.gauge(
         &name("latency_p50_seconds"),

@@ -78,6 +78,10 @@ async fn metrics_are_strict_prometheus_text_with_odd_names_escaped() {
     snapshot.totals.cost_usd = 0.5;
     snapshot.totals.tokens_in = 1000;
     snapshot.totals.tokens_cached_in = 400;
+    snapshot.totals.validity.valid = 70;
+    snapshot.totals.validity.invalid = 15;
+    snapshot.totals.validity.valid_share = 0.7;
+    snapshot.totals.validity.valid_per_usd = 140.0;
     snapshot.totals.rejected_batches = 3;
     snapshot.totals.rejected_by_kind.insert("schema".into(), 2);
     snapshot.providers.insert(
@@ -89,6 +93,8 @@ async fn metrics_are_strict_prometheus_text_with_odd_names_escaped() {
             failures: [("rate_limited".to_string(), 4)].into(),
             healthy_workers: 1,
             open_breakers: 0,
+            judge_calls: 3,
+            judge_cost_usd: 0.25,
         },
     );
     snapshot.weights.insert(odd_provider.into(), 0.75);
@@ -129,6 +135,10 @@ async fn metrics_are_strict_prometheus_text_with_odd_names_escaped() {
         ("igentai_cost_usd_total", &[], 0.5),
         ("igentai_tokens_total", &[("direction", "in")], 1000.0),
         ("igentai_tokens_total", &[("direction", "cached_in")], 400.0),
+        ("igentai_verdicts_total", &[("verdict", "yes")], 70.0),
+        ("igentai_verdicts_total", &[("verdict", "no")], 15.0),
+        ("igentai_valid_share", &[], 0.7),
+        ("igentai_valid_per_usd", &[], 140.0),
         ("igentai_run_target_items", &[], 1000.0),
         ("igentai_run_state", &[("state", "running")], 1.0),
         ("igentai_run_state", &[("state", "stopped")], 0.0),

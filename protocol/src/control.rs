@@ -74,6 +74,17 @@ pub struct StartRequest {
     /// can be measured by switching it off.
     #[serde(default)]
     pub strategies: Strategies,
+    /// Share of the new items a judge checks, in [0, 1]: 1 judges every
+    /// item (the list of valid items is complete), less samples them (an
+    /// estimate of the valid share), 0 judges none. The coordinator's
+    /// `--judge-rate` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_rate: Option<f64>,
+    /// The provider that judges (e.g. a stronger model than the
+    /// generators); any provider, by the run's weights, when unset (the
+    /// coordinator's `--judge-provider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_provider: Option<String>,
 }
 
 /// The strategies that make more unique items per token.

@@ -21,7 +21,7 @@ pub use control::{
 };
 pub use metrics::{
     ArmStats, Estimate, ItemsEvent, MetricsSnapshot, NewItem, PartitionStats, ProviderStats,
-    RunInfo, RunState, StreamPeer, StreamStatus, Totals, WorkerStats, Yield,
+    RunInfo, RunState, StreamPeer, StreamStatus, Totals, Validity, WorkerStats, Yield,
 };
 pub use work::{
     Answer, Assignment, CandidateBatch, Heartbeat, JudgeReply, JudgeRequest, MAX_JUDGE_ITEMS,

@@ -44,6 +44,12 @@ pub struct RunInfo {
     pub strategies: crate::Strategies,
     /// Unique items already on disk when the run started.
     pub resumed_items: u64,
+    /// Share of the run's new items a judge checks (0: none).
+    #[serde(default)]
+    pub judge_rate: f64,
+    /// The provider that judges, when the run names one.
+    #[serde(default)]
+    pub judge_provider: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -83,6 +89,40 @@ pub struct Totals {
     pub tokens_out: u64,
     pub cost_usd: f64,
     pub elapsed_s: f64,
+    /// What judges said of this run's new items (their calls are in the
+    /// tokens and cost above).
+    #[serde(default)]
+    pub validity: Validity,
+}
+
+/// What judges said of a run's new items: counts, the valid share with its
+/// 95% interval (Wilson), and what the judging cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Validity {
+    /// Share of the new items sent to a judge (0: none).
+    pub rate: f64,
+    /// Items with a verdict, and each verdict.
+    pub judged: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub unsure: u64,
+    /// valid / judged (0 while none is judged) and its 95% interval.
+    pub valid_share: f64,
+    pub valid_share_low: f64,
+    pub valid_share_high: f64,
+    /// New items that are valid: counted when every item is judged,
+    /// estimated (new items × valid share) when they are sampled.
+    pub valid_items: f64,
+    /// valid_items per US dollar of the whole run (judging included).
+    pub valid_per_usd: f64,
+    /// Items waiting for their verdict.
+    pub waiting: u64,
+    /// Judge calls answered and failed.
+    pub jobs: u64,
+    pub failed_jobs: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
 }
 
 /// What a source of candidates (a provider, a model, a worker, a
@@ -114,6 +154,18 @@ pub struct Yield {
     pub unique_per_usd: f64,
     pub latency_p50_ms: u64,
     pub latency_p95_ms: u64,
+    /// Of its new items, those a judge saw, and those it called valid.
+    #[serde(default)]
+    pub judged: u64,
+    #[serde(default)]
+    pub valid: u64,
+    /// valid / judged (0 while none is judged).
+    #[serde(default)]
+    pub valid_share: f64,
+    /// New items × valid share per US dollar: what steering rewards when
+    /// items are judged.
+    #[serde(default)]
+    pub valid_per_usd: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -127,6 +179,12 @@ pub struct ProviderStats {
     pub failures: BTreeMap<String, u64>,
     /// Workers that currently report this provider healthy.
     pub healthy_workers: u32,
+    /// Judge calls this provider answered, and what they cost (charged to
+    /// the run, not to the provider's yield).
+    #[serde(default)]
+    pub judge_calls: u64,
+    #[serde(default)]
+    pub judge_cost_usd: f64,
     /// Workers whose circuit breaker for this provider is open.
     pub open_breakers: u32,
 }

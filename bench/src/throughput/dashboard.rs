@@ -70,6 +70,8 @@ fn snapshot(seq: u64, workers: usize) -> anyhow::Result<Vec<u8>> {
                 failures: [("rate_limited".to_string(), 12), ("timeout".to_string(), 1)].into(),
                 healthy_workers: workers as u32,
                 open_breakers: 0,
+                judge_calls: 40,
+                judge_cost_usd: 0.02,
             };
             (p.to_string(), stats)
         })
@@ -94,6 +96,8 @@ fn snapshot(seq: u64, workers: usize) -> anyhow::Result<Vec<u8>> {
             min_yield_per_1k_tokens: None,
             strategies: Strategies::default(),
             resumed_items: 0,
+            judge_rate: 1.0,
+            judge_provider: None,
         }),
         totals: Totals {
             unique: 36_000,

@@ -43,6 +43,13 @@ pub enum Verb {
         /// Don't tell models which items they keep repeating.
         #[arg(long)]
         no_avoid: bool,
+        /// Share of new items a judge checks (0-1; the coordinator's
+        /// --judge-rate by default).
+        #[arg(long)]
+        judge_rate: Option<f64>,
+        /// The provider that judges (any, by the run's weights, by default).
+        #[arg(long)]
+        judge_provider: Option<String>,
     },
     /// Stop the running run; returns once the workers confirmed.
     Stop,
@@ -99,6 +106,8 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
             no_weights,
             no_partitions,
             no_avoid,
+            judge_rate,
+            judge_provider,
         } => {
             let request = StartRequest {
                 v: VERSION,
@@ -115,6 +124,8 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
                     partitions: !no_partitions,
                     avoid: !no_avoid,
                 },
+                judge_rate,
+                judge_provider,
             };
             (ControlVerb::Start, serde_json::to_vec(&request)?)
         }

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use igentai_protocol::{
-    PartitionReply, PartitionRequest, Reply, StopReply, StopWork, VERSION, WorkerAck,
-    WorkerCommand, subjects,
+    JudgeReply, JudgeRequest, PartitionReply, PartitionRequest, Reply, StopReply, StopWork,
+    VERSION, WorkerAck, WorkerCommand, subjects,
 };
 use tokio::sync::mpsc;
 
@@ -28,6 +28,24 @@ pub enum Answer {
         /// what one call can spend (nothing when it claimed more).
         spend: Spend,
     },
+    Verdicts {
+        run_id: String,
+        /// The job's number in the run's judging.
+        job: u64,
+        /// One answer per item, in the order sent, or why not.
+        result: Result<Vec<igentai_protocol::Answer>, String>,
+        /// The provider that judged, its model and the worker asked.
+        judge: Judge,
+        spend: Spend,
+    },
+}
+
+/// Who answered a judge job.
+#[derive(Debug, Clone, Default)]
+pub struct Judge {
+    pub provider: String,
+    pub model: String,
+    pub worker_id: String,
 }
 
 /// A worker's answer to a command.
@@ -122,6 +140,95 @@ fn judge(reply: PartitionReply, limits: &Limits, spend: &mut Spend) -> Result<Ve
                 igentai_protocol::ids::valid_label(p, igentai_protocol::ids::MAX_NOTE_BYTES)
             })
             .collect()),
+        false => Err(reply.error.unwrap_or_else(|| "refused".into())),
+    }
+}
+
+/// Asks one worker of the queue group for verdicts on `request.items`;
+/// the answer comes back as [`Answer::Verdicts`], its spend held to
+/// `limits` like a batch's.
+pub fn request_verdicts(
+    client: &async_nats::Client,
+    request: JudgeRequest,
+    job: u64,
+    timeout: Duration,
+    limits: Limits,
+    results: &mpsc::Sender<Answer>,
+) {
+    let (client, results) = (client.clone(), results.clone());
+    tokio::spawn(async move {
+        let payload = serde_json::to_vec(&request).expect("judge requests serialize");
+        let answer =
+            tokio::time::timeout(timeout, client.request(subjects::JUDGE_JOBS, payload.into()))
+                .await;
+        let mut spend = Spend::default();
+        let mut judge = Judge::default();
+        let result = match answer {
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(msg)) => match serde_json::from_slice::<JudgeReply>(&msg.payload) {
+                Ok(r) => verdicts(r, request.items.len(), &limits, &mut spend, &mut judge),
+                Err(e) => Err(format!("unreadable answer: {e}")),
+            },
+        };
+        if let Err(e) = &result {
+            tracing::warn!(job, error = %e, "judge job failed");
+        }
+        let _ = results
+            .send(Answer::Verdicts {
+                run_id: request.run_id,
+                job,
+                result,
+                judge,
+                spend,
+            })
+            .await;
+    });
+}
+
+/// A judge job's answers, one per item sent, or why not; into `spend`
+/// what it cost and into `judge` who answered, unless it claims more than
+/// one call can spend or names itself with what a record cannot carry, in
+/// which case it is not believed at all.
+fn verdicts(
+    reply: JudgeReply,
+    sent: usize,
+    limits: &Limits,
+    spend: &mut Spend,
+    judge: &mut Judge,
+) -> Result<Vec<igentai_protocol::Answer>, String> {
+    use igentai_protocol::ids::{MAX_NOTE_BYTES, valid_label};
+    let worker = reply.worker_id.clone();
+    if let Err(reject) = check_spend(limits, 0, reply.tokens_in, reply.tokens_out, reply.cost_usd)
+    {
+        return Err(format!("answer of worker {worker:?}: {reject}"));
+    }
+    if reply.tokens_cached_in > reply.tokens_in {
+        return Err(format!(
+            "answer of worker {worker:?}: more cached input tokens than input tokens"
+        ));
+    }
+    for label in [&reply.worker_id, &reply.provider, &reply.model] {
+        if !label.is_empty() && !valid_label(label, MAX_NOTE_BYTES) {
+            return Err(format!("answer of worker {worker:?}: an unusable name {label:?}"));
+        }
+    }
+    *spend = Spend {
+        tokens_in: reply.tokens_in,
+        tokens_out: reply.tokens_out,
+        cost_usd: reply.cost_usd,
+    };
+    *judge = Judge {
+        provider: reply.provider,
+        model: reply.model,
+        worker_id: reply.worker_id,
+    };
+    match reply.ok {
+        true if reply.answers.len() == sent => Ok(reply.answers),
+        true => Err(format!(
+            "answer of worker {worker:?}: {} verdicts for {sent} items",
+            reply.answers.len()
+        )),
         false => Err(reply.error.unwrap_or_else(|| "refused".into())),
     }
 }

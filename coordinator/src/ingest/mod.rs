@@ -35,7 +35,7 @@ use crate::replication::restore::Gap;
 use crate::run::stats::BatchOutcome;
 use crate::topic::Scratch;
 pub use crate::topic::Topic;
-use crate::topic::store::Recovery;
+use crate::topic::store::{Recovery, VerdictRecord};
 
 /// Start a commit once this many batches wait for one, without waiting
 /// for the commit interval.
@@ -83,6 +83,9 @@ pub struct Ingest {
     /// The open topics were dropped after a write error: the run's
     /// counters must be rebuilt from the batch logs.
     recount: bool,
+    /// Verdicts recorded since the last commit started: a commit is due
+    /// even when no batch waits.
+    verdicts: usize,
     /// Topics (by key) that caught up with batches from the items ledger
     /// when opened, since the last [`Ingest::take_recount`].
     caught_up: HashSet<String>,
@@ -113,6 +116,7 @@ impl Ingest {
             scratch: Scratch::default(),
             logged_rejects: HashSet::new(),
             recount: false,
+            verdicts: 0,
             caught_up: HashSet::new(),
             open_errors: std::collections::BTreeMap::new(),
             restore_gaps: std::collections::BTreeMap::new(),
@@ -182,9 +186,18 @@ impl Ingest {
         self.pending.len() + self.syncing.as_ref().map_or(0, |s| s.messages.len())
     }
 
-    /// Batches waiting for a commit to start.
+    /// Batches and verdicts waiting for a commit to start.
     pub fn waiting(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.verdicts
+    }
+
+    /// Records a judge's verdict in its topic's folder (buffered for the
+    /// next commit); false when the item already has one, or is not the
+    /// item on that line.
+    pub async fn add_verdict(&mut self, topic: &str, record: &VerdictRecord) -> io::Result<bool> {
+        let added = self.open(topic).await?.add_verdict(record);
+        self.verdicts += usize::from(added);
+        Ok(added)
     }
 
     pub fn is_syncing(&self) -> bool {
@@ -264,9 +277,10 @@ impl Ingest {
     /// Batches that added nothing to any file are acknowledged at once. A
     /// no-op while another sync is in flight.
     pub async fn start_commit(&mut self, client: &async_nats::Client) -> io::Result<()> {
-        if self.syncing.is_some() || self.pending.is_empty() {
+        if self.syncing.is_some() || self.waiting() == 0 {
             return Ok(());
         }
+        self.verdicts = 0;
         // A topic's batch lines are synced before its items (batchlog.rs).
         let flushed: io::Result<Vec<_>> =
             self.topics.values_mut().map(Topic::take_for_sync).collect();
@@ -404,6 +418,7 @@ impl Ingest {
     fn abandon(&mut self) {
         nak(std::mem::take(&mut self.pending));
         self.events.clear();
+        self.verdicts = 0;
         self.topics.clear();
         self.recount = true;
     }

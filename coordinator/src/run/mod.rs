@@ -65,6 +65,8 @@ impl Run {
                 min_yield_per_1k_tokens: request.min_yield_per_1k_tokens,
                 strategies: request.strategies,
                 resumed_items,
+                judge_rate: request.judge_rate.unwrap_or(0.0),
+                judge_provider: request.judge_provider.clone(),
             },
             state: RunState::Running,
             items_per_request: request

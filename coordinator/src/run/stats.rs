@@ -11,7 +11,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use igentai_protocol::{CandidateBatch, PartitionStats, ProviderStats, Totals, Yield};
+use igentai_protocol::{
+    Answer, CandidateBatch, PartitionStats, ProviderStats, Totals, Validity, Yield,
+};
+
+use crate::topic::store::VerdictRecord;
 use serde::{Deserialize, Serialize};
 
 /// Latencies kept per source for the percentiles.
@@ -49,6 +53,15 @@ pub struct Acc {
     pub tokens_cached_in: u64,
     pub tokens_out: u64,
     pub cost_usd: f64,
+    /// Verdicts on its new items.
+    #[serde(default)]
+    pub judged: u64,
+    #[serde(default)]
+    pub valid: u64,
+    #[serde(default)]
+    pub judged_no: u64,
+    #[serde(default)]
+    pub judged_unsure: u64,
     #[serde(skip)]
     latencies: VecDeque<u64>,
     /// (second, new items in that second), oldest first.
@@ -78,6 +91,20 @@ impl Acc {
                 _ => self.rate.push_back((second, outcome.new)),
             }
         }
+    }
+
+    fn record_verdict(&mut self, answer: Answer) {
+        self.judged += 1;
+        match answer {
+            Answer::Yes => self.valid += 1,
+            Answer::No => self.judged_no += 1,
+            Answer::Unsure => self.judged_unsure += 1,
+        }
+    }
+
+    /// valid / judged, 0 while none is judged.
+    fn valid_share(&self) -> f64 {
+        ratio(self.valid as f64, self.judged as f64)
     }
 
     fn expire(&mut self, now_ms: u64) {
@@ -121,11 +148,25 @@ impl Acc {
             unique_per_usd: ratio(self.unique as f64, self.cost_usd),
             latency_p50_ms: percentile(&sorted, 0.50),
             latency_p95_ms: percentile(&sorted, 0.95),
+            judged: self.judged,
+            valid: self.valid,
+            valid_share: self.valid_share(),
+            valid_per_usd: ratio(self.unique as f64 * self.valid_share(), self.cost_usd),
         }
     }
 }
 
-/// Tokens and cost spent outside batches (partition jobs).
+/// What judge calls spent and answered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JudgeSpend {
+    pub spend: Spend,
+    pub jobs: u64,
+    pub failed_jobs: u64,
+    /// Judge provider → (calls answered, cost).
+    pub by_provider: BTreeMap<String, (u64, f64)>,
+}
+
+/// Tokens and cost spent outside batches (partition and judge jobs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Spend {
     pub tokens_in: u64,
@@ -149,6 +190,9 @@ pub struct RunStats {
     /// What partition jobs spent: the run's too, though no batch carries it.
     #[serde(default)]
     jobs: Spend,
+    /// What judge jobs spent and said.
+    #[serde(default)]
+    judging: JudgeSpend,
     /// (new items, tokens) of the last answers, newest last.
     #[serde(skip)]
     recent: VecDeque<(u64, u64)>,
@@ -197,6 +241,71 @@ impl RunStats {
         self.jobs.cost_usd += spend.cost_usd.max(0.0);
     }
 
+    /// A judge job's answer (or failure) and what it cost (already
+    /// bounded): the run's totals and its budget include it.
+    pub fn record_judge_job(&mut self, provider: &str, spend: Spend, ok: bool) {
+        let j = &mut self.judging;
+        j.spend.tokens_in = j.spend.tokens_in.saturating_add(spend.tokens_in);
+        j.spend.tokens_out = j.spend.tokens_out.saturating_add(spend.tokens_out);
+        j.spend.cost_usd += spend.cost_usd.max(0.0);
+        match ok {
+            true => j.jobs += 1,
+            false => j.failed_jobs += 1,
+        }
+        if !provider.is_empty() {
+            let (calls, cost) = j.by_provider.entry(provider.to_string()).or_default();
+            *calls += u64::from(ok);
+            *cost += spend.cost_usd.max(0.0);
+        }
+    }
+
+    /// A verdict on one of the run's new items, counted for the item's
+    /// provider, model and partition.
+    pub fn record_verdict(&mut self, record: &VerdictRecord) {
+        let answer = record.verdict;
+        self.total.record_verdict(answer);
+        if let Some((_, acc)) = self.providers.get_mut(&record.provider) {
+            acc.record_verdict(answer);
+        }
+        if let Some(acc) = self.models.get_mut(&record.model) {
+            acc.record_verdict(answer);
+        }
+        let partition = record.partition.as_deref().unwrap_or(WHOLE_TOPIC);
+        if let Some(acc) = self.partitions.get_mut(partition) {
+            acc.record_verdict(answer);
+        }
+    }
+
+    /// What judges said of the run's new items: `rate` is the share sent
+    /// to a judge, `waiting` those not judged yet.
+    pub fn validity(&self, rate: f64, waiting: u64) -> Validity {
+        let t = &self.total;
+        let (low, high) = wilson(t.valid, t.judged);
+        let valid_items = match t.judged {
+            0 => 0.0,
+            _ if rate >= 1.0 => t.valid as f64,
+            _ => t.unique as f64 * t.valid_share(),
+        };
+        Validity {
+            rate,
+            judged: t.judged,
+            valid: t.valid,
+            invalid: t.judged_no,
+            unsure: t.judged_unsure,
+            valid_share: t.valid_share(),
+            valid_share_low: low,
+            valid_share_high: high,
+            valid_items,
+            valid_per_usd: ratio(valid_items, self.cost_usd()),
+            waiting,
+            jobs: self.judging.jobs,
+            failed_jobs: self.judging.failed_jobs,
+            tokens_in: self.judging.spend.tokens_in,
+            tokens_out: self.judging.spend.tokens_out,
+            cost_usd: self.judging.spend.cost_usd,
+        }
+    }
+
     pub fn record_rejected(&mut self, kind: &str) {
         *self.rejected.entry(kind.to_string()).or_default() += 1;
     }
@@ -211,6 +320,7 @@ impl RunStats {
         self.rejected.clone_from(&earlier.rejected);
         self.repeated = earlier.repeated;
         self.jobs = earlier.jobs;
+        self.judging.clone_from(&earlier.judging);
     }
 
     /// Drops rate buckets that fell out of the longest window.
@@ -244,11 +354,18 @@ impl RunStats {
             repeated_batches: self.repeated,
             uniqueness_ratio: y.uniqueness_ratio,
             unique_per_min: y.unique_per_min,
-            tokens_in: t.tokens_in.saturating_add(self.jobs.tokens_in),
+            tokens_in: t
+                .tokens_in
+                .saturating_add(self.jobs.tokens_in)
+                .saturating_add(self.judging.spend.tokens_in),
             tokens_cached_in: t.tokens_cached_in,
-            tokens_out: t.tokens_out.saturating_add(self.jobs.tokens_out),
-            cost_usd: t.cost_usd + self.jobs.cost_usd,
+            tokens_out: t
+                .tokens_out
+                .saturating_add(self.jobs.tokens_out)
+                .saturating_add(self.judging.spend.tokens_out),
+            cost_usd: self.cost_usd(),
             elapsed_s: self.elapsed(now_ms) as f64 / 1000.0,
+            validity: Validity::default(),
         }
     }
 
@@ -259,9 +376,17 @@ impl RunStats {
         self.providers
             .iter()
             .map(|(name, (model, acc))| {
+                let (judge_calls, judge_cost_usd) = self
+                    .judging
+                    .by_provider
+                    .get(name)
+                    .copied()
+                    .unwrap_or_default();
                 let stats = ProviderStats {
                     model: model.clone(),
                     yields: acc.yields(elapsed, now_ms),
+                    judge_calls,
+                    judge_cost_usd,
                     ..ProviderStats::default()
                 };
                 (name.clone(), stats)
@@ -296,9 +421,10 @@ impl RunStats {
             .collect()
     }
 
-    /// What the run spent: its batches and its partition jobs.
+    /// What the run spent: its batches, its partition jobs and its judge
+    /// jobs.
     pub fn cost_usd(&self) -> f64 {
-        self.total.cost_usd + self.jobs.cost_usd
+        self.total.cost_usd + self.jobs.cost_usd + self.judging.spend.cost_usd
     }
 
     pub fn candidates(&self) -> u64 {
@@ -317,6 +443,23 @@ impl RunStats {
             .fold((0, 0), |(n, t), (dn, dt)| (n + dn, t + dt));
         Some(ratio(new as f64 * 1000.0, tokens as f64))
     }
+}
+
+/// The 95% Wilson score interval of `k` successes in `n` trials ((0, 0)
+/// when `n` is 0).
+pub fn wilson(k: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let (k, n, z) = (k as f64, n as f64, 1.96f64);
+    let p = k / n;
+    let centre = p + z * z / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    let den = 1.0 + z * z / n;
+    (
+        ((centre - spread) / den).max(0.0),
+        ((centre + spread) / den).min(1.0),
+    )
 }
 
 fn ratio(num: f64, den: f64) -> f64 {

@@ -9,6 +9,7 @@ use igentai_protocol::{
 
 use super::state::Coordinator;
 use crate::fleet::dispatch;
+use crate::judge::Judging;
 use crate::run::Run;
 use crate::run::stats::RunStats;
 use crate::service::decode;
@@ -89,7 +90,16 @@ impl Coordinator {
     }
 
     async fn start(&mut self, payload: &[u8]) -> Result<StartReply, String> {
-        let request = decode::decode_start(payload).map_err(|e| e.to_string())?;
+        let mut request = decode::decode_start(payload).map_err(|e| e.to_string())?;
+        request.judge_rate = Some(
+            request
+                .judge_rate
+                .unwrap_or(self.config.judge_rate)
+                .clamp(0.0, 1.0),
+        );
+        if request.judge_provider.is_none() {
+            request.judge_provider.clone_from(&self.config.judge_provider);
+        }
         if let Some(run) = self.run.as_ref().filter(|r| r.is_running()) {
             return Err(format!(
                 "a run is already active ({:?}, run {}); stop it first",
@@ -145,6 +155,7 @@ impl Coordinator {
             let assignment = self.steering.assignment(&run, &worker_id, now);
             self.command(&worker_id, WorkerCommand::Assign(assignment), now);
         }
+        self.judging = Judging::for_run(&run.info, self.config.judge_batch);
         self.run = Some(run);
         self.persist(now);
         Ok(reply)

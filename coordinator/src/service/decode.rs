@@ -118,6 +118,18 @@ fn validate_start(r: &StartRequest) -> Result<(), ControlError> {
             "items_per_request must be between 1 and {MAX_ITEMS_PER_REQUEST}, got {n}"
         ));
     }
+    if let Some(rate) = r.judge_rate
+        && !(0.0..=1.0).contains(&rate)
+    {
+        return invalid(format!("judge_rate must be in [0, 1], got {rate}"));
+    }
+    if let Some(p) = &r.judge_provider
+        && (p.is_empty() || p.len() > 64 || p.chars().any(|c| c.is_control() || c.is_whitespace()))
+    {
+        return invalid(format!(
+            "judge_provider must be a provider name (1-64 characters, no spaces), got {p:?}"
+        ));
+    }
     if let Some(t) = &r.prompt_template
         && !t.contains("{topic}")
     {
@@ -225,6 +237,9 @@ mod tests {
             ),
             (br#"{"topic":"x","max_duration_s":0}"#, "max_duration_s"),
             (br#"{"topic":"x","min_coverage":1.5}"#, "min_coverage"),
+            (br#"{"topic":"x","judge_rate":1.5}"#, "judge_rate"),
+            (br#"{"topic":"x","judge_rate":-0.1}"#, "judge_rate"),
+            (br#"{"topic":"x","judge_provider":"a b"}"#, "judge_provider"),
             (
                 br#"{"topic":"x","min_yield_per_1k_tokens":0}"#,
                 "min_yield_per_1k_tokens",

@@ -159,14 +159,9 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             Event::Tick => state.tick().await,
             Event::Control(msg) => state.handle_control(msg).await,
             Event::Heartbeat(msg) => state.handle_heartbeat(&msg),
-            Event::Answer(answer) => state.handle_answer(answer),
+            Event::Answer(answer) => state.handle_answer(answer).await,
             Event::Batch(batch) => match *batch {
-                Some(Ok(msg)) => {
-                    state.handle_batch(msg).await;
-                    if commit_at.is_none() && !commit_due && state.ingest.waiting() > 0 {
-                        commit_at = Some(Instant::now() + config.commit_interval());
-                    }
-                }
+                Some(Ok(msg)) => state.handle_batch(msg).await,
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "candidate stream error");
                 }
@@ -180,6 +175,9 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             },
         }
         let waiting = state.ingest.waiting();
+        if commit_at.is_none() && !commit_due && waiting > 0 {
+            commit_at = Some(Instant::now() + config.commit_interval());
+        }
         if !state.ingest.is_syncing() && waiting > 0 && (commit_due || waiting >= MAX_PENDING) {
             commit_at = None;
             commit_due = false;

@@ -2,9 +2,10 @@
 //! on `igentai.metrics`, answered to `status`) and the topic folder's
 //! `state.json` and `metrics.json`.
 
-use igentai_protocol::{MetricsSnapshot, RunState, VERSION};
+use igentai_protocol::{MetricsSnapshot, RunState, Totals, VERSION};
 
 use super::state::Coordinator;
+use crate::judge::Judging;
 use crate::topic::state::TopicState;
 use crate::topic::store::{METRICS, STATE};
 
@@ -28,7 +29,13 @@ impl Coordinator {
             ts_ms: now,
             state: self.run.as_ref().map_or(RunState::Idle, |r| r.state),
             run: self.run.as_ref().map(|r| r.info.clone()),
-            totals: self.stats.totals(unique, now),
+            totals: Totals {
+                validity: self.stats.validity(
+                    self.run.as_ref().map_or(0.0, |r| r.info.judge_rate),
+                    self.judging.as_ref().map_or(0, Judging::waiting),
+                ),
+                ..self.stats.totals(unique, now)
+            },
             providers,
             models: self.stats.models(now),
             workers: self.workers.fleet.stats(now, &self.stats),

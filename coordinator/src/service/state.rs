@@ -7,25 +7,30 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::jetstream;
 use igentai_protocol::{
-    Heartbeat, PartitionRequest, VERSION, WorkerCommand, WorkerState, now_ms, subjects,
+    Heartbeat, JudgeRequest, PartitionRequest, VERSION, WorkerCommand, WorkerState, now_ms,
+    subjects,
 };
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::fleet::dispatch::{self, Answer};
+use crate::fleet::dispatch::{self, Answer, Judge};
 use crate::fleet::{Fleet, Seen};
 use crate::ingest::admission::Admission;
 use crate::ingest::{Ingest, Ingested};
+use crate::judge::{Judging, Pending};
 use crate::replication::ledger::Ledger;
 use crate::run::stats::RunStats;
 use crate::run::{Progress, Run};
 use crate::steer::Steering;
 use crate::topic::state::TopicState;
+use crate::topic::store::VerdictRecord;
 
 /// Workers are not sent the same kind of command again within this time.
 const COMMAND_RETRY_MS: u64 = 3_000;
 /// How long a worker may take to name sub-categories.
 const PARTITION_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a judge job may take before its items are sent again.
+const JUDGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the sighting counts' cache is saved (it only spares summing
 /// the batch lines again on open).
 const SIGHTINGS_SAVE_MS: u64 = 10_000;
@@ -67,6 +72,8 @@ pub(super) struct Coordinator {
     pub(super) admission: Admission,
     pub(super) shared: Shared,
     pub(super) report: Report,
+    /// The current run's judging, when it judges its items.
+    pub(super) judging: Option<Judging>,
 }
 
 /// The NATS connection and the channel that brings workers' answers back
@@ -154,7 +161,11 @@ impl Coordinator {
                 .context("save current-run.json")?;
         }
         let strategies = run.as_ref().map(|r| r.info.strategies).unwrap_or_default();
+        let judging = run
+            .as_ref()
+            .and_then(|r| Judging::for_run(&r.info, config.judge_batch));
         Ok(Self {
+            judging,
             steering: Steering::tuned(strategies, None, config.tuning()),
             workers: Workers {
                 fleet: Fleet::new(config.heartbeat_timeout_ms),
@@ -192,8 +203,35 @@ impl Coordinator {
             .collect()
     }
 
-    pub(super) fn handle_answer(&mut self, answer: Answer) {
+    pub(super) async fn handle_answer(&mut self, answer: Answer) {
         match answer {
+            Answer::Verdicts {
+                run_id,
+                job,
+                result,
+                judge,
+                spend,
+            } => {
+                if self.run.as_ref().map(|r| &r.info.run_id) != Some(&run_id) {
+                    return;
+                }
+                // Answered or not, the run paid for it.
+                self.stats
+                    .record_judge_job(&judge.provider, spend, result.is_ok());
+                let Some(judging) = self.judging.as_mut().filter(|j| j.run_id == run_id) else {
+                    return;
+                };
+                match result {
+                    Ok(answers) => {
+                        let items = judging.done(job).unwrap_or_default();
+                        let topic = judging.topic.clone();
+                        self.record_verdicts(&topic, &run_id, items, answers, &judge)
+                            .await;
+                    }
+                    Err(_) => judging.failed(job),
+                }
+                self.judge().await;
+            }
             Answer::Worker(r) => {
                 if !r.ok {
                     tracing::debug!(worker_id = %r.worker_id, error = ?r.error, "worker command failed");
@@ -215,6 +253,99 @@ impl Coordinator {
                 let added = self.steering.split_done(parent.as_deref(), result);
                 tracing::info!(parent = ?parent, added, "partitions added");
             }
+        }
+    }
+
+    /// Records one job's verdicts, each once, and learns from them.
+    async fn record_verdicts(
+        &mut self,
+        topic: &str,
+        run_id: &str,
+        items: Vec<Pending>,
+        answers: Vec<igentai_protocol::Answer>,
+        judge: &Judge,
+    ) {
+        let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let now = now_ms();
+        for (pending, verdict) in items.into_iter().zip(answers) {
+            let record = VerdictRecord {
+                verdict_of: pending.seq,
+                item: pending.item,
+                verdict,
+                provider: pending.provider,
+                model: pending.model,
+                partition: pending.partition,
+                judge: judge.provider.clone(),
+                judge_model: judge.model.clone(),
+                worker: judge.worker_id.clone(),
+                run: run_id.to_string(),
+                ts: ts.clone(),
+            };
+            match self.ingest.add_verdict(topic, &record).await {
+                Ok(true) => {
+                    self.stats.record_verdict(&record);
+                    self.steering
+                        .observe_verdict(&record.provider, record.verdict, now);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record a verdict; the item is judged again");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Sends judge jobs while the run's judging has items waiting and room
+    /// in flight (two jobs per alive worker), unless the run's budget is
+    /// spent.
+    pub(super) async fn judge(&mut self) {
+        let (Some(run), Some(judging)) = (&self.run, &mut self.judging) else {
+            return;
+        };
+        if judging.run_id != run.info.run_id
+            || run
+                .info
+                .budget_usd
+                .is_some_and(|b| self.stats.cost_usd() >= b)
+        {
+            return;
+        }
+        let topic = match self.ingest.open(&judging.topic).await {
+            Ok(topic) => topic,
+            Err(e) => {
+                tracing::debug!(error = %e, "judging waits for the topic's folder");
+                return;
+            }
+        };
+        if let Err(e) = judging.read(topic) {
+            tracing::warn!(error = %e, "cannot read the items to judge");
+            return;
+        }
+        let room = 2 * self.workers.fleet.alive().count().max(1);
+        while judging.in_flight() < room {
+            let Some((job, items)) = judging.next_job() else {
+                break;
+            };
+            let weights = match &judging.provider {
+                Some(p) => BTreeMap::from([(p.clone(), 1.0)]),
+                None => self.steering.weights().0.clone(),
+            };
+            let request = JudgeRequest {
+                v: VERSION,
+                run_id: judging.run_id.clone(),
+                topic: judging.topic.clone(),
+                items,
+                weights,
+            };
+            dispatch::request_verdicts(
+                &self.nats.client,
+                request,
+                job,
+                JUDGE_TIMEOUT,
+                self.admission.limits(),
+                &self.nats.results,
+            );
         }
     }
 
@@ -369,6 +500,10 @@ impl Coordinator {
             Ok(stats) => self.stats = stats,
             Err(e) => self.report_error(format!("cannot read the batch log: {e:#}")),
         }
+        // The folder was reopened: read what it holds again.
+        if let Some(judging) = &mut self.judging {
+            judging.reset();
+        }
     }
 
     pub(super) fn report_error(&mut self, error: String) {
@@ -416,6 +551,7 @@ impl Coordinator {
         self.stats.expire(now);
         self.check_stop(now);
         self.steer(now).await;
+        self.judge().await;
         self.save_sightings(now, false);
         let snapshot = self.snapshot(now);
         let payload = serde_json::to_vec(&snapshot).expect("snapshots serialize");

@@ -161,6 +161,14 @@ impl Steering {
         }
     }
 
+    /// Learns a judge's verdict on one of `provider`'s new items.
+    pub fn observe_verdict(&mut self, provider: &str, verdict: igentai_protocol::Answer, _now_ms: u64) {
+        if self.strategies.weights {
+            self.bandit
+                .observe_verdict(provider, verdict == igentai_protocol::Answer::Yes);
+        }
+    }
+
     /// Learns that `n` calls to `provider` failed (from worker heartbeats).
     pub fn observe_failures(&mut self, provider: &str, n: u64, now_ms: u64) {
         if self.strategies.weights {

@@ -56,6 +56,27 @@ struct Evidence {
     measured: bool,
 }
 
+/// What judges said of one provider's new items, decayed by verdicts
+/// ([`VALIDITY_HALF_LIFE`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Validity {
+    valid: f64,
+    judged: f64,
+}
+
+impl Validity {
+    /// The share of its new items that are valid, with one valid and one
+    /// invalid verdict assumed before the first (so two providers start
+    /// equal, and a few verdicts move it only so far).
+    fn share(&self) -> f64 {
+        (self.valid + 1.0) / (self.judged + 2.0)
+    }
+}
+
+/// Verdicts after which a provider's old verdicts count half: recent
+/// enough to follow a provider that changes, long enough to be measured.
+const VALIDITY_HALF_LIFE: f64 = 200.0;
+
 impl Evidence {
     fn decay_to(&mut self, now_ms: u64, half_life_s: f64) {
         let dt = now_ms.saturating_sub(self.updated_ms) as f64 / 1000.0;
@@ -83,7 +104,8 @@ impl Evidence {
 /// 20-second window still averages in its better past, so its score would
 /// lag behind its marginal yield.
 /// A provider's score is new items per dollar, or per second of LLM time
-/// when some provider has no price, times the square root of the share of
+/// when some provider has no price (once items are judged, only its valid
+/// share of them: [`Bandit::observe_verdict`]), times the square root of the share of
 /// its calls that answer: failed calls, reported by worker heartbeats,
 /// cost no money but hold a worker's call slot and time (the square root,
 /// measured with the yield benchmark, weighs that against the dollars). The target allocation is a share of
@@ -103,6 +125,8 @@ impl Evidence {
 pub struct Bandit {
     config: Config,
     evidence: BTreeMap<String, Evidence>,
+    /// Verdicts on each provider's items; empty while the run judges none.
+    validity: BTreeMap<String, Validity>,
     weights: BTreeMap<String, f64>,
     manual: Option<BTreeMap<String, f64>>,
     version: u64,
@@ -113,6 +137,7 @@ impl Bandit {
         Self {
             config,
             evidence: BTreeMap::new(),
+            validity: BTreeMap::new(),
             weights: BTreeMap::new(),
             manual: None,
             version: 0,
@@ -151,6 +176,16 @@ impl Bandit {
         let e = self.evidence.entry(provider.to_string()).or_default();
         e.decay_to(now_ms, half_life);
         e.failed += n as f64;
+    }
+
+    /// Records a judge's verdict on one of `provider`'s new items. Once
+    /// any item is judged, a provider's score counts only its valid share
+    /// of its new items: an inventing provider is paid for what is real.
+    pub fn observe_verdict(&mut self, provider: &str, valid: bool) {
+        let v = self.validity.entry(provider.to_string()).or_default();
+        let keep = 0.5f64.powf(1.0 / VALIDITY_HALF_LIFE);
+        v.valid = v.valid * keep + f64::from(u8::from(valid));
+        v.judged = v.judged * keep + 1.0;
     }
 
     /// Sets (or with `None`, clears) a manual override.
@@ -224,8 +259,12 @@ impl Bandit {
                 let standing = Standing {
                     score: e.filter(|e| e.measured).zip(spent).map(|(e, spent)| {
                         let answering = e.batches / (e.batches + e.failed);
+                        let valid = match self.validity.is_empty() {
+                            true => 1.0,
+                            false => self.validity.get(name).copied().unwrap_or_default().share(),
+                        };
                         if spent > 0.0 {
-                            answering.sqrt() * e.new / spent
+                            answering.sqrt() * e.new * valid / spent
                         } else {
                             0.0
                         }

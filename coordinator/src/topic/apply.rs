@@ -1,6 +1,6 @@
 //! Applying the items ledger's entries to a topic folder: idempotent, so
-//! entries may come again and in any order (aliases before their item wait
-//! for it).
+//! entries may come again and in any order (aliases and verdicts before
+//! their item wait for it).
 
 use crate::keys::names::Namer;
 use crate::keys::normalize::{Normalizer, key_hash};
@@ -8,7 +8,7 @@ use crate::replication::ledger::Kind;
 use crate::topic::Topic;
 use crate::topic::batchlog::BatchLine;
 use crate::topic::keylog::LineKeys;
-use crate::topic::store::ItemRecord;
+use crate::topic::store::{ItemRecord, VerdictRecord};
 
 /// What applying ledger entries to a topic did ([`Topic::apply`]).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -16,6 +16,7 @@ pub struct Applied {
     pub batches: u64,
     pub items: u64,
     pub aliases: u64,
+    pub verdicts: u64,
     /// Entries the folder had already.
     pub known: u64,
     /// Entries that could not be read, or aliases whose item never came.
@@ -29,6 +30,7 @@ pub struct Apply {
     normalizer: Normalizer,
     namer: Namer,
     later: Vec<ItemRecord>,
+    verdicts_later: Vec<VerdictRecord>,
     pub applied: Applied,
 }
 
@@ -63,6 +65,13 @@ impl Topic {
                 },
                 Err(_) => apply.applied.skipped += 1,
             },
+            Kind::Verdict => match serde_json::from_slice::<VerdictRecord>(line) {
+                Ok(record) if !self.apply_verdict(record.clone(), apply) => {
+                    apply.verdicts_later.push(record)
+                }
+                Ok(_) => {}
+                Err(_) => apply.applied.skipped += 1,
+            },
         }
     }
 
@@ -75,7 +84,27 @@ impl Topic {
                 apply.applied.skipped += 1;
             }
         }
+        for record in std::mem::take(&mut apply.verdicts_later) {
+            if !self.apply_verdict(record, apply) {
+                apply.applied.skipped += 1;
+            }
+        }
         self.sightings.look_up_waiting(&mut self.seen);
+    }
+
+    /// Records a verdict on the item it names, on this folder's line of
+    /// that item. False when the item is not known (yet).
+    fn apply_verdict(&mut self, mut record: VerdictRecord, apply: &mut Apply) -> bool {
+        let hash = key_hash(apply.normalizer.key(&record.item));
+        let Some(index) = self.seen.find(hash) else {
+            return false;
+        };
+        record.verdict_of = index as u64 + 1;
+        match self.add_verdict(&record) {
+            true => apply.applied.verdicts += 1,
+            false => apply.applied.known += 1,
+        }
+        true
     }
 
     fn apply_item(&mut self, record: &ItemRecord, apply: &mut Apply) {

@@ -28,7 +28,7 @@ use std::io;
 use std::path::Path;
 
 use bytes::Bytes;
-use igentai_protocol::{CandidateBatch, ItemsEvent, NewItem, VERSION};
+use igentai_protocol::{Answer, CandidateBatch, ItemsEvent, NewItem, VERSION};
 
 use crate::keys::name_index::NameIndex;
 use crate::keys::names::NameRules;
@@ -39,7 +39,9 @@ use crate::run::stats::BatchOutcome;
 use crate::topic::batchlog::{BatchLine, BatchLog};
 use crate::topic::keylog::{KeyLoader, KeyLog, LineKeys};
 use crate::topic::sightings::{Sighted, Sightings};
-use crate::topic::store::{Known, PendingSync, RecordRef, Recovery, TopicStore};
+use crate::topic::store::{
+    ItemRecord, Known, PendingSync, RecordRef, Recovery, TopicStore, VerdictRecord,
+};
 pub use apply::Apply;
 pub use scratch::Scratch;
 use scratch::push;
@@ -65,6 +67,11 @@ pub struct Topic {
     /// What this folder gained since the last commit, for the items ledger
     /// (`replication/ledger/`); `None` when there is no ledger to publish to.
     ledger: Option<Vec<Entry>>,
+    /// Each item's verdict, by line - 1 (`verdict_code`); shorter than
+    /// the item count when the last items have none.
+    verdicts: Vec<u8>,
+    /// Items on disk as of the last finished commit: only those are judged.
+    committed: u64,
 }
 
 /// What taking one batch into a topic did ([`Topic::take`]).
@@ -93,6 +100,7 @@ impl Topic {
         let mut normalizer = Normalizer::default();
         let rules = NameRules::for_topic(topic);
         let mut keys = KeyLoader::open(&dir, rules);
+        let mut verdicts = Vec::new();
         let (mut lines, mut hashes) = (Vec::with_capacity(OPEN_BATCH), Vec::new());
         let (store, mut recovery) = TopicStore::open(data_dir, slug, topic, |known| match known {
             Known::Item(line) => {
@@ -108,6 +116,7 @@ impl Topic {
                     seen.add_alias(key_hash(key), of as usize - 1);
                 }
             }
+            Known::Verdict { of, verdict } => set_verdict(&mut verdicts, of, verdict),
         })?;
         // The last lines first: the counts cover every line.
         add_lines(&mut seen, &mut names, &mut lines, &mut hashes);
@@ -128,6 +137,8 @@ impl Topic {
                 sightings,
                 keys: keys.finish(),
                 ledger: None,
+                verdicts,
+                committed: recovery.items,
             },
             recovery,
         ))
@@ -221,9 +232,49 @@ impl Topic {
     }
 
     /// The sync of what [`Self::take_for_sync`] handed out is done: the
-    /// sightings of its batch lines count.
+    /// sightings of its batch lines count, and its items may be judged.
     pub fn committed(&mut self) {
         self.sightings.committed(&mut self.seen);
+        self.committed = self.store.len();
+    }
+
+    /// Items on disk as of the last finished commit.
+    pub fn committed_len(&self) -> u64 {
+        self.committed
+    }
+
+    /// The verdict on the item on line `seq`, if it has one.
+    pub fn verdict(&self, seq: u64) -> Option<Answer> {
+        let code = *self.verdicts.get(usize::try_from(seq).ok()?.checked_sub(1)?)?;
+        answer_of(code)
+    }
+
+    /// Records a verdict on the item on line `record.verdict_of` (which
+    /// must be `record.item`): buffered in `items.jsonl` (and, for a
+    /// "yes", `valid.txt`) and kept for the items ledger. False, and
+    /// nothing written, when the line has no item or already has a
+    /// verdict: a verdict is written once.
+    pub fn add_verdict(&mut self, record: &VerdictRecord) -> bool {
+        let seq = record.verdict_of;
+        let hash = key_hash(&crate::keys::normalize::normalize(&record.item));
+        let on_line = self.seen.find(hash).map(|index| index as u64 + 1);
+        if on_line != Some(seq) || self.verdict(seq).is_some() {
+            return false;
+        }
+        set_verdict(&mut self.verdicts, seq, record.verdict);
+        self.store.append_verdict(record);
+        if let Some(ledger) = &mut self.ledger {
+            ledger.push(Entry::verdict(hash, self.store.last_record()));
+        }
+        true
+    }
+
+    /// The item records of `run` that are on disk and have no verdict, in
+    /// order: what a judge has still to see (read from `items.jsonl`).
+    pub fn unjudged(&self, run: &str) -> io::Result<Vec<ItemRecord>> {
+        store::item_records(&self.store.dir, |r| {
+            r.run == run && r.seq <= self.committed && self.verdict(r.seq).is_none()
+        })
     }
 
     /// Writes and syncs everything appended (after applying ledger
@@ -373,6 +424,35 @@ impl Topic {
         });
         (outcome, event)
     }
+}
+
+/// How a verdict is kept in memory: one byte per item, 0 for none.
+fn verdict_code(answer: Answer) -> u8 {
+    match answer {
+        Answer::Yes => 1,
+        Answer::No => 2,
+        Answer::Unsure => 3,
+    }
+}
+
+fn answer_of(code: u8) -> Option<Answer> {
+    match code {
+        1 => Some(Answer::Yes),
+        2 => Some(Answer::No),
+        3 => Some(Answer::Unsure),
+        _ => None,
+    }
+}
+
+/// Sets the verdict of line `seq` (from 1), growing `verdicts` as needed.
+fn set_verdict(verdicts: &mut Vec<u8>, seq: u64, answer: Answer) {
+    let Some(index) = usize::try_from(seq).ok().and_then(|s| s.checked_sub(1)) else {
+        return;
+    };
+    if verdicts.len() <= index {
+        verdicts.resize(index + 1, 0);
+    }
+    verdicts[index] = verdict_code(answer);
 }
 
 /// Adds the next `lines` of `output.txt` (their keys) to the tables, in

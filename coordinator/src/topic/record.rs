@@ -80,3 +80,30 @@ impl RecordRef<'_> {
         serde_json::to_writer(&mut *out, self).expect("writing to a Vec cannot fail");
     }
 }
+
+/// How every verdict record starts.
+pub const VERDICT_PREFIX: &[u8] = b"{\"verdict_of\":";
+
+/// A verdict record of `items.jsonl`: what a judge said of the item on
+/// line `verdict_of` of `output.txt`. Written once per item, after it,
+/// never rewritten. It carries the item (so the ledger can find it on
+/// another host, where its line may differ) and the item's provenance (so
+/// valid items are counted per provider, model and partition without
+/// looking the item up).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    pub verdict_of: u64,
+    pub item: String,
+    pub verdict: igentai_protocol::Answer,
+    /// The judged item's provider, model and partition.
+    pub provider: String,
+    pub model: String,
+    pub partition: Option<String>,
+    /// Who judged: the provider, its model and the worker that asked it.
+    pub judge: String,
+    pub judge_model: String,
+    pub worker: String,
+    pub run: String,
+    /// RFC 3339, UTC.
+    pub ts: String,
+}

@@ -1,10 +1,11 @@
-//! A topic's folder on disk: `output.txt`, `items.jsonl`, `state.json` and
-//! `metrics.json` under `<data_dir>/<slug>/`.
+//! A topic's folder on disk: `output.txt`, `items.jsonl`, `valid.txt`,
+//! `state.json` and `metrics.json` under `<data_dir>/<slug>/`.
 //!
 //! `output.txt` is the source of truth. Opening a folder repairs what a crash
 //! can leave behind: a torn last line of `output.txt` is cut off, and
 //! `items.jsonl` is trimmed or completed so that it describes exactly the
-//! lines of `output.txt`. Appends go to memory; [`TopicStore::commit`] (or
+//! lines of `output.txt`, and `valid.txt` holds exactly the items of its
+//! "yes" verdict records, in their order. Appends go to memory; [`TopicStore::commit`] (or
 //! [`TopicStore::take_for_sync`], to do it off the event loop) writes and
 //! syncs both files, and only then may the batches behind them be
 //! acknowledged.
@@ -19,11 +20,13 @@ use serde::Serialize;
 
 use crate::keys::normalize::normalize;
 pub use crate::topic::durable::{PendingSync, write_atomic};
-use crate::topic::record::ALIAS_PREFIX;
-pub use crate::topic::record::{ItemRecord, RecordRef};
+use crate::topic::record::{ALIAS_PREFIX, VERDICT_PREFIX};
+pub use crate::topic::record::{ItemRecord, RecordRef, VerdictRecord};
 
 pub const OUTPUT: &str = "output.txt";
 pub const ITEMS: &str = "items.jsonl";
+/// The items judged valid, in the order of their verdicts, once each.
+pub const VALID: &str = "valid.txt";
 pub const STATE: &str = "state.json";
 pub const METRICS: &str = "metrics.json";
 /// The cache of the items' sighting counts (`sightings.rs`).
@@ -45,10 +48,16 @@ pub struct Recovery {
     pub aliases: u64,
     /// Lines whose keys were read from `keys.bin` rather than computed.
     pub keys_loaded: u64,
+    /// Verdict records loaded.
+    pub verdicts: u64,
+    /// Lines of `valid.txt` written again (missing after a crash) or cut
+    /// (more than the verdicts say).
+    pub valid_repaired: u64,
 }
 
 /// What a topic's folder knows, as [`TopicStore::open`] hands it over: every
-/// line of `output.txt` in order, then every alias record.
+/// line of `output.txt` in order, then every alias record, then every
+/// verdict record.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Known<'a> {
     Item(&'a str),
@@ -56,6 +65,11 @@ pub enum Known<'a> {
     Alias {
         item: &'a str,
         of: u64,
+    },
+    /// A judge's verdict on the item on line `of`.
+    Verdict {
+        of: u64,
+        verdict: igentai_protocol::Answer,
     },
 }
 
@@ -66,9 +80,12 @@ pub struct TopicStore {
     pub slug: String,
     output: File,
     records: File,
-    /// Appended and not yet written: `output.txt` lines, `items.jsonl` lines.
+    valid: File,
+    /// Appended and not yet written: `output.txt` lines, `items.jsonl`
+    /// lines, `valid.txt` lines.
     output_buf: Vec<u8>,
     records_buf: Vec<u8>,
+    valid_buf: Vec<u8>,
     /// Where the last appended record starts in `records_buf`.
     last_record: usize,
     next_seq: u64,
@@ -104,8 +121,15 @@ impl TopicStore {
         let mut record_count = 0u64;
         let mut offset = 0u64;
         let mut aliases: Vec<(u64, String, u64)> = Vec::new();
+        let mut verdicts: Vec<(u64, VerdictRecord)> = Vec::new();
         read_complete_lines(&mut records, |line| {
-            if line.starts_with(ALIAS_PREFIX) {
+            if line.starts_with(VERDICT_PREFIX) {
+                // An unreadable verdict record is skipped: the item is
+                // judged again.
+                if let Ok(record) = serde_json::from_slice::<VerdictRecord>(line) {
+                    verdicts.push((offset, record));
+                }
+            } else if line.starts_with(ALIAS_PREFIX) {
                 // An unreadable alias record is skipped, not fatal: it only
                 // names a variant spelling.
                 if let Ok(record) = serde_json::from_slice::<ItemRecord>(line)
@@ -144,7 +168,7 @@ impl TopicStore {
             let mut lines = 0u64;
             let mut surplus_at = None;
             read_complete_lines(&mut records, |line| {
-                if !line.starts_with(ALIAS_PREFIX) {
+                if !line.starts_with(ALIAS_PREFIX) && !line.starts_with(VERDICT_PREFIX) {
                     seen += 1;
                     if seen == recovery.items + 1 {
                         surplus_at.get_or_insert(bytes);
@@ -158,6 +182,7 @@ impl TopicStore {
             let keep_bytes = surplus_at.unwrap_or(bytes);
             records.set_len(keep_bytes)?;
             aliases.retain(|&(start, _, _)| start < keep_bytes);
+            verdicts.retain(|(start, _)| *start < keep_bytes);
             recovery.records_trimmed = lines;
             record_count = recovery.items;
         }
@@ -167,6 +192,23 @@ impl TopicStore {
                 recovery.aliases += 1;
             }
         }
+        // One verdict per item: a second one (which a crash between the
+        // ledger and the disk cannot write, but an edit could) is ignored.
+        let mut judged = std::collections::HashSet::new();
+        verdicts.retain(|(_, v)| (1..=recovery.items).contains(&v.verdict_of) && judged.insert(v.verdict_of));
+        for (_, v) in &verdicts {
+            known(Known::Verdict {
+                of: v.verdict_of,
+                verdict: v.verdict,
+            });
+        }
+        recovery.verdicts = verdicts.len() as u64;
+        let valid_items = verdicts
+            .iter()
+            .filter(|(_, v)| v.verdict == igentai_protocol::Answer::Yes)
+            .map(|(_, v)| v.item.as_str());
+        let (valid, repaired) = repair_valid(&dir.join(VALID), valid_items)?;
+        recovery.valid_repaired = repaired;
         let mut records = BufWriter::new(records);
         if record_count < recovery.items {
             let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
@@ -199,8 +241,10 @@ impl TopicStore {
             slug,
             output,
             records: records.into_inner()?,
+            valid,
             output_buf: Vec::new(),
             records_buf: Vec::new(),
+            valid_buf: Vec::new(),
             last_record: 0,
             next_seq: recovery.items + 1,
             dirty: false,
@@ -246,7 +290,21 @@ impl TopicStore {
         self.dirty = true;
     }
 
-    /// The record (item or alias) appended last, without its newline.
+    /// Buffers a verdict record (of an item already appended); a "yes"
+    /// also appends the item to `valid.txt`.
+    pub fn append_verdict(&mut self, record: &VerdictRecord) {
+        debug_assert!((1..self.next_seq).contains(&record.verdict_of));
+        self.last_record = self.records_buf.len();
+        serde_json::to_writer(&mut self.records_buf, record).expect("writing to a Vec cannot fail");
+        self.records_buf.push(b'\n');
+        if record.verdict == igentai_protocol::Answer::Yes {
+            self.valid_buf.extend_from_slice(record.item.as_bytes());
+            self.valid_buf.push(b'\n');
+        }
+        self.dirty = true;
+    }
+
+    /// The record (item, alias or verdict) appended last, without its newline.
     pub fn last_record(&self) -> &[u8] {
         let line = &self.records_buf[self.last_record..];
         line.strip_suffix(b"\n").unwrap_or(line)
@@ -270,23 +328,97 @@ impl TopicStore {
         if !self.dirty {
             return Ok(None);
         }
-        let files = [self.records.try_clone()?, self.output.try_clone()?];
+        let files = [
+            self.records.try_clone()?,
+            self.output.try_clone()?,
+            self.valid.try_clone()?,
+        ];
         // The next buffers start as large as these grew.
         let (records_len, output_len) = (self.records_buf.len(), self.output_buf.len());
         let records = std::mem::replace(&mut self.records_buf, Vec::with_capacity(records_len));
         self.last_record = 0;
         let output = std::mem::replace(&mut self.output_buf, Vec::with_capacity(output_len));
+        let valid = std::mem::take(&mut self.valid_buf);
         self.dirty = false;
-        let [records_file, output_file] = files;
+        let [records_file, output_file, valid_file] = files;
+        // valid.txt last: it is derived from items.jsonl, and repaired
+        // from it on open when a crash left it behind.
         Ok(Some(PendingSync::new(vec![
             (records_file, records),
             (output_file, output),
+            (valid_file, valid),
         ])))
     }
 
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> io::Result<()> {
         write_atomic(&self.dir.join(name), &serde_json::to_vec_pretty(value)?)
     }
+}
+
+/// The item records of the folder `dir`'s `items.jsonl` that `keep`
+/// accepts, in order (alias and verdict records are not item records).
+pub fn item_records(dir: &Path, mut keep: impl FnMut(&ItemRecord) -> bool) -> io::Result<Vec<ItemRecord>> {
+    let file = match File::open(dir.join(ITEMS)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for line in BufReader::with_capacity(1 << 20, file).split(b'\n') {
+        let line = line?;
+        if line.starts_with(ALIAS_PREFIX) || line.starts_with(VERDICT_PREFIX) {
+            continue;
+        }
+        if let Ok(record) = serde_json::from_slice::<ItemRecord>(&line)
+            && keep(&record)
+        {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+/// Makes `valid.txt` at `path` hold exactly `items`, one per line: a torn
+/// line is cut, missing lines (a crash after `items.jsonl` was synced and
+/// before `valid.txt` was) are appended, surplus lines cut. Returns the
+/// file, open for appending, and how many lines were written or cut.
+fn repair_valid<'a>(path: &Path, items: impl Iterator<Item = &'a str>) -> io::Result<(File, u64)> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)?;
+    let mut ends = Vec::new();
+    let mut at = 0u64;
+    read_complete_lines(&mut file, |line| {
+        at += line.len() as u64 + 1;
+        ends.push(at);
+    })?;
+    let items: Vec<&str> = items.collect();
+    let repaired = match ends.len().cmp(&items.len()) {
+        std::cmp::Ordering::Equal => 0,
+        std::cmp::Ordering::Greater => {
+            let keep = match items.len() {
+                0 => 0,
+                n => ends[n - 1],
+            };
+            file.set_len(keep)?;
+            (ends.len() - items.len()) as u64
+        }
+        std::cmp::Ordering::Less => {
+            let mut out = Vec::new();
+            for item in &items[ends.len()..] {
+                out.extend_from_slice(item.as_bytes());
+                out.push(b'\n');
+            }
+            file.write_all(&out)?;
+            (items.len() - ends.len()) as u64
+        }
+    };
+    if repaired > 0 {
+        file.sync_data()?;
+    }
+    Ok((file, repaired))
 }
 
 /// Reads `file` from the start, calling `line` for each complete line
@@ -381,6 +513,7 @@ mod tests {
             known.push(match k {
                 Known::Item(s) => s.to_string(),
                 Known::Alias { item, of } => format!("{item} -> {of}"),
+                Known::Verdict { of, verdict } => format!("{of}: {}", verdict.as_str()),
             })
         })
         .unwrap();

@@ -216,3 +216,133 @@ fn ledger_entries_rebuild_the_folder_in_any_order_and_only_once() {
     assert_eq!(apply.applied.skipped, 2);
     assert!(topic.store.is_empty());
 }
+
+/// A verdict on `item`, the line `seq`.
+fn verdict(seq: u64, item: &str, answer: Answer) -> VerdictRecord {
+    VerdictRecord {
+        verdict_of: seq,
+        item: item.into(),
+        verdict: answer,
+        provider: "sim".into(),
+        model: "m".into(),
+        partition: None,
+        judge: "judge".into(),
+        judge_model: "jm".into(),
+        worker: "w2".into(),
+        run: "r1".into(),
+        ts: "2026-01-01T00:00:00.000Z".into(),
+    }
+}
+
+/// A topic "Cheeses" holding `items`, committed.
+fn cheeses(dir: &Path, items: &[&str]) -> Topic {
+    let (mut topic, _) = Topic::open(dir, "Cheeses").unwrap();
+    let mut scratch = Scratch::default();
+    topic.take(&batch(), &cows(items), "t", 1, &mut scratch);
+    topic.write_all().unwrap();
+    topic
+}
+
+#[test]
+fn a_verdict_is_written_once_and_valid_items_go_to_valid_txt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut topic = cheeses(tmp.path(), &["Brie", "Moon cheese", "Comté"]);
+    topic.publish_to_ledger();
+    assert!(topic.add_verdict(&verdict(1, "Brie", Answer::Yes)));
+    assert!(topic.add_verdict(&verdict(2, "Moon cheese", Answer::No)));
+    // Again, or with another answer: nothing changes.
+    assert!(!topic.add_verdict(&verdict(1, "Brie", Answer::No)));
+    // Not the item on that line, or no line at all: refused.
+    assert!(!topic.add_verdict(&verdict(3, "Brie", Answer::Yes)));
+    assert!(!topic.add_verdict(&verdict(9, "Gouda", Answer::Yes)));
+    assert!(topic.add_verdict(&verdict(3, "Comté", Answer::Yes)));
+    let kinds: Vec<Kind> = topic
+        .take_outbox("cheeses")
+        .unwrap()
+        .entries
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, [Kind::Verdict; 3]);
+    topic.write_all().unwrap();
+    let dir = topic.dir().to_path_buf();
+    assert_eq!(
+        std::fs::read_to_string(dir.join(store::VALID)).unwrap(),
+        "Brie\nComté\n"
+    );
+    drop(topic);
+    let (topic, recovery) = Topic::open(tmp.path(), "Cheeses").unwrap();
+    assert_eq!((recovery.verdicts, recovery.valid_repaired), (3, 0));
+    assert_eq!(topic.verdict(1), Some(Answer::Yes));
+    assert_eq!(topic.verdict(2), Some(Answer::No));
+    assert_eq!(topic.verdict(3), Some(Answer::Yes));
+    // The invalid item stays findable with its verdict.
+    let items = std::fs::read_to_string(dir.join(store::ITEMS)).unwrap();
+    assert!(
+        items.lines().any(|l| l.starts_with("{\"verdict_of\":2,")
+            && l.contains("\"Moon cheese\"")
+            && l.contains("\"no\"")),
+        "{items}"
+    );
+}
+
+#[test]
+fn valid_txt_is_repaired_from_the_verdicts_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut topic = cheeses(tmp.path(), &["Brie", "Comté", "Gouda"]);
+    for (seq, item) in [(1, "Brie"), (2, "Comté"), (3, "Gouda")] {
+        assert!(topic.add_verdict(&verdict(seq, item, Answer::Yes)));
+    }
+    topic.write_all().unwrap();
+    let valid = topic.dir().join(store::VALID);
+    drop(topic);
+    // A crash after items.jsonl was synced, before valid.txt was: one line
+    // and a torn one.
+    std::fs::write(&valid, "Brie\nCom").unwrap();
+    let (_, recovery) = Topic::open(tmp.path(), "Cheeses").unwrap();
+    assert_eq!(recovery.valid_repaired, 2);
+    assert_eq!(
+        std::fs::read_to_string(&valid).unwrap(),
+        "Brie\nComté\nGouda\n"
+    );
+    // More lines than verdicts (an edit): cut back.
+    std::fs::write(&valid, "Brie\nComté\nGouda\nFeta\n").unwrap();
+    let (_, recovery) = Topic::open(tmp.path(), "Cheeses").unwrap();
+    assert_eq!(recovery.valid_repaired, 1);
+    assert_eq!(
+        std::fs::read_to_string(&valid).unwrap(),
+        "Brie\nComté\nGouda\n"
+    );
+}
+
+#[test]
+fn verdicts_from_the_ledger_apply_once_on_the_local_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Another host's folder: the same items, in another order.
+    let mut topic = cheeses(tmp.path(), &["Comté", "Brie"]);
+    let mut apply = Apply::default();
+    let mut line = Vec::new();
+    serde_json::to_writer(&mut line, &verdict(1, "Brie", Answer::Yes)).unwrap();
+    topic.apply(Kind::Verdict, &line, &mut apply);
+    topic.apply(Kind::Verdict, &line, &mut apply);
+    // A verdict whose item has not come yet waits for it.
+    let mut early = Vec::new();
+    serde_json::to_writer(&mut early, &verdict(1, "Gouda", Answer::No)).unwrap();
+    topic.apply(Kind::Verdict, &early, &mut apply);
+    let mut gouda = Vec::new();
+    ItemRecord {
+        seq: 9,
+        ..serde_json::from_str::<ItemRecord>(
+            r#"{"item":"Gouda","key":"gouda","provider":"p","model":"m","worker":"w","partition":null,"run":"r1","batch":"b9","ts":"t"}"#,
+        )
+        .unwrap()
+    }
+    .borrowed()
+    .write_json(&mut gouda);
+    topic.apply(Kind::Item, &gouda, &mut apply);
+    topic.finish_apply(&mut apply);
+    assert_eq!((apply.applied.verdicts, apply.applied.known), (2, 1));
+    assert_eq!(topic.verdict(1), None);
+    assert_eq!(topic.verdict(2), Some(Answer::Yes));
+    assert_eq!(topic.verdict(3), Some(Answer::No));
+}

@@ -16,16 +16,20 @@ pub enum Kind {
     Item,
     /// An alias record of `items.jsonl`.
     Alias,
+    /// A verdict record of `items.jsonl` (and, for a "yes", a line of
+    /// `valid.txt`).
+    Verdict,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Batch, Kind::Item, Kind::Alias];
+    const ALL: [Kind; 4] = [Kind::Batch, Kind::Item, Kind::Alias, Kind::Verdict];
 
     pub(super) fn token(self) -> &'static str {
         match self {
             Kind::Batch => "batch",
             Kind::Item => "item",
             Kind::Alias => "alias",
+            Kind::Verdict => "verdict",
         }
     }
 
@@ -58,6 +62,15 @@ impl Entry {
     pub fn item(key_hash: u128, line: &[u8]) -> Entry {
         Entry {
             kind: Kind::Item,
+            id: format!("{key_hash:032x}"),
+            line: Bytes::copy_from_slice(line),
+        }
+    }
+
+    /// A verdict on the item whose key hashes to `key_hash`: one per item.
+    pub fn verdict(key_hash: u128, line: &[u8]) -> Entry {
+        Entry {
+            kind: Kind::Verdict,
             id: format!("{key_hash:032x}"),
             line: Bytes::copy_from_slice(line),
         }
