@@ -98,6 +98,7 @@ pub struct Totals {
 /// What judges said of a run's new items: counts, the valid share with its
 /// 95% interval (Wilson), and what the judging cost.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Validity {
     /// Share of the new items sent to a judge (0: none).
     pub rate: f64,

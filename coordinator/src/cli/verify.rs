@@ -1,8 +1,10 @@
 //! `coordinator verify FOLDER`: checks a topic folder's `output.txt` the way
 //! the exactly-once promise states it: every line one item, no two lines
 //! with the same dedup key, no empty key, no torn last line; optionally at
-//! least a given number of items. CI runs it after the main job, and an
-//! operator can run it on any copy of a folder.
+//! least a given number of items; and the verdicts: each verdict record of
+//! `items.jsonl` names the item on its line, no item has two, and
+//! `valid.txt` holds exactly the items judged valid, in order. CI runs it
+//! after the main job, and an operator can run it on any copy of a folder.
 //!
 //! [`check`] is pure (lines in, [`Report`] out); [`verify`] reads the file.
 
@@ -12,7 +14,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::keys::normalize::normalize;
-use crate::topic::store::OUTPUT;
+use crate::topic::record::{VERDICT_PREFIX, VerdictRecord};
+use crate::topic::store::{ITEMS, OUTPUT, VALID};
 
 /// Duplicates listed in a report, at most.
 const LISTED: usize = 10;
@@ -90,6 +93,8 @@ pub fn verify(folder: &Path, min_items: u64) -> anyhow::Result<()> {
     if !report.empty.is_empty() {
         problems.push(format!("lines with an empty key: {:?}", report.empty));
     }
+    let verdicts = check_verdicts(folder, &text.lines().collect::<Vec<_>>())?;
+    problems.extend(verdicts.problems);
     if report.items < min_items {
         problems.push(format!(
             "{} items, fewer than the {min_items} required",
@@ -102,8 +107,76 @@ pub fn verify(folder: &Path, min_items: u64) -> anyhow::Result<()> {
         path.display(),
         problems.join("; ")
     );
-    println!("{}: {} items, every key once", path.display(), report.items);
+    println!(
+        "{}: {} items, every key once; {} verdicts ({} valid), each once, valid.txt matches",
+        path.display(),
+        report.items,
+        verdicts.judged,
+        verdicts.valid
+    );
     Ok(())
+}
+
+/// What the verdicts of a folder hold.
+#[derive(Debug, Default)]
+struct Verdicts {
+    judged: u64,
+    valid: u64,
+    problems: Vec<String>,
+}
+
+/// Checks the verdict records of `folder/items.jsonl` against the lines of
+/// its `output.txt`, and its `valid.txt` against them.
+fn check_verdicts(folder: &Path, lines: &[&str]) -> anyhow::Result<Verdicts> {
+    let mut out = Verdicts::default();
+    let records = match std::fs::read(folder.join(ITEMS)) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).context("read items.jsonl"),
+    };
+    let mut judged = std::collections::HashSet::new();
+    let mut valid = Vec::new();
+    let mut wrong = Vec::new();
+    for line in records.split(|&b| b == b'\n').filter(|l| l.starts_with(VERDICT_PREFIX)) {
+        let Ok(v) = serde_json::from_slice::<VerdictRecord>(line) else {
+            wrong.push("an unreadable verdict record".to_string());
+            continue;
+        };
+        let on_line = usize::try_from(v.verdict_of)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| lines.get(i));
+        if on_line.is_none_or(|l| normalize(l) != normalize(&v.item)) {
+            wrong.push(format!("a verdict on line {} names {:?}, not its item", v.verdict_of, v.item));
+        } else if !judged.insert(v.verdict_of) {
+            wrong.push(format!("line {} has a second verdict", v.verdict_of));
+        } else {
+            out.judged += 1;
+            if v.verdict == igentai_protocol::Answer::Yes {
+                out.valid += 1;
+                valid.push(v.item);
+            }
+        }
+    }
+    if !wrong.is_empty() {
+        let listed: Vec<&str> = wrong.iter().take(LISTED).map(String::as_str).collect();
+        out.problems
+            .push(format!("{} bad verdicts ({})", wrong.len(), listed.join("; ")));
+    }
+    let written = match std::fs::read_to_string(folder.join(VALID)) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).context("read valid.txt"),
+    };
+    let expected: String = valid.iter().map(|v| format!("{v}\n")).collect();
+    if written != expected {
+        out.problems.push(format!(
+            "valid.txt holds {} lines, the verdicts name {} valid items",
+            written.lines().count(),
+            valid.len()
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -140,5 +213,40 @@ mod tests {
         assert!(bad.contains("line 3 \"louvre\" repeats line 1"), "{bad}");
         assert!(bad.contains("last line is not complete"), "{bad}");
         assert!(verify(&dir.path().join("missing"), 0).is_err());
+    }
+
+    #[test]
+    fn verify_checks_the_verdicts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(OUTPUT), "Brie\nMoon cheese\n").unwrap();
+        let verdict = |of: u64, item: &str, answer: &str| {
+            format!(
+                r#"{{"verdict_of":{of},"item":"{item}","verdict":"{answer}","provider":"p","model":"m","partition":null,"judge":"j","judge_model":"jm","worker":"w","run":"r","ts":"t"}}"#
+            )
+        };
+        let items = |lines: &[String]| {
+            let mut text = String::from(
+                "{\"seq\":1,\"item\":\"Brie\"}\n{\"seq\":2,\"item\":\"Moon cheese\"}\n",
+            );
+            lines.iter().for_each(|l| text.push_str(&format!("{l}\n")));
+            std::fs::write(dir.path().join(ITEMS), text).unwrap();
+        };
+        items(&[verdict(1, "Brie", "yes"), verdict(2, "Moon cheese", "no")]);
+        std::fs::write(dir.path().join(VALID), "Brie\n").unwrap();
+        verify(dir.path(), 2).unwrap();
+        // valid.txt lacking a valid item, holding an invalid one.
+        std::fs::write(dir.path().join(VALID), "Brie\nMoon cheese\n").unwrap();
+        let bad = verify(dir.path(), 0).unwrap_err().to_string();
+        assert!(bad.contains("valid.txt holds 2 lines, the verdicts name 1"), "{bad}");
+        // Two verdicts on one item, a verdict on the wrong line.
+        std::fs::write(dir.path().join(VALID), "Brie\n").unwrap();
+        items(&[
+            verdict(1, "Brie", "yes"),
+            verdict(1, "Brie", "no"),
+            verdict(2, "Brie", "no"),
+        ]);
+        let bad = verify(dir.path(), 0).unwrap_err().to_string();
+        assert!(bad.contains("line 1 has a second verdict"), "{bad}");
+        assert!(bad.contains("a verdict on line 2 names \"Brie\""), "{bad}");
     }
 }
