@@ -18,7 +18,9 @@ use crate::{Control, Nats, NatsServer, Proc, Role, bin_path, creds};
 const WORKERS_WITHIN: Duration = Duration::from_secs(30);
 
 /// The environment every test coordinator runs with: logged in as
-/// `coordinator`, metrics every 200 ms, workers dead after 3 s of silence.
+/// `coordinator`, metrics every 200 ms, workers dead after 3 s of silence,
+/// and no judge unless a test asks for one (`IGENTAI_JUDGE_RATE`): the
+/// tests of other concerns count their batches' spend exactly.
 pub fn coordinator_env(nats_url: &str, data: &Path) -> Vec<(&'static str, String)> {
     let [user, password] = creds(Role::Coordinator);
     vec![
@@ -28,6 +30,7 @@ pub fn coordinator_env(nats_url: &str, data: &Path) -> Vec<(&'static str, String
         ("IGENTAI_DATA_DIR", path_str(data).to_string()),
         ("IGENTAI_METRICS_INTERVAL_MS", "200".to_string()),
         ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "3000".to_string()),
+        ("IGENTAI_JUDGE_RATE", "0".to_string()),
     ]
 }
 

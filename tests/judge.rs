@@ -1,0 +1,145 @@
+//! Judging a run's items: every new item gets one verdict from a judge job
+//! a worker answers, the verdicts are records in `items.jsonl` and the
+//! items ledger, `valid.txt` holds the valid items once each, a fresh data
+//! dir restores the same verdicts from the ledger, and the judge's calls
+//! are charged to the run. Real nats-server, real coordinator and worker
+//! binaries on the sim.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use igentai_protocol::{MetricsSnapshot, RunState};
+use testkit::fleet::{CoordinatorSpec, WorkerSpec};
+use testkit::{Control, NatsServer, wait_for};
+
+use common::{try_status, wait_log, wait_stream};
+
+const TOPIC: &str = "Judged cheeses";
+const WITHIN: Duration = Duration::from_secs(90);
+const TARGET: u64 = 150;
+
+/// The status once the run stopped and every new item has its verdict.
+async fn all_judged(client: &async_nats::Client) -> MetricsSnapshot {
+    wait_for("every new item judged", WITHIN, || async {
+        let s = try_status(client).await?;
+        let v = &s.totals.validity;
+        (s.state == RunState::Stopped
+            && s.totals.new_this_run >= TARGET
+            && v.judged == s.totals.new_this_run
+            && v.waiting == 0)
+            .then_some(s)
+    })
+    .await
+}
+
+/// The verdict records of a folder's `items.jsonl`: (item, verdict).
+fn verdicts(folder: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(folder.join("items.jsonl")).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("{\"verdict_of\":"))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["item"].as_str().unwrap().to_string(),
+                v["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn verify(folder: &Path) {
+    let out = std::process::Command::new(testkit::bin_path("coordinator"))
+        .args(["verify", folder.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "coordinator verify failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_new_item_is_judged_once_restored_elsewhere_and_charged_to_the_run() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let client = nats.client().await;
+    let js = jetstream::new(client.clone());
+    let (host_a, host_b) = (dir.path().join("host-a"), dir.path().join("host-b"));
+    let judged = [("IGENTAI_JUDGE_RATE", "1"), ("IGENTAI_JUDGE_BATCH", "7")];
+    let mut a = CoordinatorSpec::new()
+        .name("a")
+        .env(&judged)
+        .spawn(dir.path(), &nats.url, &host_a);
+    wait_stream(&js).await;
+    let _w1 = WorkerSpec::sim("w1").spawn(dir.path(), &nats).await;
+    let _w2 = WorkerSpec::sim("w2").spawn(dir.path(), &nats).await;
+    let control = Control::new(&client);
+    control.wait_workers(2, WITHIN).await;
+    control
+        .start(&format!(r#"{{"topic":"{TOPIC}","target":{TARGET}}}"#))
+        .await;
+
+    let s = all_judged(&client).await;
+    assert_eq!(s.run.as_ref().map(|r| r.judge_rate), Some(1.0));
+    let v = &s.totals.validity;
+    assert_eq!(v.valid + v.invalid + v.unsure, v.judged, "{v:?}");
+    // Judge calls were made and paid for: in the run's totals, beside the
+    // generators' batches.
+    assert!(v.jobs > 0 && v.tokens_in > 0 && v.cost_usd > 0.0, "{v:?}");
+    let batches: f64 = s.providers.values().map(|p| p.yields.cost_usd).sum();
+    assert!(
+        (s.totals.cost_usd - (batches + v.cost_usd)).abs() < 1e-9,
+        "totals ${} = batches ${batches} + judging ${}",
+        s.totals.cost_usd,
+        v.cost_usd
+    );
+    let judges: u64 = s.providers.values().map(|p| p.judge_calls).sum();
+    assert_eq!(judges, v.jobs, "each judge call shown on its provider");
+
+    // On disk: one verdict per new item, valid.txt the valid ones in order.
+    let folder = Path::new(&s.run.as_ref().unwrap().output_dir).to_path_buf();
+    let on_a = verdicts(&folder);
+    assert_eq!(on_a.len() as u64, v.judged);
+    let mut items: Vec<&str> = on_a.iter().map(|(i, _)| i.as_str()).collect();
+    items.sort_unstable();
+    items.dedup();
+    assert_eq!(items.len(), on_a.len(), "an item judged twice");
+    let valid: Vec<&str> = on_a
+        .iter()
+        .filter(|(_, verdict)| verdict == "yes")
+        .map(|(i, _)| i.as_str())
+        .collect();
+    let valid_txt = std::fs::read_to_string(folder.join("valid.txt")).unwrap();
+    assert_eq!(valid_txt.lines().collect::<Vec<_>>(), valid);
+    assert_eq!(valid.len() as u64, v.valid);
+    verify(&folder);
+    assert!(a.terminate(WITHIN).await.success());
+
+    // Another host restores the folder from the items ledger, verdicts
+    // and valid.txt included.
+    let _b = CoordinatorSpec::new()
+        .name("b")
+        .env(&judged)
+        .spawn(dir.path(), &nats.url, &host_b);
+    wait_log(dir.path(), "b", "caught up with the items ledger", WITHIN).await;
+    let restored = wait_for("host b's folder", WITHIN, || async {
+        let s = try_status(&client).await?;
+        let folder = Path::new(&s.run.as_ref()?.output_dir).to_path_buf();
+        folder.starts_with(&host_b).then_some(folder)
+    })
+    .await;
+    let mut on_b = verdicts(&restored);
+    let mut expected = on_a.clone();
+    on_b.sort();
+    expected.sort();
+    assert_eq!(on_b, expected);
+    assert_eq!(
+        std::fs::read_to_string(restored.join("valid.txt")).unwrap(),
+        valid_txt
+    );
+    verify(&restored);
+}
