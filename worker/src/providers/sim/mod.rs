@@ -8,7 +8,8 @@
 //! It invents items as small real models do (`invention.rs`) and answers
 //! judge prompts with a judge's errors (`judge.rs`). Its knobs are
 //! [`SimConfig`] (`knobs.rs`); the vocabulary of its worlds is in
-//! `words.rs`.
+//! `words.rs`, how an item's id is spelled as a name and read back in
+//! `spelling.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ mod invention;
 mod judge;
 mod knobs;
 mod render;
+mod spelling;
 mod truth;
 pub mod universe;
 mod words;
