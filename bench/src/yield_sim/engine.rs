@@ -588,11 +588,17 @@ mod tests {
             "{t:?}"
         );
         assert_eq!(t.wrong_merges, 0, "no two names share a key");
+        // The models invent; their inventions are keys of no item.
+        assert!(t.invented > 0, "{t:?}");
+        assert!(t.distinct + t.junk + t.invented <= t.keys, "{t:?}");
         // Clean answers: every key is one item.
         let clean = run(&Fleet::standard().clean(), &scenario(all, 1)).last();
         let t = clean.truth;
         assert_eq!((t.keys, t.distinct), (clean.unique, clean.unique));
-        assert_eq!((t.junk, t.described, t.wrong_merges), (0, 0, 0));
+        assert_eq!(
+            (t.junk, t.described, t.invented, t.wrong_merges),
+            (0, 0, 0, 0)
+        );
     }
 
     #[test]

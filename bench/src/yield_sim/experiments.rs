@@ -86,6 +86,8 @@ pub struct YieldRow {
     /// item that kept its description.
     pub junk: f64,
     pub described: f64,
+    /// Stored keys of invented items (of nothing in the world).
+    pub invented: f64,
     pub wrong_merges: f64,
     /// True distinct items per 1k tokens and per dollar.
     pub per_1k_tokens: f64,
@@ -136,6 +138,7 @@ pub fn yields(fleet: &Fleet, settings: &Settings) -> Vec<YieldRow> {
                 distinct,
                 junk: mean(&|p| p.truth.junk as f64),
                 described: mean(&|p| p.truth.described as f64),
+                invented: mean(&|p| p.truth.invented as f64),
                 wrong_merges: mean(&|p| p.truth.wrong_merges as f64),
                 per_1k_tokens: ratio(distinct * 1000.0, tokens),
                 per_usd: ratio(distinct, usd),

@@ -5,8 +5,10 @@
 //! rate, and in how they write their answers: the cheap small model adds
 //! descriptions, variants, echoes and placeholders the way small real
 //! models do and names nonsense sub-categories; the large one only rarely
-//! (`Louvre Museum (Musée du Louvre)`). Each also has two degraded forms
-//! for the move-away measurement.
+//! (`Louvre Museum (Musée du Louvre)`). They invent items as real models
+//! do, the cheap small one most (a third of a 20-item answer on the plain
+//! topic), the large one rarely. Each also has two degraded forms for the
+//! move-away measurement.
 
 use worker::providers::{Sim, SimConfig};
 
@@ -44,9 +46,13 @@ pub struct Provider {
 
 impl Provider {
     fn new(config: SimConfig) -> Self {
+        // It repeats what it knows rather than making things up, so only
+        // the yield, not new keys, could tell it apart.
         let repeating = SimConfig {
             universe: 60,
             zipf_s: 2.0,
+            invention_rate: 0.0,
+            invention_exhausted: 0.0,
             ..config.clone()
         };
         let failing = SimConfig {
@@ -107,6 +113,8 @@ impl Fleet {
                 echo_rate: 0.3,
                 placeholder_rate: 0.15,
                 partition_sense: 0.3,
+                invention_rate: 0.18,
+                invention_growth: 2.0,
                 ..model("mini")
             },
             SimConfig {
@@ -141,6 +149,9 @@ impl Fleet {
                 echo_rate: 0.02,
                 placeholder_rate: 0.0,
                 partition_sense: 1.0,
+                invention_rate: 0.03,
+                invention_growth: 2.0,
+                invention_exhausted: 0.25,
                 ..model("max")
             },
             SimConfig {

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::experiments::{Alone, MoveAway, Regret, Settings, YieldRow};
 use super::fleet::Fleet;
+use worker::providers::sim::MAX_INVENTION;
 
 pub const BEGIN: &str = "<!-- yield:begin -->";
 pub const END: &str = "<!-- yield:end -->";
@@ -70,17 +71,17 @@ fn providers(out: &mut String, fleet: &Fleet) {
     );
     let _ = writeln!(
         out,
-        "| provider | knows (items) | zipf_s | category_s | partition obedience | avoid obedience | $/M in | $/M out | median latency | failures | 429s | descriptions | variants | echoes | placeholders | partition sense |"
+        "| provider | knows (items) | zipf_s | category_s | partition obedience | avoid obedience | $/M in | $/M out | median latency | failures | 429s | descriptions | variants | echoes | placeholders | partition sense | invented (1st → 20th item) |"
     );
     let _ = writeln!(
         out,
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     );
     for p in &fleet.providers {
         let c = &p.config;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} ms | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} ms | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {:.0}% | {} | {:.0}% → {:.0}% |",
             p.name,
             c.universe,
             c.zipf_s,
@@ -96,13 +97,19 @@ fn providers(out: &mut String, fleet: &Fleet) {
             c.variant_rate * 100.0,
             c.echo_rate * 100.0,
             c.placeholder_rate * 100.0,
-            c.partition_sense
+            c.partition_sense,
+            c.invention_rate * 100.0,
+            (c.invention_rate * (1.0 + c.invention_growth * 19.0 / 20.0)).min(MAX_INVENTION)
+                * 100.0
         );
     }
     let _ = writeln!(
         out,
         "\nDescriptions and variants are shares of lines, echoes and placeholders chances \
-         per answer; partition sense is the share of named sub-categories that are real.\n"
+         per answer; partition sense is the share of named sub-categories that are real; \
+         invented is the chance an item is made up at the top and at the 20th item of an \
+         answer on the plain topic (more under narrow partitions, with avoid lists and once \
+         a model has said what it knows of a sub-category).\n"
     );
 }
 
@@ -113,14 +120,19 @@ fn yields(out: &mut String, rows: &[YieldRow]) {
          against naive (one fixed prompt, uniform weights, no hints, no partitions), at three \
          token budgets from unsaturated to saturating. *Inflation* = unique keys ÷ true \
          distinct items; *junk* = stored keys that are no item (echoes, placeholders); \
-         *described* = stored keys of an item that kept its description; *wrong merges* = \
+         *described* = stored keys of an item that kept its description; *invented* = \
+         stored keys of an item the model made up (spelled like one, of nothing in the \
+         world); *wrong merges* = \
          real items that fell into another real item's key.\n"
     );
     let _ = writeln!(
         out,
-        "| strategy | budget (tokens) | unique keys | true distinct | inflation | junk | described | wrong merges | spent | distinct / 1k tokens | distinct / $ | × naive per token | × naive per $ |"
+        "| strategy | budget (tokens) | unique keys | true distinct | inflation | junk | described | invented | wrong merges | spent | distinct / 1k tokens | distinct / $ | × naive per token | × naive per $ |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(
+        out,
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    );
     let mut budgets: Vec<u64> = rows.iter().map(|r| r.budget).collect();
     budgets.sort_unstable();
     budgets.dedup();
@@ -128,7 +140,7 @@ fn yields(out: &mut String, rows: &[YieldRow]) {
         for r in rows.iter().filter(|r| r.budget == budget) {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | ${:.3} | {:.1} | {:.0} | {:.2}× | {:.2}× |",
+                "| {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | ${:.3} | {:.1} | {:.0} | {:.2}× | {:.2}× |",
                 r.strategy,
                 thousands(budget),
                 r.unique,
@@ -136,6 +148,7 @@ fn yields(out: &mut String, rows: &[YieldRow]) {
                 r.inflation,
                 r.junk,
                 r.described,
+                r.invented,
                 r.wrong_merges,
                 r.usd,
                 r.per_1k_tokens,

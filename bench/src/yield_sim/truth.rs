@@ -2,7 +2,8 @@
 //! stored key really is, so the yield benchmark counts true distinct items
 //! rather than distinct spellings, the inflation between the two, the junk
 //! stored as items (echoes, placeholders, spellings that kept their
-//! description) and wrong merges (two real items that ended as one key).
+//! description), the invented items stored (names of nothing in the world)
+//! and wrong merges (two real items that ended as one key).
 //!
 //! Keyed by whatever 128-bit key the dedup uses: the ledger only hears
 //! "this candidate made a new key" or "this candidate fell into an existing
@@ -24,6 +25,9 @@ pub struct Tally {
     pub junk: u64,
     /// Stored keys of a real item spelled with its description.
     pub described: u64,
+    /// Stored keys of an invented item: spelled like an item, none of the
+    /// world's, so never a true distinct item.
+    pub invented: u64,
     /// (key, item) pairs where a real item fell into a key that another
     /// real item owns: an item lost unless it is stored under another key.
     pub wrong_merges: u64,
@@ -46,6 +50,7 @@ impl Ledger {
         self.owner.insert(key, item);
         match verdict {
             Verdict::Junk => self.tally.junk += 1,
+            Verdict::Invented => self.tally.invented += 1,
             Verdict::Described(_) => self.tally.described += 1,
             Verdict::Item(_) => {}
         }
@@ -91,6 +96,7 @@ mod tests {
             distinct,
             junk,
             described,
+            invented: 0,
             wrong_merges,
         };
         check(&[], tally(0, 0, 0, 0, 0));
@@ -117,6 +123,20 @@ mod tests {
                 (2, Described(8), true),
             ],
             tally(2, 1, 1, 1, 0),
+        );
+        // Inventions are keys of no item, counted apart from junk; a real
+        // item falling into one is no wrong merge.
+        check(
+            &[
+                (1, Invented, true),
+                (1, Item(8), false),
+                (2, Invented, true),
+                (3, Item(8), true),
+            ],
+            Tally {
+                invented: 2,
+                ..tally(3, 1, 0, 0, 0)
+            },
         );
     }
 }

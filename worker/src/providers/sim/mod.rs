@@ -5,8 +5,11 @@
 //! whose leaves hold items, Zipf popularity at every level), writes them in
 //! the shapes and with the noise of small real models (`render.rs`), and
 //! records what each line really names (`truth.rs`, never on the wire).
-//! Its knobs are [`SimConfig`] (`knobs.rs`); the vocabulary of its worlds
-//! is in `words.rs`.
+//! It invents items as small real models do (`invention.rs`) and answers
+//! judge prompts with a judge's errors (`judge.rs`). Its knobs are
+//! [`SimConfig`] (`knobs.rs`); the vocabulary of its worlds is in
+//! `words.rs`, how an item's id is spelled as a name and read back in
+//! `spelling.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -17,17 +20,21 @@ use super::error::LlmError;
 use crate::prompt::{Prompt, Task};
 use crate::rng::Rng;
 
+mod invention;
+mod judge;
 mod knobs;
 mod render;
+mod spelling;
 mod truth;
 pub mod universe;
 mod words;
 
+pub use invention::MAX_INVENTION;
 pub use knobs::SimConfig;
 use render::{Entry, maybe};
 pub use truth::{Line, Shape, Truth, Verdict};
 pub use universe::Universe;
-use universe::{ROOT, key};
+use universe::{NodeId, ROOT, key};
 
 /// What a model with `partition_sense` below 1 answers under a partition
 /// it cannot place, as a share of the items asked for: a small real model
@@ -69,6 +76,11 @@ const ATTEMPTS: usize = 8;
 /// - **models obey avoid lists only partly**: an item named in the
 ///   prompt's avoid list is replaced by another draw with probability
 ///   `avoid_obedience`;
+/// - **models invent**: a share of the items, growing down the list, under
+///   narrow partitions, with avoid lists and once the model has said what
+///   it knows of the prompt's node, are names spelled like the world's
+///   that name nothing in it, drawn by popularity from the model's own
+///   pool of inventions, so they recur across calls (`invention_*`);
 /// - **models differ in quality**: `universe` is how many items a model
 ///   knows (a smaller model knows the popular part of what a larger one
 ///   knows), `zipf_s` and `category_s` how strongly it repeats itself, the
@@ -96,7 +108,8 @@ const ATTEMPTS: usize = 8;
 /// Everything is drawn from a seeded generator, so a seed replays the same
 /// run; [`Sim::answer_at`] gives an answer and its latency without
 /// waiting, for benchmarks in virtual time, and [`Sim::answer_with_truth`]
-/// also what each line really names ([`Truth`]).
+/// also what each line really names ([`Truth`]). Judge prompts are
+/// answered by world membership with the configured errors (`judge_*`).
 pub struct Sim {
     config: SimConfig,
     universes: Mutex<HashMap<String, Arc<Universe>>>,
@@ -209,7 +222,7 @@ impl Sim {
                 text
             }
             Task::Partitions => self.name_partitions(universe, prompt, json, rng),
-            Task::Judge => self.judge(universe, prompt),
+            Task::Judge => judge::judge(universe, prompt, &self.config, json, rng),
         };
         let tokens_in = prompt.estimated_tokens();
         let tokens_out = (text.len() / 4 + 1) as u64;
@@ -229,7 +242,9 @@ impl Sim {
 
     /// A list of items: drawn within the partition (mostly) by popularity,
     /// around the avoid hints (partly), never twice in one answer; a share
-    /// `variant_rate` of the lines re-name an item already chosen. A weak
+    /// `variant_rate` of the lines re-name an item already chosen. Each
+    /// slot is invented with its chance (`invention.rs`), and with any
+    /// invention on, a slot the model finds no new item for too. A weak
     /// model under a partition it cannot place answers fewer, broadly.
     fn items(&self, universe: &Universe, prompt: &Prompt, rng: &mut Rng) -> Vec<Entry> {
         let avoid: HashSet<String> = prompt.avoid.iter().map(|a| key(a)).collect();
@@ -244,17 +259,35 @@ impl Sim {
         if misfit {
             count = ((count as f64 * MISFIT_SHARE).round() as usize).max(1);
         }
-        let mut chosen: Vec<usize> = Vec::with_capacity(count);
+        let invents = self.config.invents();
+        let (depth, known) = (universe.depth(node), universe.known(node));
+        // Ids named so far, and how many of them the model knows under `node`.
+        let mut chosen: Vec<u64> = Vec::with_capacity(count);
+        let mut said = 0;
         let mut entries: Vec<Entry> = Vec::with_capacity(count);
-        'items: for _ in 0..count {
+        'items: for position in 0..count {
             if maybe(rng, self.config.variant_rate) && !chosen.is_empty() {
-                let index = chosen[rng.below(chosen.len())];
-                entries.push(Entry {
-                    index,
-                    variant: true,
-                });
+                let id = chosen[rng.below(chosen.len())];
+                entries.push(Entry { id, variant: true });
                 continue;
             }
+            let slot = invention::Slot {
+                position,
+                depth,
+                hints: avoid.len(),
+                exhausted: match invents {
+                    true => invention::exhausted(said, known),
+                    false => 0.0,
+                },
+            };
+            if maybe(rng, invention::chance(&self.config, slot))
+                && let Some(id) = self.invent(universe, node, &avoid, &chosen, rng)
+            {
+                chosen.push(id);
+                entries.push(Entry { id, variant: false });
+                continue;
+            }
+            let mut drew = None;
             for _attempt in 0..ATTEMPTS {
                 let focused = node != ROOT && rng.chance(self.config.partition_obedience);
                 let drawn = if focused {
@@ -264,35 +297,59 @@ impl Sim {
                 } else {
                     universe.draw(ROOT, rng)
                 };
-                let Some(i) = drawn else { break 'items };
+                let Some(i) = drawn else {
+                    match invents {
+                        true => break,
+                        false => break 'items,
+                    }
+                };
                 let avoided = !avoid.is_empty()
                     && avoid.contains(&key(&universe.names[i]))
                     && rng.chance(self.config.avoid_obedience);
-                if !avoided && !chosen.contains(&i) {
-                    chosen.push(i);
-                    entries.push(Entry {
-                        index: i,
-                        variant: false,
-                    });
+                if !avoided && !chosen.contains(&universe.id(i)) {
+                    drew = Some(i);
                     break;
                 }
             }
+            let id = match drew {
+                Some(i) => {
+                    said += usize::from(universe.contains(node, i));
+                    universe.id(i)
+                }
+                None if invents => match self.invent(universe, node, &avoid, &chosen, rng) {
+                    Some(id) => id,
+                    None => continue,
+                },
+                None => continue,
+            };
+            chosen.push(id);
+            entries.push(Entry { id, variant: false });
         }
         entries
     }
 
-    /// A judge's answer: "member" for each judged item the world holds,
-    /// "invented" for the rest.
-    fn judge(&self, universe: &Universe, prompt: &Prompt) -> String {
-        let mut out = String::new();
-        for (n, item) in prompt.judged.iter().enumerate() {
-            let label = match universe.identify(item) {
-                Some(_) => "member",
-                None => "invented",
-            };
-            out.push_str(&format!("{}. {label}\n", n + 1));
-        }
-        out
+    /// An invented item for an answer: within the prompt's node for a
+    /// share `partition_obedience`, around the avoid hints (partly), not
+    /// one the answer already names; `None` when every try repeats.
+    fn invent(
+        &self,
+        universe: &Universe,
+        node: NodeId,
+        avoid: &HashSet<String>,
+        chosen: &[u64],
+        rng: &mut Rng,
+    ) -> Option<u64> {
+        let at = match node != ROOT && rng.chance(self.config.partition_obedience) {
+            true => node,
+            false => ROOT,
+        };
+        (0..ATTEMPTS).find_map(|_| {
+            let id = universe.invent(at, rng)?;
+            let avoided = !avoid.is_empty()
+                && avoid.contains(&key(&universe.name_of(id)))
+                && rng.chance(self.config.avoid_obedience);
+            (!avoided && !chosen.contains(&id)).then_some(id)
+        })
     }
 
     /// Sub-categories as a model names them: the world's children of the

@@ -4,6 +4,8 @@
 //! the answer already named, a line echoing the prompt, placeholders where
 //! the model ran out; or the same content as `{"items": [...]}` when the
 //! request asks for JSON. Every line's meaning is kept in a [`Truth`].
+//! Invented items are written exactly as known ones are (descriptions and
+//! variants included): only their truth says they name nothing.
 //!
 //! An item's descriptions, places and native name are fixed by its id (two
 //! of each at most), so a model describes an item in a few ways, not in
@@ -100,11 +102,11 @@ const NATIVE: &[(&str, &str)] = &[
 /// keeps a model to items, not to real ones.
 pub const JSON_NOISE: f64 = 0.25;
 
-/// An item to write: the universe index, and whether the line re-names it
-/// in another spelling.
+/// An item to write: its id (of the world, or invented), and whether the
+/// line re-names it in another spelling.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Entry {
-    pub index: usize,
+    pub id: u64,
     pub variant: bool,
 }
 
@@ -182,16 +184,21 @@ pub fn render(
 }
 
 /// One item's line: a variant spelling, a name with a description, or the
-/// name in the shapes every sim writes.
+/// name in the shapes every sim writes; any of them `Invented` when the
+/// item is not of the world.
 fn write(universe: &Universe, e: Entry, config: &SimConfig, rng: &mut Rng) -> Piece {
-    let name = &universe.names[e.index];
-    let item = Some(universe.id(e.index));
+    let name = &universe.name_of(e.id);
+    let item = universe.in_world(e.id).then_some(e.id);
+    let shape = |shape| match item {
+        Some(_) => shape,
+        None => Shape::Invented,
+    };
     if e.variant {
-        let head = variant(universe, e.index, rng);
-        return piece(head, String::new(), item, Shape::Variant, None);
+        let head = variant(universe, e.id, rng);
+        return piece(head, String::new(), item, shape(Shape::Variant), None);
     }
     if maybe(rng, config.description_rate) {
-        let description = describe(universe, e.index, rng);
+        let description = describe(universe, e.id, rng);
         let tail = match rng.below(5) {
             0 => format!(" - {}", capitalized(&description)),
             1 => format!(": {description}"),
@@ -203,7 +210,7 @@ fn write(universe: &Universe, e: Entry, config: &SimConfig, rng: &mut Rng) -> Pi
             name.clone(),
             tail,
             item,
-            Shape::Described,
+            shape(Shape::Described),
             Some(description),
         );
     }
@@ -217,7 +224,7 @@ fn write(universe: &Universe, e: Entry, config: &SimConfig, rng: &mut Rng) -> Pi
         true => format!(" - {}", rng.pick(REMARKS)),
         false => String::new(),
     };
-    piece(spelled, tail, item, Shape::Name, None)
+    piece(spelled, tail, item, shape(Shape::Name), None)
 }
 
 fn piece(
@@ -241,9 +248,8 @@ fn piece(
 
 /// Another spelling of the item: with a place, a leading "The", its
 /// native name, diacritics dropped, or a long parenthetical.
-fn variant(universe: &Universe, index: usize, rng: &mut Rng) -> String {
-    let name = &universe.names[index];
-    let id = universe.id(index);
+fn variant(universe: &Universe, id: u64, rng: &mut Rng) -> String {
+    let name = &universe.name_of(id);
     match rng.below(20) {
         0..=6 => format!("{name} ({})", PLACES[own(id, PLACES.len(), rng)]),
         7..=9 => format!("The {name}"),
@@ -254,7 +260,7 @@ fn variant(universe: &Universe, index: usize, rng: &mut Rng) -> String {
         14..=15 if !name.is_ascii() => fold(name),
         _ => format!(
             "{name} ({})",
-            describe(universe, index, rng).trim_start_matches("a ")
+            describe(universe, id, rng).trim_start_matches("a ")
         ),
     }
 }
@@ -267,9 +273,8 @@ fn own(id: u64, n: usize, rng: &mut Rng) -> usize {
 
 /// "a historic museum by the river" or "a historic museum known for its
 /// night lights": from the sub-categories the item lies in.
-fn describe(universe: &Universe, index: usize, rng: &mut Rng) -> String {
-    let leaf = universe.leaf(index);
-    let id = universe.id(index);
+fn describe(universe: &Universe, id: u64, rng: &mut Rng) -> String {
+    let leaf = universe.leaf_of_id(id);
     let kind = if leaf == ROOT {
         "place".to_string()
     } else {

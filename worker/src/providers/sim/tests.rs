@@ -3,13 +3,18 @@
 //! by narrower prompts, a world every sim agrees on, failure rates; and the
 //! noise of small real models at its configured rates, the truth of every
 //! line, JSON answers, nonsense sub-categories, and clean answers unchanged.
-//! Long because it is only tests, one per property of the model.
+//! Long because it is only tests, one per property of the model; the
+//! inventions are checked in `tests/invention.rs`, the judge in
+//! `tests/judge.rs`.
 
 use std::collections::{HashMap, HashSet};
 
 use super::universe::{NodeId, ROOT, key};
 use super::*;
 use crate::parse::parse;
+
+mod invention;
+mod judge;
 
 fn prompt(count: u32, avoid: &[&str]) -> Prompt {
     partitioned(count, avoid, None)
@@ -460,8 +465,14 @@ fn truth_names_every_line() {
                 "{line:?} in {text}"
             );
             assert_eq!(u.identify(&line.text), line.item, "{line:?}");
-            let junk = matches!(line.shape, Shape::Echo | Shape::Placeholder);
+            let junk = matches!(
+                line.shape,
+                Shape::Echo | Shape::Placeholder | Shape::Invented
+            );
             assert_eq!(line.item.is_none(), junk, "{line:?}");
+            if line.shape == Shape::Invented {
+                assert_eq!(truth.judge(&u, &line.text), Verdict::Invented);
+            }
             if line.shape == Shape::Variant {
                 assert!(earlier.contains(&line.item), "re-names an item: {line:?}");
             }
@@ -473,7 +484,7 @@ fn truth_names_every_line() {
             assert!(named.contains(&truth.judge(&u, &item).item()), "{item}");
         }
     }
-    assert_eq!(shapes.len(), 5, "every shape appears: {shapes:?}");
+    assert_eq!(shapes.len(), 6, "every shape appears: {shapes:?}");
 }
 
 #[test]
@@ -502,6 +513,24 @@ fn verdicts_of_candidates() {
     check("hidden museum by the river", Verdict::Junk);
     check("2nd item", Verdict::Junk);
     check("20 distinct Paris attractions.", Verdict::Junk);
+    // A name spelled like the world's that is none of its items: invented
+    // when the answer invented it, junk when it did not.
+    let made_up = u.invent(ROOT, &mut Rng::new(1)).expect("room to invent");
+    let name = u.name_of(made_up);
+    assert_eq!((u.identify(&name), u.member(&name)), (None, None), "{name}");
+    assert_eq!(truth.judge(&u, &name), Verdict::Junk);
+    let truth = Truth {
+        lines: vec![Line {
+            text: format!("The {name} - worth a detour"),
+            item: None,
+            shape: Shape::Invented,
+            description: None,
+        }],
+    };
+    assert_eq!(truth.judge(&u, &name), Verdict::Invented);
+    assert_eq!(truth.judge(&u, &name.to_lowercase()), Verdict::Invented);
+    assert_eq!(truth.judge(&u, &brie), Verdict::Item(id));
+    assert_eq!(Verdict::Invented.item(), None);
 }
 
 #[test]

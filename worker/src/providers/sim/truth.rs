@@ -1,8 +1,9 @@
 //! What the sim meant by each line of an answer: which item of the world
-//! it names (or none: an echo of the prompt, a placeholder) and in which
-//! shape it was written. It never goes on the wire; the yield benchmark
-//! reads it to count true distinct items rather than distinct spellings,
-//! and to tell which stored spellings are junk.
+//! it names (or none: an echo of the prompt, a placeholder, an invented
+//! item) and in which shape it was written. It never goes on the wire; the
+//! yield benchmark reads it to count true distinct items rather than
+//! distinct spellings, and to tell which stored spellings are junk and
+//! which are inventions.
 
 use super::universe::Universe;
 
@@ -21,6 +22,9 @@ pub enum Shape {
     Echo,
     /// "2nd item": a slot the model did not fill.
     Placeholder,
+    /// An item the model made up, written in any of the shapes above
+    /// (name, description, variant): it names nothing of the world.
+    Invented,
 }
 
 /// One line of an answer as the sim meant it.
@@ -29,7 +33,7 @@ pub struct Line {
     /// The item as written, without list marker or emphasis.
     pub text: String,
     /// The item's id in the world ([`Universe::identify`]), `None` for an
-    /// echo or a placeholder.
+    /// echo, a placeholder or an invented item.
     pub item: Option<u64>,
     pub shape: Shape,
     /// The description a `Described` line carries.
@@ -51,13 +55,15 @@ pub enum Verdict {
     Described(u64),
     /// No item: an echo, a placeholder, a fragment of a description.
     Junk,
+    /// A name the model made up: spelled like an item, but of none.
+    Invented,
 }
 
 impl Verdict {
     pub fn item(self) -> Option<u64> {
         match self {
             Verdict::Item(i) | Verdict::Described(i) => Some(i),
-            Verdict::Junk => None,
+            Verdict::Junk | Verdict::Invented => None,
         }
     }
 }
@@ -65,10 +71,20 @@ impl Verdict {
 impl Truth {
     /// What `candidate` (an item the parser took from this answer) is:
     /// the item whose word it mentions, and whether it still carries the
-    /// description its line was written with.
+    /// description its line was written with; or the invented name of one
+    /// of its invented lines.
     pub fn judge(&self, universe: &Universe, candidate: &str) -> Verdict {
         let Some(item) = universe.identify(candidate) else {
-            return Verdict::Junk;
+            let spelled = universe.spelled(candidate);
+            let invented = spelled.is_some()
+                && self
+                    .lines
+                    .iter()
+                    .any(|l| l.shape == Shape::Invented && universe.spelled(&l.text) == spelled);
+            return match invented {
+                true => Verdict::Invented,
+                false => Verdict::Junk,
+            };
         };
         let lower = candidate.to_lowercase();
         let described = self.lines.iter().any(|l| {

@@ -9,17 +9,21 @@
 //! made-up word of its own ("Molavere"), so any spelling that mentions it
 //! can be traced back to the item ([`Universe::identify`]): the truth the
 //! yield benchmark counts distinct items by.
+//!
+//! The world itself is what the largest model ([`MAX_UNIVERSE`]) would
+//! know; every model knows part of it. The ids past it spell names just
+//! like the world's (same syllables, same kinds and prefixes) that name
+//! nothing: a model invents from them ([`Universe::invent`]), each model
+//! from a pool of its own, and only membership ([`Universe::member`])
+//! tells them apart.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::knobs::{MAX_DEPTH, MAX_FANOUT, MAX_UNIVERSE, SimConfig};
-use super::words::{CONSONANTS, KINDS, PREFIXES, VOWELS, label_list, plural};
+use super::spelling::{ID_BITS, WORD_LEN, item_name, mix, unspell};
+use super::words::{KINDS, label_list, plural};
 use crate::rng::Rng;
-
-/// Item ids are scrambled within 2^ID_BITS; the name is the id spelled in
-/// syllables, so distinct ids give distinct names.
-const ID_BITS: u32 = 24;
 
 /// A node of the tree; [`ROOT`] is the whole topic.
 pub type NodeId = usize;
@@ -40,6 +44,11 @@ struct Node {
     child_cdf: Vec<f64>,
     /// Items the model knows in this subtree.
     known: usize,
+    /// Levels below the root (0 for the root).
+    depth: u32,
+    /// A leaf's index among the leaves (its items' ids are `j × leaves +
+    /// slot`); 0 for other nodes.
+    slot: usize,
     /// Items of a leaf, most popular first, with their cumulative weights.
     items: Vec<usize>,
     item_cdf: Vec<f64>,
@@ -69,10 +78,24 @@ pub struct Universe {
     words: Vec<[u8; WORD_LEN]>,
     /// Word → index, built on first use (only the benchmark asks).
     by_word: OnceLock<HashMap<[u8; WORD_LEN], usize>>,
+    /// The leaves, by slot.
+    leaves: Vec<NodeId>,
+    /// Items of the world in each leaf (by slot): what a model of
+    /// [`MAX_UNIVERSE`] items knows there.
+    world_known: Vec<usize>,
+    /// Ids per leaf: the ids of slot `l` are `j × leaves + l` for `j`
+    /// below this.
+    per_leaf_ids: usize,
+    /// The seed the names are spelled with.
+    world: u64,
+    /// Cumulative popularity of the k-th child of a node, whatever the
+    /// model knows there: where an invention lands.
+    rank_cdf: Vec<f64>,
+    /// Cumulative popularity of the invented names of a leaf, by rank.
+    pool_cdf: Vec<f64>,
+    /// This model's own invented names: a hash of its name.
+    inventor: u64,
 }
-
-/// Letters of an item's own word: four consonant-vowel syllables.
-const WORD_LEN: usize = 8;
 
 impl Universe {
     pub fn new(topic: &str, config: &SimConfig) -> Self {
@@ -84,7 +107,7 @@ impl Universe {
             ^ (u64::from(depth) << 48);
         let s = config.zipf_s.max(0.0);
         let c = config.category_s.max(0.0);
-        let mut nodes = vec![Node::new(String::new(), String::new(), ROOT, 0)];
+        let mut nodes = vec![Node::new(String::new(), String::new(), ROOT, 0, 0)];
         let mut leaves = Vec::new();
         let mut level = vec![ROOT];
         for d in 1..=depth {
@@ -111,7 +134,7 @@ impl Universe {
                         }
                     };
                     let id = nodes.len();
-                    nodes.push(Node::new(name, mark, at, kind));
+                    nodes.push(Node::new(name, mark, at, kind, d));
                     nodes[at].children.push(id);
                     next.push(id);
                 }
@@ -119,6 +142,9 @@ impl Universe {
             level = next;
         }
         leaves.extend(level);
+        for (slot, &leaf) in leaves.iter().enumerate() {
+            nodes[leaf].slot = slot;
+        }
 
         // Each leaf's share of the world, and a fixed offset so a larger
         // universe knows a superset of a smaller one.
@@ -131,13 +157,19 @@ impl Universe {
         let total: f64 = shares.iter().map(|s| s.0).sum();
         let universe = config.universe.min(MAX_UNIVERSE) as f64;
         let per_leaf_ids = (1usize << ID_BITS) / leaves.len().max(1);
+        let in_leaf = |items: f64, (share, offset): (f64, f64)| {
+            ((items * share / total + offset).floor() as usize).min(per_leaf_ids)
+        };
+        let world_known: Vec<usize> = shares
+            .iter()
+            .map(|&s| in_leaf(MAX_UNIVERSE as f64, s))
+            .collect();
         let mut names = Vec::new();
         let mut leaf_of = Vec::new();
         let mut ids = Vec::new();
         let mut words = Vec::new();
         for (l, &leaf) in leaves.iter().enumerate() {
-            let (share, offset) = shares[l];
-            let k = ((universe * share / total + offset).floor() as usize).min(per_leaf_ids);
+            let k = in_leaf(universe, shares[l]);
             let mut sum = 0.0;
             for j in 0..k {
                 let id = (j * leaves.len() + l) as u64;
@@ -174,6 +206,8 @@ impl Universe {
                 .collect();
             nodes[id].child_cdf = cdf;
         }
+        let rank_cdf = cumulative(fanout, c);
+        let pool_cdf = cumulative(config.invention_pool.max(1), s);
         Universe {
             names,
             nodes,
@@ -181,6 +215,13 @@ impl Universe {
             ids,
             words,
             by_word: OnceLock::new(),
+            leaves,
+            world_known,
+            per_leaf_ids,
+            world,
+            rank_cdf,
+            pool_cdf,
+            inventor: xxhash_rust::xxh3::xxh3_64(config.model.as_bytes()),
         }
     }
 
@@ -247,6 +288,77 @@ impl Universe {
                 word.copy_from_slice(w.to_ascii_lowercase().as_bytes());
                 by_word.get(&word).map(|&i| self.ids[i])
             })
+    }
+
+    /// The world id of the item a spelling mentions, whether this model
+    /// knows it or not: a larger model's tail item is a member, an
+    /// invented name is not.
+    pub fn member(&self, spelling: &str) -> Option<u64> {
+        self.spelled_ids(spelling).find(|&id| self.in_world(id))
+    }
+
+    /// The id a spelling mentions, in the world or invented (`None`: it
+    /// mentions no name at all).
+    pub fn spelled(&self, spelling: &str) -> Option<u64> {
+        self.spelled_ids(spelling).next()
+    }
+
+    /// Whether `id` is an item of the world.
+    pub fn in_world(&self, id: u64) -> bool {
+        let (j, slot) = self.split(id);
+        self.world_known.get(slot).is_some_and(|&k| j < k)
+    }
+
+    /// The name of the item `id`, known, unknown or invented.
+    pub fn name_of(&self, id: u64) -> String {
+        let leaf = self.leaf_of_id(id);
+        item_name(id, KINDS[self.nodes[leaf].kind], self.world).0
+    }
+
+    /// The leaf an id belongs to.
+    pub fn leaf_of_id(&self, id: u64) -> NodeId {
+        self.leaves[self.split(id).1]
+    }
+
+    /// (rank in its leaf, leaf slot) of an id.
+    fn split(&self, id: u64) -> (usize, usize) {
+        let n = self.leaves.len() as u64;
+        ((id / n) as usize, (id % n) as usize)
+    }
+
+    /// The ids whose names' own words a spelling mentions, in order.
+    fn spelled_ids<'a>(&'a self, spelling: &'a str) -> impl Iterator<Item = u64> + 'a {
+        spelling
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| w.len() == WORD_LEN)
+            .filter_map(|w| unspell(&w.to_ascii_lowercase(), self.world))
+    }
+
+    /// An invented item under `node`: a leaf chosen by the popularity of
+    /// the sub-categories (whatever the model knows there), then one of
+    /// this model's invented names for it by Zipf rank; `None` when the
+    /// world fills every id of that leaf.
+    pub fn invent(&self, node: NodeId, rng: &mut Rng) -> Option<u64> {
+        let mut at = node;
+        while !self.nodes[at].children.is_empty() {
+            let children = &self.nodes[at].children;
+            at = children[pick(&self.rank_cdf[..children.len()], rng)];
+        }
+        let slot = self.nodes[at].slot;
+        let first = self.world_known[slot];
+        let room = self.per_leaf_ids.saturating_sub(first);
+        if room == 0 {
+            return None;
+        }
+        let offset = (mix(self.inventor ^ mix(slot as u64)) % room as u64) as usize;
+        let rank = pick(&self.pool_cdf, rng);
+        let j = first + (offset + rank) % room;
+        Some((j * self.leaves.len() + slot) as u64)
+    }
+
+    /// Levels below the root of a node.
+    pub fn depth(&self, node: NodeId) -> u32 {
+        self.nodes[node].depth
     }
 
     /// The world id of the item at `index`.
@@ -331,7 +443,7 @@ impl Universe {
 }
 
 impl Node {
-    fn new(name: String, mark: String, parent: NodeId, kind: usize) -> Self {
+    fn new(name: String, mark: String, parent: NodeId, kind: usize, depth: u32) -> Self {
         Node {
             name,
             mark,
@@ -340,10 +452,23 @@ impl Node {
             children: Vec::new(),
             child_cdf: Vec::new(),
             known: 0,
+            depth,
+            slot: 0,
             items: Vec::new(),
             item_cdf: Vec::new(),
         }
     }
+}
+
+/// Cumulative Zipf weights 1/k^s of `n` ranks.
+fn cumulative(n: usize, s: f64) -> Vec<f64> {
+    let mut sum = 0.0;
+    (0..n)
+        .map(|k| {
+            sum += 1.0 / ((k + 1) as f64).powf(s);
+            sum
+        })
+        .collect()
 }
 
 /// An index drawn from cumulative weights (the last is the total).
@@ -374,48 +499,4 @@ fn shuffled(labels: &'static [&'static str], n: usize, seed: u64) -> Vec<&'stati
     }
     order.truncate(n.min(labels.len()));
     order
-}
-
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A bijection of [0, 2^ID_BITS): odd multiplications and xor-shifts.
-fn scramble(id: u64, world: u64) -> u64 {
-    let mask = (1u64 << ID_BITS) - 1;
-    let mut x = id & mask;
-    for round in 0..3u64 {
-        x = x.wrapping_mul(mix(world ^ round) | 1) & mask;
-        x ^= x >> (ID_BITS / 2);
-        x = (x ^ (mix(world.rotate_left(17) ^ round) & mask)) & mask;
-    }
-    x
-}
-
-/// "Molavere Museum", "Pont Dasilo": the scrambled id spelled in
-/// consonant-vowel syllables (two letters each, so the spelling is unique),
-/// with the leaf's kind or a street prefix; and that word, lower case.
-fn item_name(id: u64, kind: &str, world: u64) -> (String, [u8; WORD_LEN]) {
-    let mut x = scramble(id, world);
-    let base = (CONSONANTS.len() * VOWELS.len()) as u64;
-    let mut letters = [0u8; WORD_LEN];
-    for s in 0..WORD_LEN / 2 {
-        let syllable = (x % base) as usize;
-        letters[2 * s] = CONSONANTS[syllable / VOWELS.len()];
-        letters[2 * s + 1] = VOWELS[syllable % VOWELS.len()];
-        x /= base;
-    }
-    let mut word: String = letters.iter().map(|&b| b as char).collect();
-    word[..1].make_ascii_uppercase();
-    let name = match mix(id ^ world) % 3 {
-        0 => format!(
-            "{} {word}",
-            PREFIXES[(mix(id) % PREFIXES.len() as u64) as usize]
-        ),
-        _ => format!("{word} {kind}"),
-    };
-    (name, letters)
 }

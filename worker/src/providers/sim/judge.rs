@@ -1,0 +1,68 @@
+//! The sim as a judge: a verdict on each numbered item of a judge prompt
+//! (`prompt::judge`), by world membership with the errors real judges
+//! make. A member of the world (an item some model of the world knows,
+//! whether this one does or not) is "member" but for a share
+//! `judge_false_reject`; anything else (an invented name, a category, a
+//! description, an echo) is "invented" or "other" but for a share
+//! `judge_false_accept` it lets through; of the rest a share
+//! `judge_unsure` is "unsure". A judge told that a name it does not
+//! recognise is no member may also reject the real items it does not know
+//! (`judge_unknown_reject`).
+
+use super::knobs::SimConfig;
+use super::render::maybe;
+use super::universe::Universe;
+use crate::prompt::Prompt;
+use crate::rng::Rng;
+
+/// The answer to a judge prompt: one line "n. label" per judged item, or
+/// `{"items": [labels]}` when the request asks for JSON.
+pub fn judge(
+    universe: &Universe,
+    prompt: &Prompt,
+    config: &SimConfig,
+    json: bool,
+    rng: &mut Rng,
+) -> String {
+    let labels: Vec<&str> = prompt
+        .judged
+        .iter()
+        .map(|item| label(universe, item, config, rng))
+        .collect();
+    if json {
+        return serde_json::json!({ "items": labels }).to_string();
+    }
+    let mut out = String::new();
+    for (n, label) in labels.iter().enumerate() {
+        out.push_str(&format!("{}. {label}\n", n + 1));
+    }
+    out
+}
+
+/// The verdict on one item.
+fn label(universe: &Universe, item: &str, config: &SimConfig, rng: &mut Rng) -> &'static str {
+    let rejected = |rng: &mut Rng| match rng.below(3) {
+        0 => "other",
+        _ => "invented",
+    };
+    match universe.member(item) {
+        Some(id) => {
+            let unknown = universe.identify(item) != Some(id);
+            if (unknown && maybe(rng, config.judge_unknown_reject))
+                || maybe(rng, config.judge_false_reject)
+            {
+                rejected(rng)
+            } else if maybe(rng, config.judge_unsure) {
+                "unsure"
+            } else {
+                "member"
+            }
+        }
+        None if maybe(rng, config.judge_false_accept) => "member",
+        None if maybe(rng, config.judge_unsure) => "unsure",
+        None => match universe.spelled(item) {
+            Some(_) => "invented",
+            None => "other",
+        },
+    }
+}
