@@ -80,7 +80,9 @@ async fn every_new_item_is_judged_once_restored_elsewhere_and_charged_to_the_run
     let control = Control::new(&client);
     control.wait_workers(2, WITHIN).await;
     control
-        .start(&format!(r#"{{"topic":"{TOPIC}","target":{TARGET}}}"#))
+        .start(&format!(
+            r#"{{"topic":"{TOPIC}","target":{TARGET},"strategies":{{"partitions":false}}}}"#
+        ))
         .await;
 
     let s = all_judged(&client).await;
@@ -88,7 +90,7 @@ async fn every_new_item_is_judged_once_restored_elsewhere_and_charged_to_the_run
     let v = &s.totals.validity;
     assert_eq!(v.valid + v.invalid + v.unsure, v.judged, "{v:?}");
     // Judge calls were made and paid for: in the run's totals, beside the
-    // generators' batches.
+    // generators' batches (no partition jobs in this run).
     assert!(v.jobs > 0 && v.tokens_in > 0 && v.cost_usd > 0.0, "{v:?}");
     let batches: f64 = s.providers.values().map(|p| p.yields.cost_usd).sum();
     assert!(
@@ -142,4 +144,144 @@ async fn every_new_item_is_judged_once_restored_elsewhere_and_charged_to_the_run
         valid_txt
     );
     verify(&restored);
+}
+
+// ---- steering on valid items ------------------------------------------
+
+/// Two sims of one world: `honest` names real items; `liar`, at half the
+/// price, makes most of its items up. Both judge well; `honest` judges.
+const HONEST_AND_LIAR: &str = r#"
+[[providers]]
+name = "honest"
+kind = "sim"
+price_in_per_m = 1.0
+price_out_per_m = 4.0
+[providers.sim]
+seed = 7
+universe = 20000
+latency_ms = 40
+invention_rate = 0.0
+invention_exhausted = 0.0
+
+[[providers]]
+name = "liar"
+kind = "sim"
+price_in_per_m = 0.5
+price_out_per_m = 2.0
+[providers.sim]
+seed = 7
+universe = 20000
+latency_ms = 40
+invention_rate = 0.8
+invention_growth = 0.0
+"#;
+
+/// The world both sims name items of: what is real.
+fn world(topic: &str) -> worker::providers::sim::Universe {
+    let config = worker::providers::sim::SimConfig {
+        seed: 7,
+        universe: 20000,
+        ..Default::default()
+    };
+    worker::providers::sim::Universe::new(topic, &config)
+}
+
+/// Starts a run of `topic` spending `budget` dollars, judged or not, waits
+/// until it stops and returns its last status and its real items per
+/// dollar (members of the world in `output.txt` per dollar spent).
+async fn run_on_budget(
+    control: &Control,
+    client: &async_nats::Client,
+    topic: &str,
+    judge_rate: f64,
+    budget: f64,
+) -> (MetricsSnapshot, f64) {
+    let request = serde_json::json!({
+        "topic": topic,
+        "budget_usd": budget,
+        "judge_rate": judge_rate,
+        "judge_provider": "honest",
+        "strategies": {"partitions": false, "avoid": false},
+    });
+    let started = control.start(&request.to_string()).await;
+    let s = wait_for(
+        &format!("run {topic:?} spent its budget"),
+        WITHIN,
+        || async {
+            let s = try_status(client).await?;
+            (s.state == RunState::Stopped
+                && s.run.as_ref().map(|r| r.run_id.as_str()) == Some(started.run_id.as_str()))
+            .then_some(s)
+        },
+    )
+    .await;
+    let world = world(topic);
+    let output =
+        std::fs::read_to_string(Path::new(&started.output_dir).join("output.txt")).unwrap();
+    let real = output.lines().filter(|l| world.member(l).is_some()).count();
+    (s.clone(), real as f64 / s.totals.cost_usd)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inventing_provider_loses_weight_once_items_are_judged() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let client = nats.client().await;
+    let js = jetstream::new(client.clone());
+    let providers = dir.path().join("providers.toml");
+    std::fs::write(&providers, HONEST_AND_LIAR).unwrap();
+    let _coordinator =
+        CoordinatorSpec::new().spawn(dir.path(), &nats.url, &dir.path().join("data"));
+    wait_stream(&js).await;
+    let _w1 = WorkerSpec::on("w1", &providers)
+        .spawn(dir.path(), &nats)
+        .await;
+    let _w2 = WorkerSpec::on("w2", &providers)
+        .spawn(dir.path(), &nats)
+        .await;
+    let control = Control::new(&client);
+    control.wait_workers(2, WITHIN).await;
+
+    // Judged: the liar's cheap inventions count for what is real in them,
+    // and its weight falls below the honest provider's.
+    let request = serde_json::json!({
+        "topic": "Judged minerals",
+        "judge_rate": 1.0,
+        "judge_provider": "honest",
+        "strategies": {"partitions": false, "avoid": false},
+    });
+    control.start(&request.to_string()).await;
+    let weights = wait_for(
+        "the liar's weight below the honest one's",
+        WITHIN,
+        || async {
+            let s = try_status(&client).await?;
+            let w = |p: &str| s.weights.get(p).copied().unwrap_or(0.0);
+            (s.totals.validity.judged >= 100 && w("liar") < w("honest")).then_some(s)
+        },
+    )
+    .await;
+    let share = |p: &str| weights.providers[p].yields.valid_share;
+    assert!(
+        share("liar") < 0.5 && share("honest") > 0.8,
+        "{:?}",
+        weights.providers
+    );
+    control.stop().await;
+
+    // At equal spend, judged runs buy more real items per dollar than
+    // unjudged ones, where the liar's cheap "new" items win the weights.
+    let budget = 0.2;
+    let (judged, judged_per_usd) =
+        run_on_budget(&control, &client, "Judged gemstones", 1.0, budget).await;
+    let (unjudged, unjudged_per_usd) =
+        run_on_budget(&control, &client, "Unjudged gemstones", 0.0, budget).await;
+    assert_eq!(unjudged.totals.validity.judged, 0);
+    assert!(
+        judged_per_usd > unjudged_per_usd,
+        "real items per $: judged {judged_per_usd:.0}, unjudged {unjudged_per_usd:.0}\n\
+         judged weights {:?}, unjudged weights {:?}",
+        judged.weights,
+        unjudged.weights
+    );
 }

@@ -176,7 +176,7 @@ answer strictly: a name you do not recognise is not a member.";
 /// numbered from 1.
 pub fn judge(request: &JudgeRequest) -> Prompt {
     let mut user = JUDGE_TEMPLATE.replace("{topic}", &request.topic);
-    user.push_str("\n");
+    user.push('\n');
     for (n, item) in request.items.iter().enumerate() {
         user.push_str(&format!("\n{}. {}", n + 1, item));
     }

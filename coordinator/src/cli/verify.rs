@@ -137,7 +137,10 @@ fn check_verdicts(folder: &Path, lines: &[&str]) -> anyhow::Result<Verdicts> {
     let mut judged = std::collections::HashSet::new();
     let mut valid = Vec::new();
     let mut wrong = Vec::new();
-    for line in records.split(|&b| b == b'\n').filter(|l| l.starts_with(VERDICT_PREFIX)) {
+    for line in records
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(VERDICT_PREFIX))
+    {
         let Ok(v) = serde_json::from_slice::<VerdictRecord>(line) else {
             wrong.push("an unreadable verdict record".to_string());
             continue;
@@ -147,7 +150,10 @@ fn check_verdicts(folder: &Path, lines: &[&str]) -> anyhow::Result<Verdicts> {
             .and_then(|n| n.checked_sub(1))
             .and_then(|i| lines.get(i));
         if on_line.is_none_or(|l| normalize(l) != normalize(&v.item)) {
-            wrong.push(format!("a verdict on line {} names {:?}, not its item", v.verdict_of, v.item));
+            wrong.push(format!(
+                "a verdict on line {} names {:?}, not its item",
+                v.verdict_of, v.item
+            ));
         } else if !judged.insert(v.verdict_of) {
             wrong.push(format!("line {} has a second verdict", v.verdict_of));
         } else {
@@ -160,8 +166,11 @@ fn check_verdicts(folder: &Path, lines: &[&str]) -> anyhow::Result<Verdicts> {
     }
     if !wrong.is_empty() {
         let listed: Vec<&str> = wrong.iter().take(LISTED).map(String::as_str).collect();
-        out.problems
-            .push(format!("{} bad verdicts ({})", wrong.len(), listed.join("; ")));
+        out.problems.push(format!(
+            "{} bad verdicts ({})",
+            wrong.len(),
+            listed.join("; ")
+        ));
     }
     let written = match std::fs::read_to_string(folder.join(VALID)) {
         Ok(text) => text,
@@ -237,7 +246,10 @@ mod tests {
         // valid.txt lacking a valid item, holding an invalid one.
         std::fs::write(dir.path().join(VALID), "Brie\nMoon cheese\n").unwrap();
         let bad = verify(dir.path(), 0).unwrap_err().to_string();
-        assert!(bad.contains("valid.txt holds 2 lines, the verdicts name 1"), "{bad}");
+        assert!(
+            bad.contains("valid.txt holds 2 lines, the verdicts name 1"),
+            "{bad}"
+        );
         // Two verdicts on one item, a verdict on the wrong line.
         std::fs::write(dir.path().join(VALID), "Brie\n").unwrap();
         items(&[

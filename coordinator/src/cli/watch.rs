@@ -153,7 +153,11 @@ pub fn status_line(s: &MetricsSnapshot, width: usize) -> String {
                 percent(v.valid_share_high),
                 thousands(v.judged)
             ),
-            false => format!("{} valid ({} judged)", percent(v.valid_share), thousands(v.judged)),
+            false => format!(
+                "{} valid ({} judged)",
+                percent(v.valid_share),
+                thousands(v.judged)
+            ),
         };
         parts.push(share);
         if v.valid_per_usd > 0.0 {

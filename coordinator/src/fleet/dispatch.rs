@@ -158,9 +158,11 @@ pub fn request_verdicts(
     let (client, results) = (client.clone(), results.clone());
     tokio::spawn(async move {
         let payload = serde_json::to_vec(&request).expect("judge requests serialize");
-        let answer =
-            tokio::time::timeout(timeout, client.request(subjects::JUDGE_JOBS, payload.into()))
-                .await;
+        let answer = tokio::time::timeout(
+            timeout,
+            client.request(subjects::JUDGE_JOBS, payload.into()),
+        )
+        .await;
         let mut spend = Spend::default();
         let mut judge = Judge::default();
         let result = match answer {
@@ -199,8 +201,7 @@ fn verdicts(
 ) -> Result<Vec<igentai_protocol::Answer>, String> {
     use igentai_protocol::ids::{MAX_NOTE_BYTES, valid_label};
     let worker = reply.worker_id.clone();
-    if let Err(reject) = check_spend(limits, 0, reply.tokens_in, reply.tokens_out, reply.cost_usd)
-    {
+    if let Err(reject) = check_spend(limits, 0, reply.tokens_in, reply.tokens_out, reply.cost_usd) {
         return Err(format!("answer of worker {worker:?}: {reject}"));
     }
     if reply.tokens_cached_in > reply.tokens_in {
@@ -210,7 +211,9 @@ fn verdicts(
     }
     for label in [&reply.worker_id, &reply.provider, &reply.model] {
         if !label.is_empty() && !valid_label(label, MAX_NOTE_BYTES) {
-            return Err(format!("answer of worker {worker:?}: an unusable name {label:?}"));
+            return Err(format!(
+                "answer of worker {worker:?}: an unusable name {label:?}"
+            ));
         }
     }
     *spend = Spend {

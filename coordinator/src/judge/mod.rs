@@ -122,12 +122,8 @@ impl Judging {
         file.seek(SeekFrom::Start(self.offset))?;
         let mut reader = BufReader::new(file);
         let mut line = Vec::with_capacity(256);
-        let in_flight: std::collections::HashSet<u64> = self
-            .in_flight
-            .values()
-            .flatten()
-            .map(|p| p.seq)
-            .collect();
+        let in_flight: std::collections::HashSet<u64> =
+            self.in_flight.values().flatten().map(|p| p.seq).collect();
         while self.queue.len() < READ_AHEAD {
             line.clear();
             let n = reader.read_until(b'\n', &mut line)?;

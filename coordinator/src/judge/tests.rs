@@ -49,8 +49,12 @@ fn sampling_is_a_function_of_the_item_and_keeps_its_rate() {
     assert!((4700..=5300).contains(&kept), "{kept}");
     // Another spelling of one key is sampled alike.
     assert_eq!(
-        (0..200).map(|i| sampled(&format!("Item {i}"), 0.5)).collect::<Vec<_>>(),
-        (0..200).map(|i| sampled(&format!("  item {i} "), 0.5)).collect::<Vec<_>>()
+        (0..200)
+            .map(|i| sampled(&format!("Item {i}"), 0.5))
+            .collect::<Vec<_>>(),
+        (0..200)
+            .map(|i| sampled(&format!("  item {i} "), 0.5))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -123,5 +127,8 @@ fn an_item_whose_jobs_keep_failing_is_given_up() {
     }
     assert!(judging.next_job().is_none());
     assert_eq!((judging.given_up, judging.waiting()), (1, 0));
-    assert!(Judging::for_run(&run(0.0), 20).is_none(), "rate 0 judges nothing");
+    assert!(
+        Judging::for_run(&run(0.0), 20).is_none(),
+        "rate 0 judges nothing"
+    );
 }

@@ -98,7 +98,9 @@ impl Coordinator {
                 .clamp(0.0, 1.0),
         );
         if request.judge_provider.is_none() {
-            request.judge_provider.clone_from(&self.config.judge_provider);
+            request
+                .judge_provider
+                .clone_from(&self.config.judge_provider);
         }
         if let Some(run) = self.run.as_ref().filter(|r| r.is_running()) {
             return Err(format!(

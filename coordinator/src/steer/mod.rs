@@ -162,7 +162,12 @@ impl Steering {
     }
 
     /// Learns a judge's verdict on one of `provider`'s new items.
-    pub fn observe_verdict(&mut self, provider: &str, verdict: igentai_protocol::Answer, _now_ms: u64) {
+    pub fn observe_verdict(
+        &mut self,
+        provider: &str,
+        verdict: igentai_protocol::Answer,
+        _now_ms: u64,
+    ) {
         if self.strategies.weights {
             self.bandit
                 .observe_verdict(provider, verdict == igentai_protocol::Answer::Yes);

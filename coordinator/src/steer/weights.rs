@@ -404,6 +404,25 @@ mod tests {
     }
 
     #[test]
+    fn a_provider_whose_items_are_judged_invalid_pays_only_for_the_valid_ones() {
+        // "liar" finds as many new items at half the price, but a judge
+        // finds 80% of them invented: 0.2 × 2 against 1 per dollar.
+        let providers = [("honest", 10, 0.002), ("liar", 10, 0.001)];
+        let mut unjudged = Bandit::new(Config::default());
+        feed(&mut unjudged, &providers, 0, 30);
+        let (w, _) = unjudged.weights();
+        assert!(w["liar"] > w["honest"], "unjudged, cheaper wins: {w:?}");
+        let mut judged = Bandit::new(Config::default());
+        for i in 0..300 {
+            judged.observe_verdict("honest", true);
+            judged.observe_verdict("liar", i % 5 == 0);
+        }
+        feed(&mut judged, &providers, 0, 30);
+        let (w, _) = judged.weights();
+        assert!(w["honest"] > 0.8, "judged, the honest one wins: {w:?}");
+    }
+
+    #[test]
     fn the_floor_is_a_share_of_the_spend_not_of_the_calls() {
         // An answer of "dear" costs 50 of "cheap": a floor of calls would
         // hand it most of the money.

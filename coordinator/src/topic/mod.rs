@@ -245,7 +245,9 @@ impl Topic {
 
     /// The verdict on the item on line `seq`, if it has one.
     pub fn verdict(&self, seq: u64) -> Option<Answer> {
-        let code = *self.verdicts.get(usize::try_from(seq).ok()?.checked_sub(1)?)?;
+        let code = *self
+            .verdicts
+            .get(usize::try_from(seq).ok()?.checked_sub(1)?)?;
         answer_of(code)
     }
 

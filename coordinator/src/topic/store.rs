@@ -195,7 +195,9 @@ impl TopicStore {
         // One verdict per item: a second one (which a crash between the
         // ledger and the disk cannot write, but an edit could) is ignored.
         let mut judged = std::collections::HashSet::new();
-        verdicts.retain(|(_, v)| (1..=recovery.items).contains(&v.verdict_of) && judged.insert(v.verdict_of));
+        verdicts.retain(|(_, v)| {
+            (1..=recovery.items).contains(&v.verdict_of) && judged.insert(v.verdict_of)
+        });
         for (_, v) in &verdicts {
             known(Known::Verdict {
                 of: v.verdict_of,
@@ -357,7 +359,10 @@ impl TopicStore {
 
 /// The item records of the folder `dir`'s `items.jsonl` that `keep`
 /// accepts, in order (alias and verdict records are not item records).
-pub fn item_records(dir: &Path, mut keep: impl FnMut(&ItemRecord) -> bool) -> io::Result<Vec<ItemRecord>> {
+pub fn item_records(
+    dir: &Path,
+    mut keep: impl FnMut(&ItemRecord) -> bool,
+) -> io::Result<Vec<ItemRecord>> {
     let file = match File::open(dir.join(ITEMS)) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
