@@ -51,6 +51,10 @@ pub struct StartRequest {
     /// Stop once this many unique items exist for the topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<u64>,
+    /// The target counts valid items (judged "yes"; estimated from the
+    /// valid share when the run samples), not unique ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub target_valid: bool,
     /// Stop once the run has spent this much, in US dollars.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_usd: Option<f64>,

@@ -32,6 +32,9 @@ pub struct RunInfo {
     pub stop_reason: Option<String>,
     #[serde(default)]
     pub target: Option<u64>,
+    /// The target counts valid items, not unique ones.
+    #[serde(default)]
+    pub target_valid: bool,
     #[serde(default)]
     pub budget_usd: Option<f64>,
     #[serde(default)]
@@ -259,6 +262,10 @@ pub struct Estimate {
     /// Items seen exactly once and exactly twice.
     pub f1: u64,
     pub f2: u64,
+    /// Of the items judged valid only (once items are judged): how many
+    /// valid items the topic holds, and the share of them found.
+    #[serde(default)]
+    pub valid: bool,
 }
 
 /// Published on `igentai.metrics` about once a second, and the body of the

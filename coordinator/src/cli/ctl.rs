@@ -19,6 +19,9 @@ pub enum Verb {
         /// Stop once this many unique items exist.
         #[arg(long)]
         target: Option<u64>,
+        /// The target counts valid items (judged real), not unique ones.
+        #[arg(long, requires = "target")]
+        target_valid: bool,
         /// Stop once the run has spent this many US dollars.
         #[arg(long)]
         budget_usd: Option<f64>,
@@ -98,6 +101,7 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
         Verb::Start {
             topic,
             target,
+            target_valid,
             budget_usd,
             max_duration_s,
             min_coverage,
@@ -113,6 +117,7 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
                 v: VERSION,
                 topic,
                 target,
+                target_valid,
                 budget_usd,
                 max_duration_s,
                 min_coverage,

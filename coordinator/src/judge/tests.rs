@@ -17,6 +17,7 @@ fn run(rate: f64) -> RunInfo {
         stopped_at_ms: None,
         stop_reason: None,
         target: None,
+        target_valid: false,
         budget_usd: None,
         max_duration_s: None,
         min_coverage: None,

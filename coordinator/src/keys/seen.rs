@@ -184,6 +184,7 @@ pub fn chao1(observed: u64, f1: u64, f2: u64) -> Option<Estimate> {
         coverage: (s / total).clamp(0.0, 1.0),
         f1,
         f2,
+        valid: false,
     })
 }
 

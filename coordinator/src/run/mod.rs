@@ -25,6 +25,9 @@ pub const MIN_CANDIDATES_FOR_ESTIMATE: u64 = 500;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
     pub unique: u64,
+    /// Valid items of the topic: counted when every item is judged,
+    /// estimated when sampled.
+    pub valid: u64,
     pub cost_usd: f64,
     pub candidates: u64,
     pub estimate: Option<Estimate>,
@@ -59,6 +62,7 @@ impl Run {
                 stopped_at_ms: None,
                 stop_reason: None,
                 target: request.target,
+                target_valid: request.target_valid,
                 budget_usd: request.budget_usd,
                 max_duration_s: request.max_duration_s,
                 min_coverage: request.min_coverage,
@@ -90,12 +94,14 @@ impl Run {
     pub fn stop_reason(&self, p: &Progress, now_ms: u64) -> Option<String> {
         let info = &self.info;
         let (unique, cost_usd) = (p.unique, p.cost_usd);
-        if let Some(target) = info.target
-            && unique >= target
-        {
-            return Some(format!(
-                "target reached ({unique} of {target} unique items)"
-            ));
+        if let Some(target) = info.target {
+            let (found, what) = match info.target_valid {
+                true => (p.valid, "valid"),
+                false => (unique, "unique"),
+            };
+            if found >= target {
+                return Some(format!("target reached ({found} of {target} {what} items)"));
+            }
         }
         if let Some(budget) = info.budget_usd
             && cost_usd >= budget
@@ -207,6 +213,7 @@ mod tests {
     fn stop_conditions() {
         let huge = Progress {
             unique: 1_000_000,
+            valid: 1_000_000,
             cost_usd: 1e6,
             candidates: 1 << 40,
             estimate: crate::keys::seen::chao1(10, 0, 5),
@@ -219,6 +226,22 @@ mod tests {
             r.stop_reason(&progress(100, 0.0), 2_000)
                 .unwrap()
                 .starts_with("target reached")
+        );
+        // A target of valid items counts those, not the unique ones.
+        let mut r = run(Some(100), None, None);
+        r.info.target_valid = true;
+        let mostly_invented = Progress {
+            valid: 40,
+            ..progress(150, 0.0)
+        };
+        assert_eq!(r.stop_reason(&mostly_invented, 2_000), None);
+        let enough = Progress {
+            valid: 100,
+            ..progress(150, 0.0)
+        };
+        assert_eq!(
+            r.stop_reason(&enough, 2_000).as_deref(),
+            Some("target reached (100 of 100 valid items)")
         );
         let r = run(None, Some(2.0), None);
         assert_eq!(r.stop_reason(&progress(5, 1.99), 2_000), None);

@@ -91,6 +91,9 @@ fn validate_start(r: &StartRequest) -> Result<(), ControlError> {
     if r.target == Some(0) {
         return invalid("target must be at least 1".into());
     }
+    if r.target_valid && r.target.is_none() {
+        return invalid("target_valid needs a target".into());
+    }
     if let Some(b) = r.budget_usd
         && !(b.is_finite() && b > 0.0)
     {
@@ -238,6 +241,7 @@ mod tests {
             (br#"{"topic":"x","max_duration_s":0}"#, "max_duration_s"),
             (br#"{"topic":"x","min_coverage":1.5}"#, "min_coverage"),
             (br#"{"topic":"x","judge_rate":1.5}"#, "judge_rate"),
+            (br#"{"topic":"x","target_valid":true}"#, "target_valid"),
             (br#"{"topic":"x","judge_rate":-0.1}"#, "judge_rate"),
             (br#"{"topic":"x","judge_provider":"a b"}"#, "judge_provider"),
             (

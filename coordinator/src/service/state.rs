@@ -22,6 +22,7 @@ use crate::replication::ledger::Ledger;
 use crate::run::stats::RunStats;
 use crate::run::{Progress, Run};
 use crate::steer::Steering;
+use crate::topic::Topic;
 use crate::topic::state::TopicState;
 use crate::topic::store::VerdictRecord;
 
@@ -518,8 +519,17 @@ impl Coordinator {
             return;
         };
         let topic = self.ingest.get(&run.info.topic);
+        let unique = topic.map_or(0, |t| t.len());
+        let valid = match run.info.judge_rate >= 1.0 {
+            true => topic.map_or(0, Topic::valid_count),
+            false => {
+                let share = self.stats.validity(run.info.judge_rate, 0).valid_share;
+                (unique as f64 * share) as u64
+            }
+        };
         let progress = Progress {
-            unique: topic.map_or(0, |t| t.len()),
+            unique,
+            valid,
             cost_usd: self.stats.cost_usd(),
             candidates: self.stats.candidates(),
             estimate: topic.and_then(|t| t.estimate()),

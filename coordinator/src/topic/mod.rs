@@ -173,9 +173,35 @@ impl Topic {
         &self.store.dir
     }
 
-    /// The coverage estimate (Chao1) over the sighting counts.
+    /// The coverage estimate (Chao1) over the sighting counts: of the
+    /// valid items once any item is judged (Chao1 over the items judged
+    /// valid, scaled up by the share of the folder's items judged, as for
+    /// a sample), else of every item.
     pub fn estimate(&self) -> Option<igentai_protocol::Estimate> {
-        self.seen.estimate()
+        let judged = self.verdicts.iter().filter(|&&v| v != 0).count() as u64;
+        if judged == 0 {
+            return self.seen.estimate();
+        }
+        let counts = self.seen.counts();
+        let (mut valid, mut f1, mut f2) = (0u64, 0u64, 0u64);
+        for (i, _) in self.verdicts.iter().enumerate().filter(|(_, v)| **v == 1) {
+            valid += 1;
+            match counts.get(i) {
+                Some(1) => f1 += 1,
+                Some(2) => f2 += 1,
+                _ => {}
+            }
+        }
+        let sampled = judged as f64 / self.len().max(1) as f64;
+        let mut estimate = crate::keys::seen::chao1(valid, f1, f2)?;
+        estimate.total /= sampled;
+        estimate.valid = true;
+        Some(estimate)
+    }
+
+    /// Items judged valid.
+    pub fn valid_count(&self) -> u64 {
+        self.verdicts.iter().filter(|&&v| v == 1).count() as u64
     }
 
     /// Writes `value` as the folder's JSON file `name`, atomically.

@@ -346,3 +346,33 @@ fn verdicts_from_the_ledger_apply_once_on_the_local_line() {
     assert_eq!(topic.verdict(2), Some(Answer::Yes));
     assert_eq!(topic.verdict(3), Some(Answer::No));
 }
+
+#[test]
+fn once_items_are_judged_the_estimate_counts_valid_items() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Brie and Comté seen twice, Gouda and Moon cheese once.
+    let mut topic = cheeses(tmp.path(), &["Brie", "Comté", "Gouda", "Moon cheese"]);
+    let mut scratch = Scratch::default();
+    let again = CandidateBatch {
+        batch_id: "b2".into(),
+        ..batch()
+    };
+    topic.take(&again, &cows(&["Brie", "Comté"]), "t", 2, &mut scratch);
+    topic.write_all().unwrap();
+    let all = topic.estimate().unwrap();
+    assert_eq!((all.f1, all.f2, all.valid), (2, 2, false));
+    // Moon cheese invented; the others real.
+    for (seq, item, answer) in [
+        (1, "Brie", Answer::Yes),
+        (2, "Comté", Answer::Yes),
+        (3, "Gouda", Answer::Yes),
+        (4, "Moon cheese", Answer::No),
+    ] {
+        assert!(topic.add_verdict(&verdict(seq, item, answer)));
+    }
+    let valid = topic.estimate().unwrap();
+    assert_eq!((valid.f1, valid.f2, valid.valid), (1, 2, true));
+    // Chao1 over the 3 valid items: 3 + 1² / (2·2).
+    assert!((valid.total - 3.25).abs() < 1e-9, "{valid:?}");
+    assert_eq!(topic.valid_count(), 3);
+}
