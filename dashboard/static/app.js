@@ -76,9 +76,22 @@ function renderHeadline(s, run) {
   show('ratio', fmt.pct(t.uniqueness_ratio));
   show('ratio-sub', `${fmt.int(t.candidates)} candidates · ${fmt.int(t.duplicates)} repeats`);
 
+  const v = t.validity || {};
+  show('valid', v.judged > 0 ? fmt.pct(v.valid_share) : DASH);
+  let validSub = 'not judged';
+  if (v.judged > 0) {
+    const sampled = v.rate < 1 ? ` (${fmt.pct(v.valid_share_low)}–${fmt.pct(v.valid_share_high)})` : '';
+    const perUsd = v.valid_per_usd > 0 ? ` · ${fmt.int(v.valid_per_usd)} / $` : '';
+    validSub = `${fmt.int(v.valid)} of ${fmt.int(v.judged)} judged${sampled}${perUsd}`;
+  } else if (v.rate > 0) {
+    validSub = 'waiting for the judge';
+  }
+  show('valid-sub', validSub);
+
   const e = s.estimate;
   show('estimate', e && isNum(e.total) ? fmt.int(e.total) : DASH);
-  show('estimate-sub', e && isNum(e.coverage) ? `${fmt.pct(e.coverage)} covered` : 'needs repeated sightings');
+  const of = e && e.valid ? ' (valid items)' : '';
+  show('estimate-sub', e && isNum(e.coverage) ? `${fmt.pct(e.coverage)} covered${of}` : 'needs repeated sightings');
   setBar(headline['estimate-bar'], e && isNum(e.coverage) ? e.coverage : null);
 
   const tokens = (t.tokens_in || 0) + (t.tokens_out || 0);

@@ -59,6 +59,9 @@ function weightCell(weight, manual) {
 
 const latency = (y) => `${fmt.ms(y.latency_p50_ms)} / ${fmt.ms(y.latency_p95_ms)}`;
 const perUsd = (y) => (y.unique_per_usd > 0 ? fmt.int(y.unique_per_usd) : DASH);
+// The valid share once a judge saw some of its items.
+const validShare = (y) => (y.judged > 0 ? fmt.pct(y.valid_share) : DASH);
+const validPerUsd = (y) => (y.judged > 0 && y.valid_per_usd > 0 ? fmt.int(y.valid_per_usd) : DASH);
 
 export function renderProviders(snapshot) {
   const providers = snapshot.providers || {};
@@ -81,10 +84,13 @@ export function renderProviders(snapshot) {
         failuresCell(p.failures),
         num(fmt.int(p.unique)),
         num(fmt.pct(p.uniqueness_ratio)),
+        num(validShare(p)),
         num(fmt.rate(p.unique_per_min)),
         num(perUsd(p)),
+        num(validPerUsd(p)),
         num(latency(p)),
         num(fmt.usd(p.cost_usd)),
+        num(p.judge_calls > 0 ? fmt.usd(p.judge_cost_usd) : DASH),
       ],
     };
   });
@@ -130,6 +136,7 @@ export function renderPartitions(snapshot) {
         num(fmt.int(p.batches)),
         num(fmt.int(p.unique)),
         num(fmt.pct(p.uniqueness_ratio)),
+        num(validShare(p)),
         num(fmt.rate(p.unique_per_min)),
         num(fmt.rate(p.unique_per_1k_tokens)),
         num(fmt.usd(p.cost_usd)),
@@ -149,6 +156,7 @@ export function renderModels(snapshot) {
         num(fmt.int(m.batches)),
         num(fmt.int(m.unique)),
         num(fmt.pct(m.uniqueness_ratio)),
+        num(validShare(m)),
         num(fmt.rate(m.unique_per_min)),
         num(fmt.rate(m.unique_per_1k_tokens)),
         num(perUsd(m)),

@@ -68,7 +68,10 @@ async fn fleet(dir: &Path) -> Fleet {
     // The coordinator's default patience with a silent worker: the browser
     // shares the machine's cores with the fleet.
     let coordinator = CoordinatorSpec::new()
-        .env(&[("IGENTAI_HEARTBEAT_TIMEOUT_MS", "10000")])
+        .env(&[
+            ("IGENTAI_HEARTBEAT_TIMEOUT_MS", "10000"),
+            ("IGENTAI_JUDGE_RATE", "1"),
+        ])
         .spawn(dir, &nats.url, &data);
     let providers = dir.join("providers.toml");
     std::fs::write(&providers, PROVIDERS).expect("providers file");
@@ -158,6 +161,12 @@ async fn an_operator_runs_a_topic_from_the_page() {
     .await;
     assert!(later > first);
     assert_eq!(browser.text("#state").await.as_deref(), Some("running"));
+    // The judge's verdicts: the valid share.
+    let valid = testkit::wait_for("the valid share on the page", PAGE, || async {
+        browser.text("#valid").await.filter(|v| v.ends_with('%'))
+    })
+    .await;
+    assert!(valid.trim_end_matches('%').parse::<f64>().is_ok(), "{valid}");
 
     // Charts and tables fill in.
     browser
