@@ -128,12 +128,20 @@ async fn every_new_item_is_judged_once_restored_elsewhere_and_charged_to_the_run
         .env(&judged)
         .spawn(dir.path(), &nats.url, &host_b);
     wait_log(dir.path(), "b", "caught up with the items ledger", WITHIN).await;
-    let restored = wait_for("host b's folder", WITHIN, || async {
+    let (restored, on_host_b) = wait_for("host b's folder", WITHIN, || async {
         let s = try_status(&client).await?;
         let folder = Path::new(&s.run.as_ref()?.output_dir).to_path_buf();
-        folder.starts_with(&host_b).then_some(folder)
+        folder.starts_with(&host_b).then_some((folder, s))
     })
     .await;
+    // The run's counters too: its verdicts and what judging cost.
+    let b = &on_host_b.totals.validity;
+    assert_eq!(
+        (b.judged, b.valid, b.jobs),
+        (v.judged, v.valid, v.jobs),
+        "{b:?}"
+    );
+    assert!((b.cost_usd - v.cost_usd).abs() < 1e-12, "{b:?} {v:?}");
     let mut on_b = verdicts(&restored);
     let mut expected = on_a.clone();
     on_b.sort();

@@ -76,15 +76,26 @@ timeout_s = 300
 /// The model server, nats-server, the coordinator and one worker.
 struct RealFleet {
     worker: Proc,
-    _coordinator: Proc,
+    coordinator: Proc,
     control: Control,
-    _nats: NatsServer,
+    nats: NatsServer,
     llama: LlamaServer,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl RealFleet {
     async fn start(output: Option<&str>, price_in: f64, price_out: f64) -> RealFleet {
+        Self::start_judging(output, price_in, price_out, 0.0).await
+    }
+
+    /// [`RealFleet::start`] with a coordinator judging a share `judge_rate`
+    /// of the new items.
+    async fn start_judging(
+        output: Option<&str>,
+        price_in: f64,
+        price_out: f64,
+        judge_rate: f64,
+    ) -> RealFleet {
         let dir = testkit::test_dir();
         let llama = LlamaServer::start(dir.path()).await;
         let nats = NatsServer::start(dir.path()).await;
@@ -99,7 +110,10 @@ impl RealFleet {
             dir.path(),
             &nats.url,
             &data,
-            &[("IGENTAI_MAX_USD_PER_MTOK", &ceiling)],
+            &[
+                ("IGENTAI_MAX_USD_PER_MTOK", &ceiling),
+                ("IGENTAI_JUDGE_RATE", &judge_rate.to_string()),
+            ],
         );
         // In-flight answers may finish after a stop: they are paid for and
         // slow.
@@ -111,11 +125,11 @@ impl RealFleet {
         let control = nats.control().await;
         let mut fleet = RealFleet {
             worker,
-            _coordinator: coordinator,
+            coordinator,
             control,
-            _nats: nats,
+            nats,
             llama,
-            _dir: dir,
+            dir,
         };
         fleet.wait_worker().await;
         fleet
@@ -379,5 +393,75 @@ async fn a_budget_stops_a_run_on_a_real_model() {
     println!(
         "budget ${budget}: stopped at ${:.4} after {} answers ({} in, {} out tokens)",
         t.cost_usd, t.batches, t.tokens_in, t.tokens_out
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_model_judges_the_items_and_its_verdicts_restore_elsewhere() {
+    let _one = ONE_MODEL.lock().await;
+    let mut fleet = RealFleet::start_judging(Some("text"), PRICE_IN, PRICE_OUT, 1.0).await;
+    let started = fleet.start_run(r#""target":12"#).await;
+    fleet.wait_stopped_and_settled().await;
+    // Judging goes on after the stop until every new item has a verdict.
+    let s = wait_for("every new item judged", RUN_WITHIN, || async {
+        let s = fleet.control.try_status().await?;
+        let v = &s.totals.validity;
+        (v.judged > 0 && v.judged == s.totals.new_this_run && v.waiting == 0).then_some(s)
+    })
+    .await;
+    let (t, v) = (&s.totals, &s.totals.validity);
+    assert_eq!(v.valid + v.invalid + v.unsure, v.judged, "{v:?}");
+    // The judge's calls are the run's: their tokens, from the server's
+    // usage, are in the totals beside the generating calls', at the price.
+    assert!(v.jobs >= 1 && v.tokens_in > 0 && v.tokens_out > 0, "{v:?}");
+    let local = &s.providers["local"];
+    assert_eq!(t.tokens_in, local.yields.tokens_in + v.tokens_in, "{t:?}");
+    assert_eq!(
+        t.tokens_out,
+        local.yields.tokens_out + v.tokens_out,
+        "{t:?}"
+    );
+    assert_close(
+        t.cost_usd,
+        cost(t.tokens_in, t.tokens_out, PRICE_IN, PRICE_OUT),
+        "cost with the judge's calls",
+    );
+    assert_eq!(local.judge_calls, v.jobs);
+
+    // Each new item has one verdict record; valid.txt lists the valid ones.
+    let folder = Path::new(&started.output_dir).to_path_buf();
+    let verdicts = |folder: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_to_string(folder.join("items.jsonl"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("{\"verdict_of\":"))
+            .map(|l| {
+                let r: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!("{} = {}", r["item"], r["verdict"])
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let on_a = verdicts(&folder);
+    assert_eq!(on_a.len() as u64, v.judged);
+    let valid_txt = std::fs::read_to_string(folder.join("valid.txt")).unwrap();
+    assert_eq!(valid_txt.lines().count() as u64, v.valid);
+    println!("judged {} items on {MODEL_ALIAS}: {on_a:#?}", v.judged);
+
+    // A coordinator on a fresh data dir restores them from the items ledger.
+    assert!(fleet.coordinator.terminate(RUN_WITHIN).await.success());
+    let host_b = fleet.dir.path().join("host-b");
+    let _b = spawn_coordinator_with(fleet.dir.path(), &fleet.nats.url, &host_b, &[]);
+    let restored = wait_for("the folder restored on host b", RUN_WITHIN, || async {
+        let s = fleet.control.try_status().await?;
+        let folder = Path::new(&s.run.as_ref()?.output_dir).to_path_buf();
+        (folder.starts_with(&host_b) && s.totals.validity.judged == v.judged).then_some(folder)
+    })
+    .await;
+    assert_eq!(verdicts(&restored), on_a);
+    assert_eq!(
+        std::fs::read_to_string(restored.join("valid.txt")).unwrap(),
+        valid_txt
     );
 }

@@ -166,7 +166,10 @@ async fn an_operator_runs_a_topic_from_the_page() {
         browser.text("#valid").await.filter(|v| v.ends_with('%'))
     })
     .await;
-    assert!(valid.trim_end_matches('%').parse::<f64>().is_ok(), "{valid}");
+    assert!(
+        valid.trim_end_matches('%').parse::<f64>().is_ok(),
+        "{valid}"
+    );
 
     // Charts and tables fill in.
     browser

@@ -99,6 +99,7 @@ fn reads_the_runs_committed_items_once_and_hands_them_out_in_jobs() {
         worker: "w".into(),
         run: "r1".into(),
         ts: "t".into(),
+        job: None,
     };
     assert!(topic.add_verdict(&record));
     judging.failed(job2);

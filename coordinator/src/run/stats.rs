@@ -166,6 +166,37 @@ pub struct JudgeSpend {
     pub by_provider: BTreeMap<String, (u64, f64)>,
 }
 
+impl JudgeSpend {
+    /// One judge job of `provider`: answered (`ok`) or failed.
+    fn add(&mut self, provider: &str, spend: Spend, ok: bool) {
+        self.spend.tokens_in = self.spend.tokens_in.saturating_add(spend.tokens_in);
+        self.spend.tokens_out = self.spend.tokens_out.saturating_add(spend.tokens_out);
+        self.spend.cost_usd += spend.cost_usd.max(0.0);
+        match ok {
+            true => self.jobs += 1,
+            false => self.failed_jobs += 1,
+        }
+        if !provider.is_empty() {
+            let (calls, cost) = self.by_provider.entry(provider.to_string()).or_default();
+            *calls += u64::from(ok);
+            *cost += spend.cost_usd.max(0.0);
+        }
+    }
+
+    fn add_all(&mut self, other: &JudgeSpend) {
+        self.spend.tokens_in = self.spend.tokens_in.saturating_add(other.spend.tokens_in);
+        self.spend.tokens_out = self.spend.tokens_out.saturating_add(other.spend.tokens_out);
+        self.spend.cost_usd += other.spend.cost_usd;
+        self.jobs += other.jobs;
+        self.failed_jobs += other.failed_jobs;
+        for (provider, (calls, cost)) in &other.by_provider {
+            let (c, usd) = self.by_provider.entry(provider.clone()).or_default();
+            *c += calls;
+            *usd += cost;
+        }
+    }
+}
+
 /// Tokens and cost spent outside batches (partition and judge jobs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Spend {
@@ -190,9 +221,14 @@ pub struct RunStats {
     /// What partition jobs spent: the run's too, though no batch carries it.
     #[serde(default)]
     jobs: Spend,
-    /// What judge jobs spent and said.
+    /// What the judge jobs whose verdicts are recorded spent (each job's
+    /// spend rides on its first verdict record: rebuilt from the records).
     #[serde(default)]
     judging: JudgeSpend,
+    /// What judge jobs spent that recorded no verdict (failed, or answered
+    /// only what was judged already): not in any record, carried.
+    #[serde(default)]
+    judging_unrecorded: JudgeSpend,
     /// (new items, tokens) of the last answers, newest last.
     #[serde(skip)]
     recent: VecDeque<(u64, u64)>,
@@ -241,27 +277,31 @@ impl RunStats {
         self.jobs.cost_usd += spend.cost_usd.max(0.0);
     }
 
-    /// A judge job's answer (or failure) and what it cost (already
+    /// A judge job that recorded no verdict (failed, `ok` false, or
+    /// answered only items judged already) and what it cost (already
     /// bounded): the run's totals and its budget include it.
     pub fn record_judge_job(&mut self, provider: &str, spend: Spend, ok: bool) {
-        let j = &mut self.judging;
-        j.spend.tokens_in = j.spend.tokens_in.saturating_add(spend.tokens_in);
-        j.spend.tokens_out = j.spend.tokens_out.saturating_add(spend.tokens_out);
-        j.spend.cost_usd += spend.cost_usd.max(0.0);
-        match ok {
-            true => j.jobs += 1,
-            false => j.failed_jobs += 1,
-        }
-        if !provider.is_empty() {
-            let (calls, cost) = j.by_provider.entry(provider.to_string()).or_default();
-            *calls += u64::from(ok);
-            *cost += spend.cost_usd.max(0.0);
-        }
+        self.judging_unrecorded.add(provider, spend, ok);
+    }
+
+    /// Both kinds of judge spend together.
+    fn judge_spend(&self) -> JudgeSpend {
+        let mut all = self.judging.clone();
+        let u = &self.judging_unrecorded;
+        all.add_all(u);
+        all
     }
 
     /// A verdict on one of the run's new items, counted for the item's
-    /// provider, model and partition.
+    /// provider, model and partition; the first of a job carries its spend.
     pub fn record_verdict(&mut self, record: &VerdictRecord) {
+        if let Some(job) = &record.job {
+            self.judging.add(&record.judge, job.spend(), true);
+        }
+        self.count_verdict(record);
+    }
+
+    fn count_verdict(&mut self, record: &VerdictRecord) {
         let answer = record.verdict;
         self.total.record_verdict(answer);
         if let Some((_, acc)) = self.providers.get_mut(&record.provider) {
@@ -280,6 +320,7 @@ impl RunStats {
     /// to a judge, `waiting` those not judged yet.
     pub fn validity(&self, rate: f64, waiting: u64) -> Validity {
         let t = &self.total;
+        let judging = self.judge_spend();
         let (low, high) = wilson(t.valid, t.judged);
         let valid_items = match t.judged {
             0 => 0.0,
@@ -298,11 +339,11 @@ impl RunStats {
             valid_items,
             valid_per_usd: ratio(valid_items, self.cost_usd()),
             waiting,
-            jobs: self.judging.jobs,
-            failed_jobs: self.judging.failed_jobs,
-            tokens_in: self.judging.spend.tokens_in,
-            tokens_out: self.judging.spend.tokens_out,
-            cost_usd: self.judging.spend.cost_usd,
+            jobs: judging.jobs,
+            failed_jobs: judging.failed_jobs,
+            tokens_in: judging.spend.tokens_in,
+            tokens_out: judging.spend.tokens_out,
+            cost_usd: judging.spend.cost_usd,
         }
     }
 
@@ -320,7 +361,8 @@ impl RunStats {
         self.rejected.clone_from(&earlier.rejected);
         self.repeated = earlier.repeated;
         self.jobs = earlier.jobs;
-        self.judging.clone_from(&earlier.judging);
+        self.judging_unrecorded
+            .clone_from(&earlier.judging_unrecorded);
     }
 
     /// Drops rate buckets that fell out of the longest window.
@@ -357,12 +399,12 @@ impl RunStats {
             tokens_in: t
                 .tokens_in
                 .saturating_add(self.jobs.tokens_in)
-                .saturating_add(self.judging.spend.tokens_in),
+                .saturating_add(self.judge_spend().spend.tokens_in),
             tokens_cached_in: t.tokens_cached_in,
             tokens_out: t
                 .tokens_out
                 .saturating_add(self.jobs.tokens_out)
-                .saturating_add(self.judging.spend.tokens_out),
+                .saturating_add(self.judge_spend().spend.tokens_out),
             cost_usd: self.cost_usd(),
             elapsed_s: self.elapsed(now_ms) as f64 / 1000.0,
             validity: Validity::default(),
@@ -373,25 +415,26 @@ impl RunStats {
     /// the caller's to add.
     pub fn providers(&self, now_ms: u64) -> BTreeMap<String, ProviderStats> {
         let elapsed = self.elapsed(now_ms);
-        self.providers
+        let judging = self.judge_spend();
+        let mut out: BTreeMap<String, ProviderStats> = self
+            .providers
             .iter()
             .map(|(name, (model, acc))| {
-                let (judge_calls, judge_cost_usd) = self
-                    .judging
-                    .by_provider
-                    .get(name)
-                    .copied()
-                    .unwrap_or_default();
                 let stats = ProviderStats {
                     model: model.clone(),
                     yields: acc.yields(elapsed, now_ms),
-                    judge_calls,
-                    judge_cost_usd,
                     ..ProviderStats::default()
                 };
                 (name.clone(), stats)
             })
-            .collect()
+            .collect();
+        // A provider that only judges is listed too.
+        for (name, (calls, cost)) in judging.by_provider {
+            let stats = out.entry(name).or_default();
+            stats.judge_calls = calls;
+            stats.judge_cost_usd = cost;
+        }
+        out
     }
 
     pub fn models(&self, now_ms: u64) -> BTreeMap<String, Yield> {
@@ -424,7 +467,10 @@ impl RunStats {
     /// What the run spent: its batches, its partition jobs and its judge
     /// jobs.
     pub fn cost_usd(&self) -> f64 {
-        self.total.cost_usd + self.jobs.cost_usd + self.judging.spend.cost_usd
+        self.total.cost_usd
+            + self.jobs.cost_usd
+            + self.judging.spend.cost_usd
+            + self.judging_unrecorded.spend.cost_usd
     }
 
     pub fn candidates(&self) -> u64 {

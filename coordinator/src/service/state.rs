@@ -19,10 +19,11 @@ use crate::ingest::admission::Admission;
 use crate::ingest::{Ingest, Ingested};
 use crate::judge::{Judging, Pending};
 use crate::replication::ledger::Ledger;
-use crate::run::stats::RunStats;
+use crate::run::stats::{RunStats, Spend};
 use crate::run::{Progress, Run};
 use crate::steer::Steering;
 use crate::topic::Topic;
+use crate::topic::record::JobSpend;
 use crate::topic::state::TopicState;
 use crate::topic::store::VerdictRecord;
 
@@ -36,9 +37,9 @@ const JUDGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// the batch lines again on open).
 const SIGHTINGS_SAVE_MS: u64 = 10_000;
 
-/// The run's counters: every batch in its topic's batch log, plus the
-/// rejected and repeated counts of `earlier` (those batches are not in the
-/// log). A folder from before the batch log keeps `earlier` as it is.
+/// The run's counters: every batch in its topic's batch log and every
+/// verdict record of its items, plus the rejected and repeated counts and
+/// the unrecorded judge spend of `earlier` (those are in no file). A folder from before the batch log keeps `earlier` as it is.
 fn counted_stats(
     ingest: &Ingest,
     run: &Run,
@@ -48,6 +49,12 @@ fn counted_stats(
     let folder = ingest.folder(&run.info.topic)?;
     let logged = crate::topic::batchlog::replay(&folder, &run.info.run_id, |line| {
         stats.record_batch(&line.batch, line.outcome, line.at_ms);
+    })?;
+    // The verdicts on its items, and what their judge calls cost.
+    crate::topic::store::verdict_records(&folder, |record| {
+        if record.run == run.info.run_id {
+            stats.record_verdict(&record);
+        }
     })?;
     match earlier {
         Some(earlier) if !logged => Ok(earlier.clone()),
@@ -216,20 +223,27 @@ impl Coordinator {
                 if self.run.as_ref().map(|r| &r.info.run_id) != Some(&run_id) {
                     return;
                 }
-                // Answered or not, the run paid for it.
-                self.stats
-                    .record_judge_job(&judge.provider, spend, result.is_ok());
-                let Some(judging) = self.judging.as_mut().filter(|j| j.run_id == run_id) else {
-                    return;
-                };
-                match result {
-                    Ok(answers) => {
+                // Answered or not, the run paid for it: an answer's spend
+                // rides on its first verdict record.
+                let judging = self.judging.as_mut().filter(|j| j.run_id == run_id);
+                match (result, judging) {
+                    (Ok(answers), Some(judging)) => {
                         let items = judging.done(job).unwrap_or_default();
                         let topic = judging.topic.clone();
-                        self.record_verdicts(&topic, &run_id, items, answers, &judge)
+                        let recorded = self
+                            .record_verdicts(&topic, &run_id, items, answers, &judge, spend)
                             .await;
+                        if !recorded {
+                            self.stats.record_judge_job(&judge.provider, spend, true);
+                        }
                     }
-                    Err(_) => judging.failed(job),
+                    (Ok(_), None) => self.stats.record_judge_job(&judge.provider, spend, true),
+                    (Err(_), judging) => {
+                        self.stats.record_judge_job(&judge.provider, spend, false);
+                        if let Some(judging) = judging {
+                            judging.failed(job);
+                        }
+                    }
                 }
                 self.judge().await;
             }
@@ -257,7 +271,9 @@ impl Coordinator {
         }
     }
 
-    /// Records one job's verdicts, each once, and learns from them.
+    /// Records one job's verdicts, each once, the first one recorded
+    /// carrying the job's `spend`, and learns from them. False when none
+    /// was recorded (so the spend is not either).
     async fn record_verdicts(
         &mut self,
         topic: &str,
@@ -265,9 +281,15 @@ impl Coordinator {
         items: Vec<Pending>,
         answers: Vec<igentai_protocol::Answer>,
         judge: &Judge,
-    ) {
+        spend: Spend,
+    ) -> bool {
         let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
         let now = now_ms();
+        let mut job = Some(JobSpend {
+            tokens_in: spend.tokens_in,
+            tokens_out: spend.tokens_out,
+            cost_usd: spend.cost_usd,
+        });
         for (pending, verdict) in items.into_iter().zip(answers) {
             let record = VerdictRecord {
                 verdict_of: pending.seq,
@@ -281,9 +303,11 @@ impl Coordinator {
                 worker: judge.worker_id.clone(),
                 run: run_id.to_string(),
                 ts: ts.clone(),
+                job,
             };
             match self.ingest.add_verdict(topic, &record).await {
                 Ok(true) => {
+                    job = None;
                     self.stats.record_verdict(&record);
                     self.steering
                         .observe_verdict(&record.provider, record.verdict, now);
@@ -295,6 +319,7 @@ impl Coordinator {
                 }
             }
         }
+        job.is_none()
     }
 
     /// Sends judge jobs while the run's judging has items waiting and room

@@ -106,4 +106,26 @@ pub struct VerdictRecord {
     pub run: String,
     /// RFC 3339, UTC.
     pub ts: String,
+    /// What the judge call cost, on the first verdict of each call only,
+    /// so the run's judge spend is rebuilt from the records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobSpend>,
+}
+
+/// A judge call's tokens and cost.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct JobSpend {
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+}
+
+impl JobSpend {
+    pub fn spend(&self) -> crate::run::stats::Spend {
+        crate::run::stats::Spend {
+            tokens_in: self.tokens_in,
+            tokens_out: self.tokens_out,
+            cost_usd: self.cost_usd,
+        }
+    }
 }

@@ -383,6 +383,28 @@ pub fn item_records(
     Ok(out)
 }
 
+/// Calls `each` with the verdict records of the folder `dir`'s
+/// `items.jsonl`, in order, the first one of each line only (as opening
+/// the folder keeps them).
+pub fn verdict_records(dir: &Path, mut each: impl FnMut(VerdictRecord)) -> io::Result<()> {
+    let file = match File::open(dir.join(ITEMS)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut judged = std::collections::HashSet::new();
+    for line in BufReader::with_capacity(1 << 20, file).split(b'\n') {
+        let line = line?;
+        if line.starts_with(VERDICT_PREFIX)
+            && let Ok(record) = serde_json::from_slice::<VerdictRecord>(&line)
+            && judged.insert(record.verdict_of)
+        {
+            each(record);
+        }
+    }
+    Ok(())
+}
+
 /// Makes `valid.txt` at `path` hold exactly `items`, one per line: a torn
 /// line is cut, missing lines (a crash after `items.jsonl` was synced and
 /// before `valid.txt` was) are appended, surplus lines cut. Returns the

@@ -231,6 +231,7 @@ fn verdict(seq: u64, item: &str, answer: Answer) -> VerdictRecord {
         worker: "w2".into(),
         run: "r1".into(),
         ts: "2026-01-01T00:00:00.000Z".into(),
+        job: None,
     }
 }
 
