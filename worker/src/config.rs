@@ -67,6 +67,11 @@ pub struct Config {
     /// Share of `sim` calls answered with a rate limit.
     #[arg(long, env = "IGENTAI_SIM_RATE_LIMIT_RATE", default_value_t = SimConfig::default().rate_limit_rate)]
     pub sim_rate_limit_rate: f64,
+
+    /// Chance the `sim` makes up the first item of a list (more further
+    /// down, under partitions and with avoid hints); 0 makes up none.
+    #[arg(long, env = "IGENTAI_SIM_INVENTION_RATE", default_value_t = SimConfig::default().invention_rate)]
+    pub sim_invention_rate: f64,
 }
 
 impl Config {
@@ -103,7 +108,7 @@ impl Config {
             universe: self.sim_universe.max(1),
             failure_rate: self.sim_failure_rate.clamp(0.0, 1.0),
             rate_limit_rate: self.sim_rate_limit_rate.clamp(0.0, 1.0),
-            ..SimConfig::default()
+            ..SimConfig::default().inventing(self.sim_invention_rate)
         }
     }
 
@@ -184,5 +189,19 @@ mod tests {
             }
             check(&args, expected);
         }
+    }
+
+    #[test]
+    fn the_sim_invents_at_the_flags_rate_and_not_at_all_at_zero() {
+        let sim = |args: &[&str]| Config::parse_from(["worker"].iter().chain(args)).sim();
+        let default = sim(&[]);
+        assert_eq!(default.invention_rate, SimConfig::default().invention_rate);
+        assert!(default.invention_exhausted > 0.0);
+        let honest = sim(&["--sim-invention-rate", "0"]);
+        assert_eq!(
+            (honest.invention_rate, honest.invention_exhausted),
+            (0.0, 0.0)
+        );
+        assert_eq!(sim(&["--sim-invention-rate", "0.4"]).invention_rate, 0.4);
     }
 }

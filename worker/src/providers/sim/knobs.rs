@@ -184,6 +184,20 @@ impl SimConfig {
         self.invention_rate > 0.0 || self.invention_exhausted > 0.0
     }
 
+    /// This model inventing its first items at `rate` (clamped to 0..=1);
+    /// at 0 it invents nothing at all, even when it runs out of items.
+    pub fn inventing(self, rate: f64) -> Self {
+        let rate = rate.clamp(0.0, 1.0);
+        SimConfig {
+            invention_rate: rate,
+            invention_exhausted: match rate > 0.0 {
+                true => self.invention_exhausted,
+                false => 0.0,
+            },
+            ..self
+        }
+    }
+
     /// Refuses knobs outside their ranges, naming them as the providers
     /// file does (`sim.fanout`).
     pub fn check(&self) -> anyhow::Result<()> {
