@@ -80,6 +80,10 @@ struct Args {
     /// Record the results in this file (e.g. BENCHMARKS.md).
     #[arg(long)]
     write: Option<PathBuf>,
+    /// Write each run's stored lines, the member each names and the
+    /// judge's verdict into this folder (`<universe>-<strategy>.tsv`).
+    #[arg(long)]
+    dump: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -135,13 +139,20 @@ async fn main() -> anyhow::Result<()> {
             );
             let judged = run::judge(&provider, &universe.topic, &run.stored).await;
             let score = score(&universe, &run, &judged);
-            outcomes.push(Outcome {
+            let outcome = Outcome {
                 universe: universe.clone(),
                 strategy,
                 run,
                 judged,
                 score,
-            });
+            };
+            if let Some(dump) = &args.dump {
+                std::fs::create_dir_all(dump)?;
+                let file = dump.join(format!("{}-{}.tsv", universe.name, strategy.name()));
+                std::fs::write(&file, report::stored_lines(&outcome))
+                    .with_context(|| format!("write {}", file.display()))?;
+            }
+            outcomes.push(outcome);
         }
     }
     drop(server);

@@ -239,3 +239,29 @@ pub fn judge_samples(outcomes: &[Outcome]) -> String {
     }
     out
 }
+
+/// Every stored line of a run, one per line: its number, the line, the
+/// member it names (`-` for none, `~` before a member named by an alias)
+/// and the judge's verdict; tab-separated, for checking the tables.
+pub fn stored_lines(o: &Outcome) -> String {
+    let mut out = String::from("line\tstored\tmember\tverdict\n");
+    for (n, line) in o.run.stored.iter().enumerate() {
+        let member = match o.universe.find(line) {
+            super::universe::Match::Name(i) => o.universe.members[i].name.clone(),
+            super::universe::Match::Alias(i) => format!("~{}", o.universe.members[i].name),
+            super::universe::Match::None => "-".to_string(),
+        };
+        let verdict = o
+            .judged
+            .verdicts
+            .get(n)
+            .map_or("-".to_string(), |v| format!("{v:?}"));
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{member}\t{verdict}",
+            n + 1,
+            line.replace('\t', " ")
+        );
+    }
+    out
+}
