@@ -175,14 +175,15 @@ pub fn normalize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     for c in s.chars().flat_map(fold) {
-        if c.is_alphanumeric() {
+        if matches!(c, '\'' | '’' | 'ʻ' | 'ʼ' | '`' | '´' | '.') {
+            // Dropped (the ʻokina too, a letter to Unicode): "Côte
+            // d'Ivoire" and "Cote dIvoire" are one spelling.
+        } else if c.is_alphanumeric() {
             if space && !out.is_empty() {
                 out.push(' ');
             }
             space = false;
             out.extend(c.to_lowercase());
-        } else if matches!(c, '\'' | '’' | 'ʻ' | 'ʼ' | '`' | '´' | '.') {
-            // Dropped: "Côte d'Ivoire" and "Cote dIvoire" are one spelling.
         } else if c == '&' {
             out.push_str(if out.is_empty() { "and" } else { " and" });
             space = true;
