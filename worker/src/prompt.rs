@@ -164,6 +164,9 @@ For each numbered line below, say what it names:\n\
 - unsure: you cannot tell\n\
 Answer with one line per item: its number, then member, other, invented or unsure. No other text.";
 
+/// The labels a judge answers with, as [`JUDGE_TEMPLATE`] names them.
+pub const JUDGE_LABELS: [&str; 4] = ["member", "other", "invented", "unsure"];
+
 /// The closing line of [`JUDGE_TEMPLATE`].
 pub const JUDGE_TEXT_FORMAT: &str = "Answer with one line per item: its number, then member, other, invented or unsure. No other text.";
 /// Its replacement when the provider asks for structured output.

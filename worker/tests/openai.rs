@@ -530,3 +530,49 @@ async fn more_cached_tokens_than_prompt_tokens_count_as_the_prompt() {
     let c = call(&openai(&server.uri(), "")).await.unwrap();
     assert_eq!((c.tokens_in, c.tokens_cached_in), (52, 52));
 }
+
+/// A judge call in structured mode: the schema holds each string to the
+/// judge's labels (so a server enforcing it, as llama.cpp does, makes a
+/// small model label every item rather than repeat the list), the prompt
+/// asks for the labels in order, and the answer reads as one verdict per
+/// item.
+#[tokio::test]
+async fn a_judge_call_asks_for_one_label_per_item() {
+    use igentai_protocol::Answer;
+    let answer = ANSWER.replace(
+        r#""Here are 3 Paris attractions:\n\n1. **Louvre**\n2. Musée d'Orsay\n3. Sainte-Chapelle""#,
+        r#""{\"items\": [\"member\", \"invented\", \"unsure\"]}""#,
+    );
+    let server = serving(ROUTE, json(200, &answer)).await;
+    let p = openai(&server.uri(), "");
+    let request = igentai_protocol::JudgeRequest {
+        v: 1,
+        run_id: "r".into(),
+        topic: "Paris attractions".into(),
+        items: vec!["Louvre".into(), "Moon Tower".into(), "Le Truc".into()],
+        weights: Default::default(),
+    };
+    let prompt = worker::prompt::judge(&request);
+    let lease = p.entries()[0]
+        .try_lease(Instant::now(), 100)
+        .expect("the provider is available");
+    let c = lease.call(&prompt).await.unwrap();
+    assert_eq!(
+        worker::parse::parse_verdicts(&c.text, 3),
+        [Answer::Yes, Answer::No, Answer::Unsure]
+    );
+    let body: serde_json::Value = server.received_requests().await.unwrap()[0]
+        .body_json()
+        .unwrap();
+    let schema = &body["response_format"]["json_schema"]["schema"];
+    assert_eq!(
+        schema["properties"]["items"]["items"]["enum"],
+        serde_json::json!(["member", "other", "invented", "unsure"])
+    );
+    let user = body["messages"][1]["content"].as_str().unwrap();
+    assert!(user.contains(worker::prompt::JUDGE_JSON_FORMAT), "{user}");
+    assert!(
+        user.ends_with("1. Louvre\n2. Moon Tower\n3. Le Truc"),
+        "{user}"
+    );
+}

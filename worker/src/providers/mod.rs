@@ -20,7 +20,7 @@ pub use completion::Completion;
 pub use entry::{Entry, Lease, Unavailable};
 pub use error::LlmError;
 pub use http::headers::RateLimits;
-pub use http::structured::items_schema;
+pub use http::structured::{items_schema, schema_for};
 pub use http::{Anthropic, OpenAi};
 pub use pool::{Providers, Wait, choose};
 pub use provider::Provider;

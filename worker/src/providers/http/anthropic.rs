@@ -18,7 +18,7 @@ use serde_json::json;
 use super::client::{self as http, Response};
 use super::decode::{Billed, DecodeContext, Pricing};
 use super::headers;
-use super::structured::{Form, Forms, items_schema};
+use super::structured::{Form, Forms, schema_for};
 use crate::prompt::{self, Prompt};
 use crate::providers::completion::Completion;
 use crate::providers::error::LlmError;
@@ -89,7 +89,7 @@ impl Anthropic {
             body["tools"] = json!([{
                 "name": TOOL,
                 "description": "Records the items of the list, one string per item.",
-                "input_schema": items_schema(),
+                "input_schema": schema_for(prompt.task),
             }]);
             body["tool_choice"] = json!({"type": "tool", "name": TOOL});
         }

@@ -19,20 +19,20 @@ use serde_json::json;
 use super::client::{self as http, Response};
 use super::decode::{Billed, DecodeContext, Pricing};
 use super::headers::{self, RateLimits};
-use super::structured::{Form, Forms, items_schema};
-use crate::prompt::{self, Prompt};
+use super::structured::{Form, Forms, schema_for};
+use crate::prompt::{self, Prompt, Task};
 use crate::providers::completion::Completion;
 use crate::providers::error::LlmError;
 use crate::providers::settings::{ApiKey, Settings};
 
-/// The `response_format` of a request in `form`.
-fn response_format(form: Form) -> Option<serde_json::Value> {
+/// The `response_format` of a request of `task` in `form`.
+fn response_format(form: Form, task: Task) -> Option<serde_json::Value> {
     match form {
         Form::JsonSchema => Some(json!({
             "type": "json_schema",
-            "json_schema": {"name": "items", "strict": true, "schema": items_schema()},
+            "json_schema": {"name": "items", "strict": true, "schema": schema_for(task)},
         })),
-        Form::JsonObject => Some(json!({"type": "json_object", "schema": items_schema()})),
+        Form::JsonObject => Some(json!({"type": "json_object", "schema": schema_for(task)})),
         Form::Tool | Form::Text => None,
     }
 }
@@ -92,7 +92,7 @@ impl OpenAi {
                 {"role": "user", "content": user},
             ],
         });
-        if let Some(format) = response_format(form) {
+        if let Some(format) = response_format(form, prompt.task) {
             body["response_format"] = format;
         }
         if let Some(t) = self.temperature {

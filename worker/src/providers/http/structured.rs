@@ -124,6 +124,25 @@ impl Forms {
 /// The JSON schema of a structured answer: `{"items": ["...", ...]}`,
 /// strict (every property required, nothing else allowed), as OpenAI's
 /// `json_schema` and Anthropic's tool `input_schema` take it.
+/// The schema of an answer to a prompt of `task`: the items object, whose
+/// strings are, for a judge, one of its labels (so a server that enforces
+/// the schema, as llama.cpp's grammar does, makes a small model answer a
+/// label per item rather than repeat the items).
+pub fn schema_for(task: crate::prompt::Task) -> serde_json::Value {
+    match task {
+        crate::prompt::Task::Judge => serde_json::json!({
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": {
+                "type": "string",
+                "enum": crate::prompt::JUDGE_LABELS,
+            }}},
+            "required": ["items"],
+            "additionalProperties": false,
+        }),
+        _ => items_schema(),
+    }
+}
+
 pub fn items_schema() -> serde_json::Value {
     serde_json::json!({
         "type": "object",
