@@ -8,7 +8,9 @@
 //! for each universe runs each strategy (`none`, `all`) to the same token
 //! budget: answers parsed by the worker's parser, stored by a real
 //! coordinator topic folder, then every stored line judged with the judge
-//! prompt by the same model, 20 lines a call. Prints the tables; with
+//! prompt by the same model, 20 lines a call, asked for in `--judge-output`
+//! mode (json by default: the judge's schema holds each answer string to
+//! its labels) whatever `--output` the items are asked in. Prints the tables; with
 //! `--write`, records them in `BENCHMARKS.md` between
 //! `<!-- truth:begin -->` and `<!-- truth:end -->`.
 
@@ -41,6 +43,16 @@ enum Output {
     Json,
 }
 
+impl Output {
+    /// The providers file's `output` value.
+    fn as_str(self) -> &'static str {
+        match self {
+            Output::Text => "text",
+            Output::Json => "json",
+        }
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     about = "what a real model names on closed topics, what igentai stores and what the judge keeps"
@@ -71,6 +83,11 @@ struct Args {
     /// without a grammar) or json (`json_object`, the worker's default).
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
+    /// How the judge's verdicts are asked for, apart from `--output`: json
+    /// (the judge's schema, whose strings are its labels, so a server
+    /// enforcing it makes the model label every item) or text.
+    #[arg(long, value_enum, default_value = "json")]
+    judge_output: Output,
     /// Nominal USD per million input tokens.
     #[arg(long, default_value_t = 0.15)]
     price_in: f64,
@@ -113,7 +130,8 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("starting the model server on {}", model_path.display());
     let server =
         LlamaServer::start_with(dir.path(), &model_path, alias, args.seed, args.threads).await;
-    let provider = provider(&args, &server.base_url(), alias)?;
+    let generator = provider(&args, args.output, &server.base_url(), alias)?;
+    let judge = provider(&args, args.judge_output, &server.base_url(), alias)?;
 
     let mut outcomes = Vec::new();
     for universe in universes {
@@ -127,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
             let folder = dir
                 .path()
                 .join(format!("{}-{}", universe.name, strategy.name()));
-            let run = run::collect(&provider, &universe.topic, strategy, args.tokens, &folder)
+            let run = run::collect(&generator, &universe.topic, strategy, args.tokens, &folder)
                 .await
                 .with_context(|| format!("{} / {}", universe.name, strategy.name()))?;
             eprintln!(
@@ -137,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
                 run.stored.len(),
                 run.calls
             );
-            let judged = run::judge(&provider, &universe.topic, &run.stored).await;
+            let judged = run::judge(&judge, &universe.topic, &run.stored).await;
             let score = score(&universe, &run, &judged);
             let outcome = Outcome {
                 universe: universe.clone(),
@@ -163,7 +181,8 @@ async fn main() -> anyhow::Result<()> {
         section,
         "- Model: {label}, behind llama-cpp-python {}'s OpenAI-compatible server \
          (`--n_ctx 2048 --n_threads {threads} --seed {seed}`, loopback), called through the \
-         worker's `openai` provider in `{output}` mode, temperature {temp}, `max_tokens` {max}\n\
+         worker's `openai` provider in `{output}` mode (the judge's calls in `{judge_output}` \
+         mode, through a second provider on the same server), temperature {temp}, `max_tokens` {max}\n\
          - Load average (1 min) when the run started: {load}\n\
          - Universes: `bench/data/universes/` (names plus accepted spellings; an alias such as \
          a postal code or a symbol counts as the member, reported as another spelling)\n\
@@ -180,10 +199,8 @@ async fn main() -> anyhow::Result<()> {
         server_version(),
         threads = args.threads,
         seed = args.seed,
-        output = match args.output {
-            Output::Text => "text",
-            Output::Json => "json",
-        },
+        output = args.output.as_str(),
+        judge_output = args.judge_output.as_str(),
         temp = args.temperature,
         max = args.max_tokens,
         load = report.load_before,
@@ -214,13 +231,10 @@ async fn main() -> anyhow::Result<()> {
     publish(&section, args.write.as_deref(), BEGIN, END)
 }
 
-/// The worker's provider for the local server, built from a providers
-/// file as a worker reads it.
-fn provider(args: &Args, base_url: &str, alias: &str) -> anyhow::Result<Provider> {
-    let output = match args.output {
-        Output::Text => "text",
-        Output::Json => "json",
-    };
+/// The worker's provider for the local server asking in `output` mode,
+/// built from a providers file as a worker reads it.
+fn provider(args: &Args, output: Output, base_url: &str, alias: &str) -> anyhow::Result<Provider> {
+    let output = output.as_str();
     let toml = format!(
         r#"[[providers]]
 name = "local"

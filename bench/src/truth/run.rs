@@ -291,6 +291,9 @@ pub struct Judged {
     /// Answered calls in which the parser found no label at all (the
     /// model repeated the items, say).
     pub unlabelled_calls: u32,
+    /// Answered calls whose answer is a JSON list of another length than
+    /// the lines asked about (the lines past its end stay `Unsure`).
+    pub miscounted_calls: u32,
     /// The first answer, as the model wrote it.
     pub sample: Option<String>,
 }
@@ -317,6 +320,9 @@ pub async fn judge(provider: &Provider, topic: &str, stored: &[String]) -> Judge
                 if verdicts.iter().all(|v| *v == Answer::Unsure) {
                     out.unlabelled_calls += 1;
                 }
+                if json_labels(&c.text).is_some_and(|n| n != chunk.len()) {
+                    out.miscounted_calls += 1;
+                }
                 out.verdicts.extend(verdicts);
                 out.sample.get_or_insert(c.text);
             }
@@ -328,6 +334,12 @@ pub async fn judge(provider: &Provider, topic: &str, stored: &[String]) -> Judge
         }
     }
     out
+}
+
+/// How many labels an answer of the form `{"items": [...]}` holds.
+fn json_labels(text: &str) -> Option<usize> {
+    let value: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+    value.get("items")?.as_array().map(Vec::len)
 }
 
 #[cfg(test)]
@@ -349,5 +361,17 @@ mod tests {
         }
         // Iowa was repeated once: below the threshold.
         assert_eq!(t.hint(), ["Ohio", "Utah"]);
+    }
+
+    #[test]
+    fn json_labels_counts_the_items_list() {
+        for (text, expected) in [
+            (r#"{"items": ["member", "other"]}"#, Some(2)),
+            (" {\"items\": []}\n", Some(0)),
+            ("1. member\n2. other", None),
+            (r#"{"labels": ["member"]}"#, None),
+        ] {
+            assert_eq!(json_labels(text), expected, "{text}");
+        }
     }
 }
