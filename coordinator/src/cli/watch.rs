@@ -141,28 +141,19 @@ pub fn status_line(s: &MetricsSnapshot, width: usize) -> String {
     }
     parts.push(format!("{}/min", rate(t.unique_per_min)));
     parts.push(format!("{} new", percent(t.uniqueness_ratio)));
-    // Once judged: the valid share (with its interval when sampled) and
-    // the valid items per dollar.
+    // Once judged: the valid share, with its interval when sampled (the
+    // line stays short enough for the cost to show on a terminal).
     let v = &t.validity;
     if v.judged > 0 {
-        let share = match v.rate < 1.0 {
+        parts.push(match v.rate < 1.0 {
             true => format!(
-                "{} valid ({}-{}, {} judged)",
+                "{} valid ({}-{})",
                 percent(v.valid_share),
                 percent(v.valid_share_low),
                 percent(v.valid_share_high),
-                thousands(v.judged)
             ),
-            false => format!(
-                "{} valid ({} judged)",
-                percent(v.valid_share),
-                thousands(v.judged)
-            ),
-        };
-        parts.push(share);
-        if v.valid_per_usd > 0.0 {
-            parts.push(format!("{}/$ valid", rate(v.valid_per_usd)));
-        }
+            false => format!("{} valid", percent(v.valid_share)),
+        });
     }
     let budget = run.and_then(|run| run.budget_usd);
     parts.push(match budget {
@@ -417,12 +408,12 @@ mod tests {
         check(
             serde_json::json!({"totals": {"unique": 100, "unique_per_min": 3.0, "cost_usd": 0.5, "elapsed_s": 60.0, "uniqueness_ratio": 0.5,
                 "validity": {"rate": 1.0, "judged": 100, "valid": 80, "valid_share": 0.8, "valid_per_usd": 160.0}}}),
-            "running  \"Paris attractions\"  100 unique  3.0/min  50% new  80% valid (100 judged)  160/$ valid  $0.50  1m00s",
+            "running  \"Paris attractions\"  100 unique  3.0/min  50% new  80% valid  $0.50  1m00s",
         );
         check(
             serde_json::json!({"totals": {"unique": 100, "unique_per_min": 3.0, "cost_usd": 0.5, "elapsed_s": 60.0, "uniqueness_ratio": 0.5,
                 "validity": {"rate": 0.2, "judged": 20, "valid": 16, "valid_share": 0.8, "valid_share_low": 0.58, "valid_share_high": 0.92}}}),
-            "running  \"Paris attractions\"  100 unique  3.0/min  50% new  80% valid (58%-92%, 20 judged)  $0.50  1m00s",
+            "running  \"Paris attractions\"  100 unique  3.0/min  50% new  80% valid (58%-92%)  $0.50  1m00s",
         );
         // On a cluster: the stream's copies and leader.
         check(
