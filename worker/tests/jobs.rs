@@ -1,7 +1,7 @@
-//! Partition jobs and weight updates, in-process on a real nats-server: a
-//! worker of the queue group names sub-categories through its providers,
-//! and a run's provider choice follows the weights the coordinator
-//! publishes, newest version first.
+//! Partition and judge jobs and weight updates, in-process on a real
+//! nats-server: a worker of the queue group names sub-categories and
+//! judges items through its providers, and a run's provider choice
+//! follows the weights the coordinator publishes, newest version first.
 
 mod common;
 
@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_nats::jetstream::consumer;
 use futures::StreamExt;
 use igentai_protocol::{
-    Assignment, CandidateBatch, PartitionReply, PartitionRequest, WeightsUpdate, WorkerAck,
-    WorkerCommand, subjects,
+    Answer, Assignment, CandidateBatch, JudgeReply, JudgeRequest, PartitionReply, PartitionRequest,
+    WeightsUpdate, WorkerAck, WorkerCommand, subjects,
 };
 use testkit::{NatsServer, wait_for};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,7 @@ async fn partition_jobs_and_weight_updates() {
     std::fs::write(
         &file,
         "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\nlatency_ms=5\n\
+         judge_false_accept=0.0\njudge_unsure=0.0\n\
          [[providers]]\nname='b'\nkind='sim'\n[providers.sim]\nlatency_ms=5\n",
     )
     .unwrap();
@@ -47,13 +48,12 @@ async fn partition_jobs_and_weight_updates() {
                 .ok()?;
             let info: serde_json::Value = serde_json::from_slice(&msg.payload).ok()?;
             // Endpoints are added just after the service starts.
-            (info["endpoints"].as_array()?.len() == 2).then_some(info)
+            (info["endpoints"].as_array()?.len() == 3).then_some(info)
         },
     )
     .await;
-    let jobs = info["endpoints"]
-        .as_array()
-        .unwrap()
+    let endpoints = info["endpoints"].as_array().unwrap().clone();
+    let jobs = endpoints
         .iter()
         .find(|e| e["name"] == "partitions")
         .cloned()
@@ -123,6 +123,45 @@ async fn partition_jobs_and_weight_updates() {
         .unwrap();
     let garbage: PartitionReply = serde_json::from_slice(&garbage.payload).unwrap();
     assert!(!garbage.ok && garbage.error.unwrap().contains("unreadable"));
+
+    // A judge job, on its own endpoint of the queue group: one answer per
+    // item, through the provider its weights name, with what it cost.
+    let judge = endpoints
+        .iter()
+        .find(|e| e["name"] == "judge")
+        .expect("a judge endpoint");
+    assert_eq!(
+        (judge["subject"].as_str(), judge["queue_group"].as_str()),
+        (Some(subjects::JUDGE_JOBS), Some(subjects::WORKERS_QUEUE))
+    );
+    let judge_job = |items: Vec<String>| JudgeRequest {
+        v: 1,
+        run_id: "r1".into(),
+        topic: "Paris attractions".into(),
+        items,
+        weights: weights(&[("a", 1.0)]),
+    };
+    let ask_judge = |job: JudgeRequest| {
+        let client = client.clone();
+        async move {
+            let payload = serde_json::to_vec(&job).unwrap();
+            let msg = client
+                .request(subjects::JUDGE_JOBS, payload.into())
+                .await
+                .unwrap();
+            serde_json::from_slice::<JudgeReply>(&msg.payload).unwrap()
+        }
+    };
+    let items: Vec<String> = (0..7).map(|i| format!("Item {i}")).collect();
+    let reply = ask_judge(judge_job(items)).await;
+    assert!(reply.ok, "{reply:?}");
+    assert_eq!((reply.provider.as_str(), reply.answers.len()), ("a", 7));
+    assert!(reply.tokens_in > 0 && reply.cost_usd > 0.0, "{reply:?}");
+    // Names the sim's world does not hold, to a judge that accepts no
+    // non-member: none is valid.
+    assert!(reply.answers.iter().all(|a| *a == Answer::No), "{reply:?}");
+    let reply = ask_judge(judge_job(vec![])).await;
+    assert!(!reply.ok && reply.error.is_some(), "{reply:?}");
 
     // A run on `a` only, then the coordinator moves it to `b`; an older
     // update arriving late changes nothing.

@@ -89,7 +89,7 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
                 .ok()?;
             let info: serde_json::Value = serde_json::from_slice(&msg.payload).ok()?;
             // Endpoints are added just after the service starts.
-            (info["endpoints"].as_array()?.len() == 2).then_some(info)
+            (info["endpoints"].as_array()?.len() == 3).then_some(info)
         },
     )
     .await;
