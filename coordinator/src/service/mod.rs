@@ -23,6 +23,7 @@ use state::Coordinator;
 
 mod control;
 pub mod decode;
+mod judging;
 mod report;
 mod state;
 

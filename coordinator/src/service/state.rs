@@ -7,32 +7,29 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::jetstream;
 use igentai_protocol::{
-    Heartbeat, JudgeRequest, PartitionRequest, VERSION, WorkerCommand, WorkerState, now_ms,
-    subjects,
+    Heartbeat, PartitionRequest, VERSION, WorkerCommand, WorkerState, now_ms, subjects,
 };
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::fleet::dispatch::{self, Answer, Judge};
+use crate::fleet::dispatch::{self, Answer};
 use crate::fleet::{Fleet, Seen};
 use crate::ingest::admission::Admission;
 use crate::ingest::{Ingest, Ingested};
-use crate::judge::{Judging, Pending};
+use crate::judge::Judging;
 use crate::replication::ledger::Ledger;
-use crate::run::stats::{RunStats, Spend};
+use crate::run::stats::RunStats;
 use crate::run::{Progress, Run};
 use crate::steer::Steering;
 use crate::topic::Topic;
-use crate::topic::record::JobSpend;
 use crate::topic::state::TopicState;
-use crate::topic::store::VerdictRecord;
 
 /// Workers are not sent the same kind of command again within this time.
 const COMMAND_RETRY_MS: u64 = 3_000;
 /// How long a worker may take to name sub-categories.
 const PARTITION_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a judge job may take before its items are sent again.
-const JUDGE_TIMEOUT: Duration = Duration::from_secs(120);
+pub(super) const JUDGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the sighting counts' cache is saved (it only spares summing
 /// the batch lines again on open).
 const SIGHTINGS_SAVE_MS: u64 = 10_000;
@@ -268,110 +265,6 @@ impl Coordinator {
                 let added = self.steering.split_done(parent.as_deref(), result);
                 tracing::info!(parent = ?parent, added, "partitions added");
             }
-        }
-    }
-
-    /// Records one job's verdicts, each once, the first one recorded
-    /// carrying the job's `spend`, and learns from them. False when none
-    /// was recorded (so the spend is not either).
-    async fn record_verdicts(
-        &mut self,
-        topic: &str,
-        run_id: &str,
-        items: Vec<Pending>,
-        answers: Vec<igentai_protocol::Answer>,
-        judge: &Judge,
-        spend: Spend,
-    ) -> bool {
-        let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-        let now = now_ms();
-        let mut job = Some(JobSpend {
-            tokens_in: spend.tokens_in,
-            tokens_out: spend.tokens_out,
-            cost_usd: spend.cost_usd,
-        });
-        for (pending, verdict) in items.into_iter().zip(answers) {
-            let record = VerdictRecord {
-                verdict_of: pending.seq,
-                item: pending.item,
-                verdict,
-                provider: pending.provider,
-                model: pending.model,
-                partition: pending.partition,
-                judge: judge.provider.clone(),
-                judge_model: judge.model.clone(),
-                worker: judge.worker_id.clone(),
-                run: run_id.to_string(),
-                ts: ts.clone(),
-                job,
-            };
-            match self.ingest.add_verdict(topic, &record).await {
-                Ok(true) => {
-                    job = None;
-                    self.stats.record_verdict(&record);
-                    self.steering
-                        .observe_verdict(&record.provider, record.verdict, now);
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot record a verdict; the item is judged again");
-                    break;
-                }
-            }
-        }
-        job.is_none()
-    }
-
-    /// Sends judge jobs while the run's judging has items waiting and room
-    /// in flight (two jobs per alive worker), unless the run's budget is
-    /// spent.
-    pub(super) async fn judge(&mut self) {
-        let (Some(run), Some(judging)) = (&self.run, &mut self.judging) else {
-            return;
-        };
-        if judging.run_id != run.info.run_id
-            || run
-                .info
-                .budget_usd
-                .is_some_and(|b| self.stats.cost_usd() >= b)
-        {
-            return;
-        }
-        let topic = match self.ingest.open(&judging.topic).await {
-            Ok(topic) => topic,
-            Err(e) => {
-                tracing::debug!(error = %e, "judging waits for the topic's folder");
-                return;
-            }
-        };
-        if let Err(e) = judging.read(topic) {
-            tracing::warn!(error = %e, "cannot read the items to judge");
-            return;
-        }
-        let room = 2 * self.workers.fleet.alive().count().max(1);
-        while judging.in_flight() < room {
-            let Some((job, items)) = judging.next_job() else {
-                break;
-            };
-            let weights = match &judging.provider {
-                Some(p) => BTreeMap::from([(p.clone(), 1.0)]),
-                None => self.steering.weights().0.clone(),
-            };
-            let request = JudgeRequest {
-                v: VERSION,
-                run_id: judging.run_id.clone(),
-                topic: judging.topic.clone(),
-                items,
-                weights,
-            };
-            dispatch::request_verdicts(
-                &self.nats.client,
-                request,
-                job,
-                JUDGE_TIMEOUT,
-                self.admission.limits(),
-                &self.nats.results,
-            );
         }
     }
 
