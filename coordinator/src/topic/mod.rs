@@ -70,6 +70,8 @@ pub struct Topic {
     /// Each item's verdict, by line - 1 (`verdict_code`); shorter than
     /// the item count when the last items have none.
     verdicts: Vec<u8>,
+    /// Items judged valid ("yes" in `verdicts`).
+    valid: u64,
     /// Items on disk as of the last finished commit: only those are judged.
     committed: u64,
 }
@@ -137,6 +139,7 @@ impl Topic {
                 sightings,
                 keys: keys.finish(),
                 ledger: None,
+                valid: verdicts.iter().filter(|&&v| v == 1).count() as u64,
                 verdicts,
                 committed: recovery.items,
             },
@@ -201,7 +204,7 @@ impl Topic {
 
     /// Items judged valid.
     pub fn valid_count(&self) -> u64 {
-        self.verdicts.iter().filter(|&&v| v == 1).count() as u64
+        self.valid
     }
 
     /// Writes `value` as the folder's JSON file `name`, atomically.
@@ -290,6 +293,7 @@ impl Topic {
             return false;
         }
         set_verdict(&mut self.verdicts, seq, record.verdict);
+        self.valid += u64::from(record.verdict == Answer::Yes);
         self.store.append_verdict(record);
         if let Some(ledger) = &mut self.ledger {
             ledger.push(Entry::verdict(hash, self.store.last_record()));
