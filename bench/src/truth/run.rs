@@ -296,12 +296,15 @@ pub struct Judged {
     pub miscounted_calls: u32,
     /// The first answer, as the model wrote it.
     pub sample: Option<String>,
+    /// Wall time of the judge's calls.
+    pub seconds: f64,
 }
 
 /// Asks the judge about every line of `stored`, [`JUDGE_CHUNK`] at a time;
 /// a chunk whose call fails stays `Unsure`.
 pub async fn judge(provider: &Provider, topic: &str, stored: &[String]) -> Judged {
     let mut out = Judged::default();
+    let started = std::time::Instant::now();
     for chunk in stored.chunks(JUDGE_CHUNK) {
         let prompt = prompt::judge(&JudgeRequest {
             v: VERSION,
@@ -316,7 +319,7 @@ pub async fn judge(provider: &Provider, topic: &str, stored: &[String]) -> Judge
                 out.tokens_in += c.tokens_in;
                 out.tokens_out += c.tokens_out;
                 out.cost_usd += c.cost_usd;
-                let verdicts = parse_verdicts(&c.text, chunk.len());
+                let verdicts = parse_verdicts(&c.text, chunk);
                 if verdicts.iter().all(|v| *v == Answer::Unsure) {
                     out.unlabelled_calls += 1;
                 }
@@ -333,13 +336,19 @@ pub async fn judge(provider: &Provider, topic: &str, stored: &[String]) -> Judge
             }
         }
     }
+    out.seconds = started.elapsed().as_secs_f64();
     out
 }
 
-/// How many labels an answer of the form `{"items": [...]}` holds.
+/// How many verdicts an answer of the form `{"verdicts": [...]}` (or the
+/// labels alone, `{"items": [...]}`) holds.
 fn json_labels(text: &str) -> Option<usize> {
     let value: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
-    value.get("items")?.as_array().map(Vec::len)
+    value
+        .get("verdicts")
+        .or_else(|| value.get("items"))?
+        .as_array()
+        .map(Vec::len)
 }
 
 #[cfg(test)]
@@ -370,6 +379,10 @@ mod tests {
             (" {\"items\": []}\n", Some(0)),
             ("1. member\n2. other", None),
             (r#"{"labels": ["member"]}"#, None),
+            (
+                r#"{"verdicts": [{"item": "A", "label": "member"}]}"#,
+                Some(1),
+            ),
         ] {
             assert_eq!(json_labels(text), expected, "{text}");
         }

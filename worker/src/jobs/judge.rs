@@ -37,7 +37,7 @@ pub(crate) async fn answer(
             };
         }
     };
-    let answers = parse_verdicts(&completion.text, request.items.len());
+    let answers = parse_verdicts(&completion.text, &request.items);
     JudgeReply {
         v: VERSION,
         worker_id: shared.worker_id.clone(),

@@ -2,7 +2,7 @@
 //! `x-api-key` and `anthropic-version`).
 //!
 //! With `output = "json"` (the default) the model is made to call a tool,
-//! `record_items`, whose `input_schema` is the items object; the tool
+//! `record_items`, whose `input_schema` is the answer's object; the tool
 //! call's input becomes the answer's text (`{"items": [...]}`), parsed like
 //! any JSON answer. A server that refuses the tool is asked again in the
 //! same call in text, and in text from then on.
@@ -19,7 +19,7 @@ use super::client::{self as http, Response};
 use super::decode::{Billed, DecodeContext, Pricing};
 use super::headers;
 use super::structured::{Form, Forms, schema_for};
-use crate::prompt::{self, Prompt};
+use crate::prompt::{self, Prompt, Task};
 use crate::providers::completion::Completion;
 use crate::providers::error::LlmError;
 use crate::providers::settings::{ApiKey, Settings};
@@ -81,19 +81,22 @@ impl Anthropic {
         };
         let mut body = json!({
             "model": self.model,
-            "max_tokens": wanted.min(self.max_tokens),
+            "max_tokens": prompt.max_tokens(Some(wanted.min(self.max_tokens))),
             "system": prompt.system,
             "messages": [{"role": "user", "content": user}],
         });
         if tool {
             body["tools"] = json!([{
                 "name": TOOL,
-                "description": "Records the items of the list, one string per item.",
-                "input_schema": schema_for(prompt.task),
+                "description": match prompt.task {
+                    Task::Judge => "Records the verdicts, one entry per item: the item, then its label.",
+                    Task::Items | Task::Partitions => "Records the items of the list, one string per item.",
+                },
+                "input_schema": schema_for(prompt),
             }]);
             body["tool_choice"] = json!({"type": "tool", "name": TOOL});
         }
-        if let Some(t) = self.temperature {
+        if let Some(t) = prompt.temperature(self.temperature) {
             body["temperature"] = json!(t.min(1.0));
         }
         body

@@ -20,19 +20,19 @@ use super::client::{self as http, Response};
 use super::decode::{Billed, DecodeContext, Pricing};
 use super::headers::{self, RateLimits};
 use super::structured::{Form, Forms, schema_for};
-use crate::prompt::{self, Prompt, Task};
+use crate::prompt::{self, Prompt};
 use crate::providers::completion::Completion;
 use crate::providers::error::LlmError;
 use crate::providers::settings::{ApiKey, Settings};
 
-/// The `response_format` of a request of `task` in `form`.
-fn response_format(form: Form, task: Task) -> Option<serde_json::Value> {
+/// The `response_format` of a request for `prompt` in `form`.
+fn response_format(form: Form, prompt: &Prompt) -> Option<serde_json::Value> {
     match form {
         Form::JsonSchema => Some(json!({
             "type": "json_schema",
-            "json_schema": {"name": "items", "strict": true, "schema": schema_for(task)},
+            "json_schema": {"name": "items", "strict": true, "schema": schema_for(prompt)},
         })),
-        Form::JsonObject => Some(json!({"type": "json_object", "schema": schema_for(task)})),
+        Form::JsonObject => Some(json!({"type": "json_object", "schema": schema_for(prompt)})),
         Form::Tool | Form::Text => None,
     }
 }
@@ -92,13 +92,13 @@ impl OpenAi {
                 {"role": "user", "content": user},
             ],
         });
-        if let Some(format) = response_format(form, prompt.task) {
+        if let Some(format) = response_format(form, prompt) {
             body["response_format"] = format;
         }
-        if let Some(t) = self.temperature {
+        if let Some(t) = prompt.temperature(self.temperature) {
             body["temperature"] = json!(t);
         }
-        if let Some(m) = self.max_tokens {
+        if let Some(m) = prompt.max_tokens(self.max_tokens) {
             body["max_tokens"] = json!(m);
         }
         body

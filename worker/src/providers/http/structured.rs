@@ -121,28 +121,46 @@ impl Forms {
     }
 }
 
-/// The JSON schema of a structured answer: `{"items": ["...", ...]}`,
-/// strict (every property required, nothing else allowed), as OpenAI's
-/// `json_schema` and Anthropic's tool `input_schema` take it.
-/// The schema of an answer to a prompt of `task`: the items object, whose
-/// strings are, for a judge, one of its labels (so a server that enforces
-/// the schema, as llama.cpp's grammar does, makes a small model answer a
-/// label per item rather than repeat the items).
-pub fn schema_for(task: crate::prompt::Task) -> serde_json::Value {
-    match task {
-        crate::prompt::Task::Judge => serde_json::json!({
-            "type": "object",
-            "properties": {"items": {"type": "array", "items": {
-                "type": "string",
-                "enum": crate::prompt::JUDGE_LABELS,
-            }}},
-            "required": ["items"],
-            "additionalProperties": false,
-        }),
+/// The JSON schema of the structured answer to `prompt`, strict (every
+/// property required, nothing else allowed), as OpenAI's `json_schema` and
+/// Anthropic's tool `input_schema` take it: `{"items": ["...", ...]}` for
+/// items and sub-categories; for a judge, `{"verdicts": [{"item", "label"},
+/// ...]}` with one entry per item asked about, each item one of those
+/// asked about and each label one of the judge's. Writing the item before
+/// its label makes a small model decide each label right after the name it
+/// is about, instead of reciting the label list or repeating the items,
+/// where a server enforces the schema (llama.cpp's grammar does).
+pub fn schema_for(prompt: &crate::prompt::Prompt) -> serde_json::Value {
+    match prompt.task {
+        crate::prompt::Task::Judge => verdicts_schema(&prompt.judged),
         _ => items_schema(),
     }
 }
 
+/// The judge's answer about `items`: one verdict per item.
+pub fn verdicts_schema(items: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "properties": {"verdicts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "item": {"type": "string", "enum": items},
+                    "label": {"type": "string", "enum": crate::prompt::JUDGE_LABELS},
+                },
+                "required": ["item", "label"],
+                "additionalProperties": false,
+            },
+            "minItems": items.len(),
+            "maxItems": items.len(),
+        }},
+        "required": ["verdicts"],
+        "additionalProperties": false,
+    })
+}
+
+/// `{"items": ["...", ...]}`.
 pub fn items_schema() -> serde_json::Value {
     serde_json::json!({
         "type": "object",

@@ -74,7 +74,7 @@ fn verdicts(judge: &Sim, items: &[String], json: bool) -> Vec<Answer> {
             let value: serde_json::Value = serde_json::from_str(&c.text).expect("valid JSON");
             assert_eq!(value["items"].as_array().map(Vec::len), Some(chunk.len()));
         }
-        out.extend(parse_verdicts(&c.text, chunk.len()));
+        out.extend(parse_verdicts(&c.text, chunk));
     }
     out
 }
