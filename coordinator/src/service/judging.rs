@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use igentai_protocol::{JudgeRequest, VERSION, now_ms};
+use igentai_protocol::{JudgeRequest, VERSION};
 
 use super::state::{Coordinator, JUDGE_TIMEOUT};
 use crate::fleet::dispatch::{self, Judge};
@@ -26,7 +26,6 @@ impl Coordinator {
         spend: Spend,
     ) -> bool {
         let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-        let now = now_ms();
         let mut job = Some(JobSpend {
             tokens_in: spend.tokens_in,
             tokens_out: spend.tokens_out,
@@ -51,8 +50,11 @@ impl Coordinator {
                 Ok(true) => {
                     job = None;
                     self.stats.record_verdict(&record);
-                    self.steering
-                        .observe_verdict(&record.provider, record.verdict, now);
+                    self.steering.observe_verdict(
+                        &record.provider,
+                        record.partition.as_deref(),
+                        record.verdict,
+                    );
                 }
                 Ok(false) => {}
                 Err(e) => {

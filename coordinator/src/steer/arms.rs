@@ -3,9 +3,11 @@
 //!
 //! Pure; how a strategy is judged is on [`Arms`].
 //!
-//! Long only with its unit tests: the code is the first 409 lines.
+//! Long only with its unit tests: the code is the first 455 lines.
 
 use igentai_protocol::ArmStats;
+
+use super::validity::Validity;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -104,6 +106,8 @@ struct Side {
     answers: f64,
     per_token: Ratio,
     per_usd: Ratio,
+    /// What judges said of its new items.
+    validity: Validity,
 }
 
 impl Side {
@@ -194,12 +198,40 @@ impl Judge {
         }
     }
 
+    /// A judge's verdict on a new item of the strategy's (`true`) or the
+    /// baseline's answers.
+    fn observe_verdict(&mut self, strategy: bool, valid: bool) {
+        match strategy {
+            true => self.strategy.validity.observe(valid),
+            false => self.baseline.validity.observe(valid),
+        }
+    }
+
+    /// The share of each side's new items that are valid, once any of the
+    /// pair's items was judged (1 and 1 before: then new items count).
+    fn valid_shares(&self) -> (f64, f64) {
+        let (s, b) = (&self.strategy.validity, &self.baseline.validity);
+        match s.judged() + b.judged() > 0.0 {
+            true => (s.share(), b.share()),
+            false => (1.0, 1.0),
+        }
+    }
+
+    /// Each side's yield of valid items (its ratio times its valid share)
+    /// and the standard error of their difference.
+    fn yields(&self) -> Option<(f64, f64, f64)> {
+        let (s, b) = self.measures();
+        let (vs, vb) = self.valid_shares();
+        let (rs, rb) = (s.value()? * vs, b.value()? * vb);
+        let se = (s.variance() * vs * vs + b.variance() * vb * vb).sqrt();
+        Some((rs, rb, se))
+    }
+
     /// Strategy yield / baseline yield, once both sides have enough answers.
     fn relative(&self, config: &Config) -> Option<f64> {
         let enough = self.strategy.answers >= config.min_answers
             && self.baseline.answers >= config.min_answers;
-        let (s, b) = self.measures();
-        let (s, b) = (s.value()?, b.value()?);
+        let (s, b, _) = self.yields()?;
         (enough && b > 0.0).then(|| s / b)
     }
 
@@ -208,9 +240,9 @@ impl Judge {
         if self.relative(config).is_none() {
             return false;
         }
-        let (s, b) = self.measures();
-        let (rs, rb) = (s.value().unwrap_or(0.0), b.value().unwrap_or(0.0));
-        let se = (s.variance() + b.variance()).sqrt();
+        let Some((rs, rb, se)) = self.yields() else {
+            return false;
+        };
         let next = match self.state {
             State::Active if (1.0 - config.margin) * rb - rs > config.z * se => State::Suppressed,
             State::Suppressed if rs - (1.0 + config.margin) * rb > config.z * se => State::Active,
@@ -285,8 +317,9 @@ pub const UNHINTED: &str = "unhinted";
 /// against the broad prompt (partition jobs charged to the partitions
 /// arm), hinted prompts against the same prompts with the hint withheld
 /// (the hint's tokens are in the answer's input tokens). The measure is new
-/// items per dollar when every answer was priced, per token otherwise, over
-/// evidence that halves every [`Config::half_life_answers`] answers of the
+/// items per dollar when every answer was priced, per token otherwise (once
+/// verdicts come, times the share of each side's new items judged valid),
+/// over evidence that halves every [`Config::half_life_answers`] answers of the
 /// pair (in answers, not seconds: a slow local model and a fast API both
 /// get enough). A strategy is `Active` (most of the work) until it loses
 /// clearly: its yield below `1 - margin` of the baseline's by more than `z`
@@ -341,6 +374,16 @@ impl Arms {
         }
         if let Some(hinted) = hinted {
             self.avoid.observe(c, hinted, new, tokens, cost_usd);
+        }
+    }
+
+    /// A judge's verdict on a new item: whether the prompt it came from
+    /// named a partition (`None`: not comparable). Hinted and unhinted
+    /// answers' items are not told apart in verdicts, so the avoid arm is
+    /// judged on new items alone.
+    pub fn observe_verdict(&mut self, partitioned: Option<bool>, valid: bool) {
+        if let Some(partitioned) = partitioned {
+            self.partitions.observe_verdict(partitioned, valid);
         }
     }
 
@@ -480,6 +523,38 @@ mod tests {
         check(Active, 1.0, 0.0, 60, 5_000, Suppressed);
         // Too few answers to tell, however bad it looks.
         check(Active, 0.2, 0.0, 0, 150, Active);
+    }
+
+    /// Partitioned prompts that find 1.5 times the broad prompt's new items
+    /// but whose items are judged valid a third as often: judged on valid
+    /// items they lose the work; with every item valid they keep it.
+    #[test]
+    fn a_strategy_whose_new_items_are_invented_loses_on_valid_items() {
+        for (strategy_valid, expected) in [(0.3, State::Suppressed), (0.9, State::Active)] {
+            let config = Config::default();
+            let mut arms = Arms::new(config.clone());
+            let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+            for i in 0..4_000u64 {
+                let share = arms.partitions.share(&config);
+                let strategy = (share * (i + 1) as f64).floor() > (share * i as f64).floor();
+                let p = 0.4 * if strategy { 1.5 } else { 1.0 };
+                let new = (0..20).filter(|_| rng.unit() < p).count() as u64;
+                arms.observe(Some(strategy), None, new, 200, 200e-6);
+                // One new item in four is judged.
+                for _ in 0..new / 4 {
+                    let valid = rng.unit() < if strategy { strategy_valid } else { 0.9 };
+                    arms.observe_verdict(Some(strategy), valid);
+                }
+                if i % 10 == 9 {
+                    arms.judge();
+                }
+            }
+            assert_eq!(
+                arms.partitions.state(),
+                expected,
+                "valid share {strategy_valid}"
+            );
+        }
     }
 
     /// Workers on partitions over `periods` rotation periods for `n`

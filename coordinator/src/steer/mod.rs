@@ -12,6 +12,7 @@
 pub mod arms;
 pub mod avoid;
 pub mod partitions;
+pub mod validity;
 pub mod weights;
 
 use std::collections::{BTreeMap, HashMap};
@@ -161,17 +162,30 @@ impl Steering {
         }
     }
 
-    /// Learns a judge's verdict on one of `provider`'s new items.
+    /// Learns a judge's verdict on a new item `provider` found under
+    /// `partition`: the provider's weight, the partitions arm and the
+    /// partition itself are judged on valid new items from then on.
+    /// `unsure` verdicts teach nothing.
     pub fn observe_verdict(
         &mut self,
         provider: &str,
+        partition: Option<&str>,
         verdict: igentai_protocol::Answer,
-        _now_ms: u64,
     ) {
+        let valid = match verdict {
+            igentai_protocol::Answer::Yes => true,
+            igentai_protocol::Answer::No => false,
+            igentai_protocol::Answer::Unsure => return,
+        };
         if self.strategies.weights {
-            self.bandit
-                .observe_verdict(provider, verdict == igentai_protocol::Answer::Yes);
+            self.bandit.observe_verdict(provider, valid);
         }
+        // As for answers: items found before the topic was split are not
+        // compared.
+        if !(self.strategies.partitions && self.tree.is_empty()) {
+            self.arms.observe_verdict(Some(partition.is_some()), valid);
+        }
+        self.tree.record_verdict(partition, valid);
     }
 
     /// Learns that `n` calls to `provider` failed (from worker heartbeats).

@@ -6,15 +6,18 @@
 //! Each partition's recent uniqueness (new items / candidates over its last
 //! answers) decides its fate: a partition whose answers are mostly
 //! duplicates is split into sub-categories (a narrower prompt reaches items
-//! a broad one keeps missing), and one that stays barren is retired. When
-//! every partition is retired the whole topic is worked again.
+//! a broad one keeps missing), and one that stays barren is retired, as is
+//! one whose new items judges find mostly invalid (narrow prompts make a
+//! model invent). When every partition is retired the whole topic is worked
+//! again.
 //!
-//! Long only with its unit tests: the code is the first 346 lines.
+//! Long only with its unit tests: the code is the first 381 lines.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use igentai_protocol::PartitionStats;
 
+use super::validity::Validity;
 use crate::keys::normalize::normalize;
 use crate::run::stats::WHOLE_TOPIC;
 
@@ -37,6 +40,13 @@ pub struct Policy {
     pub retire_below: f64,
     /// Answers in a partition's window.
     pub window: usize,
+    /// Retire a partition, never splitting it, once at least
+    /// `judge_verdicts_after` of its new items were judged and the share
+    /// judged valid is below this: a narrower prompt makes a model invent
+    /// more, not less.
+    pub invalid_retire_below: f64,
+    /// Verdicts (decayed) a partition needs before its valid share counts.
+    pub judge_verdicts_after: f64,
 }
 
 impl Default for Policy {
@@ -51,6 +61,8 @@ impl Default for Policy {
             split_below: 0.6,
             retire_below: 0.05,
             window: 10,
+            invalid_retire_below: 0.5,
+            judge_verdicts_after: 10.0,
         }
     }
 }
@@ -88,6 +100,8 @@ pub struct Partition {
     splitting: bool,
     /// Split requests that failed or named nothing new.
     failed_splits: u32,
+    /// What judges said of its new items.
+    validity: Validity,
 }
 
 impl Partition {
@@ -101,6 +115,7 @@ impl Partition {
             recent: VecDeque::new(),
             splitting: false,
             failed_splits: 0,
+            validity: Validity::default(),
         }
     }
 
@@ -117,6 +132,11 @@ impl Partition {
             .iter()
             .fold((0, 0), |(c, n), (dc, dn)| (c + dc, n + dn));
         (c >= judge_after).then(|| n as f64 / c as f64)
+    }
+
+    /// The share of its new items judged valid, once enough were judged.
+    fn valid_share(&self, policy: &Policy) -> Option<f64> {
+        (self.validity.judged() >= policy.judge_verdicts_after).then(|| self.validity.share())
     }
 }
 
@@ -220,6 +240,14 @@ impl Tree {
         node.recent.push_back((candidates, new));
     }
 
+    /// A judge's verdict on a new item found under `partition` (`None`:
+    /// the whole topic, which is not a node).
+    pub fn record_verdict(&mut self, partition: Option<&str>, valid: bool) {
+        if let Some(node) = partition.and_then(|p| self.nodes.get_mut(p)) {
+            node.validity.observe(valid);
+        }
+    }
+
     /// Judges every partition; returns the requests to make.
     pub fn decide(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
@@ -230,6 +258,13 @@ impl Tree {
         let policy = self.policy.clone();
         for node in self.nodes.values_mut() {
             if node.state != State::Active || node.splitting {
+                continue;
+            }
+            if node
+                .valid_share(&policy)
+                .is_some_and(|v| v < policy.invalid_retire_below)
+            {
+                node.state = State::Retired;
                 continue;
             }
             let Some(u) = node.recent_uniqueness(policy.judge_after) else {
@@ -248,12 +283,13 @@ impl Tree {
     }
 
     /// Active partitions, best recent uniqueness first (unjudged ones count
-    /// as best: they are new ground).
+    /// as best: they are new ground), times the valid share of their new
+    /// items once judged.
     pub fn active(&self) -> Vec<&str> {
         self.ranked(State::Active)
     }
 
-    /// Partitions in `state`, best recent uniqueness first.
+    /// Partitions in `state`, best recent valid uniqueness first.
     fn ranked(&self, state: State) -> Vec<&str> {
         let mut ranked: Vec<(&str, f64)> = self
             .nodes
@@ -261,7 +297,8 @@ impl Tree {
             .filter(|n| n.state == state)
             .map(|n| {
                 let u = n.recent_uniqueness(self.policy.judge_after).unwrap_or(1.0);
-                (n.path.as_str(), u)
+                let v = n.valid_share(&self.policy).unwrap_or(1.0);
+                (n.path.as_str(), u * v)
             })
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -380,6 +417,36 @@ mod tests {
         assert!(tree.is_active("A - B"));
         assert_eq!(tree.add_children(None, &names(&["Parks", "Markets"])), 1);
         assert_eq!(tree.add_children(Some("Nowhere"), &names(&["x"])), 0);
+    }
+
+    #[test]
+    fn a_partition_whose_items_are_judged_invented_retires_instead_of_splitting() {
+        let mut tree = Tree::new(small());
+        tree.decide();
+        tree.add_children(None, &names(&["Real", "Dreamt", "Fresh"]));
+        for _ in 0..10 {
+            // Both saturated: each would be split on its yield alone.
+            tree.record(Some("Real"), 20, 2);
+            tree.record(Some("Dreamt"), 20, 2);
+            tree.record(Some("Fresh"), 20, 15);
+        }
+        for i in 0..20 {
+            tree.record_verdict(Some("Real"), i % 10 != 0);
+            tree.record_verdict(Some("Dreamt"), i % 5 == 0);
+            tree.record_verdict(Some("Fresh"), i % 3 != 0);
+        }
+        tree.record_verdict(None, false);
+        assert_eq!(
+            tree.decide(),
+            [Action::RequestChildren {
+                parent: Some("Real".into())
+            }]
+        );
+        assert_eq!(tree.states()["Dreamt"], "retired");
+        // Two thirds of Fresh's items are valid: kept, and ranked by the
+        // valid share of its uniqueness, ahead of Real.
+        assert_eq!(tree.states()["Fresh"], "active");
+        assert_eq!(tree.active(), ["Fresh", "Real"]);
     }
 
     #[test]

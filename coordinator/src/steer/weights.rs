@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use super::validity::Validity;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Share of the spend every healthy provider keeps, to go on measuring it.
@@ -53,27 +55,6 @@ struct Evidence {
     /// Reached `min_batches` once.
     measured: bool,
 }
-
-/// What judges said of one provider's new items, decayed by verdicts
-/// ([`VALIDITY_HALF_LIFE`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Validity {
-    valid: f64,
-    judged: f64,
-}
-
-impl Validity {
-    /// The share of its new items that are valid, with one valid and one
-    /// invalid verdict assumed before the first (so two providers start
-    /// equal, and a few verdicts move it only so far).
-    fn share(&self) -> f64 {
-        (self.valid + 1.0) / (self.judged + 2.0)
-    }
-}
-
-/// Verdicts after which a provider's old verdicts count half: recent
-/// enough to follow a provider that changes, long enough to be measured.
-const VALIDITY_HALF_LIFE: f64 = 200.0;
 
 impl Evidence {
     fn decay_to(&mut self, now_ms: u64, half_life_s: f64) {
@@ -180,10 +161,10 @@ impl Bandit {
     /// any item is judged, a provider's score counts only its valid share
     /// of its new items: an inventing provider is paid for what is real.
     pub fn observe_verdict(&mut self, provider: &str, valid: bool) {
-        let v = self.validity.entry(provider.to_string()).or_default();
-        let keep = 0.5f64.powf(1.0 / VALIDITY_HALF_LIFE);
-        v.valid = v.valid * keep + f64::from(u8::from(valid));
-        v.judged = v.judged * keep + 1.0;
+        self.validity
+            .entry(provider.to_string())
+            .or_default()
+            .observe(valid);
     }
 
     /// Sets (or with `None`, clears) a manual override.
