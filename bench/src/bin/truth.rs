@@ -21,7 +21,7 @@ use std::process::Command;
 use anyhow::Context;
 use bench::throughput::report::{Report, publish};
 use bench::truth::report::{self, BEGIN, END, Outcome};
-use bench::truth::run::{self, FANOUT, ITEMS_PER_REQUEST, JUDGE_CHUNK, Strategy};
+use bench::truth::run::{self, ITEMS_PER_REQUEST, JUDGE_CHUNK, Strategy, WORKERS};
 use bench::truth::score::score;
 use bench::truth::universe::Universe;
 use clap::{Parser, ValueEnum};
@@ -224,11 +224,11 @@ async fn main() -> anyhow::Result<()> {
          a postal code or a symbol counts as the member, reported as another spelling)\n\
          - Budget: {tokens} tokens (input + output) per universe and strategy, the judge's \
          apart; nominal prices ${pin} in / ${pout} out per million tokens\n\
-         - Strategies: `none` asks the worker's plain prompt ({items} items) again and again; \
-         `all` asks once for {fanout} sub-categories (the partition prompt), then rotates the \
-         item prompt through them, each call naming the items repeated most so far (at least \
-         2 duplicate sightings, at most 20: one topic-wide tally, sent on every call once it \
-         names anything, simpler than the coordinator's per-partition avoid policy)\n\
+         - Strategies: `none` asks the worker's plain prompt ({items} items) again and again \
+         (`--no-weights --no-partitions --no-avoid`); `all` is a run's default, every strategy \
+         on, steered by the coordinator's own `Steering` (partition jobs, the tree's splits and \
+         retirements, the broad prompt's share, per-partition avoid hints) for {workers} \
+         workers taking turns on the one server\n\
          - Stored: a real coordinator topic folder (vetting, exact key, name key and its \
          near-duplicate merge, sighting counts and their Chao1 estimate); then every stored \
          line judged by {judge_label} with the judge prompt, {chunk} lines a call, at \
@@ -245,7 +245,7 @@ async fn main() -> anyhow::Result<()> {
         pin = args.price_in,
         pout = args.price_out,
         items = ITEMS_PER_REQUEST,
-        fanout = FANOUT,
+        workers = WORKERS,
         chunk = JUDGE_CHUNK,
     );
     section.push_str("\n### The stored list against the universe\n\n");

@@ -5,20 +5,22 @@
 //!
 //! The product's own pieces do the work: prompts from `worker::prompt`,
 //! the call through the worker's OpenAI-compatible provider, answers read
-//! by `worker::parse`, and dedup by a real `coordinator::Topic` in a
-//! scratch folder (vetting, the exact key, the name key and its near-
-//! duplicate merge, the sighting counts behind Chao1). Only the steering is
-//! simplified (see [`Strategy::All`]).
+//! by `worker::parse`, dedup by a real `coordinator::Topic` in a scratch
+//! folder (vetting, the exact key, the name key and its near-duplicate
+//! merge, the sighting counts behind Chao1), and the steering by the
+//! coordinator's own `Steering` (partition tree, arms, avoid tallies) for
+//! [`WORKERS`] workers taking turns on the one server, its clock the
+//! bench's own.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::Path;
+use std::time::Instant;
 
 use anyhow::Context;
-use coordinator::{Scratch, Topic};
+use coordinator::{Run, Scratch, Steering, Topic};
 use igentai_protocol::{
-    Answer, Assignment, CandidateBatch, Estimate, ItemsEvent, JudgeRequest, PartitionRequest,
-    VERSION,
+    Answer, CandidateBatch, Estimate, ItemsEvent, JudgeRequest, PartitionRequest, StartRequest,
+    Strategies, VERSION,
 };
 use worker::parse::{parse_answer, parse_verdicts};
 use worker::prompt::{self, Prompt};
@@ -26,29 +28,23 @@ use worker::providers::{Completion, Provider};
 
 /// Items asked for per call: the coordinator's default.
 pub const ITEMS_PER_REQUEST: u32 = 20;
-/// Sub-categories asked for: the coordinator's partition fan-out.
-pub const FANOUT: u32 = 8;
-/// Items named in an avoid hint, at most (the coordinator's policy).
-pub const AVOID_ITEMS: usize = 20;
-/// Duplicate sightings an item needs before a hint names it.
-pub const AVOID_MIN_REPEATS: u32 = 2;
+/// The fleet the steering plans for; they take turns on the one server.
+pub const WORKERS: usize = 4;
 /// Stored lines judged per call.
 pub const JUDGE_CHUNK: usize = 20;
 /// Calls that fail in a row before a run gives up.
 const MAX_FAILURES: u32 = 5;
+/// The provider's name in the steering's weights.
+const PROVIDER: &str = "local";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// The plain prompt of `worker::prompt::build`, again and again.
+    /// Every strategy off (`--no-weights --no-partitions --no-avoid`): the
+    /// plain prompt of `worker::prompt::build`, again and again.
     None,
-    /// Partitions and avoid hints: one call for the topic's
-    /// sub-categories, then item prompts rotating through them, each with
-    /// the items repeated most so far (at least [`AVOID_MIN_REPEATS`]
-    /// duplicate sightings, at most [`AVOID_ITEMS`]). Simpler than the
-    /// coordinator's steering: one level of partitions, never split or
-    /// retired, and one topic-wide avoid tally sent on every call once it
-    /// names anything (the coordinator keeps one per partition and sends
-    /// it only while the partition's answers are mostly duplicates).
+    /// Every strategy on, as a run starts by default: the coordinator's
+    /// steering decides partitions (when to split, which to work, which
+    /// to retire), the broad prompt's share and the avoid hints.
     All,
 }
 
@@ -57,6 +53,17 @@ impl Strategy {
         match self {
             Strategy::None => "none",
             Strategy::All => "all",
+        }
+    }
+
+    fn strategies(self) -> Strategies {
+        match self {
+            Strategy::None => Strategies {
+                weights: false,
+                partitions: false,
+                avoid: false,
+            },
+            Strategy::All => Strategies::default(),
         }
     }
 }
@@ -88,6 +95,7 @@ pub struct Collected {
     /// The topic folder's lines, in order.
     pub stored: Vec<String>,
     pub lines: Vec<Line>,
+    /// Every sub-category the steering was given, by its path.
     pub partitions: Vec<String>,
     pub estimate: Option<Estimate>,
     pub calls: u32,
@@ -111,49 +119,57 @@ pub async fn collect(
     let (mut folder, _) = Topic::open(dir, topic).context("open the scratch topic folder")?;
     let mut scratch = Scratch::default();
     let mut out = Collected::default();
-    let mut tally = Tally::default();
     let mut failures = 0;
     let run_id = format!("truth-{}", strategy.name());
-    if strategy == Strategy::All {
-        let request = PartitionRequest {
-            v: VERSION,
-            run_id: run_id.clone(),
-            topic: topic.to_string(),
-            parent: None,
-            count: FANOUT,
-            weights: Default::default(),
-        };
-        let prompt = prompt::partitions(&request);
-        // A partition answer the parser finds nothing in is asked again,
-        // twice at most, as the coordinator retries a failed split.
-        for _ in 0..3 {
-            if let Some(c) = call(provider, &prompt, &mut out).await {
-                out.partitions = items_of(&c, &prompt);
-                if !out.partitions.is_empty() {
-                    break;
-                }
-            }
-        }
-    }
+    let request = StartRequest {
+        topic: topic.to_string(),
+        strategies: strategy.strategies(),
+        items_per_request: Some(ITEMS_PER_REQUEST),
+        ..Default::default()
+    };
+    let run = Run::new(&request, "truth", dir, 0, 0);
+    let mut steering = Steering::new(strategy.strategies(), None);
+    let workers: Vec<String> = (1..=WORKERS).map(|i| format!("w{i}")).collect();
+    let providers = [PROVIDER.to_string()];
+    let started = Instant::now();
+    let now = || started.elapsed().as_millis() as u64;
     let mut turn = 0usize;
     while spent(&out) < budget {
-        let partition = (!out.partitions.is_empty())
-            .then(|| out.partitions[turn % out.partitions.len()].clone());
+        let plan = steering.tick(&providers, &workers, now());
+        for parent in plan.split {
+            let request = PartitionRequest {
+                v: VERSION,
+                run_id: run_id.clone(),
+                topic: topic.to_string(),
+                parent: parent.clone(),
+                count: steering.fanout(),
+                weights: Default::default(),
+            };
+            let prompt = prompt::partitions(&request);
+            let before = (out.tokens_in + out.tokens_out, out.cost_usd);
+            let names = call(provider, &prompt, &mut out)
+                .await
+                .map(|c| items_of(&c, &prompt))
+                .filter(|names| !names.is_empty());
+            steering.charge_split(
+                out.tokens_in + out.tokens_out - before.0,
+                out.cost_usd - before.1,
+            );
+            let prefix = parent.map(|p| format!("{p} > ")).unwrap_or_default();
+            if let Some(names) = &names {
+                out.partitions
+                    .extend(names.iter().map(|n| format!("{prefix}{n}")));
+            }
+            steering.split_done(
+                request.parent.as_deref(),
+                names.ok_or_else(|| "no sub-category named".to_string()),
+            );
+        }
+        let worker = &workers[turn % WORKERS];
         turn += 1;
-        let avoid = match strategy {
-            Strategy::None => vec![],
-            Strategy::All => tally.hint(),
-        };
-        let prompt = prompt::build(&Assignment {
-            v: VERSION,
-            run_id: run_id.clone(),
-            topic: topic.to_string(),
-            partition: partition.clone(),
-            avoid: avoid.clone(),
-            items_per_request: ITEMS_PER_REQUEST,
-            prompt_template: None,
-            weights: Default::default(),
-        });
+        let assignment = steering.assignment(&run, worker, now());
+        let prompt = prompt::build(&assignment);
+        let asked = Instant::now();
         let Some(c) = call(provider, &prompt, &mut out).await else {
             failures += 1;
             anyhow::ensure!(
@@ -167,8 +183,8 @@ pub async fn collect(
         for (i, item) in items.iter().enumerate() {
             out.lines.push(Line {
                 position: i + 1,
-                partition: partition.is_some(),
-                avoid: !avoid.is_empty(),
+                partition: assignment.partition.is_some(),
+                avoid: !assignment.avoid.is_empty(),
                 item: item.clone(),
             });
         }
@@ -177,15 +193,15 @@ pub async fn collect(
             batch_id: format!("{run_id}-{}", out.calls),
             run_id: run_id.clone(),
             topic: topic.to_string(),
-            worker_id: "truth".into(),
-            provider: "local".into(),
+            worker_id: worker.clone(),
+            provider: PROVIDER.into(),
             model: c.model.clone(),
-            partition,
+            partition: assignment.partition.clone(),
             items: vec![],
             tokens_in: c.tokens_in,
             tokens_cached_in: c.tokens_cached_in,
             tokens_out: c.tokens_out,
-            latency_ms: 0,
+            latency_ms: asked.elapsed().as_millis() as u64,
             cost_usd: c.cost_usd,
             finish_reason: c.finish_reason.clone(),
             request_id: c.request_id.clone(),
@@ -193,9 +209,7 @@ pub async fn collect(
         };
         let cows: Vec<Cow<'_, str>> = items.iter().map(|s| Cow::Borrowed(s.as_str())).collect();
         let taken = folder.take(&batch, &cows, "1970-01-01T00:00:00Z", 0, &mut scratch);
-        for (hash, spelling) in scratch.duplicates() {
-            tally.record(hash, spelling);
-        }
+        steering.observe(&batch, taken.outcome, &scratch.duplicates(), now());
         if let Some(event) = taken.event {
             let event: ItemsEvent =
                 serde_json::from_slice(&event).context("the topic's items event")?;
@@ -247,36 +261,6 @@ async fn call(provider: &Provider, prompt: &Prompt, out: &mut Collected) -> Opti
 fn items_of(c: &Completion, prompt: &Prompt) -> Vec<String> {
     let truncated = c.finish_reason.as_deref() == Some("length");
     parse_answer(&c.text, truncated, prompt)
-}
-
-/// Duplicate sightings by the key's hash, each under its first spelling.
-#[derive(Debug, Default)]
-struct Tally {
-    counts: HashMap<u128, (String, u32, usize)>,
-}
-
-impl Tally {
-    fn record(&mut self, hash: u128, spelling: &str) {
-        let order = self.counts.len();
-        self.counts
-            .entry(hash)
-            .or_insert_with(|| (spelling.to_string(), 0, order))
-            .1 += 1;
-    }
-
-    /// The most repeated items, most first (the first seen among equals).
-    fn hint(&self) -> Vec<String> {
-        let mut hot: Vec<&(String, u32, usize)> = self
-            .counts
-            .values()
-            .filter(|(_, n, _)| *n >= AVOID_MIN_REPEATS)
-            .collect();
-        hot.sort_by_key(|(_, n, order)| (std::cmp::Reverse(*n), *order));
-        hot.into_iter()
-            .take(AVOID_ITEMS)
-            .map(|(s, _, _)| s.clone())
-            .collect()
-    }
 }
 
 /// The judge's verdicts on stored lines, and what they cost.
@@ -354,23 +338,6 @@ fn json_labels(text: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hint_names_the_most_repeated_first() {
-        let mut t = Tally::default();
-        for (hash, s) in [
-            (1, "Ohio"),
-            (2, "Utah"),
-            (2, "utah"),
-            (1, "ohio"),
-            (1, "Ohio"),
-            (3, "Iowa"),
-        ] {
-            t.record(hash, s);
-        }
-        // Iowa was repeated once: below the threshold.
-        assert_eq!(t.hint(), ["Ohio", "Utah"]);
-    }
 
     #[test]
     fn json_labels_counts_the_items_list() {

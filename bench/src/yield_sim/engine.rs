@@ -26,7 +26,9 @@ use coordinator::Run;
 use coordinator::SeenSet;
 use coordinator::Steering;
 use coordinator::vet;
-use igentai_protocol::{Assignment, CandidateBatch, PartitionRequest, StartRequest, VERSION};
+use igentai_protocol::{
+    Answer as JudgeAnswer, Assignment, CandidateBatch, PartitionRequest, StartRequest, VERSION,
+};
 use tokio::time::Instant;
 use worker::jobs::distinct;
 use worker::parse::parse_answer;
@@ -338,7 +340,8 @@ impl Engine<'_> {
                 .iter()
                 .map(|item| call.truth.judge(&call.universe, item))
                 .collect();
-            let (outcome, duplicates) = dedup(&mut self.seen, &mut self.ledger, &items, &verdicts);
+            let (outcome, duplicates, fresh) =
+                dedup(&mut self.seen, &mut self.ledger, &items, &verdicts);
             let batch = CandidateBatch {
                 v: VERSION,
                 batch_id: String::new(),
@@ -360,6 +363,16 @@ impl Engine<'_> {
             };
             self.steering
                 .observe(&batch, outcome, &borrowed(&duplicates), self.now);
+            // Every new item judged, as a run's default judge_rate 1 does,
+            // by a judge that knows the world (its calls are not charged).
+            for verdict in fresh {
+                let answer = match verdict.item() {
+                    Some(_) => JudgeAnswer::Yes,
+                    None => JudgeAnswer::No,
+                };
+                self.steering
+                    .observe_verdict(&batch.provider, batch.partition.as_deref(), answer);
+            }
             self.totals.unique += outcome.new;
             let name = &self.fleet.providers[call.provider].name;
             if let Some(usage) = self.trace.by_provider.get_mut(name) {
@@ -504,15 +517,17 @@ fn parse(c: &Completion, prompt: &Prompt) -> Vec<String> {
 /// Dedup of one answer's items into the seen-set, as the coordinator's
 /// ingest does it: unusable lines dropped, new items counted, a sample of
 /// the duplicates kept for the avoid hints; and each candidate's verdict
-/// booked against the key it made or fell into.
+/// booked against the key it made or fell into. Returns the outcome, the
+/// duplicates' sample and the verdicts of the new items.
 fn dedup(
     seen: &mut SeenSet,
     ledger: &mut Ledger,
     items: &[String],
     verdicts: &[Verdict],
-) -> (BatchOutcome, Vec<(u128, String)>) {
+) -> (BatchOutcome, Vec<(u128, String)>, Vec<Verdict>) {
     let mut outcome = BatchOutcome::default();
     let mut duplicates = Vec::new();
+    let mut fresh = Vec::new();
     for (raw, &verdict) in items.iter().zip(verdicts) {
         let Some(item) = vet(raw) else {
             outcome.invalid += 1;
@@ -521,6 +536,7 @@ fn dedup(
         outcome.candidates += 1;
         if seen.insert(item.hash) {
             outcome.new += 1;
+            fresh.push(verdict);
             ledger.stored(item.hash, verdict);
         } else {
             ledger.merged(item.hash, verdict);
@@ -529,7 +545,7 @@ fn dedup(
             }
         }
     }
-    (outcome, duplicates)
+    (outcome, duplicates, fresh)
 }
 
 /// Duplicates as ingest hands them to the steering.

@@ -15,8 +15,10 @@ use super::universe::Universe;
 use crate::prompt::Prompt;
 use crate::rng::Rng;
 
-/// The answer to a judge prompt: one line "n. label" per judged item, or
-/// `{"items": [labels]}` when the request asks for JSON.
+/// The answer to a judge prompt: one line "n. label" per judged item, or,
+/// when the request asks for JSON, the judge's structured answer
+/// `{"verdicts": [{"item": ..., "label": ...}]}` as a server enforcing the
+/// schema returns it.
 pub fn judge(
     universe: &Universe,
     prompt: &Prompt,
@@ -30,7 +32,13 @@ pub fn judge(
         .map(|item| label(universe, item, config, rng))
         .collect();
     if json {
-        return serde_json::json!({ "items": labels }).to_string();
+        let verdicts: Vec<serde_json::Value> = prompt
+            .judged
+            .iter()
+            .zip(&labels)
+            .map(|(item, label)| serde_json::json!({"item": item, "label": label}))
+            .collect();
+        return serde_json::json!({ "verdicts": verdicts }).to_string();
     }
     let mut out = String::new();
     for (n, label) in labels.iter().enumerate() {

@@ -188,8 +188,13 @@ impl Sim {
     }
 
     /// Whether the request asks for `{"items": [...]}`.
+    /// Whether the prompt asks for a JSON object (the items' or the
+    /// judge's verdicts').
     fn json(&self, prompt: &Prompt) -> bool {
-        self.config.json || prompt.user.contains("\"items\"") || prompt.system.contains("\"items\"")
+        self.config.json
+            || ["\"items\"", "\"verdicts\""]
+                .iter()
+                .any(|key| prompt.user.contains(key) || prompt.system.contains(key))
     }
 
     fn answer(

@@ -72,7 +72,9 @@ fn verdicts(judge: &Sim, items: &[String], json: bool) -> Vec<Answer> {
         assert!(c.cost_usd > 0.0 && c.tokens_in > 0);
         if json {
             let value: serde_json::Value = serde_json::from_str(&c.text).expect("valid JSON");
-            assert_eq!(value["items"].as_array().map(Vec::len), Some(chunk.len()));
+            let entries = value["verdicts"].as_array().expect("a verdicts list");
+            let named: Vec<&str> = entries.iter().filter_map(|e| e["item"].as_str()).collect();
+            assert_eq!(named, chunk, "one entry per item, in order");
         }
         out.extend(parse_verdicts(&c.text, chunk));
     }
