@@ -147,23 +147,22 @@ pub async fn collect(
             };
             let prompt = prompt::partitions(&request);
             let before = (out.tokens_in + out.tokens_out, out.cost_usd);
-            let names = call(provider, &prompt, &mut out)
-                .await
-                .map(|c| items_of(&c, &prompt))
-                .filter(|names| !names.is_empty());
+            // As the coordinator takes a split: names of found items are
+            // members, not sub-categories.
+            let names = match call(provider, &prompt, &mut out).await {
+                Some(c) => folder.sub_categories(items_of(&c, &prompt), &mut scratch),
+                None => Err("the call failed".to_string()),
+            };
             steering.charge_split(
                 out.tokens_in + out.tokens_out - before.0,
                 out.cost_usd - before.1,
             );
             let prefix = parent.map(|p| format!("{p} > ")).unwrap_or_default();
-            if let Some(names) = &names {
+            if let Ok(names) = &names {
                 out.partitions
                     .extend(names.iter().map(|n| format!("{prefix}{n}")));
             }
-            steering.split_done(
-                request.parent.as_deref(),
-                names.ok_or_else(|| "no sub-category named".to_string()),
-            );
+            steering.split_done(request.parent.as_deref(), names);
         }
         let worker = &workers[turn % WORKERS];
         turn += 1;

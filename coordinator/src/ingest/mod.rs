@@ -479,6 +479,19 @@ impl Ingest {
     pub fn get(&self, topic: &str) -> Option<&Topic> {
         self.topics.get(&key(topic))
     }
+
+    /// The sub-categories among `names` proposed for `topic`
+    /// ([`Topic::sub_categories`]); all of them when it is not open.
+    pub fn sub_categories(
+        &mut self,
+        topic: &str,
+        names: Vec<String>,
+    ) -> Result<Vec<String>, String> {
+        match self.topics.get(&key(topic)) {
+            Some(opened) => opened.sub_categories(names, &mut self.scratch),
+            None => Ok(names),
+        }
+    }
 }
 
 fn log_opened(topic: &str, opened: &Topic, recovery: &Recovery) {

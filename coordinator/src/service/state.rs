@@ -262,6 +262,16 @@ impl Coordinator {
                 self.stats.record_job(spend);
                 let tokens = spend.tokens_in.saturating_add(spend.tokens_out);
                 self.steering.charge_split(tokens, spend.cost_usd);
+                // Names of items found already are members, not
+                // sub-categories (a small model asked to split "US states"
+                // names states); none left counts as a failed split.
+                let topic = self.run.as_ref().map(|r| r.info.topic.clone());
+                let result = match topic {
+                    Some(topic) => {
+                        result.and_then(|names| self.ingest.sub_categories(&topic, names))
+                    }
+                    None => result,
+                };
                 let added = self.steering.split_done(parent.as_deref(), result);
                 tracing::info!(parent = ?parent, added, "partitions added");
             }

@@ -369,6 +369,17 @@ mod tests {
         let all = Strategies::default();
         let r = run(all);
         let mut s = Steering::new(all, None);
+        assert!(s.tick(&["sim".into()], &workers(3), 0).split.is_empty());
+        // The broad prompt's answers turn mostly duplicates: split it.
+        let saturated = BatchOutcome {
+            candidates: 20,
+            new: 2,
+            invalid: 0,
+            near_duplicates: 0,
+        };
+        for _ in 0..10 {
+            s.observe(&batch("sim", None), saturated, &[], 0);
+        }
         let plan = s.tick(&["sim".into()], &workers(3), 0);
         assert_eq!(plan.split, [None]);
         // Nobody was told anything yet: assignments come from reconciliation.

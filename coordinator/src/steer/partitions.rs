@@ -1,8 +1,9 @@
 //! The partition tree: the topic split into sub-categories, explored where
 //! it still pays.
 //!
-//! Pure. The coordinator asks a worker for sub-categories of the topic and
-//! adds them as active partitions; workers are spread over the active ones.
+//! Pure. Once the whole topic's answers are mostly duplicates the
+//! coordinator asks a worker for sub-categories of it and adds them as
+//! active partitions; workers are spread over the active ones.
 //! Each partition's recent uniqueness (new items / candidates over its last
 //! answers) decides its fate: a partition whose answers are mostly
 //! duplicates is split into sub-categories (a narrower prompt reaches items
@@ -151,6 +152,9 @@ pub enum Action {
 pub struct Tree {
     policy: Policy,
     nodes: BTreeMap<String, Partition>,
+    /// The whole topic's answers (window, failed splits), judged like a
+    /// partition's until it is split.
+    root: Partition,
     /// The topic's own split was asked for / answered.
     root_requested: bool,
 }
@@ -160,6 +164,7 @@ impl Tree {
         Self {
             policy,
             nodes: BTreeMap::new(),
+            root: Partition::new(String::new(), 0),
             root_requested: false,
         }
     }
@@ -217,7 +222,10 @@ impl Tree {
     /// judgement, up to a bound.
     pub fn split_failed(&mut self, parent: Option<&str>) {
         match parent {
-            None => self.root_requested = false,
+            None => {
+                self.root_requested = false;
+                self.root.failed_splits += 1;
+            }
             Some(p) => {
                 if let Some(node) = self.nodes.get_mut(p) {
                     node.splitting = false;
@@ -229,8 +237,12 @@ impl Tree {
 
     /// Records one answer from `partition` (`None`: the whole topic).
     pub fn record(&mut self, partition: Option<&str>, candidates: u64, new: u64) {
-        let Some(node) = partition.and_then(|p| self.nodes.get_mut(p)) else {
-            return;
+        let node = match partition {
+            None => &mut self.root,
+            Some(p) => match self.nodes.get_mut(p) {
+                Some(node) => node,
+                None => return,
+            },
         };
         node.candidates += candidates;
         node.unique += new;
@@ -251,11 +263,19 @@ impl Tree {
     /// Judges every partition; returns the requests to make.
     pub fn decide(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
-        if !self.root_requested {
+        let policy = self.policy.clone();
+        // The topic is split as a partition is: once the broad prompt's
+        // answers are mostly duplicates. By then the popular items are
+        // known, so a "sub-category" named like one of them is recognised
+        // as a member (see the coordinator's split handling).
+        let saturated = self
+            .root
+            .recent_uniqueness(policy.judge_after)
+            .is_some_and(|u| u < policy.split_below);
+        if !self.root_requested && saturated && !self.root.unsplittable() {
             self.root_requested = true;
             actions.push(Action::RequestChildren { parent: None });
         }
-        let policy = self.policy.clone();
         for node in self.nodes.values_mut() {
             if node.state != State::Active || node.splitting {
                 continue;
@@ -395,13 +415,27 @@ mod tests {
         }
     }
 
+    /// The whole topic's answers: `answers` of 20 candidates, `new` new.
+    fn broad(tree: &mut Tree, answers: usize, new: u64) {
+        for _ in 0..answers {
+            tree.record(None, 20, new);
+        }
+    }
+
     #[test]
-    fn asks_for_the_topic_split_once() {
+    fn splits_the_topic_once_its_answers_are_mostly_duplicates() {
         let mut tree = Tree::new(small());
+        assert_eq!(tree.decide(), [], "nothing answered yet");
+        broad(&mut tree, 10, 15);
+        assert_eq!(tree.decide(), [], "the broad prompt still finds 75% new");
+        broad(&mut tree, 10, 4);
         assert_eq!(tree.decide(), [Action::RequestChildren { parent: None }]);
-        assert_eq!(tree.decide(), []);
+        assert_eq!(tree.decide(), [], "one request at a time");
         tree.split_failed(None);
         assert_eq!(tree.decide(), [Action::RequestChildren { parent: None }]);
+        // A model that cannot name sub-categories is not asked forever.
+        tree.split_failed(None);
+        assert_eq!(tree.decide(), []);
     }
 
     #[test]

@@ -218,6 +218,43 @@ impl Topic {
         self.ledger = Some(Vec::new());
     }
 
+    /// Whether `text` names an item the topic holds, by its exact key or
+    /// its name key: a sub-category a model names like a found item ("Ohio"
+    /// for "US states") is a member, not a sub-category.
+    pub fn knows(&self, text: &str, scratch: &mut Scratch) -> bool {
+        let Some(item) = scratch.vetter.vet(text) else {
+            return false;
+        };
+        if self.seen.find(item.hash).is_some() {
+            return true;
+        }
+        let spelling = item.text.to_string();
+        scratch
+            .namer
+            .key(&spelling, self.rules)
+            .is_some_and(|name| self.names.find(&name).is_some())
+    }
+
+    /// The sub-categories among `names` a worker proposed: those not named
+    /// like an item the topic holds ([`Self::knows`]); an error when none
+    /// is left, so the split counts as failed.
+    pub fn sub_categories(
+        &self,
+        names: Vec<String>,
+        scratch: &mut Scratch,
+    ) -> Result<Vec<String>, String> {
+        let asked = names.len();
+        let kept: Vec<String> = names
+            .into_iter()
+            .filter(|name| !self.knows(name, scratch))
+            .collect();
+        match (asked, kept.is_empty()) {
+            (0, _) => Err("no sub-category named".to_string()),
+            (_, true) => Err(format!("all {asked} names are items of the topic")),
+            (_, false) => Ok(kept),
+        }
+    }
+
     /// Takes a batch in: deduplicates its items ([`Self::dedup`]) and, the
     /// first time the batch is seen, appends its line to the batch log. Its
     /// ledger entry goes before the entries of its items, as on disk.

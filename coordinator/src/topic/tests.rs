@@ -377,3 +377,31 @@ fn once_items_are_judged_the_estimate_counts_valid_items() {
     assert!((valid.total - 3.25).abs() < 1e-9, "{valid:?}");
     assert_eq!(topic.valid_count(), 3);
 }
+
+#[test]
+fn knows_the_items_it_holds_by_key_and_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topic = cheeses(tmp.path(), &["Brie de Meaux", "Comté"]);
+    let mut scratch = Scratch::default();
+    for (name, known) in [
+        ("brie de meaux", true),
+        ("  COMTÉ ", true),
+        ("Comte", true),
+        ("Brie de Meaux (France)", true),
+        ("Soft cheeses", false),
+        ("Brie", false),
+        ("", false),
+    ] {
+        assert_eq!(topic.knows(name, &mut scratch), known, "{name:?}");
+    }
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        topic.sub_categories(names(&["Comte", "Soft cheeses"]), &mut scratch),
+        Ok(names(&["Soft cheeses"]))
+    );
+    assert!(
+        topic
+            .sub_categories(names(&["comté", "Brie de Meaux"]), &mut scratch)
+            .is_err()
+    );
+}
