@@ -104,11 +104,13 @@ async fn killed_workers_partition_is_taken_over_by_a_survivor() {
     let nats = NatsServer::start(dir.path()).await;
     let data = dir.path().join("data");
     let providers = write_providers(dir.path(), THREE_PARTITIONS);
-    // Partitions are never judged, so never split or retired, and rank
-    // alike: the coordinator spreads the workers the same way every tick,
-    // and only a change in the fleet moves anyone.
+    // The topic is split at once, and partitions are never judged, so
+    // never split or retired, and rank alike: the coordinator spreads the
+    // workers the same way every tick, and only a change in the fleet
+    // moves anyone.
     let _coordinator = CoordinatorSpec::new()
         .env(&[
+            ("IGENTAI_TOPIC_JUDGE_AFTER", "0"),
             ("IGENTAI_PARTITION_MAX_DEPTH", "1"),
             ("IGENTAI_PARTITION_JUDGE_AFTER", "1000000000"),
         ])

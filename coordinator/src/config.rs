@@ -93,6 +93,12 @@ pub struct Config {
     #[arg(long, env = "IGENTAI_PARTITION_JUDGE_AFTER", default_value_t = Policy::default().judge_after)]
     pub partition_judge_after: u64,
 
+    /// Candidates the whole topic's recent answers need before it is
+    /// judged for its first split (below the split threshold it is split);
+    /// 0 splits it at once.
+    #[arg(long, env = "IGENTAI_TOPIC_JUDGE_AFTER", default_value_t = Policy::default().topic_judge_after)]
+    pub topic_judge_after: u64,
+
     /// Deepest level of sub-categories (the topic's own are level 1).
     #[arg(long, env = "IGENTAI_PARTITION_MAX_DEPTH", default_value_t = Policy::default().max_depth)]
     pub partition_max_depth: u32,
@@ -179,6 +185,7 @@ impl Config {
         Tuning {
             partitions: Policy {
                 judge_after: self.partition_judge_after.max(1),
+                topic_judge_after: self.topic_judge_after,
                 max_depth: self.partition_max_depth.max(1),
                 ..defaults.partitions
             },

@@ -35,6 +35,9 @@ pub struct Policy {
     pub max_depth: u32,
     /// Candidates a partition needs in its window before it is judged.
     pub judge_after: u64,
+    /// Candidates the whole topic needs in its window before it is judged
+    /// for its first split; 0 splits it at once.
+    pub topic_judge_after: u64,
     /// Split when the recent uniqueness falls below this.
     pub split_below: f64,
     /// Retire when it falls below this and the partition cannot split.
@@ -59,6 +62,7 @@ impl Default for Policy {
             fanout: 8,
             max_depth: 3,
             judge_after: 60,
+            topic_judge_after: 60,
             split_below: 0.6,
             retire_below: 0.05,
             window: 10,
@@ -268,10 +272,11 @@ impl Tree {
         // answers are mostly duplicates. By then the popular items are
         // known, so a "sub-category" named like one of them is recognised
         // as a member (see the coordinator's split handling).
-        let saturated = self
-            .root
-            .recent_uniqueness(policy.judge_after)
-            .is_some_and(|u| u < policy.split_below);
+        let saturated = policy.topic_judge_after == 0
+            || self
+                .root
+                .recent_uniqueness(policy.topic_judge_after)
+                .is_some_and(|u| u < policy.split_below);
         if !self.root_requested && saturated && !self.root.unsplittable() {
             self.root_requested = true;
             actions.push(Action::RequestChildren { parent: None });
@@ -410,6 +415,7 @@ mod tests {
     fn small() -> Policy {
         Policy {
             judge_after: 100,
+            topic_judge_after: 100,
             window: 10,
             ..Policy::default()
         }
@@ -436,6 +442,12 @@ mod tests {
         // A model that cannot name sub-categories is not asked forever.
         tree.split_failed(None);
         assert_eq!(tree.decide(), []);
+
+        let mut at_once = Tree::new(Policy {
+            topic_judge_after: 0,
+            ..small()
+        });
+        assert_eq!(at_once.decide(), [Action::RequestChildren { parent: None }]);
     }
 
     #[test]
