@@ -679,10 +679,12 @@ local_threads() {
 }
 
 # Starts the model server in the background; wait_model_server waits for it.
+# Without HOST and PORT in its environment: the server would take them over
+# its flags.
 start_model_server() {
   local threads
   threads="$(local_threads)"
-  start_bg model-server python3 -m llama_cpp.server \
+  start_bg model-server env -u HOST -u PORT python3 -m llama_cpp.server \
     --model "$(local_model_file)" --model_alias "$(local_model_alias)" \
     --host 127.0.0.1 --port "$IGENTAI_LOCAL_PORT" \
     --n_ctx 2048 --seed 42 --n_threads "$threads" --n_threads_batch "$threads" \
@@ -716,10 +718,11 @@ $(tail -n 15 "$log" 2>/dev/null)"
 }
 
 # Writes the workers' providers file: the local server as the one
-# provider, an `openai` entry with no key and no price. One call in flight
-# per worker: the server answers one request at a time, so the workers'
-# calls together keep it busy, and the rest wait their turn within the
-# timeout.
+# provider, an `openai` entry with no key and no price. Two calls in flight
+# per worker: its one generating slot (run.sh starts the workers with
+# --concurrency 1) and a judge or partition job, which would otherwise wait
+# for that slot and give up. The server answers one request at a time, so
+# the calls wait their turn there, within the long timeout.
 write_local_providers() {
   local file="$1"
   cat >"$file" <<TOML
@@ -732,7 +735,7 @@ base_url = "$(local_base_url)"
 model = "$(local_model_alias)"
 price_in_per_m = 0
 price_out_per_m = 0
-max_concurrency = 1
+max_concurrency = 2
 timeout_s = 600
 temperature = 0.8
 max_tokens = 1024

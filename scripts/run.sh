@@ -82,7 +82,8 @@ mkdir -p "$IGENTAI_RUN_DIR"
 worker_args=()
 if [ "$local_model" = 1 ]; then
   write_local_providers "$IGENTAI_RUN_DIR/providers-local.toml"
-  worker_args=(--providers "$IGENTAI_RUN_DIR/providers-local.toml")
+  # One generating call per worker: the server answers one at a time.
+  worker_args=(--providers "$IGENTAI_RUN_DIR/providers-local.toml" --concurrency 1)
 fi
 
 # ---- the roles, each startable again by name ------------------------------
