@@ -8,6 +8,8 @@
 //!   the target, every item's provenance names the local provider and its
 //!   model (no sim), the judge's verdicts name it too, and no role is left
 //!   running, the model server included.
+//! - The model server is supervised like every role: killed, it is
+//!   restarted and answers again; Ctrl-C stops it with the rest.
 //! - What `--local` needs and lacks fails at once with the reason and
 //!   leaves nothing running: no python3, a model file that is missing or is
 //!   no model, a port already taken.
@@ -15,6 +17,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use common::script::Script;
@@ -30,6 +33,16 @@ const RUN_WITHIN: Duration = Duration::from_secs(600);
 /// A refusal comes before anything starts (or right after the server
 /// failed to load).
 const REFUSED_WITHIN: Duration = Duration::from_secs(180);
+
+/// Every role `--local` starts (two workers: the tests' `WORKERS`).
+const ROLES: [&str; 6] = [
+    "model-server",
+    "nats",
+    "coordinator",
+    "worker-1",
+    "worker-2",
+    "dashboard",
+];
 
 /// `scripts/run.sh ARGS` with the local model server on `model`, every
 /// port free.
@@ -70,15 +83,7 @@ async fn a_local_run_reaches_its_target_on_the_local_model_and_stops_everything(
     let model = testkit::llama::model_path();
     let target = TARGET.to_string();
     let mut run = start(&[TOPIC, "--local", "--target", &target], &model, &[]);
-    let roles = [
-        "model-server",
-        "nats",
-        "coordinator",
-        "worker-1",
-        "worker-2",
-        "dashboard",
-    ];
-    let pids = run.wait_pids(&roles, RUN_WITHIN).await;
+    let pids = run.wait_pids(&ROLES, RUN_WITHIN).await;
 
     let status = run.wait_exit(RUN_WITHIN).await;
     assert_eq!(status.code(), Some(0), "exit status\n{}", run.logs());
@@ -146,6 +151,58 @@ async fn a_local_run_reaches_its_target_on_the_local_model_and_stops_everything(
         out.len(),
         out.join("\n")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_model_server_is_restarted_and_ctrl_c_stops_it_with_the_rest() {
+    let model = testkit::llama::model_path();
+    let mut run = start(&[TOPIC, "--local"], &model, &[]);
+    let mut pids = run.wait_pids(&ROLES, RUN_WITHIN).await;
+    run.wait_items(1, RUN_WITHIN).await;
+
+    let old = run.pid("model-server").expect("the model server's pid");
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &old.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let new = run
+        .wait_restarted("model-server", old, Duration::from_secs(60))
+        .await;
+    pids.push(("model-server (restarted)".into(), new));
+    // The new server loads the model and answers the workers again.
+    testkit::wait_for(
+        "a chat completion answered by the restarted model server",
+        RUN_WITHIN,
+        || {
+            let log = run.log("model-server");
+            let restarted = log.matches("Uvicorn running on").count() >= 2;
+            let answered = log
+                .rsplit_once("Uvicorn running on")
+                .is_some_and(|(_, after)| after.contains("/v1/chat/completions HTTP/1.1\" 200"));
+            async move { (restarted && answered).then_some(()) }
+        },
+    )
+    .await;
+
+    run.signal_group("INT");
+    let status = run.wait_exit(Duration::from_secs(120)).await;
+    assert_eq!(status.code(), Some(130), "exit status\n{}", run.logs());
+    assert!(
+        run.said().contains("model-server exited"),
+        "the death is reported\n{}",
+        run.said()
+    );
+    for (name, pid) in &pids {
+        assert!(
+            !alive(*pid),
+            "{name} (pid {pid}) still runs\n{}",
+            run.logs()
+        );
+    }
+    assert_eq!(run.pid_files(), Vec::<String>::new(), "pid files left");
 }
 
 /// Runs the script to its refusal: exit 1, the reason on stderr, nothing
