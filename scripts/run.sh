@@ -122,7 +122,11 @@ finish() {
   trap '' INT TERM
   [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
   echo
-  say "stopping: workers first, then the model server, the coordinator, the dashboard and nats-server"
+  if [ "$local_model" = 1 ]; then
+    say "stopping: workers first, then the model server, the coordinator, the dashboard and nats-server"
+  else
+    say "stopping: workers first, then the coordinator, the dashboard and nats-server"
+  fi
   stop_all
   say "stopped; logs in $IGENTAI_RUN_DIR"
   exit "$code"
