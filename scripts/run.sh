@@ -3,7 +3,16 @@
 # on the offline sim provider (WORKERS, default 5) and the dashboard on
 # http://127.0.0.1:8080, then starts TOPIC (default "Paris attractions").
 #
-#   scripts/run.sh ["TOPIC"] [START OPTIONS...]
+#   scripts/run.sh ["TOPIC"] [--local] [START OPTIONS...]
+#
+# --local (or IGENTAI_LOCAL=1) runs the workers (WORKERS, default 2) on a
+# real model on this machine instead of the sim: llama-cpp-python's
+# OpenAI-compatible server, installed when missing (built from source once,
+# about ten minutes on 2 cores), with Qwen2.5-Coder-0.5B-Instruct (fetched
+# once, about 490 MB, checked by sha256) or the GGUF file
+# IGENTAI_LOCAL_MODEL names, on 127.0.0.1:IGENTAI_LOCAL_PORT (default 8081).
+# It is a role like the others: run/model-server.log, restarted when it
+# dies, stopped after the workers (see scripts/lib.sh for its settings).
 #
 # START OPTIONS are those of `coordinator ctl start` (`--target 500`,
 # `--budget-usd 0.5`, `--max-duration-s 600`, `--min-coverage 0.9`,
@@ -31,7 +40,16 @@ if [ "$#" -gt 0 ] && [[ "$1" != --* ]]; then
   topic="$1"
   shift
 fi
-start_options=("$@")
+# --local is this script's; every other option goes to `coordinator ctl start`.
+local_model="${IGENTAI_LOCAL:-0}"
+start_options=()
+for option in "$@"; do
+  if [ "$option" = --local ]; then local_model=1; else start_options+=("$option"); fi
+done
+case "$local_model" in
+  1 | 0 | "") ;;
+  *) die "IGENTAI_LOCAL must be 1 (run on the local model) or 0, got '$local_model'" ;;
+esac
 unattended=0
 for option in "${start_options[@]}"; do
   case "$option" in
@@ -40,7 +58,9 @@ for option in "${start_options[@]}"; do
       unattended=1 ;;
   esac
 done
-worker_count="${WORKERS:-5}"
+# One local model server answers one request at a time: a few workers keep
+# it busy.
+if [ "$local_model" = 1 ]; then worker_count="${WORKERS:-2}"; else worker_count="${WORKERS:-5}"; fi
 { [[ "$worker_count" =~ ^[0-9]+$ ]] && [ "$worker_count" -ge 1 ]; } || die "WORKERS must be a whole number >= 1, got '$worker_count'"
 dashboard_addr="${IGENTAI_DASHBOARD_ADDR:-127.0.0.1:8080}"
 export IGENTAI_DASHBOARD_ADDR="$dashboard_addr"
@@ -48,11 +68,23 @@ export IGENTAI_DASHBOARD_ADDR="$dashboard_addr"
 max_restarts="${IGENTAI_MAX_RESTARTS:-5}"
 restart_window=120
 
+[ "$local_model" = 1 ] && ensure_local_model
 "$IGENTAI_ROOT/scripts/setup.sh"
 
 running coordinator && die "a coordinator is already running (scripts/stop.sh stops it)"
 running dashboard && die "a dashboard is already running (scripts/stop.sh stops it)"
+if [ "$local_model" = 1 ]; then
+  running model-server && die "a local model server is already running (scripts/stop.sh stops it)"
+  (exec 3<>"/dev/tcp/127.0.0.1/$IGENTAI_LOCAL_PORT") 2>/dev/null \
+    && die "port $IGENTAI_LOCAL_PORT, the local model server's, is in use: stop what listens there or set IGENTAI_LOCAL_PORT"
+fi
 mkdir -p "$IGENTAI_RUN_DIR"
+worker_args=()
+if [ "$local_model" = 1 ]; then
+  write_local_providers "$IGENTAI_RUN_DIR/providers-local.toml"
+  # One generating call per worker: the server answers one at a time.
+  worker_args=(--providers "$IGENTAI_RUN_DIR/providers-local.toml" --concurrency 1)
+fi
 
 # ---- the roles, each startable again by name ------------------------------
 
@@ -63,6 +95,7 @@ if [ "$NATS_CLUSTER" -gt 1 ]; then
   for i in $(seq 1 "$NATS_CLUSTER"); do roles+=("nats-$i"); done
 fi
 for i in $(seq 1 "$worker_count"); do roles+=("worker-$i"); done
+[ "$local_model" = 1 ] && roles+=(model-server)
 
 start_role() {
   case "$1" in
@@ -71,7 +104,10 @@ start_role() {
       start_bg_as coordinator coordinator "$IGENTAI_BIN/coordinator" --nats-url "$NATS_URL" --data-dir "$IGENTAI_DATA_DIR" ;;
     dashboard)
       start_bg_as dashboard dashboard "$IGENTAI_BIN/dashboard" --nats-url "$NATS_URL" --listen "$dashboard_addr" --data-dir "$IGENTAI_DATA_DIR" ;;
-    worker-*) start_worker "${1#worker-}" ;;
+    worker-*) start_worker "${1#worker-}" "${worker_args[@]}" ;;
+    # Not waited for here: a restarted server loads while the workers'
+    # calls back off.
+    model-server) start_model_server ;;
   esac
 }
 
@@ -86,7 +122,11 @@ finish() {
   trap '' INT TERM
   [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
   echo
-  say "stopping: workers first, then the coordinator, the dashboard and nats-server"
+  if [ "$local_model" = 1 ]; then
+    say "stopping: workers first, then the model server, the coordinator, the dashboard and nats-server"
+  else
+    say "stopping: workers first, then the coordinator, the dashboard and nats-server"
+  fi
   stop_all
   say "stopped; logs in $IGENTAI_RUN_DIR"
   exit "$code"
@@ -100,8 +140,18 @@ trap '[ "$stopping" = 1 ] || { stopping=1; stop_all; }' EXIT
 
 # Every worker's NATS user exists before nats-server starts: no reloads.
 for i in $(seq 1 "$worker_count"); do ensure_worker "$(worker_id "$i")" || true; done
+# The model loads while NATS and the coordinator start; the workers start
+# once it answers, so their first calls find it.
+if [ "$local_model" = 1 ]; then
+  say "starting the local model server on $(local_base_url) with $(local_model_file)"
+  start_role model-server
+fi
 start_role nats
 start_role coordinator
+if [ "$local_model" = 1 ]; then
+  wait_model_server
+  say "the local model server answers on $(local_base_url) (log $IGENTAI_RUN_DIR/model-server.log)"
+fi
 for role in "${roles[@]}"; do
   [[ "$role" == worker-* ]] && start_role "$role"
 done
@@ -127,11 +177,19 @@ if [ "$unattended" = 1 ]; then
 else
   until_what="until Ctrl-C"
 fi
+if [ "$local_model" = 1 ]; then
+  fleet_what="$worker_count workers on the local model $(local_model_alias)"
+  model_line="model       $(local_base_url)   ($(local_model_file))
+  "
+else
+  fleet_what="$worker_count sim workers"
+  model_line=""
+fi
 cat <<MSG
 
-  igentai is running: "$topic" with $worker_count sim workers, $until_what.
+  igentai is running: "$topic" with $fleet_what, $until_what.
 
-  dashboard   http://$dashboard_addr
+  ${model_line}dashboard   http://$dashboard_addr
   output      $output_dir/output.txt   (tail -f it)
   status      scripts/ctl.sh status   (coordinator ctl, as the operator)
   logs        $IGENTAI_RUN_DIR/*.log

@@ -97,7 +97,9 @@ function renderHeadline(s, run) {
   const tokens = (t.tokens_in || 0) + (t.tokens_out || 0);
   show('tokens', fmt.compact(tokens));
   const perK = tokens > 0 ? (t.new_this_run || 0) / (tokens / 1000) : null;
-  const split = `${fmt.compact(t.tokens_in)} in / ${fmt.compact(t.tokens_out)} out`;
+  // Input read from a prompt cache (billed cheaper), once there is some.
+  const cached = t.tokens_cached_in > 0 ? ` (${fmt.compact(t.tokens_cached_in)} cached)` : '';
+  const split = `${fmt.compact(t.tokens_in)} in${cached} / ${fmt.compact(t.tokens_out)} out`;
   show('tokens-sub', perK === null ? split : `${split} · ${fmt.rate(perK)} new / 1k`);
 
   const budget = run && isNum(run.budget_usd) ? run.budget_usd : null;

@@ -57,6 +57,11 @@ function weightCell(weight, manual) {
   return { num: true, node: wrap, title: manual ? 'set by hand' : 'learned from yield' };
 }
 
+const tokens = (y) => `${fmt.compact(y.tokens_in)} / ${fmt.compact(y.tokens_out)}`;
+// Cached input tokens and their share of the input.
+const cachedIn = (y) => (y.tokens_in > 0 && y.tokens_cached_in > 0
+  ? `${fmt.compact(y.tokens_cached_in)} (${fmt.pct(y.tokens_cached_in / y.tokens_in)})`
+  : fmt.compact(y.tokens_cached_in));
 const latency = (y) => `${fmt.ms(y.latency_p50_ms)} / ${fmt.ms(y.latency_p95_ms)}`;
 const perUsd = (y) => (y.unique_per_usd > 0 ? fmt.int(y.unique_per_usd) : DASH);
 // The valid share once a judge saw some of its items.
@@ -89,6 +94,8 @@ export function renderProviders(snapshot) {
         num(perUsd(p)),
         num(validPerUsd(p)),
         num(latency(p)),
+        num(tokens(p)),
+        num(cachedIn(p)),
         num(fmt.usd(p.cost_usd)),
         num(p.judge_calls > 0 ? fmt.usd(p.judge_cost_usd) : DASH),
       ],

@@ -2,7 +2,8 @@
 //! the coordinator, two sim workers and the dashboard binary. An operator's
 //! run from start to stop: the page loads, a topic is started with the
 //! form, the numbers move, charts draw, a hostile item shows as literal text
-//! without running, the feed is searched, the weights are overridden and
+//! without running, its batch's cached input tokens show in the headline and
+//! the providers table, the feed is searched, the weights are overridden and
 //! handed back, `coordinator ctl watch` follows the run until the page's
 //! Stop ends it, and the page says when the dashboard is gone and recovers
 //! when it is back.
@@ -23,6 +24,8 @@ use serde_json::{Value, json};
 use testkit::{CoordinatorSpec, NatsServer, Proc, Role, WorkerSpec, creds};
 
 const HOSTILE: &str = r#"<img src=x onerror="window.__pwned=1">"#;
+/// Input tokens of the hostile batch read from a prompt cache.
+const CACHED_IN: u64 = 7;
 const WIDTH: u32 = 1440;
 
 /// Two workers: the default `sim` (as the scripts run it), and one with a
@@ -235,7 +238,7 @@ async fn an_operator_runs_a_topic_from_the_page() {
         partition: None,
         items: vec![HOSTILE.into()],
         tokens_in: 10,
-        tokens_cached_in: 0,
+        tokens_cached_in: CACHED_IN,
         tokens_out: 10,
         latency_ms: 5,
         cost_usd: 0.0,
@@ -260,6 +263,46 @@ async fn an_operator_runs_a_topic_from_the_page() {
         )
         .await;
     assert_eq!(verdict, json!({ "pwned": "undefined", "imgs": 0 }));
+
+    // Its cached input tokens are the run's only ones (the sims read no
+    // prompt cache): in the headline's token split, and in the `sim` row
+    // under "Cached in", with their share of the row's input.
+    let cached = browser
+        .wait_until(
+            "the cached input tokens in the headline and the providers table",
+            "const sub = document.querySelector('[data-h=\"tokens-sub\"]').textContent; \
+             const heads = [...document.getElementById('providers').closest('table') \
+                 .querySelectorAll('thead th')].map((th) => th.textContent); \
+             const row = (name) => [...document.querySelectorAll('#providers tr')] \
+                 .find((tr) => tr.cells[0].textContent === name); \
+             const cell = (name, head) => row(name).cells[heads.indexOf(head)].textContent; \
+             return sub.includes(' cached)') && row('sim') && row('sim-small') \
+                 ? { sub, sim: cell('sim', 'Cached in'), small: cell('sim-small', 'Cached in'), \
+                     tokens: cell('sim', 'Tokens in / out') } \
+                 : null;",
+            vec![],
+        )
+        .await;
+    let sub = cached["sub"].as_str().unwrap();
+    assert!(
+        sub.contains(&format!(" in ({CACHED_IN} cached) / ")),
+        "headline token split: {sub:?}"
+    );
+    let sim = cached["sim"].as_str().unwrap();
+    assert!(
+        sim.starts_with(&format!("{CACHED_IN} (")) && sim.ends_with("%)"),
+        "the sim row's cached input: {sim:?}"
+    );
+    assert_eq!(
+        cached["small"],
+        json!("0"),
+        "a provider with no cached input"
+    );
+    let tokens = cached["tokens"].as_str().unwrap();
+    assert!(
+        tokens.split(" / ").count() == 2 && !tokens.contains('–'),
+        "the sim row's tokens in / out: {tokens:?}"
+    );
 
     let visible = browser
         .wait_until(

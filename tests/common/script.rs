@@ -108,6 +108,34 @@ impl Script {
         .await;
     }
 
+    /// Waits until each of `names` has a pid file, and returns the pids;
+    /// fails at once when the script exited.
+    pub async fn wait_pids(&self, names: &[&str], within: Duration) -> Vec<(String, u32)> {
+        let script = self.child.as_ref().expect("the script runs").id();
+        wait_for(&format!("pid files of {names:?}"), within, || {
+            assert!(alive(script), "scripts/run.sh exited\n{}", self.logs());
+            let pids: Option<Vec<(String, u32)>> = names
+                .iter()
+                .map(|name| Some((name.to_string(), self.pid(name)?)))
+                .collect();
+            async move { pids }
+        })
+        .await
+    }
+
+    /// The names of the pid files left in the run dir.
+    pub fn pid_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.run_dir())
+            .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "pid"))
+            .filter_map(|p| Some(p.file_stem()?.to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Waits until `name`'s pid file names a live process other than
     /// `old`: the script restarted it.
     pub async fn wait_restarted(&self, name: &str, old: u32, within: Duration) -> u32 {

@@ -92,7 +92,7 @@ pub fn request_partitions(
         };
         let answer = tokio::time::timeout(
             timeout,
-            client.request(subjects::PARTITION_JOBS, payload.into()),
+            client.send_request(subjects::PARTITION_JOBS, job_request(payload, timeout)),
         )
         .await;
         let mut spend = Spend::default();
@@ -144,6 +144,15 @@ fn judge(reply: PartitionReply, limits: &Limits, spend: &mut Spend) -> Result<Ve
     }
 }
 
+/// A job's request, waiting `timeout` for its answer: the client's own
+/// request timeout (10 s) is shorter than one call of a slow model, a
+/// local one on a CPU above all.
+fn job_request(payload: Vec<u8>, timeout: Duration) -> async_nats::Request {
+    async_nats::Request::new()
+        .payload(payload.into())
+        .timeout(Some(timeout))
+}
+
 /// Asks one worker of the queue group for verdicts on `request.items`;
 /// the answer comes back as [`Answer::Verdicts`], its spend held to
 /// `limits` like a batch's.
@@ -160,7 +169,7 @@ pub fn request_verdicts(
         let payload = serde_json::to_vec(&request).expect("judge requests serialize");
         let answer = tokio::time::timeout(
             timeout,
-            client.request(subjects::JUDGE_JOBS, payload.into()),
+            client.send_request(subjects::JUDGE_JOBS, job_request(payload, timeout)),
         )
         .await;
         let mut spend = Spend::default();

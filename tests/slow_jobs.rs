@@ -1,0 +1,64 @@
+//! Jobs on a slow model: a judge call or a partition call that takes
+//! longer than the NATS client's own request timeout (10 s), as one on a
+//! local model on a CPU does, still counts. Real nats-server, coordinator
+//! and worker binaries, on a sim slower than that for every call.
+
+mod common;
+
+use std::time::Duration;
+
+use testkit::Fleet;
+
+/// The sim's latency grows with the square root of the items asked for:
+/// 24 s for 20, so 17 s for an answer of 10 items, 15 s for a partition
+/// job's 8 sub-categories, and over 10 s for a judge of 4 items or more
+/// (the first judge job has the first answer's new items).
+const SLOW: &str = r#"
+[[providers]]
+name = "slow"
+kind = "sim"
+[providers.sim]
+latency_ms = 24000
+latency_sigma = 0.0
+"#;
+
+/// An answer and a judge call one after the other, and room for a loaded
+/// machine.
+const WITHIN: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn judge_and_partition_jobs_slower_than_ten_seconds_are_counted() {
+    let fleet = Fleet::builder()
+        .workers(1)
+        .providers(SLOW)
+        .coordinator_env(&[("IGENTAI_JUDGE_RATE", "1")])
+        .start()
+        .await;
+    fleet.wait_workers(1).await;
+    fleet
+        .control
+        .start(r#"{"topic":"Slow cheeses","items_per_request":10}"#)
+        .await;
+
+    let s = fleet
+        .control
+        .wait_status(
+            "a judge's verdicts and the topic's sub-categories",
+            WITHIN,
+            |s| {
+                let v = &s.totals.validity;
+                let split = s.partitions.iter().any(|p| p.name != "(whole topic)");
+                (v.jobs >= 1 && v.judged >= 1 && split).then(|| s.clone())
+            },
+        )
+        .await;
+    let v = &s.totals.validity;
+    assert_eq!(v.failed_jobs, 0, "a judge job failed: {v:?}");
+    assert_eq!(v.valid + v.invalid + v.unsure, v.judged, "{v:?}");
+    let log = std::fs::read_to_string(fleet.dir.path().join("coordinator.log")).unwrap();
+    assert!(
+        !log.contains("partition request failed") && !log.contains("judge job failed"),
+        "{log}"
+    );
+    fleet.control.stop().await;
+}
