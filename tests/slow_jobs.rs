@@ -31,7 +31,12 @@ async fn judge_and_partition_jobs_slower_than_ten_seconds_are_counted() {
     let fleet = Fleet::builder()
         .workers(1)
         .providers(SLOW)
-        .coordinator_env(&[("IGENTAI_JUDGE_RATE", "1")])
+        // The topic is split at once: its own answers would take minutes
+        // to tell it saturated.
+        .coordinator_env(&[
+            ("IGENTAI_JUDGE_RATE", "1"),
+            ("IGENTAI_TOPIC_JUDGE_AFTER", "0"),
+        ])
         .start()
         .await;
     fleet.wait_workers(1).await;

@@ -246,3 +246,64 @@ async fn partition_jobs_and_weight_updates() {
         .unwrap();
     assert!(result.is_ok(), "{result:?}");
 }
+
+/// Two jobs for a provider that takes one call at a time and over 10 s a
+/// call (a local model on a CPU): the second waits for the first's slot
+/// and is answered, not refused for want of a provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_waits_for_a_busy_slow_provider() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let client = nats.client().await;
+    common::create_stream(&client).await;
+    let file = dir.path().join("providers.toml");
+    // 20 s for 20 items, so about 12.6 s for 8 sub-categories.
+    std::fs::write(
+        &file,
+        "[[providers]]\nname='slow'\nkind='sim'\nmax_concurrency=1\n\
+         [providers.sim]\nlatency_ms=20000\nlatency_sigma=0.0\n",
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let running = common::spawn_worker_on(&nats, "s1", &file, &[], &shutdown).await;
+    wait_for(
+        "the partitions endpoint",
+        Duration::from_secs(20),
+        || async {
+            let msg = client
+                .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
+                .await
+                .ok()?;
+            let info: serde_json::Value = serde_json::from_slice(&msg.payload).ok()?;
+            (info["endpoints"].as_array()?.len() == 3).then_some(())
+        },
+    )
+    .await;
+    let ask = |n: u32| {
+        let client = client.clone();
+        async move {
+            let job = PartitionRequest {
+                v: 1,
+                run_id: "r1".into(),
+                topic: format!("Slow topic {n}"),
+                parent: None,
+                count: 8,
+                weights: weights(&[("slow", 1.0)]),
+            };
+            let request = async_nats::Request::new()
+                .payload(serde_json::to_vec(&job).unwrap().into())
+                .timeout(Some(Duration::from_secs(120)));
+            let msg = client
+                .send_request(subjects::PARTITION_JOBS, request)
+                .await
+                .unwrap();
+            serde_json::from_slice::<PartitionReply>(&msg.payload).unwrap()
+        }
+    };
+    let (first, second) = tokio::join!(ask(1), ask(2));
+    for reply in [&first, &second] {
+        assert!(reply.ok && reply.partitions.len() == 8, "{reply:?}");
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+}

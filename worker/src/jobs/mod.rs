@@ -22,8 +22,10 @@ pub mod partitions;
 
 pub use partitions::distinct;
 
-/// How long a job waits for a provider to become available.
-const LEASE_WAIT: Duration = Duration::from_secs(10);
+/// How long a job waits for a provider to become available: half the time
+/// the coordinator gives a job (120 s), the other half left for the call.
+/// A local model on a CPU holds its slot for 10-30 s a call.
+const LEASE_WAIT: Duration = Duration::from_secs(60);
 
 /// Why a job's call gave no answer, and the provider asked (empty when
 /// none was).
