@@ -305,5 +305,9 @@ async fn a_job_waits_for_a_busy_slow_provider() {
         assert!(reply.ok && reply.partitions.len() == 8, "{reply:?}");
     }
     shutdown.cancel();
-    running.await.unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("exits")
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
 }
