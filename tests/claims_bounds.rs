@@ -14,7 +14,7 @@ use igentai_protocol::{
     CandidateBatch, MetricsSnapshot, PartitionReply, PartitionRequest, ProviderHealth, RunState,
     StartReply, VERSION, WorkerAck, decode_reply, subjects,
 };
-use testkit::{NatsServer, wait_for};
+use testkit::{CoordinatorSpec, NatsServer, wait_for};
 
 use common::claims::{beat, heartbeat, publish_as};
 use common::{batch, spawn_coordinator, try_status};
@@ -162,7 +162,10 @@ async fn a_huge_latency_or_a_provider_the_worker_does_not_have_is_rejected() {
 async fn a_partition_job_s_cost_is_the_run_s_and_counts_toward_its_budget() {
     let dir = testkit::test_dir();
     let nats = NatsServer::start(dir.path()).await;
-    let _coordinator = spawn_coordinator(dir.path(), &nats.url, &dir.path().join("data"));
+    // The topic is split at once: no batch comes to tell it saturated.
+    let _coordinator = CoordinatorSpec::new()
+        .env(&[("IGENTAI_TOPIC_JUDGE_AFTER", "0")])
+        .spawn(dir.path(), &nats.url, &dir.path().join("data"));
     let operator = nats.client().await;
     common::wait_stream(&jetstream::new(operator.clone())).await;
     // 3000 tokens at the default ceiling of $100 per million: up to $0.30.
