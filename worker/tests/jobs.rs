@@ -38,20 +38,7 @@ async fn partition_jobs_and_weight_updates() {
     .unwrap();
     let shutdown = CancellationToken::new();
     let running = common::spawn_worker_on(&nats, "j1", &file, &[], &shutdown).await;
-    let info: serde_json::Value = wait_for(
-        "the micro service answers INFO",
-        Duration::from_secs(20),
-        || async {
-            let msg = client
-                .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
-                .await
-                .ok()?;
-            let info: serde_json::Value = serde_json::from_slice(&msg.payload).ok()?;
-            // Endpoints are added just after the service starts.
-            (info["endpoints"].as_array()?.len() == 3).then_some(info)
-        },
-    )
-    .await;
+    let info = common::service_info(&client).await;
     let endpoints = info["endpoints"].as_array().unwrap().clone();
     let jobs = endpoints
         .iter()

@@ -14,7 +14,7 @@ use async_nats::jetstream::consumer;
 use common::json;
 use futures::StreamExt;
 use igentai_protocol::{Assignment, CandidateBatch, Heartbeat, WorkerAck, WorkerCommand, subjects};
-use testkit::{NatsServer, wait_for};
+use testkit::NatsServer;
 use tokio_util::sync::CancellationToken;
 use worker::micro::SERVICE_NAME;
 
@@ -79,20 +79,7 @@ async fn produces_through_the_healthy_provider_as_a_micro_service() {
     .await;
 
     // Registered as a micro service, its endpoint the command subject.
-    let info: serde_json::Value = wait_for(
-        "the micro service answers INFO",
-        Duration::from_secs(20),
-        || async {
-            let msg = client
-                .request(format!("$SRV.INFO.{SERVICE_NAME}"), "".into())
-                .await
-                .ok()?;
-            let info: serde_json::Value = serde_json::from_slice(&msg.payload).ok()?;
-            // Endpoints are added just after the service starts.
-            (info["endpoints"].as_array()?.len() == 3).then_some(info)
-        },
-    )
-    .await;
+    let info = common::service_info(&client).await;
     assert_eq!(info["metadata"]["worker_id"], "t1");
     assert_eq!(info["metadata"]["providers"], "good,broken,limited");
     let work = info["endpoints"]

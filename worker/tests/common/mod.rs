@@ -109,3 +109,24 @@ pub async fn spawn_worker_on(
     args.extend_from_slice(extra);
     spawn_worker(&args, shutdown)
 }
+
+/// The worker's micro service INFO once its three endpoints (work,
+/// partitions, judge) are registered, just after it starts.
+pub async fn service_info(client: &async_nats::Client) -> serde_json::Value {
+    testkit::wait_for(
+        "the micro service answers INFO with its endpoints",
+        std::time::Duration::from_secs(20),
+        || async {
+            let msg = client
+                .request(
+                    format!("$SRV.INFO.{}", worker::micro::SERVICE_NAME),
+                    "".into(),
+                )
+                .await
+                .ok()?;
+            let info: serde_json::Value = serde_json::from_slice(&msg.payload).ok()?;
+            (info["endpoints"].as_array()?.len() == 3).then_some(info)
+        },
+    )
+    .await
+}
