@@ -28,6 +28,15 @@ pub fn share(fleet: f64, before: f64, after: f64) -> f64 {
     fleet / ((before + after) / 2.0)
 }
 
+/// The bare phases against each other: the lowest output tokens per
+/// second as a share of the highest. The run's own noise: a fleet's share
+/// above it is as good as the load generator's.
+pub fn spread(bare: &[Phase], again: &Phase) -> f64 {
+    let rates = bare.iter().chain([again]).map(|p| p.window.out_per_s());
+    let (lo, hi) = rates.fold((f64::MAX, 0.0_f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
+    lo / hi
+}
+
 /// The share of one core process `name` used in `phase`.
 fn cpu(phase: &Phase, name: &str) -> Option<f64> {
     phase
@@ -39,6 +48,12 @@ fn cpu(phase: &Phase, name: &str) -> Option<f64> {
 
 fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
+}
+
+/// A small client's share of a core: tenths of a percent would round it
+/// to nothing.
+fn client_pct(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
 }
 
 fn pct_or_dash(x: Option<f64>) -> String {
@@ -63,7 +78,7 @@ pub fn phases_table(phases: &[&Phase]) -> String {
             .cpu
             .iter()
             .filter(|(n, _)| n != "model server")
-            .map(|(n, s)| format!("{n} {}", pct(*s)))
+            .map(|(n, s)| format!("{n} {}", client_pct(*s)))
             .collect();
         let _ = writeln!(
             out,
@@ -114,6 +129,12 @@ pub fn rows(bare: &[Phase], fleet: &Phase, again: &Phase, status_out_per_s: f64)
                 levels.join(" / ")
             ),
             rates.join(" / "),
+        ),
+        Row::info(
+            B,
+            "bare phases against each other (again after the fleet included): lowest ÷ \
+             highest output tokens/s, the run's own noise",
+            pct(spread(bare, again)),
         ),
         Row::info(
             B,
@@ -200,7 +221,7 @@ pub fn limits(bare: &[Phase], fleet: &Phase, again: &Phase) -> Vec<String> {
         .cpu
         .iter()
         .filter(|(n, _)| n != "model server")
-        .map(|(n, s)| format!("{n} {}", pct(*s)))
+        .map(|(n, s)| format!("{n} {}", client_pct(*s)))
         .collect();
     let fleet_total: f64 = fleet
         .cpu
@@ -208,7 +229,25 @@ pub fn limits(bare: &[Phase], fleet: &Phase, again: &Phase) -> Vec<String> {
         .filter(|(n, _)| n != "model server")
         .map(|(_, s)| s)
         .sum();
+    let fleet_share = share(
+        fleet.window.out_per_s(),
+        best.window.out_per_s(),
+        again.window.out_per_s(),
+    );
+    let noise = spread(bare, again);
+    let verdict = if fleet_share >= noise {
+        "within it: at this precision the fleet keeps the server as busy as the bare load \
+         generator does"
+    } else {
+        "below it: the fleet leaves the server less busy than the run's noise explains"
+    };
     vec![
+        format!(
+            "The fleet's share, {}, against the spread of the bare phases against each other, \
+             {}: {verdict}.",
+            pct(fleet_share),
+            pct(noise)
+        ),
         format!(
             "Time with no call open, when the server has nothing to do: {}.",
             idle.join(", ")
@@ -227,8 +266,8 @@ pub fn limits(bare: &[Phase], fleet: &Phase, again: &Phase) -> Vec<String> {
              load generator's {} at {} calls in flight; on this 2-core machine they compete \
              with the server for the same cores.",
             fleet_cpu.join(", "),
-            pct(fleet_total),
-            pct_or_dash(cpu(best, "load generator")),
+            client_pct(fleet_total),
+            cpu(best, "load generator").map_or_else(|| "–".to_string(), client_pct),
             best.concurrency,
         ),
     ]
@@ -274,6 +313,13 @@ mod tests {
     }
 
     #[test]
+    fn the_spread_counts_every_bare_phase() {
+        let bare = [phase(1, 40.0), phase(2, 50.0)];
+        assert_eq!(spread(&bare, &phase(2, 45.0)), 0.8);
+        assert_eq!(spread(&bare, &phase(2, 80.0)), 0.5);
+    }
+
+    #[test]
     fn the_target_row_says_whether_it_is_met() {
         let bare = [phase(1, 40.0), phase(2, 50.0)];
         let fleet = Phase {
@@ -295,6 +341,6 @@ mod tests {
         let target = rows.iter().find(|r| r.met.is_some()).unwrap();
         assert_eq!((target.value.as_str(), target.met), ("80.0%", Some(false)));
         let table = phases_table(&[&bare[0], &fleet]);
-        assert!(table.contains("| bare | 1 | 10 | 10 s | 40.0 | 50.0 | 40 | 0.0% | 90.0% | 44.4 | load generator 2.0% | 0 of 500 | 0 | 1.00 |"), "{table}");
+        assert!(table.contains("| bare | 1 | 10 | 10 s | 40.0 | 50.0 | 40 | 0.0% | 90.0% | 44.4 | load generator 2.00% | 0 of 500 | 0 | 1.00 |"), "{table}");
     }
 }
