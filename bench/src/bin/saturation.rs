@@ -82,6 +82,10 @@ struct Args {
     /// The bare load generator's calls in flight, one phase each.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
     concurrency: Vec<usize>,
+    /// The fleet's calls in flight (default: the server's best
+    /// concurrency, as the bare phases found it).
+    #[arg(long)]
+    fleet_concurrency: Option<usize>,
     /// The server's threads (one leaves the other core to the clients).
     #[arg(long, default_value_t = 1)]
     threads: u32,
@@ -113,6 +117,10 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(
         !args.concurrency.is_empty() && !args.concurrency.contains(&0),
         "--concurrency needs one or more counts above 0"
+    );
+    anyhow::ensure!(
+        args.fleet_concurrency != Some(0),
+        "--fleet-concurrency needs a count above 0"
     );
     // The fleet's binaries, before minutes go into the bare phases.
     bin("coordinator")?;
@@ -170,19 +178,20 @@ async fn main() -> anyhow::Result<()> {
         bare.push(phase);
     }
     let best = report::best(&bare).context("no bare phase")?.concurrency;
+    let fleet_concurrency = args.fleet_concurrency.unwrap_or(best);
 
     eprintln!(
-        "fleet: one worker, {best} calls in flight, {} s",
+        "fleet: one worker, {fleet_concurrency} calls in flight, {} s",
         args.seconds
     );
     let fleet_dir = dir.path().join("fleet");
     std::fs::create_dir_all(&fleet_dir)?;
     let measured = fleet::measure(&fleet::Setup {
         dir: &fleet_dir,
-        providers_toml: toml(best),
+        providers_toml: toml(fleet_concurrency),
         topic: &args.topic,
         items_per_request: args.items,
-        concurrency: best as u32,
+        concurrency: fleet_concurrency as u32,
         window,
         server_pid,
     })
@@ -212,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
          temperature {temp}, `max_tokens` {max}\n\
          - Phases, in order: the bare load generator (loops that only send the prompt) at {levels} \
          calls in flight; the fleet (nats-server, the coordinator and one worker, release \
-         binaries) with as many calls in flight as the best of them, its run started with \
+         binaries) with {fleet_concurrency} calls in flight ({why}), its run started with \
          partitions, avoid hints and learned weights off and `judge_rate` 0, so every call is an \
          item call with the same prompt; the bare load generator again at the best; each \
          window {seconds} s, after a warm-up call (the fleet's: its first answer counted)\n\
@@ -230,6 +239,11 @@ async fn main() -> anyhow::Result<()> {
         temp = args.temperature,
         max = args.max_tokens,
         levels = levels.join(", "),
+        why = if args.fleet_concurrency.is_some() {
+            "`--fleet-concurrency`"
+        } else {
+            "the best of them"
+        },
         seconds = args.seconds,
     );
     let mut phases: Vec<&Phase> = bare.iter().collect();

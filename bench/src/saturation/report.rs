@@ -236,15 +236,15 @@ pub fn limits(bare: &[Phase], fleet: &Phase, again: &Phase) -> Vec<String> {
     );
     let noise = spread(bare, again);
     let verdict = if fleet_share >= noise {
-        "within it: at this precision the fleet keeps the server as busy as the bare load \
-         generator does"
+        "differ among themselves by as much (lowest ÷ highest), so at this precision the \
+         fleet keeps the server as busy as the bare load generator does"
     } else {
-        "below it: the fleet leaves the server less busy than the run's noise explains"
+        "differ among themselves by less (lowest ÷ highest), so the fleet leaves the server \
+         less busy than the run's noise explains"
     };
     vec![
         format!(
-            "The fleet's share, {}, against the spread of the bare phases against each other, \
-             {}: {verdict}.",
+            "The fleet's share is {}; the bare phases, at {}, {verdict}.",
             pct(fleet_share),
             pct(noise)
         ),
