@@ -3,6 +3,7 @@
 //! (between markers of its own). The shared code of each lives in a module
 //! here.
 
+pub mod models;
 pub mod saturation;
 pub mod throughput;
 pub mod truth;

