@@ -14,9 +14,9 @@ use igentai_protocol::{CandidateBatch, WorkerState, now_ms};
 use serde::Deserialize;
 use testkit::{NatsServer, Proc, Role, creds};
 
-use super::Phase;
 use super::cpu::{Sample, find_pid};
 use super::window::{Call, Window};
+use super::{Phase, SERVER};
 use crate::throughput::procs::{self, bin};
 
 /// Bounds on the waits around the window: a 0.5B model on a shared core
@@ -109,7 +109,7 @@ pub async fn measure(setup: &Setup<'_>) -> anyhow::Result<Measured> {
     let nats_pid = find_pid(&["-c", &utf8(&conf)?]);
     let mut watched = vec![("worker", worker.pid()), ("coordinator", coordinator.pid())];
     watched.extend(nats_pid.map(|p| ("nats-server", p)));
-    watched.extend(setup.server_pid.map(|p| ("model server", p)));
+    watched.extend(setup.server_pid.map(|p| (SERVER, p)));
 
     let before = control.status().await.totals.tokens_out;
     let cpu_before = Sample::now(&watched);
