@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bench::saturation::cpu::find_pid;
-use bench::saturation::report::{self, BEGIN, END};
+use bench::saturation::report::{self, BEGIN, END, in_flight};
 use bench::saturation::{Phase, bare, fleet, providers_toml};
 use bench::throughput::procs::bin;
 use bench::throughput::report::{Report, publish};
@@ -169,10 +169,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut bare = Vec::new();
     for &c in &args.concurrency {
-        eprintln!(
-            "bare load generator, {c} calls in flight, {} s",
-            args.seconds
-        );
+        eprintln!("bare load generator, {}, {} s", in_flight(c), args.seconds);
         let phase = bare::measure(&provider, &prompt, c, window, server_pid).await?;
         progress(&phase);
         bare.push(phase);
@@ -181,7 +178,8 @@ async fn main() -> anyhow::Result<()> {
     let fleet_concurrency = args.fleet_concurrency.unwrap_or(best);
 
     eprintln!(
-        "fleet: one worker, {fleet_concurrency} calls in flight, {} s",
+        "fleet: one worker, {}, {} s",
+        in_flight(fleet_concurrency),
         args.seconds
     );
     let fleet_dir = dir.path().join("fleet");
@@ -198,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     progress(&measured.phase);
 
-    eprintln!("bare again, {best} calls in flight, {} s", args.seconds);
+    eprintln!("bare again, {}, {} s", in_flight(best), args.seconds);
     let again = Phase {
         name: "bare again",
         ..bare::measure(&provider, &prompt, best, window, server_pid).await?
@@ -221,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
          temperature {temp}, `max_tokens` {max}\n\
          - Phases, in order: the bare load generator (loops that only send the prompt) at {levels} \
          calls in flight; the fleet (nats-server, the coordinator and one worker, release \
-         binaries) with {fleet_concurrency} calls in flight ({why}), its run started with \
+         binaries) with {fleet} ({why}), its run started with \
          partitions, avoid hints and learned weights off and `judge_rate` 0, so every call is an \
          item call with the same prompt; the bare load generator again at the best; each \
          window {seconds} s, after a warm-up call (the fleet's: its first answer counted)\n\
@@ -239,6 +237,7 @@ async fn main() -> anyhow::Result<()> {
         temp = args.temperature,
         max = args.max_tokens,
         levels = levels.join(", "),
+        fleet = in_flight(fleet_concurrency),
         why = if args.fleet_concurrency.is_some() {
             "`--fleet-concurrency`"
         } else {

@@ -273,7 +273,7 @@ pub fn limits(bare: &[Phase], fleet: &Phase, again: &Phase) -> Vec<String> {
 }
 
 /// "1 call in flight", "4 calls in flight".
-fn in_flight(n: usize) -> String {
+pub fn in_flight(n: usize) -> String {
     if n == 1 {
         "1 call in flight".to_string()
     } else {
