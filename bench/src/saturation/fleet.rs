@@ -144,7 +144,9 @@ pub async fn measure(setup: &Setup<'_>) -> anyhow::Result<Measured> {
 
     let folder = data.join(coordinator::folder_for(&data, setup.topic)?);
     let calls = batch_log(&folder.join("batches.jsonl"))?;
-    let window = Window::of(&calls, from_ms, to_ms).ok_or_else(|| {
+    // From the first answer, as a bare phase's window opens on its first.
+    let first = calls.iter().map(|c| c.done_ms).min().unwrap_or(from_ms);
+    let window = Window::of(&calls, first, to_ms).ok_or_else(|| {
         anyhow::anyhow!("fewer than two answers in the window: give it more --seconds")
     })?;
     Ok(Measured {
