@@ -5,27 +5,30 @@
 //! most output tokens per second), then by the fleet (nats-server, the
 //! real coordinator and one real worker with that many calls in flight),
 //! then bare again at the best concurrency, since the load of a shared
-//! machine drifts between phases. Reports the fleet's share of the bare
-//! output tokens per second (target ≥ 95%), the prompt tokens the server
-//! says it read from its cache, and what limits the share; with
+//! machine drifts between phases. Each phase has a fresh server with the
+//! same seed, so each gets the same answers in the same order. Reports the
+//! fleet's share of the bare output tokens per second (target ≥ 95%), the
+//! prompt tokens the server says it read from its cache, and what limits
+//! the share; with
 //! `--write`, records them in `BENCHMARKS.md` between
 //! `<!-- saturation:begin -->` and `<!-- saturation:end -->`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
 use bench::models::{Model, Output};
 use bench::saturation::cpu::find_pid;
-use bench::saturation::report::{self, BEGIN, END};
+use bench::saturation::report::{self, BEGIN, END, in_flight};
 use bench::saturation::{Phase, bare, fleet, providers_toml};
 use bench::throughput::procs::bin;
 use bench::throughput::report::{Report, publish};
 use clap::Parser;
 use igentai_protocol::{Assignment, VERSION};
 use testkit::{LlamaServer, llama};
+use worker::prompt::Prompt;
 use worker::providers::{Provider, settings};
 
 #[derive(Debug, Parser)]
@@ -91,23 +94,6 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("igentai-bench-saturation-")
         .tempdir()?;
-    let (model_path, alias, label) = args.model.served();
-    eprintln!("starting the model server on {}", model_path.display());
-    let server =
-        LlamaServer::start_with(dir.path(), &model_path, alias, args.seed, args.threads).await;
-    let server_pid = find_pid(&["llama_cpp.server", "--port", &server.port.to_string()]);
-    let toml = |concurrency| {
-        providers_toml(
-            &server.base_url(),
-            alias,
-            args.output.as_str(),
-            args.max_tokens,
-            args.temperature,
-            concurrency,
-        )
-    };
-    let most = args.concurrency.iter().copied().max().unwrap_or(1);
-    let provider = Provider::build(&settings::parse(&toml(most), |_| None)?[0], "saturation")?;
     let prompt = worker::prompt::build(&Assignment {
         v: VERSION,
         run_id: "saturation".to_string(),
@@ -118,50 +104,46 @@ async fn main() -> anyhow::Result<()> {
         prompt_template: None,
         weights: Default::default(),
     });
-    eprintln!("warm-up call");
-    provider
-        .complete(&prompt)
-        .await
-        .context("the warm-up call")?;
 
     let mut bare = Vec::new();
     for &c in &args.concurrency {
-        eprintln!(
-            "bare load generator, {c} calls in flight, {} s",
-            args.seconds
-        );
-        let phase = bare::measure(&provider, &prompt, c, window, server_pid).await?;
+        let served = Served::start(&args, dir.path(), &prompt).await?;
+        eprintln!("bare load generator, {}, {} s", in_flight(c), args.seconds);
+        let phase = bare::measure(&served.provider, &prompt, c, window, served.pid).await?;
         progress(&phase);
         bare.push(phase);
     }
     let best = report::best(&bare).context("no bare phase")?.concurrency;
     let fleet_concurrency = args.fleet_concurrency.unwrap_or(best);
 
+    let served = Served::start(&args, dir.path(), &prompt).await?;
     eprintln!(
-        "fleet: one worker, {fleet_concurrency} calls in flight, {} s",
+        "fleet: one worker, {}, {} s",
+        in_flight(fleet_concurrency),
         args.seconds
     );
     let fleet_dir = dir.path().join("fleet");
     std::fs::create_dir_all(&fleet_dir)?;
     let measured = fleet::measure(&fleet::Setup {
         dir: &fleet_dir,
-        providers_toml: toml(fleet_concurrency),
+        providers_toml: served.providers_toml(&args, fleet_concurrency),
         topic: &args.topic,
         items_per_request: args.items,
         concurrency: fleet_concurrency as u32,
         window,
-        server_pid,
+        server_pid: served.pid,
     })
     .await?;
     progress(&measured.phase);
 
-    eprintln!("bare again, {best} calls in flight, {} s", args.seconds);
+    let served = Served::start(&args, dir.path(), &prompt).await?;
+    eprintln!("bare again, {}, {} s", in_flight(best), args.seconds);
     let again = Phase {
         name: "bare again",
-        ..bare::measure(&provider, &prompt, best, window, server_pid).await?
+        ..bare::measure(&served.provider, &prompt, best, window, served.pid).await?
     };
     progress(&again);
-    drop(server);
+    drop(served);
 
     let fleet = &measured.phase;
     let mut section =
@@ -178,15 +160,19 @@ async fn main() -> anyhow::Result<()> {
          temperature {temp}, `max_tokens` {max}\n\
          - Phases, in order: the bare load generator (loops that only send the prompt) at {levels} \
          calls in flight; the fleet (nats-server, the coordinator and one worker, release \
-         binaries) with {fleet_concurrency} calls in flight ({why}), its run started with \
+         binaries) with {fleet} ({why}), its run started with \
          partitions, avoid hints and learned weights off and `judge_rate` 0, so every call is an \
-         item call with the same prompt; the bare load generator again at the best; each \
-         window {seconds} s, after a warm-up call (the fleet's: its first answer counted)\n\
+         item call with the same prompt; the bare load generator again at the best. Each \
+         phase has a model server of its own, started with the same seed and warmed up with \
+         one call: llama-cpp-python seeds each request from the one before, so every phase \
+         gets the same answers in the same order. Each window {seconds} s (the fleet's from \
+         its first answer)\n\
          - Rates: the output tokens of the calls answered in the window, from its first answer \
          to its last (the fleet's calls from its batch log: each batch's time and latency); \
          *no call open*: the share of that span in which the server had no request; CPU: \
          share of one core over the window\n",
         server_version(),
+        label = args.model.served().2,
         threads = args.threads,
         seed = args.seed,
         load = report.load_before,
@@ -196,6 +182,7 @@ async fn main() -> anyhow::Result<()> {
         temp = args.temperature,
         max = args.max_tokens,
         levels = levels.join(", "),
+        fleet = in_flight(fleet_concurrency),
         why = if args.fleet_concurrency.is_some() {
             "`--fleet-concurrency`"
         } else {
@@ -226,6 +213,58 @@ async fn main() -> anyhow::Result<()> {
          its KV cache (`Llama.generate` in llama_cpp), and says so only in its verbose log.\n",
     );
     publish(&section, args.write.as_deref(), BEGIN, END)
+}
+
+/// A model server of its own for one phase, warmed up with one call.
+/// llama-cpp-python seeds each request from the seed of the one before,
+/// so on a fresh server with the same `--seed` every phase's n-th call is
+/// sampled alike: every phase, bare or fleet, gets the same answers in
+/// the same order, and their lengths (which set tokens per second) do not
+/// differ from phase to phase.
+struct Served {
+    server: LlamaServer,
+    pid: Option<u32>,
+    /// The bare load generator's provider, the one the warm-up call used.
+    provider: Provider,
+}
+
+impl Served {
+    async fn start(args: &Args, dir: &Path, prompt: &Prompt) -> anyhow::Result<Served> {
+        let (model, alias, _) = args.model.served();
+        eprintln!("starting the model server on {}", model.display());
+        let server = LlamaServer::start_with(dir, &model, alias, args.seed, args.threads).await;
+        let pid = find_pid(&["llama_cpp.server", "--port", &server.port.to_string()]);
+        let most = args.concurrency.iter().copied().max().unwrap_or(1);
+        let toml = client_toml(args, &server.base_url(), most);
+        let provider = Provider::build(&settings::parse(&toml, |_| None)?[0], "saturation")?;
+        provider
+            .complete(prompt)
+            .await
+            .context("the warm-up call")?;
+        Ok(Served {
+            server,
+            pid,
+            provider,
+        })
+    }
+
+    /// The providers file of a client of this server with `concurrency`
+    /// calls in flight.
+    fn providers_toml(&self, args: &Args, concurrency: usize) -> String {
+        client_toml(args, &self.server.base_url(), concurrency)
+    }
+}
+
+/// The providers file of a client of the server at `base_url`.
+fn client_toml(args: &Args, base_url: &str, concurrency: usize) -> String {
+    providers_toml(
+        base_url,
+        args.model.served().1,
+        args.output.as_str(),
+        args.max_tokens,
+        args.temperature,
+        concurrency,
+    )
 }
 
 /// One line on stderr as each phase ends.

@@ -10,9 +10,9 @@ use igentai_protocol::now_ms;
 use worker::prompt::Prompt;
 use worker::providers::Provider;
 
-use super::Phase;
 use super::cpu::Sample;
 use super::window::{Call, Window};
+use super::{Phase, SERVER};
 use crate::throughput::procs;
 
 /// Calls from `concurrency` loops for `window`; each loop's last call,
@@ -26,7 +26,7 @@ pub async fn measure(
     server_pid: Option<u32>,
 ) -> anyhow::Result<Phase> {
     let mut watched = vec![("load generator", std::process::id())];
-    watched.extend(server_pid.map(|p| ("model server", p)));
+    watched.extend(server_pid.map(|p| (SERVER, p)));
     let cpu_before = Sample::now(&watched);
     let (from_ms, started) = (now_ms(), Instant::now());
     let deadline = started + window;

@@ -14,9 +14,9 @@ use igentai_protocol::{CandidateBatch, WorkerState, now_ms};
 use serde::Deserialize;
 use testkit::{NatsServer, Proc, Role, creds};
 
-use super::Phase;
 use super::cpu::{Sample, find_pid};
 use super::window::{Call, Window};
+use super::{Phase, SERVER};
 use crate::throughput::procs::{self, bin};
 
 /// Bounds on the waits around the window: a 0.5B model on a shared core
@@ -109,7 +109,7 @@ pub async fn measure(setup: &Setup<'_>) -> anyhow::Result<Measured> {
     let nats_pid = find_pid(&["-c", &utf8(&conf)?]);
     let mut watched = vec![("worker", worker.pid()), ("coordinator", coordinator.pid())];
     watched.extend(nats_pid.map(|p| ("nats-server", p)));
-    watched.extend(setup.server_pid.map(|p| ("model server", p)));
+    watched.extend(setup.server_pid.map(|p| (SERVER, p)));
 
     let before = control.status().await.totals.tokens_out;
     let cpu_before = Sample::now(&watched);
@@ -144,7 +144,9 @@ pub async fn measure(setup: &Setup<'_>) -> anyhow::Result<Measured> {
 
     let folder = data.join(coordinator::folder_for(&data, setup.topic)?);
     let calls = batch_log(&folder.join("batches.jsonl"))?;
-    let window = Window::of(&calls, from_ms, to_ms).ok_or_else(|| {
+    // From the first answer, as a bare phase's window opens on its first.
+    let first = calls.iter().map(|c| c.done_ms).min().unwrap_or(from_ms);
+    let window = Window::of(&calls, first, to_ms).ok_or_else(|| {
         anyhow::anyhow!("fewer than two answers in the window: give it more --seconds")
     })?;
     Ok(Measured {

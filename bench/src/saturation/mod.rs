@@ -15,6 +15,9 @@ pub mod window;
 
 use window::Window;
 
+/// The model server's name among a phase's processes.
+pub const SERVER: &str = "model server";
+
 /// One measured phase: the server's work in its window, and the machine
 /// around it.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::Phase;
+use super::{Phase, SERVER};
 use crate::throughput::report::Row;
 
 pub const BEGIN: &str = "<!-- saturation:begin -->";
@@ -35,6 +35,12 @@ pub fn spread(bare: &[Phase], again: &Phase) -> f64 {
     let rates = bare.iter().chain([again]).map(|p| p.window.out_per_s());
     let (lo, hi) = rates.fold((f64::MAX, 0.0_f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
     lo / hi
+}
+
+/// The shares of a core the client's processes used in `phase` (all but
+/// the model server).
+fn clients_cpu(phase: &Phase) -> impl Iterator<Item = &(String, f64)> {
+    phase.cpu.iter().filter(|(n, _)| n != SERVER)
 }
 
 /// The share of one core process `name` used in `phase`.
@@ -70,14 +76,11 @@ pub fn phases_table(phases: &[&Phase]) -> String {
     );
     for p in phases {
         let w = &p.window;
-        let server = cpu(p, "model server");
+        let server = cpu(p, SERVER);
         let per_cpu_s = server
             .filter(|s| *s > 0.0)
             .map_or_else(|| "–".to_string(), |s| format!("{:.1}", w.out_per_s() / s));
-        let clients: Vec<String> = p
-            .cpu
-            .iter()
-            .filter(|(n, _)| n != "model server")
+        let clients: Vec<String> = clients_cpu(p)
             .map(|(n, s)| format!("{n} {}", client_pct(*s)))
             .collect();
         let _ = writeln!(
@@ -143,20 +146,26 @@ pub fn rows(bare: &[Phase], fleet: &Phase, again: &Phase, status_out_per_s: f64)
         ),
         Row::info(
             B,
-            format!("bare at {c} calls in flight, output tokens/s: before / after the fleet"),
+            format!(
+                "bare at {}, output tokens/s: before / after the fleet",
+                in_flight(c)
+            ),
             format!("{before:.1} / {after:.1}"),
         ),
         Row::info(
             B,
             format!(
-                "fleet (1 worker × {} calls in flight), output tokens/s",
-                fleet.concurrency
+                "fleet (1 worker, {}), output tokens/s",
+                in_flight(fleet.concurrency)
             ),
             format!("{got:.1}"),
         ),
         Row::target(
             B,
-            format!("fleet ÷ bare at {c} calls in flight (mean of before and after)"),
+            format!(
+                "fleet ÷ bare at {} (mean of before and after)",
+                in_flight(c)
+            ),
             pct(s),
             format!("≥ {:.0}%", 100.0 * TARGET),
             s >= TARGET,
@@ -184,7 +193,7 @@ pub fn rows(bare: &[Phase], fleet: &Phase, again: &Phase, status_out_per_s: f64)
         ),
     ];
     let per_cpu_s = |p: &Phase| {
-        cpu(p, "model server")
+        cpu(p, SERVER)
             .filter(|s| *s > 0.0)
             .map(|s| p.window.out_per_s() / s)
     };
@@ -199,7 +208,10 @@ pub fn rows(bare: &[Phase], fleet: &Phase, again: &Phase, status_out_per_s: f64)
     rows
 }
 
-/// What the phases say about the limits of the fleet's share.
+/// What the phases say about the limits of the fleet's share: the most
+/// the fleet itself can have taken from the server (time with no call
+/// open, and its processes' CPU if all of it came out of the server's
+/// core), and what the rest of a gap is.
 pub fn limits(bare: &[Phase], fleet: &Phase, again: &Phase) -> Vec<String> {
     let Some(best) = best(bare) else {
         return Vec::new();
@@ -216,61 +228,57 @@ pub fn limits(bare: &[Phase], fleet: &Phase, again: &Phase) -> Vec<String> {
             )
         })
         .collect();
-    let server = |p: &Phase| pct_or_dash(cpu(p, "model server"));
-    let fleet_cpu: Vec<String> = fleet
-        .cpu
-        .iter()
-        .filter(|(n, _)| n != "model server")
+    let server = |p: &Phase| pct_or_dash(cpu(p, SERVER));
+    let fleet_cpu: Vec<String> = clients_cpu(fleet)
         .map(|(n, s)| format!("{n} {}", client_pct(*s)))
         .collect();
-    let fleet_total: f64 = fleet
-        .cpu
-        .iter()
-        .filter(|(n, _)| n != "model server")
-        .map(|(_, s)| s)
-        .sum();
+    let fleet_total: f64 = clients_cpu(fleet).map(|(_, s)| s).sum();
     let fleet_share = share(
         fleet.window.out_per_s(),
         best.window.out_per_s(),
         again.window.out_per_s(),
     );
-    let noise = spread(bare, again);
-    let verdict = if fleet_share >= noise {
-        "differ among themselves by as much (lowest ÷ highest), so at this precision the \
-         fleet keeps the server as busy as the bare load generator does"
-    } else {
-        "differ among themselves by less (lowest ÷ highest), so the fleet leaves the server \
-         less busy than the run's noise explains"
-    };
     vec![
         format!(
-            "The fleet's share is {}; the bare phases, at {}, {verdict}.",
+            "The fleet's share is {}; the bare phases differ among themselves by as much as {} \
+             (lowest ÷ highest). What the fleet itself can have taken from the server is at \
+             most {} of its time: {} with no call open, plus {} of a core for the fleet's \
+             processes, were all of it taken from the server's core. The rest of a gap is the \
+             CPU the shared machine left the server (its column in the table, and the share \
+             per server CPU-second).",
             pct(fleet_share),
-            pct(noise)
+            pct(spread(bare, again)),
+            client_pct(fleet.window.idle_share + fleet_total),
+            client_pct(fleet.window.idle_share),
+            client_pct(fleet_total),
         ),
         format!(
             "Time with no call open, when the server has nothing to do: {}.",
             idle.join(", ")
         ),
         format!(
-            "The model server's CPU (share of one core): bare at {} {}, fleet {}, bare again {}; \
-             output tokens per server CPU-second in the table: a phase that got less of a core \
-             made fewer tokens whatever its client did.",
+            "The model server's CPU (share of one core): bare at {} {}, fleet {}, bare again {}.",
             best.concurrency,
             server(best),
             server(fleet),
             server(again)
         ),
         format!(
-            "The fleet's own processes over the window: {} of one core ({} in all), against the \
-             load generator's {} at {} calls in flight; on this 2-core machine they compete \
-             with the server for the same cores.",
+            "The fleet's processes over the window: {} of one core, against the load \
+             generator's {}.",
             fleet_cpu.join(", "),
-            client_pct(fleet_total),
             cpu(best, "load generator").map_or_else(|| "–".to_string(), client_pct),
-            best.concurrency,
         ),
     ]
+}
+
+/// "1 call in flight", "4 calls in flight".
+pub fn in_flight(n: usize) -> String {
+    if n == 1 {
+        "1 call in flight".to_string()
+    } else {
+        format!("{n} calls in flight")
+    }
 }
 
 #[cfg(test)]
@@ -310,6 +318,34 @@ mod tests {
     fn the_share_is_against_the_mean_of_before_and_after() {
         assert_eq!(share(45.0, 50.0, 40.0), 1.0);
         assert_eq!(share(45.0, 50.0, 50.0), 0.9);
+    }
+
+    #[test]
+    fn the_fleet_is_charged_its_idle_time_and_its_cpu() {
+        let bare = [phase(1, 40.0), phase(2, 50.0)];
+        let mut fleet = Phase {
+            name: "fleet",
+            cpu: vec![
+                ("worker".into(), 0.002),
+                ("coordinator".into(), 0.003),
+                ("model server".into(), 0.9),
+            ],
+            ..phase(2, 45.0)
+        };
+        fleet.window.idle_share = 0.001;
+        let notes = limits(&bare, &fleet, &phase(2, 50.0));
+        assert!(
+            notes[0].starts_with(
+                "The fleet's share is 90.0%; the bare phases differ among themselves by as \
+                 much as 80.0% (lowest ÷ highest). What the fleet itself can have taken from \
+                 the server is at most 0.60% of its time: 0.10% with no call open, plus 0.50% \
+                 of a core"
+            ),
+            "{}",
+            notes[0]
+        );
+        assert_eq!(in_flight(1), "1 call in flight");
+        assert_eq!(in_flight(4), "4 calls in flight");
     }
 
     #[test]
