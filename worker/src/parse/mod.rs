@@ -84,12 +84,14 @@ fn lines(answer: &str) -> Vec<String> {
     }
     let mut listed = Vec::new();
     let mut plain = Vec::new();
+    let lettered = lettered_with_dots(&text);
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') || is_rule(line) {
             continue;
         }
-        match strip_marker(line) {
+        let marked = strip_marker(line).or_else(|| lettered.then(|| dotted_letter(line)).flatten());
+        match marked {
             Some(rest) => listed.push(rest),
             None => plain.push(line),
         }
@@ -281,6 +283,31 @@ fn strip_marker(line: &str) -> Option<&str> {
         .strip_prefix(['.', ')'])?;
     rest.starts_with(char::is_whitespace)
         .then(|| rest.trim_start())
+}
+
+/// The text after a letter and a period ("B. Australia"), which is a list
+/// marker only in an answer whose lines are lettered so (see
+/// [`lettered_with_dots`]); elsewhere it is an initial ("A. Lincoln").
+fn dotted_letter(line: &str) -> Option<&str> {
+    let first = line.chars().next()?;
+    let rest = line[first.len_utf8()..].strip_prefix('.')?;
+    (first.is_ascii_alphabetic() && rest.starts_with(char::is_whitespace))
+        .then(|| rest.trim_start())
+}
+
+/// Whether the answer letters its list "A.", "B.", "C.", ...: at least
+/// three lines start with a letter and a period, and their letters run
+/// from A (or a) without a gap. Initials in names never run so.
+fn lettered_with_dots(text: &str) -> bool {
+    let letters: Vec<u8> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| dotted_letter(l).is_some())
+        .map(|l| l.as_bytes()[0])
+        .collect();
+    letters.len() >= 3
+        && (letters[0] == b'A' || letters[0] == b'a')
+        && letters.windows(2).all(|w| w[1] == w[0] + 1)
 }
 
 fn is_chatter(line: &str) -> bool {

@@ -170,6 +170,29 @@ fn answer_shapes() {
 }
 
 #[test]
+fn letters_with_periods_are_markers_only_when_they_run_from_a() {
+    // Qwen2.5-0.5B lettered a list of countries so; each line was stored
+    // with its letter ("B. Australia").
+    check(
+        "A. Louvre\nB. Orsay\nC. Pantheon\nD. Sainte-Chapelle",
+        &["Louvre", "Orsay", "Pantheon", "Sainte-Chapelle"],
+    );
+    check(
+        "a. Louvre\nb. Orsay\nc. Pantheon",
+        &["Louvre", "Orsay", "Pantheon"],
+    );
+    // Initials are names: they do not run A, B, C.
+    check(
+        "A. Lincoln Museum\nJ. Paul Getty Villa\nOrsay",
+        &["A. Lincoln Museum", "J. Paul Getty Villa", "Orsay"],
+    );
+    check(
+        "A. Lincoln Museum\nB. Franklin House",
+        &["A. Lincoln Museum", "B. Franklin House"],
+    );
+}
+
+#[test]
 fn truncated_answers_lose_their_cut_item() {
     let cut =
         |a: &str, expected: &[&str]| assert_eq!(parse_answer(a, true, &paris()), expected, "{a}");
