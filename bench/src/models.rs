@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 use testkit::llama::{self, MODEL_ALIAS, QWEN_ALIAS, QWEN15_ALIAS};
+use worker::providers::{Provider, settings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Model {
@@ -57,5 +58,56 @@ impl Output {
             Output::Text => "text",
             Output::Json => "json",
         }
+    }
+}
+
+/// llama-cpp-python's version, as the server's Python has it.
+pub fn server_version() -> String {
+    std::process::Command::new("python3")
+        .args(["-c", "import llama_cpp; print(llama_cpp.__version__)"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "(version unknown)".to_string())
+}
+
+/// How a benchmark's calls to a local server are made: the providers
+/// file's settings it varies.
+#[derive(Debug, Clone, Copy)]
+pub struct Calls {
+    pub output: Output,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    /// Nominal USD per million input / output tokens.
+    pub price_in: f64,
+    pub price_out: f64,
+}
+
+impl Calls {
+    /// The worker's `openai` provider for the server at `base_url`
+    /// serving `alias`, built from a providers file as a worker reads it.
+    pub fn provider(&self, base_url: &str, alias: &str) -> anyhow::Result<Provider> {
+        let toml = format!(
+            r#"[[providers]]
+name = "local"
+kind = "openai"
+base_url = "{base_url}"
+model = "{alias}"
+output = "{output}"
+max_tokens = {max}
+temperature = {temp}
+price_in_per_m = {pin}
+price_out_per_m = {pout}
+timeout_s = 900
+"#,
+            output = self.output.as_str(),
+            max = self.max_tokens,
+            temp = self.temperature,
+            pin = self.price_in,
+            pout = self.price_out,
+        );
+        let settings = settings::parse(&toml, |_| None)?;
+        Provider::build(&settings[0], "bench")
     }
 }

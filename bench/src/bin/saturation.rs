@@ -15,11 +15,10 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
-use bench::models::{Model, Output};
+use bench::models::{Model, Output, server_version};
 use bench::saturation::cpu::find_pid;
 use bench::saturation::report::{self, BEGIN, END, in_flight};
 use bench::saturation::{Phase, bare, fleet, providers_toml};
@@ -278,15 +277,4 @@ fn progress(p: &Phase) {
         p.window.calls,
         100.0 * p.window.idle_share
     );
-}
-
-/// llama-cpp-python's version, as the server's Python has it.
-fn server_version() -> String {
-    Command::new("python3")
-        .args(["-c", "import llama_cpp; print(llama_cpp.__version__)"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "(version unknown)".to_string())
 }

@@ -7,8 +7,10 @@
 //! worker's OpenAI-compatible provider, in-process and without NATS, and
 //! for each universe runs each strategy (`none`, `all`) to the same token
 //! budget: answers parsed by the worker's parser, stored by a real
-//! coordinator topic folder, then every stored line judged with the judge
-//! prompt by the same model, 20 lines a call, asked for in `--judge-output`
+//! coordinator topic folder, every stored line judged with the judge
+//! prompt (by `--judge-model`, the same model by default) 20 new lines a
+//! call while the run goes on, its verdicts steering `all` as a run's do,
+//! asked for in `--judge-output`
 //! mode (json by default: the judge's schema holds each answer string to
 //! its labels) whatever `--output` the items are asked in. Prints the tables; with
 //! `--write`, records them in `BENCHMARKS.md` between
@@ -16,10 +18,9 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::Context;
-use bench::models::{Model, Output};
+use bench::models::{Calls, Model, Output, server_version};
 use bench::throughput::report::{Report, publish};
 use bench::truth::report::{self, BEGIN, END, Outcome};
 use bench::truth::run::{self, ITEMS_PER_REQUEST, JUDGE_CHUNK, Strategy, WORKERS};
@@ -27,7 +28,6 @@ use bench::truth::score::score;
 use bench::truth::universe::Universe;
 use clap::Parser;
 use testkit::{LlamaServer, llama};
-use worker::providers::{Provider, settings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -98,7 +98,14 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("starting the model server on {}", model_path.display());
     let server =
         LlamaServer::start_with(dir.path(), &model_path, alias, args.seed, args.threads).await;
-    let generator = provider(&args, args.output, &server.base_url(), alias)?;
+    let calls = |output| Calls {
+        output,
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
+        price_in: args.price_in,
+        price_out: args.price_out,
+    };
+    let generator = calls(args.output).provider(&server.base_url(), alias)?;
     // A judge of another model gets a server of its own.
     let (judge_label, judge_server) = if judge_model == args.model {
         ("the same model".to_string(), None)
@@ -110,8 +117,8 @@ async fn main() -> anyhow::Result<()> {
         (judge_label.to_string(), Some((judge_server, judge_alias)))
     };
     let judge = match &judge_server {
-        None => provider(&args, args.judge_output, &server.base_url(), alias)?,
-        Some((s, judge_alias)) => provider(&args, args.judge_output, &s.base_url(), judge_alias)?,
+        None => calls(args.judge_output).provider(&server.base_url(), alias)?,
+        Some((s, judge_alias)) => calls(args.judge_output).provider(&s.base_url(), judge_alias)?,
     };
 
     let mut outcomes = Vec::new();
@@ -126,17 +133,24 @@ async fn main() -> anyhow::Result<()> {
             let folder = dir
                 .path()
                 .join(format!("{}-{}", universe.name, strategy.name()));
-            let run = run::collect(&generator, &universe.topic, strategy, args.tokens, &folder)
-                .await
-                .with_context(|| format!("{} / {}", universe.name, strategy.name()))?;
+            let (run, judged) = run::collect(
+                &generator,
+                &judge,
+                &universe.topic,
+                strategy,
+                args.tokens,
+                &folder,
+            )
+            .await
+            .with_context(|| format!("{} / {}", universe.name, strategy.name()))?;
             eprintln!(
-                "{} / {}: {} stored lines from {} calls; judging them",
+                "{} / {}: {} stored lines from {} calls, judged in {} calls",
                 universe.name,
                 strategy.name(),
                 run.stored.len(),
-                run.calls
+                run.calls,
+                judged.calls
             );
-            let judged = run::judge(&judge, &universe.topic, &run.stored).await;
             let score = score(&universe, &run, &judged);
             let outcome = Outcome {
                 universe: universe.clone(),
@@ -164,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
         "- Model: {label}, behind llama-cpp-python {}'s OpenAI-compatible server \
          (`--n_ctx 2048 --n_threads {threads} --seed {seed}`, loopback), called through the \
          worker's `openai` provider in `{output}` mode (the judge's calls in `{judge_output}` \
-         mode, through a second provider on the same server), temperature {temp}, `max_tokens` {max}\n\
+         mode, through a second provider), temperature {temp}, `max_tokens` {max}\n\
          - Load average (1 min) when the run started: {load}\n\
          - Universes: `bench/data/universes/` (names plus accepted spellings; an alias such as \
          a postal code or a symbol counts as the member, reported as another spelling)\n\
@@ -173,12 +187,13 @@ async fn main() -> anyhow::Result<()> {
          - Strategies: `none` asks the worker's plain prompt ({items} items) again and again \
          (`--no-weights --no-partitions --no-avoid`); `all` is a run's default, every strategy \
          on, steered by the coordinator's own `Steering` (partition jobs, the tree's splits and \
-         retirements, the broad prompt's share, per-partition avoid hints) for {workers} \
+         retirements, the broad prompt's share, per-partition avoid hints, each partition and \
+         the partitions arm judged on its valid share from the judge's verdicts) for {workers} \
          workers taking turns on the one server\n\
          - Stored: a real coordinator topic folder (vetting, exact key, name key and its \
-         near-duplicate merge, sighting counts and their Chao1 estimate); then every stored \
-         line judged by {judge_label} with the judge prompt, {chunk} lines a call, at \
-         temperature 0",
+         near-duplicate merge, sighting counts and their Chao1 estimate); every stored line \
+         judged by {judge_label} with the judge prompt, {chunk} new lines a call while the \
+         run goes on (the last ones at its end), at temperature 0",
         server_version(),
         threads = args.threads,
         seed = args.seed,
@@ -212,41 +227,4 @@ async fn main() -> anyhow::Result<()> {
     section.push_str("\n### Stored non-members the judge did not accept\n\n");
     section.push_str(&report::non_members(&outcomes));
     publish(&section, args.write.as_deref(), BEGIN, END)
-}
-
-/// The worker's provider for the local server asking in `output` mode,
-/// built from a providers file as a worker reads it.
-fn provider(args: &Args, output: Output, base_url: &str, alias: &str) -> anyhow::Result<Provider> {
-    let output = output.as_str();
-    let toml = format!(
-        r#"[[providers]]
-name = "local"
-kind = "openai"
-base_url = "{base_url}"
-model = "{alias}"
-output = "{output}"
-max_tokens = {max}
-temperature = {temp}
-price_in_per_m = {pin}
-price_out_per_m = {pout}
-timeout_s = 900
-"#,
-        max = args.max_tokens,
-        temp = args.temperature,
-        pin = args.price_in,
-        pout = args.price_out,
-    );
-    let settings = settings::parse(&toml, |_| None)?;
-    Provider::build(&settings[0], "truth")
-}
-
-/// llama-cpp-python's version, as the server's Python has it.
-fn server_version() -> String {
-    Command::new("python3")
-        .args(["-c", "import llama_cpp; print(llama_cpp.__version__)"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "(version unknown)".to_string())
 }

@@ -1,7 +1,7 @@
 //! One strategy on one universe against a real model, at a token budget:
 //! the calls, what the worker's parser takes from each answer, and what
-//! the coordinator's topic folder stores of it; then the judge's verdict on
-//! every stored line.
+//! the coordinator's topic folder stores of it, and the judge's verdict on
+//! every stored line, asked while the run goes on as a run asks it.
 //!
 //! The product's own pieces do the work: prompts from `worker::prompt`,
 //! the call through the worker's OpenAI-compatible provider, answers read
@@ -108,14 +108,18 @@ pub struct Collected {
 }
 
 /// Calls the model with `strategy` until `budget` tokens (input + output)
-/// are spent; `dir` holds the scratch topic folder.
+/// are spent; `dir` holds the scratch topic folder. As a run does, `judge`
+/// is asked about the new stored lines [`JUDGE_CHUNK`] at a time while the
+/// run goes on (the last ones at its end), and the steering hears each
+/// verdict; the judge's spend is booked apart, in the `Judged`.
 pub async fn collect(
     provider: &Provider,
+    judge: &Provider,
     topic: &str,
     strategy: Strategy,
     budget: u64,
     dir: &Path,
-) -> anyhow::Result<Collected> {
+) -> anyhow::Result<(Collected, Judged)> {
     let (mut folder, _) = Topic::open(dir, topic).context("open the scratch topic folder")?;
     let mut scratch = Scratch::default();
     let mut out = Collected::default();
@@ -134,6 +138,9 @@ pub async fn collect(
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as u64;
     let mut turn = 0usize;
+    let mut judged = Judged::default();
+    // Stored lines not judged yet, with the partition that found them.
+    let mut unjudged: Vec<(String, Option<String>)> = Vec::new();
     while spent(&out) < budget {
         let plan = steering.tick(&providers, &workers, now());
         for parent in plan.split {
@@ -212,7 +219,13 @@ pub async fn collect(
         if let Some(event) = taken.event {
             let event: ItemsEvent =
                 serde_json::from_slice(&event).context("the topic's items event")?;
-            out.stored.extend(event.items.into_iter().map(|i| i.text));
+            for item in event.items {
+                out.stored.push(item.text.clone());
+                unjudged.push((item.text, assignment.partition.clone()));
+            }
+        }
+        if unjudged.len() >= JUDGE_CHUNK {
+            judge_lines(judge, topic, &mut unjudged, &mut judged, &mut steering).await;
         }
         folder
             .write_all()
@@ -221,8 +234,27 @@ pub async fn collect(
             last.stored = out.stored.len();
         }
     }
+    judge_lines(judge, topic, &mut unjudged, &mut judged, &mut steering).await;
     out.estimate = folder.estimate();
-    Ok(out)
+    Ok((out, judged))
+}
+
+/// Judges the lines in `unjudged` (emptying it), records the verdicts in
+/// `judged` and tells the steering each, under the partition that found it.
+async fn judge_lines(
+    judge: &Provider,
+    topic: &str,
+    unjudged: &mut Vec<(String, Option<String>)>,
+    judged: &mut Judged,
+    steering: &mut Steering,
+) {
+    for chunk in std::mem::take(unjudged).chunks(JUDGE_CHUNK) {
+        let lines: Vec<String> = chunk.iter().map(|(l, _)| l.clone()).collect();
+        let verdicts = judge_chunk(judge, topic, &lines, judged).await;
+        for ((_, partition), verdict) in chunk.iter().zip(verdicts) {
+            steering.observe_verdict(PROVIDER, partition.as_deref(), verdict);
+        }
+    }
 }
 
 /// Input plus output tokens spent so far.
@@ -283,44 +315,56 @@ pub struct Judged {
     pub seconds: f64,
 }
 
-/// Asks the judge about every line of `stored`, [`JUDGE_CHUNK`] at a time;
-/// a chunk whose call fails stays `Unsure`.
+/// Asks the judge about every line of `stored`, [`JUDGE_CHUNK`] at a time.
 pub async fn judge(provider: &Provider, topic: &str, stored: &[String]) -> Judged {
     let mut out = Judged::default();
-    let started = std::time::Instant::now();
     for chunk in stored.chunks(JUDGE_CHUNK) {
-        let prompt = prompt::judge(&JudgeRequest {
-            v: VERSION,
-            run_id: "truth-judge".into(),
-            topic: topic.to_string(),
-            items: chunk.to_vec(),
-            weights: Default::default(),
-        });
-        match provider.complete(&prompt).await {
-            Ok(c) => {
-                out.calls += 1;
-                out.tokens_in += c.tokens_in;
-                out.tokens_out += c.tokens_out;
-                out.cost_usd += c.cost_usd;
-                let verdicts = parse_verdicts(&c.text, chunk);
-                if verdicts.iter().all(|v| *v == Answer::Unsure) {
-                    out.unlabelled_calls += 1;
-                }
-                if json_labels(&c.text).is_some_and(|n| n != chunk.len()) {
-                    out.miscounted_calls += 1;
-                }
-                out.verdicts.extend(verdicts);
-                out.sample.get_or_insert(c.text);
-            }
-            Err(e) => {
-                eprintln!("a judge call failed: {e}");
-                out.failed_calls += 1;
-                out.verdicts.extend(vec![Answer::Unsure; chunk.len()]);
-            }
-        }
+        judge_chunk(provider, topic, chunk, &mut out).await;
     }
-    out.seconds = started.elapsed().as_secs_f64();
     out
+}
+
+/// One judge call about `lines`, booked in `out`; its verdicts (all
+/// `Unsure` when the call fails).
+async fn judge_chunk(
+    provider: &Provider,
+    topic: &str,
+    lines: &[String],
+    out: &mut Judged,
+) -> Vec<Answer> {
+    let started = std::time::Instant::now();
+    let prompt = prompt::judge(&JudgeRequest {
+        v: VERSION,
+        run_id: "truth-judge".into(),
+        topic: topic.to_string(),
+        items: lines.to_vec(),
+        weights: Default::default(),
+    });
+    let verdicts = match provider.complete(&prompt).await {
+        Ok(c) => {
+            out.calls += 1;
+            out.tokens_in += c.tokens_in;
+            out.tokens_out += c.tokens_out;
+            out.cost_usd += c.cost_usd;
+            let verdicts = parse_verdicts(&c.text, lines);
+            if verdicts.iter().all(|v| *v == Answer::Unsure) {
+                out.unlabelled_calls += 1;
+            }
+            if json_labels(&c.text).is_some_and(|n| n != lines.len()) {
+                out.miscounted_calls += 1;
+            }
+            out.sample.get_or_insert(c.text);
+            verdicts
+        }
+        Err(e) => {
+            eprintln!("a judge call failed: {e}");
+            out.failed_calls += 1;
+            vec![Answer::Unsure; lines.len()]
+        }
+    };
+    out.verdicts.extend(verdicts.iter().copied());
+    out.seconds += started.elapsed().as_secs_f64();
+    verdicts
 }
 
 /// How many verdicts an answer of the form `{"verdicts": [...]}` (or the

@@ -73,13 +73,60 @@ impl Score {
 
     /// Lines judged Yes that are members, among the lines judged Yes.
     pub fn precision_after_judge(&self) -> f64 {
-        ratio(self.judge.true_accepts, self.judge.yes)
+        self.judge.precision()
     }
 
     /// Member lines the judge kept (judged Yes).
     pub fn real_kept(&self) -> f64 {
-        ratio(self.judge.true_accepts, self.member_lines)
+        self.judge.kept(self.member_lines)
     }
+}
+
+impl JudgeScore {
+    /// Counts one verdict on a line that is (or is not) a member.
+    pub fn tally(&mut self, member: bool, verdict: Answer) {
+        match verdict {
+            Answer::Yes => {
+                self.yes += 1;
+                if member {
+                    self.true_accepts += 1;
+                } else {
+                    self.false_accepts += 1;
+                }
+            }
+            Answer::No => {
+                self.no += 1;
+                if member {
+                    self.false_rejects += 1;
+                }
+            }
+            Answer::Unsure => {
+                self.unsure += 1;
+                if member {
+                    self.unsure_members += 1;
+                }
+            }
+        }
+    }
+
+    /// Lines judged Yes that are members, among the lines judged Yes.
+    pub fn precision(&self) -> f64 {
+        ratio(self.true_accepts, self.yes)
+    }
+
+    /// Of `members` member lines, the share judged Yes.
+    pub fn kept(&self, members: usize) -> f64 {
+        ratio(self.true_accepts, members)
+    }
+}
+
+/// The judge's verdicts on `lines` (one each) against the universe.
+pub fn judge_score(universe: &Universe, lines: &[String], verdicts: &[Answer]) -> JudgeScore {
+    let mut j = JudgeScore::default();
+    for (line, verdict) in lines.iter().zip(verdicts) {
+        j.tally(universe.find(line).member().is_some(), *verdict);
+    }
+    j
 }
 
 pub fn ratio(a: usize, b: usize) -> f64 {
@@ -122,30 +169,7 @@ pub fn score(universe: &Universe, run: &Collected, judged: &Judged) -> Score {
             }
         }
         named_by_line.push(named.len());
-        let member = found.member().is_some();
-        let j = &mut s.judge;
-        match verdict {
-            Answer::Yes => {
-                j.yes += 1;
-                if member {
-                    j.true_accepts += 1;
-                } else {
-                    j.false_accepts += 1;
-                }
-            }
-            Answer::No => {
-                j.no += 1;
-                if member {
-                    j.false_rejects += 1;
-                }
-            }
-            Answer::Unsure => {
-                j.unsure += 1;
-                if member {
-                    j.unsure_members += 1;
-                }
-            }
-        }
+        s.judge.tally(found.member().is_some(), verdict);
     }
     s.members = named.len();
     let reached = |share: f64| {
