@@ -211,6 +211,26 @@ pub struct Heartbeat {
     pub sent_at_ms: u64,
     /// The worker binary's version.
     pub version: String,
+    /// Vendor batches in flight, one entry per batch-mode provider (none
+    /// from a worker without one, or older than batch mode).
+    #[serde(default)]
+    pub batches: Vec<BatchesInFlight>,
+}
+
+/// One batch-mode provider's vendor batches in flight on one worker: how
+/// many, since when, and how far their requests are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchesInFlight {
+    pub provider: String,
+    /// Batches submitted and not yet published.
+    pub batches: u32,
+    /// When the oldest of them was submitted.
+    #[serde(default)]
+    pub oldest_submitted_at_ms: Option<u64>,
+    /// Their requests, answered ones and failed ones as last polled.
+    pub requests: u64,
+    pub done: u64,
+    pub failed: u64,
 }
 
 /// One provider as one worker sees it. Counters are cumulative since the

@@ -1,5 +1,6 @@
 //! `Generation`: the slots working on one run, and how they end. It
-//! starts `--concurrency` slots (`generate.rs`) on one assignment, passes
+//! starts `--concurrency` slots (`generate.rs`) and a batch runner per
+//! batch-mode provider (`batches/`) on one assignment, passes
 //! them its updates through a `watch` channel, and stops them in order of
 //! force: no new call, then abandon calls in flight, then abandon
 //! publishes still retrying.
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::batches;
 use crate::generate::{Shared, Signals, slot};
 
 /// The slots working on one run.
@@ -36,6 +38,14 @@ impl Generation {
         let slots = TaskTracker::new();
         for _ in 0..concurrency.max(1) {
             slots.spawn(slot(shared.clone(), rx.clone(), signals.clone()));
+        }
+        for index in 0..shared.batch_providers.len() {
+            slots.spawn(batches::runner(
+                shared.clone(),
+                index,
+                rx.clone(),
+                signals.clone(),
+            ));
         }
         slots.close();
         tracing::info!(%run_id, concurrency, "working on run");

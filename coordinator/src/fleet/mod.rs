@@ -193,6 +193,7 @@ mod tests {
             started_at_ms: 0,
             sent_at_ms: 0,
             version: "0".into(),
+            batches: vec![],
         }
     }
 
