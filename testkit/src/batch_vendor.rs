@@ -3,8 +3,10 @@
 //! uploaded file's requests remembered, batches made of files, each batch
 //! `in_progress` until the test releases them, then `completed` with an
 //! output file answering every request of its file. How many batches were
-//! submitted and how often they were polled is what tests assert on
-//! (exactly one submission across a worker's restart).
+//! submitted before any result was read, and how often they were polled,
+//! is what tests assert on (exactly one submission across a worker's
+//! restart: a worker that submitted again instead of resuming would make
+//! two).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -47,6 +49,9 @@ struct State {
     batches: Mutex<BTreeMap<String, String>>,
     released: AtomicBool,
     submissions: AtomicUsize,
+    /// Submissions made before any output file was read.
+    early_submissions: AtomicUsize,
+    fetched: AtomicBool,
     polls: AtomicUsize,
     /// Batches accepted; later submissions are refused as over the queue.
     max_batches: usize,
@@ -103,12 +108,10 @@ impl BatchVendor {
         self.state.released.store(true, Ordering::SeqCst);
     }
 
-    /// Batches accepted so far.
-    pub fn submissions(&self) -> usize {
-        self.state
-            .submissions
-            .load(Ordering::SeqCst)
-            .min(self.state.max_batches)
+    /// Submissions tried (the refused ones included) before the first
+    /// output file was read.
+    pub fn submissions_before_results(&self) -> usize {
+        self.state.early_submissions.load(Ordering::SeqCst)
     }
 
     /// Submissions tried, the refused ones included.
@@ -166,6 +169,9 @@ impl State {
     /// `POST /v1/batches`: a batch of an uploaded file, within the limit.
     fn create(&self, r: &Request) -> ResponseTemplate {
         let n = self.submissions.fetch_add(1, Ordering::SeqCst);
+        if !self.fetched.load(Ordering::SeqCst) {
+            self.early_submissions.fetch_add(1, Ordering::SeqCst);
+        }
         if n >= self.max_batches {
             return json(
                 429,
@@ -209,6 +215,7 @@ impl State {
 
     /// `GET /v1/files/file-out-{batch}/content`: an answer to every request.
     fn content(&self, r: &Request) -> ResponseTemplate {
+        self.fetched.store(true, Ordering::SeqCst);
         let segments: Vec<&str> = r.url.path().split('/').collect();
         let batch = segments
             .iter()
