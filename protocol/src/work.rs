@@ -172,6 +172,30 @@ pub struct WorkerAck {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// On a stop: the vendor batches the worker cancelled, one entry per
+    /// batch-mode provider, with what they had already delivered (and was
+    /// paid for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches_stopped: Vec<BatchesStopped>,
+}
+
+/// One batch-mode provider's batches cancelled by a stop: vendors bill
+/// the requests answered before the cancel, which are published like any
+/// answer; the rest is not billed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchesStopped {
+    pub worker_id: String,
+    pub provider: String,
+    /// Batches the vendor was asked to cancel.
+    pub cancelled: u32,
+    /// Answers they had delivered, published.
+    pub answers: u64,
+    /// What those answers cost, at the batch price.
+    pub cost_usd: f64,
+    /// Batches still cancelling when the worker's stop grace ended: they
+    /// stay recorded, and the worker publishes what they delivered once
+    /// they end (on its next assignment or start).
+    pub unfinished: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

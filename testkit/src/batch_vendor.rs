@@ -2,7 +2,9 @@
 //! vendor's shapes and the state a worker's batch runner goes through: an
 //! uploaded file's requests remembered, batches made of files, each batch
 //! `in_progress` until the test releases them, then `completed` with an
-//! output file answering every request of its file. How many batches were
+//! output file answering every request of its file; a cancelled batch
+//! ends `cancelled` with the answers to its first [`DELIVERED_ON_CANCEL`]
+//! requests. How many batches were
 //! submitted before any result was read, and how often they were polled,
 //! is what tests assert on (exactly one submission across a worker's
 //! restart: a worker that submitted again instead of resuming would make
@@ -41,8 +43,13 @@ pub const NAMES: [&str; 20] = [
     "Catacombs of Paris",
 ];
 
+/// Requests a cancelled batch had answered before its cancel.
+pub const DELIVERED_ON_CANCEL: usize = 2;
+
 #[derive(Default)]
 struct State {
+    /// Batches cancelled.
+    cancelled: Mutex<std::collections::BTreeSet<String>>,
     /// Custom ids of each uploaded file, by file id.
     files: Mutex<BTreeMap<String, Vec<String>>>,
     /// The input file of each batch, by batch id.
@@ -84,6 +91,12 @@ impl BatchVendor {
             .mount(&server)
             .await;
         let s = state.clone();
+        Mock::given(method("POST"))
+            .and(path_regex("^/v1/batches/[^/]+/cancel$"))
+            .respond_with(move |r: &Request| s.cancel(r))
+            .mount(&server)
+            .await;
+        let s = state.clone();
         Mock::given(method("GET"))
             .and(path_regex("^/v1/batches/[^/]+$"))
             .respond_with(move |r: &Request| s.poll(r))
@@ -119,6 +132,11 @@ impl BatchVendor {
         self.state.submissions.load(Ordering::SeqCst)
     }
 
+    /// Batches cancelled so far.
+    pub fn cancelled(&self) -> usize {
+        self.state.cancelled.lock().unwrap().len()
+    }
+
     pub fn polls(&self) -> usize {
         self.state.polls.load(Ordering::SeqCst)
     }
@@ -139,7 +157,7 @@ fn json(status: u16, body: serde_json::Value) -> ResponseTemplate {
 
 /// The batch object `GET /v1/batches/{id}` answers with.
 fn batch_object(id: &str, status: &str, total: usize, done: usize) -> serde_json::Value {
-    let output = (status == "completed").then(|| format!("file-out-{id}"));
+    let output = matches!(status, "completed" | "cancelled").then(|| format!("file-out-{id}"));
     serde_json::json!({
         "id": id, "object": "batch", "endpoint": "/v1/chat/completions", "errors": null,
         "input_file_id": "file-in", "completion_window": "24h", "status": status,
@@ -207,13 +225,28 @@ impl State {
             );
         }
         let total = self.requests_of(id).len();
+        if self.cancelled.lock().unwrap().contains(id) {
+            let done = total.min(DELIVERED_ON_CANCEL);
+            return json(200, batch_object(id, "cancelled", total, done));
+        }
         match self.released.load(Ordering::SeqCst) {
             true => json(200, batch_object(id, "completed", total, total)),
             false => json(200, batch_object(id, "in_progress", total, 0)),
         }
     }
 
-    /// `GET /v1/files/file-out-{batch}/content`: an answer to every request.
+    /// `POST /v1/batches/{id}/cancel`: cancelling; cancelled at the next
+    /// poll.
+    fn cancel(&self, r: &Request) -> ResponseTemplate {
+        let segments: Vec<&str> = r.url.path().split('/').collect();
+        let id = segments.iter().rev().nth(1).copied().unwrap_or_default();
+        let total = self.requests_of(id).len();
+        self.cancelled.lock().unwrap().insert(id.to_string());
+        json(200, batch_object(id, "cancelling", total, 0))
+    }
+
+    /// `GET /v1/files/file-out-{batch}/content`: an answer to every request
+    /// (to the first few of a cancelled batch).
     fn content(&self, r: &Request) -> ResponseTemplate {
         self.fetched.store(true, Ordering::SeqCst);
         let segments: Vec<&str> = r.url.path().split('/').collect();
@@ -223,8 +256,11 @@ impl State {
             .nth(1)
             .and_then(|f| f.strip_prefix("file-out-"))
             .unwrap_or_default();
-        let lines: Vec<String> = self
-            .requests_of(batch)
+        let mut requests = self.requests_of(batch);
+        if self.cancelled.lock().unwrap().contains(batch) {
+            requests.truncate(DELIVERED_ON_CANCEL);
+        }
+        let lines: Vec<String> = requests
             .iter()
             .map(|custom_id| {
                 let items = BatchVendor::items_of(custom_id);

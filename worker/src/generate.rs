@@ -65,6 +65,9 @@ impl Shared {
 
 pub struct Signals {
     pub soft: CancellationToken,
+    /// Set before `soft` by a stop: batch runners cancel their vendor
+    /// batches instead of leaving them for the next run of the worker.
+    pub stop_batches: CancellationToken,
     pub hard: CancellationToken,
     pub give_up: CancellationToken,
 }

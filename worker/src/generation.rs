@@ -32,6 +32,7 @@ impl Generation {
         let (tx, rx) = watch::channel(Arc::new(assignment));
         let signals = Arc::new(Signals {
             soft: CancellationToken::new(),
+            stop_batches: CancellationToken::new(),
             hard: CancellationToken::new(),
             give_up: CancellationToken::new(),
         });
@@ -56,6 +57,13 @@ impl Generation {
             signals,
             slots,
         }
+    }
+
+    /// A stop: vendor batches in flight are cancelled (what they delivered
+    /// is published), then as [`Generation::finish`].
+    pub(crate) async fn stop(self, grace: Duration, publish_grace: Duration) -> Result<(), String> {
+        self.signals.stop_batches.cancel();
+        self.finish(grace, publish_grace).await
     }
 
     /// Starts no new call; lets calls in flight finish for `grace`, then

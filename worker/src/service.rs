@@ -160,7 +160,7 @@ async fn handle_command(
                 (shared.clone(), config.stop_grace(), config.publish_grace());
             // Answered once every slot ended and its batches were acknowledged.
             finishing.spawn(async move {
-                let result = generation.finish(grace, publish).await;
+                let result = generation.stop(grace, publish).await;
                 tracing::info!(run_id = %stop.run_id, ok = result.is_ok(), "stopped");
                 reply(&shared, request, result).await;
             });
@@ -254,6 +254,7 @@ async fn reply(shared: &Shared, request: Request, result: Result<(), String>) {
         worker_id: shared.worker_id.clone(),
         ok: result.is_ok(),
         error: result.err(),
+        batches_stopped: shared.batch_view.take_stopped(),
     };
     let payload = serde_json::to_vec(&ack).expect("acks serialize");
     if let Err(e) = request.respond(Ok(payload.into())).await {

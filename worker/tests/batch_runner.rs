@@ -55,7 +55,10 @@ async fn keys(js: &jetstream::Context) -> Vec<String> {
     }
 }
 
-async fn stop(shutdown: CancellationToken, running: tokio::task::JoinHandle<anyhow::Result<()>>) {
+async fn stop_worker(
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     shutdown.cancel();
     let result = tokio::time::timeout(WITHIN, running)
         .await
@@ -108,7 +111,7 @@ async fn a_batch_survives_a_restart_and_each_answer_is_published_once() {
     let b = &hb.batches[0];
     assert_eq!((b.provider.as_str(), b.requests, b.done), ("bulk", 3, 0));
     assert!(b.oldest_submitted_at_ms.is_some());
-    stop(shutdown, running).await;
+    stop_worker(shutdown, running).await;
     assert_eq!(keys(&js).await.len(), 1, "the batch outlives the worker");
     assert_eq!(stream.get_info().await.unwrap().state.messages, 0);
 
@@ -132,7 +135,7 @@ async fn a_batch_survives_a_restart_and_each_answer_is_published_once() {
         (vendor.attempts() >= 2).then_some(())
     })
     .await;
-    stop(shutdown, running).await;
+    stop_worker(shutdown, running).await;
 
     assert_eq!(
         vendor.submissions_before_results(),
@@ -178,4 +181,86 @@ async fn a_batch_survives_a_restart_and_each_answer_is_published_once() {
                 .is_some_and(|r| r.starts_with("req_r"))
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_cancels_the_batch_publishes_what_it_delivered_and_says_what_was_paid() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let client = nats.client().await;
+    let js = jetstream::new(client.clone());
+    let stream = common::create_stream(&client).await;
+    let vendor = BatchVendor::start(5).await;
+    let file = dir.path().join("providers.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[providers]]\nname='bulk'\nkind='openai'\nbase_url='{}'\nmodel='gpt-4o-mini'\n\
+             price_in_per_m=1\nprice_out_per_m=2\nmode='batch'\nbatch_size=4\nbatch_poll_s=0.05\n\
+             batch_poll_max_s=0.2\nmax_concurrency=1\n",
+            vendor.base_url()
+        ),
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let running = common::spawn_worker_on(
+        &nats,
+        WORKER,
+        &file,
+        &["--concurrency", "1", "--heartbeat-interval-ms", "100"],
+        &shutdown,
+    )
+    .await;
+    assign(&client).await;
+    wait_for("the batch is recorded and polled", WITHIN, || async {
+        (keys(&js).await.len() == 1 && vendor.polls() >= 1).then_some(())
+    })
+    .await;
+
+    let stop = WorkerCommand::Stop(igentai_protocol::StopWork {
+        v: 1,
+        run_id: "run-1".into(),
+    });
+    let answer = tokio::time::timeout(
+        WITHIN,
+        client.request(
+            subjects::worker_command(WORKER),
+            serde_json::to_vec(&stop).unwrap().into(),
+        ),
+    )
+    .await
+    .expect("the stop is answered")
+    .unwrap();
+    let ack: WorkerAck = serde_json::from_slice(&answer.payload).unwrap();
+    assert!(ack.ok, "{ack:?}");
+    let [stopped] = &ack.batches_stopped[..] else {
+        panic!("one provider's batches stopped: {ack:?}");
+    };
+    let delivered = testkit::batch_vendor::DELIVERED_ON_CANCEL as u64;
+    assert_eq!(
+        (
+            stopped.worker_id.as_str(),
+            stopped.provider.as_str(),
+            stopped.cancelled,
+            stopped.answers,
+            stopped.unfinished
+        ),
+        (WORKER, "bulk", 1, delivered, 0)
+    );
+    // Each delivered answer at (1000 × 1 + 100 × 2) / 1e6, half price.
+    assert!(
+        (stopped.cost_usd - delivered as f64 * 0.0006).abs() < 1e-9,
+        "{stopped:?}"
+    );
+    assert_eq!(vendor.cancelled(), 1);
+    assert!(keys(&js).await.is_empty(), "nothing left to resume");
+    let mut info = stream.clone();
+    assert_eq!(info.info().await.unwrap().state.messages, delivered);
+    let attempts = vendor.attempts();
+    stop_worker(shutdown, running).await;
+    assert_eq!(
+        vendor.attempts(),
+        attempts,
+        "nothing submitted after the stop"
+    );
 }

@@ -346,6 +346,7 @@ mod tests {
             worker_id: ack.0.to_string(),
             ok: ack.1,
             error: None,
+            batches_stopped: vec![],
         };
         assert_eq!(confirmed(addressee, ack).0, expected, "{addressee}");
     }

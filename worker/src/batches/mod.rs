@@ -159,6 +159,84 @@ pub(crate) async fn runner(
         tracked = next;
         shared.batch_view.set(&provider.name, &view(&tracked));
     }
+    if signals.stop_batches.is_cancelled() && !tracked.is_empty() {
+        let (stopped, left) = cancel_all(&shared, provider, &store, tracked, &signals).await;
+        tracing::info!(provider = %provider.name, cancelled = stopped.cancelled, answers = stopped.answers,
+            paid_usd = stopped.cost_usd, unfinished = stopped.unfinished,
+            "batches cancelled on stop; what they delivered is published and paid for");
+        shared.batch_view.set(&provider.name, &view(&left));
+        shared.batch_view.stopped(igentai_protocol::BatchesStopped {
+            worker_id: shared.worker_id.clone(),
+            ..stopped
+        });
+    }
+}
+
+/// A stop: every batch in flight cancelled at its vendor, polled until it
+/// ends or the stop grace ends (`signals.hard`), and what it delivered
+/// published. Batches still cancelling then stay recorded (marked
+/// cancelled, so their failures are never sent again) and are returned.
+async fn cancel_all(
+    shared: &Shared,
+    provider: &BatchProvider,
+    store: &kv::Store,
+    tracked: Vec<Tracked>,
+    signals: &Signals,
+) -> (igentai_protocol::BatchesStopped, Vec<Tracked>) {
+    let mut stopped = igentai_protocol::BatchesStopped {
+        provider: provider.name.clone(),
+        ..Default::default()
+    };
+    let mut pending = Vec::with_capacity(tracked.len());
+    for mut t in tracked {
+        let cancelled = tokio::select! {
+            r = provider.client.cancel(&t.record.vendor_id) => r,
+            _ = signals.hard.cancelled() => Err(crate::providers::LlmError::Timeout),
+        };
+        match cancelled {
+            Ok(_) => stopped.cancelled += 1,
+            Err(e) => {
+                tracing::warn!(vendor_id = %t.record.vendor_id, error = %e, "batch not cancelled")
+            }
+        }
+        t.record.cancelled = true;
+        if let Err(e) = record::save(store, &t.record).await {
+            tracing::warn!(vendor_id = %t.record.vendor_id, error = %e, "batch not marked cancelled");
+        }
+        pending.push(t);
+    }
+    while !pending.is_empty() && !signals.hard.is_cancelled() {
+        let mut next = Vec::with_capacity(pending.len());
+        for t in pending {
+            let polled = tokio::select! {
+                r = provider.client.poll(&t.record.vendor_id) => r.ok(),
+                _ = signals.hard.cancelled() => None,
+            };
+            match polled {
+                Some(status) if status.end.is_some() => {
+                    let mut t = t;
+                    match finish(shared, provider, store, &mut t, &status, signals).await {
+                        Ok(done) => {
+                            stopped.answers += done.answers;
+                            stopped.cost_usd += done.cost_usd;
+                        }
+                        Err(_) => next.push(t),
+                    }
+                }
+                _ => next.push(t),
+            }
+        }
+        pending = next;
+        if pending.is_empty() {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(provider.batch.poll_first) => {}
+            _ = signals.hard.cancelled() => {}
+        }
+    }
+    stopped.unfinished = pending.len() as u32;
+    (stopped, pending)
 }
 
 /// The records of `provider` in the bucket, to be polled at once.
@@ -223,6 +301,7 @@ async fn submit(
         published: BTreeSet::new(),
         submitted_at_ms: now_ms(),
         attempt,
+        cancelled: false,
     };
     tracing::info!(provider = %record.provider, vendor_id = %record.vendor_id,
         requests = requests.len(), attempt, "batch submitted");
@@ -257,7 +336,7 @@ async fn step(
             vec![t]
         }
         Ok(status) => match finish(shared, provider, store, &mut t, &status, signals).await {
-            Ok(again) => again.into_iter().collect(),
+            Ok(done) => done.again.into_iter().collect(),
             Err(e) => {
                 tracing::warn!(vendor_id = %t.record.vendor_id, error = %e, "batch results not read; trying again later");
                 t.status = Some(status);
@@ -273,9 +352,19 @@ async fn step(
     }
 }
 
+/// What an ended batch came to.
+struct Finished {
+    /// Its failed requests, submitted again as a new batch.
+    again: Option<Tracked>,
+    /// Answers published now, and what they cost.
+    answers: u64,
+    cost_usd: f64,
+}
+
 /// An ended batch: its answers published, its record removed once all
 /// are acknowledged, and its retryable failures submitted again as a new
-/// batch (returned). Err when the results could not be read.
+/// batch, unless it was cancelled. Err when the results could not be read
+/// or not every answer could be published.
 async fn finish(
     shared: &Shared,
     provider: &BatchProvider,
@@ -283,7 +372,7 @@ async fn finish(
     t: &mut Tracked,
     status: &Status,
     signals: &Signals,
-) -> anyhow::Result<Option<Tracked>> {
+) -> anyhow::Result<Finished> {
     let prompt = prompt::build(&t.record.assignment);
     let results = tokio::select! {
         r = provider.client.results(status, prompt.estimated_tokens()) => r?,
@@ -295,7 +384,7 @@ async fn finish(
         .counters
         .batch_lines_malformed
         .fetch_add(sorted.malformed, Ordering::Relaxed);
-    let mut unpublished = 0;
+    let (mut unpublished, mut answers, mut cost_usd) = (0, 0, 0.0);
     for (custom_id, completion) in sorted.answers {
         let latency = Duration::from_millis(
             now_ms()
@@ -319,6 +408,8 @@ async fn finish(
         );
         if publish(&shared.js, &batch, &shared.counters, &signals.give_up).await {
             t.record.published.insert(custom_id);
+            answers += 1;
+            cost_usd += batch.cost_usd;
         } else {
             unpublished += 1;
         }
@@ -338,7 +429,7 @@ async fn finish(
                 "requests failed {MAX_ATTEMPTS} times; not sent again");
             None
         }
-        (false, false) if signals.soft.is_cancelled() => None,
+        (false, false) if signals.soft.is_cancelled() || t.record.cancelled => None,
         (false, false) => {
             let retried = submit(
                 shared,
@@ -361,7 +452,11 @@ async fn finish(
     if let Err(e) = record::remove(store, &t.record).await {
         tracing::warn!(vendor_id = %t.record.vendor_id, error = %e, "batch record not removed; a restart republishes its answers, which are dropped as duplicates");
     }
-    Ok(again)
+    Ok(Finished {
+        again,
+        answers,
+        cost_usd,
+    })
 }
 
 /// A batch's results sorted against its record.

@@ -29,6 +29,10 @@ pub struct Record {
     /// 1 for a first submission, one more for each resubmission of
     /// requests that failed or expired.
     pub attempt: u32,
+    /// Cancelled by a stop: what it delivered is published, nothing of it
+    /// is sent again.
+    #[serde(default)]
+    pub cancelled: bool,
 }
 
 impl Record {

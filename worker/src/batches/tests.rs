@@ -23,6 +23,7 @@ fn record(ids: &[&str], published: &[&str]) -> Record {
         published: published.iter().map(|s| s.to_string()).collect(),
         submitted_at_ms: 0,
         attempt: 1,
+        cancelled: false,
     }
 }
 

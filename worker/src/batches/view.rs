@@ -4,10 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use igentai_protocol::BatchesInFlight;
+use igentai_protocol::{BatchesInFlight, BatchesStopped};
 
 #[derive(Debug, Default)]
-pub struct BatchView(Mutex<BTreeMap<String, BatchesInFlight>>);
+pub struct BatchView {
+    in_flight: Mutex<BTreeMap<String, BatchesInFlight>>,
+    /// What the last stop cancelled, until its answer reports it.
+    stopped: Mutex<Vec<BatchesStopped>>,
+}
 
 impl BatchView {
     /// Replaces what `provider`'s runner reports.
@@ -24,9 +28,23 @@ impl BatchView {
         self.lock().values().cloned().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, BatchesInFlight>> {
-        // Plain data replaced in one step: a panic elsewhere cannot leave
-        // it half-written.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    /// Records what a stop cancelled in one provider.
+    pub fn stopped(&self, stopped: BatchesStopped) {
+        lock(&self.stopped).push(stopped);
     }
+
+    /// What stops cancelled since the last call, for the stop's answer.
+    pub fn take_stopped(&self) -> Vec<BatchesStopped> {
+        std::mem::take(&mut *lock(&self.stopped))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, BatchesInFlight>> {
+        lock(&self.in_flight)
+    }
+}
+
+/// Plain data replaced in one step: a panic elsewhere cannot leave it
+/// half-written.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
