@@ -238,7 +238,7 @@ pub struct Heartbeat {
     /// Vendor batches in flight, one entry per batch-mode provider (none
     /// from a worker without one, or older than batch mode).
     #[serde(default)]
-    pub batches: Vec<BatchesInFlight>,
+    pub vendor_batches: Vec<BatchesInFlight>,
 }
 
 /// One batch-mode provider's vendor batches in flight on one worker: how

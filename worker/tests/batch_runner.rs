@@ -101,14 +101,14 @@ async fn a_batch_survives_a_restart_and_each_answer_is_published_once() {
         loop {
             let msg = heartbeats.next().await.unwrap();
             let hb: Heartbeat = serde_json::from_slice(&msg.payload).unwrap();
-            if hb.batches.iter().any(|b| b.batches == 1) {
+            if hb.vendor_batches.iter().any(|b| b.batches == 1) {
                 return hb;
             }
         }
     })
     .await
     .expect("heartbeats report the batch in flight");
-    let b = &hb.batches[0];
+    let b = &hb.vendor_batches[0];
     assert_eq!((b.provider.as_str(), b.requests, b.done), ("bulk", 3, 0));
     assert!(b.oldest_submitted_at_ms.is_some());
     stop_worker(shutdown, running).await;
