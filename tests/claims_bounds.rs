@@ -50,6 +50,7 @@ async fn fake_worker(nats: &NatsServer, reply: Option<PartitionReply>) -> FakeWo
                 worker_id: "w1".into(),
                 ok: true,
                 error: None,
+                batches_stopped: vec![],
             };
             if let Some(to) = msg.reply {
                 let _ = answering

@@ -10,7 +10,7 @@
 //! Prometheus treats as a counter reset. Rendering is a pure function of the
 //! snapshot and the relay's counters; [`crate::exposition`] writes the text.
 
-use igentai_protocol::{MetricsSnapshot, RunState, Yield};
+use igentai_protocol::{MetricsSnapshot, RunState, WorkerStats, Yield};
 
 use crate::exposition::Exposition;
 use crate::feed::Stats;
@@ -513,6 +513,39 @@ fn workers(x: &mut Exposition, s: &MetricsSnapshot) {
             w.publish_retries,
         );
         yields(x, "worker", ("worker", &w.worker_id), &w.yields);
+        vendor_batches(x, s.ts_ms, w);
+    }
+}
+
+/// A worker's vendor batches in flight, per batch-mode provider.
+fn vendor_batches(x: &mut Exposition, now_ms: u64, w: &WorkerStats) {
+    for b in &w.vendor_batches {
+        let label = [
+            ("worker", w.worker_id.as_str()),
+            ("provider", b.provider.as_str()),
+        ];
+        x.gauge(
+            "igentai_worker_vendor_batches",
+            "Vendor batches in flight (batch mode).",
+            &label,
+            b.batches,
+        );
+        for (state, n) in [("all", b.requests), ("done", b.done), ("failed", b.failed)] {
+            x.gauge(
+                "igentai_worker_vendor_batch_requests",
+                "Requests of the vendor batches in flight: all of them, answered, failed.",
+                &[label[0], label[1], ("state", state)],
+                n,
+            );
+        }
+        if let Some(oldest) = b.oldest_submitted_at_ms {
+            x.gauge(
+                "igentai_worker_vendor_batch_oldest_age_seconds",
+                "Time since the oldest vendor batch in flight was submitted.",
+                &label,
+                now_ms.saturating_sub(oldest) as f64 / 1000.0,
+            );
+        }
     }
 }
 

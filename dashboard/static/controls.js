@@ -26,6 +26,21 @@ function showResult(kind, text) {
   setText(result, text);
 }
 
+// What a stop did to the vendor batches in flight (batch mode), as
+// `coordinator ctl stop` says it: cancelled, already paid for, still
+// cancelling.
+function batchesStopped(reply) {
+  const all = Array.isArray(reply.batches_stopped) ? reply.batches_stopped : [];
+  const sum = (k) => all.reduce((t, b) => t + (isNum(b[k]) ? b[k] : 0), 0);
+  const cancelled = sum('cancelled');
+  const unfinished = sum('unfinished');
+  if (cancelled + sum('answers') + unfinished === 0) return '';
+  const count = (n, one, many) => `${fmt.int(n)} ${n === 1 ? one : many}`;
+  const still = unfinished > 0 ? ` ${fmt.int(unfinished)} still cancelling; their answers are published once they end.` : '';
+  return ` Cancelled ${count(cancelled, 'vendor batch', 'vendor batches')}: `
+    + `${count(sum('answers'), 'answer', 'answers')} already paid for (${fmt.usd(sum('cost_usd'))}), kept.${still}`;
+}
+
 function describe(path, reply) {
   if (path === 'api/start') {
     const resumed = reply.resumed ? `, resuming ${fmt.int(reply.known_items)} known items` : '';
@@ -35,7 +50,7 @@ function describe(path, reply) {
     const silent = Array.isArray(reply.workers_unresponsive) && reply.workers_unresponsive.length
       ? ` Workers that did not confirm: ${reply.workers_unresponsive.join(', ')}.`
       : '';
-    return `Stopped run ${reply.run_id} (${reply.stop_reason}) with ${fmt.int(reply.unique)} unique items.${silent}`;
+    return `Stopped run ${reply.run_id} (${reply.stop_reason}) with ${fmt.int(reply.unique)} unique items.${silent}${batchesStopped(reply)}`;
   }
   if (path === 'api/weights') {
     const list = Object.entries(reply.weights || {})

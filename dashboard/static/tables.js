@@ -104,6 +104,19 @@ export function renderProviders(snapshot) {
   fillTable($('providers'), rows, 'no provider has answered yet');
 }
 
+// A worker's vendor batches in flight (batch-mode providers): how many,
+// their requests done of all (and failed), and the oldest's age.
+function vendorBatches(w, nowMs) {
+  const all = Array.isArray(w.vendor_batches) ? w.vendor_batches : [];
+  const sum = (k) => all.reduce((t, b) => t + (isNum(b[k]) ? b[k] : 0), 0);
+  const batches = sum('batches');
+  if (batches === 0) return DASH;
+  const oldest = Math.min(...all.map((b) => (isNum(b.oldest_submitted_at_ms) ? b.oldest_submitted_at_ms : Infinity)));
+  const age = isNum(oldest) && isNum(nowMs) ? ` · ${fmt.duration((nowMs - oldest) / 1000)}` : '';
+  const failed = sum('failed') > 0 ? `, ${fmt.int(sum('failed'))} failed` : '';
+  return `${fmt.int(batches)} · ${fmt.int(sum('done'))}/${fmt.int(sum('requests'))} done${failed}${age}`;
+}
+
 export function renderWorkers(snapshot) {
   const workers = Array.isArray(snapshot.workers) ? snapshot.workers : [];
   const rows = workers
@@ -120,6 +133,7 @@ export function renderWorkers(snapshot) {
         num(fmt.pct(w.uniqueness_ratio)),
         num(fmt.rate(w.unique_per_min)),
         num(fmt.int(w.in_flight)),
+        num(vendorBatches(w, snapshot.ts_ms)),
         num(fmt.int(w.llm_failures)),
         num(fmt.int(w.publish_retries)),
         num(`${fmt.ms(w.last_seen_ms_ago)} ago`),

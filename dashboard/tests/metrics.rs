@@ -1,14 +1,16 @@
 //! `GET /metrics` end to end: the real dashboard binary turns snapshots
 //! relayed from a real nats-server into Prometheus text that a strict
-//! reader accepts, with per-provider, per-worker and run numbers, even
-//! when provider names, worker ids and partitions hold quotes, backslashes
-//! and line breaks.
+//! reader accepts, with per-provider, per-worker (vendor batches in flight
+//! included) and run numbers, even when provider names, worker ids and
+//! partitions hold quotes, backslashes and line breaks.
 
 mod common;
 
 use common::exposition::{self, Sample};
 use common::*;
-use igentai_protocol::{PartitionStats, ProviderStats, WorkerState, WorkerStats, Yield};
+use igentai_protocol::{
+    BatchesInFlight, PartitionStats, ProviderStats, WorkerState, WorkerStats, Yield,
+};
 
 const BASE: u64 = 1_700_000_000_000;
 
@@ -109,6 +111,14 @@ async fn metrics_are_strict_prometheus_text_with_odd_names_escaped() {
         llm_failures: 4,
         publish_retries: 1,
         yields: yields.clone(),
+        vendor_batches: vec![BatchesInFlight {
+            provider: odd_provider.into(),
+            batches: 2,
+            oldest_submitted_at_ms: Some(BASE - 90_000),
+            requests: 400,
+            done: 150,
+            failed: 3,
+        }],
     });
     snapshot.partitions.push(PartitionStats {
         name: odd_partition.into(),
@@ -186,6 +196,43 @@ async fn metrics_are_strict_prometheus_text_with_odd_names_escaped() {
             "igentai_worker_last_seen_seconds",
             &[("worker", odd_worker)],
             1.5,
+        ),
+        (
+            "igentai_worker_vendor_batches",
+            &[("worker", odd_worker), ("provider", odd_provider)],
+            2.0,
+        ),
+        (
+            "igentai_worker_vendor_batch_requests",
+            &[
+                ("worker", odd_worker),
+                ("provider", odd_provider),
+                ("state", "all"),
+            ],
+            400.0,
+        ),
+        (
+            "igentai_worker_vendor_batch_requests",
+            &[
+                ("worker", odd_worker),
+                ("provider", odd_provider),
+                ("state", "done"),
+            ],
+            150.0,
+        ),
+        (
+            "igentai_worker_vendor_batch_requests",
+            &[
+                ("worker", odd_worker),
+                ("provider", odd_provider),
+                ("state", "failed"),
+            ],
+            3.0,
+        ),
+        (
+            "igentai_worker_vendor_batch_oldest_age_seconds",
+            &[("worker", odd_worker), ("provider", odd_provider)],
+            90.0,
         ),
         (
             "igentai_partition_info",

@@ -168,6 +168,10 @@ pub struct StopReply {
     /// Workers that did not confirm in time (they stop on their next
     /// heartbeat exchange; their late batches are still ingested).
     pub workers_unresponsive: Vec<String>,
+    /// Vendor batches the workers cancelled, with what they had delivered
+    /// and what that cost (batch mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches_stopped: Vec<crate::BatchesStopped>,
 }
 
 /// The reply envelope: `ok` plus either an error or the body's fields.

@@ -85,7 +85,16 @@ pub fn clean_label(s: &str, max: usize) -> Option<String> {
 /// A fresh batch id of worker `worker_id`: its id, a dash, and 128 bits
 /// no other client can predict.
 pub fn new_batch_id(worker_id: &str) -> String {
-    format!("{worker_id}-{:032x}", random_u128())
+    batch_id_from(worker_id, random_u128())
+}
+
+/// The batch id of worker `worker_id` carrying `bits`: for an answer that
+/// may be published again after a restart (a vendor batch's result), the
+/// bits are a hash of what names the answer, so the republish has the same
+/// id and is stored once. The hash covers the vendor's batch id, which no
+/// other client knows.
+pub fn batch_id_from(worker_id: &str, bits: u128) -> String {
+    format!("{worker_id}-{bits:032x}")
 }
 
 /// Whether `batch_id` is one `worker_id` may use: `<worker_id>-` followed
@@ -227,6 +236,8 @@ mod tests {
         ] {
             assert_eq!(batch_id_of(&id, "w1"), ok, "{id}");
         }
+        assert!(batch_id_of(&batch_id_from("w1", 7), "w1"));
+        assert_eq!(batch_id_from("w1", 7), batch_id_from("w1", 7));
         // Different bits across many ids: no counter shows through.
         let ids: std::collections::HashSet<String> = (0..1000)
             .map(|_| new_batch_id("w1")[3..19].to_string())

@@ -24,9 +24,9 @@ pub use metrics::{
     RunInfo, RunState, StreamPeer, StreamStatus, Totals, Validity, WorkerStats, Yield,
 };
 pub use work::{
-    Answer, Assignment, CandidateBatch, Heartbeat, JudgeReply, JudgeRequest, MAX_JUDGE_ITEMS,
-    PartitionReply, PartitionRequest, ProviderHealth, StopWork, WeightsUpdate, WorkerAck,
-    WorkerCommand, WorkerState,
+    Answer, Assignment, BatchesInFlight, BatchesStopped, CandidateBatch, Heartbeat, JudgeReply,
+    JudgeRequest, MAX_JUDGE_ITEMS, PartitionReply, PartitionRequest, ProviderHealth, StopWork,
+    WeightsUpdate, WorkerAck, WorkerCommand, WorkerState,
 };
 
 /// The protocol version every message is stamped with.

@@ -209,6 +209,9 @@ pub struct WorkerStats {
     pub publish_retries: u64,
     #[serde(flatten)]
     pub yields: Yield,
+    /// Vendor batches in flight, per batch-mode provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vendor_batches: Vec<crate::BatchesInFlight>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

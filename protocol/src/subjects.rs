@@ -81,6 +81,13 @@ pub fn worker_inbox_prefix(worker_id: &str) -> String {
     inbox_prefix(&worker_role(worker_id))
 }
 
+/// The key-value bucket holding worker `worker_id`'s submitted vendor
+/// batches (`IGENTAI_BATCHES_<id>`), so a restarted worker resumes them;
+/// `nats.conf` gives each worker its own bucket and no other.
+pub fn batches_bucket(worker_id: &str) -> String {
+    format!("IGENTAI_BATCHES_{worker_id}")
+}
+
 pub fn heartbeat(worker_id: &str) -> String {
     format!("{HEARTBEAT_PREFIX}{worker_id}")
 }

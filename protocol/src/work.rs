@@ -172,6 +172,30 @@ pub struct WorkerAck {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// On a stop: the vendor batches the worker cancelled, one entry per
+    /// batch-mode provider, with what they had already delivered (and was
+    /// paid for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches_stopped: Vec<BatchesStopped>,
+}
+
+/// One batch-mode provider's batches cancelled by a stop: vendors bill
+/// the requests answered before the cancel, which are published like any
+/// answer; the rest is not billed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchesStopped {
+    pub worker_id: String,
+    pub provider: String,
+    /// Batches the vendor was asked to cancel.
+    pub cancelled: u32,
+    /// Answers they had delivered, published.
+    pub answers: u64,
+    /// What those answers cost, at the batch price.
+    pub cost_usd: f64,
+    /// Batches still cancelling when the worker's stop grace ended: they
+    /// stay recorded, and the worker publishes what they delivered once
+    /// they end (on its next assignment or start).
+    pub unfinished: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +235,26 @@ pub struct Heartbeat {
     pub sent_at_ms: u64,
     /// The worker binary's version.
     pub version: String,
+    /// Vendor batches in flight, one entry per batch-mode provider (none
+    /// from a worker without one, or older than batch mode).
+    #[serde(default)]
+    pub vendor_batches: Vec<BatchesInFlight>,
+}
+
+/// One batch-mode provider's vendor batches in flight on one worker: how
+/// many, since when, and how far their requests are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchesInFlight {
+    pub provider: String,
+    /// Batches submitted and not yet published.
+    pub batches: u32,
+    /// When the oldest of them was submitted.
+    #[serde(default)]
+    pub oldest_submitted_at_ms: Option<u64>,
+    /// Their requests, answered ones and failed ones as last polled.
+    pub requests: u64,
+    pub done: u64,
+    pub failed: u64,
 }
 
 /// One provider as one worker sees it. Counters are cumulative since the

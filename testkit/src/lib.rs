@@ -31,7 +31,8 @@
 //! [`KnownStream`] (`stream.rs`) publishes a candidate stream known in
 //! advance as a worker does; [`check_folder`] (`folder.rs`) proves a topic
 //! folder holds it exactly; `http.rs` is a minimal HTTP/1.1 client for the
-//! tests' local servers.
+//! tests' local servers; [`BatchVendor`] (`batch_vendor.rs`) is OpenAI's
+//! Batch API on a local mock server, with the vendor's shapes and state.
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod batch_vendor;
 pub mod cluster;
 pub mod control;
 pub mod fleet;
@@ -50,6 +52,7 @@ pub mod login;
 pub mod proc;
 pub mod server;
 pub mod stream;
+pub use batch_vendor::BatchVendor;
 pub use cluster::NatsCluster;
 pub use control::Control;
 pub use fleet::{CoordinatorSpec, Fleet, FleetBuilder, WorkerSpec};

@@ -108,6 +108,7 @@ pub fn heartbeat(worker_id: &str, providers: Vec<ProviderHealth>) -> Heartbeat {
         started_at_ms: 0,
         sent_at_ms: now_ms(),
         version: "test".into(),
+        vendor_batches: vec![],
     }
 }
 

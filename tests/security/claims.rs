@@ -238,6 +238,7 @@ async fn a_stop_confirmation_counts_only_from_the_worker_stopped() {
                 worker_id: "w9".into(),
                 ok: true,
                 error: None,
+                batches_stopped: vec![],
             };
             if let Some(reply) = msg.reply {
                 let _ = answering
@@ -274,6 +275,7 @@ async fn a_stop_confirmation_counts_only_from_the_worker_stopped() {
                 worker_id: "w1".into(),
                 ok: true,
                 error: None,
+                batches_stopped: vec![],
             };
             if let Some(reply) = msg.reply {
                 let _ = w2_client

@@ -88,8 +88,19 @@ async fn a_worker_publishes_only_its_own_batches_and_heartbeats() {
     check_publishes(
         &nats,
         &w1,
-        &["igentai.candidates.w1", "igentai.heartbeat.w1"],
         &[
+            "igentai.candidates.w1",
+            "igentai.heartbeat.w1",
+            // Its own bucket of vendor batches, and no other.
+            "$KV.IGENTAI_BATCHES_w1.0123",
+            "$JS.API.STREAM.INFO.KV_IGENTAI_BATCHES_w1",
+        ],
+        &[
+            "$KV.IGENTAI_BATCHES_w2.0123",
+            "$JS.API.STREAM.INFO.KV_IGENTAI_BATCHES_w2",
+            "$JS.API.STREAM.CREATE.KV_IGENTAI_BATCHES_w2",
+            "$JS.API.STREAM.DELETE.KV_IGENTAI_BATCHES_w1",
+            "$KV.igentai_runs.current",
             "igentai.candidates.w2",
             "igentai.heartbeat.w2",
             "igentai.candidates.w1.x",

@@ -9,4 +9,8 @@ pub struct Counters {
     pub items_published: AtomicU64,
     pub publish_retries: AtomicU64,
     pub llm_failures: AtomicU64,
+    /// Requests sent in vendor batches (resubmissions included).
+    pub batch_requests_submitted: AtomicU64,
+    /// Lines of vendor batch results that were no usable result.
+    pub batch_lines_malformed: AtomicU64,
 }

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::batches::{BatchProvider, view::BatchView};
 use crate::counters::Counters;
 use crate::parse::parse_answer;
 use crate::prompt::{self, Prompt};
@@ -31,6 +32,13 @@ pub struct Shared {
     pub providers: Providers,
     pub counters: Counters,
     pub started_at_ms: u64,
+    /// The batch-mode providers, each run by a batch runner (`batches/`).
+    pub batch_providers: Vec<BatchProvider>,
+    /// The worker's bucket of vendor batches in flight; `None` without a
+    /// batch-mode provider.
+    pub batch_store: Option<async_nats::jetstream::kv::Store>,
+    /// The batch runners' batches in flight, for heartbeats.
+    pub batch_view: BatchView,
 }
 
 impl Shared {
@@ -42,6 +50,9 @@ impl Shared {
             providers,
             counters: Counters::default(),
             started_at_ms: now_ms(),
+            batch_providers: vec![],
+            batch_store: None,
+            batch_view: BatchView::default(),
         }
     }
 
@@ -54,6 +65,9 @@ impl Shared {
 
 pub struct Signals {
     pub soft: CancellationToken,
+    /// Set before `soft` by a stop: batch runners cancel their vendor
+    /// batches instead of leaving them for the next run of the worker.
+    pub stop_batches: CancellationToken,
     pub hard: CancellationToken,
     pub give_up: CancellationToken,
 }
@@ -106,6 +120,7 @@ pub async fn slot(
                     &provider,
                     completion,
                     started.elapsed(),
+                    shared.batch_id(),
                 );
                 publish(&shared.js, &batch, &shared.counters, &signals.give_up).await;
             }
@@ -121,15 +136,17 @@ pub async fn slot(
 /// The model a batch names when its provider's answer named none usable.
 const UNKNOWN_MODEL: &str = "unknown";
 
-/// One answer as a candidate batch. A cut answer (`length`) loses its
-/// last line, which is likely a partial item.
-fn batch(
+/// One answer as the candidate batch `batch_id`, from a live slot or a
+/// batch runner. A cut answer (`length`) loses its last line, which is
+/// likely a partial item.
+pub(crate) fn batch(
     shared: &Shared,
     assignment: &Assignment,
     prompt: &Prompt,
     provider: &str,
     completion: Completion,
     latency: Duration,
+    batch_id: String,
 ) -> CandidateBatch {
     let truncated = completion.finish_reason.as_deref() == Some("length");
     // What the provider reported is passed on only as a batch may carry it
@@ -141,7 +158,7 @@ fn batch(
     };
     CandidateBatch {
         v: VERSION,
-        batch_id: shared.batch_id(),
+        batch_id,
         run_id: assignment.run_id.clone(),
         topic: assignment.topic.clone(),
         worker_id: shared.worker_id.clone(),
@@ -190,7 +207,10 @@ async fn pause(d: Duration, cancel: &CancellationToken) -> bool {
 }
 
 /// Waits until the NATS connection is up; false when cancelled first.
-async fn wait_connected(client: &async_nats::Client, cancel: &CancellationToken) -> bool {
+pub(crate) async fn wait_connected(
+    client: &async_nats::Client,
+    cancel: &CancellationToken,
+) -> bool {
     let mut logged = false;
     loop {
         if client.connection_state() == async_nats::connection::State::Connected {

@@ -1,5 +1,6 @@
 //! `Generation`: the slots working on one run, and how they end. It
-//! starts `--concurrency` slots (`generate.rs`) on one assignment, passes
+//! starts `--concurrency` slots (`generate.rs`) and a batch runner per
+//! batch-mode provider (`batches/`) on one assignment, passes
 //! them its updates through a `watch` channel, and stops them in order of
 //! force: no new call, then abandon calls in flight, then abandon
 //! publishes still retrying.
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::batches;
 use crate::generate::{Shared, Signals, slot};
 
 /// The slots working on one run.
@@ -30,12 +32,21 @@ impl Generation {
         let (tx, rx) = watch::channel(Arc::new(assignment));
         let signals = Arc::new(Signals {
             soft: CancellationToken::new(),
+            stop_batches: CancellationToken::new(),
             hard: CancellationToken::new(),
             give_up: CancellationToken::new(),
         });
         let slots = TaskTracker::new();
         for _ in 0..concurrency.max(1) {
             slots.spawn(slot(shared.clone(), rx.clone(), signals.clone()));
+        }
+        for index in 0..shared.batch_providers.len() {
+            slots.spawn(batches::runner(
+                shared.clone(),
+                index,
+                rx.clone(),
+                signals.clone(),
+            ));
         }
         slots.close();
         tracing::info!(%run_id, concurrency, "working on run");
@@ -46,6 +57,13 @@ impl Generation {
             signals,
             slots,
         }
+    }
+
+    /// A stop: vendor batches in flight are cancelled (what they delivered
+    /// is published), then as [`Generation::finish`].
+    pub(crate) async fn stop(self, grace: Duration, publish_grace: Duration) -> Result<(), String> {
+        self.signals.stop_batches.cancel();
+        self.finish(grace, publish_grace).await
     }
 
     /// Starts no new call; lets calls in flight finish for `grace`, then

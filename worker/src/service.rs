@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::batches::{self, BatchProvider};
 use crate::config::Config;
 use crate::generate::Shared;
 use crate::generation::Generation;
@@ -44,7 +45,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             &format!("igentai-worker-{worker_id}"),
         )
         .await?;
-    let shared = Arc::new(Shared::new(client.clone(), worker_id.clone(), providers));
+    let mut shared = Shared::new(client.clone(), worker_id.clone(), providers);
+    shared.batch_providers = BatchProvider::build_all(&settings)?;
+    if !shared.batch_providers.is_empty() {
+        shared.batch_store = Some(batches::record::open(&shared.js, &worker_id).await?);
+    }
+    let shared = Arc::new(shared);
     let micro::Micro {
         service,
         mut commands,
@@ -154,7 +160,7 @@ async fn handle_command(
                 (shared.clone(), config.stop_grace(), config.publish_grace());
             // Answered once every slot ended and its batches were acknowledged.
             finishing.spawn(async move {
-                let result = generation.finish(grace, publish).await;
+                let result = generation.stop(grace, publish).await;
                 tracing::info!(run_id = %stop.run_id, ok = result.is_ok(), "stopped");
                 reply(&shared, request, result).await;
             });
@@ -248,6 +254,7 @@ async fn reply(shared: &Shared, request: Request, result: Result<(), String>) {
         worker_id: shared.worker_id.clone(),
         ok: result.is_ok(),
         error: result.err(),
+        batches_stopped: shared.batch_view.take_stopped(),
     };
     let payload = serde_json::to_vec(&ack).expect("acks serialize");
     if let Err(e) = request.respond(Ok(payload.into())).await {
@@ -284,6 +291,7 @@ async fn heartbeat(
         started_at_ms: shared.started_at_ms,
         sent_at_ms: now_ms(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        vendor_batches: shared.batch_view.all(),
     };
     let payload = serde_json::to_vec(&hb).expect("heartbeats serialize");
     if let Err(e) = shared

@@ -131,6 +131,7 @@ fn snapshot(seq: u64, workers: usize) -> anyhow::Result<Vec<u8>> {
                 llm_failures: 2,
                 publish_retries: 0,
                 yields: yields.clone(),
+                vendor_batches: vec![],
             })
             .collect(),
         partitions: (0..12)

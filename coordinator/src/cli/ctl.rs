@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
-use igentai_protocol::{ControlVerb, StartRequest, Strategies, VERSION, WeightsRequest};
+use igentai_protocol::{
+    BatchesStopped, ControlVerb, StartRequest, StopReply, Strategies, VERSION, WeightsRequest,
+};
+
+use crate::cli::watch::{thousands, usd};
 
 #[derive(Debug, Subcommand)]
 pub enum Verb {
@@ -163,12 +167,104 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
     if reply.get("ok") != Some(&serde_json::Value::Bool(true)) {
         anyhow::bail!("the coordinator refused the command");
     }
+    // Said beside the reply, which stays the only thing on stdout.
+    if verb == ControlVerb::Stop
+        && let Ok(stop) = serde_json::from_value::<StopReply>(reply)
+        && let Some(line) = batches_stopped_line(&stop.batches_stopped)
+    {
+        eprintln!("{line}");
+    }
     Ok(())
+}
+
+/// What a stop did to the vendor batches in flight (batch mode): how many
+/// were cancelled, the answers the vendors had already delivered (billed,
+/// and kept) with their cost, and those still cancelling; `None` when no
+/// worker had any.
+pub fn batches_stopped_line(stopped: &[BatchesStopped]) -> Option<String> {
+    let cancelled: u64 = stopped.iter().map(|b| u64::from(b.cancelled)).sum();
+    let answers: u64 = stopped.iter().map(|b| b.answers).sum();
+    let cost: f64 = stopped.iter().map(|b| b.cost_usd).sum();
+    let unfinished: u64 = stopped.iter().map(|b| u64::from(b.unfinished)).sum();
+    if cancelled + answers + unfinished == 0 {
+        return None;
+    }
+    let plural = |n: u64, one: &str, many: &str| {
+        format!("{} {}", thousands(n), if n == 1 { one } else { many })
+    };
+    let mut line = format!(
+        "cancelled {}: {} already paid for ({}), kept",
+        plural(cancelled, "vendor batch", "vendor batches"),
+        plural(answers, "answer", "answers"),
+        usd(cost)
+    );
+    if unfinished > 0 {
+        let (their, end) = match unfinished {
+            1 => ("its", "it ends"),
+            _ => ("their", "they end"),
+        };
+        line.push_str(&format!(
+            "; {} still cancelling, {their} answers published once {end}",
+            thousands(unfinished)
+        ));
+    }
+    Some(line)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stopped(
+        worker: &str,
+        cancelled: u32,
+        answers: u64,
+        cost_usd: f64,
+        unfinished: u32,
+    ) -> BatchesStopped {
+        BatchesStopped {
+            worker_id: worker.into(),
+            provider: "bulk".into(),
+            cancelled,
+            answers,
+            cost_usd,
+            unfinished,
+        }
+    }
+
+    #[test]
+    fn a_stop_says_what_it_cancelled_and_what_was_paid() {
+        let check = |stopped: &[BatchesStopped], expected: Option<&str>| {
+            assert_eq!(
+                batches_stopped_line(stopped).as_deref(),
+                expected,
+                "{stopped:?}"
+            );
+        };
+        check(&[], None);
+        check(&[stopped("w1", 0, 0, 0.0, 0)], None);
+        check(
+            &[stopped("w1", 1, 1, 0.0012, 0)],
+            Some("cancelled 1 vendor batch: 1 answer already paid for ($0.0012), kept"),
+        );
+        check(
+            &[
+                stopped("w1", 2, 1_200, 1.5, 0),
+                stopped("w2", 1, 34, 0.25, 1),
+            ],
+            Some(
+                "cancelled 3 vendor batches: 1,234 answers already paid for ($1.75), kept; \
+                 1 still cancelling, its answers published once it ends",
+            ),
+        );
+        check(
+            &[stopped("w1", 2, 0, 0.0, 2)],
+            Some(
+                "cancelled 2 vendor batches: 0 answers already paid for ($0.00), kept; \
+                 2 still cancelling, their answers published once they end",
+            ),
+        );
+    }
 
     #[test]
     fn weight_pairs() {

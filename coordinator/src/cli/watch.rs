@@ -161,6 +161,9 @@ pub fn status_line(s: &MetricsSnapshot, width: usize) -> String {
         None => usd(t.cost_usd),
     });
     parts.push(duration(t.elapsed_s));
+    if let Some(batches) = batches_part(s) {
+        parts.push(batches);
+    }
     // On a cluster, where the candidate stream is led from: a leaderless
     // stream is a stalled fleet.
     if let Some(stream) = s.streams.iter().find(|st| st.replicas > 1) {
@@ -170,6 +173,41 @@ pub fn status_line(s: &MetricsSnapshot, width: usize) -> String {
         });
     }
     fit(&parts.join("  "), width)
+}
+
+/// The vendor batches in flight on the alive workers (batch mode): how
+/// many, their requests answered and failed, and the oldest's age; `None`
+/// without any.
+fn batches_part(s: &MetricsSnapshot) -> Option<String> {
+    let all = s
+        .workers
+        .iter()
+        .filter(|w| w.alive)
+        .flat_map(|w| &w.vendor_batches);
+    let (mut batches, mut requests, mut done, mut failed) = (0u64, 0, 0, 0);
+    let mut oldest: Option<u64> = None;
+    for b in all {
+        batches += u64::from(b.batches);
+        (requests, done, failed) = (requests + b.requests, done + b.done, failed + b.failed);
+        oldest = match (oldest, b.oldest_submitted_at_ms) {
+            (Some(o), Some(b)) => Some(o.min(b)),
+            (o, b) => o.or(b),
+        };
+    }
+    if batches == 0 {
+        return None;
+    }
+    let age = oldest.map_or(0, |o| s.ts_ms.saturating_sub(o)) as f64 / 1000.0;
+    let failed = match failed {
+        0 => String::new(),
+        n => format!(", {} failed", thousands(n)),
+    };
+    Some(format!(
+        "{batches} batches in flight ({}/{} done{failed}, oldest {})",
+        thousands(done),
+        thousands(requests),
+        duration(age)
+    ))
 }
 
 /// `[██████░░░░]`: `share` of the bar filled, clamped to [0, 1].
@@ -193,7 +231,7 @@ fn fit(line: &str, width: usize) -> String {
     cut
 }
 
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -227,7 +265,7 @@ fn rate(x: f64) -> String {
     }
 }
 
-fn usd(x: f64) -> String {
+pub(crate) fn usd(x: f64) -> String {
     if x > 0.0 && x < 0.01 {
         format!("${x:.4}")
     } else {
@@ -426,6 +464,37 @@ mod tests {
         );
         check(
             serde_json::json!({"streams": [{"name": "IGENTAI_CANDIDATES", "replicas": 1, "leader": "x"}]}),
+            "running  \"Paris attractions\"  1,234 unique  812/min  41% new  $0.23  1m32s",
+        );
+        // Batch mode: the vendor batches in flight on alive workers.
+        let worker = |alive: bool, batches: serde_json::Value| {
+            serde_json::to_value(igentai_protocol::WorkerStats {
+                worker_id: "w".into(),
+                alive,
+                state: igentai_protocol::WorkerState::Running,
+                run_id: None,
+                partition: None,
+                last_seen_ms_ago: 0,
+                in_flight: 0,
+                llm_failures: 0,
+                publish_retries: 0,
+                yields: Default::default(),
+                vendor_batches: serde_json::from_value(batches).unwrap(),
+            })
+            .unwrap()
+        };
+        check(
+            serde_json::json!({"ts_ms": 3_900_000, "workers": [
+                worker(true, serde_json::json!([{"provider": "bulk", "batches": 2, "oldest_submitted_at_ms": 0,
+                    "requests": 400, "done": 150, "failed": 3}])),
+                worker(true, serde_json::json!([{"provider": "bulk", "batches": 1, "oldest_submitted_at_ms": 300_000,
+                    "requests": 1200, "done": 0, "failed": 0}])),
+                worker(false, serde_json::json!([{"provider": "bulk", "batches": 9, "requests": 9, "done": 0, "failed": 0}])),
+            ]}),
+            "running  \"Paris attractions\"  1,234 unique  812/min  41% new  $0.23  1m32s  3 batches in flight (150/1,600 done, 3 failed, oldest 1h05m)",
+        );
+        check(
+            serde_json::json!({"workers": [worker(true, serde_json::json!([{"provider": "bulk", "batches": 0, "requests": 0, "done": 0, "failed": 0}]))]}),
             "running  \"Paris attractions\"  1,234 unique  812/min  41% new  $0.23  1m32s",
         );
         // Past the target the bar is full, not longer.

@@ -54,6 +54,8 @@ pub struct CommandResult {
     pub worker_id: String,
     pub ok: bool,
     pub error: Option<String>,
+    /// On a stop: the vendor batches the worker cancelled.
+    pub batches_stopped: Vec<igentai_protocol::BatchesStopped>,
 }
 
 /// Sends `command` to one worker and reports its answer on `results`.
@@ -258,6 +260,7 @@ async fn request(
                 worker_id: worker_id.to_string(),
                 ok: false,
                 error: Some(format!("cannot encode the command: {e}")),
+                batches_stopped: vec![],
             };
         }
     };
@@ -266,11 +269,19 @@ async fn request(
         client.request(subjects::worker_command(worker_id), payload.into()),
     )
     .await;
+    let mut batches_stopped = vec![];
     let (ok, error) = match answer {
         Err(_) => (false, Some(format!("no answer within {timeout:?}"))),
         Ok(Err(e)) => (false, Some(e.to_string())),
         Ok(Ok(msg)) => match serde_json::from_slice::<WorkerAck>(&msg.payload) {
-            Ok(ack) => confirmed(worker_id, ack),
+            Ok(ack) => {
+                // Counted only from the worker asked, about itself.
+                if ack.worker_id == worker_id {
+                    batches_stopped = ack.batches_stopped.clone();
+                    batches_stopped.retain(|b| b.worker_id == worker_id);
+                }
+                confirmed(worker_id, ack)
+            }
             Err(e) => (false, Some(format!("unreadable answer: {e}"))),
         },
     };
@@ -278,6 +289,7 @@ async fn request(
         worker_id: worker_id.to_string(),
         ok,
         error,
+        batches_stopped,
     }
 }
 
@@ -317,7 +329,13 @@ pub fn stop_all(
                 .map(|w| request(&client, w, &command, timeout)),
         )
         .await;
-        for r in results {
+        for mut r in results {
+            for b in &r.batches_stopped {
+                tracing::info!(worker_id = %b.worker_id, provider = %b.provider, cancelled = b.cancelled,
+                    answers = b.answers, paid_usd = b.cost_usd, unfinished = b.unfinished,
+                    "vendor batches cancelled by the stop");
+            }
+            reply.batches_stopped.append(&mut r.batches_stopped);
             if r.ok {
                 reply.workers_stopped.push(r.worker_id);
             } else {
@@ -346,6 +364,7 @@ mod tests {
             worker_id: ack.0.to_string(),
             ok: ack.1,
             error: None,
+            batches_stopped: vec![],
         };
         assert_eq!(confirmed(addressee, ack).0, expected, "{addressee}");
     }

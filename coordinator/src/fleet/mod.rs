@@ -137,6 +137,7 @@ impl Fleet {
                 llm_failures: e.heartbeat.llm_failures,
                 publish_retries: e.heartbeat.publish_retries,
                 yields: run.worker(id, now_ms),
+                vendor_batches: e.heartbeat.vendor_batches.clone(),
             })
             .collect()
     }
@@ -193,6 +194,7 @@ mod tests {
             started_at_ms: 0,
             sent_at_ms: 0,
             version: "0".into(),
+            vendor_batches: vec![],
         }
     }
 

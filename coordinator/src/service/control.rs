@@ -224,6 +224,7 @@ impl Coordinator {
             unique: self.ingest.get(&run.info.topic).map_or(0, |t| t.len()),
             workers_stopped: Vec::new(),
             workers_unresponsive: Vec::new(),
+            batches_stopped: Vec::new(),
         };
         tracing::info!(run_id = %reply.run_id, reason, unique = reply.unique, "run stopped");
         let workers: Vec<String> = self

@@ -234,6 +234,34 @@ fn scores_per_second_when_a_price_is_unknown() {
 }
 
 #[test]
+fn a_batch_provider_enters_the_weights_at_its_batch_price() {
+    // The same model live ("gpt", one answer a second) and in batch mode
+    // ("gpt-batch": half the price, answers in bursts of 200 an hour after
+    // they were asked for). Before its first burst it keeps a weight above
+    // 0 (its runner submits only then); from its first burst on it leads on
+    // new items per dollar, whatever its latency, and keeps its standing
+    // between bursts.
+    let mut b = Bandit::new(Config::default());
+    let healthy = names(&["gpt", "gpt-batch"]);
+    for t in 0..1800u64 {
+        let now = t * 1000;
+        b.observe("gpt", 10, 0.002, 2_000, now);
+        if t == 600 || t == 1200 {
+            for _ in 0..200 {
+                b.observe("gpt-batch", 10, 0.001, 3_600_000, now);
+            }
+        }
+        b.update(&healthy, now);
+        let (w, _) = b.weights();
+        match t {
+            0..600 => assert!(w["gpt-batch"] > 0.0, "at {t}: {w:?}"),
+            600 => assert!(w["gpt-batch"] > w["gpt"], "at {t}: {w:?}"),
+            _ => assert!(w["gpt-batch"] > 0.9, "at {t}: {w:?}"),
+        }
+    }
+}
+
+#[test]
 fn manual_override_wins_until_cleared() {
     let mut b = Bandit::new(Config::default());
     feed(&mut b, &[("a", 10, 0.001), ("b", 1, 0.001)], 0, 30);

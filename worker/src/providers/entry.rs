@@ -41,6 +41,9 @@ struct State {
 pub struct Entry {
     pub name: String,
     pub provider: Provider,
+    /// In batch mode: called only by the worker's batch runner, never
+    /// leased for a live call.
+    pub batch: bool,
     /// Why the provider can never be called (its key is not set).
     unusable: Option<String>,
     permits: Arc<Semaphore>,
@@ -61,6 +64,7 @@ impl Entry {
         Entry {
             name: settings.name.clone(),
             provider,
+            batch: settings.batch.is_some(),
             unusable: settings.unusable.clone(),
             permits: Arc::new(Semaphore::new(settings.max_concurrency.max(1) as usize)),
             released,

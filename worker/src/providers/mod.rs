@@ -19,6 +19,7 @@ pub mod sim;
 pub use completion::Completion;
 pub use entry::{Entry, Lease, Unavailable};
 pub use error::LlmError;
+pub use http::batch::{self as batch_api, BatchClient};
 pub use http::headers::RateLimits;
 pub use http::structured::{items_schema, schema_for};
 pub use http::{Anthropic, OpenAi};

@@ -57,7 +57,9 @@ impl Providers {
     /// Leases a provider for one call: drawn in proportion to `weights`
     /// (uniform when no healthy provider has a positive weight) among the
     /// healthy ones, and if the drawn one is at a limit, the next draw among
-    /// the rest. `tokens` is the call's estimated size.
+    /// the rest. `tokens` is the call's estimated size. Batch-mode
+    /// providers are never leased: their answers come through the batch
+    /// runner.
     pub fn lease(
         &self,
         weights: &BTreeMap<String, f64>,
@@ -65,7 +67,8 @@ impl Providers {
         now: Instant,
         tokens: u64,
     ) -> Result<Lease, Wait> {
-        let healthy: Vec<&Arc<Entry>> = self.entries.iter().filter(|e| e.healthy(now)).collect();
+        let live = || self.entries.iter().filter(|e| !e.batch);
+        let healthy: Vec<&Arc<Entry>> = live().filter(|e| e.healthy(now)).collect();
         let weight = |e: &Entry| {
             weights
                 .get(&e.name)
@@ -91,7 +94,7 @@ impl Providers {
         }
         if healthy.is_empty() {
             // Everything is resting: wake when the first breaker probes.
-            earliest = self.entries.iter().filter_map(|e| e.reopens_at()).min();
+            earliest = live().filter_map(|e| e.reopens_at()).min();
         }
         match (earliest, busy) {
             (Some(t), false) => Err(Wait::Until(t)),
@@ -184,6 +187,25 @@ mod tests {
             assert!((got - share).abs() < 0.02, "{counts:?}");
         }
         assert_eq!(choose(&[], &mut rng), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batch_mode_providers_are_never_leased_for_a_live_call() {
+        let p = providers(
+            "[[providers]]\nname='live'\nkind='sim'\n[providers.sim]\nlatency_ms=0\n\
+             [[providers]]\nname='bulk'\nkind='openai'\nmodel='m'\nmode='batch'\n",
+        );
+        let counts = picks(&p, &weights(&[("live", 1.0), ("bulk", 100.0)]), 500);
+        assert_eq!(counts.get("bulk"), None, "{counts:?}");
+        assert_eq!(counts["live"], 500);
+        let only_batch =
+            providers("[[providers]]\nname='bulk'\nkind='openai'\nmodel='m'\nmode='batch'\n");
+        assert!(
+            only_batch
+                .lease(&weights(&[]), &mut Rng::new(1), Instant::now(), 10)
+                .is_err()
+        );
+        assert_eq!(only_batch.health(Instant::now()).len(), 1, "still reported");
     }
 
     #[tokio::test(start_paused = true)]

@@ -28,6 +28,17 @@ impl Pricing {
         }
     }
 
+    /// Every price times `factor`: a batch API's discount.
+    pub fn scaled(self, factor: f64) -> Self {
+        Pricing {
+            in_per_m: self.in_per_m * factor,
+            out_per_m: self.out_per_m * factor,
+            cache_read_per_m: self.cache_read_per_m * factor,
+            cache_write_per_m: self.cache_write_per_m * factor,
+            cache_write_1h_per_m: self.cache_write_1h_per_m * factor,
+        }
+    }
+
     /// What `tokens` cost, each kind at its own price.
     pub fn cost(&self, tokens: &Billed) -> f64 {
         (tokens.input as f64 * self.in_per_m

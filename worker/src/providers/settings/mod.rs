@@ -18,6 +18,9 @@ use serde::Deserialize;
 
 use super::sim::SimConfig;
 
+pub mod batch;
+pub use batch::{Batch, Mode};
+
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 pub const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
@@ -141,6 +144,21 @@ pub struct ProviderSpec {
     /// The `[providers.sim]` table, for kind `sim` only.
     #[serde(default)]
     pub sim: Option<SimConfig>,
+    /// `live` (default) or `batch` (`batch.rs`).
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// Requests per batch, in batch mode.
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+    /// Seconds before a batch's first poll; doubled each poll.
+    #[serde(default)]
+    pub batch_poll_s: Option<f64>,
+    /// The longest wait between two polls, seconds.
+    #[serde(default)]
+    pub batch_poll_max_s: Option<f64>,
+    /// The batch price as a share of the live price (default 0.5).
+    #[serde(default)]
+    pub price_batch_factor: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +222,9 @@ pub struct Settings {
     pub max_tokens: Option<u32>,
     pub output: Output,
     pub sim: SimConfig,
+    /// Set in batch mode: the provider is called only through its vendor's
+    /// batch API, never by a live slot.
+    pub batch: Option<Batch>,
 }
 
 /// Reads and checks a providers file.
@@ -292,6 +313,11 @@ fn spec(name: &str, kind: Kind) -> ProviderSpec {
         max_tokens: None,
         output: None,
         sim: None,
+        mode: None,
+        batch_size: None,
+        batch_poll_s: None,
+        batch_poll_max_s: None,
+        price_batch_factor: None,
     }
 }
 
@@ -301,6 +327,16 @@ fn settle(spec: ProviderSpec, env: &impl Fn(&str) -> Option<String>) -> anyhow::
         "name must be 1-64 letters, digits, '-' or '_'"
     );
     let sim = sim_config(&spec)?;
+    let batch = batch::settle(
+        spec.kind,
+        batch::Given {
+            mode: spec.mode,
+            size: spec.batch_size,
+            poll_s: spec.batch_poll_s,
+            poll_max_s: spec.batch_poll_max_s,
+            price_factor: spec.price_batch_factor,
+        },
+    )?;
     let base_url = match (spec.kind, &spec.base_url) {
         (_, Some(url)) => {
             anyhow::ensure!(
@@ -409,6 +445,7 @@ fn settle(spec: ProviderSpec, env: &impl Fn(&str) -> Option<String>) -> anyhow::
         timeout: Duration::from_secs_f64(timeout_s),
         temperature: spec.temperature,
         max_tokens: spec.max_tokens,
+        batch,
     })
 }
 

@@ -199,3 +199,88 @@ fn keys_never_print() {
         "bad key *** given"
     );
 }
+
+#[test]
+fn batch_mode_keys_and_defaults() {
+    let batch = |extra: &str| {
+        parse(
+            &format!("[[providers]]\nname='a'\nkind='openai'\nmodel='m'\n{extra}"),
+            env,
+        )
+        .map(|p| p[0].batch)
+    };
+    assert_eq!(batch("").unwrap(), None, "live by default");
+    assert_eq!(batch("mode='live'").unwrap(), None);
+    assert_eq!(
+        batch("mode='batch'").unwrap(),
+        Some(Batch {
+            size: batch::DEFAULT_BATCH_SIZE,
+            poll_first: Duration::from_secs(5),
+            poll_max: Duration::from_secs(300),
+            price_factor: 0.5,
+        })
+    );
+    assert_eq!(
+        batch("mode='batch'\nbatch_size=50000\nbatch_poll_s=0.05\nbatch_poll_max_s=0.2\nprice_batch_factor=0.4")
+            .unwrap(),
+        Some(Batch {
+            size: 50_000,
+            poll_first: Duration::from_millis(50),
+            poll_max: Duration::from_millis(200),
+            price_factor: 0.4,
+        })
+    );
+    let anthropic = parse(
+        "[[providers]]\nname='a'\nkind='anthropic'\nmodel='m'\napi_key_env='GOOD_KEY'\nmode='batch'\nbatch_size=100000",
+        env,
+    )
+    .unwrap();
+    assert_eq!(anthropic[0].batch.map(|b| b.size), Some(100_000));
+}
+
+#[test]
+fn bad_batch_settings_are_refused_with_the_reason() {
+    let openai = "[[providers]]\nname='a'\nkind='openai'\nmodel='m'\n";
+    for (extra, reason) in [
+        ("mode='bulk'", "not a valid providers file"),
+        ("batch_size=10", "only apply to mode = \"batch\""),
+        ("price_batch_factor=0.5", "only apply to mode = \"batch\""),
+        (
+            "mode='batch'\nbatch_size=0",
+            "batch_size must be within 1..=50000",
+        ),
+        (
+            "mode='batch'\nbatch_size=50001",
+            "batch_size must be within 1..=50000",
+        ),
+        ("mode='batch'\nbatch_poll_s=0", "batch_poll_s must be > 0"),
+        ("mode='batch'\nbatch_poll_s=-3", "batch_poll_s must be > 0"),
+        (
+            "mode='batch'\nbatch_poll_s=10\nbatch_poll_max_s=5",
+            "batch_poll_max_s must be >= batch_poll_s",
+        ),
+        ("mode='batch'\nprice_batch_factor=0", "price_batch_factor"),
+        ("mode='batch'\nprice_batch_factor=1.5", "price_batch_factor"),
+    ] {
+        let text = format!("{openai}{extra}");
+        let error = format!("{:#}", parse(&text, env).unwrap_err());
+        assert!(error.contains(reason), "{text:?}: {error}");
+    }
+    let error = format!(
+        "{:#}",
+        parse("[[providers]]\nname='s'\nkind='sim'\nmode='batch'", env).unwrap_err()
+    );
+    assert!(
+        error.contains("only applies to kinds \"openai\" and \"anthropic\""),
+        "{error}"
+    );
+    let error = format!(
+        "{:#}",
+        parse(
+            "[[providers]]\nname='a'\nkind='anthropic'\nmodel='m'\napi_key_env='GOOD_KEY'\nmode='batch'\nbatch_size=100001",
+            env
+        )
+        .unwrap_err()
+    );
+    assert!(error.contains("within 1..=100000"), "{error}");
+}
