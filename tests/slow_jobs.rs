@@ -67,3 +67,43 @@ async fn judge_and_partition_jobs_slower_than_ten_seconds_are_counted() {
     );
     fleet.control.stop().await;
 }
+
+/// A worker asked to stop while a slow call is in flight lets it run for
+/// its stop grace (12 s here) before it answers; the coordinator waits for
+/// that answer as long as its stop timeout says (30 s here), not the NATS
+/// client's 10 s, and reports the worker stopped; `coordinator ctl stop`
+/// waits for that reply as long too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_waits_for_a_worker_longer_than_ten_seconds() {
+    let fleet = Fleet::builder()
+        .workers(1)
+        .providers(SLOW)
+        .worker_env(&[("IGENTAI_STOP_GRACE_MS", "12000")])
+        .coordinator_env(&[("IGENTAI_STOP_TIMEOUT_MS", "30000")])
+        .start()
+        .await;
+    fleet.wait_workers(1).await;
+    fleet
+        .control
+        .start(r#"{"topic":"Slow cheeses","items_per_request":20,"judge_rate":0}"#)
+        .await;
+    fleet
+        .control
+        .wait_status("a call in flight", WITHIN, |s| {
+            s.workers.iter().any(|w| w.in_flight >= 1).then_some(())
+        })
+        .await;
+    let ctl = tokio::process::Command::new(testkit::bin_path("coordinator"))
+        .args(["ctl", "stop"])
+        .env("NATS_URL", &fleet.nats.url)
+        .envs(testkit::login::creds(testkit::login::Role::Operator))
+        .output()
+        .await
+        .expect("run coordinator ctl stop");
+    let stderr = String::from_utf8_lossy(&ctl.stderr);
+    assert!(ctl.status.success(), "ctl stop failed: {stderr}");
+    let reply: igentai_protocol::StopReply = serde_json::from_slice(&ctl.stdout)
+        .unwrap_or_else(|e| panic!("ctl stop printed no stop reply ({e}): {stderr}"));
+    assert_eq!(reply.workers_stopped, vec!["w1".to_string()], "{reply:?}");
+    assert!(reply.workers_unresponsive.is_empty(), "{reply:?}");
+}

@@ -189,6 +189,16 @@ fn log_event(event: Event) {
     }
 }
 
+/// A request that waits `timeout` for its answer. `Client::request` waits
+/// the client's own request timeout (10 s), shorter than one call of a
+/// slow model (a local one on a CPU above all) and than a worker's stop
+/// grace; every request that may take longer is sent with this.
+pub fn request_within(payload: Vec<u8>, timeout: Duration) -> async_nats::Request {
+    async_nats::Request::new()
+        .payload(payload.into())
+        .timeout(Some(timeout))
+}
+
 /// Closes the connection at exit: flushes first, up to 5 s, because
 /// `drain` only queues its request and the last acknowledgements,
 /// heartbeats, answers and snapshots must reach the server before the

@@ -7,12 +7,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
+use async_nats::RequestErrorKind;
 use clap::Subcommand;
 use igentai_protocol::{
     BatchesStopped, ControlVerb, StartRequest, StopReply, Strategies, VERSION, WeightsRequest,
 };
 
 use crate::cli::watch::{thousands, usd};
+
+/// How long `ctl` waits for the coordinator's answer: a stop answers once
+/// the workers confirmed or its stop timeout (15 s by default) passed.
+const ANSWER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Subcommand)]
 pub enum Verb {
@@ -154,13 +159,21 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
             (ControlVerb::Weights, payload)
         }
     };
-    let answer = tokio::time::timeout(
-        Duration::from_secs(30),
-        client.request(verb.subject(), payload.into()),
-    )
-    .await
-    .context("the coordinator did not answer within 30 s")?
-    .context("no coordinator answered (is it running?)")?;
+    let answer = client
+        .send_request(
+            verb.subject(),
+            igentai_client::request_within(payload, ANSWER),
+        )
+        .await
+        .map_err(|e| match e.kind() {
+            RequestErrorKind::TimedOut => {
+                anyhow::anyhow!("the coordinator did not answer within {ANSWER:?}")
+            }
+            RequestErrorKind::NoResponders => {
+                anyhow::anyhow!("no coordinator answered (is it running?)")
+            }
+            _ => anyhow::anyhow!("the request failed: {e}"),
+        })?;
     let reply: serde_json::Value =
         serde_json::from_slice(&answer.payload).context("unreadable reply")?;
     println!("{}", serde_json::to_string_pretty(&reply)?);

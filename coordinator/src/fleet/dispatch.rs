@@ -94,7 +94,10 @@ pub fn request_partitions(
         };
         let answer = tokio::time::timeout(
             timeout,
-            client.send_request(subjects::PARTITION_JOBS, job_request(payload, timeout)),
+            client.send_request(
+                subjects::PARTITION_JOBS,
+                igentai_client::request_within(payload, timeout),
+            ),
         )
         .await;
         let mut spend = Spend::default();
@@ -146,15 +149,6 @@ fn judge(reply: PartitionReply, limits: &Limits, spend: &mut Spend) -> Result<Ve
     }
 }
 
-/// A job's request, waiting `timeout` for its answer: the client's own
-/// request timeout (10 s) is shorter than one call of a slow model, a
-/// local one on a CPU above all.
-fn job_request(payload: Vec<u8>, timeout: Duration) -> async_nats::Request {
-    async_nats::Request::new()
-        .payload(payload.into())
-        .timeout(Some(timeout))
-}
-
 /// Asks one worker of the queue group for verdicts on `request.items`;
 /// the answer comes back as [`Answer::Verdicts`], its spend held to
 /// `limits` like a batch's.
@@ -171,7 +165,10 @@ pub fn request_verdicts(
         let payload = serde_json::to_vec(&request).expect("judge requests serialize");
         let answer = tokio::time::timeout(
             timeout,
-            client.send_request(subjects::JUDGE_JOBS, job_request(payload, timeout)),
+            client.send_request(
+                subjects::JUDGE_JOBS,
+                igentai_client::request_within(payload, timeout),
+            ),
         )
         .await;
         let mut spend = Spend::default();
@@ -266,7 +263,10 @@ async fn request(
     };
     let answer = tokio::time::timeout(
         timeout,
-        client.request(subjects::worker_command(worker_id), payload.into()),
+        client.send_request(
+            subjects::worker_command(worker_id),
+            igentai_client::request_within(payload, timeout),
+        ),
     )
     .await;
     let mut batches_stopped = vec![];
