@@ -10,9 +10,8 @@ use std::time::Duration;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer};
 use worker::providers::batch_api::{BatchClient, End, Request, Status};
-use worker::providers::settings;
 
-use common::{KEY, json, prompt};
+use common::{KEY, batch_client, json, prompt};
 
 fn client(server: &MockServer) -> BatchClient {
     let toml = format!(
@@ -20,11 +19,7 @@ fn client(server: &MockServer) -> BatchClient {
          api_key_env='TEST_KEY'\nprice_in_per_m=1.0\nprice_out_per_m=5.0\nmode='batch'\n",
         server.uri()
     );
-    let env = |var: &str| (var == "TEST_KEY").then(|| KEY.to_string());
-    let settings = settings::parse(&toml, env).expect("valid providers file");
-    BatchClient::build(&settings[0])
-        .expect("client builds")
-        .expect("batch mode")
+    batch_client(&toml)
 }
 
 /// A message batch as the API reports it.

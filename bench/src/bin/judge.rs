@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bench::models::{Calls, Model, Output, server_version};
-use bench::throughput::report::{Report, publish};
+use bench::throughput::report::{Report, publish, release_command};
 use bench::truth::judged;
 use bench::truth::run::{self, JUDGE_CHUNK};
 use bench::truth::score::{judge_score, ratio};
@@ -59,10 +59,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let command = format!(
-        "cargo run --release -p bench --bin judge -- {}",
-        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
-    );
+    let command = release_command("judge");
     let universes = Universe::builtin(&args.universes).map_err(anyhow::Error::msg)?;
     let report = Report::now(&command);
     let (path, alias, label) = args.model.served();

@@ -23,7 +23,7 @@ use bench::saturation::cpu::find_pid;
 use bench::saturation::report::{self, BEGIN, END, in_flight};
 use bench::saturation::{Phase, bare, fleet, providers_toml};
 use bench::throughput::procs::bin;
-use bench::throughput::report::{Report, publish};
+use bench::throughput::report::{Report, publish, release_command};
 use clap::Parser;
 use igentai_protocol::{Assignment, VERSION};
 use testkit::{LlamaServer, llama};
@@ -84,10 +84,7 @@ async fn main() -> anyhow::Result<()> {
     // The fleet's binaries, before minutes go into the bare phases.
     bin("coordinator")?;
     bin("worker")?;
-    let command = format!(
-        "cargo run --release -p bench --bin saturation -- {}",
-        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
-    );
+    let command = release_command("saturation");
     let report = Report::now(&command);
     let window = Duration::from_secs(args.seconds);
     let dir = tempfile::Builder::new()

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bench::models::{Calls, Model, Output, server_version};
-use bench::throughput::report::{Report, publish};
+use bench::throughput::report::{Report, publish, release_command};
 use bench::truth::report::{self, BEGIN, END, Outcome};
 use bench::truth::run::{self, ITEMS_PER_REQUEST, JUDGE_CHUNK, Strategy, WORKERS};
 use bench::truth::score::score;
@@ -86,10 +86,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let command = format!(
-        "cargo run --release -p bench --bin truth -- {}",
-        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
-    );
+    let command = release_command("truth");
     let universes = Universe::builtin(&args.universes).map_err(anyhow::Error::msg)?;
     let (model_path, alias, label) = args.model.served();
     let judge_model = args.judge_model.unwrap_or(args.model);

@@ -59,6 +59,16 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+/// The command that reruns this release binary of the bench crate with
+/// the arguments it was given: what a report names as its command.
+pub fn release_command(bin: &str) -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!(
+        "cargo run --release -p bench --bin {bin} -- {}",
+        args.join(" ")
+    )
+}
+
 impl Report {
     /// An empty report of a run started now by `command`: the machine, the
     /// date and the load average filled in.

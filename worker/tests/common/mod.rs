@@ -15,6 +15,16 @@ use worker::providers::{Completion, LlmError, Providers, settings};
 /// The key the fake environment holds under `TEST_KEY`.
 pub const KEY: &str = "sk-test-0123456789abcdef";
 
+/// The batch API client of the first provider of `toml`, which must be in
+/// batch mode.
+pub fn batch_client(toml: &str) -> worker::providers::batch_api::BatchClient {
+    let env = |var: &str| (var == "TEST_KEY").then(|| KEY.to_string());
+    let settings = settings::parse(toml, env).expect("valid providers file");
+    worker::providers::batch_api::BatchClient::build(&settings[0])
+        .expect("client builds")
+        .expect("batch mode")
+}
+
 pub fn providers(toml: &str) -> Providers {
     let env = |var: &str| (var == "TEST_KEY").then(|| KEY.to_string());
     let settings = settings::parse(toml, env).expect("valid providers file");
