@@ -1,5 +1,6 @@
-//! What a compromised client can and cannot do, each sentence of the
-//! README's Security section proved against the real nats-server running
+//! What a compromised client can and cannot do, each sentence of
+//! docs/security.md (the README's Security section in short) proved
+//! against the real nats-server running
 //! the repository's `nats.conf` and the real coordinator: no anonymous or
 //! wrongly authenticated client gets in; each role, and each worker with its
 //! own user, may publish and subscribe only what it needs (the server
