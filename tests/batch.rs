@@ -36,15 +36,21 @@ async fn records(js: &jetstream::Context) -> usize {
     }
 }
 
+/// The providers file of one batch-mode provider `bulk` on `vendor`, at
+/// these live prices per million tokens, polling fast.
+fn bulk(vendor: &BatchVendor, price_in: f64, price_out: f64) -> String {
+    format!(
+        "[[providers]]\nname='bulk'\nkind='openai'\nbase_url='{}'\nmodel='gpt-4o-mini'\n\
+         price_in_per_m={price_in}\nprice_out_per_m={price_out}\nmode='batch'\n\
+         batch_size={REQUESTS}\nbatch_poll_s=0.05\nbatch_poll_max_s=0.2\nmax_concurrency=1\n",
+        vendor.base_url()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_resumes_its_batch_and_every_answer_is_stored_once() {
     let vendor = BatchVendor::start(1).await;
-    let providers = format!(
-        "[[providers]]\nname='bulk'\nkind='openai'\nbase_url='{}'\nmodel='gpt-4o-mini'\n\
-         price_in_per_m=0.15\nprice_out_per_m=0.6\nmode='batch'\nbatch_size={REQUESTS}\n\
-         batch_poll_s=0.05\nbatch_poll_max_s=0.2\nmax_concurrency=1\n",
-        vendor.base_url()
-    );
+    let providers = bulk(&vendor, 0.15, 0.6);
     let mut fleet = Fleet::builder()
         .providers(&providers)
         .workers(1)

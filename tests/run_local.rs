@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use common::script::Script;
 use serde_json::Value;
-use testkit::{alive, free_port};
+use testkit::free_port;
 
 const TOPIC: &str = "Fruits";
 const SLUG: &str = "fruits";
@@ -103,13 +103,7 @@ async fn a_local_run_reaches_its_target_on_the_local_model_and_stops_everything(
     );
 
     // Nothing left running, the model server included.
-    for (name, pid) in &pids {
-        assert!(
-            !alive(*pid),
-            "{name} (pid {pid}) still runs\n{}",
-            run.logs()
-        );
-    }
+    run.assert_stopped(&pids);
     assert_eq!(run.pid_files(), Vec::<String>::new(), "pid files left");
 
     // The workers called the local server, as the providers file says.
@@ -195,13 +189,7 @@ async fn a_killed_model_server_is_restarted_and_ctrl_c_stops_it_with_the_rest() 
         "the death is reported\n{}",
         run.said()
     );
-    for (name, pid) in &pids {
-        assert!(
-            !alive(*pid),
-            "{name} (pid {pid}) still runs\n{}",
-            run.logs()
-        );
-    }
+    run.assert_stopped(&pids);
     assert_eq!(run.pid_files(), Vec::<String>::new(), "pid files left");
 }
 

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::script::Script;
-use testkit::{alive, free_port};
+use testkit::free_port;
 
 const TOPIC: &str = "Rare cheeses";
 const SLUG: &str = "rare-cheeses";
@@ -87,13 +87,7 @@ async fn ctrl_c_stops_every_role_in_order_and_loses_nothing() {
         !stderr.to_lowercase().contains("error"),
         "an error line after Ctrl-C:\n{stderr}"
     );
-    for (name, pid) in &pids {
-        assert!(
-            !alive(*pid),
-            "{name} (pid {pid}) still runs\n{}",
-            run.logs()
-        );
-    }
+    run.assert_stopped(&pids);
     assert!(
         std::fs::read_dir(run.run_dir())
             .unwrap()

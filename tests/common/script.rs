@@ -123,6 +123,17 @@ impl Script {
         .await
     }
 
+    /// Asserts that none of `pids` (a role's name and pid) still runs.
+    pub fn assert_stopped(&self, pids: &[(String, u32)]) {
+        for (name, pid) in pids {
+            assert!(
+                !testkit::alive(*pid),
+                "{name} (pid {pid}) still runs\n{}",
+                self.logs()
+            );
+        }
+    }
+
     /// The names of the pid files left in the run dir.
     pub fn pid_files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.run_dir())
