@@ -68,11 +68,20 @@ mod tests {
     fn finds_a_process_by_its_arguments() {
         let marker = format!("saturation-test-{}", std::process::id());
         // `; true` keeps the shell (and its arguments) from being replaced
-        // by `sleep`.
+        // by `sleep`; its first line says it runs as `sh`, past the fork
+        // whose command line is still the test's.
         let mut child = std::process::Command::new("sh")
-            .args(["-c", "sleep 5; true", &marker])
+            .args(["-c", "echo started; sleep 5; true", &marker])
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line, "started\n");
         let found = find_pid(&["-c", &marker]);
         let _ = child.kill();
         let _ = child.wait();
