@@ -56,6 +56,8 @@ struct State {
     batches: Mutex<BTreeMap<String, String>>,
     released: AtomicBool,
     submissions: AtomicUsize,
+    /// Requests in the batches accepted.
+    requests: AtomicUsize,
     /// Submissions made before any output file was read.
     early_submissions: AtomicUsize,
     fetched: AtomicBool,
@@ -132,6 +134,11 @@ impl BatchVendor {
         self.state.submissions.load(Ordering::SeqCst)
     }
 
+    /// Requests in the batches accepted so far.
+    pub fn requests(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
     /// Batches cancelled so far.
     pub fn cancelled(&self) -> usize {
         self.state.cancelled.lock().unwrap().len()
@@ -204,6 +211,7 @@ impl State {
             .to_string();
         let total = self.files.lock().unwrap().get(&file).map_or(0, Vec::len);
         let id = format!("batch_{n}");
+        self.requests.fetch_add(total, Ordering::SeqCst);
         self.batches.lock().unwrap().insert(id.clone(), file);
         json(200, batch_object(&id, "validating", total, 0))
     }

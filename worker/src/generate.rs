@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::batches::turns::{self, Pace};
 use crate::batches::{BatchProvider, view::BatchView};
 use crate::counters::Counters;
 use crate::parse::parse_answer;
@@ -39,6 +40,9 @@ pub struct Shared {
     pub batch_store: Option<async_nats::jetstream::kv::Store>,
     /// The batch runners' batches in flight, for heartbeats.
     pub batch_view: BatchView,
+    /// How long a live call takes lately: a turn given to a batch lasts
+    /// as long.
+    pub pace: Pace,
 }
 
 impl Shared {
@@ -53,7 +57,27 @@ impl Shared {
             batch_providers: vec![],
             batch_store: None,
             batch_view: BatchView::default(),
+            pace: Pace::default(),
         }
+    }
+
+    /// The batch-mode provider this slot's turn goes to (an index into
+    /// `batch_providers`), or `None` for a live call (`batches::turns`).
+    fn batch_turn(&self, assignment: &Assignment, rng: &mut Rng) -> Option<usize> {
+        if self.batch_providers.is_empty() {
+            return None;
+        }
+        let batch: Vec<&str> = self
+            .batch_providers
+            .iter()
+            .map(|b| b.name.as_str())
+            .collect();
+        turns::draw(
+            &assignment.weights,
+            &self.providers.live_names(),
+            &batch,
+            rng,
+        )
     }
 
     /// The worker's id and 128 random bits: unique across restarts, and
@@ -78,12 +102,26 @@ pub async fn slot(
     signals: Arc<Signals>,
 ) {
     let mut rng = Rng::new(entropy());
+    // This turn was drawn for a live call, which waits for a provider.
+    let mut live_turn = false;
     while !signals.soft.is_cancelled() {
         // Answers that cannot be delivered are money spent for nothing.
         if !wait_connected(&shared.client, &signals.soft).await {
             break;
         }
         let assignment = assignment.borrow().clone();
+        if !live_turn {
+            if let Some(i) = shared.batch_turn(&assignment, &mut rng) {
+                // One request of the provider's next vendor batch; the
+                // slot rests as long as a live call would take.
+                shared.batch_providers[i].pending.add(Instant::now());
+                if !pause(shared.pace.get(), &signals.soft).await {
+                    break;
+                }
+                continue;
+            }
+            live_turn = true;
+        }
         let prompt = prompt::build(&assignment);
         // Registered before the lease attempt, so a call ending in between
         // still wakes this slot.
@@ -102,6 +140,7 @@ pub async fn slot(
                 continue;
             }
         };
+        live_turn = false;
         let provider = lease.entry().name.clone();
         shared.counters.in_flight.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -111,6 +150,7 @@ pub async fn slot(
         };
         shared.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
         let Some(result) = result else { break };
+        shared.pace.observe(started.elapsed());
         match result {
             Ok(completion) => {
                 let batch = batch(

@@ -7,7 +7,7 @@
 //! Public are the modules the benchmarks, the system tests and the fuzz
 //! target use; the event loop and the slots are private to the crate.
 
-mod batches;
+pub mod batches;
 mod config;
 pub mod counters;
 pub mod fuzzing;

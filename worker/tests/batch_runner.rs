@@ -4,7 +4,9 @@
 //! worker's own key-value bucket, polled while in progress; the worker
 //! stops and starts again with the same id, resumes the batch from the
 //! bucket instead of submitting it again, and publishes each answer
-//! exactly once, under an id of its own, priced at the batch rate.
+//! exactly once, under an id of its own, priced at the batch rate. A stop
+//! cancels the batch and says what was paid. Beside a live provider, the
+//! weights split the worker's turns between live calls and batch requests.
 
 mod common;
 
@@ -23,7 +25,11 @@ const WORKER: &str = "b1";
 const WITHIN: Duration = Duration::from_secs(30);
 
 async fn assign(client: &async_nats::Client) {
-    let weights: BTreeMap<String, f64> = [("bulk".to_string(), 1.0)].into();
+    assign_weighted(client, &[("bulk", 1.0)]).await;
+}
+
+async fn assign_weighted(client: &async_nats::Client, weights: &[(&str, f64)]) {
+    let weights: BTreeMap<String, f64> = weights.iter().map(|(n, w)| (n.to_string(), *w)).collect();
     let command = WorkerCommand::Assign(Assignment {
         v: 1,
         run_id: "run-1".into(),
@@ -263,4 +269,57 @@ async fn a_stop_cancels_the_batch_publishes_what_it_delivered_and_says_what_was_
         attempts,
         "nothing submitted after the stop"
     );
+}
+
+/// Share of a worker's turns that became batch requests, with a live sim
+/// provider and a batch-mode one weighted `live` and `bulk`: the worker
+/// runs until at least `requests` batch requests were submitted and
+/// `answers` live answers published, then shuts down (requests drawn and
+/// not yet submitted then, at most a batch or what 0.2 s drew, are not
+/// counted).
+async fn batch_share(live: f64, bulk: f64, requests: usize, answers: usize) -> f64 {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let client = nats.client().await;
+    let stream = common::create_stream(&client).await;
+    // Batches stay in progress: every answer published is a live one.
+    let vendor = BatchVendor::start(usize::MAX).await;
+    let file = dir.path().join("providers.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[providers]]\nname='live'\nkind='sim'\n[providers.sim]\nlatency_ms=10\n\n\
+             [[providers]]\nname='bulk'\nkind='openai'\nbase_url='{}'\nmodel='gpt-4o-mini'\n\
+             mode='batch'\nbatch_size=10\nbatch_fill_s=0.2\nbatch_poll_s=30\nmax_concurrency=1000\n",
+            vendor.base_url()
+        ),
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let running =
+        common::spawn_worker_on(&nats, WORKER, &file, &["--concurrency", "2"], &shutdown).await;
+    assign_weighted(&client, &[("live", live), ("bulk", bulk)]).await;
+    let live_answers = || async {
+        let mut info = stream.clone();
+        info.info().await.unwrap().state.messages as usize
+    };
+    wait_for("enough turns both ways", WITHIN, || async {
+        (vendor.requests() >= requests && live_answers().await >= answers).then_some(())
+    })
+    .await;
+    stop_worker(shutdown, running).await;
+    let (requests, answers) = (vendor.requests(), live_answers().await);
+    assert!(
+        requests > 0 && answers > 0,
+        "both ways get turns: {requests} requests, {answers} live answers"
+    );
+    requests as f64 / (requests + answers) as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weights_split_the_turns_between_live_calls_and_batches() {
+    let share = batch_share(0.2, 0.8, 150, 30).await;
+    assert!((0.7..=0.9).contains(&share), "batch weight 0.8: {share}");
+    let share = batch_share(0.8, 0.2, 40, 150).await;
+    assert!((0.1..=0.3).contains(&share), "batch weight 0.2: {share}");
 }

@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Skip some measurements (for quick iterations): `yields`, `alone`,
-    /// `regret`, `move-away`.
+    /// `regret`, `move-away`, `batch`.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
     /// Models run alone (all strategies against none).
@@ -46,6 +46,12 @@ struct Args {
     /// Tokens each run of a model alone gets.
     #[arg(long, default_value_t = 1_000_000)]
     alone_tokens: u64,
+    /// The model run live, in batch mode and both.
+    #[arg(long, default_value = "mid")]
+    batch_model: String,
+    /// Dollar budgets at which batch and live are compared.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.25f64, 1.0])]
+    batch_usd: Vec<f64>,
     /// Also print, per strategy, what each provider was asked and found in
     /// the first seed's run at the largest budget.
     #[arg(long)]
@@ -86,6 +92,8 @@ fn main() -> anyhow::Result<()> {
         only: args.only,
         alone: args.alone,
         alone_tokens: args.alone_tokens,
+        batch_model: args.batch_model,
+        batch_usd: args.batch_usd,
         ..Settings::default()
     };
     let started = std::time::Instant::now();
@@ -109,6 +117,10 @@ fn main() -> anyhow::Result<()> {
         true => Vec::new(),
         false => experiments::move_away(&fleet, &settings),
     };
+    let batch = match skip("batch") {
+        true => Vec::new(),
+        false => experiments::batch_or_live(&fleet, &settings),
+    };
     let results = Results {
         fleet: &fleet,
         settings: &settings,
@@ -116,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         alone: &alone,
         regret: &regret,
         move_away: &move_away,
+        batch: &batch,
     };
     let provenance = Provenance {
         command: args.command,

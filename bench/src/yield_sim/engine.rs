@@ -13,7 +13,9 @@
 //! items are recorded, so one run can be read at any budget; each parsed
 //! candidate is judged against the sim's [`Truth`] (which item it really
 //! is), so the run also counts true distinct items, junk and wrong merges
-//! (`truth.rs`).
+//! (`truth.rs`). A batch-mode provider gets the turns the weights draw for
+//! it as requests of its next vendor batch, answered late and together
+//! (`batch.rs`).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -30,6 +32,7 @@ use igentai_protocol::{
     Answer as JudgeAnswer, Assignment, CandidateBatch, PartitionRequest, StartRequest, VERSION,
 };
 use tokio::time::Instant;
+use worker::batches::turns;
 use worker::jobs::distinct;
 use worker::parse::parse_answer;
 use worker::prompt::{self, Prompt};
@@ -39,6 +42,7 @@ use worker::providers::sim::{Truth, Verdict};
 use worker::providers::{Completion, LlmError, choose};
 use worker::rng::Rng;
 
+use super::batch::{Tag, Turns};
 use super::fleet::{Degradation, Fleet};
 pub use super::scenario::{Limit, Scenario};
 pub use super::trace::{Answer, Point, Trace};
@@ -51,9 +55,11 @@ const DUPLICATE_SAMPLE: usize = 64;
 
 enum Event {
     Tick,
-    /// A slot of this worker is free.
+    /// A slot of this worker is free; `live` when its turn was drawn for
+    /// a live call already (it waited for a provider).
     Start {
         worker: usize,
+        live: bool,
     },
     Done(Call),
     /// A partition job's answer is back.
@@ -77,6 +83,8 @@ struct Call {
     truth: Truth,
     universe: Arc<Universe>,
     prompt: Prompt,
+    /// An answer out of a vendor batch.
+    batch: Option<Tag>,
 }
 
 struct Scheduled {
@@ -108,6 +116,7 @@ struct WorkerState {
     assignment: Assignment,
     rng: Rng,
     gates: Vec<Gate>,
+    turns: Turns,
 }
 
 struct Engine<'a> {
@@ -150,6 +159,7 @@ pub fn run(fleet: &Fleet, scenario: &Scenario) -> Trace {
                 id,
                 rng: Rng::new(scenario.seed.wrapping_mul(1_000_003) + w as u64),
                 gates: fleet.providers.iter().map(|_| Gate::default()).collect(),
+                turns: Turns::new(fleet.providers.len()),
             }
         })
         .collect();
@@ -174,7 +184,13 @@ pub fn run(fleet: &Fleet, scenario: &Scenario) -> Trace {
     engine.schedule(0, Event::Tick);
     for worker in 0..fleet.workers {
         for _ in 0..fleet.slots {
-            engine.schedule(0, Event::Start { worker });
+            engine.schedule(
+                0,
+                Event::Start {
+                    worker,
+                    live: false,
+                },
+            );
         }
     }
     while let Some(next) = engine.queue.pop() {
@@ -184,7 +200,7 @@ pub fn run(fleet: &Fleet, scenario: &Scenario) -> Trace {
         engine.now = next.at;
         match next.event {
             Event::Tick => engine.tick(),
-            Event::Start { worker } => engine.start(worker),
+            Event::Start { worker, live } => engine.start(worker, live),
             Event::Done(call) => engine.done(call),
             Event::Split { parent, call } => engine.split(parent, call),
         }
@@ -218,7 +234,7 @@ impl Engine<'_> {
         let fleet = self.fleet;
         let w = &mut self.workers[worker];
         let healthy: Vec<usize> = (0..fleet.providers.len())
-            .filter(|&p| w.gates[p].healthy(now))
+            .filter(|&p| fleet.providers[p].batch.is_none() && w.gates[p].healthy(now))
             .collect();
         let weight = |p: usize| {
             weights
@@ -278,19 +294,89 @@ impl Engine<'_> {
             truth,
             universe: sim.universe(&prompt.topic),
             prompt: prompt.clone(),
+            batch: None,
         };
         (call, self.now + latency_ms)
     }
 
-    fn start(&mut self, worker: usize) {
+    fn start(&mut self, worker: usize, live: bool) {
         let assignment = self.workers[worker].assignment.clone();
+        if !live && let Some(p) = self.batch_turn(worker, &assignment.weights) {
+            let now = self.instant(self.now);
+            let w = &mut self.workers[worker];
+            w.turns.runners[p].pending.add(now);
+            let rest = w.turns.pace.get().as_millis() as u64;
+            self.schedule(
+                self.now + rest.max(1),
+                Event::Start {
+                    worker,
+                    live: false,
+                },
+            );
+            return;
+        }
         let prompt = prompt::build(&assignment);
         match self.lease(worker, &assignment.weights) {
             Ok((p, admission)) => {
                 let (call, at) = self.call(worker, p, admission, &prompt, assignment.partition);
                 self.schedule(at, Event::Done(call));
             }
-            Err(at) => self.schedule(at, Event::Start { worker }),
+            Err(at) => self.schedule(at, Event::Start { worker, live: true }),
+        }
+    }
+
+    /// The batch-mode provider (its index in the fleet) this turn of
+    /// `worker` goes to, drawn as the worker's slots draw.
+    fn batch_turn(&mut self, worker: usize, weights: &BTreeMap<String, f64>) -> Option<usize> {
+        let providers = &self.fleet.providers;
+        let (batch, live): (Vec<usize>, Vec<usize>) =
+            (0..providers.len()).partition(|&p| providers[p].batch.is_some());
+        let names = |ps: &[usize]| -> Vec<&str> {
+            ps.iter().map(|&p| providers[p].name.as_str()).collect()
+        };
+        let rng = &mut self.workers[worker].rng;
+        turns::draw(weights, &names(&live), &names(&batch), rng).map(|i| batch[i])
+    }
+
+    /// Submits the batches due on every worker: the requests its turns
+    /// drew, or, without live providers, full batches the weights want;
+    /// each answer drawn now and delivered after the turnaround.
+    fn submit_batches(&mut self) {
+        let fleet = self.fleet;
+        let paced = fleet.providers.iter().any(|p| p.batch.is_none());
+        let now = self.instant(self.now);
+        for worker in 0..self.workers.len() {
+            for (p, provider) in fleet.providers.iter().enumerate() {
+                let Some(mode) = provider.batch else { continue };
+                loop {
+                    let w = &self.workers[worker];
+                    let runner = &w.turns.runners[p];
+                    if runner.in_flight >= mode.max_in_flight {
+                        break;
+                    }
+                    let n = match paced {
+                        true => runner.pending.take_due(now, mode.size, mode.fill),
+                        false => turns::wanted(&w.assignment.weights, &provider.name)
+                            .then_some(mode.size),
+                    };
+                    let Some(n) = n else { break };
+                    let assignment = w.assignment.clone();
+                    let prompt = prompt::build(&assignment);
+                    self.workers[worker].turns.runners[p].in_flight += 1;
+                    for k in 0..n {
+                        let (mut call, _) = self.call(
+                            worker,
+                            p,
+                            Admission::Call,
+                            &prompt,
+                            assignment.partition.clone(),
+                        );
+                        call.batch = Some(Tag { last: k + 1 == n });
+                        let at = self.now + mode.turnaround_ms + u64::from(k);
+                        self.schedule(at, Event::Done(call));
+                    }
+                }
+            }
         }
     }
 
@@ -300,14 +386,19 @@ impl Engine<'_> {
         let w = &mut self.workers[call.worker];
         let unit = w.rng.unit();
         let gate = &mut w.gates[call.provider];
-        match &call.result {
-            Ok(_) => gate.on_success(),
-            Err(e) => {
+        match (&call.result, call.batch) {
+            // A batch's failed requests cost nothing and trip no breaker.
+            (_, Some(_)) => {}
+            (Ok(_), None) => gate.on_success(),
+            (Err(e), None) => {
                 gate.on_failure(e, call.admission, now, unit);
             }
         }
+        if call.batch.is_none() {
+            w.turns.pace.observe(Duration::from_millis(call.latency_ms));
+        }
         let name = &self.fleet.providers[call.provider].name;
-        if call.result.is_err() {
+        if call.result.is_err() && call.batch.is_none() {
             // The coordinator hears of failed calls from heartbeats.
             self.steering.observe_failures(name, 1, self.now);
         }
@@ -388,12 +479,20 @@ impl Engine<'_> {
             });
             self.record_point();
         }
-        self.schedule(
-            self.now,
-            Event::Start {
-                worker: call.worker,
-            },
-        );
+        match call.batch {
+            Some(tag) => {
+                if tag.last {
+                    self.workers[call.worker].turns.runners[call.provider].in_flight -= 1;
+                }
+            }
+            None => self.schedule(
+                self.now,
+                Event::Start {
+                    worker: call.worker,
+                    live: false,
+                },
+            ),
+        }
     }
 
     fn tick(&mut self) {
@@ -418,6 +517,7 @@ impl Engine<'_> {
                 self.workers[i].assignment = self.steering.assignment(&self.run, &id, self.now);
             }
         }
+        self.submit_batches();
         let weights = self.effective_weights();
         if let Some((at, how)) = self.scenario.degrade
             && self.degraded.is_none()
@@ -554,86 +654,5 @@ fn borrowed(duplicates: &[(u128, String)]) -> Vec<(u128, &str)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use igentai_protocol::Strategies;
-
-    use super::*;
-
-    fn scenario(strategies: Strategies, seed: u64) -> Scenario {
-        Scenario {
-            strategies,
-            fixed: None,
-            limit: Limit::tokens(60_000),
-            degrade: None,
-            seed,
-            tuning: Default::default(),
-        }
-    }
-
-    #[test]
-    fn runs_are_seeded_and_stop_at_their_budget() {
-        let fleet = Fleet::standard();
-        let all = Strategies::default();
-        let (a, b) = (
-            run(&fleet, &scenario(all, 1)),
-            run(&fleet, &scenario(all, 1)),
-        );
-        assert_eq!(a.points, b.points, "a seed replays the run");
-        assert_ne!(a.points, run(&fleet, &scenario(all, 2)).points);
-        let last = a.last();
-        assert!(last.tokens >= 60_000 && a.points[a.points.len() - 2].tokens < 60_000);
-        assert!(a.points.windows(2).all(|w| w[0].tokens <= w[1].tokens
-            && w[0].unique <= w[1].unique
-            && w[0].ms <= w[1].ms));
-        assert!(last.unique > 0 && last.usd > 0.0);
-        assert!(!a.partitions.is_empty(), "the topic was split");
-        assert!(a.weights.len() >= 2, "weights after every tick");
-    }
-
-    #[test]
-    fn true_items_behind_the_keys() {
-        let all = Strategies::default();
-        let noisy = run(&Fleet::standard(), &scenario(all, 1)).last();
-        let t = noisy.truth;
-        assert_eq!(t.keys, noisy.unique);
-        // The sims answer with descriptions, echoes and placeholders; what
-        // the parser lets through of them stays under 1% of the keys.
-        assert!(t.distinct <= t.keys, "{t:?}");
-        assert!(
-            t.junk * 100 <= t.keys && t.described * 100 <= t.keys,
-            "{t:?}"
-        );
-        assert_eq!(t.wrong_merges, 0, "no two names share a key");
-        // The models invent; their inventions are keys of no item.
-        assert!(t.invented > 0, "{t:?}");
-        assert!(t.distinct + t.junk + t.invented <= t.keys, "{t:?}");
-        // Clean answers: every key is one item.
-        let clean = run(&Fleet::standard().clean(), &scenario(all, 1)).last();
-        let t = clean.truth;
-        assert_eq!((t.keys, t.distinct), (clean.unique, clean.unique));
-        assert_eq!(
-            (t.junk, t.described, t.invented, t.wrong_merges),
-            (0, 0, 0, 0)
-        );
-    }
-
-    #[test]
-    fn switched_off_strategies_stay_off() {
-        let fleet = Fleet::standard();
-        let naive = Strategies {
-            weights: false,
-            partitions: false,
-            avoid: false,
-        };
-        let trace = run(&fleet, &scenario(naive, 1));
-        assert!(trace.partitions.is_empty());
-        let uniform = 1.0 / fleet.providers.len() as f64;
-        assert!(
-            trace
-                .weights
-                .iter()
-                .all(|(_, w)| w.values().all(|x| (x - uniform).abs() < 1e-9))
-        );
-        assert_eq!(trace.by_provider.len(), fleet.providers.len());
-    }
-}
+#[path = "engine_tests.rs"]
+mod tests;

@@ -3,14 +3,17 @@
 //! strategy at equal tokens (with the unique keys the coordinator counted,
 //! their inflation, junk and wrong merges); every strategy against none on
 //! one model alone at equal spend; the regret of the learned weights
-//! against the best fixed allocation in hindsight at equal dollars; and how
-//! fast the weights move away from a provider that degrades mid-run.
+//! against the best fixed allocation in hindsight at equal dollars; how
+//! fast the weights move away from a provider that degrades mid-run; and
+//! one model live, through its vendor's batch API, or both, at equal
+//! dollars.
 
 use std::collections::BTreeMap;
 
 use coordinator::Tuning;
 use igentai_protocol::Strategies;
 
+use super::batch::BatchMode;
 use super::engine::{self, Limit, Point, Scenario, Trace};
 use super::fleet::{Degradation, Fleet};
 
@@ -36,6 +39,11 @@ pub struct Settings {
     /// run gets.
     pub alone: Vec<String>,
     pub alone_tokens: u64,
+    /// The model run live, in batch mode and both, and the dollar budgets
+    /// they are compared at.
+    pub batch_model: String,
+    pub batch_usd: Vec<f64>,
+    pub batch_mode: BatchMode,
 }
 
 impl Default for Settings {
@@ -51,6 +59,9 @@ impl Default for Settings {
             only: Vec::new(),
             alone: vec!["mini".into(), "max".into()],
             alone_tokens: 1_000_000,
+            batch_model: "mid".into(),
+            batch_usd: vec![0.25, 1.0],
+            batch_mode: BatchMode::default(),
         }
     }
 }
@@ -221,6 +232,93 @@ pub fn alone(fleet: &Fleet, settings: &Settings) -> Vec<Alone> {
             all_keys: mean(&all, &|p| p.unique),
             x: ratio(a, n),
         });
+    }
+    rows
+}
+
+/// One model live, in batch mode or both, all strategies on, at one dollar
+/// budget, averaged over the seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRow {
+    /// `live`, `batch` or `both`.
+    pub mode: &'static str,
+    pub usd: f64,
+    /// True distinct items, and stored keys of invented ones.
+    pub distinct: f64,
+    pub invented: f64,
+    pub per_usd: f64,
+    /// per_usd ÷ live's at the same budget.
+    pub x_live: f64,
+    /// Share of the answers that came out of vendor batches.
+    pub batch_share: f64,
+    /// Virtual hours until the budget was spent.
+    pub hours: f64,
+}
+
+pub fn batch_or_live(fleet: &Fleet, settings: &Settings) -> Vec<BatchRow> {
+    let Some(fleets) = fleet.batch_or_live(&settings.batch_model, settings.batch_mode) else {
+        return Vec::new();
+    };
+    let max = settings.batch_usd.iter().copied().fold(0.0, f64::max);
+    let mut rows = Vec::new();
+    for (mode, fleet) in ["live", "batch", "both"].into_iter().zip(&fleets) {
+        let batch: Vec<usize> = (0..fleet.providers.len())
+            .filter(|&p| fleet.providers[p].batch.is_some())
+            .collect();
+        let traces: Vec<Trace> = (1..=settings.seeds)
+            .map(|seed| {
+                engine::run(
+                    fleet,
+                    &Scenario {
+                        strategies: Strategies::default(),
+                        fixed: None,
+                        // A day of virtual time at most.
+                        limit: Limit {
+                            ms: 24 * 3_600_000,
+                            ..Limit::usd(max)
+                        },
+                        degrade: None,
+                        seed,
+                        tuning: settings.tuning.clone(),
+                    },
+                )
+            })
+            .collect();
+        for &usd in &settings.batch_usd {
+            let points: Vec<Point> = traces.iter().map(|t| t.at_usd(usd)).collect();
+            let n = points.len().max(1) as f64;
+            let mean = |f: &dyn Fn(&Point) -> f64| points.iter().map(f).sum::<f64>() / n;
+            let share = traces
+                .iter()
+                .zip(&points)
+                .map(|(t, p)| {
+                    let upto: Vec<_> = t.answers.iter().filter(|a| a.ms <= p.ms).collect();
+                    let from_batch = upto.iter().filter(|a| batch.contains(&a.provider)).count();
+                    ratio(from_batch as f64, upto.len() as f64)
+                })
+                .sum::<f64>()
+                / n;
+            let (distinct, spent) = (mean(&|p| p.truth.distinct as f64), mean(&|p| p.usd));
+            rows.push(BatchRow {
+                mode,
+                usd,
+                distinct,
+                invented: mean(&|p| p.truth.invented as f64),
+                per_usd: ratio(distinct, spent),
+                x_live: 1.0,
+                batch_share: share,
+                hours: mean(&|p| p.ms as f64) / 3_600_000.0,
+            });
+        }
+    }
+    let live: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.mode == "live")
+        .map(|r| (r.usd, r.per_usd))
+        .collect();
+    for r in &mut rows {
+        let base = live.iter().find(|(u, _)| *u == r.usd).map_or(0.0, |l| l.1);
+        r.x_live = ratio(r.per_usd, base);
     }
     rows
 }

@@ -10,7 +10,10 @@
 //! topic), the large one rarely. Each also has two degraded forms for the
 //! move-away measurement.
 
+use worker::providers::settings::batch::DEFAULT_PRICE_FACTOR;
 use worker::providers::{Sim, SimConfig};
+
+use super::batch::BatchMode;
 
 /// Seed of the shared world: every model knows the same tree and names.
 pub const WORLD_SEED: u64 = 7;
@@ -42,6 +45,8 @@ pub struct Provider {
     pub sim: Sim,
     repeating: Sim,
     failing: Sim,
+    /// Called through a vendor batch, not live (`batch.rs`).
+    pub batch: Option<BatchMode>,
 }
 
 impl Provider {
@@ -65,6 +70,22 @@ impl Provider {
             repeating: Sim::new(repeating),
             failing: Sim::new(failing),
             config,
+            batch: None,
+        }
+    }
+
+    /// The same model through its vendor's batch API, at the vendors'
+    /// batch discount: named `<name>-batch`.
+    fn batch_twin(&self, mode: BatchMode) -> Self {
+        let config = SimConfig {
+            model: format!("{}-batch", self.name),
+            price_in_per_m: self.config.price_in_per_m * DEFAULT_PRICE_FACTOR,
+            price_out_per_m: self.config.price_out_per_m * DEFAULT_PRICE_FACTOR,
+            ..self.config.clone()
+        };
+        Provider {
+            batch: Some(mode),
+            ..Provider::new(config)
         }
     }
 
@@ -190,6 +211,20 @@ impl Fleet {
             workers: self.workers,
             slots: self.slots,
         })
+    }
+
+    /// The model `name` three ways: live alone, through its vendor's batch
+    /// API alone, and both, the weights splitting the turns.
+    pub fn batch_or_live(&self, name: &str, mode: BatchMode) -> Option<[Fleet; 3]> {
+        let live = || self.alone(name);
+        let twin = || live().map(|f| f.providers[0].batch_twin(mode));
+        let batch = Fleet {
+            providers: vec![twin()?],
+            ..live()?
+        };
+        let mut both = live()?;
+        both.providers.push(twin()?);
+        Some([live()?, batch, both])
     }
 
     /// The fleet with every model answering without the noise of small

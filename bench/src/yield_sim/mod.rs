@@ -5,6 +5,7 @@
 //! move away from a provider that degrades. Everything runs in virtual
 //! time (`engine.rs`) on the real coordinator and worker code.
 
+pub mod batch;
 pub mod engine;
 pub mod experiments;
 pub mod fleet;

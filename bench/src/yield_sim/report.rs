@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::experiments::{Alone, MoveAway, Regret, Settings, YieldRow};
+use super::experiments::{Alone, BatchRow, MoveAway, Regret, Settings, YieldRow};
 use super::fleet::Fleet;
 use worker::providers::sim::MAX_INVENTION;
 
@@ -26,6 +26,7 @@ pub struct Results<'a> {
     pub alone: &'a [Alone],
     pub regret: &'a [Regret],
     pub move_away: &'a [MoveAway],
+    pub batch: &'a [BatchRow],
 }
 
 /// The section, Markdown.
@@ -53,6 +54,7 @@ pub fn markdown(r: &Results, p: &Provenance) -> String {
     alone(&mut out, r.alone);
     regret(&mut out, r.regret);
     move_away(&mut out, r.move_away, s);
+    batch(&mut out, r.batch, s);
     targets(&mut out, r);
     out
 }
@@ -182,6 +184,45 @@ fn alone(out: &mut String, rows: &[Alone]) {
             out,
             "| {} | ${:.3} | {:.0} ({:.0}) | {:.0} ({:.0}) | {:.2}× |",
             r.model, r.usd, r.naive, r.naive_keys, r.all, r.all_keys, r.x
+        );
+    }
+    out.push('\n');
+}
+
+fn batch(out: &mut String, rows: &[BatchRow], s: &Settings) {
+    if rows.is_empty() {
+        return;
+    }
+    let m = &s.batch_mode;
+    let _ = writeln!(
+        out,
+        "### Batch or live: one model at the same budget
+
+The fleet on `{}` alone: live;          through its vendor's batch API alone (`{}-batch`, at half the price); and both, the          bandit weighing them on valid items per dollar and the weights splitting each          worker's turns between live calls and batch requests. All strategies on. A batch          holds {} requests (or what {} s of turns drew), each worker has up to {} in          flight, and the vendor answers {} minutes after submission, every answer of a batch          at once. *Distinct* are true distinct items of the sim's world (invented ones          excluded); *batch share* is the share of answers that came out of batches.\n",
+        s.batch_model,
+        s.batch_model,
+        m.size,
+        m.fill.as_secs(),
+        m.max_in_flight,
+        m.turnaround_ms / 60_000
+    );
+    let _ = writeln!(
+        out,
+        "| mode | budget | true distinct | invented keys | distinct / $ | × live per $ | batch share | hours to spend |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | ${:.2} | {:.0} | {:.0} | {:.0} | {:.2}× | {:.0}% | {:.2} |",
+            r.mode,
+            r.usd,
+            r.distinct,
+            r.invented,
+            r.per_usd,
+            r.x_live,
+            r.batch_share * 100.0,
+            r.hours
         );
     }
     out.push('\n');

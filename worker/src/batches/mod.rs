@@ -1,6 +1,10 @@
 //! The batch runner: one per batch-mode provider while the worker has an
 //! assignment, beside the live slots. It builds a batch of prompts from
-//! the assignment of the moment, submits it to the vendor's batch API,
+//! the assignment of the moment, as many as the slots' turns drew for its
+//! provider (`turns.rs`: the weights split the worker's effort between
+//! live calls and batches), or, on a worker without live providers, a
+//! full batch whenever the weights want the provider; it submits the batch
+//! to the vendor's batch API,
 //! polls it with a doubling delay, and publishes each answer as a
 //! candidate batch through the live slots' path (`generate::batch`,
 //! `publish`), so the same parser and the same exactly-once apply.
@@ -16,6 +20,7 @@
 //! number of times.
 
 pub mod record;
+pub mod turns;
 pub mod view;
 
 use std::collections::BTreeSet;
@@ -50,6 +55,8 @@ pub struct BatchProvider {
     pub batch: Batch,
     /// Batches in flight at once.
     pub max_concurrency: usize,
+    /// Requests the slots' turns drew for its next batch.
+    pub pending: turns::Pending,
 }
 
 impl BatchProvider {
@@ -63,6 +70,7 @@ impl BatchProvider {
                     client,
                     batch,
                     max_concurrency: s.max_concurrency.max(1) as usize,
+                    pending: turns::Pending::default(),
                 });
             }
         }
@@ -113,24 +121,36 @@ pub(crate) async fn runner(
     let mut tracked = resume(&store, provider).await;
     let mut submit_at = Instant::now();
     let mut submit_delay = provider.batch.poll_first;
+    // Turns drawn for an earlier assignment are not this one's requests.
+    provider.pending.clear();
+    let paced = !shared.providers.live_names().is_empty();
     shared.batch_view.set(&provider.name, &view(&tracked));
     while !signals.soft.is_cancelled() {
         let current = assignment.borrow().clone();
-        if tracked.len() < provider.max_concurrency
-            && wanted(&current, &provider.name)
-            && Instant::now() >= submit_at
-        {
+        let now = Instant::now();
+        let due = match tracked.len() < provider.max_concurrency && now >= submit_at {
+            false => None,
+            true if paced => {
+                provider
+                    .pending
+                    .take_due(now, provider.batch.size, provider.batch.fill)
+            }
+            true => turns::wanted(&current.weights, &provider.name).then_some(provider.batch.size),
+        };
+        if let Some(n) = due {
             if !generate::wait_connected(&shared.client, &signals.soft).await {
                 break;
             }
-            let ids = fresh_ids(provider.batch.size);
-            match submit(&shared, provider, &store, &current, ids, 1).await {
+            match submit(&shared, provider, &store, &current, fresh_ids(n), 1).await {
                 Ok(t) => {
                     tracked.push(t);
                     submit_delay = provider.batch.poll_first;
                 }
                 Err(e) => {
                     tracing::warn!(provider = %provider.name, error = %e, "batch not submitted; trying again later");
+                    if paced {
+                        provider.pending.put_back(n, now);
+                    }
                     submit_at = Instant::now() + submit_delay;
                     submit_delay = (submit_delay * 2).min(provider.batch.poll_max);
                 }
@@ -138,14 +158,24 @@ pub(crate) async fn runner(
             shared.batch_view.set(&provider.name, &view(&tracked));
             continue;
         }
+        // Drawn requests wake the runner only when a batch could go.
+        let room = paced && tracked.len() < provider.max_concurrency && now >= submit_at;
         let wake = tracked
             .iter()
             .map(|t| t.next_poll)
+            .chain(
+                provider
+                    .pending
+                    .due_by(provider.batch.fill)
+                    .filter(|_| room),
+            )
             .chain([Instant::now() + RECHECK])
             .min()
             .expect("one time at least");
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
+            // A full batch goes at once.
+            _ = provider.pending.drawn(), if room => {}
             _ = signals.soft.cancelled() => break,
         }
         let mut next = Vec::with_capacity(tracked.len());
@@ -257,16 +287,6 @@ async fn resume(store: &kv::Store, provider: &BatchProvider) -> Vec<Tracked> {
             Tracked::new(r, Duration::ZERO)
         })
         .collect()
-}
-
-/// Whether the assignment wants answers from `provider`: its weight is
-/// above 0, or no weights are given (all equal).
-fn wanted(assignment: &Assignment, provider: &str) -> bool {
-    assignment.weights.is_empty()
-        || assignment
-            .weights
-            .get(provider)
-            .is_some_and(|w| w.is_finite() && *w > 0.0)
 }
 
 /// `r0` … `r<n-1>`: a custom id need only be unique within its batch.

@@ -49,6 +49,15 @@ impl Providers {
         &self.entries
     }
 
+    /// The names of the providers live slots call (not the batch-mode ones).
+    pub fn live_names(&self) -> Vec<&str> {
+        self.entries
+            .iter()
+            .filter(|e| !e.batch)
+            .map(|e| e.name.as_str())
+            .collect()
+    }
+
     /// Woken whenever a call ends and frees capacity.
     pub fn released(&self) -> &Notify {
         &self.released

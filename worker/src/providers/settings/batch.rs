@@ -1,8 +1,9 @@
 //! Batch mode of a provider: its answers asked for through the vendor's
 //! batch API (OpenAI's Batch API, Anthropic's Message Batches) at about
 //! half the price, delivered within hours instead of seconds. The file's
-//! `mode`, `batch_size`, `batch_poll_s`, `batch_poll_max_s` and
-//! `price_batch_factor` are checked here into a [`Batch`].
+//! `mode`, `batch_size`, `batch_fill_s`, `batch_poll_s`,
+//! `batch_poll_max_s` and `price_batch_factor` are checked here into a
+//! [`Batch`].
 
 use std::time::Duration;
 
@@ -26,6 +27,11 @@ pub enum Mode {
 /// a poll loop, small enough that a batch's answers reflect the steering
 /// of the hour it was submitted in.
 pub const DEFAULT_BATCH_SIZE: u32 = 200;
+/// The longest a drawn request waits for its batch to fill before a
+/// smaller batch goes (`batches::turns`): a minute is nothing against a
+/// batch's hours, and keeps a provider with a small share from holding its
+/// requests back.
+pub const DEFAULT_FILL_S: f64 = 60.0;
 /// The first poll's delay; each next one doubles, up to the cap.
 pub const DEFAULT_POLL_S: f64 = 5.0;
 pub const DEFAULT_POLL_MAX_S: f64 = 300.0;
@@ -47,6 +53,8 @@ pub fn max_batch_size(kind: Kind) -> u32 {
 pub struct Batch {
     /// Requests a batch.
     pub size: u32,
+    /// The longest a drawn request waits for its batch to fill.
+    pub fill: Duration,
     /// The first poll's delay.
     pub poll_first: Duration,
     /// The longest delay between two polls.
@@ -60,6 +68,7 @@ pub struct Batch {
 pub struct Given {
     pub mode: Option<Mode>,
     pub size: Option<u32>,
+    pub fill_s: Option<f64>,
     pub poll_s: Option<f64>,
     pub poll_max_s: Option<f64>,
     pub price_factor: Option<f64>,
@@ -73,10 +82,11 @@ pub fn settle(kind: Kind, given: Given) -> anyhow::Result<Option<Batch>> {
     if mode == Mode::Live {
         anyhow::ensure!(
             given.size.is_none()
+                && given.fill_s.is_none()
                 && given.poll_s.is_none()
                 && given.poll_max_s.is_none()
                 && given.price_factor.is_none(),
-            "batch_size, batch_poll_s, batch_poll_max_s and price_batch_factor only apply to mode = \"batch\""
+            "batch_size, batch_fill_s, batch_poll_s, batch_poll_max_s and price_batch_factor only apply to mode = \"batch\""
         );
         return Ok(None);
     }
@@ -90,6 +100,11 @@ pub fn settle(kind: Kind, given: Given) -> anyhow::Result<Option<Batch>> {
         (1..=max).contains(&size),
         "batch_size must be within 1..={max} for kind {:?}",
         kind.as_str()
+    );
+    let fill_s = given.fill_s.unwrap_or(DEFAULT_FILL_S);
+    anyhow::ensure!(
+        fill_s.is_finite() && fill_s >= 0.0,
+        "batch_fill_s must be >= 0"
     );
     let poll_s = given.poll_s.unwrap_or(DEFAULT_POLL_S);
     anyhow::ensure!(
@@ -108,6 +123,7 @@ pub fn settle(kind: Kind, given: Given) -> anyhow::Result<Option<Batch>> {
     );
     Ok(Some(Batch {
         size,
+        fill: Duration::from_secs_f64(fill_s),
         poll_first: Duration::from_secs_f64(poll_s),
         poll_max: Duration::from_secs_f64(poll_max_s),
         price_factor,

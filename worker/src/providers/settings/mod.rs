@@ -150,6 +150,9 @@ pub struct ProviderSpec {
     /// Requests per batch, in batch mode.
     #[serde(default)]
     pub batch_size: Option<u32>,
+    /// The longest a drawn request waits for its batch to fill, seconds.
+    #[serde(default)]
+    pub batch_fill_s: Option<f64>,
     /// Seconds before a batch's first poll; doubled each poll.
     #[serde(default)]
     pub batch_poll_s: Option<f64>,
@@ -315,6 +318,7 @@ fn spec(name: &str, kind: Kind) -> ProviderSpec {
         sim: None,
         mode: None,
         batch_size: None,
+        batch_fill_s: None,
         batch_poll_s: None,
         batch_poll_max_s: None,
         price_batch_factor: None,
@@ -332,6 +336,7 @@ fn settle(spec: ProviderSpec, env: &impl Fn(&str) -> Option<String>) -> anyhow::
         batch::Given {
             mode: spec.mode,
             size: spec.batch_size,
+            fill_s: spec.batch_fill_s,
             poll_s: spec.batch_poll_s,
             poll_max_s: spec.batch_poll_max_s,
             price_factor: spec.price_batch_factor,

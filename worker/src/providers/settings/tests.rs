@@ -215,16 +215,18 @@ fn batch_mode_keys_and_defaults() {
         batch("mode='batch'").unwrap(),
         Some(Batch {
             size: batch::DEFAULT_BATCH_SIZE,
+            fill: Duration::from_secs(60),
             poll_first: Duration::from_secs(5),
             poll_max: Duration::from_secs(300),
             price_factor: 0.5,
         })
     );
     assert_eq!(
-        batch("mode='batch'\nbatch_size=50000\nbatch_poll_s=0.05\nbatch_poll_max_s=0.2\nprice_batch_factor=0.4")
+        batch("mode='batch'\nbatch_size=50000\nbatch_fill_s=2.5\nbatch_poll_s=0.05\nbatch_poll_max_s=0.2\nprice_batch_factor=0.4")
             .unwrap(),
         Some(Batch {
             size: 50_000,
+            fill: Duration::from_millis(2500),
             poll_first: Duration::from_millis(50),
             poll_max: Duration::from_millis(200),
             price_factor: 0.4,
@@ -253,6 +255,8 @@ fn bad_batch_settings_are_refused_with_the_reason() {
             "mode='batch'\nbatch_size=50001",
             "batch_size must be within 1..=50000",
         ),
+        ("batch_fill_s=1", "only apply to mode = \"batch\""),
+        ("mode='batch'\nbatch_fill_s=-1", "batch_fill_s must be >= 0"),
         ("mode='batch'\nbatch_poll_s=0", "batch_poll_s must be > 0"),
         ("mode='batch'\nbatch_poll_s=-3", "batch_poll_s must be > 0"),
         (
