@@ -4,9 +4,11 @@
 //! form, the numbers move, charts draw, a hostile item shows as literal text
 //! without running, its batch's cached input tokens show in the headline and
 //! the providers table, the feed is searched, the weights are overridden and
-//! handed back, `coordinator ctl watch` follows the run until the page's
-//! Stop ends it, and the page says when the dashboard is gone and recovers
-//! when it is back.
+//! handed back, a vendor batch in flight shows in the workers table,
+//! `coordinator ctl watch` follows the run until the page's Stop ends it,
+//! the stop's answer says what it cancelled and what was already paid for,
+//! and the page says when the dashboard is gone and recovers when it is
+//! back.
 //!
 //! With `IGENTAI_SCREENSHOT=<path>` it also saves a PNG of the page during
 //! the run (the README's screenshot is made this way).
@@ -21,7 +23,7 @@ use common::browser::{Browser, PAGE};
 use common::*;
 use igentai_protocol::{CandidateBatch, VERSION, subjects};
 use serde_json::{Value, json};
-use testkit::{CoordinatorSpec, NatsServer, Proc, Role, WorkerSpec, creds};
+use testkit::{BatchVendor, CoordinatorSpec, NatsServer, Proc, Role, WorkerSpec, creds};
 
 const HOSTILE: &str = r#"<img src=x onerror="window.__pwned=1">"#;
 /// Input tokens of the hostile batch read from a prompt cache.
@@ -55,12 +57,26 @@ zipf_s = 0.8
 latency_ms = 150
 "#;
 
+/// A third worker with one provider, `bulk`, in batch mode on OpenAI's
+/// Batch API replayed, which holds its one batch in progress: without a
+/// live provider the worker submits a full batch as soon as the weights
+/// give `bulk` any.
+fn batch_providers(vendor: &BatchVendor) -> String {
+    format!(
+        "[[providers]]\nname='bulk'\nkind='openai'\nbase_url='{}'\nmodel='gpt-4o-mini'\n\
+         price_in_per_m=0.15\nprice_out_per_m=0.6\nmode='batch'\nbatch_size=3\n\
+         batch_poll_s=0.2\nbatch_poll_max_s=1\nmax_concurrency=1\n",
+        vendor.base_url()
+    )
+}
+
 struct Fleet {
     dashboard: Proc,
     addr: String,
     data: PathBuf,
     _workers: Vec<Proc>,
     _coordinator: Proc,
+    _vendor: BatchVendor,
     nats: NatsServer,
 }
 
@@ -78,9 +94,13 @@ async fn fleet(dir: &Path) -> Fleet {
         .spawn(dir, &nats.url, &data);
     let providers = dir.join("providers.toml");
     std::fs::write(&providers, PROVIDERS).expect("providers file");
+    let vendor = BatchVendor::start(1).await;
+    let batch = dir.join("batch.toml");
+    std::fs::write(&batch, batch_providers(&vendor)).expect("providers file");
     let workers = vec![
         WorkerSpec::sim("w1").spawn(dir, &nats).await,
         WorkerSpec::on("w2", &providers).spawn(dir, &nats).await,
+        WorkerSpec::on("w3", &batch).spawn(dir, &nats).await,
     ];
     let (dashboard, addr) = start_dashboard(&nats.url, &["--data-dir", &data_s], dir).await;
     wait_nats_connected(&addr, &[]).await;
@@ -90,6 +110,7 @@ async fn fleet(dir: &Path) -> Fleet {
         data,
         _workers: workers,
         _coordinator: coordinator,
+        _vendor: vendor,
         nats,
     }
 }
@@ -185,15 +206,32 @@ async fn an_operator_runs_a_topic_from_the_page() {
         .await;
     browser
         .wait_until(
-            "both workers and all three providers in the tables",
+            "the workers and all three live providers in the tables",
             "const rows = (id) => [...document.querySelectorAll(`#${id} tr td:first-child`)]\
                  .map((td) => td.textContent); \
              const w = rows('workers'), p = rows('providers'); \
-             return ['w1', 'w2'].every((x) => w.includes(x)) \
+             return ['w1', 'w2', 'w3'].every((x) => w.includes(x)) \
                  && ['sim', 'sim-large', 'sim-small'].every((x) => p.includes(x));",
             vec![],
         )
         .await;
+
+    // w3's vendor batch, held in progress by the vendor: how many, requests
+    // done of all, and its age.
+    let vendor_batches = browser
+        .wait_until(
+            "w3's vendor batch in the workers table",
+            "const th = [...document.getElementById('workers').closest('table').querySelectorAll('thead th')]\
+                 .findIndex((h) => h.textContent === 'Vendor batches'); \
+             const row = [...document.querySelectorAll('#workers tr')]\
+                 .find((tr) => tr.cells[0] && tr.cells[0].textContent === 'w3'); \
+             const cell = th >= 0 && row ? row.cells[th].textContent : ''; \
+             return cell.startsWith('1 · ') ? cell : null;",
+            vec![],
+        )
+        .await;
+    let cell = vendor_batches.as_str().unwrap_or_default();
+    assert!(cell.starts_with("1 · 0/3 done · "), "{cell}");
 
     if let Some(path) = std::env::var_os("IGENTAI_SCREENSHOT") {
         let addr = fleet.addr.as_str();
@@ -341,11 +379,16 @@ async fn an_operator_runs_a_topic_from_the_page() {
     browser
         .wait_until(
             "a weight field per provider",
-            "return document.querySelectorAll('#weights-fields input').length === 3;",
+            "return document.querySelectorAll('#weights-fields input').length === 4;",
             vec![],
         )
         .await;
-    for (provider, weight) in [("sim", "0.2"), ("sim-small", "0.5"), ("sim-large", "0.3")] {
+    for (provider, weight) in [
+        ("sim", "0.2"),
+        ("sim-small", "0.5"),
+        ("sim-large", "0.3"),
+        ("bulk", "0"),
+    ] {
         browser
             .replace_text(
                 &format!("#weights-fields [data-provider='{provider}']"),
@@ -388,6 +431,11 @@ async fn an_operator_runs_a_topic_from_the_page() {
     browser.click("#stop").await;
     let stopped = wait_result(&browser, "Stopped run").await;
     assert!(stopped.contains("stop command"), "{stopped}");
+    // The vendor answered two of the cancelled batch's three requests.
+    assert!(
+        stopped.contains("Cancelled 1 vendor batch: 2 answers already paid for ($"),
+        "{stopped}"
+    );
     // `ctl watch` exits by itself once the run stopped (its log tail shows
     // when it did not).
     watch.wait_exit(WAIT).await;

@@ -50,7 +50,7 @@ struct Args {
     #[arg(long, default_value = "mid")]
     batch_model: String,
     /// Dollar budgets at which batch and live are compared.
-    #[arg(long, value_delimiter = ',', default_values_t = [0.25f64, 1.0])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1.0f64, 5.0, 20.0])]
     batch_usd: Vec<f64>,
     /// Also print, per strategy, what each provider was asked and found in
     /// the first seed's run at the largest budget.

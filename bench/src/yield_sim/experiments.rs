@@ -60,7 +60,7 @@ impl Default for Settings {
             alone: vec!["mini".into(), "max".into()],
             alone_tokens: 1_000_000,
             batch_model: "mid".into(),
-            batch_usd: vec![0.25, 1.0],
+            batch_usd: vec![1.0, 5.0, 20.0],
             batch_mode: BatchMode::default(),
         }
     }

@@ -196,9 +196,15 @@ fn batch(out: &mut String, rows: &[BatchRow], s: &Settings) {
     let m = &s.batch_mode;
     let _ = writeln!(
         out,
-        "### Batch or live: one model at the same budget
-
-The fleet on `{}` alone: live;          through its vendor's batch API alone (`{}-batch`, at half the price); and both, the          bandit weighing them on valid items per dollar and the weights splitting each          worker's turns between live calls and batch requests. All strategies on. A batch          holds {} requests (or what {} s of turns drew), each worker has up to {} in          flight, and the vendor answers {} minutes after submission, every answer of a batch          at once. *Distinct* are true distinct items of the sim's world (invented ones          excluded); *batch share* is the share of answers that came out of batches.\n",
+        "### Batch or live: one model at the same budget\n\nThe fleet on `{}` alone: live; \
+         through its vendor's batch API alone (`{}-batch`, at half the price); and both, \
+         the bandit weighing them on valid items per dollar and the weights splitting \
+         each worker's turns between live calls and batch requests. All strategies on. A \
+         batch holds {} requests (or what {} s of turns drew), each worker has up to {} \
+         in flight, and the vendor answers {} minutes after submission, every answer of a \
+         batch at once. *Distinct* are true distinct items of the sim's world (invented \
+         ones excluded); *batch share* is the share of answers that came out of \
+         batches.\n",
         s.batch_model,
         s.batch_model,
         m.size,
