@@ -189,6 +189,12 @@ fn log_event(event: Event) {
     }
 }
 
+/// How long a stop's sender waits for the coordinator's answer: it answers
+/// once the workers confirmed or its stop timeout (15 s by default)
+/// passed, and a worker's stop may cancel vendor batches first.
+/// `coordinator ctl` and the dashboard's Stop wait this long.
+pub const STOP_ANSWER: Duration = Duration::from_secs(60);
+
 /// A request that waits `timeout` for its answer. `Client::request` waits
 /// the client's own request timeout (10 s), shorter than one call of a
 /// slow model (a local one on a CPU above all) and than a worker's stop

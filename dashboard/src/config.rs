@@ -29,7 +29,8 @@ pub struct Config {
     #[arg(long, env = "IGENTAI_DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
 
-    /// How long a start/stop/status request waits for the coordinator, in milliseconds.
+    /// How long a start/status/weights request waits for the coordinator, in
+    /// milliseconds; a stop waits at least `STOP_ANSWER` (60 s).
     #[arg(
         long,
         env = "IGENTAI_DASHBOARD_REQUEST_TIMEOUT_MS",

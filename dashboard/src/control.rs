@@ -22,7 +22,8 @@ use tracing::{debug, warn};
 #[derive(Clone)]
 pub struct Control {
     client: async_nats::Client,
-    /// Only for messages: the client enforces it (`ConnectOptions::request_timeout`).
+    /// How long a request waits for its answer (a stop at least
+    /// `STOP_ANSWER`).
     timeout: Duration,
 }
 
@@ -78,18 +79,27 @@ impl Control {
         }
     }
 
-    /// Sends `body` verbatim on the verb's control subject and relays the reply.
+    /// Sends `body` verbatim on the verb's control subject and relays the
+    /// reply. A stop waits as long as a stop may take (`STOP_ANSWER`), or
+    /// the configured timeout when that is longer: its answer comes once
+    /// the workers confirmed, and a Stop that times out on the page while
+    /// the run stops anyway tells the user the wrong thing.
     pub async fn forward(&self, verb: ControlVerb, body: Bytes) -> Answer {
         let subject = verb.subject();
+        let timeout = match verb {
+            ControlVerb::Stop => self.timeout.max(igentai_client::STOP_ANSWER),
+            _ => self.timeout,
+        };
         if self.client.connection_state() != State::Connected {
             return Answer::error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the dashboard is not connected to NATS right now; it keeps retrying",
             );
         }
-        let reply = match self.client.request(subject, body).await {
+        let request = igentai_client::request_within(body.to_vec(), timeout);
+        let reply = match self.client.send_request(subject, request).await {
             Ok(reply) => reply,
-            Err(e) => return self.request_failed(subject, e),
+            Err(e) => return request_failed(subject, e, timeout),
         };
         let status = match decode_reply::<IgnoredAny>(&reply.payload) {
             Ok(_) => StatusCode::OK,
@@ -110,30 +120,30 @@ impl Control {
             body: reply.payload,
         }
     }
+}
 
-    fn request_failed(&self, subject: &str, e: async_nats::RequestError) -> Answer {
-        let (status, message) = match e.kind() {
-            RequestErrorKind::NoResponders => (
-                StatusCode::BAD_GATEWAY,
-                format!("no coordinator is answering on {subject}: is it running?"),
+fn request_failed(subject: &str, e: async_nats::RequestError, timeout: Duration) -> Answer {
+    let (status, message) = match e.kind() {
+        RequestErrorKind::NoResponders => (
+            StatusCode::BAD_GATEWAY,
+            format!("no coordinator is answering on {subject}: is it running?"),
+        ),
+        RequestErrorKind::TimedOut => (
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the coordinator did not answer on {subject} within {} ms",
+                timeout.as_millis()
             ),
-            RequestErrorKind::TimedOut => (
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "the coordinator did not answer on {subject} within {} ms",
-                    self.timeout.as_millis()
-                ),
-            ),
-            RequestErrorKind::MaxPayloadExceeded => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request is larger than the NATS server accepts".to_string(),
-            ),
-            RequestErrorKind::InvalidSubject | RequestErrorKind::Other => (
-                StatusCode::BAD_GATEWAY,
-                format!("request on {subject} failed: {e}"),
-            ),
-        };
-        warn!(subject, error = %e, "control request failed");
-        Answer::error(status, message)
-    }
+        ),
+        RequestErrorKind::MaxPayloadExceeded => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request is larger than the NATS server accepts".to_string(),
+        ),
+        RequestErrorKind::InvalidSubject | RequestErrorKind::Other => (
+            StatusCode::BAD_GATEWAY,
+            format!("request on {subject} failed: {e}"),
+        ),
+    };
+    warn!(subject, error = %e, "control request failed");
+    Answer::error(status, message)
 }

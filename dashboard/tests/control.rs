@@ -8,6 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+
 use common::*;
 use igentai_protocol::MAX_CONTROL_BYTES;
 use igentai_protocol::subjects::{CONTROL_START, CONTROL_STATUS, CONTROL_STOP, CONTROL_WEIGHTS};
@@ -27,9 +29,9 @@ async fn status_is_answered_through_or_reported_missing() {
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // Subscribed but silent: the request times out after the configured 800 ms.
-    let _silent = responder(&s, CONTROL_STOP, |_| None).await;
+    let _silent = responder(&s, CONTROL_WEIGHTS, |_| None).await;
     let started = Instant::now();
-    let response = http(&s.addr, "POST", "/api/stop", &[], b"").await;
+    let response = http(&s.addr, "POST", "/api/weights", &[], b"{}").await;
     assert_eq!(response.status, 504, "{response:?}");
     assert!(json_error(&response).contains("800 ms"), "{response:?}");
     let waited = started.elapsed();
@@ -50,6 +52,33 @@ async fn status_is_answered_through_or_reported_missing() {
         Some(Vec::new()),
         "status is asked with an empty body"
     );
+}
+
+/// A stop answers once the workers confirmed, which may take longer than
+/// the dashboard's request timeout: its Stop waits as long as `coordinator
+/// ctl stop` does.
+#[tokio::test]
+async fn a_stop_waits_longer_than_the_request_timeout() {
+    let s = setup(&["--request-timeout-ms", "800"]).await;
+    const STOPPED: &str = r#"{"ok":true,"state":"stopped","unique":7}"#;
+    let mut sub = testkit::subscribe_confirmed(&s.nats, &s.client, CONTROL_STOP).await;
+    let client = s.client.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            if testkit::is_probe(&msg) {
+                continue;
+            }
+            // The workers take their time to confirm.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let reply = msg.reply.expect("a request");
+            client.publish(reply, STOPPED.into()).await.expect("reply");
+        }
+    });
+    let started = Instant::now();
+    let response = http(&s.addr, "POST", "/api/stop", &[], b"").await;
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.body, STOPPED);
+    assert!(started.elapsed() >= Duration::from_secs(2));
 }
 
 #[tokio::test]

@@ -15,9 +15,9 @@ use igentai_protocol::{
 
 use crate::cli::watch::{thousands, usd};
 
-/// How long `ctl` waits for the coordinator's answer: a stop answers once
-/// the workers confirmed or its stop timeout (15 s by default) passed.
-const ANSWER: Duration = Duration::from_secs(60);
+/// How long `ctl` waits for the coordinator's answer, whatever the verb:
+/// as long as a stop may take.
+const ANSWER: Duration = igentai_client::STOP_ANSWER;
 
 #[derive(Debug, Subcommand)]
 pub enum Verb {
