@@ -61,24 +61,39 @@ async fn status_is_answered_through_or_reported_missing() {
 async fn a_stop_waits_longer_than_the_request_timeout() {
     let s = setup(&["--request-timeout-ms", "800"]).await;
     const STOPPED: &str = r#"{"ok":true,"state":"stopped","unique":7}"#;
+    // The coordinator's part: the stop request reaches it, and it answers
+    // when the test says its workers confirmed.
     let mut sub = testkit::subscribe_confirmed(&s.nats, &s.client, CONTROL_STOP).await;
-    let client = s.client.clone();
+    let (asked, mut stop_request) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
-            if testkit::is_probe(&msg) {
-                continue;
+            if !testkit::is_probe(&msg) {
+                let _ = asked.send(msg.reply.expect("a request"));
             }
-            // The workers take their time to confirm.
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let reply = msg.reply.expect("a request");
-            client.publish(reply, STOPPED.into()).await.expect("reply");
         }
     });
-    let started = Instant::now();
-    let response = http(&s.addr, "POST", "/api/stop", &[], b"").await;
+    let addr = s.addr.clone();
+    let mut page = tokio::spawn(async move { http(&addr, "POST", "/api/stop", &[], b"").await });
+    let reply_to = tokio::time::timeout(Duration::from_secs(10), stop_request.recv())
+        .await
+        .expect("the stop reaches the coordinator")
+        .expect("a reply subject");
+    // Three times the request timeout later, the page still waits.
+    let waiting = tokio::time::timeout(Duration::from_millis(2400), &mut page).await;
+    assert!(
+        waiting.is_err(),
+        "answered before the workers confirmed: {waiting:?}"
+    );
+    s.client
+        .publish(reply_to, STOPPED.into())
+        .await
+        .expect("reply");
+    let response = tokio::time::timeout(Duration::from_secs(10), page)
+        .await
+        .expect("the page gets the answer")
+        .expect("request task");
     assert_eq!(response.status, 200, "{response:?}");
     assert_eq!(response.body, STOPPED);
-    assert!(started.elapsed() >= Duration::from_secs(2));
 }
 
 #[tokio::test]
