@@ -117,21 +117,7 @@ pub fn yields(fleet: &Fleet, settings: &Settings) -> Vec<YieldRow> {
         name == "naive" || settings.only.is_empty() || settings.only.iter().any(|o| o == name)
     };
     for (name, strategies) in strategies().into_iter().filter(|s| measured(s.0)) {
-        let traces: Vec<Trace> = (1..=settings.seeds)
-            .map(|seed| {
-                engine::run(
-                    fleet,
-                    &Scenario {
-                        strategies,
-                        fixed: None,
-                        limit: Limit::tokens(max),
-                        degrade: None,
-                        seed,
-                        tuning: settings.tuning.clone(),
-                    },
-                )
-            })
-            .collect();
+        let traces = seeded(fleet, settings, strategies, None, Limit::tokens(max));
         for &budget in &settings.budgets {
             let points: Vec<_> = traces.iter().map(|t| t.at_tokens(budget)).collect();
             let n = points.len().max(1) as f64;
@@ -195,22 +181,14 @@ pub fn alone(fleet: &Fleet, settings: &Settings) -> Vec<Alone> {
         let Some(solo) = fleet.alone(model) else {
             continue;
         };
-        let runs = |strategies: Strategies| -> Vec<Trace> {
-            (1..=settings.seeds)
-                .map(|seed| {
-                    engine::run(
-                        &solo,
-                        &Scenario {
-                            strategies,
-                            fixed: None,
-                            limit: Limit::tokens(settings.alone_tokens),
-                            degrade: None,
-                            seed,
-                            tuning: settings.tuning.clone(),
-                        },
-                    )
-                })
-                .collect()
+        let runs = |strategies: Strategies| {
+            seeded(
+                &solo,
+                settings,
+                strategies,
+                None,
+                Limit::tokens(settings.alone_tokens),
+            )
         };
         let none = strategies()[0].1;
         let (naive, all) = (runs(none), runs(Strategies::default()));
@@ -265,25 +243,12 @@ pub fn batch_or_live(fleet: &Fleet, settings: &Settings) -> Vec<BatchRow> {
         let batch: Vec<usize> = (0..fleet.providers.len())
             .filter(|&p| fleet.providers[p].batch.is_some())
             .collect();
-        let traces: Vec<Trace> = (1..=settings.seeds)
-            .map(|seed| {
-                engine::run(
-                    fleet,
-                    &Scenario {
-                        strategies: Strategies::default(),
-                        fixed: None,
-                        // A day of virtual time at most.
-                        limit: Limit {
-                            ms: 24 * 3_600_000,
-                            ..Limit::usd(max)
-                        },
-                        degrade: None,
-                        seed,
-                        tuning: settings.tuning.clone(),
-                    },
-                )
-            })
-            .collect();
+        // A day of virtual time at most.
+        let limit = Limit {
+            ms: 24 * 3_600_000,
+            ..Limit::usd(max)
+        };
+        let traces = seeded(fleet, settings, Strategies::default(), None, limit);
         for &usd in &settings.batch_usd {
             let points: Vec<Point> = traces.iter().map(|t| t.at_usd(usd)).collect();
             let n = points.len().max(1) as f64;
@@ -346,21 +311,7 @@ pub fn regret(fleet: &Fleet, settings: &Settings) -> Vec<Regret> {
     let max = settings.regret_usd.iter().copied().fold(0.0, f64::max);
     // Mean true distinct items at each dollar budget, over the seeds.
     let mean_unique = |strategies: Strategies, fixed: Option<BTreeMap<String, f64>>| {
-        let traces: Vec<Trace> = (1..=settings.seeds)
-            .map(|seed| {
-                engine::run(
-                    fleet,
-                    &Scenario {
-                        strategies,
-                        fixed: fixed.clone(),
-                        limit: Limit::usd(max),
-                        degrade: None,
-                        seed,
-                        tuning: settings.tuning.clone(),
-                    },
-                )
-            })
-            .collect();
+        let traces = seeded(fleet, settings, strategies, fixed, Limit::usd(max));
         settings
             .regret_usd
             .iter()
@@ -516,6 +467,32 @@ fn moved(trace: &Trace, at_ms: u64) -> (String, f64, Option<f64>) {
         .find(|(t, w)| *t > at_ms && weight(w) <= before / 2.0)
         .map(|(t, _)| (t - at_ms) as f64 / 1000.0);
     (name, before, after)
+}
+
+/// One run of `fleet` per seed (1 to `settings.seeds`), with `strategies`
+/// and, when given, a fixed allocation, until `limit`; nothing degrades.
+fn seeded(
+    fleet: &Fleet,
+    settings: &Settings,
+    strategies: Strategies,
+    fixed: Option<BTreeMap<String, f64>>,
+    limit: Limit,
+) -> Vec<Trace> {
+    (1..=settings.seeds)
+        .map(|seed| {
+            engine::run(
+                fleet,
+                &Scenario {
+                    strategies,
+                    fixed: fixed.clone(),
+                    limit,
+                    degrade: None,
+                    seed,
+                    tuning: settings.tuning.clone(),
+                },
+            )
+        })
+        .collect()
 }
 
 fn ratio(a: f64, b: f64) -> f64 {

@@ -112,7 +112,10 @@ impl Pending {
             false => return None,
         };
         r.count -= n;
-        r.since = (r.count > 0).then_some(now);
+        // The rest keep the oldest's time: none waits longer than `fill`.
+        if r.count == 0 {
+            r.since = None;
+        }
         Some(n)
     }
 
