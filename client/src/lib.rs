@@ -12,6 +12,7 @@
 //! way ([`close`]).
 
 mod process;
+pub mod retry;
 pub mod stream;
 pub use process::{init_tracing, shutdown_on_signals};
 

@@ -213,10 +213,8 @@ impl Script {
         logs.sort();
         for path in logs {
             let log = std::fs::read_to_string(&path).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
             let name = path.file_name().unwrap().to_string_lossy();
-            out += &format!("\n--- {name} (last lines) ---\n{}", tail.join("\n"));
+            out += &format!("\n--- {name} (last lines) ---\n{}", tail_of(&log));
         }
         out
     }
@@ -262,4 +260,24 @@ impl Drop for Script {
             }
         }
     }
+}
+
+/// A log's last 30 lines, after the lines that say why a process ended
+/// (a panic's message, an error) from anywhere before them, so a long
+/// backtrace cannot push the cause out of the test's failure message.
+fn tail_of(log: &str) -> String {
+    const TAIL: usize = 30;
+    let lines: Vec<&str> = log.lines().collect();
+    let start = lines.len().saturating_sub(TAIL);
+    let causes = lines[..start]
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("panicked at") || l.contains("ERROR") || l.starts_with("Error"))
+        .flat_map(|(i, _)| &lines[i..(i + 3).min(start)]);
+    let mut out: Vec<&str> = causes.copied().collect();
+    if !out.is_empty() {
+        out.push("…");
+    }
+    out.extend(&lines[start..]);
+    out.join("\n")
 }

@@ -68,26 +68,19 @@ pub async fn open_stream(js: &jetstream::Context, replicas: usize) -> anyhow::Re
         .context("start pulling candidate batches")
 }
 
-/// Opens the candidate stream, retrying while NATS is unreachable; an
-/// existing stream that could lose batches is an error ([`UnsafeStream`]).
+/// Opens the candidate stream, retrying while NATS is unreachable or
+/// JetStream not ready; an existing stream that could lose batches is an
+/// error ([`UnsafeStream`]). `None` when shut down first.
 pub async fn open_stream_retrying(
     js: &jetstream::Context,
     replicas: usize,
     shutdown: &CancellationToken,
-) -> anyhow::Result<Option<async_nats::jetstream::consumer::pull::Stream>> {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match open_stream(js, replicas).await {
-            Ok(stream) => return Ok(Some(stream)),
-            Err(e) if e.is::<UnsafeStream>() => return Err(e),
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), retry_in = ?delay, "cannot open the candidate stream")
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(None),
-            _ = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
+) -> anyhow::Result<Option<pull::Stream>> {
+    igentai_client::retry::until_done(
+        "open the candidate stream",
+        shutdown,
+        |e| e.is::<UnsafeStream>(),
+        || open_stream(js, replicas),
+    )
+    .await
 }

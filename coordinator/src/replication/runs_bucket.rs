@@ -35,9 +35,8 @@ pub async fn bucket(js: &jetstream::Context, replicas: usize) -> anyhow::Result<
     .context("create the runs bucket")
 }
 
-/// Adds every run in the bucket to `admission` (and its local ledger);
-/// returns how many the bucket holds.
-pub async fn learn(store: &kv::Store, admission: &mut Admission) -> anyhow::Result<usize> {
+/// Every run in the bucket: (run id, topic).
+pub async fn runs(store: &kv::Store) -> anyhow::Result<Vec<(String, String)>> {
     let keys: Vec<String> = store
         .keys()
         .await
@@ -45,16 +44,24 @@ pub async fn learn(store: &kv::Store, admission: &mut Admission) -> anyhow::Resu
         .try_collect()
         .await
         .context("list the runs bucket")?;
-    for run_id in keys.iter().filter(|k| *k != CURRENT) {
-        let Some(topic) = store.get(run_id).await.context("read a run")? else {
+    let mut runs = Vec::with_capacity(keys.len());
+    for run_id in keys.into_iter().filter(|k| k != CURRENT) {
+        let Some(topic) = store.get(&run_id).await.context("read a run")? else {
             continue;
         };
-        let topic = String::from_utf8_lossy(&topic);
+        runs.push((run_id, String::from_utf8_lossy(&topic).into_owned()));
+    }
+    Ok(runs)
+}
+
+/// Adds `runs` (from [`runs`]) to `admission` and its local ledger.
+pub fn learn(runs: &[(String, String)], admission: &mut Admission) -> anyhow::Result<()> {
+    for (run_id, topic) in runs {
         admission
-            .remember(run_id, &topic)
+            .remember(run_id, topic)
             .context("record a run in the run log")?;
     }
-    Ok(keys.iter().filter(|k| *k != CURRENT).count())
+    Ok(())
 }
 
 /// Records a run started here in the bucket.

@@ -78,18 +78,52 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         let Some(batches) = open_stream_retrying(&js, replicas, &shutdown).await? else {
             return Ok(None);
         };
+        // A cluster still electing, or too loaded to answer in time, is
+        // waited for: each step is tried again until it works.
+        use crate::replication::runs_bucket;
+        use igentai_client::retry::{never, until_done};
+        let Some(runs) = until_done("open the runs bucket", &shutdown, never, || {
+            runs_bucket::bucket(&js, replicas)
+        })
+        .await?
+        else {
+            return Ok(None);
+        };
         // Runs another coordinator started (on another data dir) are known
         // too, and its current run is carried on.
-        let runs = crate::replication::runs_bucket::bucket(&js, replicas).await?;
-        let shared = crate::replication::runs_bucket::current(&runs).await?;
-        let mut ledger = Ledger::open(&js, replicas).await?;
-        // Before any topic is opened (and caught up with the ledger): from
-        // here on NATS refuses a stale owner's entries.
-        ledger.fence(record).await?;
+        let read_runs = || async {
+            anyhow::Ok((
+                runs_bucket::current(&runs).await?,
+                runs_bucket::runs(&runs).await?,
+            ))
+        };
+        let Some((shared, known)) =
+            until_done("read the runs bucket", &shutdown, never, read_runs).await?
+        else {
+            return Ok(None);
+        };
+        // Fenced before any topic is opened (and caught up with the
+        // ledger): from here on NATS refuses a stale owner's entries.
+        let unsafe_items = |e: &anyhow::Error| e.is::<crate::replication::ledger::UnsafeItems>();
+        let open_and_fence = || async {
+            let mut ledger = Ledger::open(&js, replicas).await?;
+            ledger.fence(record.clone()).await?;
+            anyhow::Ok(ledger)
+        };
+        let Some(ledger) = until_done(
+            "open and fence the items ledger",
+            &shutdown,
+            unsafe_items,
+            open_and_fence,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
         let mut state =
             Coordinator::new(config.clone(), client.clone(), results_tx, ledger, shared).await?;
-        let known = crate::replication::runs_bucket::learn(&runs, &mut state.admission).await?;
-        tracing::debug!(runs = known, "runs known from NATS");
+        runs_bucket::learn(&known, &mut state.admission)?;
+        tracing::debug!(runs = known.len(), "runs known from NATS");
         state.shared.bucket = Some(runs);
         state.shared.replicas = replicas;
         state.shared.streams = crate::replication::replicas::watch_streams(
