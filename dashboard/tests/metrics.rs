@@ -118,6 +118,7 @@ async fn metrics_are_strict_prometheus_text_with_odd_names_escaped() {
             requests: 400,
             done: 150,
             failed: 3,
+            drawn: 40,
         }],
     });
     snapshot.partitions.push(PartitionStats {

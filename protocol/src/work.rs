@@ -255,6 +255,10 @@ pub struct BatchesInFlight {
     pub requests: u64,
     pub done: u64,
     pub failed: u64,
+    /// Requests the worker's turns drew for its next batch, not yet
+    /// submitted.
+    #[serde(default)]
+    pub drawn: u64,
 }
 
 /// One provider as one worker sees it. Counters are cumulative since the

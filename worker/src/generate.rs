@@ -67,10 +67,14 @@ impl Shared {
         if self.batch_providers.is_empty() {
             return None;
         }
-        let batch: Vec<&str> = self
-            .batch_providers
+        // A provider that cannot take more requests gets no turns: they go
+        // to live calls instead of piling up.
+        let open: Vec<usize> = (0..self.batch_providers.len())
+            .filter(|&i| self.batch_providers[i].takes_turns())
+            .collect();
+        let batch: Vec<&str> = open
             .iter()
-            .map(|b| b.name.as_str())
+            .map(|&i| self.batch_providers[i].name.as_str())
             .collect();
         turns::draw(
             &assignment.weights,
@@ -78,6 +82,23 @@ impl Shared {
             &batch,
             rng,
         )
+        .map(|k| open[k])
+    }
+
+    /// The batch runners' batches in flight, each with the requests drawn
+    /// for its next batch.
+    pub fn vendor_batches(&self) -> Vec<igentai_protocol::BatchesInFlight> {
+        let mut all = self.batch_view.all();
+        for entry in &mut all {
+            if let Some(p) = self
+                .batch_providers
+                .iter()
+                .find(|p| p.name == entry.provider)
+            {
+                entry.drawn = u64::from(p.pending.count());
+            }
+        }
+        all
     }
 
     /// The worker's id and 128 random bits: unique across restarts, and

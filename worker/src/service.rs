@@ -291,7 +291,7 @@ async fn heartbeat(
         started_at_ms: shared.started_at_ms,
         sent_at_ms: now_ms(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        vendor_batches: shared.batch_view.all(),
+        vendor_batches: shared.vendor_batches(),
     };
     let payload = serde_json::to_vec(&hb).expect("heartbeats serialize");
     if let Err(e) = shared

@@ -323,3 +323,63 @@ async fn the_weights_split_the_turns_between_live_calls_and_batches() {
     let share = batch_share(0.8, 0.2, 40, 150).await;
     assert!((0.1..=0.3).contains(&share), "batch weight 0.2: {share}");
 }
+
+/// A batch provider at its limit of batches in flight, with its next batch
+/// already drawn, takes no more turns: they go to live calls, and the
+/// drawn requests stay one batch (before, they piled up four to one live
+/// answer at these weights).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_provider_at_its_limit_leaves_its_turns_to_live_calls() {
+    let dir = testkit::test_dir();
+    let nats = NatsServer::start(dir.path()).await;
+    let client = nats.client().await;
+    let stream = common::create_stream(&client).await;
+    // Batches stay in progress: the one batch allowed never ends.
+    let vendor = BatchVendor::start(usize::MAX).await;
+    let file = dir.path().join("providers.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[providers]]\nname='live'\nkind='sim'\n[providers.sim]\nlatency_ms=10\n\n\
+             [[providers]]\nname='bulk'\nkind='openai'\nbase_url='{}'\nmodel='gpt-4o-mini'\n\
+             mode='batch'\nbatch_size=10\nbatch_fill_s=0.2\nbatch_poll_s=30\nmax_concurrency=1\n",
+            vendor.base_url()
+        ),
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let args = ["--concurrency", "2", "--heartbeat-interval-ms", "100"];
+    let running = common::spawn_worker_on(&nats, WORKER, &file, &args, &shutdown).await;
+    assign_weighted(&client, &[("live", 0.2), ("bulk", 0.8)]).await;
+    let live_answers = || async {
+        let mut info = stream.clone();
+        info.info().await.unwrap().state.messages
+    };
+    wait_for("a batch in flight and 200 live answers", WITHIN, || async {
+        (vendor.requests() > 0 && live_answers().await >= 200).then_some(())
+    })
+    .await;
+    // Heartbeats from now on.
+    let mut heartbeats = client.subscribe(subjects::heartbeat(WORKER)).await.unwrap();
+    let drawn = tokio::time::timeout(WITHIN, async {
+        loop {
+            let msg = heartbeats.next().await.unwrap();
+            let hb: Heartbeat = serde_json::from_slice(&msg.payload).unwrap();
+            if let Some(b) = hb.vendor_batches.iter().find(|b| b.batches == 1) {
+                return b.drawn;
+            }
+        }
+    })
+    .await
+    .expect("heartbeats report the batch in flight");
+    stop_worker(shutdown, running).await;
+    assert_eq!(
+        vendor.attempts(),
+        1,
+        "one batch at a time, and it never ended"
+    );
+    assert!(
+        (1..=10).contains(&drawn),
+        "the next batch is drawn, and no more: {drawn} requests"
+    );
+}

@@ -1,6 +1,7 @@
 //! Batch mode in the yield benchmark, as the worker's batch runner does it
 //! (`worker::batches`): the slots' turns the weights draw for a batch-mode
-//! provider (`turns::draw`) pile up as its pending requests
+//! provider (`turns::draw`, skipping one at its limit with a full batch
+//! drawn: `turns::takes_turns`) become its pending requests
 //! (`turns::Pending`); a batch goes once full or once its oldest request
 //! waited, each request asked with the worker's assignment of that moment,
 //! and all its answers come back together after the vendor's turnaround.

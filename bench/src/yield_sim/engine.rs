@@ -329,13 +329,27 @@ impl Engine<'_> {
     /// `worker` goes to, drawn as the worker's slots draw.
     fn batch_turn(&mut self, worker: usize, weights: &BTreeMap<String, f64>) -> Option<usize> {
         let providers = &self.fleet.providers;
+        let state = &mut self.workers[worker];
         let (batch, live): (Vec<usize>, Vec<usize>) =
             (0..providers.len()).partition(|&p| providers[p].batch.is_some());
+        // As the worker's slots: one at its limit with a full batch drawn
+        // takes no turns.
+        let batch: Vec<usize> = batch
+            .into_iter()
+            .filter(|&p| {
+                let (mode, runner) = (providers[p].batch.unwrap(), &state.turns.runners[p]);
+                turns::takes_turns(
+                    runner.in_flight,
+                    mode.max_in_flight,
+                    runner.pending.count(),
+                    mode.size,
+                )
+            })
+            .collect();
         let names = |ps: &[usize]| -> Vec<&str> {
             ps.iter().map(|&p| providers[p].name.as_str()).collect()
         };
-        let rng = &mut self.workers[worker].rng;
-        turns::draw(weights, &names(&live), &names(&batch), rng).map(|i| batch[i])
+        turns::draw(weights, &names(&live), &names(&batch), &mut state.rng).map(|i| batch[i])
     }
 
     /// Submits the batches due on every worker: the requests its turns

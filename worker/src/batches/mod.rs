@@ -25,7 +25,7 @@ pub mod view;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
@@ -57,9 +57,27 @@ pub struct BatchProvider {
     pub max_concurrency: usize,
     /// Requests the slots' turns drew for its next batch.
     pub pending: turns::Pending,
+    /// Its batches in flight, as its runner last counted them.
+    in_flight: AtomicUsize,
 }
 
 impl BatchProvider {
+    /// Whether a turn may go to this provider (`turns::takes_turns`).
+    pub fn takes_turns(&self) -> bool {
+        turns::takes_turns(
+            self.in_flight.load(Ordering::Relaxed),
+            self.max_concurrency,
+            self.pending.count(),
+            self.batch.size,
+        )
+    }
+
+    /// Records its batches in flight, for the turns and the heartbeats.
+    fn show(&self, shared: &Shared, tracked: &[Tracked]) {
+        self.in_flight.store(tracked.len(), Ordering::Relaxed);
+        shared.batch_view.set(&self.name, &view(tracked));
+    }
+
     /// The batch-mode providers among `settings`.
     pub fn build_all(settings: &[Settings]) -> anyhow::Result<Vec<BatchProvider>> {
         let mut out = Vec::new();
@@ -71,6 +89,7 @@ impl BatchProvider {
                     batch,
                     max_concurrency: s.max_concurrency.max(1) as usize,
                     pending: turns::Pending::default(),
+                    in_flight: AtomicUsize::new(0),
                 });
             }
         }
@@ -124,7 +143,7 @@ pub(crate) async fn runner(
     // Turns drawn for an earlier assignment are not this one's requests.
     provider.pending.clear();
     let paced = !shared.providers.live_names().is_empty();
-    shared.batch_view.set(&provider.name, &view(&tracked));
+    provider.show(&shared, &tracked);
     while !signals.soft.is_cancelled() {
         let current = assignment.borrow().clone();
         let now = Instant::now();
@@ -155,7 +174,7 @@ pub(crate) async fn runner(
                     submit_delay = (submit_delay * 2).min(provider.batch.poll_max);
                 }
             }
-            shared.batch_view.set(&provider.name, &view(&tracked));
+            provider.show(&shared, &tracked);
             continue;
         }
         // Drawn requests wake the runner only when a batch could go.
@@ -187,14 +206,14 @@ pub(crate) async fn runner(
             next.extend(step(&shared, provider, &store, t, &signals).await);
         }
         tracked = next;
-        shared.batch_view.set(&provider.name, &view(&tracked));
+        provider.show(&shared, &tracked);
     }
     if signals.stop_batches.is_cancelled() && !tracked.is_empty() {
         let (stopped, left) = cancel_all(&shared, provider, &store, tracked, &signals).await;
         tracing::info!(provider = %provider.name, cancelled = stopped.cancelled, answers = stopped.answers,
             paid_usd = stopped.cost_usd, unfinished = stopped.unfinished,
             "batches cancelled on stop; what they delivered is published and paid for");
-        shared.batch_view.set(&provider.name, &view(&left));
+        provider.show(&shared, &left);
         shared.batch_view.stopped(igentai_protocol::BatchesStopped {
             worker_id: shared.worker_id.clone(),
             ..stopped

@@ -52,6 +52,16 @@ pub fn draw(
     choose(&all, rng).and_then(|i| i.checked_sub(live.len()))
 }
 
+/// Whether a batch-mode provider takes more turns: a batch of its can go
+/// now (`in_flight` below `max_in_flight`), or its next batch is not full
+/// yet. At its limit with a full batch drawn, more turns would rest for
+/// nothing (live work lost) and pile up requests that go in a rush once
+/// there is room; they go to live calls instead, as the live lease skips a
+/// provider at its limit.
+pub fn takes_turns(in_flight: usize, max_in_flight: usize, drawn: u32, size: u32) -> bool {
+    in_flight < max_in_flight || drawn < size
+}
+
 /// Whether `weights` want answers from `provider` on a worker without live
 /// providers: its weight is above 0, or no weights are given (all equal).
 pub fn wanted(weights: &BTreeMap<String, f64>, provider: &str) -> bool {
@@ -212,6 +222,14 @@ mod tests {
     fn without_a_live_provider_there_are_no_turns_to_split() {
         let w = weights(&[("bulk", 1.0)]);
         assert_eq!(batch_share(&w, &[], &["bulk"], 100), 0.0);
+    }
+
+    #[test]
+    fn a_provider_at_its_limit_takes_turns_until_its_next_batch_is_full() {
+        assert!(takes_turns(0, 1, 500, 10), "a batch can go");
+        assert!(takes_turns(1, 1, 9, 10), "the next one fills");
+        assert!(!takes_turns(1, 1, 10, 10), "full, and no room");
+        assert!(!takes_turns(2, 1, 12, 10));
     }
 
     #[test]
