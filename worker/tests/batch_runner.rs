@@ -271,6 +271,72 @@ async fn a_stop_cancels_the_batch_publishes_what_it_delivered_and_says_what_was_
     );
 }
 
+/// A nats-server with the candidate stream, the replayed vendor (every
+/// batch in progress until released) and a providers file: a live sim
+/// provider `live` and a batch-mode one `bulk` on the vendor, batches of
+/// 10 after 0.2 s at most, `max_concurrency` of them in flight.
+struct LiveAndBulk {
+    _dir: tempfile::TempDir,
+    nats: NatsServer,
+    client: async_nats::Client,
+    stream: jetstream::stream::Stream,
+    vendor: BatchVendor,
+    file: std::path::PathBuf,
+}
+
+impl LiveAndBulk {
+    async fn start(max_concurrency: u32) -> LiveAndBulk {
+        let dir = testkit::test_dir();
+        let nats = NatsServer::start(dir.path()).await;
+        let client = nats.client().await;
+        let stream = common::create_stream(&client).await;
+        let vendor = BatchVendor::start(usize::MAX).await;
+        let file = dir.path().join("providers.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[[providers]]\nname='live'\nkind='sim'\n[providers.sim]\nlatency_ms=10\n\n\
+                 [[providers]]\nname='bulk'\nkind='openai'\nbase_url='{}'\nmodel='gpt-4o-mini'\n\
+                 mode='batch'\nbatch_size=10\nbatch_fill_s=0.2\nbatch_poll_s=30\n\
+                 max_concurrency={max_concurrency}\n",
+                vendor.base_url()
+            ),
+        )
+        .unwrap();
+        LiveAndBulk {
+            _dir: dir,
+            nats,
+            client,
+            stream,
+            vendor,
+            file,
+        }
+    }
+
+    /// Starts the worker (two slots, and `args`) and assigns it `weights`.
+    async fn run(
+        &self,
+        args: &[&str],
+        weights: &[(&str, f64)],
+    ) -> (
+        CancellationToken,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let shutdown = CancellationToken::new();
+        let args = [&["--concurrency", "2"], args].concat();
+        let running =
+            common::spawn_worker_on(&self.nats, WORKER, &self.file, &args, &shutdown).await;
+        assign_weighted(&self.client, weights).await;
+        (shutdown, running)
+    }
+
+    /// Candidate batches published: with batches in progress, live answers.
+    async fn live_answers(&self) -> usize {
+        let mut stream = self.stream.clone();
+        stream.info().await.unwrap().state.messages as usize
+    }
+}
+
 /// Share of a worker's turns that became batch requests, with a live sim
 /// provider and a batch-mode one weighted `live` and `bulk`: the worker
 /// runs until at least `requests` batch requests were submitted and
@@ -278,37 +344,15 @@ async fn a_stop_cancels_the_batch_publishes_what_it_delivered_and_says_what_was_
 /// not yet submitted then, at most a batch or what 0.2 s drew, are not
 /// counted).
 async fn batch_share(live: f64, bulk: f64, requests: usize, answers: usize) -> f64 {
-    let dir = testkit::test_dir();
-    let nats = NatsServer::start(dir.path()).await;
-    let client = nats.client().await;
-    let stream = common::create_stream(&client).await;
     // Batches stay in progress: every answer published is a live one.
-    let vendor = BatchVendor::start(usize::MAX).await;
-    let file = dir.path().join("providers.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[[providers]]\nname='live'\nkind='sim'\n[providers.sim]\nlatency_ms=10\n\n\
-             [[providers]]\nname='bulk'\nkind='openai'\nbase_url='{}'\nmodel='gpt-4o-mini'\n\
-             mode='batch'\nbatch_size=10\nbatch_fill_s=0.2\nbatch_poll_s=30\nmax_concurrency=1000\n",
-            vendor.base_url()
-        ),
-    )
-    .unwrap();
-    let shutdown = CancellationToken::new();
-    let running =
-        common::spawn_worker_on(&nats, WORKER, &file, &["--concurrency", "2"], &shutdown).await;
-    assign_weighted(&client, &[("live", live), ("bulk", bulk)]).await;
-    let live_answers = || async {
-        let mut info = stream.clone();
-        info.info().await.unwrap().state.messages as usize
-    };
+    let fx = LiveAndBulk::start(1000).await;
+    let (shutdown, running) = fx.run(&[], &[("live", live), ("bulk", bulk)]).await;
     wait_for("enough turns both ways", WITHIN, || async {
-        (vendor.requests() >= requests && live_answers().await >= answers).then_some(())
+        (fx.vendor.requests() >= requests && fx.live_answers().await >= answers).then_some(())
     })
     .await;
     stop_worker(shutdown, running).await;
-    let (requests, answers) = (vendor.requests(), live_answers().await);
+    let (requests, answers) = (fx.vendor.requests(), fx.live_answers().await);
     assert!(
         requests > 0 && answers > 0,
         "both ways get turns: {requests} requests, {answers} live answers"
@@ -330,37 +374,20 @@ async fn the_weights_split_the_turns_between_live_calls_and_batches() {
 /// answer at these weights).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_provider_at_its_limit_leaves_its_turns_to_live_calls() {
-    let dir = testkit::test_dir();
-    let nats = NatsServer::start(dir.path()).await;
-    let client = nats.client().await;
-    let stream = common::create_stream(&client).await;
     // Batches stay in progress: the one batch allowed never ends.
-    let vendor = BatchVendor::start(usize::MAX).await;
-    let file = dir.path().join("providers.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[[providers]]\nname='live'\nkind='sim'\n[providers.sim]\nlatency_ms=10\n\n\
-             [[providers]]\nname='bulk'\nkind='openai'\nbase_url='{}'\nmodel='gpt-4o-mini'\n\
-             mode='batch'\nbatch_size=10\nbatch_fill_s=0.2\nbatch_poll_s=30\nmax_concurrency=1\n",
-            vendor.base_url()
-        ),
-    )
-    .unwrap();
-    let shutdown = CancellationToken::new();
-    let args = ["--concurrency", "2", "--heartbeat-interval-ms", "100"];
-    let running = common::spawn_worker_on(&nats, WORKER, &file, &args, &shutdown).await;
-    assign_weighted(&client, &[("live", 0.2), ("bulk", 0.8)]).await;
-    let live_answers = || async {
-        let mut info = stream.clone();
-        info.info().await.unwrap().state.messages
-    };
+    let fx = LiveAndBulk::start(1).await;
+    let args = ["--heartbeat-interval-ms", "100"];
+    let (shutdown, running) = fx.run(&args, &[("live", 0.2), ("bulk", 0.8)]).await;
     wait_for("a batch in flight and 200 live answers", WITHIN, || async {
-        (vendor.requests() > 0 && live_answers().await >= 200).then_some(())
+        (fx.vendor.requests() > 0 && fx.live_answers().await >= 200).then_some(())
     })
     .await;
     // Heartbeats from now on.
-    let mut heartbeats = client.subscribe(subjects::heartbeat(WORKER)).await.unwrap();
+    let mut heartbeats = fx
+        .client
+        .subscribe(subjects::heartbeat(WORKER))
+        .await
+        .unwrap();
     let drawn = tokio::time::timeout(WITHIN, async {
         loop {
             let msg = heartbeats.next().await.unwrap();
@@ -374,7 +401,7 @@ async fn a_batch_provider_at_its_limit_leaves_its_turns_to_live_calls() {
     .expect("heartbeats report the batch in flight");
     stop_worker(shutdown, running).await;
     assert_eq!(
-        vendor.attempts(),
+        fx.vendor.attempts(),
         1,
         "one batch at a time, and it never ended"
     );
