@@ -337,13 +337,15 @@ impl Engine<'_> {
         let batch: Vec<usize> = batch
             .into_iter()
             .filter(|&p| {
-                let (mode, runner) = (providers[p].batch.unwrap(), &state.turns.runners[p]);
-                turns::takes_turns(
-                    runner.in_flight,
-                    mode.max_in_flight,
-                    runner.pending.count(),
-                    mode.size,
-                )
+                let runner = &state.turns.runners[p];
+                providers[p].batch.is_some_and(|mode| {
+                    turns::takes_turns(
+                        runner.in_flight,
+                        mode.max_in_flight,
+                        runner.pending.count(),
+                        mode.size,
+                    )
+                })
             })
             .collect();
         let names = |ps: &[usize]| -> Vec<&str> {

@@ -252,7 +252,9 @@ pub async fn acquire(
     let mut lock = None;
     let mut store = None;
     let mut logged = false;
-    let mut delay = Duration::from_millis(200);
+    // The pace of every start-up step that waits for NATS.
+    use igentai_client::retry::{FIRST_DELAY, MAX_DELAY};
+    let mut delay = FIRST_DELAY;
     loop {
         let me = Owner::me(data_dir, "");
         let mut blocked = None;
@@ -291,7 +293,7 @@ pub async fn acquire(
                         _ = shutdown.cancelled() => return Ok(None),
                         _ = tokio::time::sleep(delay) => {}
                     }
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    delay = (delay * 2).min(MAX_DELAY);
                     continue;
                 }
             }
