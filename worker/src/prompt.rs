@@ -41,6 +41,17 @@ pub enum Task {
     Partitions,
     /// Verdicts on `judged`: is each a real, specific instance of the topic?
     Judge,
+    /// The standard name of the one item in `judged`, or "none": the
+    /// judge's second, independent question ([`identify`]).
+    Identify,
+}
+
+impl Task {
+    /// Whether the answer is a list or verdicts a provider may ask for as
+    /// a JSON object; an [`identify`] answer is a name in plain text.
+    pub fn structured(self) -> bool {
+        self != Task::Identify
+    }
 }
 
 pub const PARTITIONS_TEMPLATE: &str = "List {count} distinct sub-categories of {scope}. \
@@ -55,6 +66,7 @@ pub fn json_user(prompt: &Prompt) -> String {
         Task::Items => (TEXT_FORMAT, JSON_FORMAT),
         Task::Partitions => (PARTITIONS_TEXT_FORMAT, PARTITIONS_JSON_FORMAT),
         Task::Judge => (JUDGE_TEXT_FORMAT, JUDGE_JSON_FORMAT),
+        Task::Identify => return prompt.user.clone(),
     };
     if prompt.user.contains(text) {
         prompt.user.replace(text, json)
@@ -96,7 +108,7 @@ impl Prompt {
     /// a model that refuses the parameter (OpenAI's reasoning models).
     pub fn temperature(&self, configured: Option<f64>) -> Option<f64> {
         match self.task {
-            Task::Judge => configured.map(|_| 0.0),
+            Task::Judge | Task::Identify => configured.map(|_| 0.0),
             Task::Items | Task::Partitions => configured,
         }
     }
@@ -104,13 +116,18 @@ impl Prompt {
     /// The output bound of the call, given the provider's: a judge's is
     /// raised to what its answer needs (each verdict names its item, then
     /// its label: about 12 tokens plus the item's), so no verdict is cut
-    /// off and paid for in vain.
+    /// off and paid for in vain; an [`identify`] answer, one name, is held
+    /// to what a name needs, so a model that explains pays for no essay.
     pub fn max_tokens(&self, configured: Option<u32>) -> Option<u32> {
         let configured = configured?;
         Some(match self.task {
             Task::Judge => {
                 let needed: usize = self.judged.iter().map(|i| i.len() / 3 + 12).sum();
                 configured.max(u32::try_from(needed + 16).unwrap_or(u32::MAX))
+            }
+            Task::Identify => {
+                let needed: usize = self.judged.iter().map(|i| i.len() / 2 + 16).sum();
+                configured.min(u32::try_from(needed).unwrap_or(u32::MAX))
             }
             Task::Items | Task::Partitions => configured,
         })
@@ -221,6 +238,37 @@ pub fn judge(request: &JudgeRequest) -> Prompt {
     }
 }
 
+/// The judge's second question, about one item it accepted: which member
+/// of the topic it is. Asked to *name* the member rather than to confirm
+/// it, a small model gives an invention away: it answers "Water" for
+/// `H2O`, "Zinc" for `Az`, where asked "is X a member?" it says yes to
+/// nearly all. Naming the other kinds an item may be (a combination or a
+/// group of members) halved what Qwen2.5-Coder-1.5B let through on the
+/// chemical elements against a bare "which one is it?".
+/// `parse::identity::confirms` reads the answer.
+pub const IDENTIFY_TEMPLATE: &str = "Name the one of the {topic} that \"{item}\" is, as the \
+complete list of {topic} spells it. If \"{item}\" is not itself one of the {topic} (something \
+of another kind, a combination or a group of them, or nothing real), answer none. Answer with \
+the name only.";
+
+pub const IDENTIFY_SYSTEM: &str = "You answer questions about facts strictly and briefly.";
+
+/// The prompt of the judge's second question about `item`.
+pub fn identify(topic: &str, item: &str) -> Prompt {
+    Prompt {
+        task: Task::Identify,
+        system: IDENTIFY_SYSTEM.to_string(),
+        user: IDENTIFY_TEMPLATE
+            .replace("{topic}", topic)
+            .replace("{item}", item),
+        topic: topic.to_string(),
+        partition: None,
+        avoid: vec![],
+        count: 1,
+        judged: vec![item.to_string()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +290,22 @@ mod tests {
         assert_eq!(j.temperature(None), None);
         let items = build(&assignment(None, None, &[]));
         assert_eq!(items.temperature(Some(0.8)), Some(0.8));
+    }
+
+    #[test]
+    fn the_second_question_is_one_name_in_plain_text_at_temperature_zero() {
+        let q = identify("US states", "NY");
+        assert!(
+            q.user
+                .starts_with("Name the one of the US states that \"NY\" is"),
+            "{}",
+            q.user
+        );
+        assert_eq!(q.temperature(Some(0.8)), Some(0.0));
+        assert_eq!(q.max_tokens(Some(400)), Some(17));
+        assert_eq!(q.max_tokens(Some(8)), Some(8));
+        assert!(!q.task.structured() && judge_of(&["Ohio"]).task.structured());
+        assert_eq!(json_user(&q), q.user, "no JSON format line");
     }
 
     #[test]

@@ -33,7 +33,11 @@ async fn partition_jobs_and_weight_updates() {
         &file,
         "[[providers]]\nname='a'\nkind='sim'\n[providers.sim]\nlatency_ms=5\n\
          judge_false_accept=0.0\njudge_unsure=0.0\n\
-         [[providers]]\nname='b'\nkind='sim'\n[providers.sim]\nlatency_ms=5\n",
+         [[providers]]\nname='b'\nkind='sim'\n[providers.sim]\nlatency_ms=5\n\
+         [[providers]]\nname='c'\nkind='sim'\n[providers.sim]\nlatency_ms=5\n\
+         judge_false_accept=1.0\njudge_unsure=0.0\njudge_second_false_accept=0.0\n\
+         [[providers]]\nname='d'\nkind='sim'\n[providers.sim]\nlatency_ms=5\n\
+         judge_false_accept=1.0\njudge_unsure=0.0\njudge_second_false_accept=1.0\n",
     )
     .unwrap();
     let shutdown = CancellationToken::new();
@@ -121,13 +125,14 @@ async fn partition_jobs_and_weight_updates() {
         (judge["subject"].as_str(), judge["queue_group"].as_str()),
         (Some(subjects::JUDGE_JOBS), Some(subjects::WORKERS_QUEUE))
     );
-    let judge_job = |items: Vec<String>| JudgeRequest {
+    let judge_job_on = |provider: &str, items: Vec<String>| JudgeRequest {
         v: 1,
         run_id: "r1".into(),
         topic: "Paris attractions".into(),
         items,
-        weights: weights(&[("a", 1.0)]),
+        weights: weights(&[(provider, 1.0)]),
     };
+    let judge_job = |items: Vec<String>| judge_job_on("a", items);
     let ask_judge = |job: JudgeRequest| {
         let client = client.clone();
         async move {
@@ -149,6 +154,25 @@ async fn partition_jobs_and_weight_updates() {
     assert!(reply.answers.iter().all(|a| *a == Answer::No), "{reply:?}");
     let reply = ask_judge(judge_job(vec![])).await;
     assert!(!reply.ok && reply.error.is_some(), "{reply:?}");
+
+    // Judges whose labels call every one of them a member: the second
+    // question about each decides, and its calls are paid for too.
+    let items: Vec<String> = (0..7).map(|i| format!("Item {i}")).collect();
+    let labels_only = ask_judge(judge_job(items.clone())).await;
+    let strict = ask_judge(judge_job_on("c", items.clone())).await;
+    let fooled = ask_judge(judge_job_on("d", items)).await;
+    assert!(
+        strict.answers.iter().all(|a| *a == Answer::No)
+            && fooled.answers.iter().all(|a| *a == Answer::Yes)
+            && fooled.answers.len() == 7,
+        "{strict:?}\n{fooled:?}"
+    );
+    for reply in [&strict, &fooled] {
+        assert!(
+            reply.tokens_in > labels_only.tokens_in && reply.cost_usd > labels_only.cost_usd,
+            "seven second calls are charged: {reply:?} against {labels_only:?}"
+        );
+    }
 
     // A run on `a` only, then the coordinator moves it to `b`; an older
     // update arriving late changes nothing.

@@ -4,9 +4,11 @@
 //!
 //! It starts llama-cpp-python's server on the judge's model (Qwen2.5-Coder-
 //! 1.5B by default), asks it about every line with the worker's judge
-//! prompt through the worker's `openai` provider, 20 lines a call, and
-//! reports per universe: the precision of what it accepts, the share of
-//! the members it keeps, its false accepts and rejects, what it costs.
+//! prompt through the worker's `openai` provider, 20 lines a call, then
+//! asks the second question about each line it called a member, as a
+//! worker's judge job does, and reports per universe: the precision of
+//! what it accepts, the share of the members it keeps, its false accepts
+//! and rejects, what it costs.
 //! The same lines every run, so a prompt or a model is compared on equal
 //! terms. Prints the table; with `--write`, records it in `BENCHMARKS.md`
 //! between `<!-- judge:begin -->` and `<!-- judge:end -->`.
@@ -78,8 +80,9 @@ async fn main() -> anyhow::Result<()> {
 
     let mut table = String::from(
         "| universe | lines | members | accepted | precision of the accepted | members kept | \
-         false accepts | false rejects | unsure | tokens / line | lines / s |\n\
-         |---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+         false accepts | false rejects | unsure | overturned by the second question | \
+         tokens / line | lines / s |\n\
+         |---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     let mut false_accepts = String::new();
     for universe in &universes {
@@ -95,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
             .count();
         let _ = writeln!(
             table,
-            "| {} | {} | {members} | {} | {:.1}% | {:.1}% | {} | {} | {} | {:.1} | {:.2} |",
+            "| {} | {} | {members} | {} | {:.1}% | {:.1}% | {} | {} | {} | {} of {} | {:.1} | {:.2} |",
             universe.name,
             lines.len(),
             j.yes,
@@ -104,6 +107,8 @@ async fn main() -> anyhow::Result<()> {
             j.false_accepts,
             j.false_rejects,
             j.unsure,
+            judged.overturned,
+            judged.second_calls,
             ratio((judged.tokens_in + judged.tokens_out) as usize, lines.len()),
             lines.len() as f64 / judged.seconds.max(1e-9),
         );
@@ -134,7 +139,8 @@ async fn main() -> anyhow::Result<()> {
         "- Judge: {label}, behind llama-cpp-python {}'s OpenAI-compatible server \
          (`--n_ctx 2048 --n_threads {} --seed {}`, loopback), called through the worker's \
          `openai` provider in `{}` mode at temperature 0, {JUDGE_CHUNK} lines a call, with the \
-         worker's judge prompt (`worker::prompt::judge`)\n\
+         worker's judge prompt (`worker::prompt::judge`), then the second question about each \
+         line it called a member (`worker::prompt::identify`, one line a call)\n\
          - Lines: `bench/data/judged/`, what Qwen2.5-Coder-0.5B stored in the truth \
          benchmark's runs{}; members as `bench/data/universes/` spells them (a symbol or a \
          postal code counts)\n\

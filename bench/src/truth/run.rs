@@ -22,7 +22,7 @@ use igentai_protocol::{
     Answer, CandidateBatch, Estimate, ItemsEvent, JudgeRequest, PartitionRequest, StartRequest,
     Strategies, VERSION,
 };
-use worker::parse::{parse_answer, parse_verdicts};
+use worker::parse::{identity, parse_answer, parse_verdicts};
 use worker::prompt::{self, Prompt};
 use worker::providers::{Completion, Provider};
 
@@ -311,6 +311,10 @@ pub struct Judged {
     pub miscounted_calls: u32,
     /// The first answer, as the model wrote it.
     pub sample: Option<String>,
+    /// Second questions answered (one per line the labels called a
+    /// member), and the "yes" their answers overturned.
+    pub second_calls: u32,
+    pub overturned: u32,
     /// Wall time of the judge's calls.
     pub seconds: f64,
 }
@@ -362,8 +366,47 @@ async fn judge_chunk(
             vec![Answer::Unsure; lines.len()]
         }
     };
+    let verdicts = second_questions(provider, topic, lines, verdicts, out).await;
     out.verdicts.extend(verdicts.iter().copied());
     out.seconds += started.elapsed().as_secs_f64();
+    verdicts
+}
+
+/// The judge's second question about each line it called a member, as a
+/// worker's judge job asks it (`worker::prompt::identify`, read by
+/// `worker::parse::identity::confirms`): a "yes" the answer does not
+/// confirm becomes a "no", and "unsure" when the call fails.
+async fn second_questions(
+    provider: &Provider,
+    topic: &str,
+    lines: &[String],
+    mut verdicts: Vec<Answer>,
+    out: &mut Judged,
+) -> Vec<Answer> {
+    for (line, verdict) in lines.iter().zip(verdicts.iter_mut()) {
+        if *verdict != Answer::Yes {
+            continue;
+        }
+        *verdict = match provider.complete(&prompt::identify(topic, line)).await {
+            Ok(c) => {
+                out.second_calls += 1;
+                out.tokens_in += c.tokens_in;
+                out.tokens_out += c.tokens_out;
+                out.cost_usd += c.cost_usd;
+                if identity::confirms(line, &c.text) {
+                    Answer::Yes
+                } else {
+                    out.overturned += 1;
+                    Answer::No
+                }
+            }
+            Err(e) => {
+                eprintln!("a second question failed: {e}");
+                out.failed_calls += 1;
+                Answer::Unsure
+            }
+        };
+    }
     verdicts
 }
 

@@ -1,16 +1,31 @@
 //! Judge jobs: the coordinator asks one worker of the queue group
 //! (`igentai.jobs.judge`) whether each of up to [`MAX_JUDGE_ITEMS`] items
 //! is a real, specific instance of the topic, and gets one [`Answer`] per
-//! item and what the call cost. The provider is chosen by the job's
+//! item and what its calls cost. The provider is chosen by the job's
 //! weights: the run's judge provider alone when it names one.
+//!
+//! Two questions, the second independent of the first: one call labels
+//! all the items ([`prompt::judge`]); then each item it called a member
+//! is asked about alone, by the same provider: which member of the topic
+//! is it ([`prompt::identify`])? A "yes" stands only when that answer
+//! names the item itself ([`identity::confirms`]); otherwise it becomes a
+//! "no", and "unsure" when the second call fails. A small judge labels
+//! many inventions "member" but gives them away when it has to name them.
 
-use igentai_protocol::{JudgeReply, JudgeRequest, MAX_JUDGE_ITEMS, VERSION};
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use igentai_protocol::{Answer, JudgeReply, JudgeRequest, MAX_JUDGE_ITEMS, VERSION};
 use tokio_util::sync::CancellationToken;
 
 use super::call;
 use crate::generate::Shared;
-use crate::parse::parse_verdicts;
+use crate::parse::{identity, parse_verdicts};
 use crate::prompt;
+
+/// Second questions of one job asked at once: a provider with more slots
+/// answers them side by side, one with a single slot in turn.
+const SECOND_QUESTIONS_AT_ONCE: usize = 4;
 
 /// Answers one job; `cancel` (shutdown) abandons it.
 pub(crate) async fn answer(
@@ -37,19 +52,59 @@ pub(crate) async fn answer(
             };
         }
     };
-    let answers = parse_verdicts(&completion.text, &request.items);
-    JudgeReply {
+    let mut reply = JudgeReply {
         v: VERSION,
         worker_id: shared.worker_id.clone(),
         ok: true,
         error: None,
-        answers,
+        answers: parse_verdicts(&completion.text, &request.items),
         provider,
         model: completion.model,
         tokens_in: completion.tokens_in,
         tokens_cached_in: completion.tokens_cached_in,
         tokens_out: completion.tokens_out,
         cost_usd: completion.cost_usd,
+    };
+    second_questions(shared, request, &mut reply, cancel).await;
+    reply
+}
+
+/// Asks about each item `reply` calls a member which member it is, and
+/// turns the "yes" of each the answer does not confirm; every call's cost
+/// is added to the reply's.
+async fn second_questions(
+    shared: &Shared,
+    request: &JudgeRequest,
+    reply: &mut JudgeReply,
+    cancel: &CancellationToken,
+) {
+    let weights = BTreeMap::from([(reply.provider.clone(), 1.0)]);
+    let members: Vec<usize> = (0..request.items.len())
+        .filter(|&i| reply.answers.get(i) == Some(&Answer::Yes))
+        .collect();
+    let asked = futures::stream::iter(members)
+        .map(|i| {
+            let prompt = prompt::identify(&request.topic, &request.items[i]);
+            let weights = &weights;
+            async move { (i, call(shared, weights, &prompt, cancel).await) }
+        })
+        .buffered(SECOND_QUESTIONS_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await;
+    for (i, answered) in asked {
+        reply.answers[i] = match answered {
+            Ok((_, completion)) => {
+                reply.tokens_in += completion.tokens_in;
+                reply.tokens_cached_in += completion.tokens_cached_in;
+                reply.tokens_out += completion.tokens_out;
+                reply.cost_usd += completion.cost_usd;
+                match identity::confirms(&request.items[i], &completion.text) {
+                    true => Answer::Yes,
+                    false => Answer::No,
+                }
+            }
+            Err(_) => Answer::Unsure,
+        };
     }
 }
 

@@ -13,6 +13,7 @@
 //! spelling kept here. An answer cut at the output limit loses its last,
 //! likely partial, item.
 
+pub mod identity;
 pub mod name;
 pub mod reject;
 pub mod verdicts;

@@ -73,7 +73,7 @@ impl Anthropic {
     /// output budget for the items asked for (about 25 tokens each), within
     /// the configured bound.
     pub fn body(&self, prompt: &Prompt, form: Form) -> serde_json::Value {
-        let tool = form == Form::Tool;
+        let tool = form == Form::Tool && prompt.task.structured();
         let wanted = prompt.count.saturating_mul(25).saturating_add(256);
         let user = match tool {
             true => prompt::json_user(prompt),
@@ -90,7 +90,9 @@ impl Anthropic {
                 "name": TOOL,
                 "description": match prompt.task {
                     Task::Judge => "Records the verdicts, one entry per item: the item, then its label.",
-                    Task::Items | Task::Partitions => "Records the items of the list, one string per item.",
+                    Task::Items | Task::Partitions | Task::Identify => {
+                        "Records the items of the list, one string per item."
+                    }
                 },
                 "input_schema": schema_for(prompt),
             }]);

@@ -25,8 +25,12 @@ use crate::providers::completion::Completion;
 use crate::providers::error::LlmError;
 use crate::providers::settings::{ApiKey, Settings};
 
-/// The `response_format` of a request for `prompt` in `form`.
+/// The `response_format` of a request for `prompt` in `form` (none for a
+/// task answered in plain text).
 fn response_format(form: Form, prompt: &Prompt) -> Option<serde_json::Value> {
+    if !prompt.task.structured() {
+        return None;
+    }
     match form {
         Form::JsonSchema => Some(json!({
             "type": "json_schema",

@@ -7,7 +7,9 @@
 //! `judge_false_accept` it lets through; of the rest a share
 //! `judge_unsure` is "unsure". A judge told that a name it does not
 //! recognise is no member may also reject the real items it does not know
-//! (`judge_unknown_reject`).
+//! (`judge_unknown_reject`). Asked the second question about an item
+//! (`prompt::identify`), it names the member the item mentions, and names
+//! a non-member as itself for a share `judge_second_false_accept`.
 
 use super::knobs::SimConfig;
 use super::render::maybe;
@@ -45,6 +47,22 @@ pub fn judge(
         out.push_str(&format!("{}. {label}\n", n + 1));
     }
     out
+}
+
+/// The answer to the judge's second question (`prompt::identify`): the
+/// name of the world's member the item mentions, else "none" but for a
+/// share `judge_second_false_accept` it names as itself.
+pub fn identify(universe: &Universe, prompt: &Prompt, config: &SimConfig, rng: &mut Rng) -> String {
+    let item = prompt
+        .judged
+        .first()
+        .map(String::as_str)
+        .unwrap_or_default();
+    match universe.member(item) {
+        Some(id) => universe.name_of(id),
+        None if maybe(rng, config.judge_second_false_accept) => item.to_string(),
+        None => "none".to_string(),
+    }
 }
 
 /// The verdict on one item.

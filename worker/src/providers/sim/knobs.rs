@@ -122,6 +122,12 @@ pub struct SimConfig {
     /// `universe`) invented, as the judge prompt tells it to; 0 judges by
     /// the world, so a small judge does not reject a larger model's tail.
     pub judge_unknown_reject: f64,
+    /// Share of the non-members it is asked to name (the judge's second
+    /// question, `prompt::identify`, after each "member") that it names as
+    /// themselves, confirming them: the 1.5B judge named about a quarter
+    /// of the non-members its labels let through as themselves (20 of 73
+    /// on the elements' fixed lines), and the members as themselves.
+    pub judge_second_false_accept: f64,
 }
 
 impl Default for SimConfig {
@@ -158,6 +164,7 @@ impl Default for SimConfig {
             judge_false_reject: 0.05,
             judge_unsure: 0.02,
             judge_unknown_reject: 0.0,
+            judge_second_false_accept: 0.3,
         }
     }
 }
@@ -217,6 +224,7 @@ impl SimConfig {
             ("judge_false_reject", self.judge_false_reject),
             ("judge_unsure", self.judge_unsure),
             ("judge_unknown_reject", self.judge_unknown_reject),
+            ("judge_second_false_accept", self.judge_second_false_accept),
         ] {
             anyhow::ensure!((0.0..=1.0).contains(&v), "sim.{what} must be within 0..=1");
         }

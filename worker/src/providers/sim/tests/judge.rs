@@ -6,7 +6,7 @@
 use igentai_protocol::{Answer, JudgeRequest};
 
 use super::*;
-use crate::parse::parse_verdicts;
+use crate::parse::{identity, parse_verdicts};
 use crate::prompt::{self, json_user};
 
 fn request(items: &[String]) -> Prompt {
@@ -167,4 +167,31 @@ fn a_strict_judge_rejects_what_it_does_not_know() {
     // The default judges by the world: the tail it does not know is in.
     let fair = Sim::new(judge_config(0.0, 0.0, 0.0));
     assert_eq!(share(&verdicts(&fair, &tail, false), Answer::Yes), 1.0);
+}
+
+/// How many of `items` `judge`'s answers to the second question confirm.
+fn confirmed(judge: &Sim, items: &[String]) -> usize {
+    let mut rng = Rng::new(5);
+    items
+        .iter()
+        .filter(|item| {
+            let prompt = prompt::identify("Paris attractions", item);
+            identity::confirms(item, &answer(judge, &prompt, &mut rng).text)
+        })
+        .count()
+}
+
+#[test]
+fn the_second_answer_names_members_and_confirms_others_at_its_rate() {
+    let n = 2000;
+    let (members, others) = judged(n);
+    for second in [0.0, 0.3, 1.0] {
+        let judge = Sim::new(SimConfig {
+            judge_second_false_accept: second,
+            ..judge_config(0.0, 0.0, 0.0)
+        });
+        assert_eq!(confirmed(&judge, &members), n, "members at {second}");
+        let got = confirmed(&judge, &others) as f64 / n as f64;
+        assert!(close(got, second, n), "others at {second}: {got}");
+    }
 }

@@ -1,0 +1,167 @@
+//! The answer to the judge's second question (`prompt::identify`): which
+//! member of the topic an item is, and whether that answer confirms it.
+//!
+//! Pure. A model asked to name the member an item is answers with the
+//! member's standard name, or "none". The item stands when the answer
+//! names the item itself: the same words, as many of them a few letters
+//! apart (`Aluminum` / `Aluminium`, but not `A. Ecuador` / `Ecuador`),
+//! the item's words all in the name (`Congo` / `Republic
+//! of the Congo`), or either is a code of up to three characters, a
+//! letter among them (`NY` / `New York`, `Chlorine` / `Cl`), which no
+//! spelling rule can check against a name. It falls when the answer is "none", a sentence ("E is
+//! not a chemical element") or names something else: `Al2O3` answered
+//! "Aluminium", `Nitrogen fluoropyruvate` answered "Nitrogen".
+
+use super::{strip_fences, strip_thinking};
+
+/// The name an answer gives, `None` when it gives none ("none", nothing,
+/// or no word at all).
+pub fn named(answer: &str) -> Option<String> {
+    let text = strip_fences(&strip_thinking(answer));
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let name = line
+        .trim_start_matches(['-', '*', '•', ' '])
+        .trim_end_matches('.')
+        .trim_matches(['"', '\'', '*', '`', ' '])
+        .trim_end_matches('.');
+    let words = words(name);
+    match words.first().map(String::as_str) {
+        None | Some("none") => None,
+        Some(_) => Some(name.to_string()),
+    }
+}
+
+/// Whether `answer` names `item` itself (see the module's rule).
+pub fn confirms(item: &str, answer: &str) -> bool {
+    let Some(name) = named(answer) else {
+        return false;
+    };
+    let (item, name) = (words(item), words(&name));
+    if item.is_empty() {
+        return false;
+    }
+    // "X is not one of them" is a sentence, no name.
+    if ["is", "not"]
+        .iter()
+        .any(|w| name.iter().any(|n| n == w) && !item.iter().any(|i| i == w))
+    {
+        return false;
+    }
+    let (item_key, name_key) = (item.join(" "), name.join(" "));
+    let letters = item_key.chars().filter(|c| !c.is_whitespace()).count();
+    item_key == name_key
+        || is_code(&item_key)
+        || is_code(&name_key)
+        || item.iter().all(|w| name.contains(w))
+        || (item.len() == name.len()
+            && edits(&item_key, &name_key) <= if letters >= 6 { 2 } else { 1 })
+}
+
+/// The lower-cased words of a name: a trailing parenthetical dropped, `&`
+/// read as "and", apostrophes and dots joined (`St.` = `St`), a leading
+/// "the" dropped.
+fn words(name: &str) -> Vec<String> {
+    let head = match name.trim_end().strip_suffix(')') {
+        Some(open) => open.rfind('(').map_or(name, |at| &name[..at]),
+        None => name,
+    };
+    let text = head.to_lowercase().replace('&', " and ");
+    let mut words: Vec<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '.'))
+        .map(|w| w.replace(['\'', '’', '.'], ""))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.len() > 1 && words[0] == "the" {
+        words.remove(0);
+    }
+    words
+}
+
+/// Whether a name key is a code or a symbol: up to three characters, a
+/// letter among them (`ny`, `fe`, `u`; not `56`).
+fn is_code(key: &str) -> bool {
+    key.chars().filter(|c| !c.is_whitespace()).count() <= 3 && key.chars().any(char::is_alphabetic)
+}
+
+/// The edit distance between two short strings, in characters.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_naming_the_item_itself_confirms_it() {
+        for (item, answer) in [
+            ("Ohio", "Ohio"),
+            ("ohio", "Ohio."),
+            ("Aluminium", "Aluminum"),
+            ("Sulphur", "Sulfur"),
+            ("Congo", "Republic of the Congo"),
+            ("Côte d'Ivoire", "Cote d'Ivoire"),
+            ("Bosnia & Herzegovina", "Bosnia and Herzegovina"),
+            ("The Gambia", "Gambia"),
+            ("St. Lucia", "St Lucia"),
+            ("Mercury (element)", "\"Mercury\""),
+            ("NY", "New York"),
+            ("What Is Love", "What Is Love"),
+            ("Fe", "Iron"),
+            ("Chlorine (Cl)", "Cl"),
+            ("Ohio", "**Ohio**\nIt is a state in the Midwest."),
+        ] {
+            assert!(confirms(item, answer), "{item} / {answer}");
+        }
+    }
+
+    #[test]
+    fn none_or_another_name_rejects_it() {
+        for (item, answer) in [
+            ("Al2O3", "Aluminium"),
+            ("Nitrogen fluoropyruvate", "Nitrogen"),
+            ("H2O", "none"),
+            ("Atlantis", "None."),
+            ("Ohio", ""),
+            ("Iron", "Neon"),
+            ("Boron", "Carbon"),
+            ("A. Ecuador", "Ecuador"),
+            ("56", "Barium"),
+            ("E", "E is not a chemical element"),
+            ("X", "X is an element"),
+            ("Moon cheese", "none of them"),
+            ("Ohio", "   \n  "),
+            ("", "Ohio"),
+        ] {
+            assert!(!confirms(item, answer), "{item} / {answer}");
+        }
+    }
+
+    #[test]
+    fn the_name_is_the_first_line_without_its_dressing() {
+        assert_eq!(named(" - \"Texas\".\nA state.").as_deref(), Some("Texas"));
+        assert_eq!(named("<think>hmm</think>None"), None);
+        assert_eq!(named("none"), None);
+    }
+
+    #[test]
+    fn edits_count_characters() {
+        assert_eq!(edits("aluminium", "aluminum"), 1);
+        assert_eq!(edits("", "abc"), 3);
+        assert_eq!(edits("côte", "cote"), 1);
+        assert_eq!(edits("iron", "neon"), 2);
+    }
+}
