@@ -183,8 +183,9 @@ pub struct ProviderStats {
     pub failures: BTreeMap<String, u64>,
     /// Workers that currently report this provider healthy.
     pub healthy_workers: u32,
-    /// Judge calls this provider answered, and what they cost (charged to
-    /// the run, not to the provider's yield).
+    /// Judge jobs this provider answered (each one labelling call and the
+    /// second questions it asked), and what they cost (charged to the
+    /// run, not to the provider's yield).
     #[serde(default)]
     pub judge_calls: u64,
     #[serde(default)]

@@ -241,26 +241,47 @@ pub fn judge(request: &JudgeRequest) -> Prompt {
 /// The judge's second question, about one item it accepted: which member
 /// of the topic it is. Asked to *name* the member rather than to confirm
 /// it, a small model gives an invention away: it answers "Water" for
-/// `H2O`, "Zinc" for `Az`, where asked "is X a member?" it says yes to
-/// nearly all. Naming the other kinds an item may be (a combination or a
-/// group of members) halved what Qwen2.5-Coder-1.5B let through on the
-/// chemical elements against a bare "which one is it?".
-/// `parse::identity::confirms` reads the answer.
+/// `H2O`, "Nitrogen" for `Nitrogen fluoropyruvate`, where asked "is X a
+/// member?" it says yes to nearly all. Naming the kinds an item may be
+/// instead (a combination or a group of members) and asking for the name
+/// "as the complete list spells it" halved what Qwen2.5-Coder-1.5B let
+/// through on the chemical elements against [`IDENTIFY_PLAIN_TEMPLATE`].
+/// `parse::identity::read` reads the answer.
 pub const IDENTIFY_TEMPLATE: &str = "Name the one of the {topic} that \"{item}\" is, as the \
 complete list of {topic} spells it. If \"{item}\" is not itself one of the {topic} (something \
 of another kind, a combination or a group of them, or nothing real), answer none. Answer with \
 the name only.";
 
+/// The question asked when the answer to [`IDENTIFY_TEMPLATE`] names
+/// another member, one unlike the item: the strict wording makes a small
+/// model name a neighbour for some real members ("Mississippi" for
+/// `Alabama`), which the plain question answers right.
+pub const IDENTIFY_PLAIN_TEMPLATE: &str = "Which one of {topic} is \"{item}\"? Answer with its \
+full standard name only, or none if it is not one of {topic} (something of another kind, or \
+nothing real).";
+
 pub const IDENTIFY_SYSTEM: &str = "You answer questions about facts strictly and briefly.";
 
+/// Which wording of the second question is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Question {
+    /// [`IDENTIFY_TEMPLATE`], asked first.
+    Strict,
+    /// [`IDENTIFY_PLAIN_TEMPLATE`], asked when the strict answer names
+    /// another member.
+    Plain,
+}
+
 /// The prompt of the judge's second question about `item`.
-pub fn identify(topic: &str, item: &str) -> Prompt {
+pub fn identify(topic: &str, item: &str, question: Question) -> Prompt {
+    let template = match question {
+        Question::Strict => IDENTIFY_TEMPLATE,
+        Question::Plain => IDENTIFY_PLAIN_TEMPLATE,
+    };
     Prompt {
         task: Task::Identify,
         system: IDENTIFY_SYSTEM.to_string(),
-        user: IDENTIFY_TEMPLATE
-            .replace("{topic}", topic)
-            .replace("{item}", item),
+        user: template.replace("{topic}", topic).replace("{item}", item),
         topic: topic.to_string(),
         partition: None,
         avoid: vec![],
@@ -294,12 +315,18 @@ mod tests {
 
     #[test]
     fn the_second_question_is_one_name_in_plain_text_at_temperature_zero() {
-        let q = identify("US states", "NY");
+        let q = identify("US states", "NY", Question::Strict);
         assert!(
             q.user
                 .starts_with("Name the one of the US states that \"NY\" is"),
             "{}",
             q.user
+        );
+        let plain = identify("US states", "NY", Question::Plain);
+        assert!(
+            plain.user.starts_with("Which one of US states is \"NY\"?"),
+            "{}",
+            plain.user
         );
         assert_eq!(q.temperature(Some(0.8)), Some(0.0));
         assert_eq!(q.max_tokens(Some(400)), Some(17));

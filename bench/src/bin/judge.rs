@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
             .count();
         let _ = writeln!(
             table,
-            "| {} | {} | {members} | {} | {:.1}% | {:.1}% | {} | {} | {} | {} of {} | {:.1} | {:.2} |",
+            "| {} | {} | {members} | {} | {:.1}% | {:.1}% | {} | {} | {} | {} ({} calls) | {:.1} | {:.2} |",
             universe.name,
             lines.len(),
             j.yes,
@@ -140,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
          (`--n_ctx 2048 --n_threads {} --seed {}`, loopback), called through the worker's \
          `openai` provider in `{}` mode at temperature 0, {JUDGE_CHUNK} lines a call, with the \
          worker's judge prompt (`worker::prompt::judge`), then the second question about each \
-         line it called a member (`worker::prompt::identify`, one line a call)\n\
+         line it called a member (`worker::jobs::judge::second_verdict`, one line a call)\n\
          - Lines: `bench/data/judged/`, what Qwen2.5-Coder-0.5B stored in the truth \
          benchmark's runs{}; members as `bench/data/universes/` spells them (a symbol or a \
          postal code counts)\n\

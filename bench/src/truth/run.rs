@@ -22,7 +22,8 @@ use igentai_protocol::{
     Answer, CandidateBatch, Estimate, ItemsEvent, JudgeRequest, PartitionRequest, StartRequest,
     Strategies, VERSION,
 };
-use worker::parse::{identity, parse_answer, parse_verdicts};
+use worker::jobs::judge::second_verdict;
+use worker::parse::{parse_answer, parse_verdicts};
 use worker::prompt::{self, Prompt};
 use worker::providers::{Completion, Provider};
 
@@ -311,8 +312,8 @@ pub struct Judged {
     pub miscounted_calls: u32,
     /// The first answer, as the model wrote it.
     pub sample: Option<String>,
-    /// Second questions answered (one per line the labels called a
-    /// member), and the "yes" their answers overturned.
+    /// Second questions answered (one or two per line the labels called
+    /// a member), and the "yes" their answers overturned.
     pub second_calls: u32,
     pub overturned: u32,
     /// Wall time of the judge's calls.
@@ -373,9 +374,7 @@ async fn judge_chunk(
 }
 
 /// The judge's second question about each line it called a member, as a
-/// worker's judge job asks it (`worker::prompt::identify`, read by
-/// `worker::parse::identity::confirms`): a "yes" the answer does not
-/// confirm becomes a "no", and "unsure" when the call fails.
+/// worker's judge job asks it (`worker::jobs::judge::second_verdict`).
 async fn second_questions(
     provider: &Provider,
     topic: &str,
@@ -387,25 +386,23 @@ async fn second_questions(
         if *verdict != Answer::Yes {
             continue;
         }
-        *verdict = match provider.complete(&prompt::identify(topic, line)).await {
-            Ok(c) => {
-                out.second_calls += 1;
-                out.tokens_in += c.tokens_in;
-                out.tokens_out += c.tokens_out;
-                out.cost_usd += c.cost_usd;
-                if identity::confirms(line, &c.text) {
-                    Answer::Yes
-                } else {
-                    out.overturned += 1;
-                    Answer::No
-                }
-            }
-            Err(e) => {
-                eprintln!("a second question failed: {e}");
+        let ask = |prompt: Prompt| async move { provider.complete(&prompt).await };
+        let (second, paid) = second_verdict(topic, line, ask).await;
+        for c in &paid {
+            out.second_calls += 1;
+            out.tokens_in += c.tokens_in;
+            out.tokens_out += c.tokens_out;
+            out.cost_usd += c.cost_usd;
+        }
+        match second {
+            Answer::Yes => {}
+            Answer::No => out.overturned += 1,
+            Answer::Unsure => {
+                eprintln!("a second question failed about {line:?}");
                 out.failed_calls += 1;
-                Answer::Unsure
             }
-        };
+        }
+        *verdict = second;
     }
     verdicts
 }

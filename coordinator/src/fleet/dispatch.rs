@@ -197,9 +197,9 @@ pub fn request_verdicts(
 }
 
 /// A judge job's answers, one per item sent, or why not; into `spend`
-/// what it cost and into `judge` who answered, unless it claims more than
-/// one call can spend or names itself with what a record cannot carry, in
-/// which case it is not believed at all.
+/// what its calls cost and into `judge` who answered, unless it claims more
+/// than a candidate batch may spend or names itself with what a record
+/// cannot carry, in which case it is not believed at all.
 fn verdicts(
     reply: JudgeReply,
     sent: usize,

@@ -7,12 +7,13 @@
 //! Two questions, the second independent of the first: one call labels
 //! all the items ([`prompt::judge`]); then each item it called a member
 //! is asked about alone, by the same provider: which member of the topic
-//! is it ([`prompt::identify`])? A "yes" stands only when that answer
-//! names the item itself ([`identity::confirms`]); otherwise it becomes a
-//! "no", and "unsure" when the second call fails. A small judge labels
+//! is it ([`prompt::identify`], [`second_verdict`])? A "yes" stands only
+//! when that answer names the item itself ([`identity::read`]); otherwise
+//! it becomes a "no", and "unsure" when the second call fails. A small judge labels
 //! many inventions "member" but gives them away when it has to name them.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use futures::StreamExt;
 use igentai_protocol::{Answer, JudgeReply, JudgeRequest, MAX_JUDGE_ITEMS, VERSION};
@@ -20,8 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::call;
 use crate::generate::Shared;
-use crate::parse::{identity, parse_verdicts};
-use crate::prompt;
+use crate::parse::identity::{self, Said};
+use crate::parse::parse_verdicts;
+use crate::prompt::{self, Prompt, Question};
+use crate::providers::Completion;
 
 /// Second questions of one job asked at once: a provider with more slots
 /// answers them side by side, one with a single slot in turn.
@@ -70,7 +73,7 @@ pub(crate) async fn answer(
 }
 
 /// Asks about each item `reply` calls a member which member it is, and
-/// turns the "yes" of each the answer does not confirm; every call's cost
+/// turns the "yes" of each the answers do not confirm; every call's cost
 /// is added to the reply's.
 async fn second_questions(
     shared: &Shared,
@@ -84,28 +87,62 @@ async fn second_questions(
         .collect();
     let asked = futures::stream::iter(members)
         .map(|i| {
-            let prompt = prompt::identify(&request.topic, &request.items[i]);
             let weights = &weights;
-            async move { (i, call(shared, weights, &prompt, cancel).await) }
+            let ask = move |prompt: Prompt| async move {
+                call(shared, weights, &prompt, cancel)
+                    .await
+                    .map(|(_, completion)| completion)
+            };
+            async move {
+                (
+                    i,
+                    second_verdict(&request.topic, &request.items[i], ask).await,
+                )
+            }
         })
         .buffered(SECOND_QUESTIONS_AT_ONCE)
         .collect::<Vec<_>>()
         .await;
-    for (i, answered) in asked {
-        reply.answers[i] = match answered {
-            Ok((_, completion)) => {
-                reply.tokens_in += completion.tokens_in;
-                reply.tokens_cached_in += completion.tokens_cached_in;
-                reply.tokens_out += completion.tokens_out;
-                reply.cost_usd += completion.cost_usd;
-                match identity::confirms(&request.items[i], &completion.text) {
-                    true => Answer::Yes,
-                    false => Answer::No,
-                }
-            }
-            Err(_) => Answer::Unsure,
-        };
+    for (i, (verdict, paid)) in asked {
+        reply.answers[i] = verdict;
+        for completion in paid {
+            reply.tokens_in += completion.tokens_in;
+            reply.tokens_cached_in += completion.tokens_cached_in;
+            reply.tokens_out += completion.tokens_out;
+            reply.cost_usd += completion.cost_usd;
+        }
     }
+}
+
+/// The verdict on `item`, which the labels called a member, from the
+/// second question `ask` answers: the strict wording first, the plain one
+/// when the strict answer names another member unlike the item
+/// ([`Said::Another`]). "yes" when an answer confirms the item, "no" when
+/// none does, "unsure" when a call fails; and the calls answered, to be
+/// paid for.
+pub async fn second_verdict<F, Fut, E>(
+    topic: &str,
+    item: &str,
+    mut ask: F,
+) -> (Answer, Vec<Completion>)
+where
+    F: FnMut(Prompt) -> Fut,
+    Fut: Future<Output = Result<Completion, E>>,
+{
+    let mut paid = Vec::new();
+    for question in [Question::Strict, Question::Plain] {
+        let Ok(completion) = ask(prompt::identify(topic, item, question)).await else {
+            return (Answer::Unsure, paid);
+        };
+        let said = identity::read(item, &completion.text);
+        paid.push(completion);
+        match said {
+            Said::Confirms => return (Answer::Yes, paid),
+            Said::Another if question == Question::Strict => {}
+            Said::Another | Said::Rejects => return (Answer::No, paid),
+        }
+    }
+    (Answer::No, paid)
 }
 
 /// A reply that judged nothing.

@@ -4,13 +4,15 @@
 //! Pure. A model asked to name the member an item is answers with the
 //! member's standard name, or "none". The item stands when the answer
 //! names the item itself: the same words, as many of them a few letters
-//! apart (`Aluminum` / `Aluminium`, but not `A. Ecuador` / `Ecuador`),
-//! the item's words all in the name (`Congo` / `Republic
-//! of the Congo`), or either is a code of up to three characters, a
-//! letter among them (`NY` / `New York`, `Chlorine` / `Cl`), which no
-//! spelling rule can check against a name. It falls when the answer is "none", a sentence ("E is
-//! not a chemical element") or names something else: `Al2O3` answered
-//! "Aluminium", `Nitrogen fluoropyruvate` answered "Nitrogen".
+//! apart (`Aluminum` / `Aluminium`, but not `A. Ecuador` / `Ecuador`), the
+//! item's words all in the name (`Congo` / `Republic of the Congo`), or
+//! either is a code of up to three characters, a letter among them (`NY` /
+//! `New York`, `Chlorine` / `Cl`), which no spelling rule can check
+//! against a name. It falls when the answer is "none", a sentence ("E is
+//! not a chemical element") or names something related: `Al2O3` answered
+//! "Aluminium", `Nitrogen fluoropyruvate` answered "Nitrogen". An answer
+//! naming a member unlike the item (`Alabama` answered "Mississippi") is
+//! [`Said::Another`]: the model confused it, and the judge asks again.
 
 use super::{strip_fences, strip_thinking};
 
@@ -31,30 +33,54 @@ pub fn named(answer: &str) -> Option<String> {
     }
 }
 
-/// Whether `answer` names `item` itself (see the module's rule).
-pub fn confirms(item: &str, answer: &str) -> bool {
+/// What an answer to the second question says of the item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Said {
+    /// It names the item itself (see the module's rule).
+    Confirms,
+    /// It names something unlike the item: no word of the name begins as
+    /// a word of the item does (`Alabama` answered "Mississippi"). A model
+    /// that confused the item with another member, not one that saw
+    /// through it (`Nitrate` answered "Nitrogen" is a rejection).
+    Another,
+    /// "none", a sentence, or a name related to the item but not it.
+    Rejects,
+}
+
+/// What `answer` says of `item`.
+pub fn read(item: &str, answer: &str) -> Said {
     let Some(name) = named(answer) else {
-        return false;
+        return Said::Rejects;
     };
     let (item, name) = (words(item), words(&name));
-    if item.is_empty() {
-        return false;
-    }
     // "X is not one of them" is a sentence, no name.
-    if ["is", "not"]
+    let sentence = ["is", "not"]
         .iter()
-        .any(|w| name.iter().any(|n| n == w) && !item.iter().any(|i| i == w))
-    {
-        return false;
+        .any(|w| name.iter().any(|n| n == w) && !item.iter().any(|i| i == w));
+    if item.is_empty() || sentence {
+        return Said::Rejects;
     }
     let (item_key, name_key) = (item.join(" "), name.join(" "));
     let letters = item_key.chars().filter(|c| !c.is_whitespace()).count();
-    item_key == name_key
+    let same = item_key == name_key
         || is_code(&item_key)
         || is_code(&name_key)
         || item.iter().all(|w| name.contains(w))
         || (item.len() == name.len()
-            && edits(&item_key, &name_key) <= if letters >= 6 { 2 } else { 1 })
+            && edits(&item_key, &name_key) <= if letters >= 6 { 2 } else { 1 });
+    let stem = |w: &String| w.chars().take(4).collect::<String>();
+    if same {
+        Said::Confirms
+    } else if name.iter().all(|n| item.iter().all(|i| stem(n) != stem(i))) {
+        Said::Another
+    } else {
+        Said::Rejects
+    }
+}
+
+/// Whether `answer` names `item` itself.
+pub fn confirms(item: &str, answer: &str) -> bool {
+    read(item, answer) == Said::Confirms
 }
 
 /// The lower-cased words of a name: a trailing parenthetical dropped, `&`
@@ -147,6 +173,22 @@ mod tests {
             ("", "Ohio"),
         ] {
             assert!(!confirms(item, answer), "{item} / {answer}");
+        }
+    }
+
+    #[test]
+    fn another_name_unlike_the_item_is_told_from_a_rejection() {
+        for (item, answer, said) in [
+            ("Alabama", "Mississippi", Said::Another),
+            ("Oregon", "Washington", Said::Another),
+            ("Nitrate", "Nitrogen", Said::Rejects),
+            ("Nitrogen fluoropyruvate", "Nitrogen", Said::Rejects),
+            ("Citric Acid", "Citrine", Said::Rejects),
+            ("California", "None", Said::Rejects),
+            ("E", "E is not a chemical element", Said::Rejects),
+            ("Ohio", "Ohio", Said::Confirms),
+        ] {
+            assert_eq!(read(item, answer), said, "{item} / {answer}");
         }
     }
 

@@ -175,7 +175,7 @@ fn confirmed(judge: &Sim, items: &[String]) -> usize {
     items
         .iter()
         .filter(|item| {
-            let prompt = prompt::identify("Paris attractions", item);
+            let prompt = prompt::identify("Paris attractions", item, prompt::Question::Strict);
             identity::confirms(item, &answer(judge, &prompt, &mut rng).text)
         })
         .count()
