@@ -50,6 +50,53 @@ fn verdicts(folder: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Checks that each judge job of a run with `judge_confirm` paid for the
+/// second question about every item it judged valid: the input tokens the
+/// job's first verdict record carries are at least its labelling prompt's
+/// plus one strict question's per "yes" (the sim counts a prompt's
+/// estimated tokens). A job whose worker skipped the question carries the
+/// labelling prompt's alone.
+fn confirmed_and_charged(folder: &Path) {
+    use worker::prompt::{self, Question};
+    let text = std::fs::read_to_string(folder.join("items.jsonl")).unwrap();
+    let mut jobs: Vec<(u64, Vec<(String, bool)>)> = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("{\"verdict_of\":")) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(tokens_in) = v["job"]["tokens_in"].as_u64() {
+            jobs.push((tokens_in, vec![]));
+        }
+        let item = v["item"].as_str().unwrap().to_string();
+        jobs.last_mut()
+            .expect("a job's first verdict carries its spend")
+            .1
+            .push((item, v["verdict"] == "yes"));
+    }
+    let mut confirmed = 0;
+    for (tokens_in, judged) in &jobs {
+        let labels = prompt::judge(&igentai_protocol::JudgeRequest {
+            v: 1,
+            run_id: String::new(),
+            topic: TOPIC.into(),
+            items: judged.iter().map(|(item, _)| item.clone()).collect(),
+            weights: Default::default(),
+            confirm: true,
+        })
+        .estimated_tokens();
+        let questions: u64 = judged
+            .iter()
+            .filter(|(_, yes)| *yes)
+            .map(|(item, _)| prompt::identify(TOPIC, item, Question::Strict).estimated_tokens())
+            .sum();
+        assert!(
+            *tokens_in >= labels + questions,
+            "a job charged {tokens_in} input tokens: labels {labels}, second questions at least \
+             {questions}: {judged:?}"
+        );
+        confirmed += usize::from(questions > 0);
+    }
+    assert!(confirmed > 0, "no job judged an item valid: {jobs:?}");
+}
+
 fn verify(folder: &Path) {
     let out = std::process::Command::new(testkit::bin_path("coordinator"))
         .args(["verify", folder.to_str().unwrap()])
@@ -81,12 +128,15 @@ async fn every_new_item_is_judged_once_restored_elsewhere_and_charged_to_the_run
     control.wait_workers(2, WITHIN).await;
     control
         .start(&format!(
-            r#"{{"topic":"{TOPIC}","target":{TARGET},"strategies":{{"partitions":false}}}}"#
+            r#"{{"topic":"{TOPIC}","target":{TARGET},"judge_confirm":true,"strategies":{{"partitions":false}}}}"#
         ))
         .await;
 
     let s = all_judged(&client).await;
-    assert_eq!(s.run.as_ref().map(|r| r.judge_rate), Some(1.0));
+    assert_eq!(
+        s.run.as_ref().map(|r| (r.judge_rate, r.judge_confirm)),
+        Some((1.0, true))
+    );
     let v = &s.totals.validity;
     assert_eq!(v.valid + v.invalid + v.unsure, v.judged, "{v:?}");
     // Judge calls were made and paid for: in the run's totals, beside the
@@ -118,6 +168,7 @@ async fn every_new_item_is_judged_once_restored_elsewhere_and_charged_to_the_run
     let valid_txt = std::fs::read_to_string(folder.join("valid.txt")).unwrap();
     assert_eq!(valid_txt.lines().collect::<Vec<_>>(), valid);
     assert_eq!(valid.len() as u64, v.valid);
+    confirmed_and_charged(&folder);
     verify(&folder);
     assert!(a.terminate(WITHIN).await.success());
 

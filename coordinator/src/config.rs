@@ -84,6 +84,12 @@ pub struct Config {
     #[arg(long, env = "IGENTAI_JUDGE_PROVIDER")]
     pub judge_provider: Option<String>,
 
+    /// Confirm each item the judge's labels accept with a second
+    /// question, alone: which member of the topic is it? (a start
+    /// request's `judge_confirm` overrides it).
+    #[arg(long, env = "IGENTAI_JUDGE_CONFIRM")]
+    pub judge_confirm: bool,
+
     /// Items per judge call.
     #[arg(long, env = "IGENTAI_JUDGE_BATCH", default_value_t = 20)]
     pub judge_batch: usize,

@@ -89,6 +89,12 @@ pub struct StartRequest {
     /// coordinator's `--judge-provider`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge_provider: Option<String>,
+    /// Whether the judge asks about each item its labels accept again,
+    /// alone, which member of the topic it is (more precise verdicts, at
+    /// about 90 tokens an accepted item); the coordinator's
+    /// `--judge-confirm` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_confirm: Option<bool>,
 }
 
 /// The strategies that make more unique items per token.

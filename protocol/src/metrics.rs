@@ -53,6 +53,10 @@ pub struct RunInfo {
     /// The provider that judges, when the run names one.
     #[serde(default)]
     pub judge_provider: Option<String>,
+    /// Whether the judge confirms each item its labels accept with a
+    /// second question.
+    #[serde(default)]
+    pub judge_confirm: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

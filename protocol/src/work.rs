@@ -108,6 +108,10 @@ pub struct JudgeRequest {
     /// judge provider alone when it has one.
     #[serde(default)]
     pub weights: BTreeMap<String, f64>,
+    /// Ask about each item the labels call a member again, alone: which
+    /// member of the topic is it? (the run's `judge_confirm`).
+    #[serde(default)]
+    pub confirm: bool,
 }
 
 /// What a judge said of one item.

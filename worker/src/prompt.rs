@@ -301,6 +301,7 @@ mod tests {
             topic: "US states".into(),
             items: items.iter().map(|s| s.to_string()).collect(),
             weights: Default::default(),
+            confirm: false,
         })
     }
 

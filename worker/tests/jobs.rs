@@ -125,14 +125,15 @@ async fn partition_jobs_and_weight_updates() {
         (judge["subject"].as_str(), judge["queue_group"].as_str()),
         (Some(subjects::JUDGE_JOBS), Some(subjects::WORKERS_QUEUE))
     );
-    let judge_job_on = |provider: &str, items: Vec<String>| JudgeRequest {
+    let judge_job_on = |provider: &str, items: Vec<String>, confirm: bool| JudgeRequest {
         v: 1,
         run_id: "r1".into(),
         topic: "Paris attractions".into(),
         items,
         weights: weights(&[(provider, 1.0)]),
+        confirm,
     };
-    let judge_job = |items: Vec<String>| judge_job_on("a", items);
+    let judge_job = |items: Vec<String>| judge_job_on("a", items, false);
     let ask_judge = |job: JudgeRequest| {
         let client = client.clone();
         async move {
@@ -155,17 +156,19 @@ async fn partition_jobs_and_weight_updates() {
     let reply = ask_judge(judge_job(vec![])).await;
     assert!(!reply.ok && reply.error.is_some(), "{reply:?}");
 
-    // Judges whose labels call every one of them a member: the second
-    // question about each decides, and its calls are paid for too.
+    // Judges whose labels call every one of them a member: unconfirmed,
+    // all stand; a job that confirms asks the second question about each,
+    // which decides, and its calls are paid for too.
     let items: Vec<String> = (0..7).map(|i| format!("Item {i}")).collect();
-    let labels_only = ask_judge(judge_job(items.clone())).await;
-    let strict = ask_judge(judge_job_on("c", items.clone())).await;
-    let fooled = ask_judge(judge_job_on("d", items)).await;
+    let labels_only = ask_judge(judge_job_on("c", items.clone(), false)).await;
+    let strict = ask_judge(judge_job_on("c", items.clone(), true)).await;
+    let fooled = ask_judge(judge_job_on("d", items, true)).await;
     assert!(
-        strict.answers.iter().all(|a| *a == Answer::No)
+        labels_only.answers.iter().all(|a| *a == Answer::Yes)
+            && strict.answers.iter().all(|a| *a == Answer::No)
             && fooled.answers.iter().all(|a| *a == Answer::Yes)
             && fooled.answers.len() == 7,
-        "{strict:?}\n{fooled:?}"
+        "{labels_only:?}\n{strict:?}\n{fooled:?}"
     );
     for reply in [&strict, &fooled] {
         assert!(

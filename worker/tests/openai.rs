@@ -552,6 +552,7 @@ async fn a_judge_call_asks_for_one_label_per_item() {
         topic: "Paris attractions".into(),
         items: vec!["Louvre".into(), "Moon Tower".into(), "Le Truc".into()],
         weights: Default::default(),
+        confirm: false,
     };
     let prompt = worker::prompt::judge(&request);
     let lease = p.entries()[0]
@@ -584,4 +585,37 @@ async fn a_judge_call_asks_for_one_label_per_item() {
         user.ends_with("1. Louvre\n2. Moon Tower\n3. Le Truc"),
         "{user}"
     );
+}
+
+#[tokio::test]
+async fn the_judge_s_second_question_is_asked_in_plain_text() {
+    let answer = ANSWER.replace(
+        r#""Here are 3 Paris attractions:\n\n1. **Louvre**\n2. Musée d'Orsay\n3. Sainte-Chapelle""#,
+        r#""The Louvre""#,
+    );
+    let server = serving(ROUTE, json(200, &answer)).await;
+    // A provider asking for structured output (the default) asks for no
+    // JSON here: the answer is one name.
+    let p = openai(&server.uri(), "max_tokens=400\ntemperature=0.7");
+    let prompt = worker::prompt::identify(
+        "Paris attractions",
+        "Louvre",
+        worker::prompt::Question::Strict,
+    );
+    let lease = p.entries()[0]
+        .try_lease(Instant::now(), 100)
+        .expect("the provider is available");
+    let c = lease.call(&prompt).await.unwrap();
+    assert!(
+        worker::parse::identity::confirms("Louvre", &c.text),
+        "{}",
+        c.text
+    );
+    let body: serde_json::Value = server.received_requests().await.unwrap()[0]
+        .body_json()
+        .unwrap();
+    assert!(body.get("response_format").is_none(), "{body}");
+    assert_eq!(body["messages"][1]["content"], prompt.user.as_str());
+    assert_eq!(body["temperature"], 0.0);
+    assert_eq!(body["max_tokens"], 19);
 }

@@ -5,8 +5,9 @@
 //! It starts llama-cpp-python's server on the judge's model (Qwen2.5-Coder-
 //! 1.5B by default), asks it about every line with the worker's judge
 //! prompt through the worker's `openai` provider, 20 lines a call, then
-//! asks the second question about each line it called a member, as a
-//! worker's judge job does, and reports per universe: the precision of
+//! (unless `--labels-only`) asks the second question about each line it
+//! called a member, as a worker's judge job with `judge_confirm` does, and
+//! reports per universe: the precision of
 //! what it accepts, the share of the members it keeps, its false accepts
 //! and rejects, what it costs.
 //! The same lines every run, so a prompt or a model is compared on equal
@@ -44,6 +45,9 @@ struct Args {
     seed: u32,
     #[arg(long, default_value_t = 2)]
     threads: u32,
+    /// The labels alone, without `judge_confirm`'s second question.
+    #[arg(long)]
+    labels_only: bool,
     /// How the verdicts are asked for.
     #[arg(long, value_enum, default_value = "json")]
     output: Output,
@@ -90,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("no judged lines for {}", universe.name))?;
         lines.truncate(args.limit.unwrap_or(usize::MAX));
         eprintln!("{}: judging {} lines", universe.name, lines.len());
-        let judged = run::judge(&judge, &universe.topic, &lines).await;
+        let judged = run::judge(&judge, !args.labels_only, &universe.topic, &lines).await;
         let j = judge_score(universe, &lines, &judged.verdicts);
         let members = lines
             .iter()
@@ -139,8 +143,7 @@ async fn main() -> anyhow::Result<()> {
         "- Judge: {label}, behind llama-cpp-python {}'s OpenAI-compatible server \
          (`--n_ctx 2048 --n_threads {} --seed {}`, loopback), called through the worker's \
          `openai` provider in `{}` mode at temperature 0, {JUDGE_CHUNK} lines a call, with the \
-         worker's judge prompt (`worker::prompt::judge`), then the second question about each \
-         line it called a member (`worker::jobs::judge::second_verdict`, one line a call)\n\
+         worker's judge prompt (`worker::prompt::judge`){}\n\
          - Lines: `bench/data/judged/`, what Qwen2.5-Coder-0.5B stored in the truth \
          benchmark's runs{}; members as `bench/data/universes/` spells them (a symbol or a \
          postal code counts)\n\
@@ -149,6 +152,13 @@ async fn main() -> anyhow::Result<()> {
         args.threads,
         args.seed,
         args.output.as_str(),
+        match args.labels_only {
+            true => "; the labels alone",
+            false => {
+                ", then `judge_confirm`'s second question about each line it called a member \
+                 (`worker::jobs::judge::second_verdict`, one line a call)"
+            }
+        },
         args.limit
             .map(|n| format!(" (the first {n} of each)"))
             .unwrap_or_default(),

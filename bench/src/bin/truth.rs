@@ -68,6 +68,10 @@ struct Args {
     /// of its own, e.g. `qwen15` judging `qwen`.
     #[arg(long, value_enum)]
     judge_model: Option<Model>,
+    /// Confirm each line the judge's labels accept with the second
+    /// question, as a run with `judge_confirm` does.
+    #[arg(long)]
+    judge_confirm: bool,
     /// Nominal USD per million input tokens.
     #[arg(long, default_value_t = 0.15)]
     price_in: f64,
@@ -133,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
             let (run, judged) = run::collect(
                 &generator,
                 &judge,
+                args.judge_confirm,
                 &universe.topic,
                 strategy,
                 args.tokens,
@@ -190,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
          - Stored: a real coordinator topic folder (vetting, exact key, name key and its \
          near-duplicate merge, sighting counts and their Chao1 estimate); every stored line \
          judged by {judge_label} with the judge prompt, {chunk} new lines a call while the \
-         run goes on (the last ones at its end), at temperature 0",
+         run goes on (the last ones at its end), at temperature 0{confirm}",
         server_version(),
         threads = args.threads,
         seed = args.seed,
@@ -199,6 +204,10 @@ async fn main() -> anyhow::Result<()> {
         temp = args.temperature,
         max = args.max_tokens,
         load = report.load_before,
+        confirm = match args.judge_confirm {
+            true => ", each line it accepts confirmed by the second question (`judge_confirm`)",
+            false => "",
+        },
         tokens = args.tokens,
         pin = args.price_in,
         pout = args.price_out,

@@ -99,6 +99,7 @@ fn snapshot(seq: u64, workers: usize) -> anyhow::Result<Vec<u8>> {
             resumed_items: 0,
             judge_rate: 1.0,
             judge_provider: None,
+            judge_confirm: false,
         }),
         totals: Totals {
             unique: 36_000,

@@ -116,6 +116,7 @@ pub struct Collected {
 pub async fn collect(
     provider: &Provider,
     judge: &Provider,
+    confirm: bool,
     topic: &str,
     strategy: Strategy,
     budget: u64,
@@ -226,7 +227,15 @@ pub async fn collect(
             }
         }
         if unjudged.len() >= JUDGE_CHUNK {
-            judge_lines(judge, topic, &mut unjudged, &mut judged, &mut steering).await;
+            judge_lines(
+                judge,
+                confirm,
+                topic,
+                &mut unjudged,
+                &mut judged,
+                &mut steering,
+            )
+            .await;
         }
         folder
             .write_all()
@@ -235,7 +244,15 @@ pub async fn collect(
             last.stored = out.stored.len();
         }
     }
-    judge_lines(judge, topic, &mut unjudged, &mut judged, &mut steering).await;
+    judge_lines(
+        judge,
+        confirm,
+        topic,
+        &mut unjudged,
+        &mut judged,
+        &mut steering,
+    )
+    .await;
     out.estimate = folder.estimate();
     Ok((out, judged))
 }
@@ -244,6 +261,7 @@ pub async fn collect(
 /// `judged` and tells the steering each, under the partition that found it.
 async fn judge_lines(
     judge: &Provider,
+    confirm: bool,
     topic: &str,
     unjudged: &mut Vec<(String, Option<String>)>,
     judged: &mut Judged,
@@ -251,7 +269,7 @@ async fn judge_lines(
 ) {
     for chunk in std::mem::take(unjudged).chunks(JUDGE_CHUNK) {
         let lines: Vec<String> = chunk.iter().map(|(l, _)| l.clone()).collect();
-        let verdicts = judge_chunk(judge, topic, &lines, judged).await;
+        let verdicts = judge_chunk(judge, confirm, topic, &lines, judged).await;
         for ((_, partition), verdict) in chunk.iter().zip(verdicts) {
             steering.observe_verdict(PROVIDER, partition.as_deref(), verdict);
         }
@@ -320,11 +338,12 @@ pub struct Judged {
     pub seconds: f64,
 }
 
-/// Asks the judge about every line of `stored`, [`JUDGE_CHUNK`] at a time.
-pub async fn judge(provider: &Provider, topic: &str, stored: &[String]) -> Judged {
+/// Asks the judge about every line of `stored`, [`JUDGE_CHUNK`] at a time,
+/// and with `confirm` the second question about each line it accepts.
+pub async fn judge(provider: &Provider, confirm: bool, topic: &str, stored: &[String]) -> Judged {
     let mut out = Judged::default();
     for chunk in stored.chunks(JUDGE_CHUNK) {
-        judge_chunk(provider, topic, chunk, &mut out).await;
+        judge_chunk(provider, confirm, topic, chunk, &mut out).await;
     }
     out
 }
@@ -333,6 +352,7 @@ pub async fn judge(provider: &Provider, topic: &str, stored: &[String]) -> Judge
 /// `Unsure` when the call fails).
 async fn judge_chunk(
     provider: &Provider,
+    confirm: bool,
     topic: &str,
     lines: &[String],
     out: &mut Judged,
@@ -344,6 +364,7 @@ async fn judge_chunk(
         topic: topic.to_string(),
         items: lines.to_vec(),
         weights: Default::default(),
+        confirm,
     });
     let verdicts = match provider.complete(&prompt).await {
         Ok(c) => {
@@ -367,7 +388,10 @@ async fn judge_chunk(
             vec![Answer::Unsure; lines.len()]
         }
     };
-    let verdicts = second_questions(provider, topic, lines, verdicts, out).await;
+    let verdicts = match confirm {
+        true => second_questions(provider, topic, lines, verdicts, out).await,
+        false => verdicts,
+    };
     out.verdicts.extend(verdicts.iter().copied());
     out.seconds += started.elapsed().as_secs_f64();
     verdicts

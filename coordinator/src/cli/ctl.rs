@@ -62,6 +62,10 @@ pub enum Verb {
         /// The provider that judges (any, by the run's weights, by default).
         #[arg(long)]
         judge_provider: Option<String>,
+        /// Confirm each item the judge accepts with a second question
+        /// (the coordinator's --judge-confirm by default).
+        #[arg(long)]
+        judge_confirm: bool,
     },
     /// Stop the running run; returns once the workers confirmed.
     Stop,
@@ -121,6 +125,7 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
             no_avoid,
             judge_rate,
             judge_provider,
+            judge_confirm,
         } => {
             let request = StartRequest {
                 v: VERSION,
@@ -140,6 +145,7 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
                 },
                 judge_rate,
                 judge_provider,
+                judge_confirm: judge_confirm.then_some(true),
             };
             (ControlVerb::Start, serde_json::to_vec(&request)?)
         }

@@ -63,6 +63,8 @@ pub struct Judging {
     pub rate: f64,
     /// The provider asked, when the run names one.
     pub provider: Option<String>,
+    /// Whether the judge confirms what its labels accept.
+    pub confirm: bool,
     batch: usize,
     /// Bytes of `items.jsonl` read.
     offset: u64,
@@ -81,6 +83,7 @@ impl Judging {
             topic: run.topic.clone(),
             rate: run.judge_rate,
             provider: run.judge_provider.clone(),
+            confirm: run.judge_confirm,
             batch: batch.clamp(1, igentai_protocol::MAX_JUDGE_ITEMS),
             offset: 0,
             queue: VecDeque::new(),

@@ -26,6 +26,7 @@ fn run(rate: f64) -> RunInfo {
         resumed_items: 0,
         judge_rate: rate,
         judge_provider: None,
+        judge_confirm: false,
     }
 }
 

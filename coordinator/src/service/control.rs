@@ -97,6 +97,7 @@ impl Coordinator {
                 .unwrap_or(self.config.judge_rate)
                 .clamp(0.0, 1.0),
         );
+        request.judge_confirm = Some(request.judge_confirm.unwrap_or(self.config.judge_confirm));
         if request.judge_provider.is_none() {
             request
                 .judge_provider

@@ -107,6 +107,7 @@ impl Coordinator {
                 topic: judging.topic.clone(),
                 items,
                 weights,
+                confirm: judging.confirm,
             };
             dispatch::request_verdicts(
                 &self.nats.client,

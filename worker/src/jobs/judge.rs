@@ -68,7 +68,9 @@ pub(crate) async fn answer(
         tokens_out: completion.tokens_out,
         cost_usd: completion.cost_usd,
     };
-    second_questions(shared, request, &mut reply, cancel).await;
+    if request.confirm {
+        second_questions(shared, request, &mut reply, cancel).await;
+    }
     reply
 }
 

@@ -16,6 +16,7 @@ fn request(items: &[String]) -> Prompt {
         topic: "Paris attractions".into(),
         items: items.to_vec(),
         weights: Default::default(),
+        confirm: false,
     })
 }
 
