@@ -94,7 +94,15 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("no judged lines for {}", universe.name))?;
         lines.truncate(args.limit.unwrap_or(usize::MAX));
         eprintln!("{}: judging {} lines", universe.name, lines.len());
-        let judged = run::judge(&judge, !args.labels_only, &universe.topic, &lines).await;
+        let judged = run::judge(
+            run::Judge {
+                provider: &judge,
+                confirm: !args.labels_only,
+            },
+            &universe.topic,
+            &lines,
+        )
+        .await;
         let j = judge_score(universe, &lines, &judged.verdicts);
         let members = lines
             .iter()

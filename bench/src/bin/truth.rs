@@ -136,8 +136,10 @@ async fn main() -> anyhow::Result<()> {
                 .join(format!("{}-{}", universe.name, strategy.name()));
             let (run, judged) = run::collect(
                 &generator,
-                &judge,
-                args.judge_confirm,
+                run::Judge {
+                    provider: &judge,
+                    confirm: args.judge_confirm,
+                },
                 &universe.topic,
                 strategy,
                 args.tokens,

@@ -115,8 +115,7 @@ pub struct Collected {
 /// verdict; the judge's spend is booked apart, in the `Judged`.
 pub async fn collect(
     provider: &Provider,
-    judge: &Provider,
-    confirm: bool,
+    judge: Judge<'_>,
     topic: &str,
     strategy: Strategy,
     budget: u64,
@@ -227,15 +226,7 @@ pub async fn collect(
             }
         }
         if unjudged.len() >= JUDGE_CHUNK {
-            judge_lines(
-                judge,
-                confirm,
-                topic,
-                &mut unjudged,
-                &mut judged,
-                &mut steering,
-            )
-            .await;
+            judge_lines(judge, topic, &mut unjudged, &mut judged, &mut steering).await;
         }
         folder
             .write_all()
@@ -244,15 +235,7 @@ pub async fn collect(
             last.stored = out.stored.len();
         }
     }
-    judge_lines(
-        judge,
-        confirm,
-        topic,
-        &mut unjudged,
-        &mut judged,
-        &mut steering,
-    )
-    .await;
+    judge_lines(judge, topic, &mut unjudged, &mut judged, &mut steering).await;
     out.estimate = folder.estimate();
     Ok((out, judged))
 }
@@ -260,8 +243,7 @@ pub async fn collect(
 /// Judges the lines in `unjudged` (emptying it), records the verdicts in
 /// `judged` and tells the steering each, under the partition that found it.
 async fn judge_lines(
-    judge: &Provider,
-    confirm: bool,
+    judge: Judge<'_>,
     topic: &str,
     unjudged: &mut Vec<(String, Option<String>)>,
     judged: &mut Judged,
@@ -269,7 +251,7 @@ async fn judge_lines(
 ) {
     for chunk in std::mem::take(unjudged).chunks(JUDGE_CHUNK) {
         let lines: Vec<String> = chunk.iter().map(|(l, _)| l.clone()).collect();
-        let verdicts = judge_chunk(judge, confirm, topic, &lines, judged).await;
+        let verdicts = judge_chunk(judge, topic, &lines, judged).await;
         for ((_, partition), verdict) in chunk.iter().zip(verdicts) {
             steering.observe_verdict(PROVIDER, partition.as_deref(), verdict);
         }
@@ -338,12 +320,19 @@ pub struct Judged {
     pub seconds: f64,
 }
 
-/// Asks the judge about every line of `stored`, [`JUDGE_CHUNK`] at a time,
-/// and with `confirm` the second question about each line it accepts.
-pub async fn judge(provider: &Provider, confirm: bool, topic: &str, stored: &[String]) -> Judged {
+/// The judge a run asks, and whether it confirms each line its labels
+/// accept with the second question (a run's `judge_confirm`).
+#[derive(Clone, Copy)]
+pub struct Judge<'a> {
+    pub provider: &'a Provider,
+    pub confirm: bool,
+}
+
+/// Asks `judge` about every line of `stored`, [`JUDGE_CHUNK`] at a time.
+pub async fn judge(judge: Judge<'_>, topic: &str, stored: &[String]) -> Judged {
     let mut out = Judged::default();
     for chunk in stored.chunks(JUDGE_CHUNK) {
-        judge_chunk(provider, confirm, topic, chunk, &mut out).await;
+        judge_chunk(judge, topic, chunk, &mut out).await;
     }
     out
 }
@@ -351,8 +340,7 @@ pub async fn judge(provider: &Provider, confirm: bool, topic: &str, stored: &[St
 /// One judge call about `lines`, booked in `out`; its verdicts (all
 /// `Unsure` when the call fails).
 async fn judge_chunk(
-    provider: &Provider,
-    confirm: bool,
+    Judge { provider, confirm }: Judge<'_>,
     topic: &str,
     lines: &[String],
     out: &mut Judged,
