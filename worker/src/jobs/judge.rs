@@ -4,13 +4,14 @@
 //! item and what its calls cost. The provider is chosen by the job's
 //! weights: the run's judge provider alone when it names one.
 //!
-//! Two questions, the second independent of the first: one call labels
-//! all the items ([`prompt::judge`]); then each item it called a member
-//! is asked about alone, by the same provider: which member of the topic
-//! is it ([`prompt::identify`], [`second_verdict`])? A "yes" stands only
-//! when that answer names the item itself ([`identity::read`]); otherwise
-//! it becomes a "no", and "unsure" when the second call fails. A small judge labels
-//! many inventions "member" but gives them away when it has to name them.
+//! One call labels all the items ([`prompt::judge`]). A job that confirms
+//! (a run's `judge_confirm`) then asks about each item labelled a member
+//! alone, by the same provider, an independent question: which member of
+//! the topic is it ([`prompt::identify`], [`second_verdict`])? A "yes"
+//! stands only when the answer names the item itself ([`identity::read`]);
+//! otherwise it becomes a "no", and "unsure" when the call fails. A small
+//! judge labels many inventions "member" but gives them away when it has
+//! to name them.
 
 use std::collections::BTreeMap;
 use std::future::Future;
