@@ -103,14 +103,11 @@ fn parse_weight(s: &str) -> Result<(String, f64), String> {
     Ok((name.trim().to_string(), weight))
 }
 
-/// Sends the command and prints the reply; fails when the coordinator
-/// refused it or did not answer.
-pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<()> {
-    let client = nats
-        .connect_once("operator", Duration::from_secs(5))
-        .await?;
-    let (verb, payload) = match verb {
-        Verb::Watch { run_id } => return crate::cli::watch::watch(&client, run_id).await,
+/// The control verb and payload a command sends (`watch` sends none: it
+/// follows the metrics instead).
+fn command(verb: Verb) -> anyhow::Result<(ControlVerb, Vec<u8>)> {
+    Ok(match verb {
+        Verb::Watch { .. } => anyhow::bail!("watch sends no command"),
         Verb::Start {
             topic,
             target,
@@ -164,6 +161,18 @@ pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<
             };
             (ControlVerb::Weights, payload)
         }
+    })
+}
+
+/// Sends the command and prints the reply; fails when the coordinator
+/// refused it or did not answer.
+pub async fn ctl(nats: &igentai_client::NatsArgs, verb: Verb) -> anyhow::Result<()> {
+    let client = nats
+        .connect_once("operator", Duration::from_secs(5))
+        .await?;
+    let (verb, payload) = match verb {
+        Verb::Watch { run_id } => return crate::cli::watch::watch(&client, run_id).await,
+        verb => command(verb)?,
     };
     let answer = client
         .send_request(
@@ -282,6 +291,49 @@ mod tests {
                 "cancelled 2 vendor batches: 0 answers already paid for ($0.00), kept; \
                  2 still cancelling, their answers published once they end",
             ),
+        );
+    }
+
+    /// The start request `coordinator ctl start <args>` sends.
+    fn start_sent(args: &[&str]) -> StartRequest {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            verb: Verb,
+        }
+        let typed = ["ctl", "start"].iter().chain(args);
+        let verb = <Cli as clap::Parser>::try_parse_from(typed).unwrap().verb;
+        let (verb, payload) = command(verb).unwrap();
+        assert_eq!(verb, ControlVerb::Start);
+        serde_json::from_slice(&payload).unwrap()
+    }
+
+    #[test]
+    fn start_flags_become_the_request() {
+        let plain = start_sent(&["Rare cheeses"]);
+        assert_eq!(
+            (plain.topic.as_str(), plain.judge_rate, plain.judge_confirm),
+            ("Rare cheeses", None, None),
+            "unset: the coordinator's defaults"
+        );
+        let judged = start_sent(&[
+            "Rare cheeses",
+            "--judge-rate",
+            "0.5",
+            "--judge-provider",
+            "big",
+            "--judge-confirm",
+            "--no-avoid",
+        ]);
+        assert_eq!(
+            (
+                judged.judge_rate,
+                judged.judge_provider.as_deref(),
+                judged.judge_confirm,
+                judged.strategies.avoid,
+                judged.strategies.partitions,
+            ),
+            (Some(0.5), Some("big"), Some(true), false, true)
         );
     }
 
