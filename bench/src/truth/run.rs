@@ -320,6 +320,15 @@ pub struct Judged {
     pub seconds: f64,
 }
 
+impl Judged {
+    /// Adds what an answered call cost.
+    fn book(&mut self, c: &Completion) {
+        self.tokens_in += c.tokens_in;
+        self.tokens_out += c.tokens_out;
+        self.cost_usd += c.cost_usd;
+    }
+}
+
 /// The judge a run asks, and whether it confirms each line its labels
 /// accept with the second question (a run's `judge_confirm`).
 #[derive(Clone, Copy)]
@@ -357,9 +366,7 @@ async fn judge_chunk(
     let verdicts = match provider.complete(&prompt).await {
         Ok(c) => {
             out.calls += 1;
-            out.tokens_in += c.tokens_in;
-            out.tokens_out += c.tokens_out;
-            out.cost_usd += c.cost_usd;
+            out.book(&c);
             let verdicts = parse_verdicts(&c.text, lines);
             if verdicts.iter().all(|v| *v == Answer::Unsure) {
                 out.unlabelled_calls += 1;
@@ -402,9 +409,7 @@ async fn second_questions(
         let (second, paid) = second_verdict(topic, line, ask).await;
         for c in &paid {
             out.second_calls += 1;
-            out.tokens_in += c.tokens_in;
-            out.tokens_out += c.tokens_out;
-            out.cost_usd += c.cost_usd;
+            out.book(c);
         }
         match second {
             Answer::Yes => {}
