@@ -153,8 +153,14 @@ async fn every_new_item_is_judged_once_restored_elsewhere_and_charged_to_the_run
     assert_eq!(judges, v.jobs, "each judge call shown on its provider");
 
     // On disk: one verdict per new item, valid.txt the valid ones in order.
+    // Verdicts reach the folder with its next commit, after the status
+    // counted them.
     let folder = Path::new(&s.run.as_ref().unwrap().output_dir).to_path_buf();
-    let on_a = verdicts(&folder);
+    let on_a = wait_for("the folder holds every verdict", WITHIN, || async {
+        let on_disk = verdicts(&folder);
+        (on_disk.len() as u64 >= v.judged).then_some(on_disk)
+    })
+    .await;
     assert_eq!(on_a.len() as u64, v.judged);
     let mut items: Vec<&str> = on_a.iter().map(|(i, _)| i.as_str()).collect();
     items.sort_unstable();
