@@ -51,11 +51,11 @@ fn verdicts(folder: &Path) -> Vec<(String, String)> {
 }
 
 /// Checks that each judge job of a run with `judge_confirm` paid for the
-/// second question about every item it judged valid: the input tokens the
+/// second questions about every item it judged valid: the input tokens the
 /// job's first verdict record carries are at least its labelling prompt's
-/// plus one strict question's per "yes" (the sim counts a prompt's
-/// estimated tokens). A job whose worker skipped the question carries the
-/// labelling prompt's alone.
+/// plus a kind and a strict question's per "yes" (the sim counts a
+/// prompt's estimated tokens). A job whose worker skipped the questions
+/// carries the labelling prompt's alone.
 fn confirmed_and_charged(folder: &Path) {
     use worker::prompt::{self, Question};
     let text = std::fs::read_to_string(folder.join("items.jsonl")).unwrap();
@@ -85,7 +85,8 @@ fn confirmed_and_charged(folder: &Path) {
         let questions: u64 = judged
             .iter()
             .filter(|(_, yes)| *yes)
-            .map(|(item, _)| prompt::identify(TOPIC, item, Question::Strict).estimated_tokens())
+            .flat_map(|(item, _)| [Question::Kind, Question::Strict].map(|q| (item, q)))
+            .map(|(item, q)| prompt::identify(TOPIC, item, q).estimated_tokens())
             .sum();
         assert!(
             *tokens_in >= labels + questions,

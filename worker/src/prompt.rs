@@ -41,16 +41,16 @@ pub enum Task {
     Partitions,
     /// Verdicts on `judged`: is each a real, specific instance of the topic?
     Judge,
-    /// The standard name of the one item in `judged`, or "none": the
-    /// judge's second, independent question ([`identify`]).
-    Identify,
+    /// One of the judge's second, independent questions about the item
+    /// in `judged` ([`identify`], [`code`]): a short answer in plain text.
+    Identify(Question),
 }
 
 impl Task {
     /// Whether the answer is a list or verdicts a provider may ask for as
     /// a JSON object; an [`identify`] answer is a name in plain text.
     pub fn structured(self) -> bool {
-        self != Task::Identify
+        !matches!(self, Task::Identify(_))
     }
 }
 
@@ -66,7 +66,7 @@ pub fn json_user(prompt: &Prompt) -> String {
         Task::Items => (TEXT_FORMAT, JSON_FORMAT),
         Task::Partitions => (PARTITIONS_TEXT_FORMAT, PARTITIONS_JSON_FORMAT),
         Task::Judge => (JUDGE_TEXT_FORMAT, JUDGE_JSON_FORMAT),
-        Task::Identify => return prompt.user.clone(),
+        Task::Identify(_) => return prompt.user.clone(),
     };
     if prompt.user.contains(text) {
         prompt.user.replace(text, json)
@@ -108,7 +108,7 @@ impl Prompt {
     /// a model that refuses the parameter (OpenAI's reasoning models).
     pub fn temperature(&self, configured: Option<f64>) -> Option<f64> {
         match self.task {
-            Task::Judge | Task::Identify => configured.map(|_| 0.0),
+            Task::Judge | Task::Identify(_) => configured.map(|_| 0.0),
             Task::Items | Task::Partitions => configured,
         }
     }
@@ -125,7 +125,7 @@ impl Prompt {
                 let needed: usize = self.judged.iter().map(|i| i.len() / 3 + 12).sum();
                 configured.max(u32::try_from(needed + 16).unwrap_or(u32::MAX))
             }
-            Task::Identify => {
+            Task::Identify(_) => {
                 let needed: usize = self.judged.iter().map(|i| i.len() / 2 + 16).sum();
                 configured.min(u32::try_from(needed).unwrap_or(u32::MAX))
             }
@@ -238,14 +238,23 @@ pub fn judge(request: &JudgeRequest) -> Prompt {
     }
 }
 
-/// The judge's second question, about one item it accepted: which member
-/// of the topic it is. Asked to *name* the member rather than to confirm
-/// it, a small model gives an invention away: it answers "Water" for
-/// `H2O`, "Nitrogen" for `Nitrogen fluoropyruvate`, where asked "is X a
-/// member?" it says yes to nearly all. Naming the kinds an item may be
-/// instead (a combination or a group of members) and asking for the name
-/// "as the complete list spells it" halved what Qwen2.5-Coder-1.5B let
-/// through on the chemical elements against [`IDENTIFY_PLAIN_TEMPLATE`].
+/// The judge's second questions, about one item its labels called a
+/// member, are questions to answer in a few words rather than to confirm:
+/// asked "is X a member?", a small model says yes to nearly everything.
+/// [`Question::Kind`] comes first: asked what kind of thing `Benzene` is,
+/// Qwen2.5-Coder-1.5B answers "a compound" where it labels it an element
+/// (65 of the 107 non-members of the chemical elements' fixed lines, 1 of
+/// the 101 members), while members get "metal", "gas", "state",
+/// "country". `parse::identity::composite` reads the answer.
+pub const KIND_TEMPLATE: &str = "Among {topic} and things that are not {topic}: what is \
+\"{item}\"? Answer with the kind of thing it is, in one or two words.";
+
+/// Then the member the item is. Asked to *name* it, a small model gives an
+/// invention away: it answers "Water" for `H2O`, "Nitrogen" for `Nitrogen
+/// fluoropyruvate`. Naming the kinds an item may be instead (a
+/// combination or a group of members) and asking for the name "as the
+/// complete list spells it" halved what Qwen2.5-Coder-1.5B let through on
+/// the chemical elements against [`IDENTIFY_PLAIN_TEMPLATE`].
 /// `parse::identity::read` reads the answer.
 pub const IDENTIFY_TEMPLATE: &str = "Name the one of the {topic} that \"{item}\" is, as the \
 complete list of {topic} spells it. If \"{item}\" is not itself one of the {topic} (something \
@@ -255,38 +264,72 @@ the name only.";
 /// The question asked when the answer to [`IDENTIFY_TEMPLATE`] names
 /// another member, one unlike the item: the strict wording makes a small
 /// model name a neighbour for some real members ("Mississippi" for
-/// `Alabama`), which the plain question answers right.
+/// `Alabama`, for the postal code `IA`), which the plain question answers
+/// right.
 pub const IDENTIFY_PLAIN_TEMPLATE: &str = "Which one of {topic} is \"{item}\"? Answer with its \
 full standard name only, or none if it is not one of {topic} (something of another kind, or \
 nothing real).";
 
+/// Asked when the item is a code (`R`, `IA`) and the answer a name: the
+/// code the model gives that name must be the item. Read forwards, a
+/// small model expands any letter into a member (`R` → "Radium"); asked
+/// backwards it answers "Ra", and "IA" for Iowa. This wording gave every
+/// symbol and postal code probed right; "How is {name} abbreviated"
+/// answered "Asn" for Arsenic.
+pub const CODE_TEMPLATE: &str = "What is the standard symbol or abbreviation of {name} among \
+the {topic}? Answer with it only.";
+
 pub const IDENTIFY_SYSTEM: &str = "You answer questions about facts strictly and briefly.";
 
-/// Which wording of the second question is asked.
+/// Which of the judge's second questions is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Question {
-    /// [`IDENTIFY_TEMPLATE`], asked first.
+    /// [`KIND_TEMPLATE`], asked first.
+    Kind,
+    /// [`IDENTIFY_TEMPLATE`], asked next.
     Strict,
     /// [`IDENTIFY_PLAIN_TEMPLATE`], asked when the strict answer names
-    /// another member.
+    /// another member, or a member whose code is not the item.
     Plain,
+    /// [`CODE_TEMPLATE`], asked of the name an answer gave a code ([`code`]).
+    Code,
 }
 
-/// The prompt of the judge's second question about `item`.
+/// The prompt of the judge's `question` about `item`; [`Question::Code`]
+/// asks for the code of `item` itself (see [`code`]).
 pub fn identify(topic: &str, item: &str, question: Question) -> Prompt {
     let template = match question {
+        Question::Kind => KIND_TEMPLATE,
         Question::Strict => IDENTIFY_TEMPLATE,
         Question::Plain => IDENTIFY_PLAIN_TEMPLATE,
+        Question::Code => return code(topic, item, item),
     };
+    let user = template.replace("{topic}", topic).replace("{item}", item);
+    second(topic, question, user, item, None)
+}
+
+/// The prompt asking the code of `name`, the member an answer gave the
+/// code `item` (`judged` holds both, the item first).
+pub fn code(topic: &str, item: &str, name: &str) -> Prompt {
+    let user = CODE_TEMPLATE
+        .replace("{topic}", topic)
+        .replace("{name}", name);
+    second(topic, Question::Code, user, item, Some(name))
+}
+
+fn second(topic: &str, question: Question, user: String, item: &str, name: Option<&str>) -> Prompt {
     Prompt {
-        task: Task::Identify,
+        task: Task::Identify(question),
         system: IDENTIFY_SYSTEM.to_string(),
-        user: template.replace("{topic}", topic).replace("{item}", item),
+        user,
         topic: topic.to_string(),
         partition: None,
         avoid: vec![],
         count: 1,
-        judged: vec![item.to_string()],
+        judged: std::iter::once(item)
+            .chain(name)
+            .map(str::to_string)
+            .collect(),
     }
 }
 
@@ -328,6 +371,26 @@ mod tests {
             plain.user.starts_with("Which one of US states is \"NY\"?"),
             "{}",
             plain.user
+        );
+        let kind = identify("US states", "NY", Question::Kind);
+        assert!(
+            kind.user.ends_with(
+                "what is \"NY\"? Answer with the kind of thing it is, in one or two words."
+            ),
+            "{}",
+            kind.user
+        );
+        let code = code("US states", "NY", "New York");
+        assert_eq!(
+            code.user,
+            "What is the standard symbol or abbreviation of New York among the US states? Answer with it only."
+        );
+        assert_eq!(
+            (code.task, code.judged),
+            (
+                Task::Identify(Question::Code),
+                vec!["NY".to_string(), "New York".to_string()]
+            )
         );
         assert_eq!(q.temperature(Some(0.8)), Some(0.0));
         assert_eq!(q.max_tokens(Some(400)), Some(17));

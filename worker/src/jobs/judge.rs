@@ -6,12 +6,12 @@
 //!
 //! One call labels all the items ([`prompt::judge`]). A job that confirms
 //! (a run's `judge_confirm`) then asks about each item labelled a member
-//! alone, by the same provider, an independent question: which member of
-//! the topic is it ([`prompt::identify`], [`second_verdict`])? A "yes"
-//! stands only when the answer names the item itself ([`identity::read`]);
-//! otherwise it becomes a "no", and "unsure" when the call fails. A small
-//! judge labels many inventions "member" but gives them away when it has
-//! to name them.
+//! alone, by the same provider, independent questions: what kind of thing
+//! is it, and which member of the topic is it ([`prompt::identify`],
+//! [`second_verdict`])? A "yes" stands only when the answers name the item
+//! itself ([`identity::read`]); otherwise it becomes a "no", and "unsure"
+//! when a call fails. A small judge labels many inventions "member" but
+//! gives them away when it has to name them.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -118,11 +118,14 @@ async fn second_questions(
 }
 
 /// The verdict on `item`, which the labels called a member, from the
-/// second question `ask` answers: the strict wording first, the plain one
-/// when the strict answer names another member unlike the item
-/// ([`Said::Another`]). "yes" when an answer confirms the item, "no" when
-/// none does, "unsure" when a call fails; and the calls answered, to be
-/// paid for.
+/// second questions `ask` answers: what kind of thing it is, and "no" if
+/// a kind made of several members ([`identity::composite`]); then which
+/// member it is, in the strict wording and in the plain one when the
+/// strict answer names another member unlike the item
+/// ([`Said::Another`]); for an item that is a code answered with a name
+/// ([`Said::Expands`]), the name's code, which must be the item. "yes"
+/// when an answer confirms the item, "no" when none does, "unsure" when a
+/// call fails; and the calls answered, to be paid for.
 pub async fn second_verdict<F, Fut, E>(
     topic: &str,
     item: &str,
@@ -133,16 +136,35 @@ where
     Fut: Future<Output = Result<Completion, E>>,
 {
     let mut paid = Vec::new();
+    let Ok(kind) = ask(prompt::identify(topic, item, Question::Kind)).await else {
+        return (Answer::Unsure, paid);
+    };
+    let several = identity::composite(topic, &kind.text);
+    paid.push(kind);
+    if several {
+        return (Answer::No, paid);
+    }
     for question in [Question::Strict, Question::Plain] {
         let Ok(completion) = ask(prompt::identify(topic, item, question)).await else {
             return (Answer::Unsure, paid);
         };
         let said = identity::read(item, &completion.text);
+        let name = identity::named(&completion.text).unwrap_or_default();
         paid.push(completion);
         match said {
             Said::Confirms => return (Answer::Yes, paid),
-            Said::Another if question == Question::Strict => {}
-            Said::Another | Said::Rejects => return (Answer::No, paid),
+            Said::Expands => {
+                let Ok(code) = ask(prompt::code(topic, item, &name)).await else {
+                    return (Answer::Unsure, paid);
+                };
+                let gives = identity::gives_code(item, &code.text);
+                paid.push(code);
+                if gives {
+                    return (Answer::Yes, paid);
+                }
+            }
+            Said::Another => {}
+            Said::Rejects => return (Answer::No, paid),
         }
     }
     (Answer::No, paid)
@@ -162,5 +184,86 @@ pub fn refusal(worker_id: &str, error: String) -> JudgeReply {
         tokens_cached_in: 0,
         tokens_out: 0,
         cost_usd: 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::Task;
+
+    /// The verdict on `item` when the second questions get `answers` in
+    /// order (a failed call once they run out), the questions asked, and
+    /// how many calls were paid for.
+    fn verdict(topic: &str, item: &str, answers: &[&str]) -> (Answer, Vec<Question>, usize) {
+        let mut answers = answers.iter();
+        let mut asked = Vec::new();
+        let ask = |prompt: Prompt| {
+            if let Task::Identify(question) = prompt.task {
+                asked.push(question);
+            }
+            let answered = answers.next().map(|text| Completion {
+                text: text.to_string(),
+                model: "m".into(),
+                tokens_in: 10,
+                tokens_cached_in: 0,
+                tokens_out: 2,
+                cost_usd: 0.0,
+                finish_reason: None,
+                request_id: None,
+                limits: Default::default(),
+            });
+            std::future::ready(answered.ok_or("failed"))
+        };
+        let (answer, paid) = futures::executor::block_on(second_verdict(topic, item, ask));
+        (answer, asked, paid.len())
+    }
+
+    use Question::{Code, Kind, Plain, Strict};
+
+    #[test]
+    fn a_kind_made_of_several_members_ends_it() {
+        let got = verdict("chemical elements", "Benzene", &["A compound", "Benzene"]);
+        assert_eq!(got, (Answer::No, vec![Kind], 1));
+        let got = verdict("chemical compounds", "Benzene", &["A compound", "Benzene"]);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict], 2));
+    }
+
+    #[test]
+    fn a_member_confused_with_another_is_asked_plainly() {
+        let got = verdict("US states", "Alabama", &["State", "Mississippi", "Alabama"]);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Plain], 3));
+        let got = verdict("US states", "Alabama", &["State", "Mississippi", "Georgia"]);
+        assert_eq!(got, (Answer::No, vec![Kind, Strict, Plain], 3));
+        let got = verdict("US states", "Ohio", &["State", "Ohio"]);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict], 2));
+        let got = verdict(
+            "chemical elements",
+            "Nitrogen fluoropyruvate",
+            &["Salt", "Nitrogen"],
+        );
+        assert_eq!(got, (Answer::No, vec![Kind, Strict], 2));
+    }
+
+    #[test]
+    fn a_code_stands_only_as_the_code_of_the_name_given() {
+        let iowa = ["State", "Mississippi", "MS", "Iowa", "IA"];
+        let got = verdict("US states", "IA", &iowa);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code, Plain, Code], 5));
+        let radium = ["Letter", "Radium", "Ra", "Radium", "Ra"];
+        let got = verdict("chemical elements", "R", &radium);
+        assert_eq!(got, (Answer::No, vec![Kind, Strict, Code, Plain, Code], 5));
+        let got = verdict("chemical elements", "Fe", &["Metal", "Iron", "Fe"]);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code], 3));
+    }
+
+    #[test]
+    fn a_failed_call_leaves_it_unsure_and_what_was_answered_paid() {
+        assert_eq!(
+            verdict("US states", "Ohio", &[]),
+            (Answer::Unsure, vec![Kind], 0)
+        );
+        let got = verdict("US states", "NY", &["State", "New York"]);
+        assert_eq!(got, (Answer::Unsure, vec![Kind, Strict, Code], 2));
     }
 }

@@ -1,18 +1,24 @@
-//! The answer to the judge's second question (`prompt::identify`): which
-//! member of the topic an item is, and whether that answer confirms it.
+//! The answers to the judge's second questions (`prompt::identify`,
+//! `prompt::code`) about an item its labels called a member, and whether
+//! they confirm it.
 //!
-//! Pure. A model asked to name the member an item is answers with the
-//! member's standard name, or "none". The item stands when the answer
-//! names the item itself: the same words, as many of them a few letters
-//! apart (`Aluminum` / `Aluminium`, but not `A. Ecuador` / `Ecuador`), the
-//! item's words all in the name (`Congo` / `Republic of the Congo`), or
-//! either is a code of up to three characters, a letter among them (`NY` /
-//! `New York`, `Chlorine` / `Cl`), which no spelling rule can check
-//! against a name. It falls when the answer is "none", a sentence ("E is
-//! not a chemical element") or names something related: `Al2O3` answered
-//! "Aluminium", `Nitrogen fluoropyruvate` answered "Nitrogen". An answer
-//! naming a member unlike the item (`Alabama` answered "Mississippi") is
-//! [`Said::Another`]: the model confused it, and the judge asks again.
+//! Pure. Asked what kind of thing the item is, a model that answers a kind
+//! made of several members ("a compound", "a mixture") gives away a thing
+//! that is no member ([`composite`]). Asked to name the member the item
+//! is, it answers with the member's standard name, or "none"; the item
+//! stands when the answer names the item itself ([`read`]): the same
+//! words, as many of them a few letters apart (`Aluminum` / `Aluminium`,
+//! but not `A. Ecuador` / `Ecuador`), the item's words all in the name
+//! (`Congo` / `Republic of the Congo`), or the answer a code for the item
+//! (`Chlorine` / `Cl`). It falls when the answer is "none", a sentence
+//! ("E is not a chemical element") or names something related: `Al2O3`
+//! answered "Aluminium", `Nitrogen fluoropyruvate` answered "Nitrogen".
+//! An answer naming a member unlike the item (`Alabama` answered
+//! "Mississippi") is [`Said::Another`]: the model confused it, and the
+//! judge asks again. An item that is a code answered with a name (`NY` /
+//! "New York", but also `R` / "Radium") is [`Said::Expands`]: no spelling
+//! rule can check a code against a name, so the judge asks the name's
+//! code, which must be the item ([`gives_code`]).
 
 use super::{strip_fences, strip_thinking};
 
@@ -45,6 +51,10 @@ pub enum Said {
     Another,
     /// "none", a sentence, or a name related to the item but not it.
     Rejects,
+    /// The item is a code and the answer a name unlike it (`IA` answered
+    /// "Iowa", or "Mississippi"): whether it is that name's code is for
+    /// [`gives_code`] to tell.
+    Expands,
 }
 
 /// What `answer` says of `item`.
@@ -63,7 +73,6 @@ pub fn read(item: &str, answer: &str) -> Said {
     let (item_key, name_key) = (item.join(" "), name.join(" "));
     let letters = item_key.chars().filter(|c| !c.is_whitespace()).count();
     let same = item_key == name_key
-        || is_code(&item_key)
         || is_code(&name_key)
         || item.iter().all(|w| name.contains(w))
         || (item.len() == name.len()
@@ -71,6 +80,8 @@ pub fn read(item: &str, answer: &str) -> Said {
     let stem = |w: &String| w.chars().take(4).collect::<String>();
     if same {
         Said::Confirms
+    } else if is_code(&item_key) {
+        Said::Expands
     } else if name.iter().all(|n| item.iter().all(|i| stem(n) != stem(i))) {
         Said::Another
     } else {
@@ -81,6 +92,42 @@ pub fn read(item: &str, answer: &str) -> Said {
 /// Whether `answer` names `item` itself.
 pub fn confirms(item: &str, answer: &str) -> bool {
     read(item, answer) == Said::Confirms
+}
+
+/// Whether the answer to the code question gives `item`: all its words
+/// joined, or its first word, are the item's (`U.S.` gives `US`, `S for
+/// sulfur` gives `S`; `Ra` does not give `R`).
+pub fn gives_code(item: &str, answer: &str) -> bool {
+    let code = words(item).concat();
+    let said = named(answer).map(|name| words(&name)).unwrap_or_default();
+    !code.is_empty() && (said.concat() == code || said.first() == Some(&code))
+}
+
+/// Kinds of things made of several members, which a member is not: a
+/// compound is no chemical element, a group of states no state.
+const COMPOSITE_KINDS: [&str; 8] = [
+    "compound",
+    "mixture",
+    "alloy",
+    "blend",
+    "molecule",
+    "combination",
+    "group",
+    "union",
+];
+
+/// Whether the kind an answer gives the item is one of [`COMPOSITE_KINDS`]
+/// the topic does not itself name: "a compound" tells `Benzene` from the
+/// chemical elements, but every one of the chemical compounds is one.
+pub fn composite(topic: &str, answer: &str) -> bool {
+    let singular = |w: &String| w.strip_suffix('s').unwrap_or(w).to_string();
+    let topic: Vec<String> = words(topic).iter().map(singular).collect();
+    named(answer).is_some_and(|kind| {
+        words(&kind)
+            .iter()
+            .map(singular)
+            .any(|w| COMPOSITE_KINDS.contains(&w.as_str()) && !topic.contains(&w))
+    })
 }
 
 /// The lower-cased words of a name: a trailing parenthetical dropped, `&`
@@ -144,9 +191,9 @@ mod tests {
             ("The Gambia", "Gambia"),
             ("St. Lucia", "St Lucia"),
             ("Mercury (element)", "\"Mercury\""),
-            ("NY", "New York"),
+            ("Fe", "Fe"),
+            ("Tin", "Tin"),
             ("What Is Love", "What Is Love"),
-            ("Fe", "Iron"),
             ("Chlorine (Cl)", "Cl"),
             ("Ohio", "**Ohio**\nIt is a state in the Midwest."),
         ] {
@@ -187,8 +234,50 @@ mod tests {
             ("California", "None", Said::Rejects),
             ("E", "E is not a chemical element", Said::Rejects),
             ("Ohio", "Ohio", Said::Confirms),
+            ("NY", "New York", Said::Expands),
+            ("IA", "Mississippi", Said::Expands),
+            ("R", "Radium", Said::Expands),
+            ("Fe", "Iron", Said::Expands),
         ] {
             assert_eq!(read(item, answer), said, "{item} / {answer}");
+        }
+    }
+
+    #[test]
+    fn a_code_stands_when_the_name_s_code_is_the_item() {
+        for (item, answer, gives) in [
+            ("R", "Ra", false),
+            ("Z", "Zn", false),
+            ("IA", "MS", false),
+            ("NY", "NY", true),
+            ("ny", "NY.", true),
+            ("S", "S for sulfur", true),
+            ("US", "U.S.", true),
+            ("B", "B.", true),
+            ("K", "none", false),
+            ("", "K", false),
+        ] {
+            assert_eq!(gives_code(item, answer), gives, "{item} / {answer}");
+        }
+    }
+
+    #[test]
+    fn a_kind_made_of_several_members_is_no_member() {
+        for (topic, answer, several) in [
+            ("chemical elements", "A compound", true),
+            ("chemical elements", "Inorganic compound.", true),
+            ("chemical elements", "A mixture", true),
+            ("chemical elements", "Metal", false),
+            ("chemical elements", "A chemical element", false),
+            ("chemical elements", "Gas", false),
+            ("chemical compounds", "A chemical compound", false),
+            ("alloys", "An alloy", false),
+            ("US states", "Group of states", true),
+            ("UN member states", "Country", false),
+            ("US states", "none", false),
+            ("US states", "", false),
+        ] {
+            assert_eq!(composite(topic, answer), several, "{topic} / {answer}");
         }
     }
 

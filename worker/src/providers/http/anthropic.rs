@@ -90,7 +90,7 @@ impl Anthropic {
                 "name": TOOL,
                 "description": match prompt.task {
                     Task::Judge => "Records the verdicts, one entry per item: the item, then its label.",
-                    Task::Items | Task::Partitions | Task::Identify => {
+                    Task::Items | Task::Partitions | Task::Identify(_) => {
                         "Records the items of the list, one string per item."
                     }
                 },

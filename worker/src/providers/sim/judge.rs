@@ -7,14 +7,15 @@
 //! `judge_false_accept` it lets through; of the rest a share
 //! `judge_unsure` is "unsure". A judge told that a name it does not
 //! recognise is no member may also reject the real items it does not know
-//! (`judge_unknown_reject`). Asked the second question about an item
-//! (`prompt::identify`), it names the member the item mentions, and names
-//! a non-member as itself for a share `judge_second_false_accept`.
+//! (`judge_unknown_reject`). Asked the second questions about an item
+//! (`prompt::identify`), it names the member the item mentions but for a
+//! share `judge_second_false_reject`, and names a non-member as itself for
+//! a share `judge_second_false_accept`.
 
 use super::knobs::SimConfig;
 use super::render::maybe;
 use super::universe::Universe;
-use crate::prompt::Prompt;
+use crate::prompt::{Prompt, Question};
 use crate::rng::Rng;
 
 /// The answer to a judge prompt: one line "n. label" per judged item, or,
@@ -49,19 +50,43 @@ pub fn judge(
     out
 }
 
-/// The answer to the judge's second question (`prompt::identify`): the
-/// name of the world's member the item mentions, else "none" but for a
-/// share `judge_second_false_accept` it names as itself.
-pub fn identify(universe: &Universe, prompt: &Prompt, config: &SimConfig, rng: &mut Rng) -> String {
+/// The answer to one of the judge's second questions (`prompt::identify`)
+/// about the item in `prompt.judged`. Which member it is: the name of the
+/// world's member the item mentions but for a share
+/// `judge_second_false_reject` it answers "none" to, else "none" but for
+/// a share `judge_second_false_accept` it names as itself. A name's code
+/// (`prompt::code`, the name second in `judged`): the item when it spells
+/// the member named. Its kind: never one made of several members, so the
+/// knob alone says what the second questions let through.
+pub fn identify(
+    universe: &Universe,
+    prompt: &Prompt,
+    question: Question,
+    config: &SimConfig,
+    rng: &mut Rng,
+) -> String {
     let item = prompt
         .judged
         .first()
         .map(String::as_str)
         .unwrap_or_default();
-    match universe.member(item) {
-        Some(id) => universe.name_of(id),
-        None if maybe(rng, config.judge_second_false_accept) => item.to_string(),
-        None => "none".to_string(),
+    let member = universe.member(item);
+    match question {
+        Question::Kind if member.is_some() => format!("one of the {}", prompt.topic),
+        Question::Kind => "something else".to_string(),
+        Question::Code => {
+            let name = prompt.judged.get(1).map(String::as_str).unwrap_or_default();
+            match member {
+                Some(id) if universe.member(name) == Some(id) => item.to_string(),
+                _ => "none".to_string(),
+            }
+        }
+        Question::Strict | Question::Plain => match member {
+            Some(_) if maybe(rng, config.judge_second_false_reject) => "none".to_string(),
+            Some(id) => universe.name_of(id),
+            None if maybe(rng, config.judge_second_false_accept) => item.to_string(),
+            None => "none".to_string(),
+        },
     }
 }
 

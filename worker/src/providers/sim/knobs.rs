@@ -122,13 +122,16 @@ pub struct SimConfig {
     /// `universe`) invented, as the judge prompt tells it to; 0 judges by
     /// the world, so a small judge does not reject a larger model's tail.
     pub judge_unknown_reject: f64,
-    /// Share of the non-members it is asked to name (the judge's second
-    /// question, `prompt::identify`, after each "member") that it names as
-    /// themselves, confirming them: with `judge_confirm`, the 1.5B judge
-    /// kept 15 of the 73 non-members its labels let through on the
-    /// elements' fixed lines (about a fifth), and named the members as
-    /// themselves.
+    /// Share of the non-members its labels let through that its answers
+    /// to the second questions (`prompt::identify`, with
+    /// `judge_confirm`) confirm: the 1.5B judge kept 2 of the 73 the
+    /// labels let through on the elements' fixed lines, 3 of 5 on the
+    /// countries' (`Kosovo`, `Korea`, `Hong Kong`), none on the states'.
     pub judge_second_false_accept: f64,
+    /// Share of the members its labels kept that it answers "none" to
+    /// when asked to name them, rejecting them: confirming cost the 1.5B
+    /// judge 3–8% of the members its labels kept on the fixed lines.
+    pub judge_second_false_reject: f64,
 }
 
 impl Default for SimConfig {
@@ -165,7 +168,8 @@ impl Default for SimConfig {
             judge_false_reject: 0.05,
             judge_unsure: 0.02,
             judge_unknown_reject: 0.0,
-            judge_second_false_accept: 0.2,
+            judge_second_false_accept: 0.05,
+            judge_second_false_reject: 0.05,
         }
     }
 }
@@ -226,6 +230,7 @@ impl SimConfig {
             ("judge_unsure", self.judge_unsure),
             ("judge_unknown_reject", self.judge_unknown_reject),
             ("judge_second_false_accept", self.judge_second_false_accept),
+            ("judge_second_false_reject", self.judge_second_false_reject),
         ] {
             anyhow::ensure!((0.0..=1.0).contains(&v), "sim.{what} must be within 0..=1");
         }

@@ -228,7 +228,9 @@ impl Sim {
             }
             Task::Partitions => self.name_partitions(universe, prompt, json, rng),
             Task::Judge => judge::judge(universe, prompt, &self.config, json, rng),
-            Task::Identify => judge::identify(universe, prompt, &self.config, rng),
+            Task::Identify(question) => {
+                judge::identify(universe, prompt, question, &self.config, rng)
+            }
         };
         let tokens_in = prompt.estimated_tokens();
         let tokens_out = (text.len() / 4 + 1) as u64;

@@ -6,7 +6,10 @@
 use igentai_protocol::{Answer, JudgeRequest};
 
 use super::*;
-use crate::parse::{identity, parse_verdicts};
+use std::convert::Infallible;
+
+use crate::jobs::judge::second_verdict;
+use crate::parse::parse_verdicts;
 use crate::prompt::{self, json_user};
 
 fn request(items: &[String]) -> Prompt {
@@ -170,29 +173,35 @@ fn a_strict_judge_rejects_what_it_does_not_know() {
     assert_eq!(share(&verdicts(&fair, &tail, false), Answer::Yes), 1.0);
 }
 
-/// How many of `items` `judge`'s answers to the second question confirm.
+/// How many of `items` `judge`'s answers to the second questions confirm,
+/// asked as a worker's judge job asks them.
 fn confirmed(judge: &Sim, items: &[String]) -> usize {
     let mut rng = Rng::new(5);
     items
         .iter()
         .filter(|item| {
-            let prompt = prompt::identify("Paris attractions", item, prompt::Question::Strict);
-            identity::confirms(item, &answer(judge, &prompt, &mut rng).text)
+            let ask = |prompt: Prompt| {
+                std::future::ready(Ok::<_, Infallible>(answer(judge, &prompt, &mut rng)))
+            };
+            let asked = second_verdict("Paris attractions", item, ask);
+            futures::executor::block_on(asked).0 == Answer::Yes
         })
         .count()
 }
 
 #[test]
-fn the_second_answer_names_members_and_confirms_others_at_its_rate() {
+fn the_second_answers_confirm_members_and_others_at_their_rates() {
     let n = 2000;
     let (members, others) = judged(n);
-    for second in [0.0, 0.3, 1.0] {
+    for (accept, reject) in [(0.0, 0.0), (0.3, 0.1), (1.0, 1.0)] {
         let judge = Sim::new(SimConfig {
-            judge_second_false_accept: second,
+            judge_second_false_accept: accept,
+            judge_second_false_reject: reject,
             ..judge_config(0.0, 0.0, 0.0)
         });
-        assert_eq!(confirmed(&judge, &members), n, "members at {second}");
+        let kept = confirmed(&judge, &members) as f64 / n as f64;
+        assert!(close(kept, 1.0 - reject, n), "members at {reject}: {kept}");
         let got = confirmed(&judge, &others) as f64 / n as f64;
-        assert!(close(got, second, n), "others at {second}: {got}");
+        assert!(close(got, accept, n), "others at {accept}: {got}");
     }
 }
