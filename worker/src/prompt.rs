@@ -243,7 +243,7 @@ pub fn judge(request: &JudgeRequest) -> Prompt {
 /// asked "is X a member?", a small model says yes to nearly everything.
 /// [`Question::Kind`] comes first: asked what kind of thing `Benzene` is,
 /// Qwen2.5-Coder-1.5B answers "a compound" where it labels it an element
-/// (65 of the 107 non-members of the chemical elements' fixed lines, 1 of
+/// (66 of the 107 non-members of the chemical elements' fixed lines, 1 of
 /// the 101 members), while members get "metal", "gas", "state",
 /// "country". `parse::identity::composite` reads the answer.
 pub const KIND_TEMPLATE: &str = "Among {topic} and things that are not {topic}: what is \

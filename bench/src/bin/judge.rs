@@ -5,7 +5,7 @@
 //! It starts llama-cpp-python's server on the judge's model (Qwen2.5-Coder-
 //! 1.5B by default), asks it about every line with the worker's judge
 //! prompt through the worker's `openai` provider, 20 lines a call, then
-//! (unless `--labels-only`) asks the second question about each line it
+//! (unless `--labels-only`) asks the second questions about each line it
 //! called a member, as a worker's judge job with `judge_confirm` does, and
 //! reports per universe: the precision of
 //! what it accepts, the share of the members it keeps, its false accepts
@@ -45,7 +45,7 @@ struct Args {
     seed: u32,
     #[arg(long, default_value_t = 2)]
     threads: u32,
-    /// The labels alone, without `judge_confirm`'s second question.
+    /// The labels alone, without `judge_confirm`'s second questions.
     #[arg(long)]
     labels_only: bool,
     /// How the verdicts are asked for.
@@ -84,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut table = String::from(
         "| universe | lines | members | accepted | precision of the accepted | members kept | \
-         false accepts | false rejects | unsure | overturned by the second question | \
+         false accepts | false rejects | unsure | overturned by the second questions | \
          tokens / line | lines / s |\n\
          |---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
@@ -163,8 +163,9 @@ async fn main() -> anyhow::Result<()> {
         match args.labels_only {
             true => "; the labels alone",
             false => {
-                ", then `judge_confirm`'s second question about each line it called a member \
-                 (`worker::jobs::judge::second_verdict`, one line a call)"
+                ", then `judge_confirm`'s second questions about each line it called a member \
+                 (`worker::jobs::judge::second_verdict`: its kind, which member it is, a \
+                 code's name backwards; one line a call)"
             }
         },
         args.limit

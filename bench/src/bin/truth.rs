@@ -207,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
         max = args.max_tokens,
         load = report.load_before,
         confirm = match args.judge_confirm {
-            true => ", each line it accepts confirmed by the second question (`judge_confirm`)",
+            true => ", each line it accepts confirmed by the second questions (`judge_confirm`)",
             false => "",
         },
         tokens = args.tokens,

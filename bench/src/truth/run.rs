@@ -330,7 +330,7 @@ impl Judged {
 }
 
 /// The judge a run asks, and whether it confirms each line its labels
-/// accept with the second question (a run's `judge_confirm`).
+/// accept with the second questions (a run's `judge_confirm`).
 #[derive(Clone, Copy)]
 pub struct Judge<'a> {
     pub provider: &'a Provider,
@@ -392,7 +392,7 @@ async fn judge_chunk(
     verdicts
 }
 
-/// The judge's second question about each line it called a member, as a
+/// The judge's second questions about each line it called a member, as a
 /// worker's judge job asks it (`worker::jobs::judge::second_verdict`).
 async fn second_questions(
     provider: &Provider,
