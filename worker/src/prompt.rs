@@ -317,6 +317,8 @@ pub fn code(topic: &str, item: &str, name: &str) -> Prompt {
     second(topic, Question::Code, user, item, Some(name))
 }
 
+/// A second question's prompt: plain text, one item (and for a code, the
+/// name given) asked about.
 fn second(topic: &str, question: Question, user: String, item: &str, name: Option<&str>) -> Prompt {
     Prompt {
         task: Task::Identify(question),
