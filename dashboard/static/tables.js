@@ -150,7 +150,7 @@ export function renderPartitions(snapshot) {
     .slice()
     .sort((a, b) => (b.unique || 0) - (a.unique || 0))
     .map((p) => ({
-      className: p.state === 'retired' ? 'retired' : '',
+      className: p.state === 'retired' || p.state === 'invalid' ? 'retired' : '',
       cells: [
         { clip: true, text: p.name },
         p.state,

@@ -9,10 +9,9 @@
 //! duplicates is split into sub-categories (a narrower prompt reaches items
 //! a broad one keeps missing), and one that stays barren is retired, as is
 //! one whose new items judges find mostly invalid (narrow prompts make a
-//! model invent). When every partition is retired the whole topic is worked
-//! again.
-//!
-//! Long only with its unit tests: the code is the first 381 lines.
+//! model invent). Once every partition is retired the workers go back to
+//! the barren ones that paid best lately; never to an invalid one, and when
+//! only invalid ones are left the whole topic is worked again.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
@@ -79,6 +78,10 @@ pub enum State {
     Split,
     /// It stopped paying and could not be split.
     Retired,
+    /// Judges found most of its new items invalid: a sub-category the
+    /// topic's members are not in ("Alloys" of chemical elements). Never
+    /// worked again.
+    Invalid,
 }
 
 impl State {
@@ -87,6 +90,7 @@ impl State {
             Self::Active => "active",
             Self::Split => "split",
             Self::Retired => "retired",
+            Self::Invalid => "invalid",
         }
     }
 }
@@ -289,7 +293,7 @@ impl Tree {
                 .valid_share(&policy)
                 .is_some_and(|v| v < policy.invalid_retire_below)
             {
-                node.state = State::Retired;
+                node.state = State::Invalid;
                 continue;
             }
             let Some(u) = node.recent_uniqueness(policy.judge_after) else {
@@ -330,10 +334,12 @@ impl Tree {
         ranked.into_iter().map(|(p, _)| p).collect()
     }
 
-    /// The partitions workers are spread over: the active ones; once every
-    /// one is retired, the retired ones that paid best lately, since even a
-    /// barren partition yields more than the broad topic it was cut from.
-    /// Empty before the topic is split.
+    /// The partitions workers are spread over: the active ones; once none
+    /// is, the retired ones that paid best lately, since even a barren
+    /// partition yields more than the broad topic it was cut from. Never an
+    /// invalid one: the broad topic beats a sub-category whose items are
+    /// mostly not members. Empty before the topic is split, and when only
+    /// invalid partitions are left.
     fn worked(&self) -> Vec<&str> {
         let active = self.active();
         match active.is_empty() {

@@ -81,7 +81,7 @@ fn a_partition_whose_items_are_judged_invented_retires_instead_of_splitting() {
             parent: Some("Real".into())
         }]
     );
-    assert_eq!(tree.states()["Dreamt"], "retired");
+    assert_eq!(tree.states()["Dreamt"], "invalid");
     // Two thirds of Fresh's items are valid: kept, and ranked by the
     // valid share of its uniqueness, ahead of Real.
     assert_eq!(tree.states()["Fresh"], "active");
@@ -219,6 +219,56 @@ fn deepest_partitions_retire_instead_of_splitting() {
         tree.spread(&names(&["w1"])),
         [("w1", Some("Museums".to_string()))]
     );
+}
+
+#[test]
+fn once_nothing_is_active_workers_go_back_to_barren_partitions_never_to_invalid_ones() {
+    let mut tree = Tree::new(Policy {
+        max_depth: 1,
+        ..small()
+    });
+    tree.decide();
+    tree.add_children(None, &names(&["Museums", "Alloys"]));
+    for _ in 0..10 {
+        tree.record(Some("Museums"), 20, 0);
+        tree.record(Some("Alloys"), 20, 15);
+    }
+    for _ in 0..20 {
+        tree.record_verdict(Some("Alloys"), false);
+    }
+    assert_eq!(tree.decide(), []);
+    assert_eq!(tree.states()["Museums"], "retired");
+    assert_eq!(tree.states()["Alloys"], "invalid");
+    let workers = names(&["w1", "w2"]);
+    // Alloys still has the fresher answers, yet only Museums is worked.
+    let worked: Vec<Option<String>> = tree.spread(&workers).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        worked,
+        [Some("Museums".to_string()), Some("Museums".to_string())]
+    );
+
+    // With only invalid partitions left, the whole topic is worked again.
+    let mut tree = Tree::new(small());
+    tree.decide();
+    tree.add_children(None, &names(&["Alloys", "Hydrocarbons"]));
+    for _ in 0..20 {
+        tree.record_verdict(Some("Alloys"), false);
+        tree.record_verdict(Some("Hydrocarbons"), false);
+    }
+    tree.decide();
+    assert_eq!(tree.spread(&workers), [("w1", None), ("w2", None)]);
+    let mut stats = vec![PartitionStats {
+        name: WHOLE_TOPIC.to_string(),
+        state: String::new(),
+        yields: Default::default(),
+    }];
+    tree.annotate(&mut stats);
+    let states: Vec<(&str, &str)> = stats
+        .iter()
+        .map(|s| (s.name.as_str(), s.state.as_str()))
+        .collect();
+    assert!(states.contains(&(WHOLE_TOPIC, "active")), "{states:?}");
+    assert!(states.contains(&("Alloys", "invalid")), "{states:?}");
 }
 
 #[test]

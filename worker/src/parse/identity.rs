@@ -75,8 +75,7 @@ pub fn read(item: &str, answer: &str) -> Said {
     let same = item_key == name_key
         || is_code(&name_key)
         || item.iter().all(|w| name.contains(w))
-        || (item.len() == name.len()
-            && edits(&item_key, &name_key) <= if letters >= 6 { 2 } else { 1 });
+        || (item.len() == name.len() && spelling(&item_key, &name_key, letters));
     let stem = |w: &String| w.chars().take(4).collect::<String>();
     if same {
         Said::Confirms
@@ -156,6 +155,15 @@ fn is_code(key: &str) -> bool {
     key.chars().filter(|c| !c.is_whitespace()).count() <= 3 && key.chars().any(char::is_alphabetic)
 }
 
+/// Whether `name` is another spelling of `item` (`letters` long): one edit
+/// apart, two from six letters (`Sulphur` / `Sulfur`), ending alike. A
+/// word's ending carries its kind, so `Chloride` and `Chlorate` are not
+/// `Chlorine`.
+fn spelling(item: &str, name: &str, letters: usize) -> bool {
+    let ending = |s: &str| s.chars().rev().take(2).collect::<String>();
+    ending(item) == ending(name) && edits(item, name) <= if letters >= 6 { 2 } else { 1 }
+}
+
 /// The edit distance between two short strings, in characters.
 fn edits(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -185,6 +193,7 @@ mod tests {
             ("ohio", "Ohio."),
             ("Aluminium", "Aluminum"),
             ("Sulphur", "Sulfur"),
+            ("Caesium", "Cesium"),
             ("Congo", "Republic of the Congo"),
             ("Côte d'Ivoire", "Cote d'Ivoire"),
             ("Bosnia & Herzegovina", "Bosnia and Herzegovina"),
@@ -211,6 +220,9 @@ mod tests {
             ("Ohio", ""),
             ("Iron", "Neon"),
             ("Boron", "Carbon"),
+            ("Chloride", "Chlorine"),
+            ("Chlorate (Cl-)", "Chlorine"),
+            ("Iodide", "Iodine"),
             ("A. Ecuador", "Ecuador"),
             ("56", "Barium"),
             ("E", "E is not a chemical element"),
