@@ -223,6 +223,8 @@ pub struct WorkerStats {
 pub struct PartitionStats {
     /// The sub-category, or `(whole topic)`.
     pub name: String,
+    /// `active`, `split` (its sub-categories replaced it), `retired`
+    /// (barren) or `invalid` (judged mostly not members; never worked).
     pub state: String,
     #[serde(flatten)]
     pub yields: Yield,
