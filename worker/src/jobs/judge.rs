@@ -122,7 +122,8 @@ async fn second_questions(
 /// a kind made of several members ([`identity::composite`]); then which
 /// member it is, in the strict wording and in the plain one when the
 /// strict answer names another member unlike the item
-/// ([`Said::Another`]); for an item that is a code answered with a name
+/// ([`Said::Another`]) or only repeats a short symbol ([`Said::Echoes`]);
+/// for an item that is a code answered with a name
 /// ([`Said::Expands`]), the name's code, which must be the item. "yes"
 /// when an answer confirms the item, "no" when none does, "unsure" when a
 /// call fails; and the calls answered, to be paid for.
@@ -163,7 +164,7 @@ where
                     return (Answer::Yes, paid);
                 }
             }
-            Said::Another => {}
+            Said::Another | Said::Echoes => {}
             Said::Rejects => return (Answer::No, paid),
         }
     }
@@ -255,6 +256,15 @@ mod tests {
         assert_eq!(got, (Answer::No, vec![Kind, Strict, Code, Plain, Code], 5));
         let got = verdict("chemical elements", "Fe", &["Metal", "Iron", "Fe"]);
         assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code], 3));
+    }
+
+    #[test]
+    fn a_symbol_answered_with_itself_must_be_named() {
+        let helium = ["Gas", "He", "Helium", "He"];
+        let got = verdict("chemical elements", "He", &helium);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Plain, Code], 4));
+        let got = verdict("chemical elements", "Ib", &["Element", "Ib", "Ib"]);
+        assert_eq!(got, (Answer::No, vec![Kind, Strict, Plain], 3));
     }
 
     #[test]

@@ -18,7 +18,10 @@
 //! judge asks again. An item that is a code answered with a name (`NY` /
 //! "New York", but also `R` / "Radium") is [`Said::Expands`]: no spelling
 //! rule can check a code against a name, so the judge asks the name's
-//! code, which must be the item ([`gives_code`]).
+//! code, which must be the item ([`gives_code`]). A symbol of one or two
+//! characters answered with itself (`Ib` / "Ib") is [`Said::Echoes`]: a
+//! model repeats a made-up symbol as readily as a real one, so the judge
+//! asks again for the full name.
 
 use super::{strip_fences, strip_thinking};
 
@@ -55,6 +58,10 @@ pub enum Said {
     /// "Iowa", or "Mississippi"): whether it is that name's code is for
     /// [`gives_code`] to tell.
     Expands,
+    /// The item is a symbol of one or two characters and the answer
+    /// repeats it (`Ib` answered "Ib", as `He` is answered "He"): it tells
+    /// nothing; a real symbol's full name is asked for next.
+    Echoes,
 }
 
 /// What `answer` says of `item`.
@@ -72,6 +79,9 @@ pub fn read(item: &str, answer: &str) -> Said {
     }
     let (item_key, name_key) = (item.join(" "), name.join(" "));
     let letters = item_key.chars().filter(|c| !c.is_whitespace()).count();
+    if item_key == name_key && letters <= 2 && is_code(&item_key) {
+        return Said::Echoes;
+    }
     let same = item_key == name_key
         || is_code(&name_key)
         || item.iter().all(|w| name.contains(w))
@@ -200,7 +210,6 @@ mod tests {
             ("The Gambia", "Gambia"),
             ("St. Lucia", "St Lucia"),
             ("Mercury (element)", "\"Mercury\""),
-            ("Fe", "Fe"),
             ("Tin", "Tin"),
             ("What Is Love", "What Is Love"),
             ("Chlorine (Cl)", "Cl"),
@@ -253,6 +262,17 @@ mod tests {
         ] {
             assert_eq!(read(item, answer), said, "{item} / {answer}");
         }
+    }
+
+    #[test]
+    fn a_short_symbol_repeated_tells_nothing() {
+        for (item, answer) in [("Ib", "Ib"), ("He", "He."), ("r", "R"), ("NY", "**NY**")] {
+            assert_eq!(read(item, answer), Said::Echoes, "{item} / {answer}");
+        }
+        // Three characters may be a name (`Tin`), and a name is no echo.
+        assert_eq!(read("Tin", "Tin"), Said::Confirms);
+        assert_eq!(read("USA", "USA"), Said::Confirms);
+        assert_eq!(read("Ohio", "Ohio"), Said::Confirms);
     }
 
     #[test]
