@@ -43,11 +43,11 @@ pub struct Policy {
     pub retire_below: f64,
     /// Answers in a partition's window.
     pub window: usize,
-    /// Retire a partition, never splitting it, once at least
-    /// `judge_verdicts_after` of its new items were judged and the share
-    /// judged valid is below this: a narrower prompt makes a model invent
-    /// more, not less.
-    pub invalid_retire_below: f64,
+    /// A partition is `invalid` (never split, never worked again) once at
+    /// least `judge_verdicts_after` of its new items were judged and the
+    /// share judged valid is below this: a narrower prompt makes a model
+    /// invent more, not less.
+    pub invalid_below: f64,
     /// Verdicts (decayed) a partition needs before its valid share counts.
     pub judge_verdicts_after: f64,
 }
@@ -65,7 +65,7 @@ impl Default for Policy {
             split_below: 0.6,
             retire_below: 0.05,
             window: 10,
-            invalid_retire_below: 0.5,
+            invalid_below: 0.5,
             judge_verdicts_after: 10.0,
         }
     }
@@ -291,7 +291,7 @@ impl Tree {
             }
             if node
                 .valid_share(&policy)
-                .is_some_and(|v| v < policy.invalid_retire_below)
+                .is_some_and(|v| v < policy.invalid_below)
             {
                 node.state = State::Invalid;
                 continue;

@@ -85,7 +85,7 @@ pub fn read(item: &str, answer: &str) -> Said {
     let same = item_key == name_key
         || is_code(&name_key)
         || item.iter().all(|w| name.contains(w))
-        || (item.len() == name.len() && spelling(&item_key, &name_key, letters));
+        || (item.len() == name.len() && spelling(&item_key, &name_key));
     let stem = |w: &String| w.chars().take(4).collect::<String>();
     if same {
         Said::Confirms
@@ -165,11 +165,11 @@ fn is_code(key: &str) -> bool {
     key.chars().filter(|c| !c.is_whitespace()).count() <= 3 && key.chars().any(char::is_alphabetic)
 }
 
-/// Whether `name` is another spelling of `item` (`letters` long): one edit
-/// apart, two from six letters (`Sulphur` / `Sulfur`), ending alike. A
-/// word's ending carries its kind, so `Chloride` and `Chlorate` are not
-/// `Chlorine`.
-fn spelling(item: &str, name: &str, letters: usize) -> bool {
+/// Whether `name` is another spelling of `item`: one edit apart, two from
+/// six letters (`Sulphur` / `Sulfur`), ending alike. A word's ending
+/// carries its kind, so `Chloride` and `Chlorate` are not `Chlorine`.
+fn spelling(item: &str, name: &str) -> bool {
+    let letters = item.chars().filter(|c| !c.is_whitespace()).count();
     let ending = |s: &str| s.chars().rev().take(2).collect::<String>();
     ending(item) == ending(name) && edits(item, name) <= if letters >= 6 { 2 } else { 1 }
 }
