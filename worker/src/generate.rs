@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::batches::turns::{self, Pace};
 use crate::batches::{BatchProvider, view::BatchView};
 use crate::counters::Counters;
+use crate::jobs::judge::TopicAnswers;
 use crate::parse::parse_answer;
 use crate::prompt::{self, Prompt};
 use crate::providers::{Completion, Providers, Wait};
@@ -43,6 +44,8 @@ pub struct Shared {
     /// How long a live call takes lately: a turn given to a batch lasts
     /// as long.
     pub pace: Pace,
+    /// The judge's answers about a topic alone, asked once a worker.
+    pub topic_answers: TopicAnswers,
 }
 
 impl Shared {
@@ -58,6 +61,7 @@ impl Shared {
             batch_store: None,
             batch_view: BatchView::default(),
             pace: Pace::default(),
+            topic_answers: TopicAnswers::default(),
         }
     }
 

@@ -125,6 +125,7 @@ impl Prompt {
                 let needed: usize = self.judged.iter().map(|i| i.len() / 3 + 12).sum();
                 configured.max(u32::try_from(needed + 16).unwrap_or(u32::MAX))
             }
+            Task::Identify(Question::Beginning) => configured.min(BEGINNING_MAX_TOKENS),
             Task::Identify(_) => {
                 let needed: usize = self.judged.iter().map(|i| i.len() / 2 + 16).sum();
                 configured.min(u32::try_from(needed).unwrap_or(u32::MAX))
@@ -279,6 +280,25 @@ nothing real).";
 pub const CODE_TEMPLATE: &str = "What is the standard symbol or abbreviation of {name} among \
 the {topic}? Answer with it only.";
 
+/// Asked when the kind the item was given does not name the topic: can a
+/// thing of that kind be one of the topic at all? A question about the
+/// kind, not the item, so the item cannot sway it. Qwen2.5-Coder-1.5B
+/// answers no for amino acids, vitamins, polymers, planets and alcohols
+/// among the chemical elements, and for islands and provinces among the
+/// US states; yes for gases, metals, minerals and cities, which hold
+/// members.
+pub const KIND_AMONG_TEMPLATE: &str = "Is any {kind} one of the {topic}? Answer yes or no.";
+
+/// Asked when [`KIND_AMONG_TEMPLATE`] says no: the members whose names
+/// begin as the item's does. The item is not named, so the model cannot
+/// repeat it; the judge that labelled `Arginine` a chemical element lists
+/// "Argon, Arsenic" here, and "Hawaii" for a state it called an island.
+pub const BEGINNING_TEMPLATE: &str = "List every one of the {topic} whose name begins with \
+\"{beginning}\". Answer with the names only, separated by commas, or none.";
+
+/// The output bound of a [`BEGINNING_TEMPLATE`] answer: a few names.
+const BEGINNING_MAX_TOKENS: u32 = 120;
+
 pub const IDENTIFY_SYSTEM: &str = "You answer questions about facts strictly and briefly.";
 
 /// Which of the judge's second questions is asked.
@@ -293,16 +313,26 @@ pub enum Question {
     Plain,
     /// [`CODE_TEMPLATE`], asked of the name an answer gave a code ([`code`]).
     Code,
+    /// [`KIND_AMONG_TEMPLATE`], asked of the kind the item was given
+    /// ([`about`]).
+    KindAmong,
+    /// [`BEGINNING_TEMPLATE`], asked of the beginning of the item's name
+    /// ([`about`]).
+    Beginning,
 }
 
-/// The prompt of the judge's `question` about `item`; [`Question::Code`]
-/// asks for the code of `item` itself (see [`code`]).
+/// The prompt of the judge's `question` about `item` itself: its kind,
+/// the member it is; a question about something else the answers gave
+/// ([`Question::Code`], [`Question::KindAmong`], [`Question::Beginning`])
+/// asks it of the item (see [`about`]).
 pub fn identify(topic: &str, item: &str, question: Question) -> Prompt {
     let template = match question {
         Question::Kind => KIND_TEMPLATE,
         Question::Strict => IDENTIFY_TEMPLATE,
         Question::Plain => IDENTIFY_PLAIN_TEMPLATE,
-        Question::Code => return code(topic, item, item),
+        Question::Code | Question::KindAmong | Question::Beginning => {
+            return about(topic, item, question, item);
+        }
     };
     let user = template.replace("{topic}", topic).replace("{item}", item);
     second(topic, question, user, item, None)
@@ -311,10 +341,25 @@ pub fn identify(topic: &str, item: &str, question: Question) -> Prompt {
 /// The prompt asking the code of `name`, the member an answer gave the
 /// code `item` (`judged` holds both, the item first).
 pub fn code(topic: &str, item: &str, name: &str) -> Prompt {
-    let user = CODE_TEMPLATE
-        .replace("{topic}", topic)
-        .replace("{name}", name);
-    second(topic, Question::Code, user, item, Some(name))
+    about(topic, item, Question::Code, name)
+}
+
+/// The prompt of a question about what an answer gave `item`: the code of
+/// a name ([`Question::Code`]), whether a kind may be one of the topic
+/// ([`Question::KindAmong`]), the members whose names begin with
+/// `subject` ([`Question::Beginning`]). `judged` holds the item, then
+/// `subject`. The other questions name the item alone ([`identify`]).
+pub fn about(topic: &str, item: &str, question: Question, subject: &str) -> Prompt {
+    let (template, slot) = match question {
+        Question::Code => (CODE_TEMPLATE, "{name}"),
+        Question::KindAmong => (KIND_AMONG_TEMPLATE, "{kind}"),
+        Question::Beginning => (BEGINNING_TEMPLATE, "{beginning}"),
+        Question::Kind | Question::Strict | Question::Plain => {
+            return identify(topic, item, question);
+        }
+    };
+    let user = template.replace("{topic}", topic).replace(slot, subject);
+    second(topic, question, user, item, Some(subject))
 }
 
 /// A second question's prompt: plain text, one item (and for a code, the

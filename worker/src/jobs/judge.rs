@@ -13,8 +13,9 @@
 //! when a call fails. A small judge labels many inventions "member" but
 //! gives them away when it has to name them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::Mutex;
 
 use futures::StreamExt;
 use igentai_protocol::{Answer, JudgeReply, JudgeRequest, MAX_JUDGE_ITEMS, VERSION};
@@ -24,8 +25,48 @@ use super::call;
 use crate::generate::Shared;
 use crate::parse::identity::{self, Said};
 use crate::parse::parse_verdicts;
-use crate::prompt::{self, Prompt, Question};
+use crate::prompt::{self, Prompt, Question, Task};
 use crate::providers::Completion;
+
+/// Topic answers a worker keeps before it forgets them all.
+const TOPIC_ANSWERS_KEPT: usize = 4096;
+
+/// Answers to the second questions about the topic alone, the same for
+/// every item ([`Question::KindAmong`], [`Question::Beginning`]), by
+/// provider and question: each asked once a worker, not once an item.
+#[derive(Debug, Default)]
+pub struct TopicAnswers(Mutex<HashMap<(String, String), Completion>>);
+
+impl TopicAnswers {
+    /// Whether `prompt` asks about the topic alone.
+    fn kept(prompt: &Prompt) -> bool {
+        matches!(
+            prompt.task,
+            Task::Identify(Question::KindAmong | Question::Beginning)
+        )
+    }
+
+    /// The answer `provider` gave `prompt` before, free this time.
+    fn recall(&self, provider: &str, prompt: &Prompt) -> Option<Completion> {
+        let answers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let answer = answers.get(&(provider.to_string(), prompt.user.clone()))?;
+        Some(Completion {
+            tokens_in: 0,
+            tokens_cached_in: 0,
+            tokens_out: 0,
+            cost_usd: 0.0,
+            ..answer.clone()
+        })
+    }
+
+    fn keep(&self, provider: &str, prompt: &Prompt, answer: &Completion) {
+        let mut answers = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if answers.len() >= TOPIC_ANSWERS_KEPT {
+            answers.clear();
+        }
+        answers.insert((provider.to_string(), prompt.user.clone()), answer.clone());
+    }
+}
 
 /// Second questions of one job asked at once: a provider with more slots
 /// answers them side by side, one with a single slot in turn.
@@ -90,11 +131,20 @@ async fn second_questions(
         .collect();
     let asked = futures::stream::iter(members)
         .map(|i| {
-            let weights = &weights;
+            let (weights, provider) = (&weights, reply.provider.as_str());
             let ask = move |prompt: Prompt| async move {
-                call(shared, weights, &prompt, cancel)
-                    .await
-                    .map(|(_, completion)| completion)
+                let kept = TopicAnswers::kept(&prompt);
+                if let Some(known) = kept
+                    .then(|| shared.topic_answers.recall(provider, &prompt))
+                    .flatten()
+                {
+                    return Ok::<_, super::Failed>(known);
+                }
+                let (_, completion) = call(shared, weights, &prompt, cancel).await?;
+                if kept {
+                    shared.topic_answers.keep(provider, &prompt, &completion);
+                }
+                Ok(completion)
             };
             async move {
                 (
@@ -141,9 +191,17 @@ where
         return (Answer::Unsure, paid);
     };
     let several = identity::composite(topic, &kind.text);
+    let other = identity::other_kind(topic, &kind.text).zip(identity::beginning(item));
     paid.push(kind);
     if several {
         return (Answer::No, paid);
+    }
+    if let Some((kind, beginning)) = other {
+        match outside(topic, item, &kind, &beginning, &mut ask, &mut paid).await {
+            Ok(true) => return (Answer::No, paid),
+            Ok(false) => {}
+            Err(_) => return (Answer::Unsure, paid),
+        }
     }
     for question in [Question::Strict, Question::Plain] {
         let Ok(completion) = ask(prompt::identify(topic, item, question)).await else {
@@ -171,6 +229,36 @@ where
     (Answer::No, paid)
 }
 
+/// Whether `item`, given a `kind` that does not name the topic, is outside
+/// it: no thing of that kind is one of the topic, the model says
+/// ([`Question::KindAmong`]), and the members whose names begin with
+/// `beginning` do not include the item ([`Question::Beginning`],
+/// [`identity::lists`]): a member given a wrong kind (`Hawaii`, "an
+/// island") is listed. The calls answered are added to `paid`.
+async fn outside<F, Fut, E>(
+    topic: &str,
+    item: &str,
+    kind: &str,
+    beginning: &str,
+    ask: &mut F,
+    paid: &mut Vec<Completion>,
+) -> Result<bool, E>
+where
+    F: FnMut(Prompt) -> Fut,
+    Fut: Future<Output = Result<Completion, E>>,
+{
+    let among = ask(prompt::about(topic, item, Question::KindAmong, kind)).await?;
+    let none = identity::says_no(&among.text);
+    paid.push(among);
+    if !none {
+        return Ok(false);
+    }
+    let listed = ask(prompt::about(topic, item, Question::Beginning, beginning)).await?;
+    let holds = identity::lists(item, &listed.text);
+    paid.push(listed);
+    Ok(!holds)
+}
+
 /// A reply that judged nothing.
 pub fn refusal(worker_id: &str, error: String) -> JudgeReply {
     JudgeReply {
@@ -191,7 +279,6 @@ pub fn refusal(worker_id: &str, error: String) -> JudgeReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prompt::Task;
 
     /// The verdict on `item` when the second questions get `answers` in
     /// order (a failed call once they run out), the questions asked, and
@@ -220,7 +307,65 @@ mod tests {
         (answer, asked, paid.len())
     }
 
-    use Question::{Code, Kind, Plain, Strict};
+    use Question::{Beginning, Code, Kind, KindAmong, Plain, Strict};
+
+    #[test]
+    fn a_topic_answer_is_asked_once_a_provider_then_free() {
+        let answers = TopicAnswers::default();
+        let among = prompt::about("chemical elements", "Arginine", KindAmong, "amino acid");
+        let paid = Completion {
+            text: "No.".into(),
+            model: "m".into(),
+            tokens_in: 30,
+            tokens_cached_in: 0,
+            tokens_out: 2,
+            cost_usd: 0.001,
+            finish_reason: None,
+            request_id: None,
+            limits: Default::default(),
+        };
+        assert!(TopicAnswers::kept(&among));
+        assert!(!TopicAnswers::kept(&prompt::identify(
+            "t", "Arginine", Strict
+        )));
+        assert_eq!(answers.recall("a", &among), None);
+        answers.keep("a", &among, &paid);
+        // Another item of the same kind asks the same question.
+        let leucine = prompt::about("chemical elements", "Leucine", KindAmong, "amino acid");
+        let known = answers.recall("a", &leucine).expect("kept");
+        assert_eq!(
+            (known.text.as_str(), known.tokens_in, known.cost_usd),
+            ("No.", 0, 0.0)
+        );
+        assert_eq!(
+            answers.recall("b", &among),
+            None,
+            "another provider asks anew"
+        );
+    }
+
+    #[test]
+    fn a_kind_no_member_has_ends_it_unless_the_members_listed_hold_the_item() {
+        let arginine = ["Amino acid", "No.", "Argon, Arsenic", "Arginine"];
+        let got = verdict("chemical elements", "Arginine", &arginine);
+        assert_eq!(got, (Answer::No, vec![Kind, KindAmong, Beginning], 3));
+        let hawaii = ["Island", "No.", "Hawaii, Hawaii", "Hawaii"];
+        let got = verdict("US states", "Hawaii", &hawaii);
+        let asked = vec![Kind, KindAmong, Beginning, Strict];
+        assert_eq!(got, (Answer::Yes, asked, 4));
+        // A kind that may be a member's asks no list.
+        let iron = ["Metal", "Yes.", "Iron"];
+        let got = verdict("chemical elements", "Iron", &iron);
+        assert_eq!(got, (Answer::Yes, vec![Kind, KindAmong, Strict], 3));
+        // A kind that names the topic asks nothing more, nor does a code.
+        let got = verdict("chemical elements", "Neon", &["A chemical element", "Neon"]);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict], 2));
+        let got = verdict("chemical elements", "Fe", &["Metal", "Iron", "Fe"]);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code], 3));
+        // A failed call leaves it unsure, what was answered paid.
+        let got = verdict("chemical elements", "Arginine", &["Amino acid", "No"]);
+        assert_eq!(got, (Answer::Unsure, vec![Kind, KindAmong, Beginning], 2));
+    }
 
     #[test]
     fn a_kind_made_of_several_members_ends_it() {
@@ -241,9 +386,9 @@ mod tests {
         let got = verdict(
             "chemical elements",
             "Nitrogen fluoropyruvate",
-            &["Salt", "Nitrogen"],
+            &["Salt", "Yes", "Nitrogen"],
         );
-        assert_eq!(got, (Answer::No, vec![Kind, Strict], 2));
+        assert_eq!(got, (Answer::No, vec![Kind, KindAmong, Strict], 3));
     }
 
     #[test]

@@ -129,14 +129,80 @@ const COMPOSITE_KINDS: [&str; 8] = [
 /// the topic does not itself name: "a compound" tells `Benzene` from the
 /// chemical elements, but every one of the chemical compounds is one.
 pub fn composite(topic: &str, answer: &str) -> bool {
-    let singular = |w: &String| w.strip_suffix('s').unwrap_or(w).to_string();
-    let topic: Vec<String> = words(topic).iter().map(singular).collect();
+    let topic = singulars(topic);
     named(answer).is_some_and(|kind| {
-        words(&kind)
+        singulars(&kind)
             .iter()
-            .map(singular)
-            .any(|w| COMPOSITE_KINDS.contains(&w.as_str()) && !topic.contains(&w))
+            .any(|w| COMPOSITE_KINDS.contains(&w.as_str()) && !topic.contains(w))
     })
+}
+
+/// The kind an answer gives the item, without its article (`A gas` →
+/// "gas"); `None` when it names the topic itself ("a chemical element",
+/// "State" among the US states: a word of the topic's) or gives none.
+/// Whether a kind of anything else may be one of the topic is the next
+/// question ([`says_no`]).
+pub fn other_kind(topic: &str, answer: &str) -> Option<String> {
+    let kind = named(answer)?.to_lowercase();
+    let topic = singulars(topic);
+    if singulars(&kind).iter().any(|w| topic.contains(w)) {
+        return None;
+    }
+    let bare = ["a ", "an ", "the "]
+        .iter()
+        .find_map(|article| kind.strip_prefix(article))
+        .unwrap_or(&kind);
+    Some(bare.trim().to_string())
+}
+
+/// Whether a yes-or-no answer is no.
+pub fn says_no(answer: &str) -> bool {
+    named(answer).is_some_and(|text| words(&text).first().is_some_and(|w| w == "no"))
+}
+
+/// The beginning of the item's name that the judge asks the members of
+/// ([`lists`]): its first two letters (`Arginine` → "Ar"); `None` for a
+/// code, which another question checks, and for a name too short.
+pub fn beginning(item: &str) -> Option<String> {
+    let words = words(item);
+    let key = words.join(" ");
+    if is_code(&key) {
+        return None;
+    }
+    let mut letters = words.first()?.chars();
+    let first = letters.next()?.to_uppercase();
+    let second = letters.next()?;
+    Some(first.chain(std::iter::once(second)).collect())
+}
+
+/// Whether a list of names (commas, semicolons or lines between them,
+/// numbers and bullets before them) holds the item itself: the same
+/// words, or as many a few letters apart ([`spelling`]). Unlike [`read`],
+/// a listed code (`Ar`) or a longer name holding the item's words does
+/// not count: the list names the members the model knows, one of which
+/// must be the item.
+pub fn lists(item: &str, answer: &str) -> bool {
+    let item = words(item);
+    let item_key = item.join(" ");
+    let text = strip_fences(&strip_thinking(answer));
+    !item.is_empty()
+        && text.split([',', ';', '\n', '/']).any(|entry| {
+            let entry = entry.trim_start_matches(|c: char| {
+                c.is_ascii_digit() || matches!(c, '.' | ')' | '-' | '*' | '•' | ' ')
+            });
+            let name = words(entry);
+            let name_key = name.join(" ");
+            name_key == item_key || (name.len() == item.len() && spelling(&item_key, &name_key))
+        })
+}
+
+/// The words of a text, each without a plural `s` (`chemical elements` →
+/// "chemical", "element").
+fn singulars(text: &str) -> Vec<String> {
+    words(text)
+        .into_iter()
+        .map(|w| w.strip_suffix('s').map(str::to_string).unwrap_or(w))
+        .collect()
 }
 
 /// The lower-cased words of a name: a trailing parenthetical dropped, `&`
@@ -310,6 +376,55 @@ mod tests {
             ("US states", "", false),
         ] {
             assert_eq!(composite(topic, answer), several, "{topic} / {answer}");
+        }
+    }
+
+    #[test]
+    fn a_kind_other_than_the_topic_is_read_without_its_article() {
+        for (topic, answer, other) in [
+            ("chemical elements", "A gas", Some("gas")),
+            ("chemical elements", "Amino acid.", Some("amino acid")),
+            ("chemical elements", "An alloy", Some("alloy")),
+            ("chemical elements", "A chemical element", None),
+            ("chemical elements", "Element", None),
+            ("US states", "State", None),
+            ("UN member states", "Country", Some("country")),
+            ("US states", "none", None),
+        ] {
+            assert_eq!(
+                other_kind(topic, answer).as_deref(),
+                other,
+                "{topic} / {answer}"
+            );
+        }
+        assert!(says_no("No.") && says_no("no, it is not") && says_no("**No**"));
+        assert!(!says_no("Yes.") && !says_no("") && !says_no("None") && !says_no("Not sure"));
+    }
+
+    #[test]
+    fn the_members_listed_must_hold_the_item_itself() {
+        assert_eq!(beginning("Arginine").as_deref(), Some("Ar"));
+        assert_eq!(beginning("the Gambia").as_deref(), Some("Ga"));
+        assert_eq!(beginning("Hydrogen (H)").as_deref(), Some("Hy"));
+        assert_eq!(beginning("NY"), None, "a code is checked otherwise");
+        assert_eq!(
+            beginning("Tin").as_deref(),
+            None,
+            "three letters read as a code"
+        );
+        for (item, answer, held) in [
+            ("Hawaii", "Hawaii, Hawaii", true),
+            ("Aluminium", "Aluminum, Argon", true),
+            ("New York", "Nebraska, Nevada, New York", true),
+            ("Iron", "1. Iodine\n2. Iron", true),
+            ("Hydrogen (H)", "Hydrogen; Helium", true),
+            ("Arginine", "Ar, Arsenic", false),
+            ("Chloride", "Chlorine, Chlorine monochloride", false),
+            ("New York", "New York City", false),
+            ("Neptune", "none", false),
+            ("", "Neon", false),
+        ] {
+            assert_eq!(lists(item, answer), held, "{item} / {answer}");
         }
     }
 

@@ -50,14 +50,19 @@ pub fn judge(
     out
 }
 
+/// The most names an answer listing members gives, as a model's would.
+const LISTED_AT_MOST: usize = 40;
+
 /// The answer to one of the judge's second questions (`prompt::identify`)
 /// about the item in `prompt.judged`. Which member it is: the name of the
 /// world's member the item mentions but for a share
 /// `judge_second_false_reject` it answers "none" to, else "none" but for
 /// a share `judge_second_false_accept` it names as itself. A name's code
 /// (`prompt::code`, the name second in `judged`): the item when it spells
-/// the member named. Its kind: never one made of several members, so the
-/// knob alone says what the second questions let through.
+/// the member named. Its kind: never one made of several members, and any
+/// kind may be one of the topic, so the knob alone says what the second
+/// questions let through. Asked the members a name begins with, it lists
+/// them truly (at most [`LISTED_AT_MOST`]).
 pub fn identify(
     universe: &Universe,
     prompt: &Prompt,
@@ -74,6 +79,25 @@ pub fn identify(
     match question {
         Question::Kind if member.is_some() => format!("one of the {}", prompt.topic),
         Question::Kind => "something else".to_string(),
+        Question::KindAmong => "yes".to_string(),
+        Question::Beginning => {
+            let beginning = prompt.judged.get(1).map(|b| b.to_lowercase());
+            let listed: Vec<&str> = universe
+                .names
+                .iter()
+                .filter(|name| {
+                    beginning
+                        .as_ref()
+                        .is_some_and(|b| name.to_lowercase().starts_with(b))
+                })
+                .map(String::as_str)
+                .take(LISTED_AT_MOST)
+                .collect();
+            match listed.is_empty() {
+                true => "none".to_string(),
+                false => listed.join(", "),
+            }
+        }
         Question::Code => {
             let name = prompt.judged.get(1).map(String::as_str).unwrap_or_default();
             match member {
