@@ -7,8 +7,8 @@
 //! One call labels all the items ([`prompt::judge`]). A job that confirms
 //! (a run's `judge_confirm`) then asks about each item labelled a member
 //! alone, by the same provider, independent questions: what kind of thing
-//! is it, and which member of the topic is it ([`prompt::identify`],
-//! [`second_verdict`])? A "yes" stands only when the answers name the item
+//! is it (and may a thing of that kind be a member at all?), and which
+//! member of the topic is it ([`prompt::identify`], [`second_verdict`])? A "yes" stands only when the answers name the item
 //! itself ([`identity::read`]); otherwise it becomes a "no", and "unsure"
 //! when a call fails. A small judge labels many inventions "member" but
 //! gives them away when it has to name them.
@@ -169,7 +169,9 @@ async fn second_questions(
 
 /// The verdict on `item`, which the labels called a member, from the
 /// second questions `ask` answers: what kind of thing it is, and "no" if
-/// a kind made of several members ([`identity::composite`]); then which
+/// a kind made of several members ([`identity::composite`]) or a kind no
+/// member has, unless the members listed by the item's beginning hold it
+/// ([`outside`]); then which
 /// member it is, in the strict wording and in the plain one when the
 /// strict answer names another member unlike the item
 /// ([`Said::Another`]) or only repeats a short symbol ([`Said::Echoes`]);
