@@ -271,6 +271,14 @@ pub const IDENTIFY_PLAIN_TEMPLATE: &str = "Which one of {topic} is \"{item}\"? A
 full standard name only, or none if it is not one of {topic} (something of another kind, or \
 nothing real).";
 
+/// Asked when an answer only repeats a symbol of one or two characters
+/// (`Cl` answered "Cl"): the member it stands for. Asked which one of the
+/// chemical elements `Ce`, `Cs` or `Hh` is, the 1.5B judge repeats them;
+/// asked which has that symbol, it names "Cerium", "Cesium", "Hydrogen",
+/// whose code ([`CODE_TEMPLATE`]) then tells the made-up one.
+pub const SYMBOL_TEMPLATE: &str = "Which one of the {topic} has the standard symbol or \
+abbreviation \"{item}\"? Answer with its full name only, or none.";
+
 /// Asked when the item is a code (`R`, `IA`) and the answer a name: the
 /// code the model gives that name must be the item. Read forwards, a
 /// small model expands any letter into a member (`R` → "Radium"); asked
@@ -311,6 +319,8 @@ pub enum Question {
     /// [`IDENTIFY_PLAIN_TEMPLATE`], asked when the strict answer names
     /// another member, or a member whose code is not the item.
     Plain,
+    /// [`SYMBOL_TEMPLATE`], asked when an answer repeats a short symbol.
+    Symbol,
     /// [`CODE_TEMPLATE`], asked of the name an answer gave a code ([`code`]).
     Code,
     /// [`KIND_AMONG_TEMPLATE`], asked of the kind the item was given
@@ -330,6 +340,7 @@ pub fn identify(topic: &str, item: &str, question: Question) -> Prompt {
         Question::Kind => KIND_TEMPLATE,
         Question::Strict => IDENTIFY_TEMPLATE,
         Question::Plain => IDENTIFY_PLAIN_TEMPLATE,
+        Question::Symbol => SYMBOL_TEMPLATE,
         Question::Code | Question::KindAmong | Question::Beginning => {
             return about(topic, item, question, item);
         }
@@ -354,7 +365,7 @@ pub fn about(topic: &str, item: &str, question: Question, subject: &str) -> Prom
         Question::Code => (CODE_TEMPLATE, "{name}"),
         Question::KindAmong => (KIND_AMONG_TEMPLATE, "{kind}"),
         Question::Beginning => (BEGINNING_TEMPLATE, "{beginning}"),
-        Question::Kind | Question::Strict | Question::Plain => {
+        Question::Kind | Question::Strict | Question::Plain | Question::Symbol => {
             return identify(topic, item, question);
         }
     };

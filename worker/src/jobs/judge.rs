@@ -174,7 +174,8 @@ async fn second_questions(
 /// ([`outside`]); then which
 /// member it is, in the strict wording and in the plain one when the
 /// strict answer names another member unlike the item
-/// ([`Said::Another`]) or only repeats a short symbol ([`Said::Echoes`]);
+/// ([`Said::Another`]), and the member a short symbol stands for when an
+/// answer only repeats it ([`Said::Echoes`], [`Question::Symbol`]);
 /// for an item that is a code answered with a name
 /// ([`Said::Expands`]), the name's code, which must be the item. "yes"
 /// when an answer confirms the item, "no" when none does, "unsure" when a
@@ -205,7 +206,8 @@ where
             Err(_) => return (Answer::Unsure, paid),
         }
     }
-    for question in [Question::Strict, Question::Plain] {
+    let mut next = Some(Question::Strict);
+    while let Some(question) = next {
         let Ok(completion) = ask(prompt::identify(topic, item, question)).await else {
             return (Answer::Unsure, paid);
         };
@@ -227,6 +229,12 @@ where
             Said::Another | Said::Echoes => {}
             Said::Rejects => return (Answer::No, paid),
         }
+        next = match (question, said) {
+            (Question::Symbol, _) => None,
+            (_, Said::Echoes) => Some(Question::Symbol),
+            (Question::Strict, _) => Some(Question::Plain),
+            _ => None,
+        };
     }
     (Answer::No, paid)
 }
@@ -309,7 +317,7 @@ mod tests {
         (answer, asked, paid.len())
     }
 
-    use Question::{Beginning, Code, Kind, KindAmong, Plain, Strict};
+    use Question::{Beginning, Code, Kind, KindAmong, Plain, Strict, Symbol};
 
     #[test]
     fn a_topic_answer_is_asked_once_a_provider_then_free() {
@@ -409,9 +417,17 @@ mod tests {
     fn a_symbol_answered_with_itself_must_be_named() {
         let helium = ["Gas", "He", "Helium", "He"];
         let got = verdict("chemical elements", "He", &helium);
-        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Plain, Code], 4));
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Symbol, Code], 4));
         let got = verdict("chemical elements", "Ib", &["Element", "Ib", "Ib"]);
-        assert_eq!(got, (Answer::No, vec![Kind, Strict, Plain], 3));
+        assert_eq!(got, (Answer::No, vec![Kind, Strict, Symbol], 3));
+        let iodine = ["Element", "Ib", "Iodine", "I"];
+        let got = verdict("chemical elements", "Ib", &iodine);
+        assert_eq!(got, (Answer::No, vec![Kind, Strict, Symbol, Code], 4));
+        // Echoed by the plain question after a confusion, it is asked too.
+        let chlorine = ["Element", "Sodium", "Na", "Cl", "Chlorine", "Cl"];
+        let got = verdict("chemical elements", "Cl", &chlorine);
+        let asked = vec![Kind, Strict, Code, Plain, Symbol, Code];
+        assert_eq!(got, (Answer::Yes, asked, 6));
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! code, which must be the item ([`gives_code`]). A symbol of one or two
 //! characters answered with itself (`Ib` / "Ib") is [`Said::Echoes`]: a
 //! model repeats a made-up symbol as readily as a real one, so the judge
-//! asks again for the full name.
+//! asks which member has that symbol, and that name's code.
 
 use super::{strip_fences, strip_thinking};
 
@@ -60,7 +60,7 @@ pub enum Said {
     Expands,
     /// The item is a symbol of one or two characters and the answer
     /// repeats it (`Ib` answered "Ib", as `He` is answered "He"): it tells
-    /// nothing; a real symbol's full name is asked for next.
+    /// nothing; the member with that symbol is asked for next.
     Echoes,
 }
 

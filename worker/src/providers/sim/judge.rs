@@ -105,7 +105,7 @@ pub fn identify(
                 _ => "none".to_string(),
             }
         }
-        Question::Strict | Question::Plain => match member {
+        Question::Strict | Question::Plain | Question::Symbol => match member {
             Some(_) if maybe(rng, config.judge_second_false_reject) => "none".to_string(),
             Some(id) => universe.name_of(id),
             None if maybe(rng, config.judge_second_false_accept) => item.to_string(),
