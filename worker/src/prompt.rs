@@ -288,14 +288,16 @@ abbreviation \"{item}\"? Answer with its full name only, or none.";
 pub const CODE_TEMPLATE: &str = "What is the standard symbol or abbreviation of {name} among \
 the {topic}? Answer with it only.";
 
-/// Asked when the kind the item was given does not name the topic: can a
-/// thing of that kind be one of the topic at all? A question about the
-/// kind, not the item, so the item cannot sway it. Qwen2.5-Coder-1.5B
-/// answers no for amino acids, vitamins, polymers, planets and alcohols
-/// among the chemical elements, and for islands and provinces among the
-/// US states; yes for gases, metals, minerals and cities, which hold
-/// members.
-pub const KIND_AMONG_TEMPLATE: &str = "Is any {kind} one of the {topic}? Answer yes or no.";
+/// Asked when the kind the item was given does not name the topic: would
+/// a complete list of the topic hold things of that kind? A question about
+/// the kind, not the item, so the item cannot sway it. Qwen2.5-Coder-1.5B
+/// answers no for amino acids, sugars, nucleotides, pigments, plastics,
+/// nutrients, vitamins and planets among the chemical elements; yes for
+/// gases, metals, minerals and materials, and among the US states for
+/// cities and islands, which hold members. Asked "is any {kind} one of the
+/// {topic}?" it said yes to sugars, nucleotides, pigments and nutrients.
+pub const KIND_AMONG_TEMPLATE: &str =
+    "Would a complete list of the {topic} include any {kind}? Answer yes or no.";
 
 /// Asked when [`KIND_AMONG_TEMPLATE`] says no: the members whose names
 /// begin as the item's does. The item is not named, so the model cannot
