@@ -334,21 +334,10 @@ pub enum Question {
 }
 
 /// The prompt of the judge's `question` about `item` itself: its kind,
-/// the member it is; a question about something else the answers gave
-/// ([`Question::Code`], [`Question::KindAmong`], [`Question::Beginning`])
-/// asks it of the item (see [`about`]).
+/// the member it is, the member its symbol stands for; a question about
+/// something an answer gave is asked of the item (see [`about`]).
 pub fn identify(topic: &str, item: &str, question: Question) -> Prompt {
-    let template = match question {
-        Question::Kind => KIND_TEMPLATE,
-        Question::Strict => IDENTIFY_TEMPLATE,
-        Question::Plain => IDENTIFY_PLAIN_TEMPLATE,
-        Question::Symbol => SYMBOL_TEMPLATE,
-        Question::Code | Question::KindAmong | Question::Beginning => {
-            return about(topic, item, question, item);
-        }
-    };
-    let user = template.replace("{topic}", topic).replace("{item}", item);
-    second(topic, question, user, item, None)
+    about(topic, item, question, item)
 }
 
 /// The prompt asking the code of `name`, the member an answer gave the
@@ -357,22 +346,28 @@ pub fn code(topic: &str, item: &str, name: &str) -> Prompt {
     about(topic, item, Question::Code, name)
 }
 
-/// The prompt of a question about what an answer gave `item`: the code of
-/// a name ([`Question::Code`]), whether a kind may be one of the topic
-/// ([`Question::KindAmong`]), the members whose names begin with
-/// `subject` ([`Question::Beginning`]). `judged` holds the item, then
-/// `subject`. The other questions name the item alone ([`identify`]).
+/// The prompt of the judge's `question` about `item`. A question about
+/// what an answer gave asks it of `subject`: the code of a name
+/// ([`Question::Code`]), whether a kind may be one of the topic
+/// ([`Question::KindAmong`]), the members whose names begin with it
+/// ([`Question::Beginning`]); `judged` then holds the item, then
+/// `subject`. The other questions name the item alone.
 pub fn about(topic: &str, item: &str, question: Question, subject: &str) -> Prompt {
     let (template, slot) = match question {
-        Question::Code => (CODE_TEMPLATE, "{name}"),
-        Question::KindAmong => (KIND_AMONG_TEMPLATE, "{kind}"),
-        Question::Beginning => (BEGINNING_TEMPLATE, "{beginning}"),
-        Question::Kind | Question::Strict | Question::Plain | Question::Symbol => {
-            return identify(topic, item, question);
-        }
+        Question::Kind => (KIND_TEMPLATE, None),
+        Question::Strict => (IDENTIFY_TEMPLATE, None),
+        Question::Plain => (IDENTIFY_PLAIN_TEMPLATE, None),
+        Question::Symbol => (SYMBOL_TEMPLATE, None),
+        Question::Code => (CODE_TEMPLATE, Some("{name}")),
+        Question::KindAmong => (KIND_AMONG_TEMPLATE, Some("{kind}")),
+        Question::Beginning => (BEGINNING_TEMPLATE, Some("{beginning}")),
     };
-    let user = template.replace("{topic}", topic).replace(slot, subject);
-    second(topic, question, user, item, Some(subject))
+    let user = template.replace("{topic}", topic).replace("{item}", item);
+    let user = match slot {
+        Some(slot) => user.replace(slot, subject),
+        None => user,
+    };
+    second(topic, question, user, item, slot.map(|_| subject))
 }
 
 /// A second question's prompt: plain text, one item (and for a code, the

@@ -8,7 +8,8 @@
 //! (a run's `judge_confirm`) then asks about each item labelled a member
 //! alone, by the same provider, independent questions: what kind of thing
 //! is it (and may a thing of that kind be a member at all?), and which
-//! member of the topic is it ([`prompt::identify`], [`second_verdict`])? A "yes" stands only when the answers name the item
+//! member of the topic is it ([`prompt::identify`], [`second_verdict`])?
+//! A "yes" stands only when the answers name the item
 //! itself ([`identity::read`]); otherwise it becomes a "no", and "unsure"
 //! when a call fails. A small judge labels many inventions "member" but
 //! gives them away when it has to name them.
