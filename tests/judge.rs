@@ -80,6 +80,7 @@ fn confirmed_and_charged(folder: &Path) {
             items: judged.iter().map(|(item, _)| item.clone()).collect(),
             weights: Default::default(),
             confirm: true,
+            closed: false,
         })
         .estimated_tokens();
         let questions: u64 = judged
@@ -129,14 +130,16 @@ async fn every_new_item_is_judged_once_restored_elsewhere_and_charged_to_the_run
     control.wait_workers(2, WITHIN).await;
     control
         .start(&format!(
-            r#"{{"topic":"{TOPIC}","target":{TARGET},"judge_confirm":true,"strategies":{{"partitions":false}}}}"#
+            r#"{{"topic":"{TOPIC}","target":{TARGET},"judge_confirm":true,"judge_closed":true,"strategies":{{"partitions":false}}}}"#
         ))
         .await;
 
     let s = all_judged(&client).await;
     assert_eq!(
-        s.run.as_ref().map(|r| (r.judge_rate, r.judge_confirm)),
-        Some((1.0, true))
+        s.run
+            .as_ref()
+            .map(|r| (r.judge_rate, r.judge_confirm, r.judge_closed)),
+        Some((1.0, true, true))
     );
     let v = &s.totals.validity;
     assert_eq!(v.valid + v.invalid + v.unsure, v.judged, "{v:?}");

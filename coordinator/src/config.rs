@@ -90,6 +90,13 @@ pub struct Config {
     #[arg(long, env = "IGENTAI_JUDGE_CONFIRM")]
     pub judge_confirm: bool,
 
+    /// The topic's members form a closed list (the US states, the
+    /// chemical elements): confirming, the judge checks an item it gives
+    /// another kind against the members it lists by the item's first
+    /// letters (a start request's `judge_closed` overrides it).
+    #[arg(long, env = "IGENTAI_JUDGE_CLOSED")]
+    pub judge_closed: bool,
+
     /// Items per judge call.
     #[arg(long, env = "IGENTAI_JUDGE_BATCH", default_value_t = 20)]
     pub judge_batch: usize,

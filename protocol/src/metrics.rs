@@ -57,6 +57,10 @@ pub struct RunInfo {
     /// second question.
     #[serde(default)]
     pub judge_confirm: bool,
+    /// Whether the topic's members form a closed list the judge checks
+    /// items of another kind against.
+    #[serde(default)]
+    pub judge_closed: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -112,6 +112,12 @@ pub struct JudgeRequest {
     /// member of the topic is it? (the run's `judge_confirm`).
     #[serde(default)]
     pub confirm: bool,
+    /// The topic's members form a closed list the judge can name (the
+    /// run's `judge_closed`): confirming, an item given a kind that is not
+    /// the topic must be among the members the judge lists by its name's
+    /// first letters.
+    #[serde(default)]
+    pub closed: bool,
 }
 
 /// What a judge said of one item.

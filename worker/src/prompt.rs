@@ -400,6 +400,7 @@ mod tests {
             items: items.iter().map(|s| s.to_string()).collect(),
             weights: Default::default(),
             confirm: false,
+            closed: false,
         })
     }
 

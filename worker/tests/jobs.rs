@@ -132,6 +132,7 @@ async fn partition_jobs_and_weight_updates() {
         items,
         weights: weights(&[(provider, 1.0)]),
         confirm,
+        closed: false,
     };
     let judge_job = |items: Vec<String>| judge_job_on("a", items, false);
     let ask_judge = |job: JudgeRequest| {
@@ -162,7 +163,7 @@ async fn partition_jobs_and_weight_updates() {
     let items: Vec<String> = (0..7).map(|i| format!("Item {i}")).collect();
     let labels_only = ask_judge(judge_job_on("c", items.clone(), false)).await;
     let strict = ask_judge(judge_job_on("c", items.clone(), true)).await;
-    let fooled = ask_judge(judge_job_on("d", items, true)).await;
+    let fooled = ask_judge(judge_job_on("d", items.clone(), true)).await;
     assert!(
         labels_only.answers.iter().all(|a| *a == Answer::Yes)
             && strict.answers.iter().all(|a| *a == Answer::No)
@@ -170,7 +171,18 @@ async fn partition_jobs_and_weight_updates() {
             && fooled.answers.len() == 7,
         "{labels_only:?}\n{strict:?}\n{fooled:?}"
     );
-    for reply in [&strict, &fooled] {
+    // Of a closed topic the same judge's lists of members by the items'
+    // first letters hold none of them: none stands.
+    let closed = JudgeRequest {
+        closed: true,
+        ..judge_job_on("d", items.clone(), true)
+    };
+    let listed = ask_judge(closed).await;
+    assert!(
+        listed.answers.iter().all(|a| *a == Answer::No) && listed.answers.len() == 7,
+        "{listed:?}"
+    );
+    for reply in [&strict, &fooled, &listed] {
         assert!(
             reply.tokens_in > labels_only.tokens_in && reply.cost_usd > labels_only.cost_usd,
             "seven second calls are charged: {reply:?} against {labels_only:?}"

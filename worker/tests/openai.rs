@@ -553,6 +553,7 @@ async fn a_judge_call_asks_for_one_label_per_item() {
         items: vec!["Louvre".into(), "Moon Tower".into(), "Le Truc".into()],
         weights: Default::default(),
         confirm: false,
+        closed: false,
     };
     let prompt = worker::prompt::judge(&request);
     let lease = p.entries()[0]

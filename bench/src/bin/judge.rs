@@ -48,6 +48,11 @@ struct Args {
     /// The labels alone, without `judge_confirm`'s second questions.
     #[arg(long)]
     labels_only: bool,
+    /// Check a line the judge gives another kind against the members it
+    /// lists by the line's first letters, as a run with `judge_closed`
+    /// does (every universe here is a closed list).
+    #[arg(long)]
+    judge_closed: bool,
     /// How the verdicts are asked for.
     #[arg(long, value_enum, default_value = "json")]
     output: Output,
@@ -98,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
             run::Judge {
                 provider: &judge,
                 confirm: !args.labels_only,
+                closed: args.judge_closed,
             },
             &universe.topic,
             &lines,
@@ -160,13 +166,22 @@ async fn main() -> anyhow::Result<()> {
         args.threads,
         args.seed,
         args.output.as_str(),
-        match args.labels_only {
-            true => "; the labels alone",
-            false => {
-                ", then `judge_confirm`'s second questions about each line it called a member \
-                 (`worker::jobs::judge::second_verdict`: its kind, which member it is, a \
-                 code's name backwards; one line a call)"
-            }
+        match (args.labels_only, args.judge_closed) {
+            (true, _) => "; the labels alone",
+            (false, closed) => match closed {
+                true => {
+                    ", then `judge_confirm`'s second questions about each line it called a \
+                     member (`worker::jobs::judge::second_verdict`: its kind, which member it \
+                     is, a code's name backwards; one line a call), each universe a closed \
+                     list (`judge_closed`: a line of another kind must be among the members \
+                     listed by its first letters)"
+                }
+                false => {
+                    ", then `judge_confirm`'s second questions about each line it called a \
+                     member (`worker::jobs::judge::second_verdict`: its kind, which member it \
+                     is, a code's name backwards; one line a call)"
+                }
+            },
         },
         args.limit
             .map(|n| format!(" (the first {n} of each)"))

@@ -72,6 +72,11 @@ struct Args {
     /// question, as a run with `judge_confirm` does.
     #[arg(long)]
     judge_confirm: bool,
+    /// Confirming, check a line the judge gives another kind against the
+    /// members it lists by the line's first letters, as a run with
+    /// `judge_closed` does (every universe here is a closed list).
+    #[arg(long)]
+    judge_closed: bool,
     /// Nominal USD per million input tokens.
     #[arg(long, default_value_t = 0.15)]
     price_in: f64,
@@ -139,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
                 run::Judge {
                     provider: &judge,
                     confirm: args.judge_confirm,
+                    closed: args.judge_closed,
                 },
                 &universe.topic,
                 strategy,
@@ -206,9 +212,15 @@ async fn main() -> anyhow::Result<()> {
         temp = args.temperature,
         max = args.max_tokens,
         load = report.load_before,
-        confirm = match args.judge_confirm {
-            true => ", each line it accepts confirmed by the second questions (`judge_confirm`)",
-            false => "",
+        confirm = match (args.judge_confirm, args.judge_closed) {
+            (true, true) => {
+                ", each line it accepts confirmed by the second questions (`judge_confirm`), \
+                 the universe a closed list (`judge_closed`)"
+            }
+            (true, false) => {
+                ", each line it accepts confirmed by the second questions (`judge_confirm`)"
+            }
+            (false, _) => "",
         },
         tokens = args.tokens,
         pin = args.price_in,

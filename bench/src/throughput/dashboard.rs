@@ -100,6 +100,7 @@ fn snapshot(seq: u64, workers: usize) -> anyhow::Result<Vec<u8>> {
             judge_rate: 1.0,
             judge_provider: None,
             judge_confirm: false,
+            judge_closed: false,
         }),
         totals: Totals {
             unique: 36_000,

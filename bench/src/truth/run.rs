@@ -22,7 +22,7 @@ use igentai_protocol::{
     Answer, CandidateBatch, Estimate, ItemsEvent, JudgeRequest, PartitionRequest, StartRequest,
     Strategies, VERSION,
 };
-use worker::jobs::judge::second_verdict;
+use worker::jobs::judge::{JudgedTopic, second_verdict};
 use worker::parse::{parse_answer, parse_verdicts};
 use worker::prompt::{self, Prompt};
 use worker::providers::{Completion, Provider};
@@ -335,6 +335,8 @@ impl Judged {
 pub struct Judge<'a> {
     pub provider: &'a Provider,
     pub confirm: bool,
+    /// The universe is a closed list, as a run's `judge_closed` says.
+    pub closed: bool,
 }
 
 /// Asks `judge` about every line of `stored`, [`JUDGE_CHUNK`] at a time.
@@ -349,7 +351,11 @@ pub async fn judge(judge: Judge<'_>, topic: &str, stored: &[String]) -> Judged {
 /// One judge call about `lines`, booked in `out`; its verdicts (all
 /// `Unsure` when the call fails).
 async fn judge_chunk(
-    Judge { provider, confirm }: Judge<'_>,
+    Judge {
+        provider,
+        confirm,
+        closed,
+    }: Judge<'_>,
     topic: &str,
     lines: &[String],
     out: &mut Judged,
@@ -362,6 +368,7 @@ async fn judge_chunk(
         items: lines.to_vec(),
         weights: Default::default(),
         confirm,
+        closed,
     });
     let verdicts = match provider.complete(&prompt).await {
         Ok(c) => {
@@ -384,7 +391,13 @@ async fn judge_chunk(
         }
     };
     let verdicts = match confirm {
-        true => second_questions(provider, topic, lines, verdicts, out).await,
+        true => {
+            let topic = JudgedTopic {
+                name: topic,
+                closed,
+            };
+            second_questions(provider, topic, lines, verdicts, out).await
+        }
         false => verdicts,
     };
     out.verdicts.extend(verdicts.iter().copied());
@@ -396,7 +409,7 @@ async fn judge_chunk(
 /// worker's judge job asks it (`worker::jobs::judge::second_verdict`).
 async fn second_questions(
     provider: &Provider,
-    topic: &str,
+    topic: JudgedTopic<'_>,
     lines: &[String],
     mut verdicts: Vec<Answer>,
     out: &mut Judged,

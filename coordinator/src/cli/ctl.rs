@@ -66,6 +66,11 @@ pub enum Verb {
         /// (the coordinator's --judge-confirm by default).
         #[arg(long)]
         judge_confirm: bool,
+        /// The topic's members form a closed list (the US states): the
+        /// judge checks an item of another kind against the members it
+        /// lists (the coordinator's --judge-closed by default).
+        #[arg(long)]
+        judge_closed: bool,
     },
     /// Stop the running run; returns once the workers confirmed.
     Stop,
@@ -123,6 +128,7 @@ fn command(verb: Verb) -> anyhow::Result<(ControlVerb, Vec<u8>)> {
             judge_rate,
             judge_provider,
             judge_confirm,
+            judge_closed,
         } => {
             let request = StartRequest {
                 v: VERSION,
@@ -143,6 +149,7 @@ fn command(verb: Verb) -> anyhow::Result<(ControlVerb, Vec<u8>)> {
                 judge_rate,
                 judge_provider,
                 judge_confirm: judge_confirm.then_some(true),
+                judge_closed: judge_closed.then_some(true),
             };
             (ControlVerb::Start, serde_json::to_vec(&request)?)
         }
@@ -312,8 +319,13 @@ mod tests {
     fn start_flags_become_the_request() {
         let plain = start_sent(&["Rare cheeses"]);
         assert_eq!(
-            (plain.topic.as_str(), plain.judge_rate, plain.judge_confirm),
-            ("Rare cheeses", None, None),
+            (
+                plain.topic.as_str(),
+                plain.judge_rate,
+                plain.judge_confirm,
+                plain.judge_closed
+            ),
+            ("Rare cheeses", None, None, None),
             "unset: the coordinator's defaults"
         );
         let judged = start_sent(&[
@@ -323,6 +335,7 @@ mod tests {
             "--judge-provider",
             "big",
             "--judge-confirm",
+            "--judge-closed",
             "--no-avoid",
         ]);
         assert_eq!(
@@ -330,10 +343,11 @@ mod tests {
                 judged.judge_rate,
                 judged.judge_provider.as_deref(),
                 judged.judge_confirm,
+                judged.judge_closed,
                 judged.strategies.avoid,
                 judged.strategies.partitions,
             ),
-            (Some(0.5), Some("big"), Some(true), false, true)
+            (Some(0.5), Some("big"), Some(true), Some(true), false, true)
         );
     }
 

@@ -65,6 +65,8 @@ pub struct Judging {
     pub provider: Option<String>,
     /// Whether the judge confirms what its labels accept.
     pub confirm: bool,
+    /// Whether the topic's members form a closed list.
+    pub closed: bool,
     batch: usize,
     /// Bytes of `items.jsonl` read.
     offset: u64,
@@ -84,6 +86,7 @@ impl Judging {
             rate: run.judge_rate,
             provider: run.judge_provider.clone(),
             confirm: run.judge_confirm,
+            closed: run.judge_closed,
             batch: batch.clamp(1, igentai_protocol::MAX_JUDGE_ITEMS),
             offset: 0,
             queue: VecDeque::new(),

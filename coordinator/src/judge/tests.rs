@@ -27,6 +27,7 @@ fn run(rate: f64) -> RunInfo {
         judge_rate: rate,
         judge_provider: None,
         judge_confirm: false,
+        judge_closed: false,
     }
 }
 

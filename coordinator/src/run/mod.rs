@@ -72,6 +72,7 @@ impl Run {
                 judge_rate: request.judge_rate.unwrap_or(0.0),
                 judge_provider: request.judge_provider.clone(),
                 judge_confirm: request.judge_confirm.unwrap_or(false),
+                judge_closed: request.judge_closed.unwrap_or(false),
             },
             state: RunState::Running,
             items_per_request: request

@@ -98,6 +98,7 @@ impl Coordinator {
                 .clamp(0.0, 1.0),
         );
         request.judge_confirm = Some(request.judge_confirm.unwrap_or(self.config.judge_confirm));
+        request.judge_closed = Some(request.judge_closed.unwrap_or(self.config.judge_closed));
         if request.judge_provider.is_none() {
             request
                 .judge_provider

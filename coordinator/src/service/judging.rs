@@ -108,6 +108,7 @@ impl Coordinator {
                 items,
                 weights,
                 confirm: judging.confirm,
+                closed: judging.closed,
             };
             dispatch::request_verdicts(
                 &self.nats.client,

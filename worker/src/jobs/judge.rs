@@ -150,7 +150,7 @@ async fn second_questions(
             async move {
                 (
                     i,
-                    second_verdict(&request.topic, &request.items[i], ask).await,
+                    second_verdict(JudgedTopic::of(request), &request.items[i], ask).await,
                 )
             }
         })
@@ -168,11 +168,30 @@ async fn second_questions(
     }
 }
 
+/// The topic the second questions are about.
+#[derive(Debug, Clone, Copy)]
+pub struct JudgedTopic<'a> {
+    pub name: &'a str,
+    /// Whether its members form a closed list the judge can name (the
+    /// run's `judge_closed`; see [`outside`]).
+    pub closed: bool,
+}
+
+impl<'a> JudgedTopic<'a> {
+    /// The topic a judge job asks about.
+    pub fn of(request: &'a JudgeRequest) -> Self {
+        JudgedTopic {
+            name: &request.topic,
+            closed: request.closed,
+        }
+    }
+}
+
 /// The verdict on `item`, which the labels called a member, from the
 /// second questions `ask` answers: what kind of thing it is, and "no" if
-/// a kind made of several members ([`identity::composite`]) or a kind no
-/// member has, unless the members listed by the item's beginning hold it
-/// ([`outside`]); then which
+/// a kind made of several members ([`identity::composite`]) or, for
+/// another kind, unless the members listed by the item's beginning hold
+/// it ([`outside`]); then which
 /// member it is, in the strict wording and in the plain one when the
 /// strict answer names another member unlike the item
 /// ([`Said::Another`]), and the member a short symbol stands for when an
@@ -182,7 +201,7 @@ async fn second_questions(
 /// when an answer confirms the item, "no" when none does, "unsure" when a
 /// call fails; and the calls answered, to be paid for.
 pub async fn second_verdict<F, Fut, E>(
-    topic: &str,
+    about: JudgedTopic<'_>,
     item: &str,
     mut ask: F,
 ) -> (Answer, Vec<Completion>)
@@ -190,18 +209,20 @@ where
     F: FnMut(Prompt) -> Fut,
     Fut: Future<Output = Result<Completion, E>>,
 {
+    let topic = about.name;
     let mut paid = Vec::new();
     let Ok(kind) = ask(prompt::identify(topic, item, Question::Kind)).await else {
         return (Answer::Unsure, paid);
     };
     let several = identity::composite(topic, &kind.text);
-    let other = identity::other_kind(topic, &kind.text).zip(identity::beginning(item));
+    let beginnings = identity::beginnings(item);
+    let other = identity::other_kind(topic, &kind.text).filter(|_| !beginnings.is_empty());
     paid.push(kind);
     if several {
         return (Answer::No, paid);
     }
-    if let Some((kind, beginning)) = other {
-        match outside(topic, item, &kind, &beginning, &mut ask, &mut paid).await {
+    if let Some(kind) = other {
+        match outside(about, item, &kind, &beginnings, &mut ask, &mut paid).await {
             Ok(true) => return (Answer::No, paid),
             Ok(false) => {}
             Err(_) => return (Answer::Unsure, paid),
@@ -241,16 +262,22 @@ where
 }
 
 /// Whether `item`, given a `kind` that does not name the topic, is outside
-/// it: no thing of that kind is one of the topic, the model says
-/// ([`Question::KindAmong`]), and the members whose names begin with
-/// `beginning` do not include the item ([`Question::Beginning`],
-/// [`identity::lists`]): a member given a wrong kind (`Hawaii`, "an
-/// island") is listed. The calls answered are added to `paid`.
+/// it. Of a `closed` topic (the run's `judge_closed`: its members form a
+/// list the judge can name, as the US states or the chemical elements do)
+/// the members whose names begin as the item's does must list it
+/// ([`Question::Beginning`], [`identity::lists`]) by one of its
+/// [`identity::beginnings`]: the item is not named, so the model cannot
+/// repeat it, and the judge that calls `Methane` "a gas" lists
+/// "Mendelevium, Mercury". Of an open topic, whose members no list by
+/// letters holds, only a kind the model says no member has
+/// ([`Question::KindAmong`]) calls for the list, which saves a member
+/// given a wrong kind (`Hawaii`, "an island"). The calls answered are
+/// added to `paid`.
 async fn outside<F, Fut, E>(
-    topic: &str,
+    topic: JudgedTopic<'_>,
     item: &str,
     kind: &str,
-    beginning: &str,
+    beginnings: &[String],
     ask: &mut F,
     paid: &mut Vec<Completion>,
 ) -> Result<bool, E>
@@ -258,16 +285,29 @@ where
     F: FnMut(Prompt) -> Fut,
     Fut: Future<Output = Result<Completion, E>>,
 {
-    let among = ask(prompt::about(topic, item, Question::KindAmong, kind)).await?;
-    let none = identity::says_no(&among.text);
-    paid.push(among);
-    if !none {
-        return Ok(false);
+    if !topic.closed {
+        let among = ask(prompt::about(topic.name, item, Question::KindAmong, kind)).await?;
+        let none = identity::says_no(&among.text);
+        paid.push(among);
+        if !none {
+            return Ok(false);
+        }
     }
-    let listed = ask(prompt::about(topic, item, Question::Beginning, beginning)).await?;
-    let holds = identity::lists(item, &listed.text);
-    paid.push(listed);
-    Ok(!holds)
+    for letters in beginnings {
+        let listed = ask(prompt::about(
+            topic.name,
+            item,
+            Question::Beginning,
+            letters,
+        ))
+        .await?;
+        let holds = identity::lists(item, &listed.text);
+        paid.push(listed);
+        if holds {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// A reply that judged nothing.
@@ -294,7 +334,7 @@ mod tests {
     /// The verdict on `item` when the second questions get `answers` in
     /// order (a failed call once they run out), the questions asked, and
     /// how many calls were paid for.
-    fn verdict(topic: &str, item: &str, answers: &[&str]) -> (Answer, Vec<Question>, usize) {
+    fn verdict(topic: JudgedTopic, item: &str, answers: &[&str]) -> (Answer, Vec<Question>, usize) {
         let mut answers = answers.iter();
         let mut asked = Vec::new();
         let ask = |prompt: Prompt| {
@@ -319,6 +359,17 @@ mod tests {
     }
 
     use Question::{Beginning, Code, Kind, KindAmong, Plain, Strict, Symbol};
+
+    fn open(name: &str) -> JudgedTopic<'_> {
+        JudgedTopic {
+            name,
+            closed: false,
+        }
+    }
+
+    fn closed(name: &str) -> JudgedTopic<'_> {
+        JudgedTopic { name, closed: true }
+    }
 
     #[test]
     fn a_topic_answer_is_asked_once_a_provider_then_free() {
@@ -356,46 +407,88 @@ mod tests {
     }
 
     #[test]
-    fn a_kind_no_member_has_ends_it_unless_the_members_listed_hold_the_item() {
-        let arginine = ["Amino acid", "No.", "Argon, Arsenic", "Arginine"];
-        let got = verdict("chemical elements", "Arginine", &arginine);
-        assert_eq!(got, (Answer::No, vec![Kind, KindAmong, Beginning], 3));
+    fn of_a_closed_topic_an_item_of_another_kind_must_be_listed_by_its_beginning() {
+        let elements = closed("chemical elements");
+        let lists = vec![Kind, Beginning, Beginning, Beginning];
+        let methane = ["A gas", "Mendelevium, Mercury", "Magnesium", "Mercury"];
+        let got = verdict(elements, "Methane", &methane);
+        assert_eq!(got, (Answer::No, lists.clone(), 4));
+        // Missing from the lists by two letters and by one, listed by three.
+        let titanium = ["Metal", "Tin", "Tantalum", "Titanium", "Titanium"];
+        let got = verdict(elements, "Titanium", &titanium);
+        let asked = [lists.as_slice(), &[Strict]].concat();
+        assert_eq!(got, (Answer::Yes, asked, 5));
+        let hawaii = ["Island", "Hawaii", "Hawaii"];
+        let got = verdict(closed("US states"), "Hawaii", &hawaii);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Beginning, Strict], 3));
+        // A kind that names the topic asks nothing more, nor does a code.
+        let got = verdict(elements, "Neon", &["A chemical element", "Neon"]);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict], 2));
+        let got = verdict(elements, "Fe", &["Metal", "Iron", "Fe"]);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code], 3));
+        // A failed call leaves it unsure, what was answered paid.
+        let got = verdict(elements, "Methane", &["A gas", "Mercury"]);
+        assert_eq!(got, (Answer::Unsure, vec![Kind, Beginning, Beginning], 2));
+    }
+
+    #[test]
+    fn of_an_open_topic_only_a_kind_no_member_has_asks_for_the_lists() {
+        let cheeses = open("rare cheeses");
+        let ale = [
+            "A beer",
+            "No.",
+            "Roquefort",
+            "Reblochon",
+            "Robiola",
+            "Rogue Ale",
+        ];
+        let got = verdict(cheeses, "Rogue Ale", &ale);
+        let asked = vec![Kind, KindAmong, Beginning, Beginning, Beginning];
+        assert_eq!(got, (Answer::No, asked, 5));
         let hawaii = ["Island", "No.", "Hawaii, Hawaii", "Hawaii"];
-        let got = verdict("US states", "Hawaii", &hawaii);
+        let got = verdict(open("US states"), "Hawaii", &hawaii);
         let asked = vec![Kind, KindAmong, Beginning, Strict];
         assert_eq!(got, (Answer::Yes, asked, 4));
         // A kind that may be a member's asks no list.
-        let iron = ["Metal", "Yes.", "Iron"];
-        let got = verdict("chemical elements", "Iron", &iron);
+        let brie = ["A dairy product", "Yes.", "Brie de Meaux"];
+        let got = verdict(cheeses, "Brie de Meaux", &brie);
         assert_eq!(got, (Answer::Yes, vec![Kind, KindAmong, Strict], 3));
-        // A kind that names the topic asks nothing more, nor does a code.
-        let got = verdict("chemical elements", "Neon", &["A chemical element", "Neon"]);
-        assert_eq!(got, (Answer::Yes, vec![Kind, Strict], 2));
-        let got = verdict("chemical elements", "Fe", &["Metal", "Iron", "Fe"]);
-        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code], 3));
-        // A failed call leaves it unsure, what was answered paid.
-        let got = verdict("chemical elements", "Arginine", &["Amino acid", "No"]);
-        assert_eq!(got, (Answer::Unsure, vec![Kind, KindAmong, Beginning], 2));
     }
 
     #[test]
     fn a_kind_made_of_several_members_ends_it() {
-        let got = verdict("chemical elements", "Benzene", &["A compound", "Benzene"]);
+        let got = verdict(
+            open("chemical elements"),
+            "Benzene",
+            &["A compound", "Benzene"],
+        );
         assert_eq!(got, (Answer::No, vec![Kind], 1));
-        let got = verdict("chemical compounds", "Benzene", &["A compound", "Benzene"]);
+        let got = verdict(
+            open("chemical compounds"),
+            "Benzene",
+            &["A compound", "Benzene"],
+        );
         assert_eq!(got, (Answer::Yes, vec![Kind, Strict], 2));
     }
 
     #[test]
     fn a_member_confused_with_another_is_asked_plainly() {
-        let got = verdict("US states", "Alabama", &["State", "Mississippi", "Alabama"]);
+        let got = verdict(
+            open("US states"),
+            "Alabama",
+            &["State", "Mississippi", "Alabama"],
+        );
         assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Plain], 3));
-        let got = verdict("US states", "Alabama", &["State", "Mississippi", "Georgia"]);
+        let got = verdict(
+            open("US states"),
+            "Alabama",
+            &["State", "Mississippi", "Georgia"],
+        );
         assert_eq!(got, (Answer::No, vec![Kind, Strict, Plain], 3));
-        let got = verdict("US states", "Ohio", &["State", "Ohio"]);
+        let got = verdict(open("US states"), "Ohio", &["State", "Ohio"]);
         assert_eq!(got, (Answer::Yes, vec![Kind, Strict], 2));
         let got = verdict(
-            "chemical elements",
+            open("chemical elements"),
             "Nitrogen fluoropyruvate",
             &["Salt", "Yes", "Nitrogen"],
         );
@@ -405,28 +498,28 @@ mod tests {
     #[test]
     fn a_code_stands_only_as_the_code_of_the_name_given() {
         let iowa = ["State", "Mississippi", "MS", "Iowa", "IA"];
-        let got = verdict("US states", "IA", &iowa);
+        let got = verdict(open("US states"), "IA", &iowa);
         assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code, Plain, Code], 5));
         let radium = ["Letter", "Radium", "Ra", "Radium", "Ra"];
-        let got = verdict("chemical elements", "R", &radium);
+        let got = verdict(open("chemical elements"), "R", &radium);
         assert_eq!(got, (Answer::No, vec![Kind, Strict, Code, Plain, Code], 5));
-        let got = verdict("chemical elements", "Fe", &["Metal", "Iron", "Fe"]);
+        let got = verdict(open("chemical elements"), "Fe", &["Metal", "Iron", "Fe"]);
         assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code], 3));
     }
 
     #[test]
     fn a_symbol_answered_with_itself_must_be_named() {
         let helium = ["Gas", "He", "Helium", "He"];
-        let got = verdict("chemical elements", "He", &helium);
+        let got = verdict(open("chemical elements"), "He", &helium);
         assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Symbol, Code], 4));
-        let got = verdict("chemical elements", "Ib", &["Element", "Ib", "Ib"]);
+        let got = verdict(open("chemical elements"), "Ib", &["Element", "Ib", "Ib"]);
         assert_eq!(got, (Answer::No, vec![Kind, Strict, Symbol], 3));
         let iodine = ["Element", "Ib", "Iodine", "I"];
-        let got = verdict("chemical elements", "Ib", &iodine);
+        let got = verdict(open("chemical elements"), "Ib", &iodine);
         assert_eq!(got, (Answer::No, vec![Kind, Strict, Symbol, Code], 4));
         // Echoed by the plain question after a confusion, it is asked too.
         let chlorine = ["Element", "Sodium", "Na", "Cl", "Chlorine", "Cl"];
-        let got = verdict("chemical elements", "Cl", &chlorine);
+        let got = verdict(open("chemical elements"), "Cl", &chlorine);
         let asked = vec![Kind, Strict, Code, Plain, Symbol, Code];
         assert_eq!(got, (Answer::Yes, asked, 6));
     }
@@ -434,10 +527,10 @@ mod tests {
     #[test]
     fn a_failed_call_leaves_it_unsure_and_what_was_answered_paid() {
         assert_eq!(
-            verdict("US states", "Ohio", &[]),
+            verdict(open("US states"), "Ohio", &[]),
             (Answer::Unsure, vec![Kind], 0)
         );
-        let got = verdict("US states", "NY", &["State", "New York"]);
+        let got = verdict(open("US states"), "NY", &["State", "New York"]);
         assert_eq!(got, (Answer::Unsure, vec![Kind, Strict, Code], 2));
     }
 }

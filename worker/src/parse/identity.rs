@@ -160,19 +160,31 @@ pub fn says_no(answer: &str) -> bool {
     named(answer).is_some_and(|text| words(&text).first().is_some_and(|w| w == "no"))
 }
 
-/// The beginning of the item's name that the judge asks the members of
-/// ([`lists`]): its first two letters (`Arginine` → "Ar"); `None` for a
+/// The beginnings of the item's name that the judge asks the members of
+/// ([`lists`]), in the order asked: its first two letters, then its
+/// first, then its first three (`Arginine` → "Ar", "A", "Arg"). A small
+/// model lists two or three names a beginning, so one list misses
+/// members (`Titanium` by "Ti" and "T", listed by "Tit"). None for a
 /// code, which another question checks, and for a name too short.
-pub fn beginning(item: &str) -> Option<String> {
+pub fn beginnings(item: &str) -> Vec<String> {
     let words = words(item);
     let key = words.join(" ");
-    if is_code(&key) {
-        return None;
+    let Some(first) = words
+        .first()
+        .filter(|w| !is_code(&key) && w.chars().count() > 1)
+    else {
+        return vec![];
+    };
+    let mut letters: Vec<String> = first.chars().map(String::from).collect();
+    letters[0] = letters[0].to_uppercase();
+    let mut asked: Vec<String> = Vec::new();
+    for n in [2, 1, 3] {
+        let beginning = letters[..n.min(letters.len())].concat();
+        if !asked.contains(&beginning) {
+            asked.push(beginning);
+        }
     }
-    let mut letters = words.first()?.chars();
-    let first = letters.next()?.to_uppercase();
-    let second = letters.next()?;
-    Some(first.chain(std::iter::once(second)).collect())
+    asked
 }
 
 /// Whether a list of names (commas, semicolons or lines between them,
@@ -403,15 +415,12 @@ mod tests {
 
     #[test]
     fn the_members_listed_must_hold_the_item_itself() {
-        assert_eq!(beginning("Arginine").as_deref(), Some("Ar"));
-        assert_eq!(beginning("the Gambia").as_deref(), Some("Ga"));
-        assert_eq!(beginning("Hydrogen (H)").as_deref(), Some("Hy"));
-        assert_eq!(beginning("NY"), None, "a code is checked otherwise");
-        assert_eq!(
-            beginning("Tin").as_deref(),
-            None,
-            "three letters read as a code"
-        );
+        assert_eq!(beginnings("Arginine"), ["Ar", "A", "Arg"]);
+        assert_eq!(beginnings("the Gambia"), ["Ga", "G", "Gam"]);
+        assert_eq!(beginnings("Hydrogen (H)"), ["Hy", "H", "Hyd"]);
+        assert_eq!(beginnings("Iowa"), ["Io", "I", "Iow"]);
+        assert!(beginnings("NY").is_empty(), "a code is checked otherwise");
+        assert!(beginnings("Tin").is_empty(), "three letters read as a code");
         for (item, answer, held) in [
             ("Hawaii", "Hawaii, Hawaii", true),
             ("Aluminium", "Aluminum, Argon", true),

@@ -8,7 +8,7 @@ use igentai_protocol::{Answer, JudgeRequest};
 use super::*;
 use std::convert::Infallible;
 
-use crate::jobs::judge::second_verdict;
+use crate::jobs::judge::{JudgedTopic, second_verdict};
 use crate::parse::parse_verdicts;
 use crate::prompt::{self, json_user};
 
@@ -20,6 +20,7 @@ fn request(items: &[String]) -> Prompt {
         items: items.to_vec(),
         weights: Default::default(),
         confirm: false,
+        closed: false,
     })
 }
 
@@ -174,8 +175,8 @@ fn a_strict_judge_rejects_what_it_does_not_know() {
 }
 
 /// How many of `items` `judge`'s answers to the second questions confirm,
-/// asked as a worker's judge job asks them.
-fn confirmed(judge: &Sim, items: &[String]) -> usize {
+/// asked as a worker's judge job asks them, the topic open or `closed`.
+fn confirmed(judge: &Sim, items: &[String], closed: bool) -> usize {
     let mut rng = Rng::new(5);
     items
         .iter()
@@ -183,7 +184,11 @@ fn confirmed(judge: &Sim, items: &[String]) -> usize {
             let ask = |prompt: Prompt| {
                 std::future::ready(Ok::<_, Infallible>(answer(judge, &prompt, &mut rng)))
             };
-            let asked = second_verdict("Paris attractions", item, ask);
+            let topic = JudgedTopic {
+                name: "Paris attractions",
+                closed,
+            };
+            let asked = second_verdict(topic, item, ask);
             futures::executor::block_on(asked).0 == Answer::Yes
         })
         .count()
@@ -199,9 +204,29 @@ fn the_second_answers_confirm_members_and_others_at_their_rates() {
             judge_second_false_reject: reject,
             ..judge_config(0.0, 0.0, 0.0)
         });
-        let kept = confirmed(&judge, &members) as f64 / n as f64;
+        let kept = confirmed(&judge, &members, false) as f64 / n as f64;
         assert!(close(kept, 1.0 - reject, n), "members at {reject}: {kept}");
-        let got = confirmed(&judge, &others) as f64 / n as f64;
+        let got = confirmed(&judge, &others, false) as f64 / n as f64;
         assert!(close(got, accept, n), "others at {accept}: {got}");
     }
+}
+
+#[test]
+fn of_a_closed_topic_what_the_members_listed_miss_is_out() {
+    // The sim names no kind for what is not a member, and lists the
+    // members a name begins with truly: of a closed topic the others fall
+    // even to a judge that names every one as itself, but for a name a
+    // letter or two from a member's and one a code's length.
+    let n = 500;
+    let (members, others) = judged(n);
+    let judge = Sim::new(SimConfig {
+        judge_second_false_accept: 1.0,
+        ..judge_config(0.0, 0.0, 0.0)
+    });
+    let kept = confirmed(&judge, &members, true);
+    assert_eq!(kept, confirmed(&judge, &members, false));
+    assert!(kept > n * 9 / 10, "{kept}");
+    let stand = confirmed(&judge, &others, true);
+    assert!(stand < n / 10, "{stand}");
+    assert_eq!(confirmed(&judge, &others, false), n);
 }
