@@ -34,9 +34,13 @@ const TOPIC_ANSWERS_KEPT: usize = 4096;
 
 /// Answers to the second questions about the topic alone, the same for
 /// every item ([`Question::KindAmong`], [`Question::Beginning`]), by
-/// provider and question: each asked once a worker, not once an item.
+/// the model that answered (a provider's name and the model it reported)
+/// and question: each asked once a worker, not once an item.
 #[derive(Debug, Default)]
-pub struct TopicAnswers(Mutex<HashMap<(String, String), Completion>>);
+pub struct TopicAnswers(Mutex<HashMap<(Answerer, String), Completion>>);
+
+/// A provider's name and the model it reported.
+type Answerer = (String, String);
 
 impl TopicAnswers {
     /// Whether `prompt` asks about the topic alone.
@@ -47,10 +51,10 @@ impl TopicAnswers {
         )
     }
 
-    /// The answer `provider` gave `prompt` before, free this time.
-    fn recall(&self, provider: &str, prompt: &Prompt) -> Option<Completion> {
+    /// The answer `by` gave `prompt` before, free this time.
+    fn recall(&self, by: &Answerer, prompt: &Prompt) -> Option<Completion> {
         let answers = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let answer = answers.get(&(provider.to_string(), prompt.user.clone()))?;
+        let answer = answers.get(&(by.clone(), prompt.user.clone()))?;
         Some(Completion {
             tokens_in: 0,
             tokens_cached_in: 0,
@@ -60,12 +64,12 @@ impl TopicAnswers {
         })
     }
 
-    fn keep(&self, provider: &str, prompt: &Prompt, answer: &Completion) {
+    fn keep(&self, by: &Answerer, prompt: &Prompt, answer: &Completion) {
         let mut answers = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if answers.len() >= TOPIC_ANSWERS_KEPT {
             answers.clear();
         }
-        answers.insert((provider.to_string(), prompt.user.clone()), answer.clone());
+        answers.insert((by.clone(), prompt.user.clone()), answer.clone());
     }
 }
 
@@ -127,23 +131,24 @@ async fn second_questions(
     cancel: &CancellationToken,
 ) {
     let weights = BTreeMap::from([(reply.provider.clone(), 1.0)]);
+    let by: Answerer = (reply.provider.clone(), reply.model.clone());
     let members: Vec<usize> = (0..request.items.len())
         .filter(|&i| reply.answers.get(i) == Some(&Answer::Yes))
         .collect();
     let asked = futures::stream::iter(members)
         .map(|i| {
-            let (weights, provider) = (&weights, reply.provider.as_str());
+            let (weights, by) = (&weights, &by);
             let ask = move |prompt: Prompt| async move {
                 let kept = TopicAnswers::kept(&prompt);
                 if let Some(known) = kept
-                    .then(|| shared.topic_answers.recall(provider, &prompt))
+                    .then(|| shared.topic_answers.recall(by, &prompt))
                     .flatten()
                 {
                     return Ok::<_, super::Failed>(known);
                 }
                 let (_, completion) = call(shared, weights, &prompt, cancel).await?;
                 if kept {
-                    shared.topic_answers.keep(provider, &prompt, &completion);
+                    shared.topic_answers.keep(by, &prompt, &completion);
                 }
                 Ok(completion)
             };
@@ -372,8 +377,9 @@ mod tests {
     }
 
     #[test]
-    fn a_topic_answer_is_asked_once_a_provider_then_free() {
+    fn a_topic_answer_is_asked_once_a_model_then_free() {
         let answers = TopicAnswers::default();
+        let by = |provider: &str, model: &str| (provider.to_string(), model.to_string());
         let among = prompt::about("chemical elements", "Arginine", KindAmong, "amino acid");
         let paid = Completion {
             text: "No.".into(),
@@ -390,20 +396,21 @@ mod tests {
         assert!(!TopicAnswers::kept(&prompt::identify(
             "t", "Arginine", Strict
         )));
-        assert_eq!(answers.recall("a", &among), None);
-        answers.keep("a", &among, &paid);
+        assert_eq!(answers.recall(&by("a", "m"), &among), None);
+        answers.keep(&by("a", "m"), &among, &paid);
         // Another item of the same kind asks the same question.
         let leucine = prompt::about("chemical elements", "Leucine", KindAmong, "amino acid");
-        let known = answers.recall("a", &leucine).expect("kept");
+        let known = answers.recall(&by("a", "m"), &leucine).expect("kept");
         assert_eq!(
             (known.text.as_str(), known.tokens_in, known.cost_usd),
             ("No.", 0, 0.0)
         );
-        assert_eq!(
-            answers.recall("b", &among),
-            None,
-            "another provider asks anew"
-        );
+        for (other, asks) in [
+            (by("b", "m"), "another provider"),
+            (by("a", "n"), "another model"),
+        ] {
+            assert_eq!(answers.recall(&other, &among), None, "{asks} asks anew");
+        }
     }
 
     #[test]
