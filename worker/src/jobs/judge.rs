@@ -200,7 +200,9 @@ impl<'a> JudgedTopic<'a> {
 /// member it is, in the strict wording and in the plain one when the
 /// strict answer names another member unlike the item
 /// ([`Said::Another`]), and the member a short symbol stands for when an
-/// answer only repeats it ([`Said::Echoes`], [`Question::Symbol`]);
+/// answer only repeats it ([`Said::Echoes`], [`Question::Symbol`]) or
+/// the strict one answers none for a code (`CA`: the strict wording
+/// expands no postal code it takes for an abbreviation);
 /// for an item that is a code answered with a name
 /// ([`Said::Expands`]), the name's code, which must be the item. "yes"
 /// when an answer confirms the item, "no" when none does, "unsure" when a
@@ -233,6 +235,7 @@ where
             Err(_) => return (Answer::Unsure, paid),
         }
     }
+    let code = identity::is_code_item(item);
     let mut next = Some(Question::Strict);
     while let Some(question) = next {
         let Ok(completion) = ask(prompt::identify(topic, item, question)).await else {
@@ -253,12 +256,14 @@ where
                     return (Answer::Yes, paid);
                 }
             }
-            Said::Another | Said::Echoes => {}
-            Said::Rejects => return (Answer::No, paid),
+            Said::Rejects if !(code && question == Question::Strict) => {
+                return (Answer::No, paid);
+            }
+            Said::Another | Said::Echoes | Said::Rejects => {}
         }
         next = match (question, said) {
             (Question::Symbol, _) => None,
-            (_, Said::Echoes) => Some(Question::Symbol),
+            (_, Said::Echoes) | (Question::Strict, Said::Rejects) => Some(Question::Symbol),
             (Question::Strict, _) => Some(Question::Plain),
             _ => None,
         };
@@ -529,6 +534,25 @@ mod tests {
         let got = verdict(open("chemical elements"), "Cl", &chlorine);
         let asked = vec![Kind, Strict, Code, Plain, Symbol, Code];
         assert_eq!(got, (Answer::Yes, asked, 6));
+    }
+
+    #[test]
+    fn a_code_the_strict_question_rejects_is_asked_by_its_symbol() {
+        let california = ["State", "None", "California", "CA"];
+        let got = verdict(open("US states"), "CA", &california);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Symbol, Code], 4));
+        let made_up = ["Letter", "None", "Manganese", "Mn"];
+        let got = verdict(open("chemical elements"), "M", &made_up);
+        assert_eq!(got, (Answer::No, vec![Kind, Strict, Symbol, Code], 4));
+        let got = verdict(open("chemical elements"), "M", &["Letter", "None", "None"]);
+        assert_eq!(got, (Answer::No, vec![Kind, Strict, Symbol], 3));
+        // A name the strict question rejects is out at once.
+        let got = verdict(
+            open("chemical elements"),
+            "Methane",
+            &["Gas", "Yes.", "None"],
+        );
+        assert_eq!(got, (Answer::No, vec![Kind, KindAmong, Strict], 3));
     }
 
     #[test]

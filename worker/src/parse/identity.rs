@@ -237,6 +237,12 @@ fn words(name: &str) -> Vec<String> {
     words
 }
 
+/// Whether an item is a code or a symbol (`NY`, `Fe`, `U`), by its
+/// name's words ([`is_code`]).
+pub fn is_code_item(item: &str) -> bool {
+    is_code(&words(item).join(" "))
+}
+
 /// Whether a name key is a code or a symbol: up to three characters, a
 /// letter among them (`ny`, `fe`, `u`; not `56`).
 fn is_code(key: &str) -> bool {
