@@ -50,8 +50,10 @@ pub fn judge(
     out
 }
 
-/// The most names an answer listing members gives, as a model's would.
-const LISTED_AT_MOST: usize = 40;
+/// The most names an answer listing members gives: the 1.5B judge lists
+/// two to four names a beginning ("Titanium, Tungsten" for "Ti"), however
+/// many members begin so.
+const LISTED_AT_MOST: usize = 4;
 
 /// The answer to one of the judge's second questions (`prompt::identify`)
 /// about the item in `prompt.judged`. Which member it is: the name of the
