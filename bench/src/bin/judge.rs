@@ -166,22 +166,20 @@ async fn main() -> anyhow::Result<()> {
         args.threads,
         args.seed,
         args.output.as_str(),
-        match (args.labels_only, args.judge_closed) {
-            (true, _) => "; the labels alone",
-            (false, closed) => match closed {
-                true => {
-                    ", then `judge_confirm`'s second questions about each line it called a \
-                     member (`worker::jobs::judge::second_verdict`: its kind, which member it \
-                     is, a code's name backwards; one line a call), each universe a closed \
-                     list (`judge_closed`: a line of another kind must be among the members \
-                     listed by its first letters)"
+        match args.labels_only {
+            true => "; the labels alone".to_string(),
+            false => format!(
+                ", then `judge_confirm`'s second questions about each line it called a member \
+                 (`worker::jobs::judge::second_verdict`: its kind, which member it is, a \
+                 code's name backwards; one line a call){}",
+                match args.judge_closed {
+                    true => {
+                        ", each universe a closed list (`judge_closed`: a line of another \
+                         kind must be among the members listed by its first letters)"
+                    }
+                    false => "",
                 }
-                false => {
-                    ", then `judge_confirm`'s second questions about each line it called a \
-                     member (`worker::jobs::judge::second_verdict`: its kind, which member it \
-                     is, a code's name backwards; one line a call)"
-                }
-            },
+            ),
         },
         args.limit
             .map(|n| format!(" (the first {n} of each)"))

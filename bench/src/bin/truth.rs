@@ -212,15 +212,15 @@ async fn main() -> anyhow::Result<()> {
         temp = args.temperature,
         max = args.max_tokens,
         load = report.load_before,
-        confirm = match (args.judge_confirm, args.judge_closed) {
-            (true, true) => {
-                ", each line it accepts confirmed by the second questions (`judge_confirm`), \
-                 the universe a closed list (`judge_closed`)"
-            }
-            (true, false) => {
-                ", each line it accepts confirmed by the second questions (`judge_confirm`)"
-            }
-            (false, _) => "",
+        confirm = match args.judge_confirm {
+            true => format!(
+                ", each line it accepts confirmed by the second questions (`judge_confirm`){}",
+                match args.judge_closed {
+                    true => ", the universe a closed list (`judge_closed`)",
+                    false => "",
+                }
+            ),
+            false => String::new(),
         },
         tokens = args.tokens,
         pin = args.price_in,

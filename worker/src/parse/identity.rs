@@ -168,10 +168,9 @@ pub fn says_no(answer: &str) -> bool {
 /// code, which another question checks, and for a name too short.
 pub fn beginnings(item: &str) -> Vec<String> {
     let words = words(item);
-    let key = words.join(" ");
     let Some(first) = words
         .first()
-        .filter(|w| !is_code(&key) && w.chars().count() > 1)
+        .filter(|w| !is_code_item(item) && w.chars().count() > 1)
     else {
         return vec![];
     };
