@@ -272,17 +272,24 @@ where
 }
 
 /// Whether `item`, given a `kind` that does not name the topic, is outside
-/// it. Of a `closed` topic (the run's `judge_closed`: its members form a
-/// list the judge can name, as the US states or the chemical elements do)
-/// the members whose names begin as the item's does must list it
+/// it. First: may a member be of that kind ([`Question::KindAmong`])?
+/// Of a `closed` topic (the run's `judge_closed`: its members form a list
+/// the judge can name, as the US states or the chemical elements do) a
+/// kind no member has is outside at once: the 1.5B judge lists
+/// `Ethanol`, `Glucose` and `Vitamin D` among the elements beginning
+/// "Eth", "Glu", "Vit", but says no element is an alcohol, a sugar or a
+/// vitamin, and yes for the kind it gives each of the 118 elements and 50
+/// states; of the 193 UN member states it calls 4 a city (`Monaco`,
+/// `Singapore`), a kind it says none has, which loses them. A kind a
+/// member may have ("a gas") must be
+/// listed among the members whose names begin as the item's does
 /// ([`Question::Beginning`], [`identity::lists`]) by one of its
 /// [`identity::beginnings`]: the item is not named, so the model cannot
 /// repeat it, and the judge that calls `Methane` "a gas" lists
 /// "Mendelevium, Mercury". Of an open topic, whose members no list by
-/// letters holds, only a kind the model says no member has
-/// ([`Question::KindAmong`]) calls for the list, which saves a member
-/// given a wrong kind (`Hawaii`, "an island"). The calls answered are
-/// added to `paid`.
+/// letters holds, only a kind no member has calls for the list, which
+/// saves a member given a wrong kind (`Hawaii`, "an island"). The calls
+/// answered are added to `paid`.
 async fn outside<F, Fut, E>(
     topic: JudgedTopic<'_>,
     item: &str,
@@ -295,13 +302,13 @@ where
     F: FnMut(Prompt) -> Fut,
     Fut: Future<Output = Result<Completion, E>>,
 {
-    if !topic.closed {
-        let among = ask(prompt::about(topic.name, item, Question::KindAmong, kind)).await?;
-        let none = identity::says_no(&among.text);
-        paid.push(among);
-        if !none {
-            return Ok(false);
-        }
+    let among = ask(prompt::about(topic.name, item, Question::KindAmong, kind)).await?;
+    let none = identity::says_no(&among.text);
+    paid.push(among);
+    match (topic.closed, none) {
+        (true, true) => return Ok(true),
+        (false, false) => return Ok(false),
+        _ => {}
     }
     for letters in beginnings {
         let listed = ask(prompt::about(
@@ -421,26 +428,37 @@ mod tests {
     #[test]
     fn of_a_closed_topic_an_item_of_another_kind_must_be_listed_by_its_beginning() {
         let elements = closed("chemical elements");
-        let lists = vec![Kind, Beginning, Beginning, Beginning];
-        let methane = ["A gas", "Mendelevium, Mercury", "Magnesium", "Mercury"];
+        let lists = vec![Kind, KindAmong, Beginning, Beginning, Beginning];
+        let methane = ["A gas", "Yes.", "Mendelevium, Mercury", "Magnesium", "Mercury"];
         let got = verdict(elements, "Methane", &methane);
-        assert_eq!(got, (Answer::No, lists.clone(), 4));
+        assert_eq!(got, (Answer::No, lists.clone(), 5));
         // Missing from the lists by two letters and by one, listed by three.
-        let titanium = ["Metal", "Tin", "Tantalum", "Titanium", "Titanium"];
+        let titanium = ["Metal", "Yes.", "Tin", "Tantalum", "Titanium", "Titanium"];
         let got = verdict(elements, "Titanium", &titanium);
         let asked = [lists.as_slice(), &[Strict]].concat();
-        assert_eq!(got, (Answer::Yes, asked, 5));
-        let hawaii = ["Island", "Hawaii", "Hawaii"];
+        assert_eq!(got, (Answer::Yes, asked, 6));
+        let hawaii = ["Island", "Yes.", "Hawaii", "Hawaii"];
         let got = verdict(closed("US states"), "Hawaii", &hawaii);
-        assert_eq!(got, (Answer::Yes, vec![Kind, Beginning, Strict], 3));
+        let asked = vec![Kind, KindAmong, Beginning, Strict];
+        assert_eq!(got, (Answer::Yes, asked, 4));
         // A kind that names the topic asks nothing more, nor does a code.
         let got = verdict(elements, "Neon", &["A chemical element", "Neon"]);
         assert_eq!(got, (Answer::Yes, vec![Kind, Strict], 2));
         let got = verdict(elements, "Fe", &["Metal", "Iron", "Fe"]);
         assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code], 3));
         // A failed call leaves it unsure, what was answered paid.
-        let got = verdict(elements, "Methane", &["A gas", "Mercury"]);
-        assert_eq!(got, (Answer::Unsure, vec![Kind, Beginning, Beginning], 2));
+        let got = verdict(elements, "Methane", &["A gas", "Yes.", "Mercury"]);
+        let asked = vec![Kind, KindAmong, Beginning, Beginning];
+        assert_eq!(got, (Answer::Unsure, asked, 3));
+    }
+
+    #[test]
+    fn of_a_closed_topic_a_kind_no_member_has_is_out_though_listed() {
+        // The 1.5B judge lists `Ethanol` among the elements beginning
+        // "Eth", but says no element is an alcohol.
+        let ethanol = ["Alcohol", "No.", "Ethane, Ethanol", "Ethanol", "Ethanol"];
+        let got = verdict(closed("chemical elements"), "Ethanol", &ethanol);
+        assert_eq!(got, (Answer::No, vec![Kind, KindAmong], 2));
     }
 
     #[test]
@@ -516,6 +534,13 @@ mod tests {
         let got = verdict(open("chemical elements"), "R", &radium);
         assert_eq!(got, (Answer::No, vec![Kind, Strict, Code, Plain, Code], 5));
         let got = verdict(open("chemical elements"), "Fe", &["Metal", "Iron", "Fe"]);
+        assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code], 3));
+        // A name as short as a code is a name: `Tt` answered "Tin" is
+        // asked Tin's code, `Sn`.
+        let tin = ["A radioactive element", "Tin", "Sn", "Tin", "Sn"];
+        let got = verdict(open("chemical elements"), "Tt", &tin);
+        assert_eq!(got, (Answer::No, vec![Kind, Strict, Code, Plain, Code], 5));
+        let got = verdict(open("chemical elements"), "Sn", &["Metal", "Tin", "Sn"]);
         assert_eq!(got, (Answer::Yes, vec![Kind, Strict, Code], 3));
     }
 

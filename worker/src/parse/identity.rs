@@ -10,9 +10,11 @@
 //! words, as many of them a few letters apart (`Aluminum` / `Aluminium`,
 //! but not `A. Ecuador` / `Ecuador`), the item's words all in the name
 //! (`Congo` / `Republic of the Congo`), or the answer a code for the item
-//! (`Chlorine` / `Cl`). It falls when the answer is "none", a sentence
-//! ("E is not a chemical element") or names something related: `Al2O3`
-//! answered "Aluminium", `Nitrogen fluoropyruvate` answered "Nitrogen".
+//! when the item is a name (`Chlorine` / `Cl`; of a code, `Tt` / "Tin",
+//! a name as short asks its code). It falls when the answer is "none", a
+//! sentence ("E is not a chemical element") or names something related:
+//! `Al2O3` answered "Aluminium", `Nitrogen fluoropyruvate` answered
+//! "Nitrogen".
 //! An answer naming a member unlike the item (`Alabama` answered
 //! "Mississippi") is [`Said::Another`]: the model confused it, and the
 //! judge asks again. An item that is a code answered with a name (`NY` /
@@ -83,7 +85,7 @@ pub fn read(item: &str, answer: &str) -> Said {
         return Said::Echoes;
     }
     let same = item_key == name_key
-        || is_code(&name_key)
+        || (is_code(&name_key) && !is_code(&item_key))
         || item.iter().all(|w| name.contains(w))
         || (item.len() == name.len() && spelling(&item_key, &name_key));
     let stem = |w: &String| w.chars().take(4).collect::<String>();
@@ -342,6 +344,9 @@ mod tests {
             ("IA", "Mississippi", Said::Expands),
             ("R", "Radium", Said::Expands),
             ("Fe", "Iron", Said::Expands),
+            // A code answered with a name as short: `Tin` is no code of `Tt`.
+            ("Tt", "Tin", Said::Expands),
+            ("Sn", "Tin", Said::Expands),
         ] {
             assert_eq!(read(item, answer), said, "{item} / {answer}");
         }
