@@ -1,6 +1,6 @@
 //! What part of a spelling is the name: whether a parenthetical tells the
-//! item apart or describes it, and whether a tail after a separator is a
-//! description or part of a title.
+//! item apart or describes it, whether a tail after a separator is a
+//! description or part of a title, and a plural word's singular.
 //!
 //! Both sides of the wire decide this: the worker's parser cuts what
 //! describes before it publishes an item, the coordinator's name key
@@ -131,6 +131,40 @@ pub fn parenthetical(inside: &str) -> Parenthetical {
     }
 }
 
+/// The English singular of a lower-case word that reads as a regular
+/// plural: `-ies` → `-y`, `-es` after `ss`, `zz`, `x`, `ch`, `sh`, else a
+/// final `-s`; `None` for a word of three letters or fewer (`gas`, `bus`)
+/// and one ending in `ss`, `us` or `is` (`glass`, `Venus`, `Paris`). An
+/// irregular or invariant word is read as a regular one (`species` →
+/// "specie"), the same on every side, so words compared by their
+/// singulars still meet. The coordinator's name key folds a last word
+/// with it (`Bananas` = `banana`); the worker's parser and judge compare
+/// an answer's words with the topic's by it (`items` meets `item`).
+pub fn singular(word: &str) -> Option<String> {
+    if word.chars().count() <= 3 {
+        return None;
+    }
+    if let Some(stem) = word.strip_suffix("ies") {
+        return Some(format!("{stem}y"));
+    }
+    // `-es` is the plural ending after `ss`, `zz`, `x`, `ch` and `sh`
+    // (`glasses`, `boxes`, `churches`); after a single `s` or `z` the word
+    // ends in `e` (`cheeses`, `horses`, `prizes`).
+    if let Some(stem) = word.strip_suffix("es")
+        && (stem.ends_with("ss")
+            || stem.ends_with("zz")
+            || stem.ends_with('x')
+            || stem.ends_with("ch")
+            || stem.ends_with("sh"))
+    {
+        return Some(stem.to_string());
+    }
+    if word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
+        return None;
+    }
+    word.strip_suffix('s').map(str::to_string)
+}
+
 /// A year or a decade: `1984`, `1980s`.
 pub fn is_year(word: &str) -> bool {
     let digits = word.strip_suffix('s').unwrap_or(word);
@@ -198,6 +232,28 @@ fn words(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_regular_plural_reads_as_its_singular() {
+        for (plural, one) in [
+            ("bananas", Some("banana")),
+            ("cherries", Some("cherry")),
+            ("countries", Some("country")),
+            ("glasses", Some("glass")),
+            ("boxes", Some("box")),
+            ("churches", Some("church")),
+            ("cheeses", Some("cheese")),
+            ("states", Some("state")),
+            ("dogs", Some("dog")),
+            ("gas", None),
+            ("glass", None),
+            ("venus", None),
+            ("paris", None),
+            ("element", None),
+        ] {
+            assert_eq!(singular(plural).as_deref(), one, "{plural}");
+        }
+    }
 
     #[test]
     fn parentheticals() {

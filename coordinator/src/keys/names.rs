@@ -9,7 +9,7 @@
 //! Long because the folding, the qualifiers, the plurals and the merge rule
 //! are one rule, read together; its tests are in `names/tests.rs`.
 
-use igentai_protocol::names::{Parenthetical, parenthetical, tail_describes, titled};
+use igentai_protocol::names::{Parenthetical, parenthetical, singular, tail_describes, titled};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
@@ -381,7 +381,7 @@ fn words_of(text: &str, rules: Option<NameRules>, spelling: &str) -> String {
     let mut joined = words.join(" ");
     if rules.is_some_and(|r| r.fold_plurals) {
         let start = joined.rfind(' ').map_or(0, |i| i + 1);
-        if let Some(one) = singular(&joined[start..]).filter(|_| !personal_name(spelling)) {
+        if let Some(one) = folded_plural(&joined[start..]).filter(|_| !personal_name(spelling)) {
             joined.truncate(start);
             joined.push_str(&one);
         }
@@ -424,36 +424,16 @@ fn roman_numeral(word: &str) -> bool {
             .all(|b| matches!(b, b'i' | b'v' | b'x' | b'l' | b'c' | b'd' | b'm'))
 }
 
-/// The English singular of a head's last word, when it reads as a regular
-/// plural: `-ies` → `-y`, `-es` after `ss`, `zz`, `x`, `ch`, `sh`, else a
-/// final `-s`; words of four letters or fewer, and words ending in `ss`,
-/// `us` or `is` (`glass`, `Venus`, `Paris`), are left alone. Models write
-/// "Bananas" in one answer and "banana" in the next; both spellings of an
-/// irregular or invariant word fold alike, so the worst case is a missed
-/// merge, not a wrong one.
-fn singular(word: &str) -> Option<String> {
+/// The singular of a head's last word ([`singular`]) when it reads as a
+/// regular plural of five letters or more, all lower-case: a shorter word
+/// (`news`, `lens`) is left alone. Models write "Bananas" in one answer
+/// and "banana" in the next; both spellings of an irregular or invariant
+/// word fold alike, so the worst case is a missed merge, not a wrong one.
+fn folded_plural(word: &str) -> Option<String> {
     if word.chars().count() <= 4 || !word.chars().all(char::is_lowercase) {
         return None;
     }
-    if let Some(stem) = word.strip_suffix("ies") {
-        return Some(format!("{stem}y"));
-    }
-    // `-es` is the plural ending after `ss`, `zz`, `x`, `ch` and `sh`
-    // (`glasses`, `boxes`, `churches`); after a single `s` or `z` the word
-    // ends in `e` (`cheeses`, `horses`, `prizes`).
-    if let Some(stem) = word.strip_suffix("es")
-        && (stem.ends_with("ss")
-            || stem.ends_with("zz")
-            || stem.ends_with('x')
-            || stem.ends_with("ch")
-            || stem.ends_with("sh"))
-    {
-        return Some(stem.to_string());
-    }
-    if word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
-        return None;
-    }
-    word.strip_suffix('s').map(str::to_string)
+    singular(word)
 }
 
 /// Letters without a decomposition that readers take for a plain one.

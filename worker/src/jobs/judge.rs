@@ -429,7 +429,13 @@ mod tests {
     fn of_a_closed_topic_an_item_of_another_kind_must_be_listed_by_its_beginning() {
         let elements = closed("chemical elements");
         let lists = vec![Kind, KindAmong, Beginning, Beginning, Beginning];
-        let methane = ["A gas", "Yes.", "Mendelevium, Mercury", "Magnesium", "Mercury"];
+        let methane = [
+            "A gas",
+            "Yes.",
+            "Mendelevium, Mercury",
+            "Magnesium",
+            "Mercury",
+        ];
         let got = verdict(elements, "Methane", &methane);
         assert_eq!(got, (Answer::No, lists.clone(), 5));
         // Missing from the lists by two letters and by one, listed by three.

@@ -25,6 +25,8 @@
 //! model repeats a made-up symbol as readily as a real one, so the judge
 //! asks which member has that symbol, and that name's code.
 
+use igentai_protocol::names::singular;
+
 use super::{strip_fences, strip_thinking};
 
 /// The name an answer gives, `None` when it gives none ("none", nothing,
@@ -209,12 +211,13 @@ pub fn lists(item: &str, answer: &str) -> bool {
         })
 }
 
-/// The words of a text, each without a plural `s` (`chemical elements` →
-/// "chemical", "element").
+/// The words of a text, each a plural read as its singular
+/// ([`singular`]: `chemical elements` → "chemical", "element"; `countries`
+/// → "country").
 fn singulars(text: &str) -> Vec<String> {
     words(text)
         .into_iter()
-        .map(|w| w.strip_suffix('s').map(str::to_string).unwrap_or(w))
+        .map(|w| singular(&w).unwrap_or(w))
         .collect()
 }
 
@@ -411,6 +414,9 @@ mod tests {
             ("chemical elements", "Element", None),
             ("US states", "State", None),
             ("UN member states", "Country", Some("country")),
+            // `countries` is read as "country", not "countrie".
+            ("countries", "Country", None),
+            ("rare cheeses", "A cheese", None),
             ("US states", "none", None),
         ] {
             assert_eq!(

@@ -13,6 +13,8 @@
 
 use std::collections::HashSet;
 
+use igentai_protocol::names::singular;
+
 use super::name::titled;
 use crate::prompt::{self, Prompt};
 
@@ -156,7 +158,7 @@ impl Echoes {
         if !name.chars().any(char::is_alphanumeric) {
             return Some(Reject::Noise);
         }
-        if is_code(name) {
+        if is_program_text(name) {
             return Some(Reject::Code);
         }
         if self.scopes.contains(&stems.join(" ")) {
@@ -188,8 +190,10 @@ impl Echoes {
     }
 }
 
-/// `2nd item`, `Item 3`, `item #4`, `[item]`, `<name>`, `...`.
-fn is_code(name: &str) -> bool {
+/// Program text, not a name: a line that opens with punctuation, an
+/// import, a definition or a method call, braces, an assignment,
+/// unbalanced brackets (`fruits_list = ["apple`, `import json`).
+fn is_program_text(name: &str) -> bool {
     let count = |c: char| name.chars().filter(|&x| x == c).count();
     let lower = name.to_lowercase();
     // A method call: letters, a dot, letters, an opening parenthesis.
@@ -210,6 +214,8 @@ fn is_code(name: &str) -> bool {
         || count('[') != count(']')
 }
 
+/// A stand-in for a name: `2nd item`, `Item 3`, `item #4`, `[item]`,
+/// `<name>`, `...`.
 fn is_placeholder(name: &str) -> bool {
     let lower = name.trim().to_lowercase();
     let bare = lower.trim_end_matches([':', '.', ',', ';']).trim();
@@ -264,16 +270,14 @@ fn is_sentence(name: &str) -> bool {
     (ends && words.len() >= 4) || (words.len() >= 3 && (opens || verb))
 }
 
-/// Lower-case words with a plural `s` dropped, so `items` meets `item`.
+/// Lower-case words, a plural read as its singular ([`singular`]), so
+/// `items` meets `item`.
 fn stems(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| {
             let w = w.to_lowercase();
-            match w.strip_suffix('s') {
-                Some(stem) if stem.len() >= 3 => stem.to_string(),
-                _ => w,
-            }
+            singular(&w).unwrap_or(w)
         })
         .collect()
 }
