@@ -22,7 +22,7 @@ use igentai_protocol::{
     Answer, CandidateBatch, Estimate, ItemsEvent, JudgeRequest, PartitionRequest, StartRequest,
     Strategies, VERSION,
 };
-use worker::jobs::judge::{JudgedTopic, second_verdict};
+use worker::jobs::judge::{Answerer, JudgedTopic, TopicAnswers, second_verdict};
 use worker::parse::{parse_answer, parse_verdicts};
 use worker::prompt::{self, Prompt};
 use worker::providers::{Completion, Provider};
@@ -318,6 +318,9 @@ pub struct Judged {
     pub overturned: u32,
     /// Wall time of the judge's calls.
     pub seconds: f64,
+    /// The judge's answers about the topic alone, asked once a run as a
+    /// worker asks them once (`TopicAnswers`).
+    pub topic_answers: TopicAnswers,
 }
 
 impl Judged {
@@ -414,11 +417,16 @@ async fn second_questions(
     mut verdicts: Vec<Answer>,
     out: &mut Judged,
 ) -> Vec<Answer> {
+    let by: Answerer = ("judge".to_string(), provider.model().to_string());
     for (line, verdict) in lines.iter().zip(verdicts.iter_mut()) {
         if *verdict != Answer::Yes {
             continue;
         }
-        let ask = |prompt: Prompt| async move { provider.complete(&prompt).await };
+        let answers = &out.topic_answers;
+        let ask = |prompt: Prompt| {
+            let call = |prompt: Prompt| async move { provider.complete(&prompt).await };
+            answers.ask(&by, prompt, call)
+        };
         let (second, paid) = second_verdict(topic, line, ask).await;
         for c in &paid {
             out.second_calls += 1;

@@ -40,9 +40,35 @@ const TOPIC_ANSWERS_KEPT: usize = 4096;
 pub struct TopicAnswers(Mutex<HashMap<(Answerer, String), Completion>>);
 
 /// A provider's name and the model it reported.
-type Answerer = (String, String);
+pub type Answerer = (String, String);
 
 impl TopicAnswers {
+    /// The answer `by` gives `prompt`: one it gave before, free, when the
+    /// prompt asks about the topic alone; else `call`'s, kept when it does.
+    /// A worker's judge jobs and the benchmarks ask the second questions
+    /// through it, so both pay for a topic answer once.
+    pub async fn ask<F, Fut, E>(
+        &self,
+        by: &Answerer,
+        prompt: Prompt,
+        call: F,
+    ) -> Result<Completion, E>
+    where
+        F: FnOnce(Prompt) -> Fut,
+        Fut: Future<Output = Result<Completion, E>>,
+    {
+        if !Self::kept(&prompt) {
+            return call(prompt).await;
+        }
+        if let Some(known) = self.recall(by, &prompt) {
+            return Ok(known);
+        }
+        let asked = prompt.user.clone();
+        let completion = call(prompt).await?;
+        self.keep(by, asked, &completion);
+        Ok(completion)
+    }
+
     /// Whether `prompt` asks about the topic alone.
     fn kept(prompt: &Prompt) -> bool {
         matches!(
@@ -64,12 +90,13 @@ impl TopicAnswers {
         })
     }
 
-    fn keep(&self, by: &Answerer, prompt: &Prompt, answer: &Completion) {
+    /// Keeps the answer `by` gave the prompt asking `asked`.
+    fn keep(&self, by: &Answerer, asked: String, answer: &Completion) {
         let mut answers = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if answers.len() >= TOPIC_ANSWERS_KEPT {
             answers.clear();
         }
-        answers.insert((by.clone(), prompt.user.clone()), answer.clone());
+        answers.insert((by.clone(), asked), answer.clone());
     }
 }
 
@@ -138,19 +165,12 @@ async fn second_questions(
     let asked = futures::stream::iter(members)
         .map(|i| {
             let (weights, by) = (&weights, &by);
-            let ask = move |prompt: Prompt| async move {
-                let kept = TopicAnswers::kept(&prompt);
-                if let Some(known) = kept
-                    .then(|| shared.topic_answers.recall(by, &prompt))
-                    .flatten()
-                {
-                    return Ok::<_, super::Failed>(known);
-                }
-                let (_, completion) = call(shared, weights, &prompt, cancel).await?;
-                if kept {
-                    shared.topic_answers.keep(by, &prompt, &completion);
-                }
-                Ok(completion)
+            let ask = move |prompt: Prompt| {
+                let called = move |prompt: Prompt| async move {
+                    let (_, completion) = call(shared, weights, &prompt, cancel).await?;
+                    Ok::<_, super::Failed>(completion)
+                };
+                shared.topic_answers.ask(by, prompt, called)
             };
             async move {
                 (
@@ -347,6 +367,7 @@ pub fn refusal(worker_id: &str, error: String) -> JudgeReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::convert::Infallible;
 
     /// The verdict on `item` when the second questions get `answers` in
     /// order (a failed call once they run out), the questions asked, and
@@ -392,37 +413,48 @@ mod tests {
     fn a_topic_answer_is_asked_once_a_model_then_free() {
         let answers = TopicAnswers::default();
         let by = |provider: &str, model: &str| (provider.to_string(), model.to_string());
-        let among = prompt::about("chemical elements", "Arginine", KindAmong, "amino acid");
-        let paid = Completion {
-            text: "No.".into(),
-            model: "m".into(),
-            tokens_in: 30,
-            tokens_cached_in: 0,
-            tokens_out: 2,
-            cost_usd: 0.001,
-            finish_reason: None,
-            request_id: None,
-            limits: Default::default(),
+        let calls = std::cell::Cell::new(0);
+        // Asks `prompt` of `who`; what was paid for the answer and
+        // whether a call was made.
+        let ask = |who: &Answerer, prompt: Prompt| {
+            let before = calls.get();
+            let call = |_: Prompt| {
+                calls.set(calls.get() + 1);
+                std::future::ready(Ok::<_, Infallible>(Completion {
+                    text: "No.".into(),
+                    model: "m".into(),
+                    tokens_in: 30,
+                    tokens_cached_in: 0,
+                    tokens_out: 2,
+                    cost_usd: 0.001,
+                    finish_reason: None,
+                    request_id: None,
+                    limits: Default::default(),
+                }))
+            };
+            let answer = futures::executor::block_on(answers.ask(who, prompt, call));
+            let answer = answer.expect("answered");
+            assert_eq!(answer.text, "No.");
+            (answer.tokens_in, answer.cost_usd, calls.get() > before)
         };
-        assert!(TopicAnswers::kept(&among));
-        assert!(!TopicAnswers::kept(&prompt::identify(
-            "t", "Arginine", Strict
-        )));
-        assert_eq!(answers.recall(&by("a", "m"), &among), None);
-        answers.keep(&by("a", "m"), &among, &paid);
+        let among = |item| prompt::about("chemical elements", item, KindAmong, "amino acid");
+        assert_eq!(ask(&by("a", "m"), among("Arginine")), (30, 0.001, true));
         // Another item of the same kind asks the same question.
-        let leucine = prompt::about("chemical elements", "Leucine", KindAmong, "amino acid");
-        let known = answers.recall(&by("a", "m"), &leucine).expect("kept");
-        assert_eq!(
-            (known.text.as_str(), known.tokens_in, known.cost_usd),
-            ("No.", 0, 0.0)
-        );
+        assert_eq!(ask(&by("a", "m"), among("Leucine")), (0, 0.0, false));
         for (other, asks) in [
             (by("b", "m"), "another provider"),
             (by("a", "n"), "another model"),
         ] {
-            assert_eq!(answers.recall(&other, &among), None, "{asks} asks anew");
+            assert_eq!(
+                ask(&other, among("Arginine")),
+                (30, 0.001, true),
+                "{asks} asks anew"
+            );
         }
+        // A question about the item is asked every time.
+        let strict = || prompt::identify("chemical elements", "Arginine", Strict);
+        assert_eq!(ask(&by("a", "m"), strict()), (30, 0.001, true));
+        assert_eq!(ask(&by("a", "m"), strict()), (30, 0.001, true));
     }
 
     #[test]
