@@ -91,9 +91,10 @@ pub struct Config {
     pub judge_confirm: bool,
 
     /// The topic's members form a closed list (the US states, the
-    /// chemical elements): confirming, the judge checks an item it gives
-    /// another kind against the members it lists by the item's first
-    /// letters (a start request's `judge_closed` overrides it).
+    /// chemical elements): confirming, the judge rejects an item it gives
+    /// a kind no member has and checks one of another kind against the
+    /// members it lists by the item's first letters (a start request's
+    /// `judge_closed` overrides it).
     #[arg(long, env = "IGENTAI_JUDGE_CLOSED")]
     pub judge_closed: bool,
 

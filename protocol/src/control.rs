@@ -97,8 +97,9 @@ pub struct StartRequest {
     pub judge_confirm: Option<bool>,
     /// Whether the topic's members form a closed list (the US states,
     /// the chemical elements; not "rare cheeses"): confirming, the judge
-    /// then checks an item it gives another kind (`Methane`, "a gas")
-    /// against the members it lists by the item's first letters; the
+    /// then rejects an item it gives a kind no member has (`Ethanol`, "an
+    /// alcohol") and checks one of a kind members have (`Methane`, "a
+    /// gas") against the members it lists by the item's first letters; the
     /// coordinator's `--judge-closed` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge_closed: Option<bool>,

@@ -114,8 +114,8 @@ pub struct JudgeRequest {
     pub confirm: bool,
     /// The topic's members form a closed list the judge can name (the
     /// run's `judge_closed`): confirming, an item given a kind that is not
-    /// the topic must be among the members the judge lists by its name's
-    /// first letters.
+    /// the topic is out when the judge says no member is of that kind, and
+    /// else must be among the members it lists by its name's first letters.
     #[serde(default)]
     pub closed: bool,
 }
