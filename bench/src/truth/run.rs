@@ -13,6 +13,7 @@
 //! bench's own.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::path::Path;
 use std::time::Instant;
 
@@ -312,8 +313,9 @@ pub struct Judged {
     pub miscounted_calls: u32,
     /// The first answer, as the model wrote it.
     pub sample: Option<String>,
-    /// Second questions answered (one or two per line the labels called
-    /// a member), and the "yes" their answers overturned.
+    /// Second questions asked of the model (a few per line the labels
+    /// called a member; a topic answer recalled is free and not counted),
+    /// and the "yes" their answers overturned.
     pub second_calls: u32,
     pub overturned: u32,
     /// Wall time of the judge's calls.
@@ -422,14 +424,17 @@ async fn second_questions(
         if *verdict != Answer::Yes {
             continue;
         }
-        let answers = &out.topic_answers;
+        let (answers, made) = (&out.topic_answers, Cell::new(0));
         let ask = |prompt: Prompt| {
-            let call = |prompt: Prompt| async move { provider.complete(&prompt).await };
+            let call = |prompt: Prompt| {
+                made.set(made.get() + 1);
+                async move { provider.complete(&prompt).await }
+            };
             answers.ask(&by, prompt, call)
         };
         let (second, paid) = second_verdict(topic, line, ask).await;
+        out.second_calls += made.get();
         for c in &paid {
-            out.second_calls += 1;
             out.book(c);
         }
         match second {

@@ -300,9 +300,9 @@ where
 /// "Eth", "Glu", "Vit", but says no element is an alcohol, a sugar or a
 /// vitamin, and yes for the kind it gives each of the 118 elements and 50
 /// states; of the 193 UN member states it calls 4 a city (`Monaco`,
-/// `Singapore`), a kind it says none has, which loses them. A kind a
-/// member may have ("a gas") must be
-/// listed among the members whose names begin as the item's does
+/// `Singapore`), a kind it says none has, which loses them. An item of a
+/// kind a member may have ("a gas") must be listed among the members
+/// whose names begin as the item's does
 /// ([`Question::Beginning`], [`identity::lists`]) by one of its
 /// [`identity::beginnings`]: the item is not named, so the model cannot
 /// repeat it, and the judge that calls `Methane` "a gas" lists
@@ -326,8 +326,11 @@ where
     let none = identity::says_no(&among.text);
     paid.push(among);
     match (topic.closed, none) {
+        // Of a closed topic, a kind no member has is out.
         (true, true) => return Ok(true),
+        // Of an open topic, a kind members may have stands.
         (false, false) => return Ok(false),
+        // Else the lists decide.
         _ => {}
     }
     for letters in beginnings {
