@@ -174,8 +174,9 @@ async fn main() -> anyhow::Result<()> {
                  code's name backwards; one line a call){}",
                 match args.judge_closed {
                     true => {
-                        ", each universe a closed list (`judge_closed`: a line of another \
-                         kind must be among the members listed by its first letters)"
+                        ", each universe a closed list (`judge_closed`: a line of a kind \
+                         no member has is out, one of another kind must be among the \
+                         members listed by its first letters)"
                     }
                     false => "",
                 }
